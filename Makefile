@@ -1,0 +1,148 @@
+# Ember: the one build entry point.
+#
+#   make            build build/ember (BPF objects, skeletons, generated code)
+#   make run        install packages, build, start the appliance (127.0.0.1:7070)
+#   make test       install packages, build, run every test (unit, ASan/UBSan, e2e)
+#   make bench      benchmarks against peers; figures go to BENCHMARKS.md
+#   make deps       install the Debian packages (scripts/setup-deps.sh)
+#
+# Sources are discovered: every src/**/*.c except src/cmd/ goes into
+# build/libember.a; src/cmd/*.c are the subcommands linked into build/ember;
+# every tests/unit/test_*.c becomes a cmocka test binary.  Adding a module
+# needs no Makefile change.
+
+CC       ?= gcc
+CLANG    ?= clang
+BPFTOOL  ?= bpftool
+PROTOC_C ?= protoc-c
+ARCH     := x86
+
+BUILD    := build
+GEN      := $(BUILD)/gen
+
+WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 $(WARN) -D_GNU_SOURCE -Isrc -Ibpf/include -I$(GEN) -fno-omit-frame-pointer
+LDLIBS   := -lbpf -lelf -ldw -lz -lzstd -lsqlite3 -lmicrohttpd -lprotobuf-c -lstdc++ -lpthread -lm
+SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+# ---- BPF: clang -target bpf, then bpftool gen skeleton ------------------
+# vmlinux.h is not generated from the build machine's kernel: the BPF code
+# includes the UAPI headers and bpf/include/kernel_types.h, a short list of
+# CO-RE structs (preserve_access_index) whose fields libbpf relocates at load
+# time against the running kernel's BTF.  See docs/build.md.
+BPF_SRCS := $(wildcard bpf/*/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
+BPF_SKELS := $(foreach o,$(BPF_OBJS),$(GEN)/$(notdir $(o:.bpf.o=.skel.h)))
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ibpf/include \
+	-I/usr/include/$(shell uname -m)-linux-gnu -Wall -Werror -Wno-unused-function
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/include/*.h) | $(BUILD)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(GEN)/%.skel.h: $(BPF_OBJS) | $(GEN)
+	$(BPFTOOL) gen skeleton $(filter %/$*.bpf.o,$(BPF_OBJS)) name $(subst .,_,$*) > $@.tmp && mv $@.tmp $@
+
+# ---- generated C: pprof protobuf and the embedded web UI ----------------
+$(GEN)/profile.pb-c.c $(GEN)/profile.pb-c.h: src/pprof/profile.proto | $(GEN)
+	$(PROTOC_C) --c_out=$(GEN) --proto_path=src/pprof src/pprof/profile.proto
+
+WEB_FILES := $(shell find web -type f 2>/dev/null | sort)
+$(GEN)/web_assets.c: $(WEB_FILES) scripts/embed-web.sh | $(GEN)
+	sh scripts/embed-web.sh web > $@.tmp && mv $@.tmp $@
+
+GEN_SRCS := $(GEN)/profile.pb-c.c $(GEN)/web_assets.c
+GEN_HDRS := $(BPF_SKELS) $(GEN)/profile.pb-c.h
+
+# ---- the library and the binary -----------------------------------------
+LIB_SRCS := $(shell find src -name '*.c' -not -path 'src/cmd/*' | sort)
+CMD_SRCS := $(wildcard src/cmd/*.c)
+
+define objs # $(1) = variant dir, $(2) = sources
+$(patsubst %.c,$(BUILD)/$(1)/%.o,$(2))
+endef
+
+LIB_OBJS := $(call objs,obj,$(LIB_SRCS)) $(patsubst $(GEN)/%.c,$(BUILD)/obj/gen/%.o,$(GEN_SRCS))
+CMD_OBJS := $(call objs,obj,$(CMD_SRCS))
+SAN_LIB_OBJS := $(call objs,asan,$(LIB_SRCS)) $(patsubst $(GEN)/%.c,$(BUILD)/asan/gen/%.o,$(GEN_SRCS))
+
+.PHONY: all
+all: $(BUILD)/ember
+
+$(BUILD) $(GEN):
+	@mkdir -p $@
+
+$(BUILD)/obj/gen/%.o: $(GEN)/%.c $(GEN_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-error -c $< -o $@
+
+$(BUILD)/asan/gen/%.o: $(GEN)/%.c $(GEN_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-error $(SAN) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.c | $(GEN_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/asan/%.o: %.c | $(GEN_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -MMD -MP -c $< -o $@
+
+$(BUILD)/libember.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libember-asan.a: $(SAN_LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/ember: $(CMD_OBJS) $(BUILD)/libember.a
+	$(CC) $(CFLAGS) -o $@ $(CMD_OBJS) $(BUILD)/libember.a $(LDLIBS)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---- tests ---------------------------------------------------------------
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+UNIT_SAN_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests-asan/%,$(UNIT_SRCS))
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/testutil.h $(BUILD)/libember.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libember.a $(LDLIBS) -lcmocka
+
+$(BUILD)/tests-asan/%: tests/unit/%.c tests/unit/testutil.h $(BUILD)/libember-asan.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -Itests/unit -o $@ $< $(BUILD)/libember-asan.a $(LDLIBS) -lcmocka
+
+# Programs the tests profile and inspect (C++ with and without frame
+# pointers, Go).  Built from tests/programs/ by tests/programs/build.sh.
+.PHONY: test-programs
+test-programs:
+	sh tests/programs/build.sh $(BUILD)/progs
+
+.PHONY: build-tests
+build-tests: $(BUILD)/ember $(UNIT_BINS) $(UNIT_SAN_BINS) test-programs
+
+.PHONY: deps
+deps:
+	sh scripts/setup-deps.sh
+
+.PHONY: test
+test: deps
+	$(MAKE) build-tests
+	sh tests/run-tests.sh
+
+.PHONY: run
+run: deps
+	$(MAKE) all
+	$(BUILD)/ember run --db $${EMBER_DB:-/var/lib/ember/ember.db}
+
+.PHONY: bench
+bench: deps
+	$(MAKE) all test-programs
+	sh tests/bench/run.sh
+
+.PHONY: clean
+clean:
+	rm -rf $(BUILD)

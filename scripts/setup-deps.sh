@@ -1,0 +1,36 @@
+#!/bin/sh
+# setup-deps.sh - install every Debian package Ember's build, run and tests need.
+#
+# Idempotent: packages already installed are skipped, and `apt-get update`
+# runs at most once (only when something is missing).  Runs as root on a
+# fresh Debian 12; prints what it installs.
+set -eu
+
+PKGS="build-essential pkg-config clang llvm bpftool libbpf-dev libelf-dev libdw-dev
+zlib1g-dev libzstd-dev libsqlite3-dev sqlite3 libmicrohttpd-dev libcmocka-dev
+libprotobuf-c-dev protobuf-c-compiler libunwind-dev golang-go linux-perf elfutils
+binutils procps curl"
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+
+if [ -z "$missing" ]; then
+	echo "setup-deps: all packages present"
+	exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "setup-deps: missing packages:$missing; run as root to install them" >&2
+	exit 1
+fi
+
+echo "setup-deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing
+echo "setup-deps: done"

@@ -1,0 +1,36 @@
+/*
+ * collector.h - turn drained raw samples into a symbolized ember_profile.
+ *
+ * The collector is the glue between the profiler (raw addresses), the
+ * symbolizer (names) and target naming (service/version of each process).
+ * It keeps a per-pid cache of the process's target so /proc is read once
+ * per process, not once per sample.
+ */
+#ifndef EMBER_AGENT_COLLECTOR_H
+#define EMBER_AGENT_COLLECTOR_H
+
+#include <stdint.h>
+
+#include "agent/profiler.h"
+#include "core/profile.h"
+#include "symbolizer/symbolizer.h"
+
+struct ember_collector;
+
+struct ember_collector *ember_collector_new(struct ember_symbolizer *sym);
+void ember_collector_free(struct ember_collector *c);
+
+/* Samples from now on go into p (which the caller owns); time_ns stamps them. */
+void ember_collector_set_profile(struct ember_collector *c, struct ember_profile *p,
+				 int64_t time_ns);
+
+/* ember_sample_fn for ember_profiler_drain(): arg is the collector. */
+void ember_collector_add(const struct ember_raw_sample *s, void *arg);
+
+struct ember_collector_stats {
+	uint64_t samples, stacks, truncated, processes;
+	uint64_t garbage_callers; /* samples whose FP chain left the mapped code */
+};
+void ember_collector_stats(const struct ember_collector *c, struct ember_collector_stats *st);
+
+#endif

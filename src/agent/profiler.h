@@ -1,0 +1,63 @@
+/*
+ * profiler.h - load the sampling BPF program, attach it to every CPU, drain its maps.
+ *
+ * The profiler owns the BPF skeleton and one cpu-clock perf event per
+ * online CPU.  ember_profiler_drain() flips the double-buffered maps and
+ * hands every aggregated sample of the previous generation to a callback,
+ * as raw addresses: symbolization is the caller's business.
+ */
+#ifndef EMBER_AGENT_PROFILER_H
+#define EMBER_AGENT_PROFILER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ember_profiler.h"
+
+struct ember_profiler;
+
+struct ember_profiler_opts {
+	unsigned frequency;    /* samples per second per CPU (default 19) */
+	const uint32_t *pids;  /* process filter, NULL = every process */
+	size_t n_pids;
+};
+
+/* One aggregated sample as drained from the maps. */
+struct ember_raw_sample {
+	uint32_t pid;
+	const char *comm;          /* thread name at the last sample */
+	uint64_t count;
+	uint32_t user_depth;       /* 0 when no user stack */
+	uint32_t user_flags;       /* EMBER_STACK_* */
+	const uint64_t *user_pcs;  /* leaf first; [1..] are return addresses */
+	uint32_t kernel_depth;
+	const uint64_t *kernel_pcs; /* leaf first */
+};
+
+typedef void (*ember_sample_fn)(const struct ember_raw_sample *s, void *arg);
+
+/*
+ * Load and attach.  On failure returns a negative errno and writes a message
+ * that says what is missing (root, BPF permission, perf events).
+ */
+int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_profiler **out,
+			char *err, size_t errlen);
+void ember_profiler_close(struct ember_profiler *pr);
+
+/* Add a pid to the filter (no effect when profiling every process). */
+int ember_profiler_add_pid(struct ember_profiler *pr, uint32_t pid);
+
+/* Swap generations and pass every sample of the old one to fn.  Returns samples drained. */
+long ember_profiler_drain(struct ember_profiler *pr, ember_sample_fn fn, void *arg);
+
+/* Sum of the per-CPU counters, indexed by enum ember_stat. */
+void ember_profiler_stats(struct ember_profiler *pr, uint64_t out[EMBER_STAT__COUNT]);
+
+/* Number of CPUs the sampler is attached to. */
+int ember_profiler_ncpus(const struct ember_profiler *pr);
+
+/* BPF program run statistics (needs kernel.bpf_stats_enabled=1 for run_time_ns). */
+int ember_profiler_prog_stats(struct ember_profiler *pr, uint64_t *run_cnt, uint64_t *run_time_ns);
+
+#endif

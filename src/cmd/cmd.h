@@ -1,0 +1,23 @@
+/*
+ * cmd.h - the subcommands of the `ember` binary.
+ *
+ * Each subcommand is a thin file (cmd_<name>.c) that parses its options and
+ * calls library code in src/.  They return the process exit status.
+ */
+#ifndef EMBER_CMD_H
+#define EMBER_CMD_H
+
+int cmd_run(int argc, char **argv);
+int cmd_record(int argc, char **argv);
+
+/* Shared option helpers (cmd_common.c). */
+int cmd_parse_uint(const char *opt, const char *s, unsigned long min, unsigned long max,
+		   unsigned long *out);
+/* Install SIGINT/SIGTERM handlers that set the flag returned by cmd_stopping(). */
+void cmd_handle_signals(void);
+int cmd_stopping(void);
+/* Sleep up to ms milliseconds, returning early when a stop signal arrives. */
+void cmd_sleep_ms(long ms);
+long long cmd_now_ns(void);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * cmd_common.c - option parsing and signal helpers shared by the subcommands.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "cmd.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig) { stop_requested = sig; }
+
+void cmd_handle_signals(void)
+{
+	struct sigaction sa = {.sa_handler = on_signal};
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int cmd_stopping(void) { return stop_requested != 0; }
+
+void cmd_sleep_ms(long ms)
+{
+	while (ms > 0 && !stop_requested) {
+		long step = ms > 100 ? 100 : ms;
+		struct timespec ts = {step / 1000, (step % 1000) * 1000000L};
+		nanosleep(&ts, NULL);
+		ms -= step;
+	}
+}
+
+long long cmd_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int cmd_parse_uint(const char *opt, const char *s, unsigned long min, unsigned long max,
+		   unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v < min || v > max) {
+		fprintf(stderr, "ember: %s: '%s' is not a number between %lu and %lu\n", opt, s, min,
+			max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}

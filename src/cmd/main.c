@@ -1,0 +1,67 @@
+/*
+ * main.c - `ember`: one binary, several subcommands.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "core/log.h"
+
+#define EMBER_VERSION_STRING "0.1.0"
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *help;
+} commands[] = {
+	{"run", cmd_run, "profile the whole host continuously, store, serve the UI"},
+	{"record", cmd_record, "one-shot profile of some processes (or all) to a file"},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: ember [-v] COMMAND [OPTIONS]\n\n"
+		   "Ember is a continuous profiler for C++ and Go services.\n\n"
+		   "Commands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+	fprintf(f, "\nRun 'ember COMMAND --help' for the options of a command.\n"
+		   "  -v, --verbose   more messages (twice: libbpf's too)\n"
+		   "  --version       print the version\n");
+}
+
+int main(int argc, char **argv)
+{
+	int i = 1;
+
+	while (i < argc && argv[i][0] == '-') {
+		if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
+			ember_log_set_level(EMBER_LOG_DEBUG);
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--version")) {
+			printf("ember %s\n", EMBER_VERSION_STRING);
+			return 0;
+		} else {
+			fprintf(stderr, "ember: unknown option '%s'\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+		i++;
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++)
+		if (!strcmp(argv[i], commands[c].name))
+			return commands[c].fn(argc - i, argv + i);
+	if (!strcmp(argv[i], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "ember: unknown command '%s'\n", argv[i]);
+	usage(stderr);
+	return 2;
+}

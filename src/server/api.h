@@ -1,0 +1,60 @@
+/*
+ * api.h - the JSON API behind /api/, independent of the HTTP library.
+ *
+ * server.c hands over the path and the decoded query parameters and sends
+ * back whatever reply the API fills in.  Keeping libmicrohttpd out of this
+ * layer lets the parameter parsing be tested on its own.
+ */
+#ifndef EMBER_SERVER_API_H
+#define EMBER_SERVER_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/server.h"
+#include "store/store.h"
+
+#define EMBER_API_MAX_PARAMS 32     /* more parameters than this: 400 */
+#define EMBER_API_MAX_VALUE_LEN 256 /* longer values: 400 */
+
+struct ember_api_param {
+	const char *key;
+	const char *value; /* "" for "?key" without '=' */
+};
+
+struct ember_api_reply {
+	unsigned int status;
+	const char *content_type;
+	const char *disposition; /* Content-Disposition header or NULL */
+	char *body;              /* malloc'd, the caller frees */
+	size_t len;
+};
+
+/* A parsed selection (target, service, version, pid, from, to). */
+struct ember_api_query {
+	struct ember_selection sel;
+	bool has_from, has_to;
+	int64_t from_ms, to_ms;
+	char service[EMBER_API_MAX_VALUE_LEN + 1];
+	char version[EMBER_API_MAX_VALUE_LEN + 1];
+};
+
+struct ember_api;
+
+struct ember_api *ember_api_new(const struct ember_server_config *cfg);
+void ember_api_free(struct ember_api *api);
+
+/*
+ * Parse selection parameters.  Returns 0, or -EINVAL with a message naming
+ * the parameter at fault.  Empty values mean "any".
+ */
+int ember_api_parse_query(const struct ember_api_param *params, size_t n,
+			  struct ember_api_query *q, char *err, size_t errlen);
+
+/* Answer a GET of path (which starts with "/api/").  Always fills reply. */
+void ember_api_handle(struct ember_api *api, const char *path,
+		      const struct ember_api_param *params, size_t n,
+		      struct ember_api_reply *reply);
+
+#endif

@@ -1,0 +1,302 @@
+/*
+ * store.c - opening and closing the store, and the helpers its files share.
+ *
+ * Opening sets the connection up for one writer (the agent) and concurrent
+ * readers (the HTTP server, on its own connection to the same file): WAL
+ * journal, synchronous=NORMAL (a power loss may lose the last transactions,
+ * never corrupt the file) and a busy timeout so a reader or writer waits for
+ * a lock instead of failing.  Then the schema is migrated to the version this
+ * code knows (store_schema.c).
+ *
+ * SQL text lives here, in one table of statements that are prepared on first
+ * use and kept for the life of the handle.
+ */
+#include "store/store_internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STORE_BUSY_TIMEOUT_MS 5000
+
+static const char *const stmt_sql[STMT_COUNT_] = {
+	[STMT_BEGIN_READ] = "BEGIN",
+	/* IMMEDIATE takes the write lock up front: no deadlock upgrading a read. */
+	[STMT_BEGIN_WRITE] = "BEGIN IMMEDIATE",
+	[STMT_COMMIT] = "COMMIT",
+	[STMT_ROLLBACK] = "ROLLBACK",
+	[STMT_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+	[STMT_META_SET] = "INSERT INTO meta(key, value) VALUES (?1, ?2)"
+			  " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+	[STMT_TARGET_UPSERT] =
+		"INSERT INTO targets(service, version, host, pid, comm, exe, build_id, labels,"
+		" first_seen_ns, last_seen_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+		" ON CONFLICT(service, version, host, pid, comm, exe, build_id, labels) DO UPDATE SET"
+		" first_seen_ns = min(first_seen_ns, excluded.first_seen_ns),"
+		" last_seen_ns = max(last_seen_ns, excluded.last_seen_ns)"
+		" RETURNING id",
+	[STMT_TARGET_TOUCH] = "UPDATE targets SET first_seen_ns = min(first_seen_ns, ?2),"
+			      " last_seen_ns = max(last_seen_ns, ?3) WHERE id = ?1",
+	[STMT_TARGET_BY_ID] = "SELECT service, version, pid, comm, exe, build_id, labels"
+			      " FROM targets WHERE id = ?1",
+	[STMT_FRAME_FIND] = "SELECT id FROM frames WHERE function = ?1 AND file = ?2 AND line = ?3"
+			    " AND module = ?4 AND build_id = ?5 AND address = ?6 AND flags = ?7",
+	[STMT_FRAME_INSERT] = "INSERT INTO frames(function, file, line, module, build_id, address,"
+			      " flags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[STMT_STACK_BY_HASH] = "SELECT id, frames FROM stacks WHERE hash = ?1",
+	[STMT_STACK_INSERT] = "INSERT INTO stacks(hash, frames) VALUES (?1, ?2)",
+	[STMT_SAMPLE_ADD] = "INSERT INTO samples(bucket_ns, target_id, stack_id, count)"
+			    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(bucket_ns, target_id, stack_id)"
+			    " DO UPDATE SET count = count + excluded.count",
+	/* Queries load stacks and frames by id: all rows, or those in temp.query_ids. */
+	[STMT_IDS_ADD] = "INSERT OR IGNORE INTO temp.query_ids(id) VALUES (?1)",
+	[STMT_IDS_CLEAR] = "DELETE FROM temp.query_ids",
+	[STMT_STACKS_MAX_ID] = "SELECT max(id) FROM stacks",
+	[STMT_STACKS_SCAN] = "SELECT id, frames FROM stacks",
+	[STMT_STACKS_JOIN] = "SELECT t.id, t.frames"
+			     " FROM temp.query_ids AS w CROSS JOIN stacks AS t ON t.id = w.id",
+	[STMT_FRAMES_MAX_ID] = "SELECT max(id) FROM frames",
+	[STMT_FRAMES_SCAN] = "SELECT id, function, file, line, module, build_id, address, flags"
+			     " FROM frames",
+	[STMT_FRAMES_JOIN] =
+		"SELECT f.id, f.function, f.file, f.line, f.module, f.build_id, f.address, f.flags"
+		" FROM temp.query_ids AS w CROSS JOIN frames AS f ON f.id = w.id",
+};
+
+/* ---- helpers shared by the store's files ---- */
+
+sqlite3_stmt *store_stmt(struct ember_store *s, enum store_stmt_id id)
+{
+	sqlite3_stmt *st = s->stmts[id];
+
+	if (!st) {
+		if (sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st,
+				       NULL) != SQLITE_OK)
+			return NULL;
+		s->stmts[id] = st;
+		return st;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return st;
+}
+
+int store_step_done(struct ember_store *s, enum store_stmt_id id)
+{
+	sqlite3_stmt *st = store_stmt(s, id);
+	int rc;
+
+	if (!st)
+		return sqlite3_errcode(s->db);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+int store_exec(struct ember_store *s, const char *sql)
+{
+	return sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+}
+
+static int sqlite_to_errno(int rc, int sys)
+{
+	switch (rc & 0xff) {
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		return -EACCES;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_CANTOPEN:
+		return sys > 0 ? -sys : -ENOENT;
+	case SQLITE_MISUSE:
+	case SQLITE_RANGE:
+		return -EINVAL;
+	default: /* SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_IOERR, ... */
+		return -EIO;
+	}
+}
+
+int store_sqlite_error(struct ember_store *s, char *err, size_t errlen, int rc,
+		       const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+	int sys = s->db ? sqlite3_system_errno(s->db) : 0;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (err && errlen) {
+		const char *msg = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
+		if ((rc & 0xff) == SQLITE_CANTOPEN && sys > 0)
+			snprintf(err, errlen, "store %s: %s: %s (%s)", s->path, what, msg,
+				 strerror(sys));
+		else
+			snprintf(err, errlen, "store %s: %s: %s", s->path, what, msg);
+	}
+	return sqlite_to_errno(rc, sys);
+}
+
+int store_error(struct ember_store *s, char *err, size_t errlen, int neg_errno,
+		const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (err && errlen)
+		snprintf(err, errlen, "store %s: %s", s->path, what);
+	return neg_errno;
+}
+
+void store_caches_clear(struct ember_store *s)
+{
+	store_idmap_clear(&s->targets);
+	store_idmap_clear(&s->frames);
+	store_idmap_clear(&s->stacks);
+}
+
+int store_bind_text(sqlite3_stmt *st, int col, const char *text)
+{
+	return sqlite3_bind_text(st, col, text ? text : "", -1, SQLITE_STATIC);
+}
+
+const char *store_column_text_or_null(sqlite3_stmt *st, int col)
+{
+	const char *t = (const char *)sqlite3_column_text(st, col);
+
+	return t && t[0] ? t : NULL;
+}
+
+int64_t store_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int64_t store_bucket_of(const struct ember_store *s, int64_t t)
+{
+	int64_t b = s->bucket_ns;
+	int64_t q = t / b;
+
+	if (t % b < 0)
+		q--;
+	return q * b;
+}
+
+/* ---- open and close ---- */
+
+/* WAL, synchronous=NORMAL, busy timeout, and the temp table queries use. */
+static int configure(struct ember_store *s, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+	/* The first statement reads the file: a corrupt or foreign file fails here. */
+	rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return store_sqlite_error(s, err, errlen, rc, "open");
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		int ret = store_sqlite_error(s, err, errlen, rc, "open");
+		sqlite3_finalize(st);
+		return ret;
+	}
+	const char *mode = (const char *)sqlite3_column_text(st, 0);
+	bool wal = mode && strcmp(mode, "wal") == 0;
+	sqlite3_finalize(st);
+	if (!wal)
+		return store_error(s, err, errlen, -EIO, "cannot switch to WAL journal mode");
+
+	rc = store_exec(s, "PRAGMA synchronous=NORMAL;"
+			   "PRAGMA temp_store=MEMORY;"
+			   "CREATE TEMP TABLE IF NOT EXISTS query_ids(id INTEGER PRIMARY KEY)");
+	if (rc != SQLITE_OK)
+		return store_sqlite_error(s, err, errlen, rc, "configure");
+	return 0;
+}
+
+int ember_store_open(const char *path, struct ember_store **out, char *err, size_t errlen)
+{
+	struct ember_store *s;
+	int rc, ret;
+
+	*out = NULL;
+	if (err && errlen)
+		err[0] = '\0';
+	if (!path || !path[0]) {
+		if (err && errlen)
+			snprintf(err, errlen, "store: no database path given");
+		return -EINVAL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s || !(s->path = strdup(path))) {
+		free(s);
+		if (err && errlen)
+			snprintf(err, errlen, "store %s: out of memory", path);
+		return -ENOMEM;
+	}
+	s->bucket_ns = EMBER_STORE_DEFAULT_BUCKET_NS;
+	if (gethostname(s->host, sizeof(s->host) - 1) != 0)
+		snprintf(s->host, sizeof(s->host), "localhost");
+	sb_init(&s->key);
+	sb_init(&s->blob);
+
+	rc = sqlite3_open_v2(path, &s->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		ret = store_sqlite_error(s, err, errlen, rc, "open");
+		goto fail;
+	}
+	ret = configure(s, err, errlen);
+	if (!ret)
+		ret = store_migrate(s, err, errlen);
+	if (!ret)
+		ret = store_load_meta(s, err, errlen);
+	if (ret)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	ember_store_close(s);
+	return ret;
+}
+
+void ember_store_close(struct ember_store *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < STMT_COUNT_; i++)
+		sqlite3_finalize(s->stmts[i]);
+	sqlite3_close(s->db); /* NULL is a no-op */
+	store_idmap_free(&s->targets);
+	store_idmap_free(&s->frames);
+	store_idmap_free(&s->stacks);
+	sb_free(&s->key);
+	sb_free(&s->blob);
+	free(s->path);
+	free(s);
+}
+
+int ember_store_set_host(struct ember_store *s, const char *host)
+{
+	if (!host || !host[0] || strlen(host) >= sizeof(s->host))
+		return -EINVAL;
+	snprintf(s->host, sizeof(s->host), "%s", host);
+	return 0;
+}

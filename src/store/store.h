@@ -1,0 +1,83 @@
+/*
+ * store.h - Ember's SQLite store: what it offers the agent, server and report.
+ *
+ * The store keeps aggregated profiles.  Targets (service, version, host, pid,
+ * comm, labels), frames and stacks are deduplicated; samples are counts per
+ * (time bucket, target, stack).  The database runs in WAL mode so the HTTP
+ * server can read while the agent writes.  The schema is versioned and
+ * migrated in code (store_schema.c).
+ *
+ * Every function returns 0 on success or a negative errno-style code, and
+ * fills `err` (when given) with a message that names the database path.
+ */
+#ifndef EMBER_STORE_H
+#define EMBER_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/profile.h"
+
+struct ember_store;
+
+#define EMBER_STORE_ERRLEN 512
+#define EMBER_STORE_DEFAULT_BUCKET_NS (10LL * 1000000000LL) /* 10 s */
+
+/* Open (creating and migrating as needed) the database at path. */
+int ember_store_open(const char *path, struct ember_store **out, char *err, size_t errlen);
+void ember_store_close(struct ember_store *s);
+
+/* Name of the host this store records for (defaults to gethostname()). */
+int ember_store_set_host(struct ember_store *s, const char *host);
+
+/*
+ * Ingest a profile: every stack's count is added to the sample row of
+ * (bucket of stack->time_ns, or of `time_ns` when the stack has none, target,
+ * stack).  Targets without a service get the executable name (comm) and
+ * without a version the short build-id.  One transaction per call.
+ */
+int ember_store_ingest(struct ember_store *s, const struct ember_profile *p, int64_t time_ns,
+		       char *err, size_t errlen);
+
+/* What a query selects.  Zero/NULL fields select everything. */
+struct ember_selection {
+	int64_t from_ns;         /* inclusive, 0 = no lower bound */
+	int64_t to_ns;           /* exclusive, 0 = no upper bound */
+	int64_t target_id;       /* 0 = any */
+	const char *service;     /* NULL = any */
+	const char *version;     /* NULL = any */
+	uint32_t pid;            /* 0 = any */
+	size_t max_stacks;       /* 0 = default bound (EMBER_STORE_MAX_STACKS) */
+};
+#define EMBER_STORE_MAX_STACKS 500000
+
+/*
+ * Aggregate the selected samples into a new profile (targets merged per
+ * target row; stack->time_ns left 0).  *out must be freed with
+ * ember_profile_free().
+ */
+int ember_store_query(struct ember_store *s, const struct ember_selection *sel,
+		      struct ember_profile **out, char *err, size_t errlen);
+
+struct ember_target_row {
+	int64_t id;
+	const char *service, *version, *host, *comm, *exe, *build_id, *labels;
+	uint32_t pid;
+	int64_t first_seen_ns, last_seen_ns;
+	uint64_t samples;
+};
+
+/* Call fn for every target (newest last_seen first).  fn returns non-zero to stop. */
+int ember_store_list_targets(struct ember_store *s,
+			     int (*fn)(const struct ember_target_row *row, void *arg), void *arg,
+			     char *err, size_t errlen);
+
+/* Totals for stats endpoints. */
+struct ember_store_stats {
+	uint64_t targets, frames, stacks, sample_rows, samples;
+	int64_t oldest_ns, newest_ns;
+};
+int ember_store_stats(struct ember_store *s, struct ember_store_stats *st, char *err,
+		      size_t errlen);
+
+#endif

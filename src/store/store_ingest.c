@@ -1,0 +1,466 @@
+/*
+ * store_ingest.c - adding a profile's counts to the store.
+ *
+ * One write transaction per profile.  Each target, frame and stack is
+ * turned into a row id: first through the handle's in-memory cache (a stack
+ * seen in an earlier ingest costs no SELECT at all), then by a lookup on the
+ * unique columns, and only then by an INSERT.  Counts are added to the
+ * sample row of (bucket, target, stack) with an upsert.
+ *
+ * Stacks are found by a 64-bit hash of their blob of frame ids.  The stored
+ * blob is compared on a hash match; on a real collision the stack moves to
+ * the hash computed with the next seed, so a lookup walks seeds 0, 1, ...
+ * until it finds its blob or a free hash.
+ *
+ * If anything fails the transaction rolls back and the caches are dropped,
+ * since they may hold ids of rows that were never committed.
+ */
+#include "store/store_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/profile.h"
+
+#define STACK_HASH_SEEDS 8
+#define STACK_HASH_EXHAUSTED (-1) /* not an SQLite code */
+#define SHORT_BUILD_ID 12
+
+/* Earliest and latest sample time of one profile target in this ingest. */
+struct target_span {
+	int64_t first, last;
+	bool used;
+};
+
+static const char *nonempty(const char *s)
+{
+	return s && s[0] ? s : NULL;
+}
+
+static void cache_put(struct store_idmap *m, const struct strbuf *key, int64_t id)
+{
+	if (m->used >= STORE_CACHE_MAX)
+		store_idmap_clear(m);
+	if (store_idmap_put(m, key->buf, key->len, id))
+		store_idmap_clear(m); /* out of memory: the cache is only an optimization */
+}
+
+static void key_str(struct strbuf *key, const char *str)
+{
+	str = str ? str : "";
+	sb_append(key, str, strlen(str) + 1);
+}
+
+/* ---- targets ---- */
+
+/* Service: as given, else comm, else the executable's name.  Version: as given, else short build-id. */
+static void target_names(const struct ember_target *t, const char **service, const char **version,
+			 char short_id[SHORT_BUILD_ID + 1])
+{
+	*service = nonempty(t->service);
+	if (!*service)
+		*service = nonempty(t->comm);
+	if (!*service && t->exe)
+		*service = nonempty(ember_basename(t->exe));
+	if (!*service)
+		*service = "unknown";
+
+	*version = nonempty(t->version);
+	if (!*version && nonempty(t->build_id)) {
+		snprintf(short_id, SHORT_BUILD_ID + 1, "%s", t->build_id);
+		*version = short_id;
+	}
+	if (!*version)
+		*version = "unknown";
+}
+
+/* Move the seen times of a cached target.  *found is false if its row is gone. */
+static int touch_target(struct ember_store *s, int64_t id, const struct target_span *span,
+			bool *found)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_TARGET_TOUCH);
+	int rc;
+
+	if (!st)
+		return sqlite3_errcode(s->db);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, span->first);
+	sqlite3_bind_int64(st, 3, span->last);
+	rc = sqlite3_step(st);
+	*found = sqlite3_changes(s->db) > 0;
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int upsert_target(struct ember_store *s, const struct ember_target *t, const char *service,
+			 const char *version, const struct target_span *span, int64_t *id)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_TARGET_UPSERT);
+	int rc;
+
+	if (!st)
+		return sqlite3_errcode(s->db);
+	store_bind_text(st, 1, service);
+	store_bind_text(st, 2, version);
+	store_bind_text(st, 3, s->host);
+	sqlite3_bind_int64(st, 4, t->pid);
+	store_bind_text(st, 5, t->comm);
+	store_bind_text(st, 6, t->exe);
+	store_bind_text(st, 7, t->build_id);
+	store_bind_text(st, 8, t->labels);
+	sqlite3_bind_int64(st, 9, span->first);
+	sqlite3_bind_int64(st, 10, span->last);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+static int resolve_target(struct ember_store *s, const struct ember_target *t,
+			  const struct target_span *span, int64_t *id, char *err, size_t errlen)
+{
+	char short_id[SHORT_BUILD_ID + 1];
+	const char *service, *version;
+	bool found = false;
+	int64_t cached;
+	int rc;
+
+	target_names(t, &service, &version, short_id);
+	sb_reset(&s->key);
+	key_str(&s->key, service);
+	key_str(&s->key, version);
+	key_str(&s->key, s->host);
+	key_str(&s->key, t->comm);
+	key_str(&s->key, t->exe);
+	key_str(&s->key, t->build_id);
+	key_str(&s->key, t->labels);
+	sb_append(&s->key, &t->pid, sizeof(t->pid));
+	if (s->key.oom)
+		return store_error(s, err, errlen, -ENOMEM, "ingest: out of memory");
+
+	if (store_idmap_get(&s->targets, s->key.buf, s->key.len, &cached)) {
+		rc = touch_target(s, cached, span, &found);
+		if (rc != SQLITE_OK)
+			return store_sqlite_error(s, err, errlen, rc, "ingest: update target %s pid %u",
+						  service, t->pid);
+		if (found) {
+			*id = cached;
+			return 0;
+		}
+	}
+	rc = upsert_target(s, t, service, version, span, id);
+	if (rc != SQLITE_OK)
+		return store_sqlite_error(s, err, errlen, rc, "ingest: add target %s pid %u",
+					  service, t->pid);
+	cache_put(&s->targets, &s->key, *id);
+	return 0;
+}
+
+/* ---- frames ---- */
+
+/* Parameters ?1..?7 of both STMT_FRAME_FIND and STMT_FRAME_INSERT. */
+static void bind_frame(sqlite3_stmt *st, const struct ember_frame *f)
+{
+	store_bind_text(st, 1, f->function);
+	store_bind_text(st, 2, f->file);
+	sqlite3_bind_int64(st, 3, f->line);
+	store_bind_text(st, 4, f->module);
+	store_bind_text(st, 5, f->build_id);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)f->address);
+	sqlite3_bind_int64(st, 7, f->flags);
+}
+
+static int find_or_insert_frame(struct ember_store *s, const struct ember_frame *f, int64_t *id)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_FRAME_FIND);
+	int rc;
+
+	if (!st)
+		return sqlite3_errcode(s->db);
+	bind_frame(st, f);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return SQLITE_OK;
+	if (rc != SQLITE_DONE)
+		return rc;
+
+	st = store_stmt(s, STMT_FRAME_INSERT);
+	if (!st)
+		return sqlite3_errcode(s->db);
+	bind_frame(st, f);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return rc;
+	*id = sqlite3_last_insert_rowid(s->db);
+	return SQLITE_OK;
+}
+
+static int resolve_frame(struct ember_store *s, const struct ember_frame *f, int64_t *id,
+			 char *err, size_t errlen)
+{
+	char name[256];
+	int rc;
+
+	sb_reset(&s->key);
+	key_str(&s->key, f->function);
+	key_str(&s->key, f->file);
+	key_str(&s->key, f->module);
+	key_str(&s->key, f->build_id);
+	sb_append(&s->key, &f->line, sizeof(f->line));
+	sb_append(&s->key, &f->address, sizeof(f->address));
+	sb_append(&s->key, &f->flags, sizeof(f->flags));
+	if (s->key.oom)
+		return store_error(s, err, errlen, -ENOMEM, "ingest: out of memory");
+	if (store_idmap_get(&s->frames, s->key.buf, s->key.len, id))
+		return 0;
+
+	rc = find_or_insert_frame(s, f, id);
+	if (rc != SQLITE_OK)
+		return store_sqlite_error(s, err, errlen, rc, "ingest: add frame %s",
+					  ember_frame_name(f, name, sizeof(name)));
+	cache_put(&s->frames, &s->key, *id);
+	return 0;
+}
+
+/* ---- stacks ---- */
+
+/* Find the stack whose blob is in s->blob, inserting it if new. */
+static int find_or_insert_stack(struct ember_store *s, int64_t *id)
+{
+	const void *blob = s->blob.len ? s->blob.buf : ""; /* never bind NULL */
+	int rc;
+
+	for (uint64_t seed = 0; seed < STACK_HASH_SEEDS; seed++) {
+		int64_t hash = (int64_t)ember_hash64(s->blob.buf, s->blob.len, seed);
+		sqlite3_stmt *st = store_stmt(s, STMT_STACK_BY_HASH);
+		bool same = false;
+
+		if (!st)
+			return sqlite3_errcode(s->db);
+		sqlite3_bind_int64(st, 1, hash);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			*id = sqlite3_column_int64(st, 0);
+			same = (size_t)sqlite3_column_bytes(st, 1) == s->blob.len &&
+			       (s->blob.len == 0 ||
+				memcmp(sqlite3_column_blob(st, 1), s->blob.buf, s->blob.len) == 0);
+		}
+		sqlite3_reset(st);
+		if (rc == SQLITE_ROW) {
+			if (same)
+				return SQLITE_OK;
+			continue; /* collision: try the next seed */
+		}
+		if (rc != SQLITE_DONE)
+			return rc;
+
+		st = store_stmt(s, STMT_STACK_INSERT);
+		if (!st)
+			return sqlite3_errcode(s->db);
+		sqlite3_bind_int64(st, 1, hash);
+		sqlite3_bind_blob(st, 2, blob, (int)s->blob.len, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			return rc;
+		*id = sqlite3_last_insert_rowid(s->db);
+		return SQLITE_OK;
+	}
+	return STACK_HASH_EXHAUSTED; /* STACK_HASH_SEEDS collisions in a row: not plausible */
+}
+
+static int resolve_stack(struct ember_store *s, const struct ember_profile *p,
+			 const struct ember_stack *stack, int64_t *frame_ids, int64_t *id,
+			 char *err, size_t errlen)
+{
+	int ret, rc;
+
+	for (uint32_t i = 0; i < stack->depth; i++) {
+		uint32_t f = stack->frames[i];
+		if (frame_ids[f])
+			continue;
+		ret = resolve_frame(s, &p->frames[f], &frame_ids[f], err, errlen);
+		if (ret)
+			return ret;
+	}
+
+	sb_reset(&s->blob);
+	if (!sb_reserve(&s->blob, (size_t)stack->depth * STORE_VARINT_MAX + 1))
+		return store_error(s, err, errlen, -ENOMEM, "ingest: out of memory");
+	for (uint32_t i = 0; i < stack->depth; i++)
+		s->blob.len += store_varint_put((unsigned char *)s->blob.buf + s->blob.len,
+						(uint64_t)frame_ids[stack->frames[i]]);
+	if (store_idmap_get(&s->stacks, s->blob.buf, s->blob.len, id))
+		return 0;
+
+	rc = find_or_insert_stack(s, id);
+	if (rc == STACK_HASH_EXHAUSTED)
+		return store_error(s, err, errlen, -EIO, "ingest: %d stack hash collisions in a row",
+				   STACK_HASH_SEEDS);
+	if (rc != SQLITE_OK)
+		return store_sqlite_error(s, err, errlen, rc, "ingest: add stack of %u frames",
+					  stack->depth);
+	cache_put(&s->stacks, &s->blob, *id);
+	return 0;
+}
+
+/* ---- samples and the transaction ---- */
+
+static int add_sample(struct ember_store *s, int64_t bucket, int64_t target_id, int64_t stack_id,
+		      uint64_t count)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_SAMPLE_ADD);
+	int rc;
+
+	if (!st)
+		return sqlite3_errcode(s->db);
+	sqlite3_bind_int64(st, 1, bucket);
+	sqlite3_bind_int64(st, 2, target_id);
+	sqlite3_bind_int64(st, 3, stack_id);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)count);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int set_period(struct ember_store *s, uint64_t period_ns)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_META_SET);
+	int rc;
+
+	if (!st)
+		return sqlite3_errcode(s->db);
+	sqlite3_bind_text(st, 1, "period_ns", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)period_ns);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Reject a profile whose indexes point outside its arrays. */
+static int check_profile(struct ember_store *s, const struct ember_profile *p, char *err,
+			 size_t errlen)
+{
+	for (size_t i = 0; i < p->n_stacks; i++) {
+		const struct ember_stack *st = &p->stacks[i];
+		if (st->target >= p->n_targets)
+			return store_error(s, err, errlen, -EINVAL,
+					   "ingest: stack %zu refers to target %u of %zu", i,
+					   st->target, p->n_targets);
+		if (st->depth && !st->frames)
+			return store_error(s, err, errlen, -EINVAL, "ingest: stack %zu has no frames",
+					   i);
+		for (uint32_t j = 0; j < st->depth; j++)
+			if (st->frames[j] >= p->n_frames)
+				return store_error(s, err, errlen, -EINVAL,
+						   "ingest: stack %zu refers to frame %u of %zu", i,
+						   st->frames[j], p->n_frames);
+	}
+	return 0;
+}
+
+/* Everything inside the transaction. */
+static int ingest_rows(struct ember_store *s, const struct ember_profile *p, int64_t time_ns,
+		       struct target_span *spans, int64_t *target_ids, int64_t *frame_ids,
+		       char *err, size_t errlen)
+{
+	int ret, rc;
+
+	for (size_t i = 0; i < p->n_targets; i++) {
+		if (!spans[i].used)
+			continue;
+		ret = resolve_target(s, &p->targets[i], &spans[i], &target_ids[i], err, errlen);
+		if (ret)
+			return ret;
+	}
+	for (size_t i = 0; i < p->n_stacks; i++) {
+		const struct ember_stack *st = &p->stacks[i];
+		int64_t stack_id;
+
+		if (!st->count)
+			continue;
+		ret = resolve_stack(s, p, st, frame_ids, &stack_id, err, errlen);
+		if (ret)
+			return ret;
+		int64_t bucket = store_bucket_of(s, st->time_ns ? st->time_ns : time_ns);
+		rc = add_sample(s, bucket, target_ids[st->target], stack_id, st->count);
+		if (rc != SQLITE_OK)
+			return store_sqlite_error(s, err, errlen, rc, "ingest: add samples");
+	}
+	if (p->period_ns && p->period_ns != s->period_ns) {
+		rc = set_period(s, p->period_ns);
+		if (rc != SQLITE_OK)
+			return store_sqlite_error(s, err, errlen, rc, "ingest: record period");
+	}
+	return 0;
+}
+
+int ember_store_ingest(struct ember_store *s, const struct ember_profile *p, int64_t time_ns,
+		       char *err, size_t errlen)
+{
+	struct target_span *spans = NULL;
+	int64_t *target_ids = NULL, *frame_ids = NULL;
+	int ret, rc;
+
+	if (err && errlen)
+		err[0] = '\0';
+	ret = check_profile(s, p, err, errlen);
+	if (ret || !p->n_stacks)
+		return ret;
+	if (!time_ns)
+		time_ns = store_now_ns();
+
+	spans = calloc(p->n_targets, sizeof(*spans));
+	target_ids = calloc(p->n_targets, sizeof(*target_ids));
+	frame_ids = calloc(p->n_frames + 1, sizeof(*frame_ids)); /* 0 = not resolved yet */
+	if (!spans || !target_ids || !frame_ids) {
+		ret = store_error(s, err, errlen, -ENOMEM, "ingest: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < p->n_stacks; i++) {
+		const struct ember_stack *st = &p->stacks[i];
+		struct target_span *span = &spans[st->target];
+		int64_t t = st->time_ns ? st->time_ns : time_ns;
+
+		if (!st->count)
+			continue;
+		if (!span->used || t < span->first)
+			span->first = t;
+		if (!span->used || t > span->last)
+			span->last = t;
+		span->used = true;
+	}
+
+	rc = store_step_done(s, STMT_BEGIN_WRITE);
+	if (rc != SQLITE_OK) {
+		ret = store_sqlite_error(s, err, errlen, rc, "ingest: begin");
+		goto out;
+	}
+	ret = ingest_rows(s, p, time_ns, spans, target_ids, frame_ids, err, errlen);
+	if (!ret) {
+		rc = store_step_done(s, STMT_COMMIT);
+		if (rc != SQLITE_OK)
+			ret = store_sqlite_error(s, err, errlen, rc, "ingest: commit");
+	}
+	if (ret) {
+		store_step_done(s, STMT_ROLLBACK);
+		store_caches_clear(s);
+	} else if (p->period_ns) {
+		s->period_ns = p->period_ns;
+	}
+out:
+	free(spans);
+	free(target_ids);
+	free(frame_ids);
+	return ret;
+}

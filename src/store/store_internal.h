@@ -1,0 +1,179 @@
+/*
+ * store_internal.h - what the store's source files share, and nobody else.
+ *
+ * The store handle owns one SQLite connection (used by one thread at a
+ * time), a cache of prepared statements, and three in-memory caches that
+ * map the bytes of a target, frame or stack to its row id, so that the
+ * agent's periodic ingests of mostly the same stacks touch the database only
+ * for the sample counts.
+ *
+ * Stack blobs: a stack's frame row ids, leaf first, each as an unsigned
+ * LEB128 varint (row ids below 2^21 take three bytes or less).
+ */
+#ifndef EMBER_STORE_INTERNAL_H
+#define EMBER_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/strbuf.h"
+#include "store/store.h"
+
+/* ---- byte-keyed map to int64 (store_idmap.c) ---- */
+
+struct store_idmap_slot {
+	uint64_t hash; /* 0 = empty */
+	size_t key_off;
+	uint32_t key_len;
+	int64_t value;
+};
+
+struct store_idmap {
+	struct store_idmap_slot *slots;
+	size_t cap, used; /* cap is a power of two */
+	char *keys;       /* arena of key bytes */
+	size_t keys_len, keys_cap;
+};
+
+bool store_idmap_get(const struct store_idmap *m, const void *key, size_t len, int64_t *value);
+/* Insert or overwrite.  Returns 0 or -ENOMEM. */
+int store_idmap_put(struct store_idmap *m, const void *key, size_t len, int64_t value);
+void store_idmap_clear(struct store_idmap *m);
+void store_idmap_free(struct store_idmap *m);
+
+/* ---- uint64 -> uint32 map, for row ids and indexes in a query (store_idmap.c) ---- */
+
+struct store_intmap_slot {
+	uint64_t key;
+	uint32_t value;
+	uint32_t used;
+};
+
+struct store_intmap {
+	struct store_intmap_slot *slots;
+	size_t cap, used; /* cap is a power of two */
+};
+
+bool store_intmap_get(const struct store_intmap *m, uint64_t key, uint32_t *value);
+/* Insert or overwrite.  Returns 0 or -ENOMEM. */
+int store_intmap_put(struct store_intmap *m, uint64_t key, uint32_t value);
+void store_intmap_free(struct store_intmap *m);
+
+/* Caches are dropped when they hold this many entries, bounding memory. */
+#define STORE_CACHE_MAX (1u << 20)
+
+/* ---- prepared statements (store.c) ---- */
+
+enum store_stmt_id {
+	STMT_BEGIN_READ,
+	STMT_BEGIN_WRITE,
+	STMT_COMMIT,
+	STMT_ROLLBACK,
+	STMT_META_GET,
+	STMT_META_SET,
+	STMT_TARGET_UPSERT,
+	STMT_TARGET_TOUCH,
+	STMT_TARGET_BY_ID,
+	STMT_FRAME_FIND,
+	STMT_FRAME_INSERT,
+	STMT_STACK_BY_HASH,
+	STMT_STACK_INSERT,
+	STMT_SAMPLE_ADD,
+	STMT_IDS_ADD,
+	STMT_IDS_CLEAR,
+	STMT_STACKS_MAX_ID,
+	STMT_STACKS_SCAN,
+	STMT_STACKS_JOIN,
+	STMT_FRAMES_MAX_ID,
+	STMT_FRAMES_SCAN,
+	STMT_FRAMES_JOIN,
+	STMT_COUNT_
+};
+
+struct ember_store {
+	sqlite3 *db;
+	char *path;
+	char host[256];
+	int64_t bucket_ns;  /* from meta, EMBER_STORE_DEFAULT_BUCKET_NS for new files */
+	uint64_t period_ns; /* last sampling period recorded in meta, 0 = none */
+	sqlite3_stmt *stmts[STMT_COUNT_];
+	struct store_idmap targets, frames, stacks; /* key bytes -> row id */
+	struct strbuf key, blob;                    /* scratch for ingest */
+};
+
+/* The cached statement, reset and with bindings cleared; NULL if it fails to prepare. */
+sqlite3_stmt *store_stmt(struct ember_store *s, enum store_stmt_id id);
+
+/* Run a statement that returns no rows (BEGIN, COMMIT, ...).  Returns an SQLite code. */
+int store_step_done(struct ember_store *s, enum store_stmt_id id);
+
+/* Run one or more SQL statements.  Returns an SQLite code. */
+int store_exec(struct ember_store *s, const char *sql);
+
+/*
+ * Fill err with "store PATH: WHAT: SQLITE MESSAGE" and return the negative
+ * errno matching the SQLite code rc.  Call it before any other SQLite call
+ * (such as a ROLLBACK) replaces the connection's error message.
+ */
+int store_sqlite_error(struct ember_store *s, char *err, size_t errlen, int rc,
+		       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Fill err with "store PATH: WHAT" and return neg_errno. */
+int store_error(struct ember_store *s, char *err, size_t errlen, int neg_errno,
+		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Forget every cached row id (after a rollback or when rows may have been deleted). */
+void store_caches_clear(struct ember_store *s);
+
+/* Bind a C string, NULL as '' (the schema keeps NOT NULL text columns). */
+int store_bind_text(sqlite3_stmt *st, int col, const char *text);
+/* A text column, '' as NULL. */
+const char *store_column_text_or_null(sqlite3_stmt *st, int col);
+
+int64_t store_now_ns(void);
+/* Start of the bucket holding t (floor, also for negative t). */
+int64_t store_bucket_of(const struct ember_store *s, int64_t t);
+
+/* ---- schema (store_schema.c) ---- */
+
+/* Bring the schema to the newest version this code knows, or fail. */
+int store_migrate(struct ember_store *s, char *err, size_t errlen);
+/* Read settings kept in the meta table (bucket size, sampling period). */
+int store_load_meta(struct ember_store *s, char *err, size_t errlen);
+int store_schema_version(void);
+
+/* ---- stack blobs ---- */
+
+#define STORE_VARINT_MAX 10
+
+static inline size_t store_varint_put(unsigned char *out, uint64_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		out[n++] = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	out[n++] = (unsigned char)v;
+	return n;
+}
+
+/* Decode one varint from [*p, end).  Returns false on a truncated or overlong one. */
+static inline bool store_varint_get(const unsigned char **p, const unsigned char *end,
+				    uint64_t *v)
+{
+	uint64_t r = 0;
+
+	for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+		unsigned char b = *(*p)++;
+		r |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*v = r;
+			return true;
+		}
+	}
+	return false;
+}
+
+#endif

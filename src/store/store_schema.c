@@ -1,0 +1,223 @@
+/*
+ * store_schema.c - the database schema and its migrations, in code.
+ *
+ * PRAGMA user_version holds the schema version.  migrations[i] takes a
+ * database from version i to i + 1; on open every missing step runs in order,
+ * each in its own write transaction that re-reads the version first, so two
+ * processes opening a new file at once migrate it once.  A file whose version
+ * is newer than this code knows is refused: an old binary must not write to a
+ * schema it does not understand.  Never edit a released migration; append one.
+ *
+ * Version 1:
+ *  - meta: settings of the file (bucket size, last sampling period).
+ *  - targets: what was profiled; unique on every identifying column (NULLs
+ *    are stored as '' so the UNIQUE constraint sees them as equal).  The
+ *    unique index also serves lookups by service and by service + version.
+ *  - frames: deduplicated on all their columns.  Text is kept inline, which
+ *    keeps function-level queries (diffs, reports) a plain GROUP BY.
+ *  - stacks: frame ids leaf first as a varint blob; `hash` is a 64-bit hash
+ *    of the blob, unique, with the blob compared on a match (a collision
+ *    moves on to the hash with the next seed, see store_ingest.c).
+ *  - samples: counts per (bucket start, target, stack), WITHOUT ROWID so the
+ *    primary key is the table: a time-range scan reads consecutive pages.
+ *    samples_by_target covers (count included) selections by target, service
+ *    or version, and per-target totals, without touching the table.
+ *  Roll-ups for long ranges can later be added as coarser samples tables of
+ *  the same shape; retention deletes old buckets, then unreferenced stacks,
+ *  frames and targets.
+ */
+#include "store/store_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const migrations[] = {
+	/* 0 -> 1: the initial schema */
+	"CREATE TABLE meta ("
+	"  key   TEXT PRIMARY KEY,"
+	"  value"
+	") WITHOUT ROWID;"
+	"INSERT INTO meta(key, value) VALUES ('bucket_ns', 10000000000);"
+
+	"CREATE TABLE targets ("
+	"  id            INTEGER PRIMARY KEY,"
+	"  service       TEXT NOT NULL,"
+	"  version       TEXT NOT NULL,"
+	"  host          TEXT NOT NULL,"
+	"  pid           INTEGER NOT NULL,"
+	"  comm          TEXT NOT NULL,"
+	"  exe           TEXT NOT NULL,"
+	"  build_id      TEXT NOT NULL,"
+	"  labels        TEXT NOT NULL,"
+	"  first_seen_ns INTEGER NOT NULL,"
+	"  last_seen_ns  INTEGER NOT NULL,"
+	"  UNIQUE (service, version, host, pid, comm, exe, build_id, labels)"
+	");"
+	"CREATE INDEX targets_by_last_seen ON targets(last_seen_ns);"
+
+	"CREATE TABLE frames ("
+	"  id       INTEGER PRIMARY KEY,"
+	"  function TEXT NOT NULL,"
+	"  file     TEXT NOT NULL,"
+	"  line     INTEGER NOT NULL,"
+	"  module   TEXT NOT NULL,"
+	"  build_id TEXT NOT NULL,"
+	"  address  INTEGER NOT NULL," /* u64 stored as its two's-complement i64 */
+	"  flags    INTEGER NOT NULL,"
+	"  UNIQUE (function, file, line, module, build_id, address, flags)"
+	");"
+
+	"CREATE TABLE stacks ("
+	"  id     INTEGER PRIMARY KEY,"
+	"  hash   INTEGER NOT NULL UNIQUE,"
+	"  frames BLOB NOT NULL"
+	");"
+
+	"CREATE TABLE samples ("
+	"  bucket_ns INTEGER NOT NULL,"
+	"  target_id INTEGER NOT NULL REFERENCES targets(id),"
+	"  stack_id  INTEGER NOT NULL REFERENCES stacks(id),"
+	"  count     INTEGER NOT NULL,"
+	"  PRIMARY KEY (bucket_ns, target_id, stack_id)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX samples_by_target ON samples(target_id, bucket_ns, stack_id, count);",
+};
+
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+_Static_assert(EMBER_STORE_DEFAULT_BUCKET_NS == 10000000000LL,
+	       "migration 1 records the default bucket size");
+
+int store_schema_version(void)
+{
+	return SCHEMA_VERSION;
+}
+
+static int read_version(struct ember_store *s, int *version)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*version = sqlite3_column_int(st, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int too_new(struct ember_store *s, char *err, size_t errlen, int version)
+{
+	return store_error(s, err, errlen, -ENOTSUP,
+			   "schema version %d is newer than this ember supports (%d); "
+			   "upgrade ember or use another database",
+			   version, SCHEMA_VERSION);
+}
+
+/* Apply the next migration in a write transaction; *version is updated. */
+static int migrate_step(struct ember_store *s, int *version, char *err, size_t errlen)
+{
+	char sql[64];
+	int rc, ret;
+
+	rc = store_exec(s, "BEGIN IMMEDIATE");
+	if (rc != SQLITE_OK)
+		return store_sqlite_error(s, err, errlen, rc, "migrate: begin");
+	rc = read_version(s, version); /* another process may have migrated meanwhile */
+	if (rc != SQLITE_OK) {
+		ret = store_sqlite_error(s, err, errlen, rc, "migrate: read version");
+		goto rollback;
+	}
+	if (*version > SCHEMA_VERSION) {
+		ret = too_new(s, err, errlen, *version);
+		goto rollback;
+	}
+	if (*version == SCHEMA_VERSION) {
+		rc = store_exec(s, "COMMIT");
+		if (rc == SQLITE_OK)
+			return 0;
+		ret = store_sqlite_error(s, err, errlen, rc, "migrate: commit");
+		goto rollback;
+	}
+
+	rc = store_exec(s, migrations[*version]);
+	if (rc != SQLITE_OK) {
+		ret = store_sqlite_error(s, err, errlen, rc, "migrate to schema version %d",
+					 *version + 1);
+		goto rollback;
+	}
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", *version + 1);
+	rc = store_exec(s, sql);
+	if (rc == SQLITE_OK)
+		rc = store_exec(s, "COMMIT");
+	if (rc != SQLITE_OK) {
+		ret = store_sqlite_error(s, err, errlen, rc, "migrate to schema version %d",
+					 *version + 1);
+		goto rollback;
+	}
+	(*version)++;
+	return 0;
+rollback:
+	store_exec(s, "ROLLBACK");
+	return ret;
+}
+
+int store_migrate(struct ember_store *s, char *err, size_t errlen)
+{
+	int version = 0, rc, ret;
+
+	rc = read_version(s, &version);
+	if (rc != SQLITE_OK)
+		return store_sqlite_error(s, err, errlen, rc, "read schema version");
+	if (version > SCHEMA_VERSION)
+		return too_new(s, err, errlen, version);
+	while (version < SCHEMA_VERSION) {
+		ret = migrate_step(s, &version, err, errlen);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Read an integer setting; *value is left alone when the key is absent. */
+static int meta_get_int(struct ember_store *s, const char *key, int64_t *value)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_META_GET);
+	int rc;
+
+	if (!st)
+		return sqlite3_errcode(s->db);
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*value = sqlite3_column_int64(st, 0);
+		rc = SQLITE_OK;
+	} else if (rc == SQLITE_DONE) {
+		rc = SQLITE_OK;
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+int store_load_meta(struct ember_store *s, char *err, size_t errlen)
+{
+	int64_t bucket = EMBER_STORE_DEFAULT_BUCKET_NS, period = 0;
+	int rc = meta_get_int(s, "bucket_ns", &bucket);
+
+	if (rc == SQLITE_OK)
+		rc = meta_get_int(s, "period_ns", &period);
+	if (rc != SQLITE_OK)
+		return store_sqlite_error(s, err, errlen, rc, "read meta");
+	if (bucket <= 0)
+		return store_error(s, err, errlen, -EIO, "corrupt meta: bucket_ns %" PRId64,
+				   bucket);
+	s->bucket_ns = bucket;
+	s->period_ns = period > 0 ? (uint64_t)period : 0;
+	return 0;
+}

@@ -1,0 +1,855 @@
+/*
+ * symbolizer.c - per-process address resolution (implements symbolizer.h).
+ *
+ * Two caches:
+ *
+ *  - processes: pid -> snapshot of its executable mappings (sorted, binary
+ *    searched) plus comm/exe/build-id.  Each mapping points, once resolved,
+ *    at an ELF cache entry.  Maps are read on first use and re-read when a
+ *    pc falls outside every mapping (new dlopen), at most once a second
+ *    when re-reading does not help (JIT code, garbage pcs).
+ *
+ *  - ELF files: entries shared by every process.  A mapping's file is
+ *    opened through /proc/PID/root/<path> (containers see their own files),
+ *    else /proc/PID/map_files/<start>-<end> (works for deleted files), else
+ *    <path>; the candidate whose inode matches the maps line wins.  fstat
+ *    gives an identity key (dev, inode, size, mtime) that finds a file we
+ *    already loaded without reading it; a newly loaded file is then looked
+ *    up by build-id, so the same binary in many containers is loaded once.
+ *    Files that fail to load are cached too (elf == NULL) and warned about
+ *    once.  Entries no mapping refers to are dropped when the cache grows
+ *    past ELF_CACHE_SOFT_MAX (checked when a process is forgotten).
+ *
+ * Frames: address is the ELF virtual address of pc (what symbol tables,
+ * DWARF and llvm-symbolizer use), so frames of one binary are identical in
+ * every process whatever its load address.  Unknown symbols keep module
+ * and address; pcs outside every mapping become "[unknown]" (address 0, so
+ * they collapse into one frame); anonymous executable memory (JIT) becomes
+ * module "[anon]" (address 0); "[vdso]" keeps pc - start.
+ *
+ * Kernel frames come from /proc/kallsyms, loaded on first use and again
+ * (at most once a minute) when an address misses, for new modules.  The
+ * environment variable EMBER_KALLSYMS names another file (tests, offline
+ * symbolization of a saved kallsyms).
+ *
+ * Thread-safety: none.  One symbolizer is used by one thread (the agent's
+ * drain loop); use one symbolizer per thread otherwise.
+ */
+#include "symbolizer/symbolizer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/procmaps.h"
+#include "core/log.h"
+#include "symbolizer/elf_file.h"
+#include "symbolizer/kallsyms.h"
+
+#define ELF_CACHE_SOFT_MAX 512
+#define REREAD_THROTTLE_NS 1000000000LL
+#define KALLSYMS_RELOAD_NS (60 * 1000000000LL)
+
+/* ---- ELF cache ---- */
+
+struct elf_entry {
+	struct elf_entry *next; /* list of all entries */
+	struct ember_elf *elf;  /* NULL when loading failed */
+	int err;
+	unsigned refs;          /* mappings pointing here */
+	bool doomed;            /* being evicted */
+};
+
+/* A string-keyed chained hash map; several keys may name one entry. */
+struct key_node {
+	struct key_node *next;
+	uint64_t hash;
+	struct elf_entry *entry;
+	char key[];
+};
+
+struct key_map {
+	struct key_node **buckets;
+	size_t n_buckets, n;
+};
+
+/* ---- processes ---- */
+
+enum map_kind { MAP_FILE, MAP_VDSO, MAP_ANON, MAP_SPECIAL };
+
+struct pmap {
+	uint64_t start, end, pgoff, inode;
+	char *path;
+	enum map_kind kind;
+	bool resolved;          /* tried to open the file */
+	struct elf_entry *elf;  /* holds a ref when not NULL */
+};
+
+struct proc {
+	struct proc *next;
+	uint32_t pid;
+	bool have_maps, have_info;
+	struct pmap *maps;
+	size_t n_maps;
+	int64_t futile_reread_ns; /* when a re-read last failed to find a pc */
+	char *comm, *exe, *build_id;
+};
+
+struct ember_symbolizer {
+	struct proc **procs;
+	size_t n_proc_buckets, n_procs;
+
+	struct key_map keys;
+	struct elf_entry *entries;
+	size_t n_entries;
+
+	struct ember_kallsyms *kallsyms;
+	bool kallsyms_tried;
+	int64_t kallsyms_loaded_ns; /* for reloading after modules appear */
+
+	struct ember_symbolizer_stats stats;
+};
+
+/* ---- helpers ---- */
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static uint32_t intern_frame(struct ember_profile *p, const struct ember_frame *f, uint32_t *out)
+{
+	uint32_t id = ember_profile_frame(p, f);
+	if (id == UINT32_MAX)
+		return 0;
+	out[0] = id;
+	return 1;
+}
+
+static const char *describe_err(int err)
+{
+	switch (err) {
+	case -ENOEXEC:
+		return "not a usable ELF file";
+	case -EINVAL:
+		return "malformed ELF file";
+	default:
+		return strerror(-err);
+	}
+}
+
+/* ---- key map ---- */
+
+static struct key_node **key_slot(struct key_map *m, const char *key, uint64_t h)
+{
+	struct key_node **pp = &m->buckets[h & (m->n_buckets - 1)];
+	while (*pp && ((*pp)->hash != h || strcmp((*pp)->key, key) != 0))
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static struct elf_entry *key_get(struct key_map *m, const char *key)
+{
+	if (!m->n_buckets)
+		return NULL;
+	uint64_t h = ember_hash64(key, strlen(key), 0);
+	struct key_node *n = *key_slot(m, key, h);
+	return n ? n->entry : NULL;
+}
+
+static int key_grow(struct key_map *m)
+{
+	size_t nb = m->n_buckets ? m->n_buckets * 2 : 256;
+	struct key_node **b = calloc(nb, sizeof(*b));
+
+	if (!b)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->n_buckets; i++) {
+		for (struct key_node *n = m->buckets[i], *next; n; n = next) {
+			next = n->next;
+			n->next = b[n->hash & (nb - 1)];
+			b[n->hash & (nb - 1)] = n;
+		}
+	}
+	free(m->buckets);
+	m->buckets = b;
+	m->n_buckets = nb;
+	return 0;
+}
+
+/* Insert or overwrite key -> entry. */
+static int key_put(struct key_map *m, const char *key, struct elf_entry *e)
+{
+	if (m->n >= m->n_buckets && key_grow(m))
+		return -ENOMEM;
+	uint64_t h = ember_hash64(key, strlen(key), 0);
+	struct key_node **pp = key_slot(m, key, h);
+	if (*pp) {
+		(*pp)->entry = e;
+		return 0;
+	}
+	size_t len = strlen(key) + 1;
+	struct key_node *n = malloc(sizeof(*n) + len);
+	if (!n)
+		return -ENOMEM;
+	n->next = NULL;
+	n->hash = h;
+	n->entry = e;
+	memcpy(n->key, key, len);
+	*pp = n;
+	m->n++;
+	return 0;
+}
+
+/* Remove every key naming a doomed entry. */
+static void key_remove_doomed(struct key_map *m)
+{
+	for (size_t i = 0; i < m->n_buckets; i++) {
+		struct key_node **pp = &m->buckets[i];
+		while (*pp) {
+			struct key_node *n = *pp;
+			if (n->entry->doomed) {
+				*pp = n->next;
+				free(n);
+				m->n--;
+			} else {
+				pp = &n->next;
+			}
+		}
+	}
+}
+
+static void key_map_free(struct key_map *m)
+{
+	for (size_t i = 0; i < m->n_buckets; i++) {
+		for (struct key_node *n = m->buckets[i], *next; n; n = next) {
+			next = n->next;
+			free(n);
+		}
+	}
+	free(m->buckets);
+	memset(m, 0, sizeof(*m));
+}
+
+/* ---- ELF cache ---- */
+
+static struct elf_entry *entry_new(struct ember_symbolizer *s, struct ember_elf *elf, int err)
+{
+	struct elf_entry *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return NULL;
+	e->elf = elf;
+	e->err = err;
+	e->next = s->entries;
+	s->entries = e;
+	s->n_entries++;
+	if (elf)
+		s->stats.elf_files++;
+	return e;
+}
+
+static void entry_unref(struct elf_entry *e)
+{
+	if (e && e->refs > 0)
+		e->refs--;
+}
+
+/* Drop unreferenced entries once the cache is big. */
+static void elf_cache_trim(struct ember_symbolizer *s)
+{
+	if (s->n_entries <= ELF_CACHE_SOFT_MAX)
+		return;
+	bool any = false;
+	for (struct elf_entry *e = s->entries; e; e = e->next)
+		if (e->refs == 0)
+			e->doomed = any = true;
+	if (!any)
+		return;
+	key_remove_doomed(&s->keys);
+	for (struct elf_entry **pp = &s->entries; *pp;) {
+		struct elf_entry *e = *pp;
+		if (e->doomed) {
+			*pp = e->next;
+			if (e->elf)
+				s->stats.elf_files--;
+			ember_elf_free(e->elf);
+			free(e);
+			s->n_entries--;
+		} else {
+			pp = &e->next;
+		}
+	}
+}
+
+/*
+ * The cache entry for the file open on fd (name for messages).  Loads the
+ * file when neither its identity nor its build-id is known.  Returns NULL
+ * only on OOM.
+ */
+static struct elf_entry *elf_cache_get(struct ember_symbolizer *s, int fd, const char *name)
+{
+	char id_key[128], bid_key[2 * EMBER_BUILD_ID_MAX + 8];
+	struct elf_entry *e;
+	struct ember_elf *elf;
+	struct stat st;
+	int err;
+
+	if (fstat(fd, &st) != 0)
+		return NULL;
+	snprintf(id_key, sizeof(id_key), "i:%" PRIx64 ":%" PRIx64 ":%" PRId64 ":%" PRId64 ".%ld",
+		 (uint64_t)st.st_dev, (uint64_t)st.st_ino, (int64_t)st.st_size,
+		 (int64_t)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec);
+	e = key_get(&s->keys, id_key);
+	if (e)
+		return e;
+
+	err = ember_elf_open_fd(fd, name, &elf);
+	if (err) {
+		s->stats.elf_errors++;
+		ember_warn_once(name, "symbolizer: cannot use %s: %s; its frames stay unnamed",
+				name, describe_err(err));
+		e = entry_new(s, NULL, err);
+	} else if (elf->build_id[0]) {
+		snprintf(bid_key, sizeof(bid_key), "b:%s", elf->build_id);
+		e = key_get(&s->keys, bid_key);
+		if (e) {
+			ember_elf_free(elf); /* same binary under another path or container */
+		} else {
+			e = entry_new(s, elf, 0);
+			if (!e) {
+				ember_elf_free(elf);
+				return NULL;
+			}
+			if (key_put(&s->keys, bid_key, e))
+				return NULL;
+		}
+	} else {
+		e = entry_new(s, elf, 0);
+		if (!e)
+			ember_elf_free(elf);
+	}
+	if (!e || key_put(&s->keys, id_key, e))
+		return NULL;
+	return e;
+}
+
+/* ---- opening a mapped file ---- */
+
+/*
+ * Open the file behind mapping m of pid.  Prefers the candidate whose inode
+ * matches the maps line; else the first that opened.  Returns fd or -errno.
+ */
+static int open_mapped_file(uint32_t pid, const struct pmap *m)
+{
+	char cand[3][PATH_MAX + 64];
+	int n = 0, fallback = -1, err = -ENOENT;
+
+	if (m->path[0] == '/') {
+		if ((size_t)snprintf(cand[n], sizeof(cand[n]), "/proc/%u/root%s", pid, m->path) <
+		    sizeof(cand[n]))
+			n++;
+	}
+	snprintf(cand[n++], sizeof(cand[0]), "/proc/%u/map_files/%" PRIx64 "-%" PRIx64, pid,
+		 m->start, m->end);
+	if (m->path[0] == '/' && strlen(m->path) < sizeof(cand[0]))
+		snprintf(cand[n++], sizeof(cand[0]), "%s", m->path);
+
+	for (int i = 0; i < n; i++) {
+		struct stat st;
+		int fd = open(cand[i], O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			err = -errno;
+			continue;
+		}
+		if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+			close(fd);
+			err = -EINVAL;
+			continue;
+		}
+		if (m->inode == 0 || (uint64_t)st.st_ino == m->inode) {
+			if (fallback >= 0)
+				close(fallback);
+			return fd;
+		}
+		if (fallback < 0)
+			fallback = fd;
+		else
+			close(fd);
+	}
+	return fallback >= 0 ? fallback : err;
+}
+
+static void resolve_map(struct ember_symbolizer *s, uint32_t pid, struct pmap *m)
+{
+	m->resolved = true;
+	if (m->kind != MAP_FILE)
+		return;
+	int fd = open_mapped_file(pid, m);
+	if (fd < 0) {
+		s->stats.elf_errors++;
+		ember_warn_once(m->path, "symbolizer: cannot open %s (pid %u): %s", m->path, pid,
+				strerror(-fd));
+		return;
+	}
+	m->elf = elf_cache_get(s, fd, m->path);
+	close(fd);
+	if (m->elf)
+		m->elf->refs++;
+}
+
+/* ---- processes ---- */
+
+static struct proc **proc_slot(struct ember_symbolizer *s, uint32_t pid)
+{
+	struct proc **pp = &s->procs[(pid * 2654435761u) & (s->n_proc_buckets - 1)];
+	while (*pp && (*pp)->pid != pid)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static int procs_grow(struct ember_symbolizer *s)
+{
+	size_t nb = s->n_proc_buckets ? s->n_proc_buckets * 2 : 256;
+	struct proc **b = calloc(nb, sizeof(*b));
+
+	if (!b)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n_proc_buckets; i++) {
+		for (struct proc *p = s->procs[i], *next; p; p = next) {
+			next = p->next;
+			size_t j = (p->pid * 2654435761u) & (nb - 1);
+			p->next = b[j];
+			b[j] = p;
+		}
+	}
+	free(s->procs);
+	s->procs = b;
+	s->n_proc_buckets = nb;
+	return 0;
+}
+
+static struct proc *proc_find(struct ember_symbolizer *s, uint32_t pid)
+{
+	if (!s->n_proc_buckets)
+		return NULL;
+	return *proc_slot(s, pid);
+}
+
+static struct proc *proc_get(struct ember_symbolizer *s, uint32_t pid)
+{
+	struct proc *p = proc_find(s, pid);
+
+	if (p)
+		return p;
+	if (s->n_procs >= s->n_proc_buckets && procs_grow(s))
+		return NULL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->pid = pid;
+	struct proc **pp = proc_slot(s, pid);
+	*pp = p;
+	s->n_procs++;
+	s->stats.processes = s->n_procs;
+	return p;
+}
+
+static void free_maps(struct pmap *maps, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		entry_unref(maps[i].elf);
+		free(maps[i].path);
+	}
+	free(maps);
+}
+
+static void proc_free(struct proc *p)
+{
+	free_maps(p->maps, p->n_maps);
+	free(p->comm);
+	free(p->exe);
+	free(p->build_id);
+	free(p);
+}
+
+static enum map_kind classify(const struct ember_map_entry *e)
+{
+	if (e->path[0] == '\0')
+		return MAP_ANON;
+	if (strcmp(e->path, "[vdso]") == 0)
+		return MAP_VDSO;
+	if (ember_map_is_special(e))
+		return MAP_SPECIAL;
+	return MAP_FILE;
+}
+
+/* Same mapping of the same file (so a resolved ELF can be carried over). */
+static bool same_mapping(const struct pmap *a, const struct ember_map_entry *b)
+{
+	return a->start == b->start && a->end == b->end && a->pgoff == b->pgoff &&
+	       a->inode == b->inode && strcmp(a->path, b->path) == 0;
+}
+
+static struct pmap *find_old(struct pmap *maps, size_t n, uint64_t start)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (maps[mid].start < start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && maps[lo].start == start ? &maps[lo] : NULL;
+}
+
+/* (Re-)read pid's executable mappings, keeping already resolved files. */
+static int load_maps(struct proc *p)
+{
+	struct ember_maps mm = {0};
+	struct pmap *maps;
+	int err = ember_maps_read_pid(p->pid, EMBER_MAPS_EXEC_ONLY, &mm);
+
+	if (err) {
+		ember_maps_free(&mm);
+		return err;
+	}
+	maps = calloc(mm.n ? mm.n : 1, sizeof(*maps));
+	if (!maps) {
+		ember_maps_free(&mm);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < mm.n; i++) {
+		struct ember_map_entry *e = &mm.entries[i];
+		struct pmap *m = &maps[i], *old = find_old(p->maps, p->n_maps, e->start);
+
+		m->start = e->start;
+		m->end = e->end;
+		m->pgoff = e->pgoff;
+		m->inode = e->inode;
+		m->kind = classify(e);
+		if (old && same_mapping(old, e)) {
+			m->resolved = old->resolved;
+			m->elf = old->elf; /* move the reference */
+			old->elf = NULL;
+		}
+		m->path = e->path; /* take ownership */
+		e->path = NULL;
+	}
+	size_t n = mm.n;
+	ember_maps_free(&mm);
+	free_maps(p->maps, p->n_maps);
+	p->maps = maps;
+	p->n_maps = n;
+	p->have_maps = true;
+	return 0;
+}
+
+static struct pmap *find_map(struct proc *p, uint64_t pc)
+{
+	size_t lo = 0, hi = p->n_maps;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		struct pmap *m = &p->maps[mid];
+		if (pc < m->start)
+			hi = mid;
+		else if (pc >= m->end)
+			lo = mid + 1;
+		else
+			return m;
+	}
+	return NULL;
+}
+
+static char *read_comm(uint32_t pid)
+{
+	char path[64], buf[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return strdup(buf);
+}
+
+static char *read_exe(uint32_t pid)
+{
+	char path[64], buf[PATH_MAX];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%u/exe", pid);
+	n = readlink(path, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	return strdup(buf);
+}
+
+/* comm, exe and the executable's build-id.  Returns 0 or -ESRCH. */
+static int load_info(struct ember_symbolizer *s, struct proc *p)
+{
+	char path[64];
+	char *comm = read_comm(p->pid);
+
+	if (!comm)
+		return -ESRCH;
+	free(p->comm);
+	free(p->exe);
+	free(p->build_id);
+	p->comm = comm;
+	p->exe = read_exe(p->pid);
+	p->build_id = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%u/exe", p->pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		struct elf_entry *e = elf_cache_get(s, fd, p->exe ? p->exe : path);
+		if (e && e->elf && e->elf->build_id[0])
+			p->build_id = strdup(e->elf->build_id);
+		close(fd);
+	}
+	p->have_info = true;
+	return 0;
+}
+
+/* ---- public API ---- */
+
+struct ember_symbolizer *ember_symbolizer_new(void)
+{
+	return calloc(1, sizeof(struct ember_symbolizer));
+}
+
+void ember_symbolizer_free(struct ember_symbolizer *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n_proc_buckets; i++) {
+		for (struct proc *p = s->procs[i], *next; p; p = next) {
+			next = p->next;
+			proc_free(p);
+		}
+	}
+	free(s->procs);
+	key_map_free(&s->keys);
+	for (struct elf_entry *e = s->entries, *next; e; e = next) {
+		next = e->next;
+		ember_elf_free(e->elf);
+		free(e);
+	}
+	ember_kallsyms_free(s->kallsyms);
+	free(s);
+}
+
+/* Frame for pc inside mapping m (already resolved). */
+static void map_frame(struct ember_symbolizer *s, const struct pmap *m, uint64_t pc,
+		      struct ember_frame *f)
+{
+	uint64_t file_off = pc - m->start + m->pgoff;
+
+	switch (m->kind) {
+	case MAP_ANON:
+		f->module = "[anon]";
+		return;
+	case MAP_VDSO:
+	case MAP_SPECIAL:
+		f->module = m->path;
+		f->address = pc - m->start;
+		return;
+	case MAP_FILE:
+		break;
+	}
+	f->module = m->path;
+	f->address = file_off;
+	if (!m->elf || !m->elf->elf)
+		return;
+	struct ember_elf *elf = m->elf->elf;
+	uint64_t vaddr;
+	if (ember_elf_offset_to_vaddr(elf, file_off, &vaddr) == 0)
+		f->address = vaddr;
+	if (elf->build_id[0])
+		f->build_id = elf->build_id;
+	const struct ember_elf_symbol *sym = ember_elf_lookup(elf, f->address, NULL);
+	if (sym)
+		f->function = ember_elf_sym_display_name(elf, sym);
+}
+
+int ember_symbolize_user(struct ember_symbolizer *s, uint32_t pid, uint64_t pc,
+			 struct ember_profile *p, uint32_t *out, int max_out)
+{
+	struct ember_frame f = {0};
+	struct proc *proc;
+	struct pmap *m = NULL;
+	bool hit = true;
+
+	if (max_out <= 0)
+		return 0;
+	s->stats.lookups++;
+	proc = proc_get(s, pid);
+	if (!proc)
+		return -ENOMEM;
+	if (!proc->have_maps) {
+		hit = false;
+		load_maps(proc); /* a vanished process stays without maps: "[unknown]" */
+	}
+	m = find_map(proc, pc);
+	if (!m && proc->have_maps && hit) {
+		int64_t now = now_ns();
+		if (!proc->futile_reread_ns || now - proc->futile_reread_ns >= REREAD_THROTTLE_NS) {
+			hit = false;
+			if (load_maps(proc) == 0)
+				m = find_map(proc, pc);
+			if (!m)
+				proc->futile_reread_ns = now;
+		}
+	}
+	if (m) {
+		if (!m->resolved) {
+			hit = false;
+			resolve_map(s, pid, m);
+		}
+		map_frame(s, m, pc, &f);
+	}
+	if (hit)
+		s->stats.cache_hits++;
+	return intern_frame(p, &f, out) ? 1 : -ENOMEM;
+}
+
+/* (Re)load kallsyms; on failure keep what was loaded before. */
+static void load_kallsyms(struct ember_symbolizer *s)
+{
+	const char *path = getenv("EMBER_KALLSYMS");
+	struct ember_kallsyms *k;
+	int err;
+
+	s->kallsyms_tried = true;
+	s->kallsyms_loaded_ns = now_ns();
+	if (!path || !path[0])
+		path = EMBER_KALLSYMS_PATH;
+	err = ember_kallsyms_load(path, &k);
+	if (!err) {
+		ember_kallsyms_free(s->kallsyms);
+		s->kallsyms = k;
+	} else if (err == -EPERM)
+		ember_warn_once(path, "symbolizer: %s hides kernel addresses (kernel.kptr_restrict); "
+				"run as root or set kernel.kptr_restrict=0 to name kernel frames",
+				path);
+	else if (err)
+		ember_warn_once(path, "symbolizer: cannot load kernel symbols from %s: %s", path,
+				strerror(-err));
+}
+
+int ember_symbolize_kernel(struct ember_symbolizer *s, uint64_t pc, struct ember_profile *p,
+			   uint32_t *out, int max_out)
+{
+	struct ember_frame f = {.module = "[kernel]", .address = pc, .flags = EMBER_FRAME_KERNEL};
+	char module[80];
+
+	if (max_out <= 0)
+		return 0;
+	s->stats.lookups++;
+	if (!s->kallsyms_tried)
+		load_kallsyms(s);
+	else
+		s->stats.cache_hits++;
+	const struct ember_ksym *k = s->kallsyms ? ember_kallsyms_lookup(s->kallsyms, pc, NULL)
+						 : NULL;
+	/* A miss may be a module loaded since: reload, but rarely (it is a big file). */
+	if (!k && s->kallsyms && now_ns() - s->kallsyms_loaded_ns >= KALLSYMS_RELOAD_NS) {
+		load_kallsyms(s);
+		k = ember_kallsyms_lookup(s->kallsyms, pc, NULL);
+	}
+	if (k) {
+		f.function = k->name;
+		if (k->module) {
+			snprintf(module, sizeof(module), "[%s]", k->module);
+			f.module = module;
+		}
+	}
+	return intern_frame(p, &f, out) ? 1 : -ENOMEM;
+}
+
+int ember_symbolizer_process(struct ember_symbolizer *s, uint32_t pid,
+			     struct ember_process_info *info)
+{
+	struct proc *p = proc_find(s, pid);
+
+	memset(info, 0, sizeof(*info));
+	if (!p || !p->have_info) {
+		bool created = !p;
+		if (created && !(p = proc_get(s, pid)))
+			return -ENOMEM;
+		if (load_info(s, p) != 0) {
+			if (created)
+				ember_symbolizer_forget(s, pid); /* keep no trace of a dead pid */
+			return -ESRCH;
+		}
+	}
+	info->comm = p->comm;
+	info->exe = p->exe;
+	info->build_id = p->build_id;
+	return 0;
+}
+
+int ember_symbolizer_track(struct ember_symbolizer *s, uint32_t pid)
+{
+	struct proc *p = proc_get(s, pid);
+	int err;
+
+	if (!p)
+		return -ENOMEM;
+	/* After an exec the pid shows a new program: start from a clean snapshot. */
+	free_maps(p->maps, p->n_maps);
+	p->maps = NULL;
+	p->n_maps = 0;
+	p->have_maps = false;
+	p->futile_reread_ns = 0;
+	err = load_maps(p);
+	if (err)
+		return err;
+	load_info(s, p);
+	/* Open the files now: after the process exits /proc/PID/root is gone. */
+	for (size_t i = 0; i < p->n_maps; i++)
+		if (!p->maps[i].resolved)
+			resolve_map(s, pid, &p->maps[i]);
+	return 0;
+}
+
+void ember_symbolizer_forget(struct ember_symbolizer *s, uint32_t pid)
+{
+	if (!s->n_proc_buckets)
+		return;
+	struct proc **pp = proc_slot(s, pid);
+	struct proc *p = *pp;
+	if (!p)
+		return;
+	*pp = p->next;
+	proc_free(p);
+	s->n_procs--;
+	s->stats.processes = s->n_procs;
+	elf_cache_trim(s);
+}
+
+void ember_symbolizer_stats(const struct ember_symbolizer *s, struct ember_symbolizer_stats *st)
+{
+	*st = s->stats;
+}

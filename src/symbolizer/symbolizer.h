@@ -1,0 +1,61 @@
+/*
+ * symbolizer.h - turn sampled addresses into named frames.
+ *
+ * User addresses are resolved per process: the process's executable
+ * mappings come from /proc/PID/maps (files opened through /proc/PID/root so
+ * containers work), each mapped ELF file is loaded once per build-id and
+ * shared by every process that maps it.  Kernel addresses come from
+ * /proc/kallsyms.  Results are interned into the caller's ember_profile.
+ *
+ * Nothing here fails on bad input: an unreadable or malformed ELF file
+ * yields "module+0xOFFSET" frames and one warning naming the file; an
+ * address outside every mapping yields an "[unknown]" frame.
+ */
+#ifndef EMBER_SYMBOLIZER_H
+#define EMBER_SYMBOLIZER_H
+
+#include <stdint.h>
+
+#include "core/profile.h"
+
+struct ember_symbolizer;
+
+struct ember_symbolizer *ember_symbolizer_new(void);
+void ember_symbolizer_free(struct ember_symbolizer *s);
+
+/*
+ * Resolve user address `pc` of process `pid`.  Frame ids are written to
+ * out[0..n) innermost first (an inline chain gives several; today one) and
+ * n (>= 1 unless max_out == 0) is returned.  Callers pass return addresses
+ * minus one so the call instruction is looked up.  The process's maps are
+ * read on first use and re-read when pc falls outside every known mapping.
+ */
+int ember_symbolize_user(struct ember_symbolizer *s, uint32_t pid, uint64_t pc,
+			 struct ember_profile *p, uint32_t *out, int max_out);
+
+/* Resolve kernel address `pc` via /proc/kallsyms (frames carry EMBER_FRAME_KERNEL). */
+int ember_symbolize_kernel(struct ember_symbolizer *s, uint64_t pc, struct ember_profile *p,
+			   uint32_t *out, int max_out);
+
+/* Facts about a process, for naming its target.  Strings are owned by s. */
+struct ember_process_info {
+	const char *comm;     /* /proc/PID/comm */
+	const char *exe;      /* readlink /proc/PID/exe, NULL if unreadable */
+	const char *build_id; /* hex build-id of the executable, NULL if none */
+};
+/* Returns 0, or -ESRCH when the process is gone and nothing was cached. */
+int ember_symbolizer_process(struct ember_symbolizer *s, uint32_t pid,
+			     struct ember_process_info *info);
+
+/* Snapshot pid's maps now (e.g. at exec), so it can be symbolized after it exits. */
+int ember_symbolizer_track(struct ember_symbolizer *s, uint32_t pid);
+
+/* Drop everything cached for pid (it exited and its samples are flushed). */
+void ember_symbolizer_forget(struct ember_symbolizer *s, uint32_t pid);
+
+struct ember_symbolizer_stats {
+	uint64_t lookups, cache_hits, elf_files, elf_errors, processes;
+};
+void ember_symbolizer_stats(const struct ember_symbolizer *s, struct ember_symbolizer_stats *st);
+
+#endif

@@ -1,0 +1,38 @@
+#!/bin/sh
+# build.sh OUTDIR - build the programs the tests profile and inspect.
+#
+#   fp_chain        C++ -O2 -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer,
+#                   main -> a -> b -> hot leaf.  Built with clang++: GCC 12
+#                   ignores -mno-omit-leaf-frame-pointer, and a frameless leaf
+#                   hides its caller from frame-pointer unwinding (the DWARF
+#                   unwinder is what handles such code; see fp_chain_nofp).
+#   fp_chain_nofp   the same with -fomit-frame-pointer (for the DWARF unwinder)
+#   goprog          Go, main.main -> goA -> goB -> goHot
+#   goprog_stripped the same built with -ldflags='-s -w'
+# Rebuilds only what is older than its source.
+set -eu
+mkdir -p "$1"
+out=$(cd "$1" && pwd)
+src=$(dirname "$0")
+mkdir -p "$out"
+
+newer() { [ ! -e "$1" ] || [ -n "$(find "$2" -newer "$1" -print -quit)" ]; }
+
+if newer "$out/fp_chain" "$src/fp_chain.cpp"; then
+	clang++ -O2 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -o "$out/fp_chain" "$src/fp_chain.cpp"
+fi
+if newer "$out/fp_chain_nofp" "$src/fp_chain.cpp"; then
+	g++ -O2 -g -fomit-frame-pointer -o "$out/fp_chain_nofp" "$src/fp_chain.cpp"
+fi
+if command -v go >/dev/null 2>&1; then
+	export GOCACHE="${GOCACHE:-/tmp/ember-gocache}" GOFLAGS=-mod=mod GOPROXY=off
+	export HOME="${HOME:-/root}"
+	if newer "$out/goprog" "$src/goprog"; then
+		(cd "$src/goprog" && go build -o "$out/goprog" .)
+	fi
+	if newer "$out/goprog_stripped" "$src/goprog"; then
+		(cd "$src/goprog" && go build -ldflags='-s -w' -o "$out/goprog_stripped" .)
+	fi
+else
+	echo "build.sh: go not found; Go test programs not built" >&2
+fi

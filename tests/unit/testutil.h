@@ -1,0 +1,29 @@
+/*
+ * testutil.h - what every cmocka unit test includes.
+ *
+ * cmocka needs these system headers before its own.  Test programs built by
+ * tests/programs/build.sh live in $EMBER_PROGS (default build/progs);
+ * unit tests run from the repository root.
+ */
+#ifndef EMBER_TESTUTIL_H
+#define EMBER_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+static inline const char *test_prog(const char *name)
+{
+	static char path[4096];
+	const char *dir = getenv("EMBER_PROGS");
+
+	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "build/progs", name);
+	return path;
+}
+
+#endif
