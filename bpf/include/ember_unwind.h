@@ -29,6 +29,7 @@ enum ember_cfa_rule {
 	EMBER_CFA_PLT2 = 4,         /* CFA = rsp + 8 + ((rip & 15) >= 10 ? 8 : 0)  (.plt.sec etc.) */
 	EMBER_CFA_UNSUPPORTED = 5,  /* an expression or register the unwinder cannot follow */
 	EMBER_CFA_GAP = 6,          /* no FDE covers this pc (between functions) */
+	EMBER_CFA_SIGNAL = 7,       /* signal trampoline (__restore_rt): registers in the ucontext */
 };
 
 /* Where the caller's rbp is (high 4 bits of kind). */
@@ -43,6 +44,57 @@ struct ember_unwind_row {
 	__u16 cfa_offset; /* for EMBER_CFA_RSP / EMBER_CFA_RBP */
 	__u8 kind;        /* enum ember_cfa_rule | enum ember_rbp_rule << 4 */
 	__s8 rbp_offset;  /* in units of 8 bytes, for EMBER_RBP_AT_CFA */
+};
+
+/*
+ * How the tables sit in BPF maps.
+ *
+ *   procs     pid -> struct ember_proc: the process's executable mappings,
+ *             sorted by start, binary-searched per frame.
+ *   index     (exe id, chunk of 1 MiB of ELF vaddr) -> struct ember_index_value:
+ *             where that chunk's rows are (shard, first row, row count).
+ *   shards    array of maps: shard id -> an array of EMBER_SHARD_ROWS rows.
+ *
+ * An executable's rows are cut at chunk boundaries so a chunk's rows are
+ * contiguous in one shard, and every chunk starts with a row at its first
+ * byte (a copy of the rule covering it), so a search never needs the
+ * previous chunk.  Rows of an executable are shared by every process that
+ * maps it.  User space allocates and reclaims shard space.
+ */
+#define EMBER_MAX_MAPPINGS 96       /* executable mappings per process */
+#define EMBER_CHUNK_SHIFT 20        /* index granularity: 1 MiB of code */
+#define EMBER_SHARD_ROWS (256 * 1024) /* 2 MiB of rows per shard */
+#define EMBER_MAX_SHARDS 256        /* upper bound; the budget decides */
+#define EMBER_BSEARCH_STEPS 19      /* 2^19 > EMBER_SHARD_ROWS: enough for any chunk */
+
+/* How frames in a mapping are unwound. */
+#define EMBER_MAPPING_TABLE (1u << 0) /* rows in the index under exe_id */
+#define EMBER_MAPPING_FP (1u << 1)    /* no table: walk by frame pointer */
+
+struct ember_mapping {
+	__u64 start, end; /* runtime addresses, end exclusive */
+	__u64 bias;       /* ELF vaddr = pc - bias */
+	__u32 exe_id;     /* table id, 0 when none */
+	__u32 flags;      /* EMBER_MAPPING_* */
+};
+
+struct ember_proc {
+	__u32 n_mappings;
+	__u32 pad;
+	struct ember_mapping mappings[EMBER_MAX_MAPPINGS];
+};
+
+struct ember_index_key {
+	__u32 exe_id;
+	__u32 chunk; /* ELF vaddr >> EMBER_CHUNK_SHIFT */
+};
+
+struct ember_index_value {
+	__u64 pc_base; /* ELF vaddr that the rows' pc offsets are relative to */
+	__u32 shard;
+	__u32 first;   /* first row in the shard */
+	__u32 count;   /* rows of this chunk */
+	__u32 pad;
 };
 
 #define EMBER_ROW_CFA(row) ((row)->kind & 0x0f)

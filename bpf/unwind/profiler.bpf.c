@@ -1,20 +1,31 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * profiler.bpf.c - the perf-event sampler: walks user stacks, counts them in the kernel.
+ * profiler.bpf.c - the perf-event sampler: unwinds user stacks, counts them in the kernel.
  *
- * Attached to a cpu-clock perf event on every CPU.  Each run:
- *   1. skips the idle task and processes outside the pid filter;
- *   2. finds the user registers (from the sample when it hit user mode, from
- *      the task's saved registers when it hit the kernel);
- *   3. walks the user stack by frame pointer in a bounded loop into a
- *      per-CPU scratch buffer (the DWARF unwinder of bpf/unwind/ will plug
- *      into this loop), hashing the pcs as it goes;
- *   4. takes the kernel stack with bpf_get_stackid();
- *   5. bumps the count of (pid, user stack, kernel stack) in the active
- *      generation's maps (see bpf/include/ember_profiler.h).
+ * Attached to a cpu-clock perf event on every CPU.  A sample goes through:
  *
- * Kernel features: everything here exists in 5.4 except the helpers used
- * behind bpf_core_enum_value_exists() checks, which fall back to older ones.
+ *   ember_profile       skips idle and unselected processes, finds the user
+ *                       registers (the sample's in user mode, the task's
+ *                       saved ones in kernel mode), takes the kernel stack,
+ *                       puts the unwind state in a per-CPU scratch map and
+ *                       tail-calls
+ *   ember_unwind_step   which unwinds up to FRAMES_PER_STEP user frames and
+ *                       tail-calls itself until the stack ends, the depth
+ *                       limit is reached or the tail-call budget is spent;
+ *                       then it counts (pid, user stack, kernel stack) in
+ *                       the active generation's maps.
+ *
+ * Each frame is unwound one of two ways, chosen per PC range:
+ *   - from the compiled CFI rows (bpf/include/ember_unwind.h): find the
+ *     mapping of the pc in the process's sorted mappings, the chunk's rows
+ *     through the index map, the row by a bounded binary search, then
+ *     compute the CFA, read the return address at CFA-8 and restore rbp;
+ *   - by frame pointer, where the mapping has no table (or the process has
+ *     no tables yet: then the whole stack, and user space is told).
+ *
+ * Kernel features: everything here exists in 5.4 (bounded loops, tail
+ * calls, map-in-map, perf buffers) except the helpers used behind
+ * bpf_core_enum_value_exists() checks, which fall back to older ones.
  */
 #include <linux/bpf.h>
 #include <linux/bpf_perf_event.h>
@@ -23,16 +34,24 @@
 #include <bpf/bpf_core_read.h>
 
 #include "ember_profiler.h"
+#include "ember_unwind.h"
 #include "kernel_types.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
+#define FRAMES_PER_STEP 8
+#define MAX_STEPS (EMBER_MAX_USER_DEPTH / FRAMES_PER_STEP + 1)
+#define REFRESH_INTERVAL_NS (1000ULL * 1000 * 1000) /* per pid, at most once a second */
+
 /* Set by user space before load. */
-const volatile __u8 filter_pids = 0; /* 1: only pids in the `pids` map */
+const volatile __u8 filter_pids = 0;      /* 1: only pids in the `pids` map */
 const volatile __u32 thread_size = 16384; /* x86_64 THREAD_SIZE (no KASAN) */
+const volatile __u32 snapshot_every = 0;  /* validation: snapshot every Nth sample, 0 = off */
 
 /* Flipped by user space (0 or 1) to double-buffer the aggregation maps. */
 __u32 active_gen = 0;
+
+/* ---- maps ---------------------------------------------------------------- */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -52,7 +71,7 @@ struct {
 #define USTACKS_MAP(name)                                                                 \
 	struct {                                                                          \
 		__uint(type, BPF_MAP_TYPE_HASH);                                          \
-		__uint(max_entries, 8192);                                                \
+		__uint(max_entries, 4096);                                                \
 		__type(key, __u64);                                                       \
 		__type(value, struct ember_user_stack);                                   \
 	} name SEC(".maps")
@@ -72,12 +91,64 @@ USTACKS_MAP(ustacks1);
 KSTACKS_MAP(kstacks0);
 KSTACKS_MAP(kstacks1);
 
+/* Per-process executable mappings; written by user space, read here. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2048); /* preallocated: 5.x perf-event programs require it */
+	__type(key, __u32);
+	__type(value, struct ember_proc);
+} procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ember_index_key);
+	__type(value, struct ember_index_value);
+} unwind_index SEC(".maps");
+
+/* One shard: user space creates them with this shape and puts them in `shards`. */
+struct shard {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE); /* user space memcpy()s rows in */
+	__uint(max_entries, EMBER_SHARD_ROWS);
+	__type(key, __u32);
+	__type(value, struct ember_unwind_row);
+} shard0 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, EMBER_MAX_SHARDS);
+	__type(key, __u32);
+	__array(values, struct shard);
+} shards SEC(".maps") = {
+	.values = {[0] = &shard0},
+};
+
+struct unwind_state {
+	__u64 ip, sp, bp;    /* registers of the frame being unwound */
+	__u64 ip0, sp0, bp0; /* registers at the sample (validation) */
+	__u64 hash;          /* running hash of the pcs */
+	struct ember_stack_key key;
+	__u32 steps;         /* tail calls taken */
+	__u32 exact_pc;      /* ip is exact (leaf, interrupted by a signal), not a return address */
+	__u32 gen;
+	__u8 comm[EMBER_COMM_LEN];
+	struct ember_user_stack stack;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct ember_user_stack);
-} scratch SEC(".maps");
+	__type(value, struct unwind_state);
+} state_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ember_stack_snapshot);
+} snapshot_map SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -86,12 +157,42 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
+/* pid -> time of the last refresh request, so requests are rate-limited. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, __u64);
+} refresh_sent SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} snapshots SEC(".maps");
+
+/* Slot 0: ember_unwind_step (filled by user space after load). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} progs SEC(".maps");
+
+/* ---- helpers ------------------------------------------------------------- */
+
 static __always_inline void count_stat(__u32 which)
 {
 	__u64 *v = bpf_map_lookup_elem(&stats, &which);
 
 	if (v)
-		*v += 1;
+		__sync_fetch_and_add(v, 1);
 }
 
 /* bpf_probe_read_user appeared in 5.5; older kernels only have bpf_probe_read. */
@@ -102,26 +203,40 @@ static __always_inline long read_user(void *dst, __u32 size, const void *src)
 	return bpf_probe_read(dst, size, src);
 }
 
-struct user_regs {
-	__u64 ip, sp, bp;
-};
+static __always_inline void send_event(void *ctx, __u32 type, __u32 pid)
+{
+	struct ember_event ev = {.type = type, .pid = pid};
+
+	bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, &ev, sizeof(ev));
+}
+
+/* Ask user space to (re)load a process's mappings, at most once a second. */
+static __always_inline void request_refresh(void *ctx, __u32 pid)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u64 *last = bpf_map_lookup_elem(&refresh_sent, &pid);
+
+	if (last && now - *last < REFRESH_INTERVAL_NS)
+		return;
+	bpf_map_update_elem(&refresh_sent, &pid, &now, BPF_ANY);
+	send_event(ctx, EMBER_EVENT_REFRESH, pid);
+}
 
 /*
  * The user registers of the current task.  In user mode they are the
  * sample's registers; in kernel mode they are the ones saved at kernel
  * entry, at the top of the task's kernel stack.
  */
-static __always_inline int get_user_regs(struct bpf_perf_event_data *ctx, struct user_regs *out,
-					 __u32 *flags)
+static __always_inline int get_user_regs(struct bpf_perf_event_data *ctx, struct unwind_state *st)
 {
 	if ((ctx->regs.cs & 3) == 3) {
-		out->ip = ctx->regs.rip;
-		out->sp = ctx->regs.rsp;
-		out->bp = ctx->regs.rbp;
+		st->ip = ctx->regs.rip;
+		st->sp = ctx->regs.rsp;
+		st->bp = ctx->regs.rbp;
 		return 0;
 	}
 
-	*flags |= EMBER_STACK_KERNEL_MODE;
+	st->stack.flags |= EMBER_STACK_KERNEL_MODE;
 	struct task_struct___ember *task = (void *)bpf_get_current_task();
 	struct pt_regs___ember *regs;
 
@@ -134,50 +249,330 @@ static __always_inline int get_user_regs(struct bpf_perf_event_data *ctx, struct
 			return -1;
 		regs = (void *)((char *)stack + thread_size) - bpf_core_type_size(struct pt_regs___ember);
 	}
-	out->ip = BPF_CORE_READ(regs, ip);
-	out->sp = BPF_CORE_READ(regs, sp);
-	out->bp = BPF_CORE_READ(regs, bp);
-	return out->ip ? 0 : -1;
+	st->ip = BPF_CORE_READ(regs, ip);
+	st->sp = BPF_CORE_READ(regs, sp);
+	st->bp = BPF_CORE_READ(regs, bp);
+	return st->ip ? 0 : -1;
+}
+
+static __always_inline const struct ember_mapping *find_mapping(const struct ember_proc *proc,
+								  __u64 pc)
+{
+	/* 64-bit indices: 32-bit ones are zero-extended, which hides their
+	 * bounds checks from the verifier */
+	__u64 lo = 0, hi = proc->n_mappings;
+
+	if (hi > EMBER_MAX_MAPPINGS)
+		return 0;
+	/* Largest i with mappings[i].start <= pc; 7 steps cover 96 mappings. */
+	for (int i = 0; i < 7 && lo < hi; i++) {
+		__u64 mid = (lo + hi) / 2;
+		/* opaque to the compiler, so the bound the verifier needs stays */
+		asm volatile("" : "+r"(mid));
+		if (mid >= EMBER_MAX_MAPPINGS)
+			return 0;
+		if (proc->mappings[mid].start <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	asm volatile("" : "+r"(lo));
+	if (lo == 0 || lo > EMBER_MAX_MAPPINGS)
+		return 0;
+	const struct ember_mapping *m = &proc->mappings[lo - 1];
+	return pc < m->end ? m : 0;
+}
+
+/* The row covering ELF address `vaddr`, or NULL (stat counted). */
+static __always_inline const struct ember_unwind_row *find_row(const struct ember_mapping *m,
+							       __u64 vaddr)
+{
+	struct ember_index_key ik = {.exe_id = m->exe_id,
+				     .chunk = (__u32)(vaddr >> EMBER_CHUNK_SHIFT)};
+	struct ember_index_value *iv = bpf_map_lookup_elem(&unwind_index, &ik);
+
+	if (!iv) {
+		count_stat(EMBER_STAT_NO_ROW);
+		return 0;
+	}
+	__u32 shard_id = iv->shard;
+	void *shard = bpf_map_lookup_elem(&shards, &shard_id);
+	if (!shard) {
+		count_stat(EMBER_STAT_NO_SHARD);
+		return 0;
+	}
+	__u32 off = (__u32)(vaddr - iv->pc_base);
+	__u32 first = iv->first;
+	__u32 lo = first, hi = first + iv->count;
+
+	/* Smallest index whose row.pc > off; the row before it covers off. */
+	for (int i = 0; i < EMBER_BSEARCH_STEPS && lo < hi; i++) {
+		__u32 mid = lo + (hi - lo) / 2;
+		const struct ember_unwind_row *row = bpf_map_lookup_elem(shard, &mid);
+		if (!row)
+			return 0;
+		if (row->pc <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == first) {
+		count_stat(EMBER_STAT_NO_ROW);
+		return 0;
+	}
+	lo -= 1;
+	return bpf_map_lookup_elem(shard, &lo);
+}
+
+enum step_result { STEP_NEXT, STEP_DONE, STEP_ERROR };
+
+/* One frame by frame pointer: [bp] = caller's bp, [bp + 8] = return address. */
+static __always_inline enum step_result step_frame_pointer(struct unwind_state *st)
+{
+	__u64 frame[2];
+
+	if (!st->bp)
+		return STEP_DONE;
+	if (read_user(frame, sizeof(frame), (void *)st->bp)) {
+		count_stat(EMBER_STAT_USER_READ_FAULT);
+		return STEP_ERROR;
+	}
+	if (frame[0] && frame[0] <= st->bp) /* must move up the stack */
+		return STEP_ERROR;
+	st->sp = st->bp + 16;
+	st->ip = frame[1];
+	st->bp = frame[0];
+	count_stat(EMBER_STAT_FP_FRAMES);
+	return STEP_NEXT;
 }
 
 /*
- * Walk the frame-pointer chain: [bp] holds the caller's bp, [bp+8] the
- * return address.  Stops at a zero bp or return address, a chain that does
- * not move up the stack, or the depth limit.  Returns the stack hash.
+ * A signal frame (__restore_rt): the interrupted registers are in the
+ * ucontext the kernel pushed, at fixed offsets from rsp on x86_64
+ * (uc_mcontext: rbp at +120, rsp at +160, rip at +168).
  */
-static __always_inline __u64 walk_frame_pointers(struct ember_user_stack *st,
-						 const struct user_regs *regs)
+static __always_inline enum step_result step_signal_frame(struct unwind_state *st)
 {
-	__u64 hash = 0xcbf29ce484222325ULL;
-	__u64 bp = regs->bp;
-	__u32 depth = 1;
+	__u64 regs[7]; /* rbp .. rip: offsets 120 to 168 */
 
-	st->pcs[0] = regs->ip;
-	hash = (hash ^ regs->ip) * 0x100000001b3ULL;
+	if (read_user(regs, sizeof(regs), (void *)(st->sp + 120))) {
+		count_stat(EMBER_STAT_USER_READ_FAULT);
+		return STEP_ERROR;
+	}
+	st->bp = regs[0];
+	st->sp = regs[5];
+	st->ip = regs[6];
+	st->exact_pc = 1; /* the interrupted pc is not a return address */
+	count_stat(EMBER_STAT_CFI_FRAMES);
+	return STEP_NEXT;
+}
 
-	for (int i = 1; i < EMBER_MAX_USER_DEPTH; i++) {
-		__u64 frame[2]; /* saved bp, return address */
+/* One frame from a CFI row. */
+static __always_inline enum step_result step_row(struct unwind_state *st,
+						 const struct ember_unwind_row *row)
+{
+	__u64 cfa, ra;
 
-		if (!bp)
+	switch (EMBER_ROW_CFA(row)) {
+	case EMBER_CFA_END_OF_STACK:
+		return STEP_DONE;
+	case EMBER_CFA_RSP:
+		cfa = st->sp + row->cfa_offset;
+		break;
+	case EMBER_CFA_RBP:
+		cfa = st->bp + row->cfa_offset;
+		break;
+	case EMBER_CFA_PLT1:
+		cfa = st->sp + 8 + ((st->ip & 15) >= 11 ? 8 : 0);
+		break;
+	case EMBER_CFA_PLT2:
+		cfa = st->sp + 8 + ((st->ip & 15) >= 10 ? 8 : 0);
+		break;
+	case EMBER_CFA_SIGNAL:
+		return step_signal_frame(st);
+	case EMBER_CFA_GAP:
+		count_stat(EMBER_STAT_NO_ROW);
+		return STEP_ERROR;
+	default:
+		count_stat(EMBER_STAT_UNSUPPORTED);
+		return STEP_ERROR;
+	}
+	if (read_user(&ra, sizeof(ra), (void *)(cfa - 8))) {
+		count_stat(EMBER_STAT_USER_READ_FAULT);
+		return STEP_ERROR;
+	}
+	switch (EMBER_ROW_RBP(row)) {
+	case EMBER_RBP_AT_CFA:
+		if (read_user(&st->bp, sizeof(st->bp), (void *)(cfa + (__s64)row->rbp_offset * 8))) {
+			count_stat(EMBER_STAT_USER_READ_FAULT);
+			return STEP_ERROR;
+		}
+		break;
+	case EMBER_RBP_SAME:
+		break;
+	default:
+		st->bp = 0; /* unknown from here on: an rbp-based CFA would be wrong */
+		break;
+	}
+	st->sp = cfa;
+	st->ip = ra;
+	count_stat(EMBER_STAT_CFI_FRAMES);
+	return STEP_NEXT;
+}
+
+/* Unwind the frame at st->ip, leaving the caller's registers in st. */
+static __always_inline enum step_result step_frame_at(void *ctx, struct unwind_state *st,
+						     const struct ember_proc *proc, __u32 exact)
+{
+	if (!proc)
+		return step_frame_pointer(st);
+
+	/* A return address points after the call: look up the call itself. */
+	__u64 pc = exact ? st->ip : st->ip - 1;
+	const struct ember_mapping *m = find_mapping(proc, pc);
+	if (!m) {
+		count_stat(EMBER_STAT_NO_MAPPING);
+		request_refresh(ctx, st->key.pid);
+		return STEP_ERROR;
+	}
+	if (!(m->flags & EMBER_MAPPING_TABLE))
+		return step_frame_pointer(st);
+	const struct ember_unwind_row *row = find_row(m, pc - m->bias);
+	if (!row)
+		return STEP_ERROR;
+	return step_row(st, row);
+}
+
+static __always_inline void push_pc(struct unwind_state *st, __u64 pc)
+{
+	__u32 d = st->stack.depth;
+
+	if (d >= EMBER_MAX_USER_DEPTH)
+		return;
+	st->stack.pcs[d] = pc;
+	st->stack.depth = d + 1;
+	st->hash = (st->hash ^ pc) * 0x100000001b3ULL;
+}
+
+/* ---- the end of a sample: snapshot (validation) and counting ---------------- */
+
+static __always_inline void send_snapshot(void *ctx, struct unwind_state *st)
+{
+	__u32 zero = 0;
+	struct ember_stack_snapshot *snap = bpf_map_lookup_elem(&snapshot_map, &zero);
+
+	if (!snap)
+		return;
+	snap->pid = st->key.pid;
+	snap->tid = (__u32)bpf_get_current_pid_tgid();
+	snap->ip = st->ip0;
+	snap->sp = st->sp0;
+	snap->bp = st->bp0;
+	snap->depth = st->stack.depth;
+	snap->flags = st->stack.flags;
+	snap->stack_len = 0;
+	for (int i = 0; i < EMBER_MAX_USER_DEPTH; i++)
+		snap->pcs[i] = st->stack.pcs[i];
+	/* Copy page-sized pieces until one faults (the stack's end is near). */
+	for (int i = 0; i < EMBER_SNAPSHOT_STACK / 4096; i++) {
+		if (read_user(snap->stack + i * 4096, 4096, (void *)(st->sp0 + i * 4096)))
 			break;
-		if (read_user(frame, sizeof(frame), (void *)bp)) {
-			st->flags |= EMBER_STACK_READ_FAULT;
+		snap->stack_len = (i + 1) * 4096;
+	}
+	bpf_perf_event_output(ctx, &snapshots, BPF_F_CURRENT_CPU, snap, sizeof(*snap));
+	count_stat(EMBER_STAT_SNAPSHOTS);
+}
+
+static __always_inline void record_sample(void *ctx, struct unwind_state *st)
+{
+	struct ember_stack_key key = st->key;
+	__u32 gen = st->gen;
+
+	if (st->stack.depth >= EMBER_MAX_USER_DEPTH && !(st->stack.flags & EMBER_STACK_COMPLETE)) {
+		st->stack.flags |= EMBER_STACK_TRUNCATED;
+		count_stat(EMBER_STAT_USER_TRUNCATED);
+	}
+	if (st->stack.flags & EMBER_STACK_COMPLETE)
+		count_stat(EMBER_STAT_COMPLETE);
+	if (snapshot_every && st->stack.depth &&
+	    bpf_get_prandom_u32() % snapshot_every == 0)
+		send_snapshot(ctx, st);
+
+	if (st->stack.depth) {
+		__u64 h = st->hash ^ st->stack.depth ^ ((__u64)st->stack.flags << 56);
+		key.user_stack_hash = h ? h : 1;
+		void *ustacks = gen ? (void *)&ustacks1 : (void *)&ustacks0;
+		if (bpf_map_update_elem(ustacks, &key.user_stack_hash, &st->stack, BPF_NOEXIST) &&
+		    !bpf_map_lookup_elem(ustacks, &key.user_stack_hash)) {
+			count_stat(EMBER_STAT_MAP_FULL);
+			return;
+		}
+	}
+
+	void *counts = gen ? (void *)&counts1 : (void *)&counts0;
+	struct ember_count *c = bpf_map_lookup_elem(counts, &key);
+	if (c) {
+		__sync_fetch_and_add(&c->count, 1);
+	} else {
+		struct ember_count init = {.count = 1};
+		__builtin_memcpy(init.comm, st->comm, sizeof(init.comm));
+		if (bpf_map_update_elem(counts, &key, &init, BPF_NOEXIST)) {
+			c = bpf_map_lookup_elem(counts, &key);
+			if (!c) {
+				count_stat(EMBER_STAT_MAP_FULL);
+				return;
+			}
+			__sync_fetch_and_add(&c->count, 1);
+		}
+	}
+	count_stat(EMBER_STAT_RECORDED);
+}
+
+/* ---- the programs --------------------------------------------------------- */
+
+SEC("perf_event")
+int ember_unwind_step(struct bpf_perf_event_data *ctx)
+{
+	__u32 zero = 0;
+	struct unwind_state *st = bpf_map_lookup_elem(&state_map, &zero);
+
+	if (!st)
+		return 0;
+	const struct ember_proc *proc = bpf_map_lookup_elem(&procs, &st->key.pid);
+	int done = 0;
+
+	for (int i = 0; i < FRAMES_PER_STEP; i++) {
+		if (st->stack.depth >= EMBER_MAX_USER_DEPTH)
+			break;
+		__u32 was_exact = st->exact_pc;
+		st->exact_pc = 0;
+		enum step_result r = step_frame_at(ctx, st, proc, was_exact);
+		if (r == STEP_DONE) {
+			st->stack.flags |= EMBER_STACK_COMPLETE;
+			done = 1;
 			break;
 		}
-		if (!frame[1])
+		if (r == STEP_ERROR) {
+			st->stack.flags |= EMBER_STACK_ERROR;
+			done = 1;
 			break;
-		st->pcs[i] = frame[1];
-		depth = i + 1;
-		hash = (hash ^ frame[1]) * 0x100000001b3ULL;
-		if (frame[0] <= bp)
+		}
+		if (!st->ip) { /* return address 0: the outermost frame */
+			st->stack.flags |= EMBER_STACK_COMPLETE;
+			done = 1;
 			break;
-		bp = frame[0];
-		if (i == EMBER_MAX_USER_DEPTH - 1)
-			st->flags |= EMBER_STACK_TRUNCATED;
+		}
+		push_pc(st, st->ip);
 	}
-	st->depth = depth;
-	hash ^= depth;
-	return hash ? hash : 1;
+
+	if (!done && st->stack.depth < EMBER_MAX_USER_DEPTH && st->steps < MAX_STEPS) {
+		st->steps++;
+		count_stat(EMBER_STAT_TAIL_CALLS);
+		bpf_tail_call(ctx, &progs, 0);
+		/* tail call failed: record what we have */
+	}
+	record_sample(ctx, st);
+	return 0;
 }
 
 SEC("perf_event")
@@ -185,10 +580,8 @@ int ember_profile(struct bpf_perf_event_data *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
-	__u32 zero = 0, gen = active_gen & 1;
-	struct ember_stack_key key = {.pid = tgid, .kernel_stack_id = -1};
-	struct ember_user_stack *st;
-	struct user_regs regs;
+	__u32 zero = 0;
+	struct unwind_state *st;
 
 	count_stat(EMBER_STAT_SAMPLES);
 	if (tid == 0) {
@@ -199,57 +592,76 @@ int ember_profile(struct bpf_perf_event_data *ctx)
 		count_stat(EMBER_STAT_FILTERED);
 		return 0;
 	}
-
-	st = bpf_map_lookup_elem(&scratch, &zero);
+	st = bpf_map_lookup_elem(&state_map, &zero);
 	if (!st)
 		return 0;
-	st->depth = 0;
-	st->flags = 0;
+
+	st->gen = active_gen & 1;
+	st->key.pid = tgid;
+	st->key.kernel_stack_id = -1;
+	st->key.user_stack_hash = 0;
+	st->steps = 0;
+	st->exact_pc = 1;
+	st->hash = 0xcbf29ce484222325ULL;
+	st->stack.depth = 0;
+	st->stack.flags = 0;
+	bpf_get_current_comm(st->comm, sizeof(st->comm));
+
+	long kid = st->gen ? bpf_get_stackid(ctx, &kstacks1, 0) : bpf_get_stackid(ctx, &kstacks0, 0);
+	if (kid >= 0)
+		st->key.kernel_stack_id = (__s32)kid;
+	else if (kid != -14 /* -EFAULT: no kernel stack (user-mode sample) */)
+		count_stat(EMBER_STAT_KSTACK_ERROR);
 
 	struct task_struct___ember *task = (void *)bpf_get_current_task();
 	if (!BPF_CORE_READ(task, mm)) {
 		count_stat(EMBER_STAT_KERNEL_THREAD);
-	} else if (get_user_regs(ctx, &regs, &st->flags) == 0) {
-		key.user_stack_hash = walk_frame_pointers(st, &regs);
-		if (st->flags & EMBER_STACK_TRUNCATED)
-			count_stat(EMBER_STAT_USER_TRUNCATED);
-		if (st->flags & EMBER_STACK_READ_FAULT)
-			count_stat(EMBER_STAT_USER_READ_FAULT);
-	} else {
+		record_sample(ctx, st);
+		return 0;
+	}
+	if (get_user_regs(ctx, st)) {
 		count_stat(EMBER_STAT_NO_USER_REGS);
+		record_sample(ctx, st);
+		return 0;
 	}
-
-	long kid = gen ? bpf_get_stackid(ctx, &kstacks1, 0) : bpf_get_stackid(ctx, &kstacks0, 0);
-	if (kid >= 0)
-		key.kernel_stack_id = (__s32)kid;
-	else if (kid != -14 /* -EFAULT: no kernel stack (user-mode sample) */)
-		count_stat(EMBER_STAT_KSTACK_ERROR);
-
-	if (key.user_stack_hash) {
-		void *ustacks = gen ? (void *)&ustacks1 : (void *)&ustacks0;
-		if (bpf_map_update_elem(ustacks, &key.user_stack_hash, st, BPF_NOEXIST) &&
-		    !bpf_map_lookup_elem(ustacks, &key.user_stack_hash)) {
-			count_stat(EMBER_STAT_MAP_FULL);
-			return 0;
-		}
+	st->ip0 = st->ip;
+	st->sp0 = st->sp;
+	st->bp0 = st->bp;
+	push_pc(st, st->ip);
+	if (!bpf_map_lookup_elem(&procs, &tgid)) {
+		st->stack.flags |= EMBER_STACK_FP_ONLY;
+		count_stat(EMBER_STAT_NO_PROC);
+		request_refresh(ctx, tgid);
 	}
+	bpf_tail_call(ctx, &progs, 0);
+	/* no unwinder in the program array: the leaf alone */
+	record_sample(ctx, st);
+	return 0;
+}
 
-	void *counts = gen ? (void *)&counts1 : (void *)&counts0;
-	struct ember_count *c = bpf_map_lookup_elem(counts, &key);
-	if (c) {
-		__sync_fetch_and_add(&c->count, 1);
-	} else {
-		struct ember_count init = {.count = 1};
-		bpf_get_current_comm(init.comm, sizeof(init.comm));
-		if (bpf_map_update_elem(counts, &key, &init, BPF_NOEXIST)) {
-			c = bpf_map_lookup_elem(counts, &key);
-			if (!c) {
-				count_stat(EMBER_STAT_MAP_FULL);
-				return 0;
-			}
-			__sync_fetch_and_add(&c->count, 1);
-		}
-	}
-	count_stat(EMBER_STAT_RECORDED);
+/* ---- process lifetime ------------------------------------------------------ */
+
+SEC("raw_tracepoint/sched_process_exit")
+int ember_process_exit(void *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	if ((__u32)pid_tgid != (__u32)(pid_tgid >> 32))
+		return 0; /* a thread, not the process */
+	__u32 pid = pid_tgid >> 32;
+	if (!bpf_map_lookup_elem(&procs, &pid))
+		return 0;
+	send_event(ctx, EMBER_EVENT_EXIT, pid);
+	return 0;
+}
+
+SEC("raw_tracepoint/sched_process_exec")
+int ember_process_exec(void *ctx)
+{
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+
+	if (filter_pids && !bpf_map_lookup_elem(&pids, &pid))
+		return 0;
+	send_event(ctx, EMBER_EVENT_EXEC, pid);
 	return 0;
 }

@@ -5,7 +5,8 @@
  * frames.  The user leaf is the exact sampled pc; every caller is a return
  * address, so pc - 1 is symbolized to land inside the call instruction (and
  * on the right line and inline chain).  A stack cut by the depth limit gets
- * a "[truncated]" frame at its root end, so it is never passed off as whole.
+ * a "[truncated]" frame at its root end, and so does one where the unwinder
+ * stopped on an error: a stack cut short is never passed off as whole.
  *
  * Targets are cached per pid: reading /proc/PID/environ and the executable's
  * build-id happens once per process, not once per sample.
@@ -112,6 +113,7 @@ void ember_collector_add(const struct ember_raw_sample *s, void *arg)
 {
 	struct ember_collector *c = arg;
 	uint32_t n = 0;
+	bool cut = false;
 
 	if (!c->profile)
 		return;
@@ -140,11 +142,17 @@ void ember_collector_add(const struct ember_raw_sample *s, void *arg)
 		 */
 		if (i > 0 && !c->profile->frames[c->frames[n]].module) {
 			c->stats.garbage_callers += s->count;
+			cut = true;
 			break;
 		}
 		n += (uint32_t)got;
 	}
-	if ((s->user_flags & EMBER_STACK_TRUNCATED) && n < MAX_FRAMES) {
+	/* depth limit, an unwind error, or a chain that left the mapped code */
+	bool incomplete = (s->user_flags & EMBER_STACK_TRUNCATED) ||
+			  ((s->user_flags & EMBER_STACK_ERROR) &&
+			   !(s->user_flags & EMBER_STACK_COMPLETE)) ||
+			  cut;
+	if (incomplete && s->user_depth && n < MAX_FRAMES) {
 		struct ember_frame marker = {.function = "[truncated]",
 					     .flags = EMBER_FRAME_TRUNCATED};
 		uint32_t id = ember_profile_frame(c->profile, &marker);

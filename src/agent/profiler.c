@@ -30,8 +30,11 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "agent/unwind_tables.h"
 #include "core/log.h"
 #include "profiler.skel.h"
+
+#define MAX_PENDING_EXITS 4096
 
 struct ember_profiler {
 	struct profiler *skel;
@@ -39,7 +42,16 @@ struct ember_profiler {
 	int *perf_fds;
 	int n_links;
 	int ncpus;
+	unsigned frequency;
 	bool filtered;
+	bool fp_only;
+	struct bpf_link *exit_link, *exec_link;
+	struct perf_buffer *events, *snapshots;
+	struct ember_unwind_tables *tables;
+	void (*snapshot_fn)(const struct ember_stack_snapshot *snap, void *arg);
+	void *snapshot_arg;
+	uint32_t pending_exits[MAX_PENDING_EXITS];
+	size_t n_pending_exits;
 };
 
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -71,11 +83,45 @@ static const char *permission_hint(void)
 				"lockdown or a seccomp filter?)";
 }
 
+static void on_event(void *ctx, int cpu, void *data, __u32 size)
+{
+	struct ember_profiler *pr = ctx;
+	struct ember_event ev;
+
+	if (size < sizeof(ev))
+		return;
+	memcpy(&ev, data, sizeof(ev));
+	switch (ev.type) {
+	case EMBER_EVENT_REFRESH:
+	case EMBER_EVENT_EXEC:
+		if (pr->tables && !pr->fp_only)
+			ember_unwind_tables_load(pr->tables, ev.pid);
+		break;
+	case EMBER_EVENT_EXIT:
+		/* unloaded after the next drain, whose samples may still need it */
+		if (pr->n_pending_exits < MAX_PENDING_EXITS)
+			pr->pending_exits[pr->n_pending_exits++] = ev.pid;
+		break;
+	}
+}
+
+static void on_lost(void *ctx, int cpu, __u64 count)
+{
+	ember_debug("lost %llu kernel events on CPU %d", (unsigned long long)count, cpu);
+}
+
+static void on_snapshot(void *ctx, int cpu, void *data, __u32 size)
+{
+	struct ember_profiler *pr = ctx;
+
+	if (size >= sizeof(struct ember_stack_snapshot) && pr->snapshot_fn)
+		pr->snapshot_fn(data, pr->snapshot_arg);
+}
+
 int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_profiler **out,
 			char *err, size_t errlen)
 {
 	struct ember_profiler *pr;
-	unsigned freq = opts->frequency ? opts->frequency : 19;
 	int rc, ncpus;
 
 	libbpf_set_print(libbpf_quiet);
@@ -94,6 +140,10 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 		goto fail;
 	}
 	pr->ncpus = ncpus;
+	pr->frequency = opts->frequency ? opts->frequency : 19;
+	pr->fp_only = opts->frame_pointers_only;
+	pr->snapshot_fn = opts->snapshot_fn;
+	pr->snapshot_arg = opts->snapshot_arg;
 
 	pr->skel = profiler__open();
 	if (!pr->skel) {
@@ -103,10 +153,15 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 	}
 	pr->filtered = opts->pids != NULL;
 	pr->skel->rodata->filter_pids = pr->filtered;
+	pr->skel->rodata->snapshot_every = opts->snapshot_fn ? opts->snapshot_every : 0;
 
 	rc = profiler__load(pr->skel);
 	if (rc) {
-		if (rc == -EPERM || rc == -EACCES)
+		if (rc == -EACCES && geteuid() == 0)
+			snprintf(err, errlen,
+				 "the kernel's verifier rejected the BPF profiler "
+				 "(run with -v for its log)");
+		else if (rc == -EPERM || rc == -EACCES)
 			snprintf(err, errlen, "cannot load the BPF profiler: %s: %s", strerror(-rc),
 				 permission_hint());
 		else
@@ -117,6 +172,54 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 		goto fail;
 	}
 
+	/* the unwinder continues through tail calls into slot 0 */
+	__u32 slot = 0;
+	int step_fd = bpf_program__fd(pr->skel->progs.ember_unwind_step);
+	if (bpf_map__update_elem(pr->skel->maps.progs, &slot, sizeof(slot), &step_fd,
+				 sizeof(step_fd), BPF_ANY)) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot install the unwinder's tail call: %s", strerror(errno));
+		goto fail;
+	}
+	pr->exit_link = bpf_program__attach(pr->skel->progs.ember_process_exit);
+	pr->exec_link = bpf_program__attach(pr->skel->progs.ember_process_exec);
+	if (!pr->exit_link || !pr->exec_link) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot attach the sched_process_exit/exec raw tracepoints: %s",
+			 strerror(errno));
+		goto fail;
+	}
+	pr->events = perf_buffer__new(bpf_map__fd(pr->skel->maps.events), 16, on_event, on_lost,
+				      pr, NULL);
+	if (!pr->events) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot open the event buffer: %s", strerror(errno));
+		goto fail;
+	}
+	if (pr->snapshot_fn) {
+		pr->snapshots = perf_buffer__new(bpf_map__fd(pr->skel->maps.snapshots), 64,
+						 on_snapshot, on_lost, pr, NULL);
+		if (!pr->snapshots) {
+			rc = -errno;
+			snprintf(err, errlen, "cannot open the snapshot buffer: %s", strerror(errno));
+			goto fail;
+		}
+	}
+
+	struct ember_unwind_maps maps = {
+		.procs_fd = bpf_map__fd(pr->skel->maps.procs),
+		.index_fd = bpf_map__fd(pr->skel->maps.unwind_index),
+		.shards_fd = bpf_map__fd(pr->skel->maps.shards),
+		.shard0_fd = bpf_map__fd(pr->skel->maps.shard0),
+	};
+	struct ember_unwind_tables_opts topts = {.budget_bytes = opts->unwind_budget,
+						 .cache_dir = opts->unwind_cache};
+	rc = ember_unwind_tables_new(&maps, &topts, &pr->tables);
+	if (rc) {
+		snprintf(err, errlen, "cannot set up the unwind tables: %s", strerror(-rc));
+		goto fail;
+	}
+
 	for (size_t i = 0; i < opts->n_pids; i++) {
 		rc = ember_profiler_add_pid(pr, opts->pids[i]);
 		if (rc) {
@@ -124,10 +227,22 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 				 strerror(-rc));
 			goto fail;
 		}
+		if (!pr->fp_only)
+			ember_unwind_tables_load(pr->tables, opts->pids[i]);
 	}
+	*out = pr;
+	return 0;
+fail:
+	ember_profiler_close(pr);
+	return rc;
+}
 
-	for (int cpu = 0; cpu < ncpus; cpu++) {
-		int fd = open_cpu_clock(cpu, freq);
+int ember_profiler_start(struct ember_profiler *pr, char *err, size_t errlen)
+{
+	int rc;
+
+	for (int cpu = 0; cpu < pr->ncpus; cpu++) {
+		int fd = open_cpu_clock(cpu, pr->frequency);
 		if (fd < 0) {
 			if (errno == ENODEV) /* offline CPU */
 				continue;
@@ -137,7 +252,7 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 				 errno == EACCES || errno == EPERM
 					 ? " (check kernel.perf_event_paranoid, or run as root)"
 					 : "");
-			goto fail;
+			return rc;
 		}
 		pr->perf_fds[pr->n_links] = fd;
 		pr->links[pr->n_links] = bpf_program__attach_perf_event(pr->skel->progs.ember_profile, fd);
@@ -146,20 +261,33 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 			close(fd);
 			snprintf(err, errlen, "cannot attach the profiler to CPU %d: %s", cpu,
 				 strerror(errno));
-			goto fail;
+			return rc;
 		}
 		pr->n_links++;
 	}
 	if (pr->n_links == 0) {
-		rc = -ENODEV;
 		snprintf(err, errlen, "no online CPU accepted a cpu-clock perf event");
-		goto fail;
+		return -ENODEV;
 	}
-	*out = pr;
 	return 0;
-fail:
-	ember_profiler_close(pr);
-	return rc;
+}
+
+int ember_profiler_poll(struct ember_profiler *pr, int timeout_ms)
+{
+	int rc = 0;
+
+	if (pr->snapshots) {
+		perf_buffer__consume(pr->snapshots);
+		rc = perf_buffer__poll(pr->events, timeout_ms / 2);
+		perf_buffer__poll(pr->snapshots, timeout_ms / 2);
+		return rc;
+	}
+	return perf_buffer__poll(pr->events, timeout_ms);
+}
+
+struct ember_unwind_tables *ember_profiler_tables(struct ember_profiler *pr)
+{
+	return pr->tables;
 }
 
 void ember_profiler_close(struct ember_profiler *pr)
@@ -170,6 +298,11 @@ void ember_profiler_close(struct ember_profiler *pr)
 		bpf_link__destroy(pr->links[i]);
 		close(pr->perf_fds[i]);
 	}
+	bpf_link__destroy(pr->exit_link);
+	bpf_link__destroy(pr->exec_link);
+	perf_buffer__free(pr->events);
+	perf_buffer__free(pr->snapshots);
+	ember_unwind_tables_free(pr->tables);
 	profiler__destroy(pr->skel);
 	free(pr->links);
 	free(pr->perf_fds);
@@ -286,6 +419,11 @@ long ember_profiler_drain(struct ember_profiler *pr, ember_sample_fn fn, void *a
 
 	free(keys);
 	free(uhashes);
+
+	/* processes that exited before this drain: their samples are in */
+	for (size_t i = 0; i < pr->n_pending_exits; i++)
+		ember_unwind_tables_unload(pr->tables, pr->pending_exits[i]);
+	pr->n_pending_exits = 0;
 	return drained;
 }
 

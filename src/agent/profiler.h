@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "ember_profiler.h"
+#include "ember_unwind.h"
 
 struct ember_profiler;
 
@@ -21,6 +22,12 @@ struct ember_profiler_opts {
 	unsigned frequency;    /* samples per second per CPU (default 19) */
 	const uint32_t *pids;  /* process filter, NULL = every process */
 	size_t n_pids;
+	size_t unwind_budget;  /* bytes of unwind rows in the kernel (default 64 MiB) */
+	const char *unwind_cache; /* directory caching compiled tables, NULL = none */
+	bool frame_pointers_only; /* no DWARF tables: walk every frame by frame pointer */
+	unsigned snapshot_every;  /* validation: snapshot 1 in N samples (0 = off) */
+	void (*snapshot_fn)(const struct ember_stack_snapshot *snap, void *arg);
+	void *snapshot_arg;
 };
 
 /* One aggregated sample as drained from the maps. */
@@ -38,11 +45,25 @@ struct ember_raw_sample {
 typedef void (*ember_sample_fn)(const struct ember_raw_sample *s, void *arg);
 
 /*
- * Load and attach.  On failure returns a negative errno and writes a message
+ * Load the programs and the process tracepoints; load the unwind tables of
+ * the given pids.  On failure returns a negative errno and writes a message
  * that says what is missing (root, BPF permission, perf events).
  */
 int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_profiler **out,
 			char *err, size_t errlen);
+
+/* Start sampling: one cpu-clock perf event per online CPU. */
+int ember_profiler_start(struct ember_profiler *pr, char *err, size_t errlen);
+
+/*
+ * Wait up to timeout_ms for kernel events and handle them: load the tables
+ * of processes the unwinder met, reload after exec, note exits (unloaded
+ * after the next drain), pass validation snapshots on.
+ */
+int ember_profiler_poll(struct ember_profiler *pr, int timeout_ms);
+
+struct ember_unwind_tables;
+struct ember_unwind_tables *ember_profiler_tables(struct ember_profiler *pr);
 void ember_profiler_close(struct ember_profiler *pr);
 
 /* Add a pid to the filter (no effect when profiling every process). */

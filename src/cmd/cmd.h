@@ -19,5 +19,10 @@ int cmd_stopping(void);
 /* Sleep up to ms milliseconds, returning early when a stop signal arrives. */
 void cmd_sleep_ms(long ms);
 long long cmd_now_ns(void);
+/* Like cmd_sleep_ms, handling the profiler's kernel events meanwhile. */
+struct ember_profiler;
+void cmd_wait_ms(struct ember_profiler *pr, long ms);
+
+#define CMD_DEFAULT_UNWIND_CACHE "/var/cache/ember/unwind"
 
 #endif

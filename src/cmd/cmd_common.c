@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "agent/profiler.h"
 #include "cmd.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -58,4 +59,16 @@ int cmd_parse_uint(const char *opt, const char *s, unsigned long min, unsigned l
 	}
 	*out = v;
 	return 0;
+}
+
+void cmd_wait_ms(struct ember_profiler *pr, long ms)
+{
+	long long end = cmd_now_ns() + ms * 1000000LL;
+
+	while (!stop_requested) {
+		long long left = (end - cmd_now_ns()) / 1000000LL;
+		if (left <= 0)
+			break;
+		ember_profiler_poll(pr, left > 100 ? 100 : (int)left);
+	}
 }

@@ -39,7 +39,10 @@ static void usage(FILE *f)
 		"  -o, --output FILE     where to write; '-' for standard output\n"
 		"  -f, --format FMT      collapsed (folded text) or pprof (gzip'd profile.proto);\n"
 		"                        default: pprof for *.pb.gz / *.pprof, else collapsed\n"
-		"      --stats           print the BPF sampler's counters at the end\n");
+		"      --stats           print the BPF sampler's counters at the end\n"
+		"      --frame-pointers  unwind by frame pointer only (no DWARF tables)\n"
+		"      --unwind-budget MB  kernel memory for unwind tables (default 64)\n"
+		"      --unwind-cache DIR  cache of compiled tables (default " CMD_DEFAULT_UNWIND_CACHE ")\n");
 }
 
 static int parse_pids(const char *arg, uint32_t *pids, size_t *n)
@@ -131,13 +134,17 @@ int cmd_record(int argc, char **argv)
 		{"duration", required_argument, 0, 'd'}, {"frequency", required_argument, 0, 'F'},
 		{"output", required_argument, 0, 'o'},   {"format", required_argument, 0, 'f'},
 		{"stats", no_argument, 0, 'S'},          {"help", no_argument, 0, 'h'},
+		{"frame-pointers", no_argument, 0, 'P'}, {"unwind-budget", required_argument, 0, 'B'},
+		{"unwind-cache", required_argument, 0, 'C'},
 		{0, 0, 0, 0},
 	};
 	static uint32_t pids[MAX_PIDS];
 	size_t n_pids = 0;
 	unsigned long duration = 10, frequency = 99;
 	const char *output = NULL, *format = NULL;
-	bool all = false, stats = false;
+	bool all = false, stats = false, fp_only = false;
+	unsigned long budget_mb = 64;
+	const char *cache = CMD_DEFAULT_UNWIND_CACHE;
 	int c;
 
 	optind = 1;
@@ -159,6 +166,12 @@ int cmd_record(int argc, char **argv)
 		case 'o': output = optarg; break;
 		case 'f': format = optarg; break;
 		case 'S': stats = true; break;
+		case 'P': fp_only = true; break;
+		case 'B':
+			if (cmd_parse_uint("--unwind-budget", optarg, 2, 1 << 16, &budget_mb))
+				return 2;
+			break;
+		case 'C': cache = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -205,7 +218,10 @@ int cmd_record(int argc, char **argv)
 
 	struct ember_profiler_opts popts = {.frequency = (unsigned)frequency,
 					    .pids = all ? NULL : pids,
-					    .n_pids = all ? 0 : n_pids};
+					    .n_pids = all ? 0 : n_pids,
+					    .unwind_budget = budget_mb << 20,
+					    .unwind_cache = cache,
+					    .frame_pointers_only = fp_only};
 	struct ember_profiler *pr;
 	char err[512];
 	int rc = ember_profiler_open(&popts, &pr, err, sizeof(err));
@@ -223,6 +239,11 @@ int cmd_record(int argc, char **argv)
 	}
 	for (size_t i = 0; i < n_pids; i++)
 		ember_symbolizer_track(sym, pids[i]);
+	if (ember_profiler_start(pr, err, sizeof(err))) {
+		fprintf(stderr, "ember record: %s\n", err);
+		rc = 1;
+		goto out;
+	}
 
 	long long start = cmd_now_ns();
 	prof->period_ns = 1000000000ULL / frequency;
@@ -240,7 +261,7 @@ int cmd_record(int argc, char **argv)
 	bool all_exited = false;
 	while (!cmd_stopping() && cmd_now_ns() < deadline && !all_exited) {
 		long long left_ms = (deadline - cmd_now_ns()) / 1000000;
-		cmd_sleep_ms(left_ms < 1000 ? left_ms : 1000);
+		cmd_wait_ms(pr, left_ms < 1000 ? left_ms : 1000);
 		ember_profiler_drain(pr, ember_collector_add, col);
 		if (!all) {
 			all_exited = true;

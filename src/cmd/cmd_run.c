@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 
@@ -52,7 +53,10 @@ static void usage(FILE *f)
 		"  --listen ADDR:PORT   HTTP address (default " DEFAULT_LISTEN "; loopback only\n"
 		"                       unless you give another address)\n"
 		"  -F, --frequency HZ   samples per second per CPU (default 19)\n"
-		"  --flush SECS         write to the database every SECS seconds (default 5)\n");
+		"  --flush SECS         write to the database every SECS seconds (default 5)\n"
+		"  --frame-pointers     unwind by frame pointer only (no DWARF tables)\n"
+		"  --unwind-budget MB   kernel memory for unwind tables (default 64)\n"
+		"  --unwind-cache DIR   cache of compiled tables (default " CMD_DEFAULT_UNWIND_CACHE ")\n");
 }
 
 /* Appends the agent's counters as a JSON object (called from the HTTP thread). */
@@ -159,10 +163,14 @@ int cmd_run(int argc, char **argv)
 	static const struct option opts[] = {
 		{"db", required_argument, 0, 'D'},        {"listen", required_argument, 0, 'l'},
 		{"frequency", required_argument, 0, 'F'}, {"flush", required_argument, 0, 'f'},
+		{"frame-pointers", no_argument, 0, 'P'},  {"unwind-budget", required_argument, 0, 'B'},
+		{"unwind-cache", required_argument, 0, 'C'},
 		{"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
 	};
 	const char *db = DEFAULT_DB, *listen = DEFAULT_LISTEN;
-	unsigned long frequency = 19, flush_s = 5;
+	unsigned long frequency = 19, flush_s = 5, budget_mb = 64;
+	const char *cache = CMD_DEFAULT_UNWIND_CACHE;
+	bool fp_only = false;
 	struct agent a = {0};
 	struct ember_server *server = NULL;
 	char err[EMBER_STORE_ERRLEN];
@@ -181,6 +189,12 @@ int cmd_run(int argc, char **argv)
 			if (cmd_parse_uint("--flush", optarg, 1, 3600, &flush_s))
 				return 2;
 			break;
+		case 'P': fp_only = true; break;
+		case 'B':
+			if (cmd_parse_uint("--unwind-budget", optarg, 2, 1 << 16, &budget_mb))
+				return 2;
+			break;
+		case 'C': cache = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -192,6 +206,13 @@ int cmd_run(int argc, char **argv)
 	a.frequency = (unsigned)frequency;
 	a.started_ns = cmd_now_ns();
 
+	struct sockaddr_storage addr;
+	unsigned addrlen;
+	if (ember_server_parse_listen(listen, &addr, &addrlen, err, sizeof(err))) {
+		fprintf(stderr, "ember run: %s\n", err);
+		return 2;
+	}
+
 	int mk = make_parent_dir(db);
 	if (mk) {
 		fprintf(stderr, "ember run: cannot create the directory of %s: %s\n", db, strerror(-mk));
@@ -202,7 +223,10 @@ int cmd_run(int argc, char **argv)
 		return 1;
 	}
 
-	struct ember_profiler_opts popts = {.frequency = a.frequency};
+	struct ember_profiler_opts popts = {.frequency = a.frequency,
+					    .unwind_budget = budget_mb << 20,
+					    .unwind_cache = cache,
+					    .frame_pointers_only = fp_only};
 	if (ember_profiler_open(&popts, &a.profiler, err, sizeof(err))) {
 		fprintf(stderr, "ember run: %s\n", err);
 		goto out;
@@ -220,6 +244,10 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "ember run: %s\n", err);
 		goto out;
 	}
+	if (ember_profiler_start(a.profiler, err, sizeof(err))) {
+		fprintf(stderr, "ember run: %s\n", err);
+		goto out;
+	}
 	cmd_handle_signals();
 	const char *colon = strrchr(listen, ':');
 	fprintf(stderr,
@@ -231,7 +259,7 @@ int cmd_run(int argc, char **argv)
 
 	long long next_flush = cmd_now_ns() + (long long)flush_s * 1000000000LL;
 	while (!cmd_stopping()) {
-		cmd_sleep_ms(1000);
+		cmd_wait_ms(a.profiler, 1000);
 		ember_profiler_drain(a.profiler, ember_collector_add, a.collector);
 		if (cmd_now_ns() >= next_flush) {
 			flush(&a);

@@ -56,11 +56,35 @@ static inline size_t cfi_left(const struct cfi_cursor *c)
 	return (size_t)(c->end - c->p);
 }
 
-uint8_t cfi_u8(struct cfi_cursor *c);
+uint64_t cfi_uleb_slow(struct cfi_cursor *c);
+
+/* Hot readers are inline: the interpreter calls them for every byte. */
+static inline bool cfi_have(struct cfi_cursor *c, uint64_t n)
+{
+	if (__builtin_expect(c->err || cfi_left(c) < n, 0)) {
+		c->err = true;
+		c->p = c->end;
+		return false;
+	}
+	return true;
+}
+
+static inline uint8_t cfi_u8(struct cfi_cursor *c)
+{
+	return cfi_have(c, 1) ? *c->p++ : 0;
+}
+
+static inline uint64_t cfi_uleb(struct cfi_cursor *c)
+{
+	/* One-byte values are by far the most common. */
+	if (__builtin_expect(c->p < c->end && !(*c->p & 0x80), 1))
+		return *c->p++;
+	return cfi_uleb_slow(c);
+}
+
 uint16_t cfi_u16(struct cfi_cursor *c);
 uint32_t cfi_u32(struct cfi_cursor *c);
 uint64_t cfi_u64(struct cfi_cursor *c);
-uint64_t cfi_uleb(struct cfi_cursor *c);
 int64_t cfi_sleb(struct cfi_cursor *c);
 void cfi_skip(struct cfi_cursor *c, uint64_t n);
 
@@ -134,10 +158,11 @@ struct cfi_cie {
 /* ---- the builder ------------------------------------------------------ */
 
 struct cfi_fde_rec {
-	uint64_t pc_begin, pc_end;
-	uint64_t offset;
-	size_t first_row, n_rows; /* in cfi_builder.rows */
-	uint8_t source;
+	uint64_t pc_begin;
+	uint32_t pc_len;
+	uint32_t first_row, n_rows; /* in cfi_builder.rows */
+	uint32_t offset : 31;       /* in its section: sections are < 2 GiB */
+	uint32_t source : 1;        /* enum ember_cfi_source */
 };
 
 struct cfi_builder {
@@ -181,16 +206,34 @@ int cfi_exec_fde(struct cfi_builder *b, const struct cfi_section *s, const struc
 
 /* rows.c */
 struct ember_unwind_row cfi_state_to_row(const struct cfi_state *st, const struct cfi_cie *cie);
+int cfi_builder_grow_rows(struct cfi_builder *b);
+
+static inline bool cfi_same_rule(const struct ember_unwind_row *a, const struct ember_unwind_row *b)
+{
+	return a->kind == b->kind && a->cfa_offset == b->cfa_offset &&
+	       a->rbp_offset == b->rbp_offset;
+}
+
 /* Append a row at pc_begin + rel_pc to the current FDE, merging with its previous row. */
-int cfi_builder_add_row(struct cfi_builder *b, size_t fde_first_row, uint32_t rel_pc,
-			struct ember_unwind_row row);
+static inline int cfi_builder_add_row(struct cfi_builder *b, size_t fde_first_row,
+				      uint32_t rel_pc, struct ember_unwind_row row)
+{
+	if (b->n_rows > fde_first_row && cfi_same_rule(&b->rows[b->n_rows - 1], &row))
+		return 0;
+	if (b->n_rows == b->cap_rows && cfi_builder_grow_rows(b))
+		return -1;
+	row.pc = rel_pc;
+	b->rows[b->n_rows++] = row;
+	return 0;
+}
 int cfi_builder_add_fde(struct cfi_builder *b, const struct cfi_fde_rec *rec);
 /*
  * Sort the FDEs, drop overlapping/out-of-range ones, insert gaps, merge,
  * count, and move the result into out.  base_hint is used as the table
- * base when has_base is set, else the lowest FDE pc is.
+ * base when has_base is set, else the lowest FDE pc is.  flags: as for
+ * ember_ehframe_compile_file().
  */
-int cfi_builder_finish(struct cfi_builder *b, bool has_base, uint64_t base_hint,
+int cfi_builder_finish(struct cfi_builder *b, bool has_base, uint64_t base_hint, unsigned flags,
 		       struct ember_unwind_table *out);
 
 #endif

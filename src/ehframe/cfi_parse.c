@@ -335,6 +335,25 @@ static const struct cfi_cie *parse_fde(struct cfi_builder *b, const struct cfi_s
 	return cie;
 }
 
+static int grow_to(struct cfi_builder *b, size_t rows, size_t fdes)
+{
+	if (rows > b->cap_rows) {
+		void *p = realloc(b->rows, rows * sizeof(*b->rows));
+		if (!p)
+			return -ENOMEM;
+		b->rows = p;
+		b->cap_rows = rows;
+	}
+	if (fdes > b->cap_fdes) {
+		void *p = realloc(b->fdes, fdes * sizeof(*b->fdes));
+		if (!p)
+			return -ENOMEM;
+		b->fdes = p;
+		b->cap_fdes = fdes;
+	}
+	return 0;
+}
+
 static void compile_fde(struct cfi_builder *b, const struct cfi_section *s,
 			struct cie_cache *cc, const struct entry *e)
 {
@@ -357,10 +376,10 @@ static void compile_fde(struct cfi_builder *b, const struct cfi_section *s,
 	if (fde.pc_end == fde.pc_begin)
 		return; /* covers nothing */
 	rec.pc_begin = fde.pc_begin;
-	rec.pc_end = fde.pc_end;
-	rec.offset = fde.offset;
+	rec.pc_len = (uint32_t)(fde.pc_end - fde.pc_begin);
+	rec.offset = (uint32_t)fde.offset;
 	rec.source = s->is_debug_frame ? EMBER_CFI_DEBUG_FRAME : EMBER_CFI_EH_FRAME;
-	rec.first_row = b->n_rows;
+	rec.first_row = (uint32_t)b->n_rows;
 	if (cfi_exec_fde(b, s, cie, &fde, &why, &err_off)) {
 		b->n_rows = rec.first_row; /* roll back this FDE's rows */
 		if (!b->oom)
@@ -368,7 +387,7 @@ static void compile_fde(struct cfi_builder *b, const struct cfi_section *s,
 				  err_off < s->len ? s->data[err_off] : 0, err_off);
 		return;
 	}
-	rec.n_rows = b->n_rows - rec.first_row;
+	rec.n_rows = (uint32_t)(b->n_rows - rec.first_row);
 	cfi_builder_add_fde(b, &rec);
 }
 
@@ -378,11 +397,13 @@ int cfi_parse_section(struct cfi_builder *b, const struct cfi_section *s)
 	size_t off = 0;
 
 	memset(&cc, 0, sizeof(cc));
-	/* Rows take a byte of program or more each: reserve for the common density. */
-	if (!b->cap_rows && s->len / 8 > 256) {
-		b->rows = malloc(s->len / 8 * sizeof(*b->rows));
-		b->cap_rows = b->rows ? s->len / 8 : 0;
+	if (s->len > UINT32_MAX / 2) { /* keeps row and FDE counts in 32 bits */
+		cfi_error(b, s, 0, "section too large (%zu bytes)", s->len);
+		return 0;
 	}
+	/* Reserve for the usual density (GCC output: ~5 bytes per row, ~40 per FDE). */
+	if (grow_to(b, b->n_rows + s->len / 5, b->n_fdes + s->len / 40))
+		return -ENOMEM;
 	while (off < s->len && !b->oom) {
 		struct entry e;
 		const char *why = NULL;

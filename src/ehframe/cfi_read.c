@@ -14,23 +14,6 @@
 
 #include "ehframe/cfi.h"
 
-static bool cfi_have(struct cfi_cursor *c, uint64_t n)
-{
-	if (c->err || cfi_left(c) < n) {
-		c->err = true;
-		c->p = c->end;
-		return false;
-	}
-	return true;
-}
-
-uint8_t cfi_u8(struct cfi_cursor *c)
-{
-	if (!cfi_have(c, 1))
-		return 0;
-	return *c->p++;
-}
-
 uint16_t cfi_u16(struct cfi_cursor *c)
 {
 	uint16_t v;
@@ -65,7 +48,7 @@ uint64_t cfi_u64(struct cfi_cursor *c)
 }
 
 /* Bits beyond 64 of an over-long LEB128 are dropped, not an error. */
-uint64_t cfi_uleb(struct cfi_cursor *c)
+uint64_t cfi_uleb_slow(struct cfi_cursor *c)
 {
 	uint64_t v = 0;
 	unsigned shift = 0;

@@ -55,12 +55,15 @@ struct ember_unwind_table {
 	uint64_t base; /* ELF vaddr that row.pc offsets are relative to */
 	struct ember_unwind_row *rows;
 	size_t n_rows;
-	struct ember_fde_range *fdes; /* may be dropped with ember_unwind_table_drop_fdes() */
+	struct ember_fde_range *fdes; /* with EMBER_EHFRAME_KEEP_FDES, else NULL */
 	size_t n_fdes;
 	struct ember_ehframe_stats stats;
 	char build_id[129];    /* lower-case hex GNU build-id, "" if none (compile_file only) */
 	char first_error[192]; /* description of the first malformed entry, "" if none */
 };
+
+/* flags: keep the list of FDEs in the table (ember_unwind_find_fde()). */
+#define EMBER_EHFRAME_KEEP_FDES 1u
 
 /*
  * Compile the CFI of the ELF file at path (and of debug_path, a separate
@@ -69,7 +72,7 @@ struct ember_unwind_table {
  * counted in out->stats.errors), or a negative errno with a message naming
  * the file in err: -ENOENT when the file has no CFI at all.
  */
-int ember_ehframe_compile_file(const char *path, const char *debug_path,
+int ember_ehframe_compile_file(const char *path, const char *debug_path, unsigned flags,
 			       struct ember_unwind_table *out, char *err, size_t errlen);
 
 /*
@@ -79,18 +82,16 @@ int ember_ehframe_compile_file(const char *path, const char *debug_path,
  * counted as errors (they need the ELF file).  Used by tests and the fuzzer.
  */
 int ember_ehframe_compile_section(const uint8_t *data, size_t len, uint64_t section_vaddr,
-				  bool is_debug_frame, struct ember_unwind_table *out, char *err,
-				  size_t errlen);
+				  bool is_debug_frame, unsigned flags,
+				  struct ember_unwind_table *out, char *err, size_t errlen);
 
 /* The row covering ELF address vaddr (it may be a GAP row), NULL if none. */
 const struct ember_unwind_row *ember_unwind_find(const struct ember_unwind_table *t,
 						 uint64_t vaddr);
-/* The FDE covering vaddr, NULL if none (or if the FDE list was dropped). */
+/* The FDE covering vaddr, NULL if none (or if the FDE list was not kept). */
 const struct ember_fde_range *ember_unwind_find_fde(const struct ember_unwind_table *t,
 						    uint64_t vaddr);
 
-/* Free the FDE list (only `ember ehframe --pc` needs it). */
-void ember_unwind_table_drop_fdes(struct ember_unwind_table *t);
 void ember_unwind_table_free(struct ember_unwind_table *t);
 
 /* "rsp+8", "rbp+16", "plt1", "end-of-stack", "gap", "unsupported"; rbp: "same", "cfa-16", "unsupported". */

@@ -107,12 +107,6 @@ struct ember_unwind_row cfi_state_to_row(const struct cfi_state *st, const struc
 	return row;
 }
 
-static bool same_rule(const struct ember_unwind_row *a, const struct ember_unwind_row *b)
-{
-	return a->kind == b->kind && a->cfa_offset == b->cfa_offset &&
-	       a->rbp_offset == b->rbp_offset;
-}
-
 /* ---- builder ------------------------------------------------------------ */
 
 void cfi_builder_init(struct cfi_builder *b)
@@ -147,18 +141,12 @@ static int grow(void **arr, size_t *cap, size_t need, size_t elem)
 	return 0;
 }
 
-int cfi_builder_add_row(struct cfi_builder *b, size_t fde_first_row, uint32_t rel_pc,
-			struct ember_unwind_row row)
+int cfi_builder_grow_rows(struct cfi_builder *b)
 {
-	if (b->n_rows > fde_first_row && same_rule(&b->rows[b->n_rows - 1], &row))
-		return 0;
-	if (b->n_rows == b->cap_rows &&
-	    grow((void **)&b->rows, &b->cap_rows, b->n_rows + 1, sizeof(row))) {
+	if (grow((void **)&b->rows, &b->cap_rows, b->n_rows + 1, sizeof(b->rows[0]))) {
 		b->oom = true;
 		return -ENOMEM;
 	}
-	row.pc = rel_pc;
-	b->rows[b->n_rows++] = row;
 	return 0;
 }
 
@@ -192,29 +180,87 @@ void cfi_error(struct cfi_builder *b, const struct cfi_section *s, size_t off, c
 
 /* ---- finishing: sort, drop, gaps, merge -------------------------------- */
 
-static int fde_cmp(const void *pa, const void *pb)
+/*
+ * FDEs are sorted through an array of their indexes: by pc_begin, then
+ * .eh_frame before .debug_frame, then the longer first, then parse order.
+ * Linkers emit FDEs in runs of increasing pc (one run per input object),
+ * so a natural merge sort does little work: a sorted table costs one scan.
+ */
+static inline bool fde_less(const struct cfi_fde_rec *f, uint32_t a, uint32_t b)
 {
-	const struct cfi_fde_rec *a = pa, *b = pb;
+	const struct cfi_fde_rec *x = &f[a], *y = &f[b];
 
-	if (a->pc_begin != b->pc_begin)
-		return a->pc_begin < b->pc_begin ? -1 : 1;
-	if (a->source != b->source)
-		return a->source < b->source ? -1 : 1;
-	if (a->pc_end != b->pc_end)
-		return a->pc_end > b->pc_end ? -1 : 1; /* longer first */
-	if (a->offset != b->offset)
-		return a->offset < b->offset ? -1 : 1;
-	return 0;
+	if (x->pc_begin != y->pc_begin)
+		return x->pc_begin < y->pc_begin;
+	if (x->source != y->source)
+		return x->source < y->source;
+	if (x->pc_len != y->pc_len)
+		return x->pc_len > y->pc_len;
+	return a < b;
 }
 
-static void sort_fdes(struct cfi_builder *b)
+static void merge_runs(const struct cfi_fde_rec *f, const uint32_t *src, uint32_t *dst,
+		       size_t lo, size_t mid, size_t hi)
 {
-	for (size_t i = 1; i < b->n_fdes; i++) {
-		if (fde_cmp(&b->fdes[i - 1], &b->fdes[i]) > 0) {
-			qsort(b->fdes, b->n_fdes, sizeof(b->fdes[0]), fde_cmp);
-			return;
-		}
+	size_t i = lo, j = mid, k = lo;
+
+	while (i < mid && j < hi)
+		dst[k++] = fde_less(f, src[j], src[i]) ? src[j++] : src[i++];
+	memcpy(dst + k, src + i, (mid - i) * sizeof(*src));
+	k += mid - i;
+	memcpy(dst + k, src + j, (hi - j) * sizeof(*src));
+}
+
+/* The FDE indexes in sorted order (malloc'd), NULL on ENOMEM. */
+static uint32_t *sorted_fdes(const struct cfi_builder *b)
+{
+	size_t n = b->n_fdes, nruns = 0;
+	uint32_t *idx = malloc((n + 1) * sizeof(*idx)), *tmp = NULL, *runs = NULL, *src, *dst;
+
+	if (!idx)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		idx[i] = (uint32_t)i;
+	for (size_t i = 1; i < n; i++)
+		if (fde_less(b->fdes, (uint32_t)i, (uint32_t)(i - 1)))
+			nruns++;
+	if (!nruns)
+		return idx; /* already sorted: the common case */
+	tmp = malloc(n * sizeof(*tmp));
+	runs = malloc((nruns + 2) * sizeof(*runs));
+	if (!tmp || !runs) {
+		free(idx);
+		free(tmp);
+		free(runs);
+		return NULL;
 	}
+	/* runs[0..nruns) are run starts, runs[nruns] the end */
+	nruns = 0;
+	runs[nruns++] = 0;
+	for (size_t i = 1; i < n; i++)
+		if (fde_less(b->fdes, (uint32_t)i, (uint32_t)(i - 1)))
+			runs[nruns++] = (uint32_t)i;
+	runs[nruns] = (uint32_t)n;
+	src = idx;
+	dst = tmp;
+	while (nruns > 1) {
+		size_t out = 0;
+		for (size_t r = 0; r < nruns; r += 2) {
+			/* Merge run r with run r + 1; an odd last run is copied over. */
+			size_t lo = runs[r], mid = runs[r + 1];
+			size_t hi = r + 2 <= nruns ? runs[r + 2] : mid;
+			merge_runs(b->fdes, src, dst, lo, mid, hi);
+			runs[out++] = (uint32_t)lo;
+		}
+		runs[out] = (uint32_t)n;
+		nruns = out;
+		uint32_t *t = src;
+		src = dst;
+		dst = t;
+	}
+	free(runs);
+	free(dst);
+	return src;
 }
 
 /* Append to the final table, merging with the last row. */
@@ -228,7 +274,7 @@ static void put_row(struct ember_unwind_table *t, uint32_t pc, struct ember_unwi
 			put_row(t, pc, row);
 			return;
 		}
-		if (same_rule(last, &row))
+		if (cfi_same_rule(last, &row))
 			return;
 	}
 	t->rows[t->n_rows++] = row;
@@ -241,48 +287,66 @@ static void put_gap(struct ember_unwind_table *t, uint32_t pc)
 	put_row(t, pc, gap);
 }
 
+/* Copy one FDE's rows: only its first row can merge with what precedes. */
+static void put_fde_rows(struct ember_unwind_table *t, const struct ember_unwind_row *rows,
+			 uint32_t n, uint32_t start)
+{
+	struct ember_unwind_row *out;
+
+	if (!n)
+		return;
+	put_row(t, start + rows[0].pc, rows[0]);
+	out = t->rows + t->n_rows;
+	for (uint32_t i = 1; i < n; i++) {
+		out[i - 1] = rows[i];
+		out[i - 1].pc += start;
+	}
+	t->n_rows += n - 1;
+}
+
 static void count_rows(struct ember_unwind_table *t)
 {
 	struct ember_ehframe_stats *st = &t->stats;
+	uint64_t by_cfa[16] = {0};
 
 	st->rows = t->n_rows;
 	for (size_t i = 0; i < t->n_rows; i++) {
-		const struct ember_unwind_row *r = &t->rows[i];
-		switch (EMBER_ROW_CFA(r)) {
-		case EMBER_CFA_UNSUPPORTED: st->unsupported_cfa++; break;
-		case EMBER_CFA_END_OF_STACK: st->end_of_stack++; break;
-		case EMBER_CFA_PLT1:
-		case EMBER_CFA_PLT2: st->plt++; break;
-		case EMBER_CFA_GAP: st->gaps++; break;
-		}
-		if (EMBER_ROW_RBP(r) == EMBER_RBP_UNSUPPORTED)
-			st->unsupported_rbp++;
+		by_cfa[EMBER_ROW_CFA(&t->rows[i])]++;
+		st->unsupported_rbp += EMBER_ROW_RBP(&t->rows[i]) == EMBER_RBP_UNSUPPORTED;
 	}
+	st->unsupported_cfa = by_cfa[EMBER_CFA_UNSUPPORTED];
+	st->end_of_stack = by_cfa[EMBER_CFA_END_OF_STACK];
+	st->plt = by_cfa[EMBER_CFA_PLT1] + by_cfa[EMBER_CFA_PLT2];
+	st->gaps = by_cfa[EMBER_CFA_GAP];
 }
 
-int cfi_builder_finish(struct cfi_builder *b, bool has_base, uint64_t base_hint,
+int cfi_builder_finish(struct cfi_builder *b, bool has_base, uint64_t base_hint, unsigned flags,
 		       struct ember_unwind_table *out)
 {
 	struct ember_unwind_table t;
+	uint32_t *order;
 	uint64_t prev_end = 0;
-	bool have_prev = false;
+	bool have_prev = false, keep_fdes = flags & EMBER_EHFRAME_KEEP_FDES;
 
 	memset(&t, 0, sizeof(t));
 	t.stats = b->stats;
 	memcpy(t.first_error, b->first_error, sizeof(t.first_error));
-	sort_fdes(b);
-	t.base = has_base ? base_hint : b->n_fdes ? b->fdes[0].pc_begin : 0;
+	order = sorted_fdes(b);
 	/* At most one gap row per FDE on top of its rows. */
 	t.rows = malloc((b->n_rows + b->n_fdes + 1) * sizeof(*t.rows));
-	t.fdes = malloc((b->n_fdes + 1) * sizeof(*t.fdes));
-	if (!t.rows || !t.fdes) {
+	if (keep_fdes)
+		t.fdes = malloc((b->n_fdes + 1) * sizeof(*t.fdes));
+	if (!order || !t.rows || (keep_fdes && !t.fdes)) {
+		free(order);
 		free(t.rows);
 		free(t.fdes);
 		return -ENOMEM;
 	}
+	t.base = has_base ? base_hint : b->n_fdes ? b->fdes[order[0]].pc_begin : 0;
 	for (size_t i = 0; i < b->n_fdes; i++) {
-		const struct cfi_fde_rec *f = &b->fdes[i];
-		if (f->pc_begin < t.base || f->pc_end - t.base > UINT32_MAX) {
+		const struct cfi_fde_rec *f = &b->fdes[order[i]];
+		uint64_t end = f->pc_begin + f->pc_len;
+		if (f->pc_begin < t.base || end - t.base > UINT32_MAX) {
 			t.stats.out_of_range++;
 			continue;
 		}
@@ -292,25 +356,22 @@ int cfi_builder_finish(struct cfi_builder *b, bool has_base, uint64_t base_hint,
 		}
 		if (have_prev && f->pc_begin > prev_end)
 			put_gap(&t, (uint32_t)(prev_end - t.base));
-		uint32_t start = (uint32_t)(f->pc_begin - t.base);
-		for (size_t r = 0; r < f->n_rows; r++)
-			put_row(&t, start + b->rows[f->first_row + r].pc, b->rows[f->first_row + r]);
-		t.fdes[t.n_fdes++] = (struct ember_fde_range){
-			.pc_begin = f->pc_begin, .pc_end = f->pc_end,
-			.offset = f->offset, .source = f->source};
-		prev_end = f->pc_end;
+		put_fde_rows(&t, b->rows + f->first_row, f->n_rows, (uint32_t)(f->pc_begin - t.base));
+		if (keep_fdes)
+			t.fdes[t.n_fdes] = (struct ember_fde_range){
+				.pc_begin = f->pc_begin, .pc_end = end,
+				.offset = f->offset, .source = f->source};
+		t.n_fdes++;
+		prev_end = end;
 		have_prev = true;
 	}
 	if (have_prev)
 		put_gap(&t, (uint32_t)(prev_end - t.base));
+	free(order);
 	t.stats.fdes = t.n_fdes;
+	if (!keep_fdes)
+		t.n_fdes = 0;
 	count_rows(&t);
-	/* Give back the slack: tables live as long as the executable is mapped. */
-	if (t.n_rows) {
-		void *p = realloc(t.rows, t.n_rows * sizeof(*t.rows));
-		if (p)
-			t.rows = p;
-	}
 	*out = t;
 	return 0;
 }

@@ -61,7 +61,7 @@ perf_run() { # name, extra perf args...: times record + script
 	t0=$(awk '{ print $1 + $2 }' "$OUT/$name.rec.time")
 	t1=$(awk '{ print $1 + $2 }' "$OUT/$name.script.time")
 	local n
-	n=$(perf report -i "$OUT/$name.data" --stdio --sort comm 2>/dev/null | sed -n 's/^# Samples: \([0-9]*\).*/\1/p' | head -n 1)
+	n=$(awk 'BEGIN { RS = "" } END { print NR }' "$OUT/$name.script") # one paragraph per sample
 	echo "$name $t0 $t1 ${n:-0} $(wc -c < "$OUT/$name.data")" >> "$OUT/perf.txt"
 }
 perf_run perf_fp -g
@@ -75,7 +75,7 @@ perf_run perf_dwarf --call-graph dwarf
 	while read -r name rec scr n bytes; do
 		awk -v name="$name" -v rec="$rec" -v scr="$scr" -v n="$n" -v bytes="$bytes" -v e="$ember_per" 'BEGIN {
 			per = n ? (rec + scr) * 1e6 / n : 0
-			printf "| %s | %d | %.2f + %.2f | %.2f | %.1fx | data %d KiB |\n", name, n, rec, scr, per, e > 0 ? per / e : 0, bytes / 1024 }'
+			printf "| %s | %d | %.2f + %.2f | %.2f | %.1fx | data %d KiB |\n", name, n, rec, scr, per, e > 0 ? (e > 0 ? per / e : 0), bytes / 1024 }'
 	done < "$OUT/perf.txt"
 	echo
 	echo "Samples per second stored by ember: $(awk -v n="$samples" -v d="$DUR" 'BEGIN { printf "%.1f", n / d }')"

@@ -1,0 +1,749 @@
+/*
+ * unwind_tables.c - compile, place and reclaim unwind rows in the BPF maps.
+ *
+ * Files.  A mapped file is known by (device, inode).  The first time one is
+ * seen its PT_LOAD segments and build-id are read, its CFI compiled (or read
+ * back from the zstd disk cache, keyed by build-id) and its rows placed:
+ * cut at 1 MiB chunk boundaries of ELF address, each chunk contiguous in a
+ * shard and starting with a row at the chunk's first byte, one index entry
+ * per chunk.  A file without CFI (Go without .eh_frame, stripped of
+ * .debug_frame) is walked by frame pointer.
+ *
+ * Shards.  BPF array maps of EMBER_SHARD_ROWS rows, created mmap-able so
+ * rows are copied in with memcpy instead of a syscall per row.  Free space
+ * in each shard is a sorted list of extents; allocation is first fit, freeing
+ * merges neighbours.
+ *
+ * Processes.  The procs entry of a pid lists its executable mappings sorted
+ * by start, each with its bias (runtime address - ELF address) and file id.
+ * The pid holds a reference on each file; the last reference frees the rows.
+ */
+#include "agent/unwind_tables.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <bpf/bpf.h>
+
+#include "agent/procmaps.h"
+#include "core/log.h"
+#include "ehframe/ehframe.h"
+#include "ember_unwind.h"
+
+#define DEFAULT_BUDGET (64u << 20)
+#define MAX_LOADS 16
+#define SHARD_BYTES ((size_t)EMBER_SHARD_ROWS * sizeof(struct ember_unwind_row))
+#define CACHE_MAGIC 0x52424d45u /* "EMBR" */
+#define CACHE_VERSION 1
+
+struct extent {
+	uint32_t first, count;
+};
+
+struct shard {
+	int fd;                     /* -1 for shard 0 when not ours to close */
+	struct ember_unwind_row *rows; /* mmap'ed */
+	struct extent *free;        /* sorted by first */
+	size_t n_free, cap_free;
+};
+
+struct chunk {
+	uint32_t chunk, shard, first, count;
+};
+
+struct load_segment {
+	uint64_t offset, vaddr, filesz;
+};
+
+struct file {
+	uint64_t dev, ino;
+	uint32_t id;        /* exe_id in the index (never 0) */
+	uint32_t refs;      /* processes mapping it */
+	bool has_table;
+	struct load_segment loads[MAX_LOADS];
+	size_t n_loads;
+	struct chunk *chunks;
+	size_t n_chunks;
+	uint64_t rows;
+	char *path;         /* as seen in the first process, for messages */
+};
+
+struct proc {
+	uint32_t pid;
+	uint32_t *file_ids; /* references held */
+	size_t n_files;
+};
+
+struct ember_unwind_tables {
+	struct ember_unwind_maps maps;
+	size_t budget;
+	char *cache_dir;
+	struct shard shards[EMBER_MAX_SHARDS];
+	size_t n_shards;
+	struct file *files;
+	size_t n_files, cap_files;
+	uint32_t next_id;
+	struct proc *procs;
+	size_t n_procs, cap_procs;
+	struct ember_unwind_tables_stats stats;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return 0;
+	size_t n = *cap ? *cap * 2 : 16;
+	while (n < need)
+		n *= 2;
+	void *a = realloc(*arr, n * elem);
+	if (!a)
+		return -ENOMEM;
+	*arr = a;
+	*cap = n;
+	return 0;
+}
+
+/* ---- shards ---------------------------------------------------------------- */
+
+static int shard_init(struct shard *sh, int fd)
+{
+	void *p = mmap(NULL, SHARD_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	sh->fd = fd;
+	sh->rows = p;
+	sh->free = malloc(sizeof(*sh->free) * 16);
+	if (!sh->free) {
+		munmap(p, SHARD_BYTES);
+		return -ENOMEM;
+	}
+	sh->cap_free = 16;
+	sh->n_free = 1;
+	sh->free[0] = (struct extent){0, EMBER_SHARD_ROWS};
+	return 0;
+}
+
+static int add_shard(struct ember_unwind_tables *t)
+{
+	if (t->n_shards >= EMBER_MAX_SHARDS || (t->n_shards + 1) * SHARD_BYTES > t->budget)
+		return -ENOSPC;
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE);
+	int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "ember_shard", sizeof(uint32_t),
+				sizeof(struct ember_unwind_row), EMBER_SHARD_ROWS, &opts);
+	if (fd < 0)
+		return -errno;
+	uint32_t slot = (uint32_t)t->n_shards;
+	if (bpf_map_update_elem(t->maps.shards_fd, &slot, &fd, BPF_ANY)) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	int rc = shard_init(&t->shards[slot], fd);
+	if (rc) {
+		bpf_map_delete_elem(t->maps.shards_fd, &slot);
+		close(fd);
+		return rc;
+	}
+	t->n_shards++;
+	t->stats.shards = t->n_shards;
+	return 0;
+}
+
+/* First fit over every shard, adding one when none has room. */
+static int alloc_rows(struct ember_unwind_tables *t, uint32_t count, uint32_t *shard_out,
+		      uint32_t *first_out)
+{
+	if (count == 0 || count > EMBER_SHARD_ROWS)
+		return -EINVAL;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		for (size_t s = 0; s < t->n_shards; s++) {
+			struct shard *sh = &t->shards[s];
+			for (size_t i = 0; i < sh->n_free; i++) {
+				struct extent *e = &sh->free[i];
+				if (e->count < count)
+					continue;
+				*shard_out = (uint32_t)s;
+				*first_out = e->first;
+				e->first += count;
+				e->count -= count;
+				if (e->count == 0) {
+					memmove(e, e + 1, (sh->n_free - i - 1) * sizeof(*e));
+					sh->n_free--;
+				}
+				return 0;
+			}
+		}
+		int rc = add_shard(t);
+		if (rc)
+			return rc;
+	}
+	return -ENOSPC;
+}
+
+static void free_rows(struct ember_unwind_tables *t, uint32_t s, uint32_t first, uint32_t count)
+{
+	struct shard *sh = &t->shards[s];
+	size_t i = 0;
+
+	while (i < sh->n_free && sh->free[i].first < first)
+		i++;
+	/* merge with the previous and/or next extent */
+	bool prev = i > 0 && sh->free[i - 1].first + sh->free[i - 1].count == first;
+	bool next = i < sh->n_free && first + count == sh->free[i].first;
+	if (prev && next) {
+		sh->free[i - 1].count += count + sh->free[i].count;
+		memmove(&sh->free[i], &sh->free[i + 1], (sh->n_free - i - 1) * sizeof(struct extent));
+		sh->n_free--;
+	} else if (prev) {
+		sh->free[i - 1].count += count;
+	} else if (next) {
+		sh->free[i].first = first;
+		sh->free[i].count += count;
+	} else {
+		if (grow((void **)&sh->free, &sh->cap_free, sh->n_free + 1, sizeof(struct extent))) {
+			ember_warn("unwind tables: out of memory freeing rows (leaked %u rows)", count);
+			return;
+		}
+		memmove(&sh->free[i + 1], &sh->free[i], (sh->n_free - i) * sizeof(struct extent));
+		sh->free[i] = (struct extent){first, count};
+		sh->n_free++;
+	}
+}
+
+/* ---- ELF facts: load segments and build-id --------------------------------- */
+
+static int read_elf_facts(const char *path, struct file *f, char *build_id, size_t id_size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc = 0;
+
+	build_id[0] = '\0';
+	if (fd < 0)
+		return -errno;
+	Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	size_t nph;
+	if (!elf || elf_kind(elf) != ELF_K_ELF || elf_getphdrnum(elf, &nph)) {
+		rc = -ENOEXEC;
+		goto out;
+	}
+	for (size_t i = 0; i < nph; i++) {
+		GElf_Phdr ph;
+		if (!gelf_getphdr(elf, (int)i, &ph))
+			continue;
+		if (ph.p_type == PT_LOAD && f->n_loads < MAX_LOADS) {
+			f->loads[f->n_loads++] = (struct load_segment){ph.p_offset, ph.p_vaddr,
+								      ph.p_filesz};
+		} else if (ph.p_type == PT_NOTE && !build_id[0]) {
+			size_t len;
+			char *img = elf_rawfile(elf, &len);
+			if (!img || ph.p_offset > len || ph.p_filesz > len - ph.p_offset)
+				continue;
+			Elf_Data data = {.d_buf = img + ph.p_offset, .d_size = ph.p_filesz,
+					 .d_type = ELF_T_NHDR, .d_version = EV_CURRENT};
+			GElf_Nhdr nh;
+			size_t off = 0, name_off, desc_off;
+			while ((off = gelf_getnote(&data, off, &nh, &name_off, &desc_off)) > 0) {
+				if (nh.n_type != NT_GNU_BUILD_ID || nh.n_namesz != 4 ||
+				    memcmp(img + ph.p_offset + name_off, "GNU", 4))
+					continue;
+				const unsigned char *d =
+					(const unsigned char *)img + ph.p_offset + desc_off;
+				for (size_t k = 0; k < nh.n_descsz && 2 * k + 2 < id_size; k++)
+					snprintf(build_id + 2 * k, 3, "%02x", d[k]);
+				break;
+			}
+		}
+	}
+	if (f->n_loads == 0)
+		rc = -ENOEXEC;
+out:
+	if (elf)
+		elf_end(elf);
+	close(fd);
+	return rc;
+}
+
+/* Bias of a mapping: runtime address - ELF address, from the segment holding pgoff. */
+static bool mapping_bias(const struct file *f, const struct ember_map_entry *e, uint64_t *bias)
+{
+	for (size_t i = 0; i < f->n_loads; i++) {
+		const struct load_segment *l = &f->loads[i];
+		uint64_t page_off = l->offset & ~(uint64_t)0xfff;
+		if (e->pgoff >= page_off && e->pgoff < l->offset + l->filesz) {
+			*bias = e->start - e->pgoff + l->offset - l->vaddr;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ---- disk cache -------------------------------------------------------------- */
+
+struct cache_header {
+	uint32_t magic, version;
+	uint64_t base, n_rows;
+};
+
+static void cache_path(const struct ember_unwind_tables *t, const char *build_id, char *buf,
+		       size_t size)
+{
+	snprintf(buf, size, "%s/%s.rows.zst", t->cache_dir, build_id);
+}
+
+static int cache_read(const struct ember_unwind_tables *t, const char *build_id,
+		      struct ember_unwind_table *table)
+{
+	char path[4096];
+	struct stat st;
+	int rc = -ENOENT;
+
+	if (!t->cache_dir || !build_id[0])
+		return -ENOENT;
+	cache_path(t, build_id, path, sizeof(path));
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) || st.st_size <= 0 || st.st_size > (256 << 20)) {
+		close(fd);
+		return -EINVAL;
+	}
+	void *z = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (z == MAP_FAILED)
+		return -errno;
+	unsigned long long raw = ZSTD_getFrameContentSize(z, (size_t)st.st_size);
+	if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN ||
+	    raw < sizeof(struct cache_header) || raw > (1ull << 30))
+		goto bad;
+	char *buf = malloc(raw);
+	if (!buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	size_t got = ZSTD_decompress(buf, raw, z, (size_t)st.st_size);
+	struct cache_header h;
+	memcpy(&h, buf, sizeof(h));
+	if (ZSTD_isError(got) || got != raw || h.magic != CACHE_MAGIC ||
+	    h.version != CACHE_VERSION ||
+	    h.n_rows != (raw - sizeof(h)) / sizeof(struct ember_unwind_row) ||
+	    (raw - sizeof(h)) % sizeof(struct ember_unwind_row)) {
+		free(buf);
+		goto bad;
+	}
+	memset(table, 0, sizeof(*table));
+	table->base = h.base;
+	table->n_rows = h.n_rows;
+	table->rows = malloc(h.n_rows * sizeof(struct ember_unwind_row) + 1);
+	if (!table->rows) {
+		free(buf);
+		rc = -ENOMEM;
+		goto out;
+	}
+	memcpy(table->rows, buf + sizeof(h), h.n_rows * sizeof(struct ember_unwind_row));
+	free(buf);
+	rc = 0;
+	goto out;
+bad:
+	ember_warn_once(path, "unwind cache %s is corrupt; recompiling", path);
+	rc = -EINVAL;
+out:
+	munmap(z, (size_t)st.st_size);
+	return rc;
+}
+
+static void cache_write(const struct ember_unwind_tables *t, const char *build_id,
+			const struct ember_unwind_table *table)
+{
+	char path[4096], tmp[4200];
+
+	if (!t->cache_dir || !build_id[0])
+		return;
+	size_t raw = sizeof(struct cache_header) + table->n_rows * sizeof(struct ember_unwind_row);
+	char *buf = malloc(raw);
+	size_t zcap = ZSTD_compressBound(raw);
+	void *z = malloc(zcap);
+	if (!buf || !z)
+		goto out;
+	struct cache_header h = {CACHE_MAGIC, CACHE_VERSION, table->base, table->n_rows};
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), table->rows, table->n_rows * sizeof(struct ember_unwind_row));
+	size_t zlen = ZSTD_compress(z, zcap, buf, raw, 3);
+	if (ZSTD_isError(zlen))
+		goto out;
+	cache_path(t, build_id, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, getpid());
+	FILE *fp = fopen(tmp, "wb");
+	if (!fp)
+		goto out;
+	bool ok = fwrite(z, 1, zlen, fp) == zlen;
+	if (fclose(fp) || !ok || rename(tmp, path))
+		unlink(tmp);
+out:
+	free(buf);
+	free(z);
+}
+
+/* ---- files --------------------------------------------------------------------- */
+
+static struct file *find_file(struct ember_unwind_tables *t, uint64_t dev, uint64_t ino)
+{
+	for (size_t i = 0; i < t->n_files; i++)
+		if (t->files[i].dev == dev && t->files[i].ino == ino)
+			return &t->files[i];
+	return NULL;
+}
+
+static struct file *find_file_id(struct ember_unwind_tables *t, uint32_t id)
+{
+	for (size_t i = 0; i < t->n_files; i++)
+		if (t->files[i].id == id)
+			return &t->files[i];
+	return NULL;
+}
+
+static void release_chunks(struct ember_unwind_tables *t, struct file *f)
+{
+	for (size_t i = 0; i < f->n_chunks; i++) {
+		struct ember_index_key k = {.exe_id = f->id, .chunk = f->chunks[i].chunk};
+		bpf_map_delete_elem(t->maps.index_fd, &k);
+		free_rows(t, f->chunks[i].shard, f->chunks[i].first, f->chunks[i].count);
+	}
+	t->stats.rows -= f->rows;
+	free(f->chunks);
+	f->chunks = NULL;
+	f->n_chunks = 0;
+	f->rows = 0;
+}
+
+/*
+ * Place a compiled table: one chunk per 1 MiB of ELF address that has rows,
+ * each starting with a row at the chunk's first byte.
+ */
+static int place_table(struct ember_unwind_tables *t, struct file *f,
+		       const struct ember_unwind_table *table)
+{
+	size_t i = 0;
+	int rc = 0;
+
+	while (i < table->n_rows) {
+		uint64_t vaddr = table->base + table->rows[i].pc;
+		uint32_t chunk = (uint32_t)(vaddr >> EMBER_CHUNK_SHIFT);
+		uint64_t chunk_start = (uint64_t)chunk << EMBER_CHUNK_SHIFT;
+		size_t j = i;
+		while (j < table->n_rows &&
+		       ((table->base + table->rows[j].pc) >> EMBER_CHUNK_SHIFT) == chunk)
+			j++;
+		/* a leading copy of the rule in force at the chunk's first byte */
+		bool lead = i > 0 && vaddr > chunk_start && chunk_start >= table->base;
+		uint32_t count = (uint32_t)(j - i) + (lead ? 1 : 0);
+		uint32_t shard, first;
+		rc = alloc_rows(t, count, &shard, &first);
+		if (rc)
+			break;
+		struct ember_unwind_row *dst = t->shards[shard].rows + first;
+		if (lead) {
+			*dst = table->rows[i - 1];
+			dst->pc = (uint32_t)(chunk_start - table->base);
+			dst++;
+		}
+		memcpy(dst, &table->rows[i], (j - i) * sizeof(*dst));
+		struct ember_index_key k = {.exe_id = f->id, .chunk = chunk};
+		struct ember_index_value v = {.pc_base = table->base, .shard = shard,
+					      .first = first, .count = count};
+		/* chunks are few (one per MiB of code): grow one at a time */
+		struct chunk *nc = realloc(f->chunks, (f->n_chunks + 1) * sizeof(*nc));
+		if (!nc) {
+			free_rows(t, shard, first, count);
+			rc = -ENOMEM;
+			break;
+		}
+		f->chunks = nc;
+		f->chunks[f->n_chunks++] = (struct chunk){chunk, shard, first, count};
+		f->rows += count;
+		t->stats.rows += count;
+		if (bpf_map_update_elem(t->maps.index_fd, &k, &v, BPF_ANY)) {
+			rc = -errno;
+			break;
+		}
+		i = j;
+	}
+	if (rc)
+		release_chunks(t, f);
+	return rc;
+}
+
+static void load_table(struct ember_unwind_tables *t, struct file *f, const char *path,
+		       const char *build_id)
+{
+	struct ember_unwind_table table;
+	char err[256];
+	int rc = cache_read(t, build_id, &table);
+
+	if (rc == 0) {
+		t->stats.cache_hits++;
+	} else {
+		uint64_t t0 = now_ns();
+		rc = ember_ehframe_compile_file(path, NULL, &table, err, sizeof(err));
+		t->stats.compile_ns += now_ns() - t0;
+		t->stats.compiles++;
+		if (rc) {
+			t->stats.failures++;
+			ember_warn_once(f->path, "no unwind table for %s (frame pointers used): %s",
+					f->path, err);
+			return;
+		}
+		if (table.n_rows)
+			cache_write(t, build_id, &table);
+	}
+	if (table.n_rows) {
+		rc = place_table(t, f, &table);
+		if (rc == -ENOSPC) {
+			t->stats.budget_exhausted++;
+			ember_warn_once("unwind-budget",
+					"unwind table budget (%zu MiB) spent: %s and later files "
+					"are unwound by frame pointer",
+					t->budget >> 20, f->path);
+		} else if (rc) {
+			ember_warn_once(f->path, "cannot place the unwind table of %s: %s", f->path,
+					strerror(-rc));
+		}
+		f->has_table = rc == 0;
+	}
+	ember_unwind_table_free(&table);
+}
+
+static struct file *get_file(struct ember_unwind_tables *t, uint32_t pid,
+			     const struct ember_map_entry *e)
+{
+	uint64_t dev = ((uint64_t)e->dev_major << 32) | e->dev_minor;
+	struct file *f = find_file(t, dev, e->inode);
+	char path[4200], build_id[129];
+
+	if (f)
+		return f;
+	if (grow((void **)&t->files, &t->cap_files, t->n_files + 1, sizeof(*t->files)))
+		return NULL;
+	f = &t->files[t->n_files];
+	memset(f, 0, sizeof(*f));
+	f->dev = dev;
+	f->ino = e->inode;
+	f->id = t->next_id++;
+	f->path = strdup(e->path);
+	if (!f->path)
+		return NULL;
+	/* map_files works for deleted files and other mount namespaces */
+	snprintf(path, sizeof(path), "/proc/%u/map_files/%llx-%llx", pid,
+		 (unsigned long long)e->start, (unsigned long long)e->end);
+	if (access(path, R_OK))
+		snprintf(path, sizeof(path), "/proc/%u/root%s", pid, e->path);
+	t->n_files++;
+	if (read_elf_facts(path, f, build_id, sizeof(build_id)) == 0) {
+		load_table(t, f, path, build_id);
+		if (f->has_table)
+			t->stats.files++;
+	} else {
+		t->stats.failures++;
+		ember_warn_once(f->path, "cannot read ELF %s (frame pointers used)", f->path);
+	}
+	return f;
+}
+
+/* ---- processes -------------------------------------------------------------------- */
+
+static struct proc *find_proc(struct ember_unwind_tables *t, uint32_t pid)
+{
+	for (size_t i = 0; i < t->n_procs; i++)
+		if (t->procs[i].pid == pid)
+			return &t->procs[i];
+	return NULL;
+}
+
+static void drop_refs(struct ember_unwind_tables *t, struct proc *p)
+{
+	for (size_t i = 0; i < p->n_files; i++) {
+		struct file *f = find_file_id(t, p->file_ids[i]);
+		if (!f || --f->refs > 0)
+			continue;
+		if (f->has_table) {
+			release_chunks(t, f);
+			t->stats.files--;
+			t->stats.reclaimed++;
+		}
+		free(f->path);
+		*f = t->files[--t->n_files];
+	}
+	free(p->file_ids);
+	p->file_ids = NULL;
+	p->n_files = 0;
+}
+
+int ember_unwind_tables_load(struct ember_unwind_tables *t, uint32_t pid)
+{
+	struct ember_maps maps = {0};
+	struct ember_proc *entry;
+	int rc = ember_maps_read_pid(pid, EMBER_MAPS_EXEC_ONLY, &maps);
+
+	if (rc)
+		return rc;
+	entry = calloc(1, sizeof(*entry));
+	uint32_t *ids = calloc(maps.n + 1, sizeof(*ids));
+	if (!entry || !ids) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	size_t n_ids = 0;
+	for (size_t i = 0; i < maps.n && entry->n_mappings < EMBER_MAX_MAPPINGS; i++) {
+		const struct ember_map_entry *e = &maps.entries[i];
+		struct ember_mapping *m = &entry->mappings[entry->n_mappings];
+		m->start = e->start;
+		m->end = e->end;
+		m->flags = EMBER_MAPPING_FP;
+		if (e->inode && !ember_map_is_special(e)) {
+			struct file *f = get_file(t, pid, e);
+			uint64_t bias;
+			if (f && f->has_table && mapping_bias(f, e, &bias)) {
+				m->bias = bias;
+				m->exe_id = f->id;
+				m->flags = EMBER_MAPPING_TABLE;
+			}
+			if (f) {
+				f->refs++;
+				ids[n_ids++] = f->id;
+			}
+		}
+		entry->n_mappings++;
+	}
+	/* replace the old entry's references after taking the new ones */
+	struct proc *p = find_proc(t, pid);
+	if (p) {
+		drop_refs(t, p);
+	} else {
+		if (grow((void **)&t->procs, &t->cap_procs, t->n_procs + 1, sizeof(*t->procs))) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		p = &t->procs[t->n_procs++];
+		p->pid = pid;
+		t->stats.processes++;
+	}
+	p->file_ids = ids;
+	p->n_files = n_ids;
+	ids = NULL;
+	if (bpf_map_update_elem(t->maps.procs_fd, &pid, entry, BPF_ANY)) {
+		rc = -errno;
+		ember_warn_once("procs-full", "cannot add pid %u to the unwinder: %s", pid,
+				strerror(-rc));
+	}
+out:
+	free(ids);
+	free(entry);
+	ember_maps_free(&maps);
+	return rc;
+}
+
+void ember_unwind_tables_unload(struct ember_unwind_tables *t, uint32_t pid)
+{
+	struct proc *p = find_proc(t, pid);
+
+	bpf_map_delete_elem(t->maps.procs_fd, &pid);
+	if (!p)
+		return;
+	drop_refs(t, p);
+	*p = t->procs[--t->n_procs];
+	t->stats.processes--;
+}
+
+/* ---- lifetime -------------------------------------------------------------------- */
+
+int ember_unwind_tables_new(const struct ember_unwind_maps *maps,
+			    const struct ember_unwind_tables_opts *opts,
+			    struct ember_unwind_tables **out)
+{
+	struct ember_unwind_tables *t = calloc(1, sizeof(*t));
+	int rc;
+
+	if (!t)
+		return -ENOMEM;
+	elf_version(EV_CURRENT);
+	t->maps = *maps;
+	t->budget = opts && opts->budget_bytes ? opts->budget_bytes : DEFAULT_BUDGET;
+	if (t->budget < SHARD_BYTES)
+		t->budget = SHARD_BYTES;
+	t->next_id = 1;
+	if (opts && opts->cache_dir && opts->cache_dir[0]) {
+		t->cache_dir = strdup(opts->cache_dir);
+		for (char *p = t->cache_dir ? t->cache_dir + 1 : NULL; p && *p; p++) {
+			if (*p != '/')
+				continue;
+			*p = '\0';
+			mkdir(t->cache_dir, 0755);
+			*p = '/';
+		}
+		if (t->cache_dir && mkdir(t->cache_dir, 0700) && errno != EEXIST) {
+			ember_warn("cannot create the unwind cache %s (%s): tables are not cached",
+				   t->cache_dir, strerror(errno));
+			free(t->cache_dir);
+			t->cache_dir = NULL;
+		}
+	}
+	/* shard 0 is the one declared in the BPF object, already in slot 0 */
+	rc = shard_init(&t->shards[0], maps->shard0_fd);
+	if (rc) {
+		free(t->cache_dir);
+		free(t);
+		return rc;
+	}
+	t->shards[0].fd = -1;
+	t->n_shards = 1;
+	t->stats.shards = 1;
+	*out = t;
+	return 0;
+}
+
+void ember_unwind_tables_free(struct ember_unwind_tables *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n_procs; i++)
+		free(t->procs[i].file_ids);
+	for (size_t i = 0; i < t->n_files; i++) {
+		free(t->files[i].chunks);
+		free(t->files[i].path);
+	}
+	for (size_t s = 0; s < t->n_shards; s++) {
+		munmap(t->shards[s].rows, SHARD_BYTES);
+		free(t->shards[s].free);
+		if (t->shards[s].fd >= 0)
+			close(t->shards[s].fd);
+	}
+	free(t->procs);
+	free(t->files);
+	free(t->cache_dir);
+	free(t);
+}
+
+void ember_unwind_tables_stats(const struct ember_unwind_tables *t,
+			       struct ember_unwind_tables_stats *st)
+{
+	*st = t->stats;
+	st->shard_bytes = t->n_shards * SHARD_BYTES;
+}

@@ -1,0 +1,63 @@
+/*
+ * unwind_tables.h - the user half of in-kernel DWARF unwinding: tables in BPF maps.
+ *
+ * For every process the BPF unwinder meets, the agent loads the process's
+ * executable mappings into the `procs` map.  Each mapped file's CFI is
+ * compiled once (src/ehframe/) and its rows are written into shard arrays,
+ * with index entries pointing at them (see bpf/include/ember_unwind.h).
+ * Files are shared by identity (device, inode, size, mtime), so libc's rows
+ * exist once however many processes map it; when no process maps a file any
+ * more its shard space is reclaimed.  Shards are created on demand within a
+ * memory budget; when the budget is spent, new files are unwound by frame
+ * pointer and the shortfall is counted.
+ */
+#ifndef EMBER_AGENT_UNWIND_TABLES_H
+#define EMBER_AGENT_UNWIND_TABLES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ember_unwind_tables;
+
+struct ember_unwind_maps {
+	int procs_fd, index_fd, shards_fd; /* BPF map fds */
+	int shard0_fd;                     /* the shard declared in the object (slot 0) */
+};
+
+struct ember_unwind_tables_opts {
+	size_t budget_bytes;   /* shard memory budget (default 64 MiB) */
+	const char *cache_dir; /* compiled tables cached here (zstd); NULL = no cache */
+};
+
+struct ember_unwind_tables_stats {
+	uint64_t processes;       /* processes loaded into the procs map */
+	uint64_t files;           /* files with rows in the shards */
+	uint64_t rows;            /* rows in the shards */
+	uint64_t shards;          /* shards created */
+	uint64_t shard_bytes;     /* bytes of shard memory in use by shards */
+	uint64_t compiles;        /* tables compiled from CFI */
+	uint64_t cache_hits;      /* tables read from the disk cache */
+	uint64_t compile_ns;      /* time spent compiling */
+	uint64_t failures;        /* files whose CFI could not be read (FP used) */
+	uint64_t budget_exhausted;/* files left to FP because the budget was spent */
+	uint64_t reclaimed;       /* files whose rows were freed */
+};
+
+int ember_unwind_tables_new(const struct ember_unwind_maps *maps,
+			    const struct ember_unwind_tables_opts *opts,
+			    struct ember_unwind_tables **out);
+void ember_unwind_tables_free(struct ember_unwind_tables *t);
+
+/*
+ * (Re)load pid's executable mappings, compiling tables for files not seen
+ * before.  Returns 0, or -ESRCH when the process is gone.
+ */
+int ember_unwind_tables_load(struct ember_unwind_tables *t, uint32_t pid);
+
+/* Forget pid: its procs entry goes, files no one maps any more are reclaimed. */
+void ember_unwind_tables_unload(struct ember_unwind_tables *t, uint32_t pid);
+
+void ember_unwind_tables_stats(const struct ember_unwind_tables *t,
+			       struct ember_unwind_tables_stats *st);
+
+#endif
