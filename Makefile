@@ -107,13 +107,18 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 UNIT_SAN_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests-asan/%,$(UNIT_SRCS))
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/testutil.h $(BUILD)/libember.a
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libember.a $(LDLIBS) -lcmocka
+# Extra libraries of single tests; libunwind is for the test oracle only and
+# never links into build/ember.
+TEST_LIBS_test_oracle := -lunwind-generic -lunwind
+TEST_DEPS := tests/unit/testutil.h $(wildcard tests/oracle/*)
 
-$(BUILD)/tests-asan/%: tests/unit/%.c tests/unit/testutil.h $(BUILD)/libember-asan.a
+$(BUILD)/tests/%: tests/unit/%.c $(TEST_DEPS) $(BUILD)/libember.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN) -Itests/unit -o $@ $< $(BUILD)/libember-asan.a $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libember.a $(LDLIBS) -lcmocka $(TEST_LIBS_$*)
+
+$(BUILD)/tests-asan/%: tests/unit/%.c $(TEST_DEPS) $(BUILD)/libember-asan.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -Itests/unit -o $@ $< $(BUILD)/libember-asan.a $(LDLIBS) -lcmocka $(TEST_LIBS_$*)
 
 # Programs the tests profile and inspect (C++ with and without frame
 # pointers, Go).  Built from tests/programs/ by tests/programs/build.sh.

@@ -4,6 +4,7 @@
 #   unit tests      build/tests/test_*        (cmocka)
 #   ASan/UBSan      build/tests-asan/test_*   (the same tests, sanitized)
 #   end-to-end      tests/e2e/*.sh            (real BPF, real programs)
+#   fuzz            tests/fuzz/fuzz_*.c       (libFuzzer, FUZZ_SECONDS each)
 #
 # An end-to-end script exits 0 (pass), 77 (skipped: it prints SKIPPED and
 # the reason) or anything else (fail).  Counts are per cmocka test case and
@@ -62,6 +63,19 @@ for t in tests/e2e/*.sh; do
 	77) skipped=$((skipped + 1)); echo "--- SKIPPED $name" ;;
 	*) failed=$((failed + 1)); failures="$failures $name"; echo "--- FAIL $name (exit $rc)" ;;
 	esac
+done
+
+# Fuzz targets, briefly (FUZZ_SECONDS each, default 10): a crash fails.
+for f in tests/fuzz/fuzz_*.c; do
+	[ -f "$f" ] || continue
+	name="fuzz/$(basename "$f" .c)"
+	case "$name" in *"$pattern"*) ;; *) continue ;; esac
+	echo "=== $name"
+	if FUZZ_SECONDS="${FUZZ_SECONDS:-10}" sh tests/fuzz/run.sh "$(basename "$f" .c)"; then
+		passed=$((passed + 1)); echo "--- PASS $name"
+	else
+		failed=$((failed + 1)); failures="$failures $name"; echo "--- FAIL $name"
+	fi
 done
 
 [ -n "$failures" ] && echo "failing:$failures"

@@ -502,7 +502,7 @@ static void load_table(struct ember_unwind_tables *t, struct file *f, const char
 		t->stats.cache_hits++;
 	} else {
 		uint64_t t0 = now_ns();
-		rc = ember_ehframe_compile_file(path, NULL, &table, err, sizeof(err));
+		rc = ember_ehframe_compile_file(path, NULL, 0, &table, err, sizeof(err));
 		t->stats.compile_ns += now_ns() - t0;
 		t->stats.compiles++;
 		if (rc) {

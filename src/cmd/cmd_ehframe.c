@@ -137,7 +137,8 @@ int cmd_ehframe(int argc, char **argv)
 		return 2;
 	}
 	t0 = now_ms();
-	rc = ember_ehframe_compile_file(argv[optind], debug_path, &t, err, sizeof(err));
+	rc = ember_ehframe_compile_file(argv[optind], debug_path,
+					want_pc ? EMBER_EHFRAME_KEEP_FDES : 0, &t, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "ember: %s\n", err);
 		return 1;

@@ -416,13 +416,6 @@ const struct ember_fde_range *ember_unwind_find_fde(const struct ember_unwind_ta
 	return NULL;
 }
 
-void ember_unwind_table_drop_fdes(struct ember_unwind_table *t)
-{
-	free(t->fdes);
-	t->fdes = NULL;
-	t->n_fdes = 0;
-}
-
 void ember_unwind_table_free(struct ember_unwind_table *t)
 {
 	free(t->rows);

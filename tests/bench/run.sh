@@ -75,7 +75,7 @@ perf_run perf_dwarf --call-graph dwarf
 	while read -r name rec scr n bytes; do
 		awk -v name="$name" -v rec="$rec" -v scr="$scr" -v n="$n" -v bytes="$bytes" -v e="$ember_per" 'BEGIN {
 			per = n ? (rec + scr) * 1e6 / n : 0
-			printf "| %s | %d | %.2f + %.2f | %.2f | %.1fx | data %d KiB |\n", name, n, rec, scr, per, e > 0 ? (e > 0 ? per / e : 0), bytes / 1024 }'
+			printf "| %s | %d | %.2f + %.2f | %.2f | %.1fx | data %d KiB |\n", name, n, rec, scr, per, (e > 0 ? per / e : 0), bytes / 1024 }'
 	done < "$OUT/perf.txt"
 	echo
 	echo "Samples per second stored by ember: $(awk -v n="$samples" -v d="$DUR" 'BEGIN { printf "%.1f", n / d }')"

@@ -44,7 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[256];
 
 	for (int debug = 0; debug <= 1; debug++) {
-		if (ember_ehframe_compile_section(data, size, 0x400000, debug, &t, err, sizeof(err)))
+		if (ember_ehframe_compile_section(data, size, 0x400000, debug, EMBER_EHFRAME_KEEP_FDES,
+						  &t, err, sizeof(err)))
 			continue;
 		check(&t, size);
 		ember_unwind_table_free(&t);

@@ -126,7 +126,8 @@ static void compile(const struct bb *b, bool debug, struct ember_unwind_table *t
 {
 	char err[256];
 
-	assert_int_equal(ember_ehframe_compile_section(b->b, b->n, SEC, debug, t, err, sizeof(err)),
+	assert_int_equal(ember_ehframe_compile_section(b->b, b->n, SEC, debug, EMBER_EHFRAME_KEEP_FDES,
+						       t, err, sizeof(err)),
 			 0);
 }
 
@@ -961,7 +962,7 @@ static void compile_and_compare(const char *path, const char *debug, struct embe
 				struct readelf_cmp *cmp)
 {
 	char err[512];
-	int rc = ember_ehframe_compile_file(path, debug, t, err, sizeof(err));
+	int rc = ember_ehframe_compile_file(path, debug, 0, t, err, sizeof(err));
 
 	if (rc)
 		fail_msg("%s", err);
@@ -1047,12 +1048,12 @@ static void test_debug_frame_files(void **state)
 	assert_true(cmp.rows > 10);
 	/* compressed .debug_frame */
 	assert_int_equal(run("objcopy --compress-debug-sections=zlib %s %s", prog, z), 0);
-	assert_int_equal(ember_ehframe_compile_file(z, NULL, &tz, err, sizeof(err)), 0);
+	assert_int_equal(ember_ehframe_compile_file(z, NULL, 0, &tz, err, sizeof(err)), 0);
 	assert_true(same_rows(&t, &tz));
 	/* .debug_frame in a separate debug file */
 	assert_int_equal(run("objcopy --only-keep-debug %s %s && strip -g -o %s %s", prog, dbg,
 			     stripped, prog), 0);
-	assert_int_equal(ember_ehframe_compile_file(stripped, dbg, &ts, err, sizeof(err)), 0);
+	assert_int_equal(ember_ehframe_compile_file(stripped, dbg, 0, &ts, err, sizeof(err)), 0);
 	assert_true(same_rows(&t, &ts));
 	ember_unwind_table_free(&t);
 	ember_unwind_table_free(&tz);
@@ -1065,10 +1066,10 @@ static void test_file_errors(void **state)
 	struct ember_unwind_table t;
 	char err[256];
 
-	assert_int_equal(ember_ehframe_compile_file("/nonexistent/x", NULL, &t, err, sizeof(err)),
+	assert_int_equal(ember_ehframe_compile_file("/nonexistent/x", NULL, 0, &t, err, sizeof(err)),
 			 -ENOENT);
 	assert_non_null(strstr(err, "/nonexistent/x"));
-	assert_int_equal(ember_ehframe_compile_file("/etc/passwd", NULL, &t, err, sizeof(err)),
+	assert_int_equal(ember_ehframe_compile_file("/etc/passwd", NULL, 0, &t, err, sizeof(err)),
 			 -EINVAL);
 	assert_non_null(strstr(err, "/etc/passwd: not an ELF file"));
 }
