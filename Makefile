@@ -120,6 +120,15 @@ $(BUILD)/tests-asan/%: tests/unit/%.c $(TEST_DEPS) $(BUILD)/libember-asan.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -Itests/unit -o $@ $< $(BUILD)/libember-asan.a $(LDLIBS) -lcmocka $(TEST_LIBS_$*)
 
+# Test tools: small programs the end-to-end tests drive (they may link
+# libunwind, the oracle; build/ember never does).
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRCS))
+
+$(BUILD)/tools/%: tests/tools/%.c $(TEST_DEPS) $(BUILD)/libember.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libember.a $(LDLIBS) -lunwind-generic -lunwind
+
 # Programs the tests profile and inspect (C++ with and without frame
 # pointers, Go).  Built from tests/programs/ by tests/programs/build.sh.
 .PHONY: test-programs
@@ -127,7 +136,7 @@ test-programs:
 	sh tests/programs/build.sh $(BUILD)/progs
 
 .PHONY: build-tests
-build-tests: $(BUILD)/ember $(UNIT_BINS) $(UNIT_SAN_BINS) test-programs
+build-tests: $(BUILD)/ember $(UNIT_BINS) $(UNIT_SAN_BINS) $(TOOL_BINS) test-programs
 
 .PHONY: deps
 deps:

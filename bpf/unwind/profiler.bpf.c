@@ -473,12 +473,24 @@ static __always_inline void send_snapshot(void *ctx, struct unwind_state *st)
 	snap->stack_len = 0;
 	for (int i = 0; i < EMBER_MAX_USER_DEPTH; i++)
 		snap->pcs[i] = st->stack.pcs[i];
-	/* Copy page-sized pieces until one faults (the stack's end is near). */
-	for (int i = 0; i < EMBER_SNAPSHOT_STACK / 4096; i++) {
-		if (read_user(snap->stack + i * 4096, 4096, (void *)(st->sp0 + i * 4096)))
+	/*
+	 * Copy up to the next page boundary, then whole pages until one
+	 * faults: the top of the stack ends a page, and a piece straddling it
+	 * would fault whole and lose the bytes below it.
+	 */
+	__u64 head = 4096 - (st->sp0 & 4095); /* 1..4096 */
+	__u64 len = 0;
+	if (head <= 4096 && read_user(snap->stack, head, (void *)st->sp0) == 0)
+		len = head;
+	for (int i = 0; i < EMBER_SNAPSHOT_STACK / 4096 - 1 && len; i++) {
+		asm volatile("" : "+r"(len)); /* keep the bound below for the verifier */
+		if (len > EMBER_SNAPSHOT_STACK - 4096)
 			break;
-		snap->stack_len = (i + 1) * 4096;
+		if (read_user(snap->stack + len, 4096, (void *)(st->sp0 + len)))
+			break;
+		len += 4096;
 	}
+	snap->stack_len = (__u32)len;
 	bpf_perf_event_output(ctx, &snapshots, BPF_F_CURRENT_CPU, snap, sizeof(*snap));
 	count_stat(EMBER_STAT_SNAPSHOTS);
 }

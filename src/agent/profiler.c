@@ -197,7 +197,7 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 		goto fail;
 	}
 	if (pr->snapshot_fn) {
-		pr->snapshots = perf_buffer__new(bpf_map__fd(pr->skel->maps.snapshots), 64,
+		pr->snapshots = perf_buffer__new(bpf_map__fd(pr->skel->maps.snapshots), 256,
 						 on_snapshot, on_lost, pr, NULL);
 		if (!pr->snapshots) {
 			rc = -errno;

@@ -44,7 +44,7 @@
 #define MAX_LOADS 16
 #define SHARD_BYTES ((size_t)EMBER_SHARD_ROWS * sizeof(struct ember_unwind_row))
 #define CACHE_MAGIC 0x52424d45u /* "EMBR" */
-#define CACHE_VERSION 1
+#define CACHE_VERSION (0x100 + EMBER_EHFRAME_ROWS_VERSION)
 
 struct extent {
 	uint32_t first, count;
@@ -342,8 +342,13 @@ static int cache_read(const struct ember_unwind_tables *t, const char *build_id,
 	size_t got = ZSTD_decompress(buf, raw, z, (size_t)st.st_size);
 	struct cache_header h;
 	memcpy(&h, buf, sizeof(h));
+	if (!ZSTD_isError(got) && got == raw && h.magic == CACHE_MAGIC &&
+	    h.version != CACHE_VERSION) {
+		free(buf); /* written by another version of the compiler */
+		rc = -ESTALE;
+		goto out;
+	}
 	if (ZSTD_isError(got) || got != raw || h.magic != CACHE_MAGIC ||
-	    h.version != CACHE_VERSION ||
 	    h.n_rows != (raw - sizeof(h)) / sizeof(struct ember_unwind_row) ||
 	    (raw - sizeof(h)) % sizeof(struct ember_unwind_row)) {
 		free(buf);

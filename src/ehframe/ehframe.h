@@ -62,6 +62,12 @@ struct ember_unwind_table {
 	char first_error[192]; /* description of the first malformed entry, "" if none */
 };
 
+/*
+ * Bumped whenever the compiler's output changes for the same input, so
+ * tables cached on disk by an older build are recompiled.
+ */
+#define EMBER_EHFRAME_ROWS_VERSION 2
+
 /* flags: keep the list of FDEs in the table (ember_unwind_find_fde()). */
 #define EMBER_EHFRAME_KEEP_FDES 1u
 

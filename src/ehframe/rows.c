@@ -6,6 +6,7 @@
  *   - return address anywhere but CFA-8         -> UNSUPPORTED
  *   - CFA = rsp/rbp + 0..65535                  -> RSP / RBP
  *   - CFA = one of the two PLT expressions      -> PLT1 / PLT2
+ *   - CFA = *(rsp + 160) (signal trampoline)    -> SIGNAL
  *   - any other CFA rule                        -> UNSUPPORTED
  *   - rbp unset or same value                   -> RBP_SAME
  *   - rbp saved at CFA + 8*k, -128 <= k <= 127  -> RBP_AT_CFA
@@ -45,6 +46,21 @@ static uint8_t plt_rule(const uint8_t *e, uint64_t len)
 	if (e[PLT_LIT_AT] == DW_OP_lit10)
 		return EMBER_CFA_PLT2;
 	return EMBER_CFA_UNSUPPORTED;
+}
+
+/*
+ * DW_OP_breg7 160; DW_OP_deref -- the CFA of the x86_64 Linux signal
+ * trampoline (glibc's __restore_rt, CIE augmentation "zRS"): the interrupted
+ * rsp saved in the ucontext on the stack.  Its registers are all
+ * expressions into that ucontext; the unwinder reads them at their fixed
+ * offsets (EMBER_CFA_SIGNAL), so the row needs no more than the kind.
+ */
+static const uint8_t signal_cfa_expr[] = {0x77, 0xa0, 0x01, 0x06};
+
+static bool is_signal_frame(const struct cfi_state *st)
+{
+	return st->cfa_how == CFA_EXPR && st->cfa_expr_len == sizeof(signal_cfa_expr) &&
+	       memcmp(st->cfa_expr, signal_cfa_expr, sizeof(signal_cfa_expr)) == 0;
 }
 
 static bool ra_at_cfa_minus_8(const struct cfi_state *st, const struct cfi_cie *cie)
@@ -94,6 +110,10 @@ struct ember_unwind_row cfi_state_to_row(const struct cfi_state *st, const struc
 
 	if (st->ra.how == RULE_UNDEF && cie->ra_reg == CFI_REG_RA) {
 		row.kind = EMBER_ROW_KIND(EMBER_CFA_END_OF_STACK, EMBER_RBP_SAME);
+		return row;
+	}
+	if (is_signal_frame(st)) {
+		row.kind = EMBER_ROW_KIND(EMBER_CFA_SIGNAL, EMBER_RBP_SAME);
 		return row;
 	}
 	cfa = ra_at_cfa_minus_8(st, cie) ? cfa_rule(st, &row.cfa_offset) : EMBER_CFA_UNSUPPORTED;
@@ -434,6 +454,7 @@ void ember_unwind_row_format(const struct ember_unwind_row *row, char *buf, size
 	case EMBER_CFA_END_OF_STACK: snprintf(buf, len, "end-of-stack"); return;
 	case EMBER_CFA_GAP: snprintf(buf, len, "gap"); return;
 	case EMBER_CFA_UNSUPPORTED: snprintf(buf, len, "unsupported"); return;
+	case EMBER_CFA_SIGNAL: snprintf(buf, len, "signal-frame"); return;
 	case EMBER_CFA_RSP: reg = "rsp"; break;
 	case EMBER_CFA_RBP: reg = "rbp"; break;
 	case EMBER_CFA_PLT1: reg = "plt1"; break;

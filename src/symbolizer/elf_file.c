@@ -16,6 +16,7 @@
  * local, then fewer leading underscores, then the shorter name.
  */
 #include "symbolizer/elf_file.h"
+#include "symbolizer/dwarf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -96,6 +97,19 @@ static void read_build_id(Elf *elf, struct ember_elf *e, size_t phnum)
 		if (build_id_from_notes(d, e->build_id))
 			return;
 	}
+}
+
+bool ember_elf_read_build_id(Elf *elf, char *out)
+{
+	struct ember_elf tmp;
+	size_t phnum = 0;
+
+	tmp.build_id[0] = '\0';
+	if (elf_getphdrnum(elf, &phnum) != 0 || phnum > 65535)
+		phnum = 0;
+	read_build_id(elf, &tmp, phnum);
+	strcpy(out, tmp.build_id);
+	return out[0] != '\0';
 }
 
 /* ---- segments ---- */
@@ -464,6 +478,9 @@ int ember_elf_open_fd(int fd, const char *name, struct ember_elf **out)
 		err = read_symbols(elf, e);
 	}
 	elf_end(elf);
+	/* No DWARF is not an error: the symbol table still names functions. */
+	if (!err && ember_dwarf_open_fd(fd, e->path, e->build_id, &e->dwarf) == -ENOMEM)
+		err = -ENOMEM;
 	if (err) {
 		ember_elf_free(e);
 		return err;
@@ -497,6 +514,7 @@ void ember_elf_free(struct ember_elf *e)
 		}
 		free(e->demangled);
 	}
+	ember_dwarf_free(e->dwarf);
 	free(e->max_end);
 	free(e->syms);
 	free(e->names);

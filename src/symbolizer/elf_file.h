@@ -11,9 +11,9 @@
  * Names are copied out of the file and the file is closed after loading,
  * so holding many ember_elf objects costs memory, not descriptors.
  *
- * Later (DWARF, inline chains, .gnu_debuglink) this grows a "debug info"
- * part loaded on demand next to the symbol table; the lookup API already
- * speaks ELF virtual addresses, which is what libdw wants.
+ * It also carries the file's DWARF handle (dwarf.h): the file is mapped
+ * and parsed on the first lookup, from the file itself or from its separate
+ * debug file (.gnu_debuglink, /usr/lib/debug/.build-id/).
  *
  * Every parser here bounds-checks the file: a truncated or garbage file
  * yields -ENOEXEC (not ELF / unusable) or -EINVAL (corrupt), never a crash.
@@ -56,7 +56,11 @@ struct ember_elf {
 	size_t names_len;
 	char **demangled;                         /* lazily filled, parallel to syms */
 	bool from_dynsym;                         /* symbols came from .dynsym */
+	struct ember_dwarf *dwarf;                /* DWARF (dwarf.h), NULL when none */
 };
+
+struct ember_dwarf;
+struct Elf;
 
 /*
  * Load the ELF file open on fd (the fd is not closed and may be closed right
@@ -104,5 +108,8 @@ const char *ember_elf_sym_display_name(struct ember_elf *e, const struct ember_e
  * Returns a malloc'd string, or NULL when name is not mangled or invalid.
  */
 char *ember_demangle(const char *name);
+
+/* The GNU build-id of an open libelf handle as hex into out (2*EMBER_BUILD_ID_MAX+1 bytes). */
+bool ember_elf_read_build_id(struct Elf *elf, char *out);
 
 #endif

@@ -1,7 +1,8 @@
 #!/bin/sh
 # record_cpp_fp: `ember record --pid` on a frame-pointer C++ program shows the
 # whole chain main -> chain_a -> chain_b -> hot_leaf on most samples, in
-# folded and in pprof form (the pprof read back by `go tool pprof`).
+# folded form (with DWARF tables and by frame pointers alone) and in pprof
+# form (read back by `go tool pprof`).
 . "$(dirname "$0")/lib.sh"
 require_bpf
 require_prog fp_chain
@@ -20,6 +21,14 @@ pct=$(share "$OUT/fp.folded" "$chain")
 note "share of samples with the whole chain: $pct%"
 head -n 5 "$OUT/fp.folded" | sed 's/^/  | /'
 [ "$pct" -ge 80 ] || fail "chain $chain on $pct% of samples, expected >= 80%"
+
+# the same by frame pointers alone (no DWARF tables loaded)
+"$EMBER" record --pid "$pid" --duration 2 --frame-pointers --stats --output "$OUT/fponly.folded" \
+	2> "$OUT/fponly.err" || { cat "$OUT/fponly.err"; fail "ember record --frame-pointers failed"; }
+pct=$(share "$OUT/fponly.folded" "$chain")
+note "frame pointers only: whole chain on $pct% of samples"
+[ "$pct" -ge 80 ] || fail "--frame-pointers: chain on $pct% of samples"
+grep -q "cfi_frames *0$" "$OUT/fponly.err" || fail "--frame-pointers still used CFI rows"
 
 "$EMBER" record --pid "$pid" --duration 3 --output "$OUT/fp.pb.gz" 2> "$OUT/record2.err" ||
 	{ cat "$OUT/record2.err"; fail "ember record (pprof) failed"; }

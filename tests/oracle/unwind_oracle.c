@@ -356,8 +356,13 @@ static int build_ctx(struct oracle_ctx *ctx, const struct oracle_mapping *maps, 
 			const Elf64_Phdr *ph = &elf->phdr[j];
 			struct oracle_region *r = &ctx->regions[ctx->n_regions];
 
-			if (ph->p_type != PT_LOAD || (ph->p_flags & PF_W) || ph->p_filesz == 0 ||
-			    ph->p_offset >= elf->len)
+			/*
+			 * Writable segments too: libunwind parses a CIE's personality
+			 * pointer (often indirect, through a GOT slot) even though it
+			 * never uses it to unwind.  The file's bytes there differ from
+			 * the relocated ones in memory, which only that pointer sees.
+			 */
+			if (ph->p_type != PT_LOAD || ph->p_filesz == 0 || ph->p_offset >= elf->len)
 				continue;
 			r->start = ph->p_vaddr + mod->bias;
 			r->avail = elf->len - ph->p_offset;

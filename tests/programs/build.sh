@@ -7,6 +7,9 @@
 #                   hides its caller from frame-pointer unwinding (the DWARF
 #                   unwinder is what handles such code; see fp_chain_nofp).
 #   fp_chain_nofp   the same with -fomit-frame-pointer (for the DWARF unwinder)
+#   unwind_zoo      C++ -O2 -fomit-frame-pointer: deep recursion, std::sort,
+#                   qsort callback, a shared library without frame pointers
+#                   (libzoo_lib.so), threads, a signal handler
 #   goprog          Go, main.main -> goA -> goB -> goHot
 #   goprog_stripped the same built with -ldflags='-s -w'
 # Rebuilds only what is older than its source.
@@ -23,6 +26,11 @@ if newer "$out/fp_chain" "$src/fp_chain.cpp"; then
 fi
 if newer "$out/fp_chain_nofp" "$src/fp_chain.cpp"; then
 	g++ -O2 -g -fomit-frame-pointer -o "$out/fp_chain_nofp" "$src/fp_chain.cpp"
+fi
+if newer "$out/unwind_zoo" "$src/unwind_zoo.cpp" || newer "$out/libzoo_lib.so" "$src/zoo_lib.cpp"; then
+	g++ -O2 -g -fomit-frame-pointer -fPIC -shared -o "$out/libzoo_lib.so" "$src/zoo_lib.cpp"
+	g++ -O2 -g -fomit-frame-pointer -o "$out/unwind_zoo" "$src/unwind_zoo.cpp" \
+		-L"$out" -lzoo_lib -Wl,-rpath,"$out" -lpthread
 fi
 if command -v go >/dev/null 2>&1; then
 	export GOCACHE="${GOCACHE:-/tmp/ember-gocache}" GOFLAGS=-mod=mod GOPROXY=off
