@@ -38,6 +38,7 @@
 #include "agent/procmaps.h"
 #include "core/log.h"
 #include "ehframe/ehframe.h"
+#include "symbolizer/gopclntab.h"
 #include "ember_unwind.h"
 
 #define DEFAULT_BUDGET (64u << 20)
@@ -496,6 +497,95 @@ static int place_table(struct ember_unwind_tables *t, struct file *f,
 	return rc;
 }
 
+/* Append a row unless it repeats the previous rule. */
+static int push_row(struct ember_unwind_table *t, size_t *cap, struct ember_unwind_row row)
+{
+	if (t->n_rows) {
+		const struct ember_unwind_row *prev = &t->rows[t->n_rows - 1];
+		if (prev->kind == row.kind && prev->cfa_offset == row.cfa_offset &&
+		    prev->rbp_offset == row.rbp_offset)
+			return 0;
+	}
+	if (grow((void **)&t->rows, cap, t->n_rows + 1, sizeof(row)))
+		return -ENOMEM;
+	t->rows[t->n_rows++] = row;
+	return 0;
+}
+
+/*
+ * Overlay Go's rows (from .gopclntab) with the CFI rows of a cgo binary:
+ * where an FDE covers a pc its row wins, elsewhere the Go row applies.
+ * Both tables are sorted; every pc where either changes is a breakpoint.
+ */
+static int merge_go_rows(struct ember_unwind_table *cfi, struct ember_unwind_table *go,
+			 struct ember_unwind_table *out)
+{
+	size_t i = 0, j = 0, cap = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->base = go->base < cfi->base ? go->base : cfi->base;
+	while (i < cfi->n_rows || j < go->n_rows) {
+		uint64_t a = i < cfi->n_rows ? cfi->base + cfi->rows[i].pc : UINT64_MAX;
+		uint64_t b = j < go->n_rows ? go->base + go->rows[j].pc : UINT64_MAX;
+		uint64_t pc = a < b ? a : b;
+		if (a == pc)
+			i++;
+		if (b == pc)
+			j++;
+		const struct ember_unwind_row *c = ember_unwind_find(cfi, pc);
+		const struct ember_unwind_row *g = ember_unwind_find(go, pc);
+		struct ember_unwind_row row;
+		if (c && EMBER_ROW_CFA(c) != EMBER_CFA_GAP)
+			row = *c;
+		else if (g)
+			row = *g;
+		else
+			row = (struct ember_unwind_row){.kind = EMBER_ROW_KIND(EMBER_CFA_GAP, 0)};
+		if (pc - out->base > UINT32_MAX)
+			break;
+		row.pc = (uint32_t)(pc - out->base);
+		if (push_row(out, &cap, row)) {
+			ember_unwind_table_free(out);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Compile a file's table: CFI from .eh_frame/.debug_frame, and for Go
+ * binaries the rows of .gopclntab (pure Go has no .eh_frame; a stripped
+ * binary has no .debug_frame either).
+ */
+static int compile_table(const char *path, struct ember_unwind_table *table, char *err,
+			 size_t errlen)
+{
+	struct ember_gopclntab *go = NULL;
+	struct ember_unwind_table go_rows = {0}, cfi = {0};
+	char goerr[256];
+	int rc = ember_ehframe_compile_file(path, NULL, 0, &cfi, err, errlen);
+
+	if (ember_gopclntab_open(path, &go, goerr, sizeof(goerr)) != 0)
+		go = NULL;
+	if (go && ember_gopclntab_compile_rows(go, &go_rows, goerr, sizeof(goerr)) == 0 &&
+	    go_rows.n_rows) {
+		if (rc == 0 && cfi.n_rows) {
+			rc = merge_go_rows(&cfi, &go_rows, table);
+			ember_unwind_table_free(&cfi);
+			ember_unwind_table_free(&go_rows);
+		} else {
+			ember_unwind_table_free(&cfi);
+			*table = go_rows;
+			rc = 0;
+		}
+	} else {
+		ember_unwind_table_free(&go_rows);
+		*table = cfi;
+	}
+	ember_gopclntab_free(go);
+	return rc;
+}
+
 static void load_table(struct ember_unwind_tables *t, struct file *f, const char *path,
 		       const char *build_id)
 {
@@ -507,7 +597,7 @@ static void load_table(struct ember_unwind_tables *t, struct file *f, const char
 		t->stats.cache_hits++;
 	} else {
 		uint64_t t0 = now_ns();
-		rc = ember_ehframe_compile_file(path, NULL, 0, &table, err, sizeof(err));
+		rc = compile_table(path, &table, err, sizeof(err));
 		t->stats.compile_ns += now_ns() - t0;
 		t->stats.compiles++;
 		if (rc) {

@@ -553,6 +553,7 @@ int ember_gopclntab_parse(const uint8_t *data, size_t len, uint64_t vaddr,
 	memcpy(g->pcln.data, data, len);
 	g->pcln.len = len;
 	g->pcln.vaddr = vaddr;
+	g->machine = EM_X86_64;
 	int rc = parse_header(g, err, errlen);
 	if (rc) {
 		ember_gopclntab_free(g);
@@ -619,6 +620,9 @@ static int load_pclntab(struct ember_gopclntab *g, struct goelf *e, char *err, s
 	const struct goelf_sec *s = goelf_section(e, ".gopclntab");
 	int rc;
 
+	if (!s) /* position-independent builds put it in relro */
+		s = goelf_section(e, ".data.rel.ro.gopclntab");
+
 	if (!s && e->n_secs == 0) {
 		rc = find_pclntab_in_segments(g, e);
 		if (rc == -ENOENT)
@@ -673,14 +677,14 @@ static int copy_region(const struct goelf *e, uint64_t vaddr, bool whole_section
 
 /*
  * runtime.moduledata, 1.18+: pcHeader pointer at 0, funcnametab slice at 8,
- * text at 176; gofunc at 304 (1.18-1.19) or 320 (1.20+, after covctrs).
- * The candidate must point at our tables and agree on the text start.
+ * text at 176; gofunc at 304 (1.18-1.19) or 320 (1.20+, after covctrs),
+ * preceded by types, etypes and rodata.  The candidate must point at our
+ * tables and agree on the text start.
  */
 static bool moduledata_gofunc(const struct ember_gopclntab *g, const struct goelf *e,
-			      uint64_t md, uint64_t *gofunc)
+			      uint64_t md, int off, uint64_t *gofunc)
 {
 	uint64_t v, types, etypes, rodata;
-	int off = g->go_min >= 20 ? 320 : 304;
 
 	if (!read_ptr(e, md + 8, &v) || v != g->pcln.vaddr + g->funcnames.off)
 		return false;
@@ -692,17 +696,18 @@ static bool moduledata_gofunc(const struct ember_gopclntab *g, const struct goel
 	return types <= etypes && rodata <= *gofunc && *gofunc != 0;
 }
 
-static uint64_t find_gofunc(const struct ember_gopclntab *g, const struct goelf *e)
+/* Candidate addresses of runtime.firstmoduledata: words pointing at the pcHeader. */
+static size_t moduledata_candidates(const struct ember_gopclntab *g, const struct goelf *e,
+				    uint64_t *out, size_t max)
 {
-	uint64_t gofunc;
+	size_t n = 0;
 
 	/* position-independent: the pointer is a relocation with the pcHeader as addend */
-	for (size_t i = 0; i < e->n_relocs; i++)
-		if (e->relocs[i].addend == g->pcln.vaddr &&
-		    moduledata_gofunc(g, e, e->relocs[i].offset, &gofunc))
-			return gofunc;
+	for (size_t i = 0; i < e->n_relocs && n < max; i++)
+		if (e->relocs[i].addend == g->pcln.vaddr)
+			out[n++] = e->relocs[i].offset;
 	/* otherwise scan the data: .noptrdata holds runtime.firstmoduledata */
-	for (size_t i = 0; i < e->n_segs; i++) {
+	for (size_t i = 0; i < e->n_segs && n < max; i++) {
 		const struct goelf_seg *s = &e->segs[i];
 		if (!(s->flags & PF_W) || s->filesz > GOELF_MAX_READ)
 			continue;
@@ -714,27 +719,71 @@ static uint64_t find_gofunc(const struct ember_gopclntab *g, const struct goelf 
 		}
 		uint8_t *buf = malloc(hi - lo + 1);
 		if (!buf)
-			return 0;
-		if (goelf_read_vaddr(e, lo, buf, hi - lo) == 0) {
-			for (uint64_t off = (8 - lo % 8) % 8; off + 8 <= hi - lo; off += 8)
-				if (rd64(buf + off) == g->pcln.vaddr &&
-				    moduledata_gofunc(g, e, lo + off, &gofunc)) {
-					free(buf);
-					return gofunc;
-				}
-		}
+			break;
+		if (goelf_read_vaddr(e, lo, buf, hi - lo) == 0)
+			for (uint64_t off = (8 - lo % 8) % 8; off + 8 <= hi - lo && n < max; off += 8)
+				if (rd64(buf + off) == g->pcln.vaddr)
+					out[n++] = lo + off;
 		free(buf);
 	}
-	return 0;
+	return n;
+}
+
+/*
+ * Do the inline trees found through g->gofunc make sense?  The first entry
+ * of the first few trees must name a function and a call site inside its
+ * caller.  Guards against a moduledata layout we do not know.
+ */
+static bool inline_trees_valid(const struct ember_gopclntab *g)
+{
+	int checked = 0;
+
+	for (uint64_t i = 0; i < g->nfunc && checked < 16; i++) {
+		struct gofunc f;
+		struct goinline in;
+		uint64_t entry, next;
+		if (gotab_func(g, i, &f) || gotab_func_bounds(g, i, &entry, &next) ||
+		    f.nfuncdata <= FUNCDATA_INLTREE)
+			continue;
+		size_t fd = f.off + g->func_size + (size_t)f.npcdata * 4 + FUNCDATA_INLTREE * 4;
+		if (fd + 4 > g->pcln.len || rd32(g->pcln.data + fd) == 0xffffffffu)
+			continue;
+		int64_t tree = inline_tree(g, &f);
+		if (tree < 0 || !inline_entry(g, tree, 0, &in) || !gotab_name(g, in.nameoff) ||
+		    in.parent_pc < 0 || (uint64_t)in.parent_pc >= next - entry)
+			return false;
+		checked++;
+	}
+	return true;
+}
+
+static void find_gofunc(struct ember_gopclntab *g, const struct goelf *e)
+{
+	uint64_t cand[16];
+	size_t n = moduledata_candidates(g, e, cand, 16);
+	/* the layout of the table's own version first, then the other one */
+	int offs[2] = {g->go_min >= 20 ? 320 : 304, g->go_min >= 20 ? 304 : 320};
+
+	for (int k = 0; k < 2; k++) {
+		for (size_t i = 0; i < n; i++) {
+			uint64_t gofunc;
+			if (!moduledata_gofunc(g, e, cand[i], offs[k], &gofunc))
+				continue;
+			g->gofunc = gofunc;
+			if (copy_region(e, gofunc, false, &g->funcdata) == 0 && inline_trees_valid(g))
+				return;
+			free(g->funcdata.data);
+			memset(&g->funcdata, 0, sizeof(g->funcdata));
+			g->gofunc = 0;
+		}
+	}
 }
 
 /* Where the inline trees are: a copy of go:func.* (1.18+) or of the section holding them. */
 static void load_funcdata(struct ember_gopclntab *g, const struct goelf *e)
 {
 	if (g->go_min >= 18) {
-		g->gofunc = find_gofunc(g, e);
-		if (g->gofunc)
-			copy_region(e, g->gofunc, false, &g->funcdata);
+		find_gofunc(g, e);
 		return;
 	}
 	/* 1.16-1.17: absolute pointers; find one inline tree and take its section */
@@ -783,6 +832,7 @@ static int open_elf(struct ember_gopclntab *g, struct goelf *e, char *err, size_
 		if (goelf_reloc_at(e, g->pcln.vaddr + 24, &v))
 			g->text_start = v;
 	}
+	g->machine = e->machine;
 	g->has_exec_base = goelf_exec_base(e, &g->exec_base);
 	load_funcdata(g, e);
 	if (gobuildinfo_from_elf(e, &g->bi, NULL, 0))

@@ -15,7 +15,8 @@
  *   0xfffffff1  Go 1.20 and later
  *   0xfffffffb  Go 1.2 - 1.15: recognised and rejected with -ENOTSUP.
  * Build info: Go 1.18+ (inline strings) and the older pointer format.
- * Only little-endian 64-bit ELF files are read; unwind rows are amd64 only.
+ * Only little-endian 64-bit ELF files are read; unwind rows are x86-64 only
+ * (-ENOTSUP for other machines).
  *
  * Everything read from the file is bounds-checked: a truncated or hostile
  * table gives an error or fewer frames, never a crash or an endless loop.
@@ -135,8 +136,8 @@ int ember_gopclntab_func(const struct ember_gopclntab *g, uint64_t i, const char
  * and after the last one.  Per pc range:
  *   CFA = rsp + spdelta + 8                          (EMBER_CFA_RSP)
  *   rbp saved at CFA-16 once the prologue stored it (EMBER_RBP_AT_CFA, -2)
- *   frames where Go's own traceback stops (runtime.goexit, mstart, rt0_go,
- *   functions flagged TOPFRAME or SPWRITE)           (EMBER_CFA_END_OF_STACK)
+ *   stack roots (runtime.goexit, mstart, rt0_go: TOPFRAME) (EMBER_CFA_END_OF_STACK)
+ *   stack-switching assembly (SPWRITE), frames over 64 KiB (EMBER_CFA_UNSUPPORTED)
  * See gopclntab_rows.c for how rbp is decided.  Returns 0 or a negative errno.
  */
 int ember_gopclntab_compile_rows(const struct ember_gopclntab *g, struct ember_unwind_table *out,

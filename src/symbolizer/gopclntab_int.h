@@ -96,6 +96,7 @@ struct ember_gopclntab {
 	uint64_t gofunc;         /* 1.18+: base of FUNCDATA offsets, 0 if unknown */
 	struct ember_gobuildinfo *bi;
 	/* code, for the rbp analysis of compile_rows */
+	uint16_t machine;        /* e_machine, EM_X86_64 when parsed without ELF */
 	uint64_t exec_base;      /* vaddr of the first executable PT_LOAD */
 	bool has_exec_base;
 	char *path;              /* path mode: re-read the code from here ... */

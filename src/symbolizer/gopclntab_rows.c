@@ -33,13 +33,20 @@
  * EMBER_RBP_SAME.  Without the code (ember_gopclntab_parse) every row says
  * EMBER_RBP_SAME: unwinding Go frames needs only the CFA.
  *
- * Where Go's own traceback stops, the stack ends (EMBER_CFA_END_OF_STACK):
- * functions flagged TOPFRAME (runtime.goexit at the root of every goroutine,
- * runtime.mstart and runtime.rt0_go at the root of the system stacks) and
- * SPWRITE (assembly that switches stacks, e.g. runtime.systemstack,
- * runtime.morestack, runtime.mcall: their spdelta no longer describes the
- * stack).  Go 1.16 has no flag byte, so those three roots are also matched
- * by name.
+ * The roots of Go's stacks end the walk (EMBER_CFA_END_OF_STACK): the
+ * functions flagged TOPFRAME, runtime.goexit at the root of every goroutine
+ * (its return address is what a goroutine's first frame returns to) and
+ * runtime.mstart and runtime.rt0_go at the root of the system stacks.
+ * Go 1.16 has no flag byte, so those three are also matched by name.
+ * Functions flagged SPWRITE are assembly that moves SP to another stack
+ * (runtime.systemstack, mcall, morestack, asmcgocall, and time.now and
+ * nanotime1 around their vDSO calls): past that instruction their spdelta
+ * describes nothing, and the pcsp table does not say where it is, so the
+ * whole function gets EMBER_CFA_UNSUPPORTED rows -- the stack is reported
+ * as cut short, as Go's own traceback stops there, rather than guessed.
+ *
+ * Functions without an SP-delta table are the C functions of a cgo binary
+ * (externally linked): they are described by .eh_frame, and get GAP rows.
  *
  * Rows are sorted, identical neighbours merged, and a function's range
  * ends with an EMBER_CFA_GAP row unless the next function starts there
@@ -47,6 +54,7 @@
  */
 #include "symbolizer/gopclntab_int.h"
 
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -176,7 +184,7 @@ static bool is_stack_root(const char *name, const struct gofunc *f)
 {
 	static const char *const roots[] = {"runtime.goexit", "runtime.mstart", "runtime.rt0_go"};
 
-	if (f->flag & (GO_FUNCFLAG_TOPFRAME | GO_FUNCFLAG_SPWRITE))
+	if (f->flag & GO_FUNCFLAG_TOPFRAME)
 		return true;
 	for (size_t i = 0; name && i < sizeof(roots) / sizeof(roots[0]); i++)
 		if (strcmp(name, roots[i]) == 0)
@@ -212,9 +220,15 @@ static int compile_func(const struct ember_gopclntab *g, const struct gobytes *c
 	int32_t first_d = 0;
 
 	*end = next;
-	if (is_stack_root(gotab_name(g, f->nameoff), f)) {
-		return emit(b, f->entry, EMBER_CFA_END_OF_STACK, 0, EMBER_RBP_SAME);
+	if (f->pcsp == 0) {
+		/* no SP table: C code of a cgo binary (it has .eh_frame): leave a gap */
+		*end = f->entry;
+		return 0;
 	}
+	if (is_stack_root(gotab_name(g, f->nameoff), f))
+		return emit(b, f->entry, EMBER_CFA_END_OF_STACK, 0, EMBER_RBP_SAME);
+	if (f->flag & GO_FUNCFLAG_SPWRITE)
+		return emit(b, f->entry, EMBER_CFA_UNSUPPORTED, 0, EMBER_RBP_SAME);
 	if (!gopcvalue_init(g, f->pcsp, f->entry, &it)) {
 		b->st->errors++;
 		return emit(b, f->entry, EMBER_CFA_UNSUPPORTED, 0, EMBER_RBP_SAME);
@@ -275,6 +289,11 @@ int ember_gopclntab_compile_rows(const struct ember_gopclntab *g, struct ember_u
 	memset(out, 0, sizeof(*out));
 	out->stats.hdr_fdes = -1;
 	b.st = &out->stats;
+	if (g->machine != EM_X86_64) {
+		goerr(err, errlen, "%s: Go unwind rows are for x86-64 only (e_machine %u)", g->name,
+		      g->machine);
+		return -ENOTSUP;
+	}
 	if (gotab_func_bounds(g, 0, &entry, &next)) {
 		goerr(err, errlen, "%s: .gopclntab: bad first function", g->name);
 		return -EINVAL;
@@ -285,7 +304,7 @@ int ember_gopclntab_compile_rows(const struct ember_gopclntab *g, struct ember_u
 
 	for (uint64_t i = 0; i < g->nfunc && !rc; i++) {
 		struct gofunc f;
-		uint64_t end;
+		uint64_t end = 0;
 		if (gotab_func_bounds(g, i, &entry, &next) || gotab_func(g, i, &f) ||
 		    entry < prev_end) {
 			out->stats.errors++;

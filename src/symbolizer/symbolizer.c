@@ -20,6 +20,12 @@
  *    once.  Entries no mapping refers to are dropped when the cache grows
  *    past ELF_CACHE_SOFT_MAX (checked when a process is forgotten).
  *
+ *  - resolved addresses: (build-id or file identity, ELF vaddr) -> the
+ *    whole inline chain (symcache.h), bounded in bytes, CLOCK eviction.
+ *    A miss resolves through DWARF (dwarf.h: function, file:line, inline
+ *    frames), falling back to .symtab/.dynsym.  The stats' cache_hits
+ *    count lookups answered without loading anything or resolving.
+ *
  * Frames: address is the ELF virtual address of pc (what symbol tables,
  * DWARF and llvm-symbolizer use), so frames of one binary are identical in
  * every process whatever its load address.  Unknown symbols keep module
@@ -51,8 +57,10 @@
 
 #include "agent/procmaps.h"
 #include "core/log.h"
+#include "symbolizer/dwarf.h"
 #include "symbolizer/elf_file.h"
 #include "symbolizer/kallsyms.h"
+#include "symbolizer/symcache.h"
 
 #define ELF_CACHE_SOFT_MAX 512
 #define REREAD_THROTTLE_NS 1000000000LL
@@ -63,6 +71,7 @@
 struct elf_entry {
 	struct elf_entry *next; /* list of all entries */
 	struct ember_elf *elf;  /* NULL when loading failed */
+	uint64_t cache_key;     /* symcache module key: hash of build-id, else of file identity */
 	int err;
 	unsigned refs;          /* mappings pointing here */
 	bool doomed;            /* being evicted */
@@ -110,6 +119,8 @@ struct ember_symbolizer {
 	struct key_map keys;
 	struct elf_entry *entries;
 	size_t n_entries;
+
+	struct ember_symcache *symcache;
 
 	struct ember_kallsyms *kallsyms;
 	bool kallsyms_tried;
@@ -341,6 +352,10 @@ static struct elf_entry *elf_cache_get(struct ember_symbolizer *s, int fd, const
 	}
 	if (!e || key_put(&s->keys, id_key, e))
 		return NULL;
+	if (!e->cache_key) {
+		const char *k = e->elf && e->elf->build_id[0] ? bid_key : id_key;
+		e->cache_key = ember_hash64(k, strlen(k), 0x73796d63) | 1;
+	}
 	return e;
 }
 
@@ -634,9 +649,29 @@ static int load_info(struct ember_symbolizer *s, struct proc *p)
 
 /* ---- public API ---- */
 
+/* Cache budget: EMBER_SYMCACHE_MB, else EMBER_SYMCACHE_DEFAULT_BYTES. */
+static size_t symcache_budget(void)
+{
+	const char *v = getenv("EMBER_SYMCACHE_MB");
+	char *end;
+
+	if (v && *v) {
+		unsigned long mb = strtoul(v, &end, 10);
+		if (!*end && mb > 0 && mb <= (1ul << 20))
+			return (size_t)mb << 20;
+	}
+	return EMBER_SYMCACHE_DEFAULT_BYTES;
+}
+
 struct ember_symbolizer *ember_symbolizer_new(void)
 {
-	return calloc(1, sizeof(struct ember_symbolizer));
+	struct ember_symbolizer *s = calloc(1, sizeof(struct ember_symbolizer));
+
+	if (s && !(s->symcache = ember_symcache_new(symcache_budget()))) {
+		free(s);
+		return NULL;
+	}
+	return s;
 }
 
 void ember_symbolizer_free(struct ember_symbolizer *s)
@@ -657,6 +692,7 @@ void ember_symbolizer_free(struct ember_symbolizer *s)
 		free(e);
 	}
 	ember_kallsyms_free(s->kallsyms);
+	ember_symcache_free(s->symcache);
 	free(s);
 }
 
@@ -688,9 +724,42 @@ static void map_frame(struct ember_symbolizer *s, const struct pmap *m, uint64_t
 		f->address = vaddr;
 	if (elf->build_id[0])
 		f->build_id = elf->build_id;
-	const struct ember_elf_symbol *sym = ember_elf_lookup(elf, f->address, NULL);
-	if (sym)
-		f->function = ember_elf_sym_display_name(elf, sym);
+}
+
+/*
+ * Intern the inline chain of f->address (f: module, address, build_id set)
+ * into out[0..max_out), from the cache or resolved now (*hit says which).
+ * A chain longer than max_out keeps its innermost frames and its outermost.
+ */
+static int chain_frames(struct ember_symbolizer *s, struct elf_entry *ee, struct ember_frame *f,
+			struct ember_profile *p, uint32_t *out, int max_out, bool *hit)
+{
+	struct ember_sym_frame tmp[EMBER_DWARF_MAX_CHAIN];
+	const struct ember_sym_frame *chain;
+	int n = ember_symcache_get(s->symcache, ee->cache_key, f->address, &chain);
+
+	*hit = n >= 0;
+	if (n < 0) {
+		n = ember_elf_symbolize(ee->elf, f->address, tmp, EMBER_DWARF_MAX_CHAIN);
+		if (n < 0)
+			n = 0;
+		ember_symcache_put(s->symcache, ee->cache_key, f->address, tmp, n);
+		chain = tmp;
+	}
+	if (n == 0)
+		return intern_frame(p, f, out) ? 1 : -ENOMEM;
+	int kept = n <= max_out ? n : max_out;
+	for (int i = 0; i < kept; i++) {
+		/* The last slot always gets the outermost frame. */
+		const struct ember_sym_frame *c = &chain[i == kept - 1 ? n - 1 : i];
+		f->function = c->function;
+		f->file = c->file;
+		f->line = c->line;
+		f->flags = i < kept - 1 ? EMBER_FRAME_INLINED : 0;
+		if (!intern_frame(p, f, &out[i]))
+			return -ENOMEM;
+	}
+	return kept;
 }
 
 int ember_symbolize_user(struct ember_symbolizer *s, uint32_t pid, uint64_t pc,
@@ -728,6 +797,13 @@ int ember_symbolize_user(struct ember_symbolizer *s, uint32_t pid, uint64_t pc,
 			resolve_map(s, pid, m);
 		}
 		map_frame(s, m, pc, &f);
+		if (m->kind == MAP_FILE && m->elf && m->elf->elf) {
+			bool cached;
+			int n = chain_frames(s, m->elf, &f, p, out, max_out, &cached);
+			if (hit && cached)
+				s->stats.cache_hits++;
+			return n;
+		}
 	}
 	if (hit)
 		s->stats.cache_hits++;
@@ -852,4 +928,10 @@ void ember_symbolizer_forget(struct ember_symbolizer *s, uint32_t pid)
 void ember_symbolizer_stats(const struct ember_symbolizer *s, struct ember_symbolizer_stats *st)
 {
 	*st = s->stats;
+}
+
+void ember_symbolizer_symcache_stats(const struct ember_symbolizer *s,
+				     struct ember_symcache_stats *st)
+{
+	ember_symcache_get_stats(s->symcache, st);
 }

@@ -83,3 +83,4 @@ perf_run perf_dwarf --call-graph dwarf
 		echo "Per-sample BPF cost (frame-pointer stack, kernel BPF stats): $((run_ns / run_cnt)) ns over $run_cnt runs"
 	fi
 } | tee "$OUT/results.md"
+bash tests/bench/unwind.sh

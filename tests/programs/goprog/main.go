@@ -1,7 +1,10 @@
 // goprog - a Go program with a known call chain for the end-to-end tests.
 //
 // main.main -> main.goA -> main.goB -> main.goHot, kept out of line with
-// //go:noinline.  Usage: goprog SECONDS
+// //go:noinline.  With "leaf": main.main -> main.leafA -> main.leafB ->
+// main.leafHot, where leafHot is a frameless leaf (no frame pointer saved),
+// which only unwinding from .gopclntab gets right.
+// Usage: goprog SECONDS [leaf]
 package main
 
 import (
@@ -28,6 +31,22 @@ func goHot(x float64) float64 {
 //go:noinline
 func goB(x float64) float64 { return goHot(x) + 1 }
 
+// leafHot has no locals: Go gives it no frame and saves no frame pointer.
+//
+//go:noinline
+func leafHot(x float64) float64 {
+	for i := 0; i < 200000; i++ {
+		x = x*1.0000001 + 0.5/(x+1.0)
+	}
+	return x
+}
+
+//go:noinline
+func leafB(x float64) float64 { return leafHot(x) + 1 }
+
+//go:noinline
+func leafA(x float64) float64 { return leafB(x) + 1 }
+
 //go:noinline
 func goA(x float64) float64 { return goB(x) + 1 }
 
@@ -38,10 +57,15 @@ func main() {
 			seconds = v
 		}
 	}
+	leaf := len(os.Args) > 2 && os.Args[2] == "leaf"
 	deadline := time.Now().Add(time.Duration(seconds * float64(time.Second)))
 	acc := 1.0
 	for time.Now().Before(deadline) {
-		acc = goA(acc)
+		if leaf {
+			acc = leafA(acc)
+		} else {
+			acc = goA(acc)
+		}
 	}
 	fmt.Println(acc)
 }
