@@ -9,11 +9,12 @@
  *   - where the caller's rbp was saved: nowhere (unchanged), or at CFA + off;
  *   - the return address is always at CFA - 8 on x86_64.
  *
- * Packed into 8 bytes: a 32-bit pc offset from the executable's first
+ * The compiler's row is 8 bytes: a 32-bit pc offset from the file's first
  * executable byte (ELF vaddr of the table base, see struct
  * ember_unwind_table), a 16-bit CFA offset, the rule kinds, and the rbp
  * offset in 8-byte units.  Anything that does not fit these fields becomes
  * an EMBER_CFA_UNSUPPORTED row: counted by the unwinder, never guessed.
+ * In the BPF maps rows are packed to 4 bytes (see below).
  */
 #ifndef EMBER_UNWIND_H
 #define EMBER_UNWIND_H
@@ -51,21 +52,40 @@ struct ember_unwind_row {
  *
  *   procs     pid -> struct ember_proc: the process's executable mappings,
  *             sorted by start, binary-searched per frame.
- *   index     (exe id, chunk of 1 MiB of ELF vaddr) -> struct ember_index_value:
- *             where that chunk's rows are (shard, first row, row count).
- *   shards    array of maps: shard id -> an array of EMBER_SHARD_ROWS rows.
+ *   index     (file id, 64 KiB chunk of ELF vaddr) -> struct ember_index_value:
+ *             where that chunk's rows are (shard, first element, count).
+ *   shards    array of maps: shard id -> an array of packed row pairs.
+ *   rules     rule id -> struct ember_unwind_rule, shared by every file.
  *
- * An executable's rows are cut at chunk boundaries so a chunk's rows are
- * contiguous in one shard, and every chunk starts with a row at its first
- * byte (a copy of the rule covering it), so a search never needs the
- * previous chunk.  Rows of an executable are shared by every process that
- * maps it.  User space allocates and reclaims shard space.
+ * In the maps a row is 4 bytes: the pc's offset in its chunk (16 bits) and
+ * the id of its rule (16 bits) in the rules table, where each distinct
+ * (CFA rule, CFA offset, rbp rule, rbp offset) is stored once.  BPF arrays
+ * round elements up to 8 bytes, so two rows share one u64 element (the
+ * first in the low half); an odd chunk pads its last element's high half
+ * with EMBER_PACKED_NONE.  A file's rows are cut at chunk boundaries so a
+ * chunk's rows are contiguous in one shard, and every chunk starts with a
+ * row at its first byte (a copy of the rule covering it), so a search never
+ * needs the previous chunk.  Rows of a file are shared by every process that
+ * maps it.  User space allocates and reclaims shard space and rule ids.
  */
-#define EMBER_MAX_MAPPINGS 96       /* executable mappings per process */
-#define EMBER_CHUNK_SHIFT 20        /* index granularity: 1 MiB of code */
-#define EMBER_SHARD_ROWS (256 * 1024) /* 2 MiB of rows per shard */
-#define EMBER_MAX_SHARDS 256        /* upper bound; the budget decides */
-#define EMBER_BSEARCH_STEPS 19      /* 2^19 > EMBER_SHARD_ROWS: enough for any chunk */
+#define EMBER_MAX_MAPPINGS 96          /* executable mappings per process */
+#define EMBER_CHUNK_SHIFT 16           /* index granularity: 64 KiB of code */
+#define EMBER_SHARD_ELEMS (256 * 1024) /* u64 elements (512k rows, 2 MiB) per shard */
+#define EMBER_MAX_SHARDS 256           /* upper bound; the budget decides */
+#define EMBER_BSEARCH_STEPS 15         /* 2^15 elements > the rows of a 64 KiB chunk */
+#define EMBER_MAX_RULES 65536          /* 16-bit rule ids */
+#define EMBER_PACKED_NONE 0xffffffffu  /* an empty half of an element */
+
+#define EMBER_PACK_ROW(pc_in_chunk, rule) (((__u32)(pc_in_chunk) << 16) | (__u16)(rule))
+#define EMBER_PACKED_PC(e) ((e) >> 16)
+#define EMBER_PACKED_RULE(e) ((e) & 0xffff)
+
+/* A row without its pc: how to unwind (same fields as struct ember_unwind_row). */
+struct ember_unwind_rule {
+	__u16 cfa_offset;
+	__u8 kind;
+	__s8 rbp_offset;
+};
 
 /* How frames in a mapping are unwound. */
 #define EMBER_MAPPING_TABLE (1u << 0) /* rows in the index under exe_id */
@@ -90,10 +110,9 @@ struct ember_index_key {
 };
 
 struct ember_index_value {
-	__u64 pc_base; /* ELF vaddr that the rows' pc offsets are relative to */
 	__u32 shard;
-	__u32 first;   /* first row in the shard */
-	__u32 count;   /* rows of this chunk */
+	__u32 first; /* first element in the shard */
+	__u32 count; /* elements of this chunk (rows / 2, rounded up) */
 	__u32 pad;
 };
 

@@ -110,9 +110,9 @@ struct {
 struct shard {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE); /* user space memcpy()s rows in */
-	__uint(max_entries, EMBER_SHARD_ROWS);
+	__uint(max_entries, EMBER_SHARD_ELEMS);
 	__type(key, __u32);
-	__type(value, struct ember_unwind_row);
+	__type(value, __u64); /* two packed rows */
 } shard0 SEC(".maps");
 
 struct {
@@ -123,6 +123,14 @@ struct {
 } shards SEC(".maps") = {
 	.values = {[0] = &shard0},
 };
+
+/* Rule id -> rule, shared by every file (written by user space). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EMBER_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct ember_unwind_rule);
+} rules SEC(".maps");
 
 struct unwind_state {
 	__u64 ip, sp, bp;    /* registers of the frame being unwound */
@@ -283,9 +291,9 @@ static __always_inline const struct ember_mapping *find_mapping(const struct emb
 	return pc < m->end ? m : 0;
 }
 
-/* The row covering ELF address `vaddr`, or NULL (stat counted). */
-static __always_inline const struct ember_unwind_row *find_row(const struct ember_mapping *m,
-							       __u64 vaddr)
+/* The rule covering ELF address `vaddr`, or NULL (stat counted). */
+static __always_inline const struct ember_unwind_rule *find_rule(const struct ember_mapping *m,
+								 __u64 vaddr)
 {
 	struct ember_index_key ik = {.exe_id = m->exe_id,
 				     .chunk = (__u32)(vaddr >> EMBER_CHUNK_SHIFT)};
@@ -301,17 +309,17 @@ static __always_inline const struct ember_unwind_row *find_row(const struct embe
 		count_stat(EMBER_STAT_NO_SHARD);
 		return 0;
 	}
-	__u32 off = (__u32)(vaddr - iv->pc_base);
+	__u32 off = (__u32)(vaddr & ((1u << EMBER_CHUNK_SHIFT) - 1));
 	__u32 first = iv->first;
 	__u32 lo = first, hi = first + iv->count;
 
-	/* Smallest index whose row.pc > off; the row before it covers off. */
+	/* Elements are pairs of rows; find the first whose low row starts after off. */
 	for (int i = 0; i < EMBER_BSEARCH_STEPS && lo < hi; i++) {
 		__u32 mid = lo + (hi - lo) / 2;
-		const struct ember_unwind_row *row = bpf_map_lookup_elem(shard, &mid);
-		if (!row)
+		const __u64 *el = bpf_map_lookup_elem(shard, &mid);
+		if (!el)
 			return 0;
-		if (row->pc <= off)
+		if (EMBER_PACKED_PC((__u32)*el) <= off)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -321,7 +329,14 @@ static __always_inline const struct ember_unwind_row *find_row(const struct embe
 		return 0;
 	}
 	lo -= 1;
-	return bpf_map_lookup_elem(shard, &lo);
+	const __u64 *el = bpf_map_lookup_elem(shard, &lo);
+	if (!el)
+		return 0;
+	__u32 low = (__u32)*el, high = (__u32)(*el >> 32);
+	__u32 rule_id = high != EMBER_PACKED_NONE && EMBER_PACKED_PC(high) <= off
+				? EMBER_PACKED_RULE(high)
+				: EMBER_PACKED_RULE(low);
+	return bpf_map_lookup_elem(&rules, &rule_id);
 }
 
 enum step_result { STEP_NEXT, STEP_DONE, STEP_ERROR };
@@ -367,9 +382,9 @@ static __always_inline enum step_result step_signal_frame(struct unwind_state *s
 	return STEP_NEXT;
 }
 
-/* One frame from a CFI row. */
+/* One frame from a CFI rule. */
 static __always_inline enum step_result step_row(struct unwind_state *st,
-						 const struct ember_unwind_row *row)
+						 const struct ember_unwind_rule *row)
 {
 	__u64 cfa, ra;
 
@@ -437,10 +452,10 @@ static __always_inline enum step_result step_frame_at(void *ctx, struct unwind_s
 	}
 	if (!(m->flags & EMBER_MAPPING_TABLE))
 		return step_frame_pointer(st);
-	const struct ember_unwind_row *row = find_row(m, pc - m->bias);
-	if (!row)
+	const struct ember_unwind_rule *rule = find_rule(m, pc - m->bias);
+	if (!rule)
 		return STEP_ERROR;
-	return step_row(st, row);
+	return step_row(st, rule);
 }
 
 static __always_inline void push_pc(struct unwind_state *st, __u64 pc)

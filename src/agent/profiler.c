@@ -210,6 +210,7 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 		.procs_fd = bpf_map__fd(pr->skel->maps.procs),
 		.index_fd = bpf_map__fd(pr->skel->maps.unwind_index),
 		.shards_fd = bpf_map__fd(pr->skel->maps.shards),
+		.rules_fd = bpf_map__fd(pr->skel->maps.rules),
 		.shard0_fd = bpf_map__fd(pr->skel->maps.shard0),
 	};
 	struct ember_unwind_tables_opts topts = {.budget_bytes = opts->unwind_budget,

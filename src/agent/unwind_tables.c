@@ -4,15 +4,18 @@
  * Files.  A mapped file is known by (device, inode).  The first time one is
  * seen its PT_LOAD segments and build-id are read, its CFI compiled (or read
  * back from the zstd disk cache, keyed by build-id) and its rows placed:
- * cut at 1 MiB chunk boundaries of ELF address, each chunk contiguous in a
+ * cut at 64 KiB chunk boundaries of ELF address, each chunk contiguous in a
  * shard and starting with a row at the chunk's first byte, one index entry
- * per chunk.  A file without CFI (Go without .eh_frame, stripped of
- * .debug_frame) is walked by frame pointer.
+ * per chunk.  A file without CFI or .gopclntab is walked by frame pointer.
  *
- * Shards.  BPF array maps of EMBER_SHARD_ROWS rows, created mmap-able so
- * rows are copied in with memcpy instead of a syscall per row.  Free space
- * in each shard is a sorted list of extents; allocation is first fit, freeing
- * merges neighbours.
+ * Rows are packed to 4 bytes for the kernel: the pc's offset in its chunk
+ * and the id of its rule in the shared rules table, where each distinct
+ * rule is stored once (a few thousand cover a whole host).
+ *
+ * Shards.  BPF array maps of EMBER_SHARD_ELEMS u64 elements (two rows
+ * each), created mmap-able so rows are copied in with memcpy instead of a
+ * syscall per row.  Free space in each shard is a sorted list of extents;
+ * allocation is first fit, freeing merges neighbours.
  *
  * Processes.  The procs entry of a pid lists its executable mappings sorted
  * by start, each with its bias (runtime address - ELF address) and file id.
@@ -43,7 +46,8 @@
 
 #define DEFAULT_BUDGET (64u << 20)
 #define MAX_LOADS 16
-#define SHARD_BYTES ((size_t)EMBER_SHARD_ROWS * sizeof(struct ember_unwind_row))
+#define SHARD_BYTES ((size_t)EMBER_SHARD_ELEMS * sizeof(uint64_t))
+#define RULE_SLOTS (2 * EMBER_MAX_RULES) /* open addressing, half full at most */
 #define CACHE_MAGIC 0x52424d45u /* "EMBR" */
 #define CACHE_VERSION (0x100 + EMBER_EHFRAME_ROWS_VERSION)
 
@@ -53,7 +57,7 @@ struct extent {
 
 struct shard {
 	int fd;                     /* -1 for shard 0 when not ours to close */
-	struct ember_unwind_row *rows; /* mmap'ed */
+	uint64_t *elems;            /* mmap'ed: two packed rows each */
 	struct extent *free;        /* sorted by first */
 	size_t n_free, cap_free;
 };
@@ -85,8 +89,15 @@ struct proc {
 	size_t n_files;
 };
 
+struct rule_slot {
+	uint32_t key; /* packed rule + 1; 0 = empty */
+	uint16_t id;
+};
+
 struct ember_unwind_tables {
 	struct ember_unwind_maps maps;
+	struct rule_slot *rule_slots; /* rule -> id */
+	uint32_t n_rules;
 	size_t budget;
 	char *cache_dir;
 	struct shard shards[EMBER_MAX_SHARDS];
@@ -131,7 +142,7 @@ static int shard_init(struct shard *sh, int fd)
 	if (p == MAP_FAILED)
 		return -errno;
 	sh->fd = fd;
-	sh->rows = p;
+	sh->elems = p;
 	sh->free = malloc(sizeof(*sh->free) * 16);
 	if (!sh->free) {
 		munmap(p, SHARD_BYTES);
@@ -139,7 +150,7 @@ static int shard_init(struct shard *sh, int fd)
 	}
 	sh->cap_free = 16;
 	sh->n_free = 1;
-	sh->free[0] = (struct extent){0, EMBER_SHARD_ROWS};
+	sh->free[0] = (struct extent){0, EMBER_SHARD_ELEMS};
 	return 0;
 }
 
@@ -149,7 +160,7 @@ static int add_shard(struct ember_unwind_tables *t)
 		return -ENOSPC;
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE);
 	int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "ember_shard", sizeof(uint32_t),
-				sizeof(struct ember_unwind_row), EMBER_SHARD_ROWS, &opts);
+				sizeof(uint64_t), EMBER_SHARD_ELEMS, &opts);
 	if (fd < 0)
 		return -errno;
 	uint32_t slot = (uint32_t)t->n_shards;
@@ -173,7 +184,7 @@ static int add_shard(struct ember_unwind_tables *t)
 static int alloc_rows(struct ember_unwind_tables *t, uint32_t count, uint32_t *shard_out,
 		      uint32_t *first_out)
 {
-	if (count == 0 || count > EMBER_SHARD_ROWS)
+	if (count == 0 || count > EMBER_SHARD_ELEMS)
 		return -EINVAL;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		for (size_t s = 0; s < t->n_shards; s++) {
@@ -441,8 +452,44 @@ static void release_chunks(struct ember_unwind_tables *t, struct file *f)
 }
 
 /*
- * Place a compiled table: one chunk per 1 MiB of ELF address that has rows,
- * each starting with a row at the chunk's first byte.
+ * The id of a rule in the shared rules table, registering it on first use.
+ * When the table is full, the rule becomes "unsupported" (id 0): counted by
+ * the unwinder, never guessed.
+ */
+static uint16_t rule_id(struct ember_unwind_tables *t, const struct ember_unwind_row *row)
+{
+	struct ember_unwind_rule rule = {row->cfa_offset, row->kind, row->rbp_offset};
+	uint32_t key;
+
+	memcpy(&key, &rule, sizeof(key));
+	key += 1;
+	for (uint32_t h = (key * 2654435761u) % RULE_SLOTS, n = 0; n < RULE_SLOTS;
+	     n++, h = (h + 1) % RULE_SLOTS) {
+		struct rule_slot *sl = &t->rule_slots[h];
+		if (sl->key == key)
+			return sl->id;
+		if (sl->key)
+			continue;
+		if (t->n_rules >= EMBER_MAX_RULES) {
+			ember_warn_once("rules-full", "unwind rules table full (%d rules)",
+					EMBER_MAX_RULES);
+			return 0;
+		}
+		uint32_t id = t->n_rules;
+		if (bpf_map_update_elem(t->maps.rules_fd, &id, &rule, BPF_ANY))
+			return 0;
+		sl->key = key;
+		sl->id = (uint16_t)id;
+		t->n_rules++;
+		return (uint16_t)id;
+	}
+	return 0;
+}
+
+/*
+ * Place a compiled table: one chunk per 64 KiB of ELF address that has rows,
+ * each starting with a row at the chunk's first byte, packed two rows to an
+ * element.
  */
 static int place_table(struct ember_unwind_tables *t, struct file *f,
 		       const struct ember_unwind_table *table)
@@ -459,23 +506,25 @@ static int place_table(struct ember_unwind_tables *t, struct file *f,
 		       ((table->base + table->rows[j].pc) >> EMBER_CHUNK_SHIFT) == chunk)
 			j++;
 		/* a leading copy of the rule in force at the chunk's first byte */
-		bool lead = i > 0 && vaddr > chunk_start && chunk_start >= table->base;
-		uint32_t count = (uint32_t)(j - i) + (lead ? 1 : 0);
-		uint32_t shard, first;
+		bool lead = i > 0 && vaddr > chunk_start;
+		uint32_t n = (uint32_t)(j - i) + (lead ? 1 : 0);
+		uint32_t count = (n + 1) / 2, shard, first;
 		rc = alloc_rows(t, count, &shard, &first);
 		if (rc)
 			break;
-		struct ember_unwind_row *dst = t->shards[shard].rows + first;
-		if (lead) {
-			*dst = table->rows[i - 1];
-			dst->pc = (uint32_t)(chunk_start - table->base);
-			dst++;
+		uint32_t *dst = (uint32_t *)(t->shards[shard].elems + first);
+		uint32_t k = 0;
+		if (lead)
+			dst[k++] = EMBER_PACK_ROW(0, rule_id(t, &table->rows[i - 1]));
+		for (size_t r = i; r < j; r++) {
+			uint64_t pc = table->base + table->rows[r].pc - chunk_start;
+			dst[k++] = EMBER_PACK_ROW(pc, rule_id(t, &table->rows[r]));
 		}
-		memcpy(dst, &table->rows[i], (j - i) * sizeof(*dst));
-		struct ember_index_key k = {.exe_id = f->id, .chunk = chunk};
-		struct ember_index_value v = {.pc_base = table->base, .shard = shard,
-					      .first = first, .count = count};
-		/* chunks are few (one per MiB of code): grow one at a time */
+		if (k & 1)
+			dst[k] = EMBER_PACKED_NONE; /* x86_64 is little-endian: low half first */
+		struct ember_index_key key = {.exe_id = f->id, .chunk = chunk};
+		struct ember_index_value v = {.shard = shard, .first = first, .count = count};
+		/* chunks are few (one per 64 KiB of code): grow one at a time */
 		struct chunk *nc = realloc(f->chunks, (f->n_chunks + 1) * sizeof(*nc));
 		if (!nc) {
 			free_rows(t, shard, first, count);
@@ -484,9 +533,9 @@ static int place_table(struct ember_unwind_tables *t, struct file *f,
 		}
 		f->chunks = nc;
 		f->chunks[f->n_chunks++] = (struct chunk){chunk, shard, first, count};
-		f->rows += count;
-		t->stats.rows += count;
-		if (bpf_map_update_elem(t->maps.index_fd, &k, &v, BPF_ANY)) {
+		f->rows += n;
+		t->stats.rows += n;
+		if (bpf_map_update_elem(t->maps.index_fd, &key, &v, BPF_ANY)) {
 			rc = -errno;
 			break;
 		}
@@ -800,9 +849,19 @@ int ember_unwind_tables_new(const struct ember_unwind_maps *maps,
 			t->cache_dir = NULL;
 		}
 	}
+	t->rule_slots = calloc(RULE_SLOTS, sizeof(*t->rule_slots));
+	if (!t->rule_slots) {
+		free(t->cache_dir);
+		free(t);
+		return -ENOMEM;
+	}
+	/* rule 0: "unsupported", what rows get when the table is full */
+	struct ember_unwind_row unsupported = {.kind = EMBER_ROW_KIND(EMBER_CFA_UNSUPPORTED, 0)};
+	rule_id(t, &unsupported);
 	/* shard 0 is the one declared in the BPF object, already in slot 0 */
 	rc = shard_init(&t->shards[0], maps->shard0_fd);
 	if (rc) {
+		free(t->rule_slots);
 		free(t->cache_dir);
 		free(t);
 		return rc;
@@ -825,13 +884,14 @@ void ember_unwind_tables_free(struct ember_unwind_tables *t)
 		free(t->files[i].path);
 	}
 	for (size_t s = 0; s < t->n_shards; s++) {
-		munmap(t->shards[s].rows, SHARD_BYTES);
+		munmap(t->shards[s].elems, SHARD_BYTES);
 		free(t->shards[s].free);
 		if (t->shards[s].fd >= 0)
 			close(t->shards[s].fd);
 	}
 	free(t->procs);
 	free(t->files);
+	free(t->rule_slots);
 	free(t->cache_dir);
 	free(t);
 }
@@ -841,4 +901,14 @@ void ember_unwind_tables_stats(const struct ember_unwind_tables *t,
 {
 	*st = t->stats;
 	st->shard_bytes = t->n_shards * SHARD_BYTES;
+	st->rules = t->n_rules;
+	/* what the rows occupy: their elements, index entries and the rules */
+	st->table_bytes = st->rules * sizeof(uint64_t); /* array elements are 8 bytes */
+	for (size_t i = 0; i < t->n_files; i++) {
+		const struct file *f = &t->files[i];
+		for (size_t c = 0; c < f->n_chunks; c++)
+			st->table_bytes += f->chunks[c].count * sizeof(uint64_t) +
+					   sizeof(struct ember_index_key) +
+					   sizeof(struct ember_index_value);
+	}
 }

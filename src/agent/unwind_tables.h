@@ -20,7 +20,7 @@
 struct ember_unwind_tables;
 
 struct ember_unwind_maps {
-	int procs_fd, index_fd, shards_fd; /* BPF map fds */
+	int procs_fd, index_fd, shards_fd, rules_fd; /* BPF map fds */
 	int shard0_fd;                     /* the shard declared in the object (slot 0) */
 };
 
@@ -32,7 +32,9 @@ struct ember_unwind_tables_opts {
 struct ember_unwind_tables_stats {
 	uint64_t processes;       /* processes loaded into the procs map */
 	uint64_t files;           /* files with rows in the shards */
-	uint64_t rows;            /* rows in the shards */
+	uint64_t rows;            /* rows in the shards (4 bytes each) */
+	uint64_t rules;           /* distinct rules in the shared rules table */
+	uint64_t table_bytes;     /* map bytes the rows take: elements, index, rules */
 	uint64_t shards;          /* shards created */
 	uint64_t shard_bytes;     /* bytes of shard memory in use by shards */
 	uint64_t compiles;        /* tables compiled from CFI */

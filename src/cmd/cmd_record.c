@@ -19,6 +19,7 @@
 
 #include "agent/collector.h"
 #include "agent/profiler.h"
+#include "agent/unwind_tables.h"
 #include "cmd.h"
 #include "core/log.h"
 #include "pprof/folded.h"
@@ -88,6 +89,20 @@ static void print_stats(struct ember_profiler *pr)
 	fprintf(stderr, "BPF sampler counters:\n");
 	for (int i = 0; i < EMBER_STAT__COUNT; i++)
 		fprintf(stderr, "  %-16s %llu\n", ember_stat_names[i], (unsigned long long)st[i]);
+	struct ember_unwind_tables_stats ut;
+	ember_unwind_tables_stats(ember_profiler_tables(pr), &ut);
+	fprintf(stderr,
+		"unwind tables: %llu files, %llu rows + %llu shared rules in %llu bytes "
+		"(%.2f bytes per row, index included), "
+		"%llu shards (%llu KiB), compiled %llu in %.1f ms, %llu from cache, "
+		"%llu unreadable, %llu over budget\n",
+		(unsigned long long)ut.files, (unsigned long long)ut.rows,
+		(unsigned long long)ut.rules, (unsigned long long)ut.table_bytes,
+		ut.rows ? (double)ut.table_bytes / (double)ut.rows : 0.0,
+		(unsigned long long)ut.shards,
+		(unsigned long long)(ut.shard_bytes >> 10), (unsigned long long)ut.compiles,
+		ut.compile_ns / 1e6, (unsigned long long)ut.cache_hits,
+		(unsigned long long)ut.failures, (unsigned long long)ut.budget_exhausted);
 	uint64_t run_cnt, run_ns;
 	if (ember_profiler_prog_stats(pr, &run_cnt, &run_ns) == 0 && run_cnt && run_ns)
 		fprintf(stderr, "  %-16s %.0f ns (kernel.bpf_stats_enabled)\n", "per_sample_cost",

@@ -22,6 +22,7 @@
 
 #include "agent/collector.h"
 #include "agent/profiler.h"
+#include "agent/unwind_tables.h"
 #include "cmd.h"
 #include "core/log.h"
 #include "core/strbuf.h"
@@ -83,6 +84,19 @@ static void stats_json(struct strbuf *sb, void *arg)
 	if (ember_profiler_prog_stats(a->profiler, &run_cnt, &run_ns) == 0)
 		sb_printf(sb, ",\"prog_run_cnt\":%llu,\"prog_run_time_ns\":%llu",
 			  (unsigned long long)run_cnt, (unsigned long long)run_ns);
+	struct ember_unwind_tables_stats ut;
+	ember_unwind_tables_stats(ember_profiler_tables(a->profiler), &ut);
+	sb_printf(sb,
+		  "},\"unwind_tables\":{\"processes\":%llu,\"files\":%llu,\"rows\":%llu,"
+		  "\"rules\":%llu,\"table_bytes\":%llu,\"shards\":%llu,\"shard_bytes\":%llu,\"compiles\":%llu,"
+		  "\"compile_ms\":%.1f,\"cache_hits\":%llu,\"failures\":%llu,"
+		  "\"budget_exhausted\":%llu,\"reclaimed\":%llu",
+		  (unsigned long long)ut.processes, (unsigned long long)ut.files,
+		  (unsigned long long)ut.rows, (unsigned long long)ut.rules,
+		  (unsigned long long)ut.table_bytes, (unsigned long long)ut.shards, (unsigned long long)ut.shard_bytes,
+		  (unsigned long long)ut.compiles, ut.compile_ns / 1e6,
+		  (unsigned long long)ut.cache_hits, (unsigned long long)ut.failures,
+		  (unsigned long long)ut.budget_exhausted, (unsigned long long)ut.reclaimed);
 	sb_printf(sb,
 		  "},\"collector\":{\"samples\":%llu,\"stacks\":%llu,\"truncated\":%llu,"
 		  "\"processes\":%llu,\"garbage_callers\":%llu},\"symbolizer\":{\"lookups\":%llu,\"cache_hits\":%llu,"
