@@ -136,6 +136,18 @@ void ember_collector_add(const struct ember_raw_sample *s, void *arg)
 		if (got <= 0)
 			break;
 		/*
+		 * A signal handler "returns" to the first byte of the trampoline
+		 * (__restore_rt), so pc - 1 falls before the symbol: try the pc.
+		 */
+		if (i > 0 && !c->profile->frames[c->frames[n]].function && pc) {
+			uint32_t alt[8];
+			int g = ember_symbolize_user(c->sym, s->pid, pc + 1, c->profile, alt, 8);
+			if (g > 0 && g <= (int)(MAX_FRAMES - n) && c->profile->frames[alt[0]].function) {
+				memcpy(c->frames + n, alt, (size_t)g * sizeof(alt[0]));
+				got = g;
+			}
+		}
+		/*
 		 * A caller outside every mapping means the frame-pointer chain
 		 * ran through code that does not keep frame pointers and read
 		 * garbage: what follows is noise, so the stack ends here.

@@ -28,6 +28,7 @@
  * executables in use are replaced by rename, not rewritten in place.
  */
 #include "symbolizer/dwarf.h"
+#include "symbolizer/gopclntab.h"
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
@@ -817,6 +818,25 @@ int ember_elf_symbolize(struct ember_elf *e, uint64_t vaddr, struct ember_sym_fr
 
 	if (!e || max_out <= 0)
 		return 0;
+	/*
+	 * Go code: .gopclntab first.  It is what Go's own tracebacks use, it
+	 * survives -ldflags='-s -w', and it keeps stripped and unstripped
+	 * builds symbolizing alike.  cgo's C functions have no Go file: DWARF
+	 * or the symbol table name those.
+	 */
+	if (e->go) {
+		struct ember_go_frame go[EMBER_DWARF_MAX_CHAIN];
+		int g = ember_gopclntab_lookup(e->go, vaddr, go,
+					       max_out < EMBER_DWARF_MAX_CHAIN ? max_out
+									: EMBER_DWARF_MAX_CHAIN);
+		if (g > 0 && strcmp(go[g - 1].file, "?") != 0) {
+			for (int i = 0; i < g; i++)
+				out[i] = (struct ember_sym_frame){.function = go[i].name,
+								  .file = go[i].file,
+								  .line = (uint32_t)go[i].line};
+			return g;
+		}
+	}
 	n = ember_dwarf_lookup(e->dwarf, vaddr, out, max_out);
 	sym = ember_elf_lookup(e, vaddr, NULL);
 	if (n <= 0) {

@@ -16,6 +16,7 @@
  * local, then fewer leading underscores, then the shorter name.
  */
 #include "symbolizer/elf_file.h"
+#include "symbolizer/gopclntab.h"
 #include "symbolizer/dwarf.h"
 
 #include <errno.h>
@@ -23,9 +24,12 @@
 #include <gelf.h>
 #include <limits.h>
 #include <libelf.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "core/log.h"
 
 /* Provided by the C++ runtime (libstdc++), which Ember links. */
 char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
@@ -481,6 +485,15 @@ int ember_elf_open_fd(int fd, const char *name, struct ember_elf **out)
 	/* No DWARF is not an error: the symbol table still names functions. */
 	if (!err && ember_dwarf_open_fd(fd, e->path, e->build_id, &e->dwarf) == -ENOMEM)
 		err = -ENOMEM;
+	/* Go binaries carry names, lines and inline trees in .gopclntab, even stripped */
+	if (!err) {
+		char fdpath[64], goerr[256];
+		snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+		int rc = ember_gopclntab_open(fdpath, &e->go, goerr, sizeof(goerr));
+		if (rc && rc != -ENOENT)
+			ember_warn_once(e->path, "cannot read the Go symbol table of %s: %s", e->path,
+					goerr);
+	}
 	if (err) {
 		ember_elf_free(e);
 		return err;
@@ -515,6 +528,7 @@ void ember_elf_free(struct ember_elf *e)
 		free(e->demangled);
 	}
 	ember_dwarf_free(e->dwarf);
+	ember_gopclntab_free(e->go);
 	free(e->max_end);
 	free(e->syms);
 	free(e->names);

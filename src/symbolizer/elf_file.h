@@ -57,9 +57,11 @@ struct ember_elf {
 	char **demangled;                         /* lazily filled, parallel to syms */
 	bool from_dynsym;                         /* symbols came from .dynsym */
 	struct ember_dwarf *dwarf;                /* DWARF (dwarf.h), NULL when none */
+	struct ember_gopclntab *go;               /* Go's .gopclntab, NULL when not Go */
 };
 
 struct ember_dwarf;
+struct ember_gopclntab;
 struct Elf;
 
 /*

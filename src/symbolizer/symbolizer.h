@@ -25,7 +25,7 @@ void ember_symbolizer_free(struct ember_symbolizer *s);
 
 /*
  * Resolve user address `pc` of process `pid`.  Frame ids are written to
- * out[0..n) innermost first (an inline chain gives several; today one) and
+ * out[0..n) innermost first (an inline chain gives several) and
  * n (>= 1 unless max_out == 0) is returned.  Callers pass return addresses
  * minus one so the call instruction is looked up.  The process's maps are
  * read on first use and re-read when pc falls outside every known mapping.

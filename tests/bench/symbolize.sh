@@ -52,10 +52,14 @@ gcc $CFLAGS -o "$OUT/symbolize_bench" tests/bench/symbolize_bench.c \
 	src/symbolizer/dwarf.c src/symbolizer/debuglink.c src/symbolizer/elf_file.c \
 	src/symbolizer/symcache.c src/core/log.c src/core/profile.c -lelf -ldw -lz -lzstd -lstdc++
 
-timeit() { # label, command...: prints seconds
+PEER_TIMEOUT=${BENCH_PEER_TIMEOUT:-120}
+timeit() { # label, command...: prints seconds (peers get PEER_TIMEOUT seconds)
 	label=$1; shift
 	t0=$(date +%s.%N)
-	"$@" > "$OUT/$label.out" 2>/dev/null || true
+	if ! timeout "$PEER_TIMEOUT" "$@" > "$OUT/$label.out" 2>/dev/null; then
+		echo "$label: failed or timed out after ${PEER_TIMEOUT}s"
+		return 0
+	fi
 	t1=$(date +%s.%N)
 	awk -v a="$t0" -v b="$t1" -v n="$(wc -l < "$OUT/addrs.txt")" -v l="$label" \
 		'BEGIN { printf "%-16s %8.3f s  %10.0f lookups/s\n", l, b - a, n / (b - a) }'

@@ -106,7 +106,9 @@ static void *zoo_qsort_thread(void *)
 /* ---- shared library without frame pointers ---- */
 extern "C" __attribute__((noinline)) uint64_t zoo_lib_callback(uint64_t x)
 {
-	return zoo_spin(x, 300);
+	uint64_t r = zoo_spin(x, 300);
+	asm volatile("" ::: "memory"); /* not a tail call: keep this frame */
+	return r + 1;
 }
 
 static void *zoo_shlib_thread(void *)
