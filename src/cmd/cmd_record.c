@@ -81,7 +81,7 @@ static bool ends_with(const char *s, const char *suffix)
 	return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-static void print_stats(struct ember_profiler *pr)
+static void print_stats(struct ember_profiler *pr, struct ember_symbolizer *sym)
 {
 	uint64_t st[EMBER_STAT__COUNT];
 
@@ -103,6 +103,16 @@ static void print_stats(struct ember_profiler *pr)
 		(unsigned long long)(ut.shard_bytes >> 10), (unsigned long long)ut.compiles,
 		ut.compile_ns / 1e6, (unsigned long long)ut.cache_hits,
 		(unsigned long long)ut.failures, (unsigned long long)ut.budget_exhausted);
+	struct ember_symbolizer_stats ss;
+	ember_symbolizer_stats(sym, &ss);
+	fprintf(stderr,
+		"symbolizer: %llu addresses, %llu ELF files; cache %llu/%llu hits (%.2f%%), "
+		"%llu entries, %llu KiB\n",
+		(unsigned long long)ss.lookups, (unsigned long long)ss.elf_files,
+		(unsigned long long)ss.symcache_hits, (unsigned long long)ss.symcache_lookups,
+		ss.symcache_lookups ? 100.0 * (double)ss.symcache_hits / (double)ss.symcache_lookups
+				    : 0.0,
+		(unsigned long long)ss.symcache_entries, (unsigned long long)(ss.symcache_bytes >> 10));
 	uint64_t run_cnt, run_ns;
 	if (ember_profiler_prog_stats(pr, &run_cnt, &run_ns) == 0 && run_cnt && run_ns)
 		fprintf(stderr, "  %-16s %.0f ns (kernel.bpf_stats_enabled)\n", "per_sample_cost",
@@ -290,7 +300,7 @@ int cmd_record(int argc, char **argv)
 	if (all_exited)
 		fprintf(stderr, "ember: every recorded process has exited; stopping early\n");
 	if (stats)
-		print_stats(pr);
+		print_stats(pr, sym);
 
 	if (prof->total == 0) {
 		fprintf(stderr, "ember record: no samples recorded (did the process use CPU?)\n");

@@ -100,7 +100,9 @@ static void stats_json(struct strbuf *sb, void *arg)
 	sb_printf(sb,
 		  "},\"collector\":{\"samples\":%llu,\"stacks\":%llu,\"truncated\":%llu,"
 		  "\"processes\":%llu,\"garbage_callers\":%llu},\"symbolizer\":{\"lookups\":%llu,\"cache_hits\":%llu,"
-		  "\"elf_files\":%llu,\"elf_errors\":%llu,\"processes\":%llu},"
+		  "\"elf_files\":%llu,\"elf_errors\":%llu,\"processes\":%llu,"
+		  "\"symcache_lookups\":%llu,\"symcache_hits\":%llu,\"symcache_hit_rate\":%.5f,"
+		  "\"symcache_entries\":%llu,\"symcache_bytes\":%llu,\"symcache_max_bytes\":%llu},"
 		  "\"flushes\":%llu,\"flush_errors\":%llu,\"flushed_samples\":%llu,"
 		  "\"cpu_user_s\":%.3f,\"cpu_system_s\":%.3f,\"max_rss_kb\":%ld}",
 		  (unsigned long long)cs.samples, (unsigned long long)cs.stacks,
@@ -108,7 +110,11 @@ static void stats_json(struct strbuf *sb, void *arg)
 		  (unsigned long long)cs.garbage_callers,
 		  (unsigned long long)ss.lookups, (unsigned long long)ss.cache_hits,
 		  (unsigned long long)ss.elf_files, (unsigned long long)ss.elf_errors,
-		  (unsigned long long)ss.processes, (unsigned long long)a->flushes,
+		  (unsigned long long)ss.processes, (unsigned long long)ss.symcache_lookups,
+		  (unsigned long long)ss.symcache_hits,
+		  ss.symcache_lookups ? (double)ss.symcache_hits / (double)ss.symcache_lookups : 0.0,
+		  (unsigned long long)ss.symcache_entries, (unsigned long long)ss.symcache_bytes,
+		  (unsigned long long)ss.symcache_max_bytes, (unsigned long long)a->flushes,
 		  (unsigned long long)a->flush_errors, (unsigned long long)a->flushed_samples,
 		  ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
 		  ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6, ru.ru_maxrss);

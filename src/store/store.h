@@ -3,7 +3,8 @@
  *
  * The store keeps aggregated profiles.  Targets (service, version, host, pid,
  * comm, labels), frames and stacks are deduplicated; samples are counts per
- * (time bucket, target, stack).  The database runs in WAL mode so the HTTP
+ * (time bucket, target, stack), rolled up per hour for long ranges, with
+ * per-(bucket, target) totals for timelines.  The database runs in WAL mode so the HTTP
  * server can read while the agent writes.  The schema is versioned and
  * migrated in code (store_schema.c).
  *
@@ -39,17 +40,24 @@ int ember_store_set_host(struct ember_store *s, const char *host);
 int ember_store_ingest(struct ember_store *s, const struct ember_profile *p, int64_t time_ns,
 		       char *err, size_t errlen);
 
-/* What a query selects.  Zero/NULL fields select everything. */
+/*
+ * What a query selects.  Zero/NULL fields select everything.  The version
+ * filter matches a target whose version is `version` or any of
+ * versions[0..n_versions); it selects everything only when both are empty.
+ */
 struct ember_selection {
 	int64_t from_ns;         /* inclusive, 0 = no lower bound */
 	int64_t to_ns;           /* exclusive, 0 = no upper bound */
 	int64_t target_id;       /* 0 = any */
 	const char *service;     /* NULL = any */
-	const char *version;     /* NULL = any */
+	const char *version;     /* NULL = any (unless versions are given) */
+	const char *const *versions; /* any of these; at most EMBER_STORE_MAX_VERSIONS */
+	size_t n_versions;
 	uint32_t pid;            /* 0 = any */
 	size_t max_stacks;       /* 0 = default bound (EMBER_STORE_MAX_STACKS) */
 };
 #define EMBER_STORE_MAX_STACKS 500000
+#define EMBER_STORE_MAX_VERSIONS 64
 
 /*
  * Aggregate the selected samples into a new profile (targets merged per
@@ -71,6 +79,42 @@ struct ember_target_row {
 int ember_store_list_targets(struct ember_store *s,
 			     int (*fn)(const struct ember_target_row *row, void *arg), void *arg,
 			     char *err, size_t errlen);
+
+/* One (service, version): its targets aggregated. */
+struct ember_version_row {
+	const char *service, *version;
+	int64_t first_seen_ns, last_seen_ns;
+	uint64_t samples, targets;
+};
+
+/*
+ * Call fn for every (service, version), ordered by service, then newest
+ * last_seen first.  fn returns non-zero to stop.  Sample totals come from
+ * the per-bucket totals table, so this never reads the samples.
+ */
+int ember_store_list_versions(struct ember_store *s,
+			      int (*fn)(const struct ember_version_row *row, void *arg), void *arg,
+			      char *err, size_t errlen);
+
+/*
+ * Samples over time for a selection: out->n points (t_ns[i], samples[i]),
+ * ascending, one per step that holds samples (empty steps are left out).
+ * The step is step_ns rounded up to a whole number of buckets, raised
+ * until the span holds at most max_points steps (0 = 2000).  The span is the
+ * selection's from/to, or else the first and last bucket holding selected
+ * samples; out->from_ns (aligned down to the step) and out->to_ns give it.
+ * Free with ember_timeline_free().
+ */
+struct ember_timeline {
+	int64_t step_ns, from_ns, to_ns;
+	size_t n;
+	int64_t *t_ns;
+	uint64_t *samples;
+};
+int ember_store_timeline(struct ember_store *s, const struct ember_selection *sel,
+			 int64_t step_ns, size_t max_points, struct ember_timeline *out, char *err,
+			 size_t errlen);
+void ember_timeline_free(struct ember_timeline *t);
 
 /* Totals for stats endpoints. */
 struct ember_store_stats {

@@ -927,7 +927,16 @@ void ember_symbolizer_forget(struct ember_symbolizer *s, uint32_t pid)
 
 void ember_symbolizer_stats(const struct ember_symbolizer *s, struct ember_symbolizer_stats *st)
 {
+	struct ember_symcache_stats cs;
+
 	*st = s->stats;
+	ember_symcache_get_stats(s->symcache, &cs);
+	st->symcache_lookups = cs.lookups;
+	st->symcache_hits = cs.hits;
+	st->symcache_entries = cs.entries;
+	st->symcache_bytes = cs.bytes;
+	st->symcache_max_bytes = cs.max_bytes;
+	st->symcache_evictions = cs.evictions;
 }
 
 void ember_symbolizer_symcache_stats(const struct ember_symbolizer *s,

@@ -54,7 +54,14 @@ int ember_symbolizer_track(struct ember_symbolizer *s, uint32_t pid);
 void ember_symbolizer_forget(struct ember_symbolizer *s, uint32_t pid);
 
 struct ember_symbolizer_stats {
-	uint64_t lookups, cache_hits, elf_files, elf_errors, processes;
+	uint64_t lookups;    /* addresses resolved */
+	uint64_t cache_hits; /* of those, answered without loading or resolving anything */
+	uint64_t elf_files;  /* ELF files loaded now */
+	uint64_t elf_errors; /* files that could not be read (running total) */
+	uint64_t processes;  /* processes with cached maps now */
+	/* the (build-id, pc) -> frames cache */
+	uint64_t symcache_lookups, symcache_hits, symcache_entries, symcache_bytes;
+	uint64_t symcache_max_bytes, symcache_evictions;
 };
 void ember_symbolizer_stats(const struct ember_symbolizer *s, struct ember_symbolizer_stats *st);
 

@@ -84,3 +84,4 @@ perf_run perf_dwarf --call-graph dwarf
 	fi
 } | tee "$OUT/results.md"
 bash tests/bench/unwind.sh
+sh tests/bench/symbolize.sh

@@ -4,7 +4,7 @@
 #   FUZZ_SECONDS=20 sh tests/fuzz/run.sh [NAME...]
 #
 # A target lists what it links in its own header comment: the folders whose
-# .c files it needs, and libraries:
+# .c files it needs (or single .c files), and libraries:
 #   FUZZ_SOURCES: src/ehframe src/core
 #   FUZZ_LIBS: -lelf -lz
 # Seeds: tests/fuzz/corpus/<name>/ if present, plus, for fuzz_ehframe, the
@@ -46,7 +46,11 @@ for src in tests/fuzz/fuzz_*.c; do
 	fi
 	sources=""
 	for d in $(meta "$src" FUZZ_SOURCES); do
-		sources="$sources $(ls "$d"/*.c 2>/dev/null | tr '\n' ' ')"
+		if [ -d "$d" ]; then
+			sources="$sources $(ls "$d"/*.c 2>/dev/null | tr '\n' ' ')"
+		else
+			sources="$sources $d"
+		fi
 	done
 	libs=$(meta "$src" FUZZ_LIBS)
 	dir="$out/$name"
@@ -63,6 +67,12 @@ for src in tests/fuzz/fuzz_*.c; do
 	fi
 	[ -d "tests/fuzz/corpus/$name" ] && cp -r "tests/fuzz/corpus/$name/." "$corpus/"
 	[ "$name" = fuzz_ehframe ] && seed_ehframe "$corpus"
+	if [ "$name" = fuzz_elf ]; then
+		# the first pages of real binaries: headers, notes, the start of the text
+		for bin in /bin/true build/progs/fp_chain build/progs/goprog_stripped; do
+			[ -r "$bin" ] && head -c 4096 "$bin" > "$corpus/$(basename "$bin")-head"
+		done
+	fi
 	"$dir/$name" -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=1024 \
 		-print_final_stats=1 -artifact_prefix="$dir/" "$corpus" > "$dir/run.log" 2>&1
 	rc=$?
