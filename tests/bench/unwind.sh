@@ -111,4 +111,4 @@ awk 'BEGIN { RS = ""; FS = "\n" } {
 pcpu=$(cat "$OUT/perf.rec.time" "$OUT/perf.script.time" | awk '{ t += $1 + $2 } END { print t }')
 pn=$(awk '{ t += $NF } END { print t + 0 }' "$OUT/perf.folded")
 pper=$(awk -v c="$pcpu" -v n="$pn" 'BEGIN { printf "%.1f", n ? c * 1e6 / n : 0 }')
-echo "| perf --call-graph dwarf (8 KiB stack copies) | $(rooted "$OUT/perf.folded") | $(deep "$OUT/perf.folded") | $pper ($(awk -v p="$pper" -v e="$eper" 'BEGIN { printf "%.1fx", e > 0 ? p / e : 0 }') Ember's) |"
+echo "| perf --call-graph dwarf (8 KiB stack copies) | $(rooted "$OUT/perf.folded") | $(deep "$OUT/perf.folded") | $pper ($(awk -v p="$pper" -v e="$eper" 'BEGIN { printf "%.1fx", (e > 0 ? p / e : 0) }') Ember's) |"
