@@ -11,6 +11,13 @@ zlib1g-dev libzstd-dev libsqlite3-dev sqlite3 libmicrohttpd-dev libcmocka-dev
 libprotobuf-c-dev protobuf-c-compiler libunwind-dev golang-go linux-perf elfutils
 binutils procps curl libc6-dbg bpftrace"
 
+# Browser tests: Debian's Chromium, and Node.js with npm for playwright-core.
+# Node and npm count as present when their commands are (a machine may have
+# them from elsewhere, and Debian's npm would conflict with such a node).
+PKGS="$PKGS chromium"
+command -v node > /dev/null 2>&1 || PKGS="$PKGS nodejs"
+command -v npm > /dev/null 2>&1 || PKGS="$PKGS npm"
+
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
