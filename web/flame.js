@@ -1,51 +1,28 @@
 /*
- * flame.js - Ember's flame graph page.
+ * flame.js - the icicle flame-graph renderer (canvas), used by every view.
  *
- * Loads /api/targets for the target picker and /api/flamegraph for the
- * selected target and time range, then draws an icicle graph (root on top)
- * on a canvas: one row per stack depth, each frame as wide as its share of
- * the samples.  Hovering shows a tooltip, clicking zooms into a frame (the
- * breadcrumb zooms back out), the search box highlights matching frames and
- * sums their share.  The selection lives in the URL hash so a view can be
- * bookmarked or shared.
+ * A tree from the API ({name, children, ...} with a value per node) is
+ * flattened once into typed arrays in depth-first pre-order: node i's
+ * subtree is the index range [i, end[i]), so zooming is choosing a range and
+ * skipping a frame too narrow to draw skips its whole subtree in one step.
+ * Drawing batches rectangles by colour (one path per palette entry) and
+ * labels only frames wide enough for text, so a 100k-node graph draws in a
+ * few milliseconds; redraws are coalesced with requestAnimationFrame.
  *
- * Canvas instead of DOM nodes because a graph holds up to 200000 frames;
- * only frames at least a fraction of a pixel wide are drawn.
+ * The renderer knows nothing about the API: the caller passes the value of
+ * a node (b in a diff, a in the negated diff), a colour function returning
+ * an index into a palette, and callbacks for hover, zoom and right-click.
+ * Root on top; `inverted` draws the root at the bottom (sandwich callers).
  */
 'use strict';
 
-(function () {
+(function (E) {
   const ROW = 18;             /* px per stack level */
   const FONT = '12px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace';
   const TEXT_PAD = 4;
-  const MIN_PX = 0.35;        /* narrower frames (and their children) are skipped */
-  const AUTO_MS = 10000;
-  const RANGES = { '15m': 15 * 60e3, '1h': 3600e3, '6h': 6 * 3600e3, '24h': 24 * 3600e3, all: 0 };
+  const MIN_PX = 0.35;        /* narrower frames (and their subtrees) are skipped */
 
-  const el = (id) => document.getElementById(id);
-  const ui = {
-    target: el('target'), range: el('range'), search: el('search'), refresh: el('refresh'),
-    auto: el('auto'), pprof: el('pprof'), crumbs: el('crumbs'), status: el('status'),
-    match: el('match'), chart: el('chart'), canvas: el('flame'), empty: el('empty'),
-    tooltip: el('tooltip'),
-  };
-  const ctx = ui.canvas.getContext('2d');
-
-  let root = null;        /* the tree from /api/flamegraph, with layout fields added */
-  let focus = null;       /* the zoomed-in node (root when not zoomed) */
-  let hovered = null;
-  let maxDepth = 0;
-  let charWidth = 7.2;
-  let searchRe = null;
-  let autoTimer = null;
-  let loadSeq = 0;        /* drops answers to requests that a newer one replaced */
-  let hashTarget = '';    /* target from the URL, applied once the list arrives */
-
-  /* ---- helpers ---- */
-
-  const fmt = (n) => Number(n).toLocaleString('en-US');
-  const pct = (v, of) => (of > 0 ? (100 * v / of).toFixed(v === of ? 0 : 2) : '0') + '%';
-
+  /* FNV-1a of a string: stable colours per function name. */
   function nameHash(s) {
     let h = 2166136261;
     for (let i = 0; i < s.length; i++) {
@@ -55,446 +32,437 @@
     return h >>> 0;
   }
 
-  function selectionQuery() {
-    const p = new URLSearchParams();
-    if (ui.target.value) p.set('target', ui.target.value);
-    const span = RANGES[ui.range.value];
-    if (span) p.set('from', String(Date.now() - span));
-    return p.toString();
-  }
+  /*
+   * The plain flame graph's palette: warm tones for user code, blues for
+   * kernel frames, greys for unknown frames, one highlight for search
+   * matches.  Entry k + FADED is entry k washed out (frames above the zoom
+   * focus, and frames that do not match a search).
+   */
+  const WARM = 24;
+  const KERN = 8;
+  const GREY = 4;
+  const HIGHLIGHT = WARM + KERN + GREY;
+  const PLAIN = [];
+  for (let i = 0; i < WARM; i++) PLAIN.push([8 + (i * 37) % 40, 74 + (i * 7) % 16, 58 + (i * 5) % 10]);
+  for (let i = 0; i < KERN; i++) PLAIN.push([198 + (i * 5) % 28, 58, 68 + (i * 3) % 8]);
+  for (let i = 0; i < GREY; i++) PLAIN.push([30, 10, 72 + i * 2]);
+  PLAIN.push([288, 62, 60]);
 
-  function apiUrl(path) {
-    const q = selectionQuery();
-    return q ? path + '?' + q : path;
-  }
-
-  async function getJSON(url) {
-    const resp = await fetch(url, { cache: 'no-store' });
-    let body = null;
-    try {
-      body = await resp.json();
-    } catch (e) {
-      body = null;
+  /* Turn [hue, sat, light] triples into CSS colours, plus their faded twins. */
+  function makePalette(hsl) {
+    const out = hsl.map(([h, s, l]) => 'hsl(' + h + ',' + s + '%,' + l + '%)');
+    for (const [h, s, l] of hsl) {
+      out.push('hsl(' + h + ',' + Math.round(s * 0.35) + '%,' + Math.min(93, Math.round(l + (100 - l) * 0.6)) + '%)');
     }
-    if (!resp.ok) throw new Error((body && body.error) || resp.status + ' ' + resp.statusText);
-    if (!body) throw new Error('bad JSON from ' + url);
-    return body;
+    return out;
   }
+  const PLAIN_PALETTE = makePalette(PLAIN);
 
-  function setStatus(text, isError) {
-    ui.status.textContent = text;
-    ui.status.classList.toggle('error', !!isError);
-  }
-
-  /* ---- URL hash: target, range, search ---- */
-
-  function readHash() {
-    const p = new URLSearchParams(location.hash.slice(1));
-    if (p.has('range') && p.get('range') in RANGES) ui.range.value = p.get('range');
-    if (p.has('q')) ui.search.value = p.get('q');
-    hashTarget = p.get('target') || '';
-  }
-
-  function writeHash() {
-    const p = new URLSearchParams();
-    if (ui.target.value) p.set('target', ui.target.value);
-    p.set('range', ui.range.value);
-    if (ui.search.value) p.set('q', ui.search.value);
-    history.replaceState(null, '', '#' + p.toString());
-  }
-
-  /* ---- targets ---- */
-
-  function targetLabel(t) {
-    let s = t.service || t.comm || 'target ' + t.id;
-    if (t.version) s += ' ' + t.version;
-    const where = [];
-    if (t.comm && t.comm !== t.service) where.push(t.comm);
-    if (t.pid) where.push('pid ' + t.pid);
-    if (t.host) where.push(t.host);
-    if (where.length) s += ' (' + where.join(', ') + ')';
-    return s + ' \u2014 ' + fmt(t.samples) + ' samples';
-  }
-
-  async function loadTargets() {
-    const data = await getJSON('api/targets');
-    const want = hashTarget || ui.target.value;
-    while (ui.target.options.length > 1) ui.target.remove(1);
-    for (const t of data.targets || []) {
-      const o = document.createElement('option');
-      o.value = String(t.id);
-      o.textContent = targetLabel(t);
-      ui.target.appendChild(o);
+  /* match: 0 no search, 1 matches the search, 2 a search that it misses */
+  function plainColor(node, match) {
+    if (match === 1) return HIGHLIGHT;
+    if (node._c === undefined) {
+      const h = nameHash(node.name);
+      if (node.kernel) node._c = WARM + (h % KERN);
+      else if (node.name === '[unknown]' || /\+0x[0-9a-f]+$/.test(node.name)) node._c = WARM + KERN + (h % GREY);
+      else node._c = h % WARM;
     }
-    if (want && [...ui.target.options].some((o) => o.value === want)) {
-      ui.target.value = want;
-    } else if (want) {
-      /* keep showing a target that fell out of the list rather than switch silently */
-      const o = document.createElement('option');
-      o.value = want;
-      o.textContent = 'target ' + want + ' (not listed)';
-      ui.target.appendChild(o);
-      ui.target.value = want;
-    }
-    hashTarget = '';
+    return match === 2 ? node._c + PLAIN.length : node._c;
   }
 
-  /* ---- the tree ---- */
+  class FlameGraph {
+    /*
+     * opts: inverted (bool), onHover(node|null, ev), onZoom(node),
+     * onContext(node, ev) for right-click.
+     */
+    constructor(canvas, opts) {
+      this.canvas = canvas;
+      this.ctx = canvas.getContext('2d');
+      this.opts = opts || {};
+      this.palette = PLAIN_PALETTE;
+      this.colorOf = plainColor;
+      this.n = 0;
+      this.focus = 0;
+      this.hover = -1;
+      this.match = null;
+      this.pending = 0;
+      this.charWidth = 7.2;
+      this.lastStats = { drawn: 0, ms: 0 };
+      canvas.addEventListener('mousemove', (ev) => this.onMove(ev));
+      canvas.addEventListener('mouseleave', (ev) => this.setHover(-1, ev));
+      canvas.addEventListener('click', (ev) => {
+        const i = this.nodeAtEvent(ev);
+        if (i >= 0) this.zoom(i);
+      });
+      canvas.addEventListener('contextmenu', (ev) => {
+        const i = this.nodeAtEvent(ev);
+        if (i >= 0 && this.opts.onContext) {
+          ev.preventDefault();
+          this.opts.onContext(this.nodes[i], ev);
+        }
+      });
+    }
 
-  /* Give every node x (left edge, in samples), depth and parent. */
-  function layout(tree) {
-    maxDepth = 0;
-    tree.x = 0;
-    tree.depth = 0;
-    tree.parent = null;
-    const stack = [tree];
-    while (stack.length) {
-      const n = stack.pop();
-      if (n.depth > maxDepth) maxDepth = n.depth;
-      let x = n.x;
-      for (const c of n.children || []) {
-        c.parent = n;
-        c.depth = n.depth + 1;
-        c.x = x;
-        x += c.value;
-        stack.push(c);
+    /*
+     * Lay a tree out: valueOf(node) gives its width in samples (nodes worth
+     * 0 are left out with their subtrees).  colorOf(node, match) returns
+     * an index into palette (whose second half holds the faded twins);
+     * match is 0 without a search, 1 for a match, 2 for a miss.
+     */
+    setTree(root, valueOf, colorOf, palette) {
+      valueOf = valueOf || ((n) => n.value);
+      this.colorOf = colorOf || plainColor;
+      this.palette = palette || PLAIN_PALETTE;
+      /* first pass: how many nodes are drawn at all, to size the arrays */
+      let n = 0;
+      const count = root && valueOf(root) > 0 ? [root] : [];
+      while (count.length) {
+        const node = count.pop();
+        n++;
+        for (const c of node.children || []) if (valueOf(c) > 0) count.push(c);
       }
-    }
-  }
-
-  function pathOf(n) {
-    const path = [];
-    for (; n && n.parent; n = n.parent) path.unshift({ name: n.name, kernel: n.kernel });
-    return path;
-  }
-
-  /* Find the node at path in the (new) tree, or the deepest one that exists. */
-  function nodeAtPath(tree, path) {
-    let n = tree;
-    for (const step of path) {
-      const next = (n.children || []).find((c) => c.name === step.name && c.kernel === step.kernel);
-      if (!next) break;
-      n = next;
-    }
-    return n;
-  }
-
-  /* ---- search ---- */
-
-  function applySearch() {
-    const q = ui.search.value.trim();
-    searchRe = null;
-    if (q) {
-      try {
-        searchRe = new RegExp(q, 'i');
-      } catch (e) {
-        searchRe = new RegExp(q.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'i');
+      const nodes = new Array(n);
+      const x = new Float64Array(n);
+      const w = new Float64Array(n);
+      const depth = new Uint16Array(n);
+      const parent = new Int32Array(n);
+      /*
+       * Pre-order walk with an explicit stack (stacks can be hundreds
+       * deep): parallel stacks of node, left edge, parent index and depth.
+       * Children are pushed last to first so the first pops first.
+       */
+      const sNode = n ? [root] : [];
+      const sX = [0];
+      const sParent = [-1];
+      const sDepth = [0];
+      let i = 0;
+      while (sNode.length) {
+        const node = sNode.pop();
+        const left = sX.pop();
+        parent[i] = sParent.pop();
+        const d = sDepth.pop();
+        nodes[i] = node;
+        x[i] = left;
+        w[i] = valueOf(node);
+        depth[i] = d;
+        const kids = node.children;
+        if (kids && kids.length) {
+          let right = left;
+          for (let k = 0; k < kids.length; k++) {
+            const cw = valueOf(kids[k]);
+            if (cw > 0) right += cw;
+          }
+          for (let k = kids.length - 1; k >= 0; k--) {
+            const cw = valueOf(kids[k]);
+            if (cw <= 0) continue;
+            right -= cw;
+            sNode.push(kids[k]);
+            sX.push(right);
+            sParent.push(i);
+            sDepth.push(d + 1);
+          }
+        }
+        i++;
       }
-    }
-    ui.match.textContent = '';
-    if (!root) return;
-    /* share = samples under the outermost matching frames (nested matches count once) */
-    let matched = 0;
-    let frames = 0;
-    const stack = [[root, false]];
-    while (stack.length) {
-      const [n, inside] = stack.pop();
-      n.match = !!searchRe && n !== root && searchRe.test(n.name);
-      if (n.match) {
-        frames++;
-        if (!inside) matched += n.value;
-      }
-      for (const c of n.children || []) stack.push([c, inside || n.match]);
-    }
-    if (searchRe) {
-      ui.match.textContent = frames
-        ? 'Matched: ' + pct(matched, root.value) + ' (' + fmt(matched) + ' samples in ' +
-          fmt(frames) + ' frames)'
-        : 'No frame matches';
-    }
-  }
-
-  /* ---- drawing ---- */
-
-  function frameColor(n, ancestor) {
-    if (n === root) return ancestor ? '#e6e1da' : '#d9d2c8';
-    if (searchRe) {
-      if (n.match) return 'hsl(288, 62%, ' + (ancestor ? 76 : 64) + '%)';
-      return 'hsl(30, 8%, ' + (ancestor ? 90 : 84) + '%)';
-    }
-    if (n._h === undefined) n._h = nameHash(n.name);
-    const h = n._h;
-    let hue;
-    let sat;
-    let light;
-    if (n.kernel) {
-      hue = 200 + (h % 28);
-      sat = 58;
-      light = 70 + ((h >>> 8) % 8);
-    } else if (n.name === '[unknown]' || /\+0x[0-9a-f]+$/.test(n.name)) {
-      hue = 30;
-      sat = 10;
-      light = 72 + ((h >>> 8) % 8);
-    } else {
-      hue = 6 + (h % 40);
-      sat = 72 + ((h >>> 8) % 18);
-      light = 58 + ((h >>> 16) % 10);
-    }
-    if (ancestor) light = Math.min(light + 14, 92);
-    return 'hsl(' + hue + ', ' + sat + '%, ' + light + '%)';
-  }
-
-  function fitLabel(name, px) {
-    const max = Math.floor((px - 2 * TEXT_PAD) / charWidth);
-    if (max < 3) return '';
-    return name.length <= max ? name : name.slice(0, max - 1) + '\u2026';
-  }
-
-  function draw() {
-    const width = ui.chart.clientWidth;
-    const dpr = window.devicePixelRatio || 1;
-    const depth = root ? maxDepth + 1 : 0;
-    const height = Math.max(depth * ROW, 1);
-
-    if (ui.canvas.width !== Math.round(width * dpr) || ui.canvas.height !== Math.round(height * dpr)) {
-      ui.canvas.width = Math.round(width * dpr);
-      ui.canvas.height = Math.round(height * dpr);
-      ui.canvas.style.width = width + 'px';
-      ui.canvas.style.height = height + 'px';
-    }
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, width, height);
-    if (!root || !focus || focus.value <= 0) return;
-
-    ctx.font = FONT;
-    ctx.textBaseline = 'middle';
-    charWidth = ctx.measureText('abcdefghijklmnopqrstuvwxyz').width / 26 || charWidth;
-
-    const scale = width / focus.value;
-    const x0 = focus.x;
-    const stack = [root];
-    while (stack.length) {
-      const n = stack.pop();
-      const px = (n.x - x0) * scale;
-      const pw = n.value * scale;
-      if (pw < MIN_PX || px + pw <= 0 || px >= width) continue;
-      const left = Math.max(px, 0);
-      const right = Math.min(px + pw, width);
-      const y = n.depth * ROW;
-      /* frames above the focus that are still in view are its ancestors */
-      ctx.fillStyle = frameColor(n, n.depth < focus.depth);
-      ctx.fillRect(left, y, Math.max(right - left - (pw > 2 ? 1 : 0), MIN_PX), ROW - 1);
-      if (n === hovered) {
-        ctx.strokeStyle = '#1f1b18';
-        ctx.lineWidth = 1;
-        ctx.strokeRect(left + 0.5, y + 0.5, Math.max(right - left - 2, 1), ROW - 2);
-      }
-      const label = fitLabel(n === root ? 'all' : n.name, right - left);
-      if (label) {
-        ctx.fillStyle = n.kernel ? '#0b2f4a' : '#24180f';
-        ctx.fillText(label, left + TEXT_PAD, y + ROW / 2);
-      }
-      const kids = n.children || [];
-      for (let i = kids.length - 1; i >= 0; i--) stack.push(kids[i]);
-    }
-  }
-
-  /* ---- interaction ---- */
-
-  function nodeAt(px, py) {
-    if (!root || !focus) return null;
-    const depth = Math.floor(py / ROW);
-    const width = ui.chart.clientWidth;
-    const xs = focus.x + (px / width) * focus.value;
-    if (depth < 0 || depth > maxDepth) return null;
-    let n = root;
-    while (n.depth < depth) {
-      let next = null;
-      for (const c of n.children || []) {
-        if (xs >= c.x && xs < c.x + c.value) {
-          next = c;
-          break;
+      this.n = n;
+      this.nodes = nodes;
+      this.x = x;
+      this.w = w;
+      this.depth = depth;
+      this.parent = parent;
+      /* end[i] and the deepest level below i, from the leaves up */
+      this.end = new Int32Array(n);
+      this.maxDepth = Uint16Array.from(depth);
+      for (let k = n - 1; k >= 0; k--) {
+        if (this.end[k] === 0) this.end[k] = k + 1;
+        const p = parent[k];
+        if (p >= 0) {
+          if (this.end[p] < this.end[k]) this.end[p] = this.end[k];
+          if (this.maxDepth[p] < this.maxDepth[k]) this.maxDepth[p] = this.maxDepth[k];
         }
       }
-      if (!next) return null;
-      n = next;
+      this.color = new Uint16Array(n);
+      for (let k = 0; k < n; k++) this.color[k] = this.colorOf(nodes[k], 0);
+      this.focus = 0;
+      this.hover = -1;
+      this.match = null;
+      this.requestDraw();
+      return n;
     }
-    return n.value * (width / focus.value) >= MIN_PX ? n : null;
-  }
 
-  function addLine(parent, cls, text) {
-    const d = document.createElement('div');
-    if (cls) d.className = cls;
-    d.textContent = text;
-    parent.appendChild(d);
-    return d;
-  }
+    /* ---- zoom ---- */
 
-  function showTooltip(n, ev) {
-    const tip = ui.tooltip;
-    tip.replaceChildren();
-    addLine(tip, 'name', n === root ? 'all' : n.name);
-    if (n.file) addLine(tip, 'loc', n.file + (n.line ? ':' + n.line : ''));
-    if (n.kernel || n.inlined) {
-      const tags = addLine(tip, '', '');
-      for (const [on, cls, text] of [[n.kernel, 'tag', 'kernel'], [n.inlined, 'tag inl', 'inlined']]) {
-        if (!on) continue;
-        const s = document.createElement('span');
-        s.className = cls;
-        s.textContent = text;
-        tags.appendChild(s);
+    get root() { return this.n ? this.nodes[0] : null; }
+    get focusNode() { return this.n ? this.nodes[this.focus] : null; }
+    get totalValue() { return this.n ? this.w[0] : 0; }
+
+    zoom(i) {
+      if (i < 0 || i >= this.n) i = 0;
+      this.focus = i;
+      this.requestDraw();
+      if (this.opts.onZoom) this.opts.onZoom(this.nodes[i]);
+    }
+
+    zoomOut() {
+      if (this.n && this.parent[this.focus] >= 0) this.zoom(this.parent[this.focus]);
+    }
+
+    /* Root-to-focus chain of nodes (for breadcrumbs). */
+    chain(i) {
+      const out = [];
+      for (let k = i === undefined ? this.focus : i; k >= 0; k = this.parent[k]) out.unshift(k);
+      return out;
+    }
+
+    /* Names from below the root to the focus: what the URL stores. */
+    zoomPath() {
+      return this.chain().slice(1).map((k) => this.nodes[k].name);
+    }
+
+    /* Zoom to the deepest node matching names (missing steps stop the walk). */
+    zoomToPath(path) {
+      let i = 0;
+      for (const name of path || []) {
+        let found = -1;
+        for (let c = i + 1; c < this.end[i]; c = this.end[c]) {
+          if (this.nodes[c].name === name) {
+            found = c;
+            break;
+          }
+        }
+        if (found < 0) break;
+        i = found;
+      }
+      this.focus = i < this.n ? i : 0;
+      this.requestDraw();
+    }
+
+    zoomIndexOf(node) {
+      return this.nodes ? this.nodes.indexOf(node) : -1;
+    }
+
+    /* ---- search ---- */
+
+    /*
+     * Highlight frames whose name matches re (null clears).  Returns the
+     * samples under the outermost matching frames (nested matches count
+     * once) and the number of matching frames.
+     */
+    setSearch(re) {
+      this.match = null;
+      let value = 0;
+      let frames = 0;
+      if (re && this.n) {
+        const m = (this.match = new Uint8Array(this.n)); /* the root ("all") never matches */
+        for (let i = 1; i < this.n; i++) {
+          if (re.test(this.nodes[i].name)) {
+            m[i] = 1;
+            frames++;
+          }
+        }
+        for (let i = 1; i < this.n;) {
+          if (m[i]) {
+            value += this.w[i];
+            i = this.end[i];
+          } else {
+            i++;
+          }
+        }
+      }
+      this.recolor(this.colorOf, this.palette);
+      return { value, frames };
+    }
+
+    /* New colours with the same layout (palette or colour scale changed). */
+    recolor(colorOf, palette) {
+      this.colorOf = colorOf;
+      this.palette = palette;
+      const m = this.match;
+      for (let i = 0; i < this.n; i++) this.color[i] = colorOf(this.nodes[i], m ? (m[i] ? 1 : 2) : 0);
+      this.requestDraw();
+    }
+
+    /* ---- drawing ---- */
+
+    requestDraw() {
+      if (!this.pending) {
+        this.pending = requestAnimationFrame(() => {
+          this.pending = 0;
+          this.draw();
+        });
       }
     }
-    addLine(tip, 'num', fmt(n.value) + ' samples, ' + pct(n.value, root.value) + ' of total');
-    if (n !== root) addLine(tip, '', 'self: ' + fmt(n.self) + ' (' + pct(n.self, root.value) + ')');
-    if (focus !== root && n !== focus && n.depth > focus.depth) {
-      addLine(tip, '', pct(n.value, focus.value) + ' of ' + focus.name);
-    }
-    tip.hidden = false;
-    const pad = 14;
-    const r = tip.getBoundingClientRect();
-    let x = ev.clientX + pad;
-    let y = ev.clientY + pad;
-    if (x + r.width > window.innerWidth - 4) x = Math.max(4, ev.clientX - r.width - pad);
-    if (y + r.height > window.innerHeight - 4) y = Math.max(4, ev.clientY - r.height - pad);
-    tip.style.left = x + 'px';
-    tip.style.top = y + 'px';
-  }
 
-  function hideTooltip() {
-    ui.tooltip.hidden = true;
-    if (hovered) {
-      hovered = null;
-      draw();
+    rows() {
+      return this.n ? this.maxDepth[this.focus] + 1 : 0;
     }
-  }
 
-  function onMove(ev) {
-    const r = ui.canvas.getBoundingClientRect();
-    const n = nodeAt(ev.clientX - r.left, ev.clientY - r.top);
-    if (!n) {
-      hideTooltip();
-      return;
+    rowY(depth, rows) {
+      return (this.opts.inverted ? rows - 1 - depth : depth) * ROW;
     }
-    if (n !== hovered) {
-      hovered = n;
-      draw();
-    }
-    showTooltip(n, ev);
-  }
 
-  function zoomTo(n) {
-    focus = n || root;
-    renderCrumbs();
-    draw();
-  }
-
-  function renderCrumbs() {
-    ui.crumbs.replaceChildren();
-    if (!root) return;
-    const chain = [];
-    for (let n = focus; n; n = n.parent) chain.unshift(n);
-    chain.forEach((n, i) => {
-      if (i) {
-        const sep = document.createElement('span');
-        sep.className = 'sep';
-        sep.textContent = '\u203a';
-        ui.crumbs.appendChild(sep);
+    draw() {
+      const t0 = performance.now();
+      const canvas = this.canvas;
+      const width = canvas.parentElement.clientWidth;
+      const dpr = window.devicePixelRatio || 1;
+      const rows = this.rows();
+      const height = Math.max(rows * ROW, 1);
+      if (canvas.width !== Math.round(width * dpr) || canvas.height !== Math.round(height * dpr)) {
+        canvas.width = Math.round(width * dpr);
+        canvas.height = Math.round(height * dpr);
+        canvas.style.width = width + 'px';
+        canvas.style.height = height + 'px';
       }
-      const b = document.createElement('button');
-      b.type = 'button';
-      b.textContent = n === root ? 'all' : n.name;
-      b.title = n === root ? 'Reset zoom' : n.name;
-      b.disabled = n === focus;
-      b.addEventListener('click', () => zoomTo(n));
-      ui.crumbs.appendChild(b);
-    });
-  }
+      const ctx = this.ctx;
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      ctx.clearRect(0, 0, width, height);
+      if (!this.n || width <= 0) return;
+      ctx.font = FONT;
+      ctx.textBaseline = 'middle';
+      this.charWidth = ctx.measureText('abcdefghijklmnopqrstuvwxyz').width / 26 || this.charWidth;
 
-  /* ---- loading ---- */
+      const nPal = this.palette.length / 2;
+      const rects = this.palette.map(() => []);
+      const labels = [];
+      const f = this.focus;
+      const scale = width / this.w[f];
+      const x0 = this.x[f];
+      let drawn = 0;
+      const put = (i, left, pw, fade) => {
+        const y = this.rowY(this.depth[i], rows);
+        const c = fade && this.color[i] < nPal ? this.color[i] + nPal : this.color[i];
+        const wpx = pw > 3 ? pw - 1 : Math.max(pw, MIN_PX);
+        rects[c].push(left, y, wpx, ROW - 1);
+        if (pw > 3 * this.charWidth) labels.push(i, left, y, pw);
+        drawn++;
+      };
+      /* the focus's ancestors span the whole width, washed out */
+      for (let a = this.parent[f]; a >= 0; a = this.parent[a]) put(a, 0, width, true);
+      for (let i = f; i < this.end[f];) {
+        const pw = this.w[i] * scale;
+        if (pw < MIN_PX) {
+          i = this.end[i];
+          continue;
+        }
+        put(i, (this.x[i] - x0) * scale, pw, false);
+        i++;
+      }
+      for (let c = 0; c < rects.length; c++) {
+        const r = rects[c];
+        if (!r.length) continue;
+        ctx.fillStyle = this.palette[c];
+        ctx.beginPath();
+        for (let k = 0; k < r.length; k += 4) ctx.rect(r[k], r[k + 1], r[k + 2], r[k + 3]);
+        ctx.fill();
+      }
+      ctx.fillStyle = '#221a12';
+      for (let k = 0; k < labels.length; k += 4) {
+        const i = labels[k];
+        const text = this.fit(this.nodes[i].name, labels[k + 3]);
+        if (text) ctx.fillText(text, labels[k + 1] + TEXT_PAD, labels[k + 2] + ROW / 2);
+      }
+      if (this.hover >= 0 && this.hover < this.n) this.outline(this.hover, rows, width, scale, x0);
+      this.lastStats = { drawn, ms: performance.now() - t0 };
+    }
 
-  function describe(data) {
-    const parts = [fmt(data.total) + ' samples'];
-    const range = ui.range.options[ui.range.selectedIndex].textContent;
-    parts.push(range);
-    if (data.truncated) parts.push('frames under 0.001% or beyond ' + fmt(data.nodes) + ' omitted');
-    return parts.join(' \u00b7 ');
-  }
+    outline(i, rows, width, scale, x0) {
+      const f = this.focus;
+      const inside = i >= f && i < this.end[f];
+      const left = inside ? (this.x[i] - x0) * scale : 0;
+      const pw = inside ? this.w[i] * scale : width;
+      const ctx = this.ctx;
+      ctx.strokeStyle = '#1f1b18';
+      ctx.lineWidth = 1.5;
+      ctx.strokeRect(left + 0.75, this.rowY(this.depth[i], rows) + 0.75,
+        Math.max(pw - 2.5, 1), ROW - 2.5);
+    }
 
-  async function loadGraph() {
-    const seq = ++loadSeq;
-    const keepPath = focus ? pathOf(focus) : [];
-    const data = await getJSON(apiUrl('api/flamegraph'));
-    if (seq !== loadSeq) return; /* a newer selection is on its way */
-    root = data.root;
-    layout(root);
-    focus = nodeAtPath(root, keepPath);
-    hovered = null;
-    applySearch();
-    ui.empty.hidden = data.total > 0;
-    setStatus(describe(data), false);
-    renderCrumbs();
-    draw();
-  }
+    fit(name, px) {
+      const max = Math.floor((px - 2 * TEXT_PAD) / this.charWidth);
+      if (max < 3) return '';
+      return name.length <= max ? name : name.slice(0, max - 1) + '\u2026';
+    }
 
-  async function load() {
-    writeHash();
-    ui.pprof.href = apiUrl('api/pprof');
-    try {
-      await loadTargets();
-      await loadGraph();
-    } catch (e) {
-      setStatus('Error: ' + e.message, true);
+    /* ---- hit testing ---- */
+
+    nodeAtEvent(ev) {
+      const r = this.canvas.getBoundingClientRect();
+      return this.nodeAt(ev.clientX - r.left, ev.clientY - r.top, r.width);
+    }
+
+    nodeAt(px, py, width) {
+      if (!this.n) return -1;
+      const rows = this.rows();
+      let row = Math.floor(py / ROW);
+      if (row < 0 || row >= rows) return -1;
+      const depth = this.opts.inverted ? rows - 1 - row : row;
+      const f = this.focus;
+      if (depth < this.depth[f]) {
+        let a = f;
+        while (this.depth[a] > depth) a = this.parent[a];
+        return a;
+      }
+      const xs = this.x[f] + (px / width) * this.w[f];
+      let i = f;
+      while (this.depth[i] < depth) {
+        let next = -1;
+        for (let c = i + 1; c < this.end[i]; c = this.end[c]) {
+          if (xs >= this.x[c] && xs < this.x[c] + this.w[c]) {
+            next = c;
+            break;
+          }
+        }
+        if (next < 0) return -1;
+        i = next;
+      }
+      return this.w[i] * (width / this.w[f]) >= MIN_PX ? i : -1;
+    }
+
+    onMove(ev) {
+      this.setHover(this.nodeAtEvent(ev), ev);
+    }
+
+    setHover(i, ev) {
+      if (i !== this.hover) {
+        this.hover = i;
+        this.requestDraw();
+      }
+      if (this.opts.onHover) this.opts.onHover(i >= 0 ? this.nodes[i] : null, ev);
     }
   }
 
-  function setAuto(on) {
-    ui.auto.setAttribute('aria-pressed', String(on));
-    ui.auto.textContent = 'Auto-refresh: ' + (on ? 'on' : 'off');
-    clearInterval(autoTimer);
-    autoTimer = on ? setInterval(load, AUTO_MS) : null;
-  }
+  /* ---- the shared tooltip ---- */
 
-  /* ---- wiring ---- */
+  const tooltip = {
+    el: null,
+    /* lines: [[className, text], ...] */
+    show(lines, ev) {
+      const tip = this.el || (this.el = document.getElementById('tooltip'));
+      tip.replaceChildren();
+      for (const [cls, text] of lines) {
+        const d = document.createElement('div');
+        if (cls) d.className = cls;
+        d.textContent = text;
+        tip.appendChild(d);
+      }
+      tip.hidden = false;
+      const pad = 14;
+      const r = tip.getBoundingClientRect();
+      let x = ev.clientX + pad;
+      let y = ev.clientY + pad;
+      if (x + r.width > window.innerWidth - 4) x = Math.max(4, ev.clientX - r.width - pad);
+      if (y + r.height > window.innerHeight - 4) y = Math.max(4, ev.clientY - r.height - pad);
+      tip.style.left = x + 'px';
+      tip.style.top = y + 'px';
+    },
+    hide() {
+      if (this.el) this.el.hidden = true;
+    },
+  };
 
-  let searchTimer = null;
-  ui.search.addEventListener('input', () => {
-    clearTimeout(searchTimer);
-    searchTimer = setTimeout(() => {
-      applySearch();
-      writeHash();
-      draw();
-    }, 120);
-  });
-  ui.target.addEventListener('change', () => {
-    focus = null; /* another target: start from the top */
-    load();
-  });
-  ui.range.addEventListener('change', load);
-  ui.refresh.addEventListener('click', load);
-  ui.auto.addEventListener('click', () => setAuto(ui.auto.getAttribute('aria-pressed') !== 'true'));
-  /* the range ends "now": refresh the link's time window when it is used */
-  ui.pprof.addEventListener('click', () => {
-    ui.pprof.href = apiUrl('api/pprof');
-  });
-  ui.canvas.addEventListener('mousemove', onMove);
-  ui.canvas.addEventListener('mouseleave', hideTooltip);
-  ui.canvas.addEventListener('click', (ev) => {
-    const r = ui.canvas.getBoundingClientRect();
-    const n = nodeAt(ev.clientX - r.left, ev.clientY - r.top);
-    if (n) zoomTo(n);
-  });
-  document.addEventListener('keydown', (ev) => {
-    if (ev.key === 'Escape' && document.activeElement !== ui.search && focus && focus.parent) {
-      zoomTo(focus.parent);
-    }
-  });
-  let resizeFrame = 0;
-  window.addEventListener('resize', () => {
-    cancelAnimationFrame(resizeFrame);
-    resizeFrame = requestAnimationFrame(draw);
-  });
-
-  readHash();
-  load();
-})();
+  E.FlameGraph = FlameGraph;
+  E.tooltip = tooltip;
+  E.flamePalette = { plain: PLAIN_PALETTE, plainColor, makePalette, nameHash };
+  E.FLAME_ROW = ROW;
+})(window.Ember = window.Ember || {});

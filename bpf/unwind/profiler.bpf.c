@@ -689,6 +689,12 @@ int ember_process_exec(void *ctx)
 
 	if (filter_pids && !bpf_map_lookup_elem(&pids, &pid))
 		return 0;
+	/*
+	 * The new image's libraries are mapped after exec: the first pc in
+	 * one of them must get its refresh at once, not wait out a rate limit
+	 * run down by the process before exec (the forking parent's copy).
+	 */
+	bpf_map_delete_elem(&refresh_sent, &pid);
 	send_event(ctx, EMBER_EVENT_EXEC, pid);
 	return 0;
 }

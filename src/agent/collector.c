@@ -9,7 +9,9 @@
  * stopped on an error: a stack cut short is never passed off as whole.
  *
  * Targets are cached per pid: reading /proc/PID/environ and the executable's
- * build-id happens once per process, not once per sample.
+ * build-id happens once per process, not once per sample, and the names are
+ * kept across profiles, so the samples drained after a process exited still
+ * carry its service and version.
  */
 #include "agent/collector.h"
 
@@ -23,15 +25,24 @@
 #define MAX_FRAMES (EMBER_MAX_KERNEL_DEPTH + EMBER_MAX_USER_DEPTH * 4 + 2)
 #define PID_SLOTS 8192 /* direct-mapped cache of pid -> target id */
 
+/* What a process was found to be, kept across profiles (strings owned). */
+struct known_target {
+	struct ember_target t;
+	char *strings; /* one block holding every string of t */
+};
+
 struct pid_entry {
 	uint32_t pid; /* 0 = empty */
 	uint32_t target;
-	struct ember_profile *profile; /* target ids are per profile */
+	uint64_t generation; /* of the profile target is an index of */
+	struct known_target *known;
 };
 
 struct ember_collector {
 	struct ember_symbolizer *sym;
+	const struct ember_service_map *services;
 	struct ember_profile *profile;
+	uint64_t generation; /* bumped with every new profile; 0 = none yet */
 	int64_t time_ns;
 	struct pid_entry pids[PID_SLOTS];
 	uint32_t frames[MAX_FRAMES];
@@ -47,12 +58,33 @@ struct ember_collector *ember_collector_new(struct ember_symbolizer *sym)
 	return c;
 }
 
-void ember_collector_free(struct ember_collector *c) { free(c); }
+static void known_free(struct known_target *k)
+{
+	if (k)
+		free(k->strings);
+	free(k);
+}
+
+void ember_collector_free(struct ember_collector *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < PID_SLOTS; i++)
+		known_free(c->pids[i].known);
+	free(c);
+}
+
+void ember_collector_set_service_map(struct ember_collector *c,
+				     const struct ember_service_map *map)
+{
+	c->services = map;
+}
 
 void ember_collector_set_profile(struct ember_collector *c, struct ember_profile *p,
 				 int64_t time_ns)
 {
 	c->profile = p;
+	c->generation++;
 	c->time_ns = time_ns;
 }
 
@@ -74,38 +106,102 @@ static const char *strip_deleted(const char *exe, char *buf, size_t size)
 	return exe;
 }
 
+static size_t str_size(const char *s)
+{
+	return s ? strlen(s) + 1 : 0;
+}
+
+static const char *put_str(char **cur, const char *s)
+{
+	if (!s)
+		return NULL;
+	char *d = *cur;
+	size_t n = strlen(s) + 1;
+	memcpy(d, s, n);
+	*cur += n;
+	return d;
+}
+
+/* A copy of t that outlives the profile (NULL on OOM). */
+static struct known_target *known_new(const struct ember_target *t)
+{
+	struct known_target *k = calloc(1, sizeof(*k));
+	size_t n = str_size(t->comm) + str_size(t->exe) + str_size(t->service) +
+		   str_size(t->version) + str_size(t->build_id) + str_size(t->labels);
+	char *cur;
+
+	if (!k || !(k->strings = malloc(n ? n : 1))) {
+		free(k);
+		return NULL;
+	}
+	cur = k->strings;
+	k->t.pid = t->pid;
+	k->t.comm = put_str(&cur, t->comm);
+	k->t.exe = put_str(&cur, t->exe);
+	k->t.service = put_str(&cur, t->service);
+	k->t.version = put_str(&cur, t->version);
+	k->t.build_id = put_str(&cur, t->build_id);
+	k->t.labels = put_str(&cur, t->labels);
+	return k;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/*
+ * Who pid is.  Its names are worked out once (environment, Go build info,
+ * cgroup, ...) and kept: a later profile re-uses them, also after the
+ * process exited (its last samples are drained after it is gone), unless
+ * the pid now runs another executable.
+ */
 static uint32_t target_of(struct ember_collector *c, const struct ember_raw_sample *s)
 {
 	struct pid_entry *e = &c->pids[s->pid % PID_SLOTS];
 	struct ember_process_info info = {0};
 	struct ember_target_names names;
 	char exe_buf[4096];
+	bool alive;
 
-	if (e->pid == s->pid && e->profile == c->profile)
+	if (e->pid == s->pid && e->generation == c->generation)
 		return e->target;
 
-	if (ember_symbolizer_process(c->sym, s->pid, &info) != 0)
-		info.comm = s->comm;
+	alive = ember_symbolizer_process(c->sym, s->pid, &info) == 0;
 	const char *exe = strip_deleted(info.exe, exe_buf, sizeof(exe_buf));
-	const char *comm = info.comm && info.comm[0] ? info.comm : s->comm;
-	ember_target_names(s->pid, comm, exe, info.build_id, &names);
+	struct known_target *k = e->pid == s->pid ? e->known : NULL;
+	if (k && alive && !(same_str(exe, k->t.exe) && same_str(info.build_id, k->t.build_id)))
+		k = NULL; /* the pid was reused or exec'd another program */
 
-	struct ember_target t = {
-		.pid = s->pid,
-		.comm = comm,
-		.exe = exe,
-		.service = names.service,
-		.version = names.version,
-		.build_id = info.build_id,
-	};
-	uint32_t id = ember_profile_target(c->profile, &t);
-	if (id != UINT32_MAX) {
-		if (e->pid != s->pid)
-			c->stats.processes++;
-		e->pid = s->pid;
-		e->target = id;
-		e->profile = c->profile;
+	struct ember_target fresh;
+	if (!k) {
+		const char *comm = info.comm && info.comm[0] ? info.comm : s->comm;
+		ember_target_names(s->pid, comm, exe, info.build_id, c->services, &names);
+		fresh = (struct ember_target){
+			.pid = s->pid,
+			.comm = comm,
+			.exe = exe,
+			.service = names.service,
+			.version = names.version,
+			.build_id = info.build_id,
+			.labels = names.labels[0] ? names.labels : NULL,
+		};
 	}
+	const struct ember_target *t = k ? &k->t : &fresh;
+	uint32_t id = ember_profile_target(c->profile, t);
+	if (id == UINT32_MAX)
+		return id;
+	if (e->pid != s->pid)
+		c->stats.processes++;
+	if (!k) {
+		/* remember only what was read from a live process */
+		struct known_target *nk = alive ? known_new(t) : NULL;
+		known_free(e->known);
+		e->known = nk;
+	}
+	e->pid = s->pid;
+	e->target = id;
+	e->generation = c->generation;
 	return id;
 }
 

@@ -24,6 +24,12 @@ void ember_collector_free(struct ember_collector *c);
 void ember_collector_set_profile(struct ember_collector *c, struct ember_profile *p,
 				 int64_t time_ns);
 
+struct ember_service_map; /* agent/target.h */
+
+/* Name processes by the services file too (target.h); map stays the caller's. */
+void ember_collector_set_service_map(struct ember_collector *c,
+				     const struct ember_service_map *map);
+
 /* ember_sample_fn for ember_profiler_drain(): arg is the collector. */
 void ember_collector_add(const struct ember_raw_sample *s, void *arg);
 

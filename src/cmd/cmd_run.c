@@ -2,6 +2,7 @@
  * cmd_run.c - `ember run`: the appliance.
  *
  *   ember run [--db PATH] [--listen ADDR:PORT] [--frequency HZ] [--flush SECS]
+ *             [--services FILE]
  *
  * Profiles every process on the host, drains the kernel maps every second
  * into an in-memory profile (symbolizing while the processes still exist),
@@ -22,6 +23,7 @@
 
 #include "agent/collector.h"
 #include "agent/profiler.h"
+#include "agent/target.h"
 #include "agent/unwind_tables.h"
 #include "cmd.h"
 #include "core/log.h"
@@ -57,7 +59,9 @@ static void usage(FILE *f)
 		"  --flush SECS         write to the database every SECS seconds (default 5)\n"
 		"  --frame-pointers     unwind by frame pointer only (no DWARF tables)\n"
 		"  --unwind-budget MB   kernel memory for unwind tables (default 64)\n"
-		"  --unwind-cache DIR   cache of compiled tables (default " CMD_DEFAULT_UNWIND_CACHE ")\n");
+		"  --unwind-cache DIR   cache of compiled tables (default " CMD_DEFAULT_UNWIND_CACHE ")\n"
+		"  --services FILE      name services by executable: \"PATTERN = SERVICE\" lines\n"
+		"                       (fnmatch on the path if PATTERN has a '/', else the name)\n");
 }
 
 /* Appends the agent's counters as a JSON object (called from the HTTP thread). */
@@ -184,12 +188,13 @@ int cmd_run(int argc, char **argv)
 		{"db", required_argument, 0, 'D'},        {"listen", required_argument, 0, 'l'},
 		{"frequency", required_argument, 0, 'F'}, {"flush", required_argument, 0, 'f'},
 		{"frame-pointers", no_argument, 0, 'P'},  {"unwind-budget", required_argument, 0, 'B'},
-		{"unwind-cache", required_argument, 0, 'C'},
+		{"unwind-cache", required_argument, 0, 'C'}, {"services", required_argument, 0, 'S'},
 		{"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
 	};
 	const char *db = DEFAULT_DB, *listen = DEFAULT_LISTEN;
 	unsigned long frequency = 19, flush_s = 5, budget_mb = 64;
-	const char *cache = CMD_DEFAULT_UNWIND_CACHE;
+	const char *cache = CMD_DEFAULT_UNWIND_CACHE, *services_file = NULL;
+	struct ember_service_map *services = NULL;
 	bool fp_only = false;
 	struct agent a = {0};
 	struct ember_server *server = NULL;
@@ -215,6 +220,7 @@ int cmd_run(int argc, char **argv)
 				return 2;
 			break;
 		case 'C': cache = optarg; break;
+		case 'S': services_file = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -230,6 +236,11 @@ int cmd_run(int argc, char **argv)
 	unsigned addrlen;
 	if (ember_server_parse_listen(listen, &addr, &addrlen, err, sizeof(err))) {
 		fprintf(stderr, "ember run: %s\n", err);
+		return 2;
+	}
+
+	if (services_file && ember_service_map_load(services_file, &services, err, sizeof(err))) {
+		fprintf(stderr, "ember run: --services %s\n", err);
 		return 2;
 	}
 
@@ -257,6 +268,7 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "ember run: out of memory\n");
 		goto out;
 	}
+	ember_collector_set_service_map(a.collector, services);
 
 	struct ember_server_config scfg = {
 		.listen = listen, .db_path = db, .stats_json = stats_json, .stats_arg = &a};
@@ -299,5 +311,6 @@ out:
 	ember_symbolizer_free(a.sym);
 	ember_profiler_close(a.profiler);
 	ember_store_close(a.store);
+	ember_service_map_free(services);
 	return rc;
 }

@@ -190,6 +190,7 @@ static uint64_t frame_hash(const struct ember_frame *f)
 	h = mix(h, (uintptr_t)f->function);
 	h = mix(h, (uintptr_t)f->file);
 	h = mix(h, f->line);
+	h = mix(h, f->start_line);
 	h = mix(h, (uintptr_t)f->module);
 	h = mix(h, (uintptr_t)f->build_id);
 	h = mix(h, f->address);
@@ -201,6 +202,7 @@ static bool frame_eq(const struct ember_profile *p, uint32_t i, const void *key)
 {
 	const struct ember_frame *a = &p->frames[i], *b = key;
 	return a->function == b->function && a->file == b->file && a->line == b->line &&
+	       a->start_line == b->start_line &&
 	       a->module == b->module && a->build_id == b->build_id && a->address == b->address &&
 	       a->flags == b->flags;
 }

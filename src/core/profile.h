@@ -37,6 +37,7 @@ struct ember_frame {
 	const char *function; /* demangled function name, NULL when unknown */
 	const char *file;     /* source file, NULL when unknown */
 	uint32_t line;        /* source line, 0 when unknown */
+	uint32_t start_line;  /* line where the function starts (its declaration), 0 when unknown */
 	const char *module;   /* path of the mapped file, "[kernel]", "[vdso]", ... */
 	const char *build_id; /* lower-case hex GNU build-id, NULL when none */
 	uint64_t address;     /* user: module-relative pc (ELF vaddr); kernel: absolute */

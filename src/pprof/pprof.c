@@ -9,7 +9,7 @@
  *             has_* flags say truthfully how much symbol information the
  *             mapping's locations carry; `go tool pprof` re-symbolizes a
  *             mapping without functions when it finds the binary locally.
- *   Function  one per distinct (name, file).  Frames with no function name
+ *   Function  one per distinct (name, file), with the start line when known.  Frames with no function name
  *             get the name ember_frame_name() gives them ("libfoo.so+0x1a2b")
  *             so pprof shows what the folded text and the UI show.
  *   Location  one per distinct run of frames at one (module, address): an
@@ -340,7 +340,8 @@ static bool func_eq(const struct enc *e, uint32_t idx, const void *key)
 }
 
 /* Function index for (name, filename) string ids, added if new. */
-static int function_index(struct enc *e, int64_t name, int64_t filename, uint32_t *out)
+static int function_index(struct enc *e, int64_t name, int64_t filename, uint32_t start_line,
+			  uint32_t *out)
 {
 	struct lookup_func k = {name, filename};
 	uint64_t h = ember_hash64(&k, sizeof(k), 0x666e63);
@@ -355,6 +356,7 @@ static int function_index(struct enc *e, int64_t name, int64_t filename, uint32_
 		fn.name = name;
 		fn.system_name = name;
 		fn.filename = filename;
+		fn.start_line = start_line;
 		e->funcs[e->n_funcs] = fn;
 		ix_claim(&e->func_ix, slot, h, e->n_funcs++);
 	}
@@ -377,7 +379,7 @@ static int frame_function(struct enc *e, uint32_t fid, uint32_t *out)
 	/* Long C++ names are used as they are; only synthesized names go through buf. */
 	name = f->function && f->function[0] ? f->function : ember_frame_name(f, buf, sizeof(buf));
 	if ((err = str_id(e, name, &name_id)) || (err = str_id(e, f->file, &file_id)) ||
-	    (err = function_index(e, name_id, file_id, out)))
+	    (err = function_index(e, name_id, file_id, f->start_line, out)))
 		return err;
 	e->frame_func[fid] = *out;
 	return 0;
@@ -494,7 +496,7 @@ static int root_location(struct enc *e, uint32_t ti, uint32_t *out)
 		return 0;
 	}
 	if ((err = str_id(e, target_name(&e->p->targets[ti]), &k.root)) ||
-	    (err = function_index(e, k.root, 0, &func)))
+	    (err = function_index(e, k.root, 0, 0, &func)))
 		return err;
 	h = ember_hash64(&k.root, sizeof(k.root), 0x726f6f74);
 	struct ix_slot *slot = ix_find(&e->loc_ix, h, loc_eq, e, &k);

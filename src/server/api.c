@@ -11,6 +11,22 @@
  *        "truncated":false}
  *       Newest first; at most 10000 targets ("truncated":true when cut).
  *
+ * Selections.  target=ID, service=S, version=V, pid=P, from=MS, to=MS, all
+ * optional (absent or empty = any); from is inclusive, to exclusive, and a
+ * time bucket (10 s) is selected when it overlaps [from, to).  version may
+ * be a comma-separated list ("v1,v2" = either; at most 32).  Two-sided
+ * endpoints take the same parameters prefixed "a." and "b." (or "base."); a
+ * side with no parameter at all selects everything.
+ *
+ *   GET /api/services
+ *       {"services":[{"service":"api","samples":N,"first_seen":MS,"last_seen":MS,
+ *                     "versions":[{"version":"1.2.3","first_seen":MS,"last_seen":MS,
+ *                                  "samples":N,"targets":K}, ...]}, ...],
+ *        "truncated":false}
+ *       Services by name; versions newest (last_seen) first; at most 10000
+ *       (service, version) pairs.  Versions come from the agent (the process
+ *       environment, Go build info, else the short build-id).
+ *
  *   GET /api/flamegraph?target=ID&service=S&version=V&pid=P&from=MS&to=MS
  *       {"total":N,"from":MS|null,"to":MS|null,"nodes":K,"truncated":false,
  *        "root":{"name":"all","value":N,"self":0,"children":[
@@ -22,9 +38,54 @@
  *       Nodes below 1/100000 of the total are dropped and at most 200000
  *       nodes are sent; "truncated":true says that happened.
  *
+ *   GET /api/diff?a.<selection>&b.<selection>[&min_share=0.0001]
+ *       {"a_total":NA,"b_total":NB,"nodes":K,"truncated":false,
+ *        "root":{"name":"all","a":NA,"b":NB,"a_self":0,"b_self":0,"delta":0,
+ *                "delta_self":0,"children":[
+ *          {"name":"main","file":"m.c","line":3,"kernel":false,"inlined":false,
+ *           "a":A,"b":B,"a_self":AS,"b_self":BS,"delta":F,"delta_self":F,
+ *           "children":[...]}, ...]},
+ *        "vanished":[{"name":"f","a_total_share":F,"a_self_share":F}, ...]}
+ *       Both selections merged root first by (name, kernel).  Shares are
+ *       normalized by each side's total, so a load difference is no
+ *       regression: delta = B/NB - A/NA, delta_self = BS/NB - AS/NA (fractions
+ *       of all samples; > 0 grew in B).  Children sorted by max(A/NA, B/NB);
+ *       nodes under min_share on both sides dropped, at most 200000 nodes
+ *       ("truncated":true when either cut something).  "vanished": functions
+ *       of A that no stack of B contains, by A's share (at most 200).
+ *
+ *   GET /api/top?<selection>[&base.<selection>][&limit=100][&sort=self|total|diff]
+ *       {"total":N,"base_total":M|null,"functions_total":K,"functions":[
+ *          {"name":"f","file":"f.c"|null,"line":7,"kernel":false,"self":S,"total":T,
+ *           "self_share":F,"total_share":F,"base_self_share":F|null,
+ *           "base_total_share":F|null,"diff_self":F|null,"diff_total":F|null}, ...]}
+ *       A function is a frame name; total = samples whose stack contains it
+ *       (once per stack, even when recursive), self = samples where it is the
+ *       leaf.  With base.* the diff columns are share in the selection minus
+ *       share in the base.  Sorted by self (default), total, or diff_self
+ *       (default with a base; needs one), largest first; limit 1..10000.
+ *
+ *   GET /api/sandwich?function=NAME&<selection>
+ *       {"function":NAME,"total":N,"self":S,"total_share":F,"samples":ALL,
+ *        "callers":{"name":NAME,"value":N,"self":0,"children":[...]},
+ *        "callees":{"name":NAME,"value":N,"self":S,"children":[...]}}
+ *       Over the stacks containing the function, split at its outermost
+ *       call: callers walk from it toward the root (its nearest caller is its
+ *       child), callees from it to the leaf; nodes as in /api/flamegraph.
+ *       An unknown function gives total 0 and empty trees.
+ *
+ *   GET /api/timeline?<selection>[&step=SECONDS]
+ *       {"step_ms":S,"from":MS,"to":MS,"points":[[MS,N], ...]}
+ *       Samples per step, ascending; steps without samples are left out.
+ *       The span is from..to, or else the selection's first and last
+ *       bucket; the step is rounded up to whole buckets (10 s) and raised
+ *       so that the span holds at most 2000 steps; points are aligned to
+ *       multiples of the step.
+ *
  *   GET /api/pprof?<same selection>
  *       gzip'd profile.proto (application/octet-stream, attachment
- *       "ember-profile.pb.gz"), for `go tool pprof`.
+ *       "ember-profile.pb.gz"), for `go tool pprof`; also the base of
+ *       `go tool pprof -diff_base=base.pb.gz new.pb.gz`.
  *
  *   GET /api/folded?<same selection>
  *       text/plain folded stacks ("main;work;memcpy 42" per line).
@@ -35,7 +96,8 @@
  *        "agent":{...}|null}
  *
  * Errors: 400 {"error":"target: must be a positive integer"} for a bad,
- * repeated, unknown or over-long (> 256 bytes) parameter or from > to;
+ * repeated, unknown or over-long (> 256 bytes) parameter or from > to (the
+ * message starts with the parameter's full name, "a.from: ...");
  * 404 {"error":...} for an unknown endpoint; 500 {"error":...} when the
  * store fails (the message names the database).
  */
@@ -51,7 +113,10 @@
 #include "core/log.h"
 #include "pprof/folded.h"
 #include "pprof/pprof.h"
+#include "server/diff.h"
 #include "server/flamegraph.h"
+#include "server/sandwich.h"
+#include "server/topfuncs.h"
 
 #define NS_PER_MS ((int64_t)1000000)
 #define MAX_MS (INT64_MAX / NS_PER_MS) /* keeps ms -> ns from overflowing */
@@ -141,15 +206,34 @@ static int param_index(const char *key)
 	return -1;
 }
 
-static int parse_one(int which, const char *val, struct ember_api_query *q, char *err,
-		     size_t errlen)
+/* Split q->version at commas into q->versions; empty items are skipped. */
+static int parse_versions(const char *key, const char *val, struct ember_api_query *q,
+			  char *err, size_t errlen)
+{
+	size_t n = 0;
+	char *save = NULL;
+
+	snprintf(q->version, sizeof(q->version), "%s", val);
+	for (char *v = strtok_r(q->version, ",", &save); v; v = strtok_r(NULL, ",", &save)) {
+		if (n == EMBER_API_MAX_VERSIONS)
+			return fail(err, errlen, "%s: more than %d versions", key,
+				    EMBER_API_MAX_VERSIONS);
+		q->versions[n++] = v;
+	}
+	q->sel.versions = n ? q->versions : NULL;
+	q->sel.n_versions = n;
+	return 0;
+}
+
+static int parse_one(int which, const char *key, const char *val, struct ember_api_query *q,
+		     char *err, size_t errlen)
 {
 	int64_t v;
 
 	switch (which) {
 	case P_TARGET:
 		if (!parse_int(val, 1, INT64_MAX, &v))
-			return fail(err, errlen, "target: must be a positive integer target id");
+			return fail(err, errlen, "%s: must be a positive integer target id", key);
 		q->sel.target_id = v;
 		return 0;
 	case P_SERVICE:
@@ -157,25 +241,23 @@ static int parse_one(int which, const char *val, struct ember_api_query *q, char
 		q->sel.service = q->service;
 		return 0;
 	case P_VERSION:
-		snprintf(q->version, sizeof(q->version), "%s", val);
-		q->sel.version = q->version;
-		return 0;
+		return parse_versions(key, val, q, err, errlen);
 	case P_PID:
 		if (!parse_int(val, 1, UINT32_MAX, &v))
-			return fail(err, errlen, "pid: must be a process id (1..%" PRIu32 ")",
+			return fail(err, errlen, "%s: must be a process id (1..%" PRIu32 ")", key,
 				    UINT32_MAX);
 		q->sel.pid = (uint32_t)v;
 		return 0;
 	case P_FROM:
 		if (!parse_int(val, 0, MAX_MS, &v))
-			return fail(err, errlen, "from: must be unix time in milliseconds");
+			return fail(err, errlen, "%s: must be unix time in milliseconds", key);
 		q->has_from = true;
 		q->from_ms = v;
 		q->sel.from_ns = v * NS_PER_MS;
 		return 0;
 	case P_TO:
 		if (!parse_int(val, 1, MAX_MS, &v))
-			return fail(err, errlen, "to: must be unix time in milliseconds (> 0)");
+			return fail(err, errlen, "%s: must be unix time in milliseconds (> 0)", key);
 		q->has_to = true;
 		q->to_ms = v;
 		q->sel.to_ns = v * NS_PER_MS;
@@ -184,10 +266,12 @@ static int parse_one(int which, const char *val, struct ember_api_query *q, char
 	return -EINVAL;
 }
 
-int ember_api_parse_query(const struct ember_api_param *params, size_t n,
-			  struct ember_api_query *q, char *err, size_t errlen)
+int ember_api_parse_selection(const struct ember_api_param *params, size_t n,
+			      const char *prefix, struct ember_api_query *q, char *err,
+			      size_t errlen)
 {
 	bool seen[P_COUNT] = {false};
+	size_t plen = strlen(prefix);
 
 	memset(q, 0, sizeof(*q));
 	if (n > EMBER_API_MAX_PARAMS)
@@ -195,27 +279,84 @@ int ember_api_parse_query(const struct ember_api_param *params, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		const char *key = params[i].key ? params[i].key : "";
 		const char *val = params[i].value ? params[i].value : "";
-		int which = param_index(key);
+		int which;
 		int ret;
 
-		if (which < 0)
-			return fail(err, errlen, "unknown parameter '%.40s'", key);
+		if (strncmp(key, prefix, plen) != 0 || (which = param_index(key + plen)) < 0)
+			continue;
 		if (seen[which])
 			return fail(err, errlen, "%s: given more than once", key);
 		seen[which] = true;
+		q->given = true;
 		if (strlen(val) > EMBER_API_MAX_VALUE_LEN)
 			return fail(err, errlen, "%s: longer than %d bytes", key,
 				    EMBER_API_MAX_VALUE_LEN);
 		if (!*val)
 			continue; /* empty = any */
-		ret = parse_one(which, val, q, err, errlen);
+		ret = parse_one(which, key, val, q, err, errlen);
 		if (ret)
 			return ret;
 	}
 	if (q->has_from && q->has_to && q->from_ms > q->to_ms)
-		return fail(err, errlen, "from: %" PRId64 " is after to: %" PRId64, q->from_ms,
-			    q->to_ms);
+		return fail(err, errlen, "%sfrom: %" PRId64 " is after %sto: %" PRId64, prefix,
+			    q->from_ms, prefix, q->to_ms);
 	return 0;
+}
+
+/*
+ * Reject parameters that are neither a selection parameter under one of
+ * prefixes (NULL-terminated) nor one of extras (NULL-terminated, each at
+ * most once).
+ */
+static int check_params(const struct ember_api_param *params, size_t n,
+			const char *const *prefixes, const char *const *extras, char *err,
+			size_t errlen)
+{
+	if (n > EMBER_API_MAX_PARAMS)
+		return fail(err, errlen, "too many parameters (at most %d)", EMBER_API_MAX_PARAMS);
+	for (size_t i = 0; i < n; i++) {
+		const char *key = params[i].key ? params[i].key : "";
+		bool known = false;
+
+		for (const char *const *x = extras; x && *x && !known; x++) {
+			if (strcmp(key, *x) != 0)
+				continue;
+			known = true;
+			for (size_t j = 0; j < i; j++)
+				if (params[j].key && strcmp(params[j].key, key) == 0)
+					return fail(err, errlen, "%s: given more than once", key);
+			if (params[i].value && strlen(params[i].value) > EMBER_API_MAX_VALUE_LEN)
+				return fail(err, errlen, "%s: longer than %d bytes", key,
+					    EMBER_API_MAX_VALUE_LEN);
+		}
+		for (const char *const *p = prefixes; p && *p && !known; p++) {
+			size_t plen = strlen(*p);
+			known = strncmp(key, *p, plen) == 0 && param_index(key + plen) >= 0;
+		}
+		if (!known)
+			return fail(err, errlen, "unknown parameter '%.40s'", key);
+	}
+	return 0;
+}
+
+/* The value of an extra parameter, NULL when absent. */
+static const char *param_value(const struct ember_api_param *params, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (params[i].key && strcmp(params[i].key, key) == 0)
+			return params[i].value ? params[i].value : "";
+	return NULL;
+}
+
+int ember_api_parse_query(const struct ember_api_param *params, size_t n,
+			  struct ember_api_query *q, char *err, size_t errlen)
+{
+	static const char *const plain[] = {"", NULL};
+	int ret;
+
+	memset(q, 0, sizeof(*q));
+	ret = check_params(params, n, plain, NULL, err, errlen);
+	return ret ? ret : ember_api_parse_selection(params, n, "", q, err, errlen);
 }
 
 /* ---- replies ---- */
@@ -331,7 +472,7 @@ static void api_targets(struct ember_api *api, struct ember_api_reply *r)
 /* Parse the selection and query the store; on failure the reply is filled. */
 static struct ember_profile *select_profile(struct ember_api *api,
 					    const struct ember_api_param *params, size_t n,
-					    struct ember_api_query *q,
+					    struct ember_api_query *q, bool merge_targets,
 					    struct ember_api_reply *r)
 {
 	char err[EMBER_STORE_ERRLEN] = "";
@@ -341,8 +482,30 @@ static struct ember_profile *select_profile(struct ember_api *api,
 		reply_error(r, 400, err);
 		return NULL;
 	}
+	q->sel.merge_targets = merge_targets;
 	if (open_store(api, r))
 		return NULL;
+	if (ember_store_query(api->store, &q->sel, &p, err, sizeof(err)) || !p) {
+		reply_error(r, 500, err[0] ? err : "store query failed");
+		return NULL;
+	}
+	return p;
+}
+
+/*
+ * Query an already parsed selection for a computation that ignores targets
+ * (stacks are merged over them, which is much faster); on failure the
+ * reply is filled.
+ */
+static struct ember_profile *query_profile(struct ember_api *api, struct ember_api_query *q,
+					   struct ember_api_reply *r)
+{
+	char err[EMBER_STORE_ERRLEN] = "";
+	struct ember_profile *p = NULL;
+
+	if (open_store(api, r))
+		return NULL;
+	q->sel.merge_targets = true;
 	if (ember_store_query(api->store, &q->sel, &p, err, sizeof(err)) || !p) {
 		reply_error(r, 500, err[0] ? err : "store query failed");
 		return NULL;
@@ -355,7 +518,7 @@ static void api_flamegraph(struct ember_api *api, const struct ember_api_param *
 {
 	struct ember_api_query q;
 	struct ember_flame_result res;
-	struct ember_profile *p = select_profile(api, params, n, &q, r);
+	struct ember_profile *p = select_profile(api, params, n, &q, true, r);
 	struct strbuf sb, tree;
 
 	if (!p)
@@ -386,7 +549,7 @@ static void api_pprof(struct ember_api *api, const struct ember_api_param *param
 {
 	struct ember_api_query q;
 	struct ember_pprof_options opt = {0};
-	struct ember_profile *p = select_profile(api, params, n, &q, r);
+	struct ember_profile *p = select_profile(api, params, n, &q, false, r);
 	uint8_t *out = NULL;
 	size_t len = 0;
 	int ret;
@@ -412,7 +575,7 @@ static void api_folded(struct ember_api *api, const struct ember_api_param *para
 		       struct ember_api_reply *r)
 {
 	struct ember_api_query q;
-	struct ember_profile *p = select_profile(api, params, n, &q, r);
+	struct ember_profile *p = select_profile(api, params, n, &q, false, r);
 	struct strbuf sb;
 
 	if (!p)
@@ -426,6 +589,300 @@ static void api_folded(struct ember_api *api, const struct ember_api_param *para
 	}
 	ember_profile_free(p);
 	reply_sb(r, 200, CT_TEXT, &sb);
+}
+
+/* ---- /api/services ---- */
+
+struct services_ctx {
+	struct strbuf *sb;      /* the reply */
+	struct strbuf versions; /* the current service's versions */
+	char service[EMBER_API_MAX_VALUE_LEN * 4 + 1];
+	bool open;              /* a service is pending */
+	uint64_t samples;
+	int64_t first, last;
+	size_t n_services, n_rows;
+	bool truncated;
+};
+
+static void close_service(struct services_ctx *c)
+{
+	struct strbuf *sb = c->sb;
+
+	if (!c->open)
+		return;
+	sb_puts(sb, c->n_services++ ? ",{\"service\":" : "{\"service\":");
+	sb_json_str(sb, c->service);
+	sb_printf(sb, ",\"samples\":%" PRIu64 ",\"first_seen\":%" PRId64 ",\"last_seen\":%" PRId64
+		      ",\"versions\":[",
+		  c->samples, c->first / NS_PER_MS, c->last / NS_PER_MS);
+	sb_append(sb, c->versions.buf, c->versions.len);
+	sb_puts(sb, "]}");
+	sb_reset(&c->versions);
+	c->open = false;
+}
+
+static int version_row(const struct ember_version_row *v, void *arg)
+{
+	struct services_ctx *c = arg;
+
+	if (c->n_rows++ == MAX_TARGETS) {
+		c->truncated = true;
+		return 1;
+	}
+	if (c->open && strcmp(c->service, v->service) != 0)
+		close_service(c);
+	if (!c->open) {
+		snprintf(c->service, sizeof(c->service), "%s", v->service);
+		c->open = true;
+		c->samples = 0;
+		c->first = v->first_seen_ns;
+		c->last = v->last_seen_ns;
+	} else {
+		sb_putc(&c->versions, ',');
+	}
+	c->samples += v->samples;
+	if (v->first_seen_ns < c->first)
+		c->first = v->first_seen_ns;
+	if (v->last_seen_ns > c->last)
+		c->last = v->last_seen_ns;
+	sb_puts(&c->versions, "{\"version\":");
+	sb_json_str(&c->versions, v->version);
+	sb_printf(&c->versions,
+		  ",\"first_seen\":%" PRId64 ",\"last_seen\":%" PRId64 ",\"samples\":%" PRIu64
+		  ",\"targets\":%" PRIu64 "}",
+		  v->first_seen_ns / NS_PER_MS, v->last_seen_ns / NS_PER_MS, v->samples, v->targets);
+	return c->sb->oom || c->versions.oom;
+}
+
+static void api_services(struct ember_api *api, struct ember_api_reply *r)
+{
+	char err[EMBER_STORE_ERRLEN] = "";
+	struct strbuf sb;
+	struct services_ctx c = {.sb = &sb};
+
+	if (open_store(api, r))
+		return;
+	sb_init(&sb);
+	sb_init(&c.versions);
+	sb_puts(&sb, "{\"services\":[");
+	if (ember_store_list_versions(api->store, version_row, &c, err, sizeof(err))) {
+		sb_free(&sb);
+		sb_free(&c.versions);
+		reply_error(r, 500, err[0] ? err : "cannot list services");
+		return;
+	}
+	close_service(&c);
+	if (c.versions.oom)
+		sb.oom = true;
+	sb_free(&c.versions);
+	sb_printf(&sb, "],\"truncated\":%s}", c.truncated ? "true" : "false");
+	reply_sb(r, 200, CT_JSON, &sb);
+}
+
+/* ---- two selections: /api/diff, /api/top ---- */
+
+/* A fraction in [0, 1]. */
+static bool parse_fraction(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	if (!*s || strlen(s) > 32)
+		return false;
+	errno = 0;
+	v = strtod(s, &end);
+	if (*end || errno || !(v >= 0.0 && v <= 1.0))
+		return false;
+	*out = v;
+	return true;
+}
+
+static void api_diff(struct ember_api *api, const struct ember_api_param *params, size_t n,
+		     struct ember_api_reply *r)
+{
+	static const char *const prefixes[] = {"a.", "b.", NULL};
+	static const char *const extras[] = {"min_share", NULL};
+	char err[EMBER_STORE_ERRLEN] = "";
+	struct ember_api_query qa, qb;
+	struct ember_diff_options opt = {.min_share = -1};
+	struct ember_profile *a = NULL, *b = NULL;
+	const char *v;
+	struct strbuf sb;
+
+	if (check_params(params, n, prefixes, extras, err, sizeof(err)) ||
+	    ember_api_parse_selection(params, n, "a.", &qa, err, sizeof(err)) ||
+	    ember_api_parse_selection(params, n, "b.", &qb, err, sizeof(err))) {
+		reply_error(r, 400, err);
+		return;
+	}
+	v = param_value(params, n, "min_share");
+	if (v && *v && !parse_fraction(v, &opt.min_share)) {
+		reply_error(r, 400, "min_share: must be a fraction between 0 and 1");
+		return;
+	}
+	a = query_profile(api, &qa, r);
+	b = a ? query_profile(api, &qb, r) : NULL;
+	if (!b) {
+		ember_profile_free(a);
+		return;
+	}
+	sb_init(&sb);
+	if (ember_diff_json(a, b, &opt, &sb)) {
+		sb_free(&sb);
+		reply_error(r, 500, "out of memory building the diff");
+	} else {
+		reply_sb(r, 200, CT_JSON, &sb);
+	}
+	ember_profile_free(a);
+	ember_profile_free(b);
+}
+
+static int parse_sort(const char *v, enum ember_top_sort *sort)
+{
+	if (strcmp(v, "self") == 0)
+		*sort = EMBER_TOP_SELF;
+	else if (strcmp(v, "total") == 0)
+		*sort = EMBER_TOP_TOTAL;
+	else if (strcmp(v, "diff") == 0)
+		*sort = EMBER_TOP_DIFF;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static void api_top(struct ember_api *api, const struct ember_api_param *params, size_t n,
+		    struct ember_api_reply *r)
+{
+	static const char *const prefixes[] = {"", "base.", NULL};
+	static const char *const extras[] = {"limit", "sort", NULL};
+	char err[EMBER_STORE_ERRLEN] = "";
+	struct ember_api_query q, qbase;
+	struct ember_profile *p = NULL, *base = NULL;
+	enum ember_top_sort sort;
+	int64_t limit = EMBER_TOP_DEFAULT_LIMIT;
+	const char *v;
+	struct strbuf sb;
+
+	if (check_params(params, n, prefixes, extras, err, sizeof(err)) ||
+	    ember_api_parse_selection(params, n, "", &q, err, sizeof(err)) ||
+	    ember_api_parse_selection(params, n, "base.", &qbase, err, sizeof(err))) {
+		reply_error(r, 400, err);
+		return;
+	}
+	sort = qbase.given ? EMBER_TOP_DIFF : EMBER_TOP_SELF;
+	v = param_value(params, n, "limit");
+	if (v && *v && !parse_int(v, 1, EMBER_TOP_MAX_LIMIT, &limit)) {
+		snprintf(err, sizeof(err), "limit: must be an integer from 1 to %d",
+			 EMBER_TOP_MAX_LIMIT);
+		reply_error(r, 400, err);
+		return;
+	}
+	v = param_value(params, n, "sort");
+	if (v && *v && parse_sort(v, &sort)) {
+		reply_error(r, 400, "sort: must be self, total or diff");
+		return;
+	}
+	if (sort == EMBER_TOP_DIFF && !qbase.given) {
+		reply_error(r, 400, "sort: diff needs a base (base.* parameters)");
+		return;
+	}
+	p = query_profile(api, &q, r);
+	if (!p)
+		return;
+	if (qbase.given && !(base = query_profile(api, &qbase, r))) {
+		ember_profile_free(p);
+		return;
+	}
+	sb_init(&sb);
+	if (ember_top_json(p, base, sort, (size_t)limit, &sb)) {
+		sb_free(&sb);
+		reply_error(r, 500, "out of memory building the table");
+	} else {
+		reply_sb(r, 200, CT_JSON, &sb);
+	}
+	ember_profile_free(p);
+	ember_profile_free(base);
+}
+
+/* ---- one function: /api/sandwich ---- */
+
+static void api_sandwich(struct ember_api *api, const struct ember_api_param *params, size_t n,
+			 struct ember_api_reply *r)
+{
+	static const char *const prefixes[] = {"", NULL};
+	static const char *const extras[] = {"function", NULL};
+	char err[EMBER_STORE_ERRLEN] = "";
+	struct ember_api_query q;
+	struct ember_profile *p;
+	const char *function;
+	struct strbuf sb;
+
+	if (check_params(params, n, prefixes, extras, err, sizeof(err)) ||
+	    ember_api_parse_selection(params, n, "", &q, err, sizeof(err))) {
+		reply_error(r, 400, err);
+		return;
+	}
+	function = param_value(params, n, "function");
+	if (!function || !*function) {
+		reply_error(r, 400, "function: required (the function's name)");
+		return;
+	}
+	p = query_profile(api, &q, r);
+	if (!p)
+		return;
+	sb_init(&sb);
+	if (ember_sandwich_json(p, function, &sb)) {
+		sb_free(&sb);
+		reply_error(r, 500, "out of memory building the sandwich view");
+	} else {
+		reply_sb(r, 200, CT_JSON, &sb);
+	}
+	ember_profile_free(p);
+}
+
+/* ---- samples over time: /api/timeline ---- */
+
+#define MAX_STEP_S (366LL * 24 * 3600)
+
+static void api_timeline(struct ember_api *api, const struct ember_api_param *params, size_t n,
+			 struct ember_api_reply *r)
+{
+	static const char *const prefixes[] = {"", NULL};
+	static const char *const extras[] = {"step", NULL};
+	char err[EMBER_STORE_ERRLEN] = "";
+	struct ember_api_query q;
+	struct ember_timeline tl;
+	int64_t step_s = 0;
+	const char *v;
+	struct strbuf sb;
+
+	if (check_params(params, n, prefixes, extras, err, sizeof(err)) ||
+	    ember_api_parse_selection(params, n, "", &q, err, sizeof(err))) {
+		reply_error(r, 400, err);
+		return;
+	}
+	v = param_value(params, n, "step");
+	if (v && *v && !parse_int(v, 1, MAX_STEP_S, &step_s)) {
+		snprintf(err, sizeof(err), "step: must be seconds from 1 to %lld", MAX_STEP_S);
+		reply_error(r, 400, err);
+		return;
+	}
+	if (open_store(api, r))
+		return;
+	if (ember_store_timeline(api->store, &q.sel, step_s * 1000 * NS_PER_MS, 0, &tl, err,
+				 sizeof(err))) {
+		reply_error(r, 500, err[0] ? err : "cannot read the timeline");
+		return;
+	}
+	sb_init(&sb);
+	sb_printf(&sb, "{\"step_ms\":%" PRId64 ",\"from\":%" PRId64 ",\"to\":%" PRId64 ",\"points\":[",
+		  tl.step_ns / NS_PER_MS, tl.from_ns / NS_PER_MS, tl.to_ns / NS_PER_MS);
+	for (size_t i = 0; i < tl.n; i++)
+		sb_printf(&sb, "%s[%" PRId64 ",%" PRIu64 "]", i ? "," : "", tl.t_ns[i] / NS_PER_MS,
+			  tl.samples[i]);
+	sb_puts(&sb, "]}");
+	ember_timeline_free(&tl);
+	reply_sb(r, 200, CT_JSON, &sb);
 }
 
 /* ---- /api/stats ---- */
@@ -492,6 +949,17 @@ void ember_api_handle(struct ember_api *api, const char *path,
 	} else if (strcmp(path, "/api/stats") == 0) {
 		if (no_params(params, n, reply))
 			api_stats(api, reply);
+	} else if (strcmp(path, "/api/services") == 0) {
+		if (no_params(params, n, reply))
+			api_services(api, reply);
+	} else if (strcmp(path, "/api/diff") == 0) {
+		api_diff(api, params, n, reply);
+	} else if (strcmp(path, "/api/top") == 0) {
+		api_top(api, params, n, reply);
+	} else if (strcmp(path, "/api/sandwich") == 0) {
+		api_sandwich(api, params, n, reply);
+	} else if (strcmp(path, "/api/timeline") == 0) {
+		api_timeline(api, params, n, reply);
 	} else {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "no such endpoint: %.80s", path);

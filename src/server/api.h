@@ -17,6 +17,7 @@
 
 #define EMBER_API_MAX_PARAMS 32     /* more parameters than this: 400 */
 #define EMBER_API_MAX_VALUE_LEN 256 /* longer values: 400 */
+#define EMBER_API_MAX_VERSIONS 32   /* versions in one comma-separated list */
 
 struct ember_api_param {
 	const char *key;
@@ -31,13 +32,19 @@ struct ember_api_reply {
 	size_t len;
 };
 
-/* A parsed selection (target, service, version, pid, from, to). */
+/*
+ * A parsed selection (target, service, version, pid, from, to).  version
+ * is a comma-separated list ("v1,v2" = either); its items end up in
+ * versions[] / sel.versions.  The struct points into itself: do not copy it.
+ */
 struct ember_api_query {
 	struct ember_selection sel;
+	bool given; /* some selection parameter was present (even empty) */
 	bool has_from, has_to;
 	int64_t from_ms, to_ms;
 	char service[EMBER_API_MAX_VALUE_LEN + 1];
-	char version[EMBER_API_MAX_VALUE_LEN + 1];
+	char version[EMBER_API_MAX_VALUE_LEN + 1]; /* the list, split in place */
+	const char *versions[EMBER_API_MAX_VERSIONS];
 };
 
 struct ember_api;
@@ -46,11 +53,22 @@ struct ember_api *ember_api_new(const struct ember_server_config *cfg);
 void ember_api_free(struct ember_api *api);
 
 /*
- * Parse selection parameters.  Returns 0, or -EINVAL with a message naming
- * the parameter at fault.  Empty values mean "any".
+ * Parse selection parameters; every parameter must be one.  Returns 0, or
+ * -EINVAL with a message naming the parameter at fault.  Empty values mean
+ * "any".
  */
 int ember_api_parse_query(const struct ember_api_param *params, size_t n,
 			  struct ember_api_query *q, char *err, size_t errlen);
+
+/*
+ * Parse the selection parameters spelled PREFIX + name ("a.from" for
+ * prefix "a."); parameters without the prefix, or whose rest is not a
+ * selection name, are ignored (the caller rejects unknown ones).  Same
+ * errors as ember_api_parse_query, naming the full parameter.
+ */
+int ember_api_parse_selection(const struct ember_api_param *params, size_t n,
+			      const char *prefix, struct ember_api_query *q, char *err,
+			      size_t errlen);
 
 /* Answer a GET of path (which starts with "/api/").  Always fills reply. */
 void ember_api_handle(struct ember_api *api, const char *path,

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,12 +47,18 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	[STMT_FRAME_FIND] = "SELECT id FROM frames WHERE function = ?1 AND file = ?2 AND line = ?3"
 			    " AND module = ?4 AND build_id = ?5 AND address = ?6 AND flags = ?7",
 	[STMT_FRAME_INSERT] = "INSERT INTO frames(function, file, line, module, build_id, address,"
-			      " flags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+			      " flags, start_line) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[STMT_STACK_BY_HASH] = "SELECT id, frames FROM stacks WHERE hash = ?1",
 	[STMT_STACK_INSERT] = "INSERT INTO stacks(hash, frames) VALUES (?1, ?2)",
 	[STMT_SAMPLE_ADD] = "INSERT INTO samples(bucket_ns, target_id, stack_id, count)"
 			    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(bucket_ns, target_id, stack_id)"
 			    " DO UPDATE SET count = count + excluded.count",
+	[STMT_ROLLUP_ADD] = "INSERT INTO samples_1h(hour_ns, target_id, stack_id, count)"
+			    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(hour_ns, target_id, stack_id)"
+			    " DO UPDATE SET count = count + excluded.count",
+	[STMT_TOTAL_ADD] = "INSERT INTO sample_totals(bucket_ns, target_id, count)"
+			   " VALUES (?1, ?2, ?3) ON CONFLICT(bucket_ns, target_id)"
+			   " DO UPDATE SET count = count + excluded.count",
 	/* Queries load stacks and frames by id: all rows, or those in temp.query_ids. */
 	[STMT_IDS_ADD] = "INSERT OR IGNORE INTO temp.query_ids(id) VALUES (?1)",
 	[STMT_IDS_CLEAR] = "DELETE FROM temp.query_ids",
@@ -60,11 +67,11 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	[STMT_STACKS_JOIN] = "SELECT t.id, t.frames"
 			     " FROM temp.query_ids AS w CROSS JOIN stacks AS t ON t.id = w.id",
 	[STMT_FRAMES_MAX_ID] = "SELECT max(id) FROM frames",
-	[STMT_FRAMES_SCAN] = "SELECT id, function, file, line, module, build_id, address, flags"
-			     " FROM frames",
+	[STMT_FRAMES_SCAN] = "SELECT id, function, file, line, module, build_id, address, flags,"
+			     " start_line FROM frames",
 	[STMT_FRAMES_JOIN] =
-		"SELECT f.id, f.function, f.file, f.line, f.module, f.build_id, f.address, f.flags"
-		" FROM temp.query_ids AS w CROSS JOIN frames AS f ON f.id = w.id",
+		"SELECT f.id, f.function, f.file, f.line, f.module, f.build_id, f.address, f.flags,"
+		" f.start_line FROM temp.query_ids AS w CROSS JOIN frames AS f ON f.id = w.id",
 };
 
 /* ---- helpers shared by the store's files ---- */
@@ -188,14 +195,27 @@ int64_t store_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+int64_t store_floor_to(int64_t t, int64_t step)
+{
+	int64_t r = t % step, f = t - r; /* f: t rounded toward zero, never overflows */
+
+	if (r >= 0)
+		return f;
+	return f < INT64_MIN + step ? INT64_MIN : f - step; /* saturate: no overflow */
+}
+
+int64_t store_ceil_to(int64_t t, int64_t step)
+{
+	int64_t f = store_floor_to(t, step);
+
+	if (f == t)
+		return t;
+	return f > INT64_MAX - step ? INT64_MAX : f + step; /* saturate: no overflow */
+}
+
 int64_t store_bucket_of(const struct ember_store *s, int64_t t)
 {
-	int64_t b = s->bucket_ns;
-	int64_t q = t / b;
-
-	if (t % b < 0)
-		q--;
-	return q * b;
+	return store_floor_to(t, s->bucket_ns);
 }
 
 /* ---- open and close ---- */

@@ -4,9 +4,9 @@
  * The store keeps aggregated profiles.  Targets (service, version, host, pid,
  * comm, labels), frames and stacks are deduplicated; samples are counts per
  * (time bucket, target, stack), rolled up per hour for long ranges, with
- * per-(bucket, target) totals for timelines.  The database runs in WAL mode so the HTTP
- * server can read while the agent writes.  The schema is versioned and
- * migrated in code (store_schema.c).
+ * per-(bucket, target) totals for timelines and service lists.  The
+ * database runs in WAL mode so the HTTP server can read while the agent
+ * writes.  The schema is versioned and migrated in code (store_schema.c).
  *
  * Every function returns 0 on success or a negative errno-style code, and
  * fills `err` (when given) with a message that names the database path.
@@ -14,6 +14,7 @@
 #ifndef EMBER_STORE_H
 #define EMBER_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +56,9 @@ struct ember_selection {
 	size_t n_versions;
 	uint32_t pid;            /* 0 = any */
 	size_t max_stacks;       /* 0 = default bound (EMBER_STORE_MAX_STACKS) */
+	bool merge_targets;      /* sum each stack over targets: the profile holds one
+				    target, pid 0, service/version/comm "*" (for flame
+				    graphs and diffs, which ignore targets; much faster) */
 };
 #define EMBER_STORE_MAX_STACKS 500000
 #define EMBER_STORE_MAX_VERSIONS 64

@@ -128,9 +128,16 @@ void store_idmap_free(struct store_idmap *m)
 
 /* ---- integer keys ---- */
 
+/* A full 64-bit mix (murmur3's finalizer): keys such as stack << 32 | target
+ * must spread over the low bits the table uses. */
 static size_t int_slot(uint64_t key, size_t cap)
 {
-	return (size_t)((key * 0x9e3779b97f4a7c15ULL) >> 32) & (cap - 1);
+	key ^= key >> 33;
+	key *= 0xff51afd7ed558ccdULL;
+	key ^= key >> 33;
+	key *= 0xc4ceb9fe1a85ec53ULL;
+	key ^= key >> 33;
+	return (size_t)key & (cap - 1);
 }
 
 static struct store_intmap_slot *int_find(const struct store_intmap *m, uint64_t key)

@@ -5,7 +5,9 @@
  * turned into a row id: first through the handle's in-memory cache (a stack
  * seen in an earlier ingest costs no SELECT at all), then by a lookup on the
  * unique columns, and only then by an INSERT.  Counts are added to the
- * sample row of (bucket, target, stack) with an upsert.
+ * sample row of (bucket, target, stack) with an upsert, and to its hour's
+ * row in the samples_1h roll-up; the counts per (bucket, target) are summed
+ * in memory and added to sample_totals once per ingest.
  *
  * Stacks are found by a 64-bit hash of their blob of frame ids.  The stored
  * blob is compared on a hash match; on a real collision the stack moves to
@@ -197,6 +199,7 @@ static int find_or_insert_frame(struct ember_store *s, const struct ember_frame 
 	if (!st)
 		return sqlite3_errcode(s->db);
 	bind_frame(st, f);
+	sqlite3_bind_int64(st, 8, f->start_line);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
@@ -316,21 +319,74 @@ static int resolve_stack(struct ember_store *s, const struct ember_profile *p,
 
 /* ---- samples and the transaction ---- */
 
-static int add_sample(struct ember_store *s, int64_t bucket, int64_t target_id, int64_t stack_id,
-		      uint64_t count)
+/* Samples of one (bucket, target) in this ingest, for sample_totals. */
+struct bucket_total {
+	int64_t bucket, target_id;
+	uint64_t count;
+};
+
+struct totals {
+	struct bucket_total *rows;
+	size_t n, cap, last; /* last = the row hit most recently */
+};
+
+/* Add count to (bucket, target_id).  Ingests hold few buckets and targets. */
+static int totals_add(struct totals *t, int64_t bucket, int64_t target_id, uint64_t count)
 {
-	sqlite3_stmt *st = store_stmt(s, STMT_SAMPLE_ADD);
-	int rc;
+	if (t->last < t->n && t->rows[t->last].bucket == bucket &&
+	    t->rows[t->last].target_id == target_id) {
+		t->rows[t->last].count += count;
+		return 0;
+	}
+	for (size_t i = t->n; i-- > 0;) {
+		if (t->rows[i].bucket == bucket && t->rows[i].target_id == target_id) {
+			t->rows[i].count += count;
+			t->last = i;
+			return 0;
+		}
+	}
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 16;
+		struct bucket_total *rows = realloc(t->rows, cap * sizeof(*rows));
+		if (!rows)
+			return -ENOMEM;
+		t->rows = rows;
+		t->cap = cap;
+	}
+	t->rows[t->n] = (struct bucket_total){bucket, target_id, count};
+	t->last = t->n++;
+	return 0;
+}
+
+/* Run an upsert of (?1 time, ?2 target, [?3 stack,] ?4/?3 count). */
+static int add_count(struct ember_store *s, enum store_stmt_id id, int64_t time, int64_t target_id,
+		     int64_t stack_id, uint64_t count)
+{
+	sqlite3_stmt *st = store_stmt(s, id);
+	int col = 3, rc;
 
 	if (!st)
 		return sqlite3_errcode(s->db);
-	sqlite3_bind_int64(st, 1, bucket);
+	sqlite3_bind_int64(st, 1, time);
 	sqlite3_bind_int64(st, 2, target_id);
-	sqlite3_bind_int64(st, 3, stack_id);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)count);
+	if (stack_id)
+		sqlite3_bind_int64(st, col++, stack_id);
+	sqlite3_bind_int64(st, col, (sqlite3_int64)count);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* A stack's count into its bucket's row and its hour's roll-up row. */
+static int add_sample(struct ember_store *s, int64_t bucket, int64_t target_id, int64_t stack_id,
+		      uint64_t count)
+{
+	int rc = add_count(s, STMT_SAMPLE_ADD, bucket, target_id, stack_id, count);
+
+	if (rc == SQLITE_OK)
+		rc = add_count(s, STMT_ROLLUP_ADD, store_floor_to(bucket, STORE_ROLLUP_NS),
+			       target_id, stack_id, count);
+	return rc;
 }
 
 static int set_period(struct ember_store *s, uint64_t period_ns)
@@ -374,7 +430,8 @@ static int ingest_rows(struct ember_store *s, const struct ember_profile *p, int
 		       struct target_span *spans, int64_t *target_ids, int64_t *frame_ids,
 		       char *err, size_t errlen)
 {
-	int ret, rc;
+	struct totals totals = {0};
+	int ret = 0, rc;
 
 	for (size_t i = 0; i < p->n_targets; i++) {
 		if (!spans[i].used)
@@ -391,18 +448,34 @@ static int ingest_rows(struct ember_store *s, const struct ember_profile *p, int
 			continue;
 		ret = resolve_stack(s, p, st, frame_ids, &stack_id, err, errlen);
 		if (ret)
-			return ret;
+			goto out;
 		int64_t bucket = store_bucket_of(s, st->time_ns ? st->time_ns : time_ns);
 		rc = add_sample(s, bucket, target_ids[st->target], stack_id, st->count);
-		if (rc != SQLITE_OK)
-			return store_sqlite_error(s, err, errlen, rc, "ingest: add samples");
+		if (rc != SQLITE_OK) {
+			ret = store_sqlite_error(s, err, errlen, rc, "ingest: add samples");
+			goto out;
+		}
+		if (totals_add(&totals, bucket, target_ids[st->target], st->count)) {
+			ret = store_error(s, err, errlen, -ENOMEM, "ingest: out of memory");
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < totals.n; i++) {
+		const struct bucket_total *t = &totals.rows[i];
+		rc = add_count(s, STMT_TOTAL_ADD, t->bucket, t->target_id, 0, t->count);
+		if (rc != SQLITE_OK) {
+			ret = store_sqlite_error(s, err, errlen, rc, "ingest: add sample totals");
+			goto out;
+		}
 	}
 	if (p->period_ns && p->period_ns != s->period_ns) {
 		rc = set_period(s, p->period_ns);
 		if (rc != SQLITE_OK)
-			return store_sqlite_error(s, err, errlen, rc, "ingest: record period");
+			ret = store_sqlite_error(s, err, errlen, rc, "ingest: record period");
 	}
-	return 0;
+out:
+	free(totals.rows);
+	return ret;
 }
 
 int ember_store_ingest(struct ember_store *s, const struct ember_profile *p, int64_t time_ns,

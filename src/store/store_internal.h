@@ -61,6 +61,9 @@ bool store_intmap_get(const struct store_intmap *m, uint64_t key, uint32_t *valu
 int store_intmap_put(struct store_intmap *m, uint64_t key, uint32_t value);
 void store_intmap_free(struct store_intmap *m);
 
+/* Hourly roll-up (samples_1h, schema version 2). */
+#define STORE_ROLLUP_NS (3600LL * 1000000000LL)
+
 /* Caches are dropped when they hold this many entries, bounding memory. */
 #define STORE_CACHE_MAX (1u << 20)
 
@@ -81,6 +84,8 @@ enum store_stmt_id {
 	STMT_STACK_BY_HASH,
 	STMT_STACK_INSERT,
 	STMT_SAMPLE_ADD,
+	STMT_ROLLUP_ADD,
+	STMT_TOTAL_ADD,
 	STMT_IDS_ADD,
 	STMT_IDS_CLEAR,
 	STMT_STACKS_MAX_ID,
@@ -134,6 +139,29 @@ const char *store_column_text_or_null(sqlite3_stmt *st, int col);
 int64_t store_now_ns(void);
 /* Start of the bucket holding t (floor, also for negative t). */
 int64_t store_bucket_of(const struct ember_store *s, int64_t t);
+/* t rounded down / up to a multiple of step (> 0), also for negative t. */
+int64_t store_floor_to(int64_t t, int64_t step);
+int64_t store_ceil_to(int64_t t, int64_t step);
+
+/* ---- selections (store_query.c) ---- */
+
+/*
+ * Append " AND ..." conditions on target_id for sel's target, service,
+ * version(s) and pid to sql; bind them with store_bind_selection() (named
+ * parameters, so a compound SELECT may repeat the conditions).
+ */
+void store_append_target_filter(struct strbuf *sql, const struct ember_selection *sel);
+void store_bind_selection(sqlite3_stmt *st, const struct ember_selection *sel);
+/*
+ * First bucket and end of the last bucket holding samples of sel inside its
+ * time range (from sample_totals); *any false when there are none.  Returns
+ * an SQLite code.
+ */
+int store_sample_span(struct ember_store *s, const struct ember_selection *sel, int64_t *lo,
+		      int64_t *hi, bool *any);
+/* -EINVAL with a message when sel asks for too much (versions). */
+int store_check_selection(struct ember_store *s, const struct ember_selection *sel, char *err,
+			  size_t errlen);
 
 /* ---- schema (store_schema.c) ---- */
 

@@ -18,7 +18,9 @@
  *
  * Time selection is by bucket: a bucket is selected when it overlaps
  * [from_ns, to_ns), i.e. its start is >= the start of from_ns's bucket and
- * < to_ns.
+ * < to_ns.  The whole hours inside that range are read from the hourly
+ * roll-up (samples_1h), the buckets before and after them from samples: a
+ * day costs ~24 rows per distinct (target, stack) instead of up to 8640.
  *
  * When more than max_stacks (target, stack) pairs match, the heaviest
  * max_stacks are returned, a warning is logged and err says so, but the
@@ -28,6 +30,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,9 +69,10 @@ struct query {
 	size_t n_frames, cap_frames;
 	struct store_intmap target_map; /* target row id -> index into target_ids */
 	struct store_intmap stack_map;  /* stack row id -> index into stacks */
-	struct store_intmap pair_map;   /* stack index << 32 | target index -> row */
+	struct store_intmap pair_map;   /* stack row id << 24 | target index -> row */
+	uint32_t last_target;           /* index of the last target seen */
+	bool merge;                     /* sel->merge_targets: one target for all rows */
 	struct store_intmap frame_map;  /* frame row id -> index into frame_ids */
-	int64_t lo, hi;                 /* first and last bucket seen */
 	uint32_t max_depth;
 };
 
@@ -107,27 +111,28 @@ static int oom(struct ember_store *s, char *err, size_t errlen)
 	return store_error(s, err, errlen, -ENOMEM, "query: out of memory");
 }
 
-/* ---- 1. selected samples, summed per (target, stack) ---- */
+/* ---- selections ---- */
 
-static void build_sql(struct strbuf *sql, const struct ember_selection *sel)
+void store_append_target_filter(struct strbuf *sql, const struct ember_selection *sel)
 {
-	sb_puts(sql, "SELECT target_id, stack_id, count, bucket_ns FROM samples WHERE 1");
-	if (sel->from_ns)
-		sb_puts(sql, " AND bucket_ns >= :from");
-	if (sel->to_ns)
-		sb_puts(sql, " AND bucket_ns < :to");
+	size_t nv = sel->n_versions + (sel->version ? 1 : 0);
+
 	if (sel->target_id)
 		sb_puts(sql, " AND target_id = :target");
-	if (sel->service || sel->version || sel->pid) {
-		sb_puts(sql, " AND target_id IN (SELECT id FROM targets WHERE 1");
-		if (sel->service)
-			sb_puts(sql, " AND service = :service");
-		if (sel->version)
-			sb_puts(sql, " AND version = :version");
-		if (sel->pid)
-			sb_puts(sql, " AND pid = :pid");
+	if (!sel->service && !nv && !sel->pid)
+		return;
+	sb_puts(sql, " AND target_id IN (SELECT id FROM targets WHERE 1");
+	if (sel->service)
+		sb_puts(sql, " AND service = :service");
+	if (nv) {
+		sb_puts(sql, " AND version IN (");
+		for (size_t i = 0; i < nv; i++)
+			sb_printf(sql, "%s:v%zu", i ? "," : "", i);
 		sb_puts(sql, ")");
 	}
+	if (sel->pid)
+		sb_puts(sql, " AND pid = :pid");
+	sb_puts(sql, ")");
 }
 
 static void bind_int(sqlite3_stmt *st, const char *name, int64_t v)
@@ -141,7 +146,98 @@ static void bind_str(sqlite3_stmt *st, const char *name, const char *v)
 {
 	int i = sqlite3_bind_parameter_index(st, name);
 	if (i)
-		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_STATIC);
+}
+
+void store_bind_selection(sqlite3_stmt *st, const struct ember_selection *sel)
+{
+	size_t v = 0;
+	char name[32];
+
+	bind_int(st, ":target", sel->target_id);
+	bind_str(st, ":service", sel->service);
+	bind_int(st, ":pid", sel->pid);
+	if (sel->version) {
+		snprintf(name, sizeof(name), ":v%zu", v++);
+		bind_str(st, name, sel->version);
+	}
+	for (size_t i = 0; i < sel->n_versions; i++) {
+		snprintf(name, sizeof(name), ":v%zu", v++);
+		bind_str(st, name, sel->versions[i]);
+	}
+}
+
+int store_check_selection(struct ember_store *s, const struct ember_selection *sel, char *err,
+			  size_t errlen)
+{
+	if (sel->n_versions > EMBER_STORE_MAX_VERSIONS || (sel->n_versions && !sel->versions))
+		return store_error(s, err, errlen, -EINVAL,
+				   "query: %zu versions selected (at most %d)", sel->n_versions,
+				   EMBER_STORE_MAX_VERSIONS);
+	return 0;
+}
+
+/* ---- 1. selected samples, summed per (target, stack) ---- */
+
+/*
+ * Which rows to read: buckets [lo, hi) of samples, of which the whole hours
+ * [hour_lo, hour_hi) come from samples_1h.  has_* false = unbounded.
+ */
+struct read_plan {
+	bool has_lo, has_hi, hourly;
+	int64_t lo, hi, hour_lo, hour_hi;
+};
+
+static void plan_reads(const struct ember_store *s, const struct ember_selection *sel,
+		       struct read_plan *plan)
+{
+	*plan = (struct read_plan){.has_lo = sel->from_ns != 0, .has_hi = sel->to_ns != 0};
+	/* a bucket is selected when its start is in [bucket of from, to) */
+	if (plan->has_lo)
+		plan->lo = store_bucket_of(s, sel->from_ns);
+	if (plan->has_hi)
+		plan->hi = store_ceil_to(sel->to_ns, s->bucket_ns);
+	/* the roll-up holds whole hours only when buckets tile an hour */
+	if (STORE_ROLLUP_NS % s->bucket_ns)
+		return;
+	plan->hour_lo = plan->has_lo ? store_ceil_to(plan->lo, STORE_ROLLUP_NS) : INT64_MIN;
+	plan->hour_hi = plan->has_hi ? store_floor_to(plan->hi, STORE_ROLLUP_NS) : INT64_MAX;
+	plan->hourly = plan->hour_lo < plan->hour_hi;
+}
+
+/* Columns: target, stack, count. */
+static void select_part(struct strbuf *sql, const struct ember_selection *sel, bool hourly,
+			const char *lo, const char *hi)
+{
+	if (hourly)
+		sb_puts(sql, "SELECT target_id, stack_id, count FROM samples_1h WHERE 1");
+	else
+		sb_puts(sql, "SELECT target_id, stack_id, count FROM samples WHERE 1");
+	if (lo)
+		sb_printf(sql, " AND %s >= %s", hourly ? "hour_ns" : "bucket_ns", lo);
+	if (hi)
+		sb_printf(sql, " AND %s < %s", hourly ? "hour_ns" : "bucket_ns", hi);
+	store_append_target_filter(sql, sel);
+}
+
+static void build_sql(struct strbuf *sql, const struct ember_selection *sel,
+		      const struct read_plan *plan)
+{
+	if (!plan->hourly) {
+		select_part(sql, sel, false, plan->has_lo ? ":lo" : NULL,
+			    plan->has_hi ? ":hi" : NULL);
+		return;
+	}
+	select_part(sql, sel, true, plan->has_lo ? ":hour_lo" : NULL,
+		    plan->has_hi ? ":hour_hi" : NULL);
+	if (plan->has_lo && plan->lo < plan->hour_lo) {
+		sb_puts(sql, " UNION ALL ");
+		select_part(sql, sel, false, ":lo", ":hour_lo");
+	}
+	if (plan->has_hi && plan->hour_hi < plan->hi) {
+		sb_puts(sql, " UNION ALL ");
+		select_part(sql, sel, false, ":hour_hi", ":hi");
+	}
 }
 
 /* Index of a row id in ids[] via map, appending it when new.  Returns 0 or -ENOMEM. */
@@ -159,13 +255,33 @@ static int intern_id(struct store_intmap *map, int64_t **ids, size_t *n, size_t 
 	return 0;
 }
 
+/*
+ * Rows come grouped by target (the primary keys start with time, then
+ * target), so the last target is remembered; the (stack row id, target)
+ * pair is looked up first, the stack's own slot only for a new pair: one
+ * hash probe per row in the common case.
+ */
 static int add_sample(struct query *q, int64_t target_id, int64_t stack_id, uint64_t count)
 {
 	uint32_t target, stack, row;
 
-	if (intern_id(&q->target_map, &q->target_ids, &q->n_targets, &q->cap_targets, target_id,
-		      &target))
-		return -ENOMEM;
+	if (q->merge)
+		target_id = 0; /* every row counts for the one merged target */
+	if (q->n_targets && q->target_ids[q->last_target] == target_id) {
+		target = q->last_target;
+	} else {
+		if (intern_id(&q->target_map, &q->target_ids, &q->n_targets, &q->cap_targets,
+			      target_id, &target))
+			return -ENOMEM;
+		q->last_target = target;
+	}
+	if (stack_id <= 0 || stack_id >= (int64_t)1 << 40 || target >= 1u << 24)
+		return -EOVERFLOW;
+	uint64_t pair = (uint64_t)stack_id << 24 | target;
+	if (store_intmap_get(&q->pair_map, pair, &row)) {
+		q->rows[row].count += count;
+		return 0;
+	}
 	if (!store_intmap_get(&q->stack_map, (uint64_t)stack_id, &stack)) {
 		if (q->n_stacks >= UINT32_MAX ||
 		    grow((void **)&q->stacks, &q->cap_stacks, q->n_stacks + 1, sizeof(*q->stacks)))
@@ -174,11 +290,6 @@ static int add_sample(struct query *q, int64_t target_id, int64_t stack_id, uint
 		if (store_intmap_put(&q->stack_map, (uint64_t)stack_id, stack))
 			return -ENOMEM;
 		q->stacks[q->n_stacks++] = (struct qstack){.id = stack_id};
-	}
-	uint64_t pair = (uint64_t)stack << 32 | target;
-	if (store_intmap_get(&q->pair_map, pair, &row)) {
-		q->rows[row].count += count;
-		return 0;
 	}
 	if (q->n_rows >= UINT32_MAX ||
 	    grow((void **)&q->rows, &q->cap_rows, q->n_rows + 1, sizeof(*q->rows)) ||
@@ -193,11 +304,12 @@ static int select_samples(struct ember_store *s, struct query *q,
 {
 	struct strbuf sql;
 	sqlite3_stmt *st = NULL;
-	bool first = true;
+	struct read_plan plan;
 	int rc, ret = 0;
 
+	plan_reads(s, sel, &plan);
 	sb_init(&sql);
-	build_sql(&sql, sel);
+	build_sql(&sql, sel, &plan);
 	if (sql.oom) {
 		sb_free(&sql);
 		return oom(s, err, errlen);
@@ -206,22 +318,22 @@ static int select_samples(struct ember_store *s, struct query *q,
 	sb_free(&sql);
 	if (rc != SQLITE_OK)
 		return store_sqlite_error(s, err, errlen, rc, "query: prepare");
-	bind_int(st, ":from", store_bucket_of(s, sel->from_ns));
-	bind_int(st, ":to", sel->to_ns);
-	bind_int(st, ":target", sel->target_id);
-	bind_str(st, ":service", sel->service);
-	bind_str(st, ":version", sel->version);
-	bind_int(st, ":pid", sel->pid);
+	bind_int(st, ":lo", plan.lo);
+	bind_int(st, ":hi", plan.hi);
+	bind_int(st, ":hour_lo", plan.hour_lo);
+	bind_int(st, ":hour_hi", plan.hour_hi);
+	store_bind_selection(st, sel);
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t bucket = sqlite3_column_int64(st, 3);
-		if (first || bucket < q->lo)
-			q->lo = bucket;
-		if (first || bucket > q->hi)
-			q->hi = bucket;
-		first = false;
-		if (add_sample(q, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
-			       (uint64_t)sqlite3_column_int64(st, 2))) {
+		int64_t target_id = sqlite3_column_int64(st, 0), stack_id = sqlite3_column_int64(st, 1);
+		int r = add_sample(q, target_id, stack_id, (uint64_t)sqlite3_column_int64(st, 2));
+		if (r == -EOVERFLOW) {
+			ret = store_error(s, err, errlen, -EIO,
+					  "query: corrupt database or too many targets: stack %" PRId64
+					  " of target %" PRId64, stack_id, target_id);
+			break;
+		}
+		if (r) {
 			ret = oom(s, err, errlen);
 			break;
 		}
@@ -422,6 +534,7 @@ static int frame_row(struct ember_store *s, struct query *q, sqlite3_stmt *st,
 		.build_id = store_column_text_or_null(st, 5),
 		.address = (uint64_t)sqlite3_column_int64(st, 6),
 		.flags = (uint32_t)sqlite3_column_int64(st, 7),
+		.start_line = (uint32_t)sqlite3_column_int64(st, 8),
 	};
 	q->frame_index[slot] = ember_profile_frame(p, &f);
 	if (q->frame_index[slot] == UINT32_MAX)
@@ -457,9 +570,16 @@ static int intern_target(struct ember_store *s, struct query *q, struct ember_pr
 			 uint32_t target, char *err, size_t errlen)
 {
 	int64_t id = q->target_ids[target];
-	sqlite3_stmt *st = store_stmt(s, STMT_TARGET_BY_ID);
+	sqlite3_stmt *st;
 	int rc, ret = 0;
 
+	if (q->merge) {
+		static const struct ember_target merged = {.comm = "*", .service = "*",
+							   .version = "*"};
+		q->target_index[target] = ember_profile_target(p, &merged);
+		return q->target_index[target] == UINT32_MAX ? oom(s, err, errlen) : 0;
+	}
+	st = store_stmt(s, STMT_TARGET_BY_ID);
 	if (!st)
 		return store_sqlite_error(s, err, errlen, sqlite3_errcode(s->db), "query: targets");
 	sqlite3_bind_int64(st, 1, id);
@@ -536,13 +656,56 @@ static int64_t read_period(struct ember_store *s)
 	return period > 0 ? period : 0;
 }
 
-/* The profile's window: the selection's bounds, else the buckets found. */
+int store_sample_span(struct ember_store *s, const struct ember_selection *sel, int64_t *lo,
+		      int64_t *hi, bool *any)
+{
+	struct strbuf sql;
+	sqlite3_stmt *st;
+	int rc;
+
+	*any = false;
+	*lo = sel->from_ns ? store_bucket_of(s, sel->from_ns) : INT64_MIN;
+	*hi = sel->to_ns ? store_ceil_to(sel->to_ns, s->bucket_ns) : INT64_MAX;
+	sb_init(&sql);
+	sb_puts(&sql, "SELECT min(bucket_ns), max(bucket_ns) FROM sample_totals"
+		      " WHERE bucket_ns >= :lo AND bucket_ns < :hi");
+	store_append_target_filter(&sql, sel);
+	if (sql.oom) {
+		sb_free(&sql);
+		return SQLITE_NOMEM;
+	}
+	rc = sqlite3_prepare_v2(s->db, sql.buf, (int)sql.len, &st, NULL);
+	sb_free(&sql);
+	if (rc != SQLITE_OK)
+		return rc;
+	bind_int(st, ":lo", *lo);
+	bind_int(st, ":hi", *hi);
+	store_bind_selection(st, sel);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		rc = SQLITE_OK;
+		if (sqlite3_column_type(st, 0) != SQLITE_NULL) {
+			*any = true;
+			*lo = sqlite3_column_int64(st, 0);
+			*hi = sqlite3_column_int64(st, 1) + s->bucket_ns;
+		}
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The profile's window: the selection's bounds, else the buckets holding its samples. */
 static void set_window(struct ember_store *s, const struct query *q,
 		       const struct ember_selection *sel, struct ember_profile *p)
 {
-	bool any = q->n_rows > 0;
-	int64_t start = sel->from_ns ? sel->from_ns : any ? q->lo : 0;
-	int64_t end = sel->to_ns ? sel->to_ns : any ? q->hi + s->bucket_ns : 0;
+	int64_t lo = 0, hi = 0;
+	bool any = false;
+
+	if (q->n_rows && (!sel->from_ns || !sel->to_ns) &&
+	    store_sample_span(s, sel, &lo, &hi, &any) != SQLITE_OK)
+		any = false;
+	int64_t start = sel->from_ns ? sel->from_ns : any ? lo : 0;
+	int64_t end = sel->to_ns ? sel->to_ns : any ? hi : 0;
 
 	p->period_ns = (uint64_t)read_period(s);
 	p->start_ns = start;
@@ -555,6 +718,7 @@ static int run_query(struct ember_store *s, struct query *q, const struct ember_
 	bool truncated;
 	int ret;
 
+	q->merge = sel->merge_targets;
 	ret = select_samples(s, q, sel, err, errlen);
 	if (ret)
 		return ret;
@@ -590,6 +754,9 @@ int ember_store_query(struct ember_store *s, const struct ember_selection *sel,
 	if (err && errlen)
 		err[0] = '\0';
 	sel = sel ? sel : &all;
+	ret = store_check_selection(s, sel, err, errlen);
+	if (ret)
+		return ret;
 	max_stacks = sel->max_stacks ? sel->max_stacks : EMBER_STORE_MAX_STACKS;
 	p = ember_profile_new();
 	if (!p)

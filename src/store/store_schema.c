@@ -22,9 +22,18 @@
  *    primary key is the table: a time-range scan reads consecutive pages.
  *    samples_by_target covers (count included) selections by target, service
  *    or version, and per-target totals, without touching the table.
- *  Roll-ups for long ranges can later be added as coarser samples tables of
- *  the same shape; retention deletes old buckets, then unreferenced stacks,
- *  frames and targets.
+ *
+ * Version 2 (issue [4]: versions, diffs, timelines):
+ *  - samples_1h: the samples summed per hour, same shape.  Written in the
+ *    same transaction as samples (store_ingest.c), so the two always agree;
+ *    a query over a long range reads whole hours from it and only the
+ *    partial hours at its ends from samples (store_query.c).  A day of a
+ *    busy service is ~24 x the distinct stacks of an hour instead of
+ *    8640 x those of a 10 s bucket.
+ *  - sample_totals: samples per (bucket, target).  Timelines, per-target
+ *    and per-version totals read this small table instead of the samples.
+ *  Both are filled from the existing samples when an old file migrates.
+ *  Retention (later) must delete from all three sample tables alike.
  */
 #include "store/store_internal.h"
 
@@ -84,12 +93,41 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (bucket_ns, target_id, stack_id)"
 	") WITHOUT ROWID;"
 	"CREATE INDEX samples_by_target ON samples(target_id, bucket_ns, stack_id, count);",
+
+	/* 1 -> 2: hourly roll-up and per-bucket totals, filled from the samples */
+	"CREATE TABLE samples_1h ("
+	"  hour_ns   INTEGER NOT NULL,"
+	"  target_id INTEGER NOT NULL REFERENCES targets(id),"
+	"  stack_id  INTEGER NOT NULL REFERENCES stacks(id),"
+	"  count     INTEGER NOT NULL,"
+	"  PRIMARY KEY (hour_ns, target_id, stack_id)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX samples_1h_by_target ON samples_1h(target_id, hour_ns, stack_id, count);"
+	"INSERT INTO samples_1h(hour_ns, target_id, stack_id, count)"
+	"  SELECT bucket_ns - ((bucket_ns % 3600000000000) + 3600000000000) % 3600000000000,"
+	"         target_id, stack_id, sum(count)"
+	"  FROM samples GROUP BY 1, 2, 3;"
+
+	"CREATE TABLE sample_totals ("
+	"  bucket_ns INTEGER NOT NULL,"
+	"  target_id INTEGER NOT NULL REFERENCES targets(id),"
+	"  count     INTEGER NOT NULL,"
+	"  PRIMARY KEY (bucket_ns, target_id)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX sample_totals_by_target ON sample_totals(target_id, bucket_ns, count);"
+	"INSERT INTO sample_totals(bucket_ns, target_id, count)"
+	"  SELECT bucket_ns, target_id, sum(count) FROM samples GROUP BY 1, 2;",
+
+	/* 2 -> 3: the line a frame's function starts at (pprof Function.start_line);
+	 * not part of the frame's identity: it follows from function and file */
+	"ALTER TABLE frames ADD COLUMN start_line INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 _Static_assert(EMBER_STORE_DEFAULT_BUCKET_NS == 10000000000LL,
 	       "migration 1 records the default bucket size");
+_Static_assert(STORE_ROLLUP_NS == 3600000000000LL, "migration 2 rolls up per hour");
 
 int store_schema_version(void)
 {

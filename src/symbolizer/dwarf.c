@@ -787,8 +787,13 @@ int ember_dwarf_lookup(struct ember_dwarf *d, uint64_t pc, struct ember_sym_fram
 
 	n = depth ? depth : 1;
 	memset(frames, 0, n * sizeof(frames[0]));
-	for (int k = 0; k < depth; k++)
+	for (int k = 0; k < depth; k++) {
+		int decl = 0;
 		frames[k].function = function_name(d, &chain[depth - 1 - k]);
+		/* through DW_AT_abstract_origin/specification, as inlined copies need */
+		if (dwarf_decl_line(&chain[depth - 1 - k], &decl) == 0 && decl > 0)
+			frames[k].start_line = (uint32_t)decl;
+	}
 	line_of(d, cu, pc, &frames[0]);
 	for (int k = 1; k < n; k++)
 		call_site(d, cu, &chain[depth - k], &frames[k]);
@@ -831,9 +836,12 @@ int ember_elf_symbolize(struct ember_elf *e, uint64_t vaddr, struct ember_sym_fr
 									: EMBER_DWARF_MAX_CHAIN);
 		if (g > 0 && strcmp(go[g - 1].file, "?") != 0) {
 			for (int i = 0; i < g; i++)
-				out[i] = (struct ember_sym_frame){.function = go[i].name,
-								  .file = go[i].file,
-								  .line = (uint32_t)go[i].line};
+				out[i] = (struct ember_sym_frame){
+					.function = go[i].name,
+					.file = go[i].file,
+					.line = (uint32_t)go[i].line,
+					.start_line = go[i].start_line > 0 ? (uint32_t)go[i].start_line
+									   : 0};
 			return g;
 		}
 	}

@@ -46,6 +46,7 @@ struct ember_sym_frame {
 	const char *file;     /* source path, NULL when unknown */
 	uint32_t line;        /* 0 when unknown */
 	uint32_t column;      /* 0 when unknown */
+	uint32_t start_line;  /* line where the function is declared, 0 when unknown */
 };
 
 /*

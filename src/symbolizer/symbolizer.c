@@ -755,6 +755,7 @@ static int chain_frames(struct ember_symbolizer *s, struct elf_entry *ee, struct
 		f->function = c->function;
 		f->file = c->file;
 		f->line = c->line;
+		f->start_line = c->start_line;
 		f->flags = i < kept - 1 ? EMBER_FRAME_INLINED : 0;
 		if (!intern_frame(p, f, &out[i]))
 			return -ENOMEM;

@@ -10,6 +10,10 @@
 #   unwind_zoo      C++ -O2 -fomit-frame-pointer: deep recursion, std::sort,
 #                   qsort callback, a shared library without frame pointers
 #                   (libzoo_lib.so), threads, a signal handler
+#   v1/versioned, v2/versioned
+#                   C++ -O2 -fno-omit-frame-pointer, the same program in two
+#                   versions (-DVERSION=1/2): same name, different build-ids;
+#                   version 2 spends 4x as long in render_page
 #   goprog          Go, main.main -> goA -> goB -> goHot
 #   goprog_stripped the same built with -ldflags='-s -w'
 # Rebuilds only what is older than its source.
@@ -32,6 +36,12 @@ if newer "$out/unwind_zoo" "$src/unwind_zoo.cpp" || newer "$out/libzoo_lib.so" "
 	g++ -O2 -g -fomit-frame-pointer -o "$out/unwind_zoo" "$src/unwind_zoo.cpp" \
 		-L"$out" -lzoo_lib -Wl,-rpath,"$out" -lpthread
 fi
+for v in 1 2; do
+	if newer "$out/v$v/versioned" "$src/versioned.cpp"; then
+		mkdir -p "$out/v$v"
+		g++ -O2 -g -fno-omit-frame-pointer -DVERSION=$v -o "$out/v$v/versioned" "$src/versioned.cpp"
+	fi
+done
 if command -v go >/dev/null 2>&1; then
 	export GOCACHE="${GOCACHE:-/tmp/ember-gocache}" GOFLAGS=-mod=mod GOPROXY=off
 	export HOME="${HOME:-/root}"

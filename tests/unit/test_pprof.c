@@ -34,8 +34,10 @@ struct fixture {
 static uint32_t frame(struct ember_profile *p, const char *fn, const char *file, uint32_t line,
 		      const char *module, const char *build_id, uint64_t addr, uint32_t flags)
 {
+	/* a start line that is the same for every frame of a function */
 	struct ember_frame f = {.function = fn, .file = file, .line = line, .module = module,
-				.build_id = build_id, .address = addr, .flags = flags};
+				.build_id = build_id, .address = addr, .flags = flags,
+				.start_line = fn && file ? (uint32_t)strlen(fn) : 0};
 	uint32_t id = ember_profile_frame(p, &f);
 
 	assert_int_not_equal(id, UINT32_MAX);
@@ -205,6 +207,12 @@ static void test_pprof_structure(void **state)
 
 	build(&fx);
 	prof = encode_and_unpack(fx.p, NULL);
+	/* Functions carry the start line of their frames */
+	for (size_t i = 0; i < prof->n_function; i++) {
+		const Perftools__Profiles__Function *fn = prof->function[i];
+		const char *name = str(prof, fn->name), *file = str(prof, fn->filename);
+		assert_int_equal(fn->start_line, file[0] ? strlen(name) : 0);
+	}
 
 	assert_true(prof->n_string_table > 1);
 	assert_string_equal(prof->string_table[0], "");

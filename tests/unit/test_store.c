@@ -73,7 +73,7 @@ static struct ember_profile *make_profile(void)
 	struct ember_profile *p = ember_profile_new();
 	struct ember_frame fr[] = {
 		{.function = "main", .file = "main.c", .line = 10, .module = "/usr/bin/app",
-		 .build_id = BUILD_ID, .address = 0x1000},
+		 .build_id = BUILD_ID, .address = 0x1000, .start_line = 7},
 		{.function = "work", .file = "work.c", .line = 20, .module = "/usr/bin/app",
 		 .build_id = BUILD_ID, .address = 0x1100},
 		{.function = "leaf_a", .file = "a.c", .line = 30, .module = "/usr/bin/app",
@@ -196,6 +196,7 @@ static void test_round_trip(void **state)
 	const struct ember_frame *m = frame_named(p, "main");
 	assert_string_equal(m->file, "main.c");
 	assert_int_equal(m->line, 10);
+	assert_int_equal(m->start_line, 7);
 	assert_string_equal(m->module, "/usr/bin/app");
 	assert_string_equal(m->build_id, BUILD_ID);
 	assert_int_equal(m->address, 0x1000);

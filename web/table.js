@@ -1,0 +1,121 @@
+/*
+ * table.js - the top functions table (/api/top).
+ *
+ * One row per function: self and total samples and shares, and with a
+ * baseline the base shares and the changes (percentage points).  Clicking a
+ * column head re-sorts on the server (sort=self|total|diff: the server keeps
+ * only the top rows, so sorting there is what shows the right rows);
+ * clicking a function opens its sandwich view.  The search box filters the
+ * rows shown.
+ */
+'use strict';
+
+(function (E) {
+  const fmt = (n) => Number(n).toLocaleString('en-US');
+  const pct = (f) => (f === null || f === undefined ? '' : (100 * f).toFixed(2) + '%');
+
+  function cell(tr, text, cls) {
+    const td = document.createElement('td');
+    if (cls) td.className = cls;
+    td.textContent = text;
+    tr.appendChild(td);
+    return td;
+  }
+
+  /* A change with a small bar, red (or orange) for more, blue for less. */
+  function diffCell(tr, f, scale, palette) {
+    const td = cell(tr, f === null ? '' : E.diff.pp(f), 'num diff');
+    if (f === null) return;
+    td.classList.add(f > 0 ? 'more' : f < 0 ? 'less' : 'same');
+    const bar = document.createElement('span');
+    bar.className = 'dbar';
+    bar.style.width = Math.min(100, (100 * Math.abs(f)) / (scale || 1)) + '%';
+    bar.style.background = f > 0 ? palette[palette.length / 2 - 3] : palette[2];
+    td.prepend(bar);
+  }
+
+  /*
+   * Render data (the /api/top answer) into table.  opts: sort (current),
+   * onSort(key), onPick(name), filter (RegExp or null), palette (diff colours).
+   */
+  function render(table, data, opts) {
+    const hasBase = data.base_total !== null && data.base_total !== undefined;
+    const cols = [
+      ['name', 'Function', null],
+      ['self', 'Self', 'self'],
+      ['self_share', 'Self %', 'self'],
+      ['total', 'Total', 'total'],
+      ['total_share', 'Total %', 'total'],
+    ];
+    if (hasBase) {
+      cols.push(['base_self_share', 'A self %', null]);
+      cols.push(['diff_self', '\u0394 self', 'diff']);
+      cols.push(['diff_total', '\u0394 total', 'diff']);
+    }
+    const thead = document.createElement('thead');
+    const hr = document.createElement('tr');
+    for (const [key, label, sort] of cols) {
+      const th = document.createElement('th');
+      th.dataset.key = key;
+      if (key !== 'name') th.className = 'num';
+      if (sort) {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.className = 'sort';
+        b.textContent = label;
+        b.title = 'Sort by ' + (sort === 'diff' ? 'change of self share' : sort);
+        const active = opts.sort === sort && (sort !== 'diff' || key === 'diff_self');
+        if (active) {
+          b.classList.add('active');
+          b.textContent = label + ' \u25be';
+          th.setAttribute('aria-sort', 'descending');
+        }
+        b.addEventListener('click', () => opts.onSort(sort));
+        th.appendChild(b);
+      } else {
+        th.textContent = label;
+      }
+      hr.appendChild(th);
+    }
+    thead.appendChild(hr);
+
+    const scale = Math.max(1e-9, ...data.functions.map((f) => Math.abs(f.diff_self || 0)),
+      ...data.functions.map((f) => Math.abs(f.diff_total || 0)));
+    const tbody = document.createElement('tbody');
+    let shown = 0;
+    for (const f of data.functions) {
+      if (opts.filter && !opts.filter.test(f.name)) continue;
+      shown++;
+      const tr = document.createElement('tr');
+      tr.dataset.fn = f.name;
+      const name = cell(tr, '', 'fn');
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'link';
+      b.textContent = f.name;
+      b.title = (f.file ? f.file + '\n' : '') + 'Open the sandwich view (callers and callees)';
+      b.addEventListener('click', () => opts.onPick(f.name));
+      name.appendChild(b);
+      cell(tr, fmt(f.self), 'num');
+      cell(tr, pct(f.self_share), 'num');
+      cell(tr, fmt(f.total), 'num');
+      cell(tr, pct(f.total_share), 'num');
+      if (hasBase) {
+        cell(tr, pct(f.base_self_share), 'num muted');
+        diffCell(tr, f.diff_self, scale, opts.palette);
+        diffCell(tr, f.diff_total, scale, opts.palette);
+      }
+      tbody.appendChild(tr);
+    }
+    if (!shown) {
+      const tr = document.createElement('tr');
+      const td = cell(tr, data.functions.length ? 'No function matches the search.' : 'No samples.', 'muted');
+      td.colSpan = cols.length;
+      tbody.appendChild(tr);
+    }
+    table.replaceChildren(thead, tbody);
+    return shown;
+  }
+
+  E.table = { render };
+})(window.Ember = window.Ember || {});
