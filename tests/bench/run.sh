@@ -85,3 +85,4 @@ perf_run perf_dwarf --call-graph dwarf
 } | tee "$OUT/results.md"
 bash tests/bench/unwind.sh
 sh tests/bench/symbolize.sh
+sh tests/bench/query.sh

@@ -68,7 +68,7 @@ render_page*) ;;
 *) echo "$json" | cut -c1-3000; fail "the slowed function is not named first (got '$first')" ;;
 esac
 # its numbers: render_page's self share goes from ~0.2 to ~0.5
-finding=$(echo "$json" | sed 's/.*"regressions":\[{"rank":1,//; s/}},{"rank".*//; s/\],"new".*//')
+finding=$(echo "$json" | sed 's/.*"regressions":\[{"rank":1,//; s/},{"rank":.*//; s/\],"new".*//')
 delta=$(echo "$finding" | sed -n 's/.*"delta":\([-0-9.e+]*\),.*/\1/p')
 note "render_page: delta $delta; $(echo "$finding" | grep -o '"version_base":"[^"]*","version_cur":"[^"]*"')"
 awk -v d="$delta" 'BEGIN { exit !(d > 0.15) }' || fail "render_page's change is too small: $delta"
