@@ -21,6 +21,7 @@
  * by start, each with its bias (runtime address - ELF address) and file id.
  * The pid holds a reference on each file; the last reference frees the rows.
  */
+#include "core/array.h"
 #include "agent/unwind_tables.h"
 
 #include <errno.h>
@@ -118,20 +119,6 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static int grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-	if (need <= *cap)
-		return 0;
-	size_t n = *cap ? *cap * 2 : 16;
-	while (n < need)
-		n *= 2;
-	void *a = realloc(*arr, n * elem);
-	if (!a)
-		return -ENOMEM;
-	*arr = a;
-	*cap = n;
-	return 0;
-}
 
 /* ---- shards ---------------------------------------------------------------- */
 
@@ -231,7 +218,7 @@ static void free_rows(struct ember_unwind_tables *t, uint32_t s, uint32_t first,
 		sh->free[i].first = first;
 		sh->free[i].count += count;
 	} else {
-		if (grow((void **)&sh->free, &sh->cap_free, sh->n_free + 1, sizeof(struct extent))) {
+		if (ember_array_grow((void **)&sh->free, &sh->cap_free, sh->n_free + 1, sizeof(struct extent))) {
 			ember_warn("unwind tables: out of memory freeing rows (leaked %u rows)", count);
 			return;
 		}
@@ -555,7 +542,7 @@ static int push_row(struct ember_unwind_table *t, size_t *cap, struct ember_unwi
 		    prev->rbp_offset == row.rbp_offset)
 			return 0;
 	}
-	if (grow((void **)&t->rows, cap, t->n_rows + 1, sizeof(row)))
+	if (ember_array_grow((void **)&t->rows, cap, t->n_rows + 1, sizeof(row)))
 		return -ENOMEM;
 	t->rows[t->n_rows++] = row;
 	return 0;
@@ -684,7 +671,7 @@ static struct file *get_file(struct ember_unwind_tables *t, uint32_t pid,
 
 	if (f)
 		return f;
-	if (grow((void **)&t->files, &t->cap_files, t->n_files + 1, sizeof(*t->files)))
+	if (ember_array_grow((void **)&t->files, &t->cap_files, t->n_files + 1, sizeof(*t->files)))
 		return NULL;
 	f = &t->files[t->n_files];
 	memset(f, 0, sizeof(*f));
@@ -781,7 +768,7 @@ int ember_unwind_tables_load(struct ember_unwind_tables *t, uint32_t pid)
 	if (p) {
 		drop_refs(t, p);
 	} else {
-		if (grow((void **)&t->procs, &t->cap_procs, t->n_procs + 1, sizeof(*t->procs))) {
+		if (ember_array_grow((void **)&t->procs, &t->cap_procs, t->n_procs + 1, sizeof(*t->procs))) {
 			rc = -ENOMEM;
 			goto out;
 		}

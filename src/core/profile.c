@@ -9,6 +9,8 @@
  */
 #include "core/profile.h"
 
+#include "core/array.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -113,20 +115,6 @@ static struct slot *table_find(struct table *t, uint64_t hash,
 	return &t->slots[j];
 }
 
-static int grow_array(void **arr, size_t *cap, size_t need, size_t elem)
-{
-	if (need <= *cap)
-		return 0;
-	size_t n = *cap ? *cap * 2 : 256;
-	while (n < need)
-		n *= 2;
-	void *a = realloc(*arr, n * elem);
-	if (!a)
-		return -ENOMEM;
-	*arr = a;
-	*cap = n;
-	return 0;
-}
 
 static void *pool_alloc(struct ember_profile_index *ix, size_t size)
 {
@@ -165,7 +153,7 @@ static const char *intern(struct ember_profile *p, const char *s, bool *oom)
 		goto fail;
 	if (slot->hash)
 		return ix->strs[slot->index];
-	if (grow_array((void **)&ix->strs, &ix->cap_strs, ix->n_strs + 1, sizeof(char *)))
+	if (ember_array_grow(&ix->strs, &ix->cap_strs, ix->n_strs + 1, sizeof(char *)))
 		goto fail;
 	size_t len = strlen(s) + 1;
 	char *copy = pool_alloc(ix, len);
@@ -225,7 +213,7 @@ uint32_t ember_profile_frame(struct ember_profile *p, const struct ember_frame *
 		return UINT32_MAX;
 	if (slot->hash)
 		return slot->index;
-	if (grow_array((void **)&p->frames, &ix->cap_frames, p->n_frames + 1, sizeof(k)))
+	if (ember_array_grow(&p->frames, &ix->cap_frames, p->n_frames + 1, sizeof(k)))
 		return UINT32_MAX;
 	p->frames[p->n_frames] = k;
 	slot->hash = h;
@@ -277,7 +265,7 @@ uint32_t ember_profile_target(struct ember_profile *p, const struct ember_target
 		return UINT32_MAX;
 	if (slot->hash)
 		return slot->index;
-	if (grow_array((void **)&p->targets, &ix->cap_targets, p->n_targets + 1, sizeof(k)))
+	if (ember_array_grow(&p->targets, &ix->cap_targets, p->n_targets + 1, sizeof(k)))
 		return UINT32_MAX;
 	p->targets[p->n_targets] = k;
 	slot->hash = h;
@@ -312,7 +300,7 @@ int ember_profile_add(struct ember_profile *p, uint32_t target, const uint32_t *
 		p->stacks[slot->index].count += count;
 		return 0;
 	}
-	if (grow_array((void **)&p->stacks, &ix->cap_stacks, p->n_stacks + 1, sizeof(k)))
+	if (ember_array_grow(&p->stacks, &ix->cap_stacks, p->n_stacks + 1, sizeof(k)))
 		goto oom;
 	k.frames = pool_alloc(ix, depth * sizeof(uint32_t) + 1);
 	if (!k.frames)

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/array.h"
 #include "ehframe/cfi.h"
 
 /* DW_OP_breg7 8; DW_OP_breg16 0; DW_OP_lit15; DW_OP_and; DW_OP_lit11 (or lit10);
@@ -144,26 +145,10 @@ void cfi_builder_free(struct cfi_builder *b)
 	b->n_rows = b->cap_rows = b->n_fdes = b->cap_fdes = 0;
 }
 
-static int grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-	size_t n = *cap ? *cap : 256;
-	void *p;
-
-	if (need <= *cap)
-		return 0;
-	while (n < need)
-		n *= 2;
-	p = realloc(*arr, n * elem);
-	if (!p)
-		return -ENOMEM;
-	*arr = p;
-	*cap = n;
-	return 0;
-}
 
 int cfi_builder_grow_rows(struct cfi_builder *b)
 {
-	if (grow((void **)&b->rows, &b->cap_rows, b->n_rows + 1, sizeof(b->rows[0]))) {
+	if (ember_array_grow((void **)&b->rows, &b->cap_rows, b->n_rows + 1, sizeof(b->rows[0]))) {
 		b->oom = true;
 		return -ENOMEM;
 	}
@@ -173,7 +158,7 @@ int cfi_builder_grow_rows(struct cfi_builder *b)
 int cfi_builder_add_fde(struct cfi_builder *b, const struct cfi_fde_rec *rec)
 {
 	if (b->n_fdes == b->cap_fdes &&
-	    grow((void **)&b->fdes, &b->cap_fdes, b->n_fdes + 1, sizeof(*rec))) {
+	    ember_array_grow((void **)&b->fdes, &b->cap_fdes, b->n_fdes + 1, sizeof(*rec))) {
 		b->oom = true;
 		return -ENOMEM;
 	}

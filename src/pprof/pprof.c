@@ -25,6 +25,7 @@
  * many stacks.  Everything is allocated in growable arrays owned by the
  * encoder and freed at the end; protobuf-c only reads them while packing.
  */
+#include "core/array.h"
 #include "pprof/pprof.h"
 
 #include <errno.h>
@@ -108,22 +109,6 @@ static void ix_claim(struct ix *t, struct ix_slot *slot, uint64_t hash, size_t i
 	t->used++;
 }
 
-static int grow(void *arrp, size_t *cap, size_t need, size_t elem)
-{
-	void **arr = arrp;
-
-	if (need <= *cap)
-		return 0;
-	size_t n = *cap ? *cap * 2 : 64;
-	while (n < need)
-		n *= 2;
-	void *a = realloc(*arr, n * elem);
-	if (!a)
-		return -ENOMEM;
-	*arr = a;
-	*cap = n;
-	return 0;
-}
 
 /* ---- encoder state ------------------------------------------------------ */
 
@@ -244,8 +229,8 @@ static int str_id_n(struct enc *e, const char *s, size_t len, int64_t *id)
 		*id = slot->idx;
 		return 0;
 	}
-	if (grow(&e->strs, &e->cap_strs, e->n_strs + 1, sizeof(*e->strs)) ||
-	    grow(&e->str_lens, &e->cap_str_lens, e->n_strs + 1, sizeof(*e->str_lens)))
+	if (ember_array_grow(&e->strs, &e->cap_strs, e->n_strs + 1, sizeof(*e->strs)) ||
+	    ember_array_grow(&e->str_lens, &e->cap_str_lens, e->n_strs + 1, sizeof(*e->str_lens)))
 		return -ENOMEM;
 	char *copy = malloc(len + 1);
 	if (!copy)
@@ -309,7 +294,7 @@ static int frame_mapping(struct enc *e, uint32_t fid, uint32_t *out)
 	if (!slot)
 		return -ENOMEM;
 	if (!slot->hash) {
-		if (grow(&e->maps, &e->cap_maps, e->n_maps + 1, sizeof(*e->maps)))
+		if (ember_array_grow(&e->maps, &e->cap_maps, e->n_maps + 1, sizeof(*e->maps)))
 			return -ENOMEM;
 		pb_mapping m = PERFTOOLS__PROFILES__MAPPING__INIT;
 		m.filename = k.filename;
@@ -350,7 +335,7 @@ static int function_index(struct enc *e, int64_t name, int64_t filename, uint32_
 	if (!slot)
 		return -ENOMEM;
 	if (!slot->hash) {
-		if (grow(&e->funcs, &e->cap_funcs, e->n_funcs + 1, sizeof(*e->funcs)))
+		if (ember_array_grow(&e->funcs, &e->cap_funcs, e->n_funcs + 1, sizeof(*e->funcs)))
 			return -ENOMEM;
 		pb_function fn = PERFTOOLS__PROFILES__FUNCTION__INIT;
 		fn.name = name;
@@ -400,10 +385,10 @@ static bool loc_eq(const struct enc *e, uint32_t idx, const void *key)
 static int new_location(struct enc *e, const struct lookup_run *k, struct ix_slot *slot,
 			uint64_t h, uint32_t *out)
 {
-	if (grow(&e->locs, &e->cap_locs, e->n_locs + 1, sizeof(*e->locs)) ||
-	    grow(&e->loc_keys, &e->cap_loc_keys, e->n_locs + 1, sizeof(*e->loc_keys)) ||
-	    grow(&e->run_pool, &e->cap_run_pool, e->n_run_pool + k->n, sizeof(*e->run_pool)) ||
-	    grow(&e->lines, &e->cap_lines, e->n_lines + (k->n ? k->n : 1), sizeof(*e->lines)))
+	if (ember_array_grow(&e->locs, &e->cap_locs, e->n_locs + 1, sizeof(*e->locs)) ||
+	    ember_array_grow(&e->loc_keys, &e->cap_loc_keys, e->n_locs + 1, sizeof(*e->loc_keys)) ||
+	    ember_array_grow(&e->run_pool, &e->cap_run_pool, e->n_run_pool + k->n, sizeof(*e->run_pool)) ||
+	    ember_array_grow(&e->lines, &e->cap_lines, e->n_lines + (k->n ? k->n : 1), sizeof(*e->lines)))
 		return -ENOMEM;
 	pb_location loc = PERFTOOLS__PROFILES__LOCATION__INIT;
 	e->locs[e->n_locs] = loc;

@@ -7,26 +7,13 @@
  * counts samples per side, which is what diffs need; single-sided users
  * leave side 1 at zero.
  */
+#include "core/array.h"
 #include "server/calltree.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-	if (need <= *cap)
-		return 0;
-	size_t n = *cap ? *cap * 2 : 256;
-	while (n < need)
-		n *= 2;
-	void *a = realloc(*arr, n * elem);
-	if (!a)
-		return -ENOMEM;
-	*arr = a;
-	*cap = n;
-	return 0;
-}
 
 typedef uint64_t (*id_hash_fn)(const void *ctx, uint32_t id);
 
@@ -91,7 +78,7 @@ static uint32_t intern(struct ct_names *n, const char *name)
 			return id;
 		j = (j + 1) & (s->cap - 1);
 	}
-	if (n->n >= UINT32_MAX - 1 || grow((void **)&n->names, &n->cap, n->n + 1, sizeof(char *)))
+	if (n->n >= UINT32_MAX - 1 || ember_array_grow((void **)&n->names, &n->cap, n->n + 1, sizeof(char *)))
 		return CT_NONE;
 	char *copy = strdup(name);
 	if (!copy)
@@ -176,7 +163,7 @@ int ct_init(struct calltree *t, struct ct_names *names, size_t max_nodes)
 	memset(t, 0, sizeof(*t));
 	t->names = names;
 	t->max_nodes = max_nodes ? max_nodes : 1;
-	if (grow((void **)&t->nodes, &t->cap_nodes, 1, sizeof(*t->nodes)))
+	if (ember_array_grow((void **)&t->nodes, &t->cap_nodes, 1, sizeof(*t->nodes)))
 		return -ENOMEM;
 	t->nodes[0] = (struct ct_node){.parent = CT_NONE, .name = CT_NONE, .frame = CT_NONE};
 	t->n_nodes = 1;
@@ -216,7 +203,7 @@ static uint32_t child_of(struct calltree *t, uint32_t parent, int side, uint32_t
 	}
 	if (t->n_nodes >= t->max_nodes)
 		return CT_NONE;
-	if (grow((void **)&t->nodes, &t->cap_nodes, t->n_nodes + 1, sizeof(*t->nodes))) {
+	if (ember_array_grow((void **)&t->nodes, &t->cap_nodes, t->n_nodes + 1, sizeof(*t->nodes))) {
 		*oom = true;
 		return CT_NONE;
 	}

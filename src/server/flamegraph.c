@@ -13,6 +13,7 @@
  * below a value threshold keeps a connected tree: no kept node loses its
  * parent.  That is why the node cap is applied as a threshold too.
  */
+#include "core/array.h"
 #include "server/flamegraph.h"
 
 #include <errno.h>
@@ -92,20 +93,6 @@ static int idset_grow(struct idset *s, uint64_t (*hash)(struct builder *, uint32
 	return 0;
 }
 
-static int grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-	if (need <= *cap)
-		return 0;
-	size_t n = *cap ? *cap * 2 : 256;
-	while (n < need)
-		n *= 2;
-	void *a = realloc(*arr, n * elem);
-	if (!a)
-		return -ENOMEM;
-	*arr = a;
-	*cap = n;
-	return 0;
-}
 
 /* ---- step 1: frame names ---- */
 
@@ -129,7 +116,7 @@ static uint32_t intern_name(struct builder *b, const char *name)
 			return id;
 		j = (j + 1) & (s->cap - 1);
 	}
-	if (grow((void **)&b->names, &b->cap_names, b->n_names + 1, sizeof(char *)))
+	if (ember_array_grow((void **)&b->names, &b->cap_names, b->n_names + 1, sizeof(char *)))
 		return NONE;
 	char *copy = strdup(name);
 	if (!copy)
@@ -179,7 +166,7 @@ static uint64_t child_hash(struct builder *b, uint32_t id)
 static uint32_t add_node(struct builder *b, uint32_t parent, uint32_t name, uint32_t frame,
 			 bool kernel)
 {
-	if (grow((void **)&b->nodes, &b->cap_nodes, b->n_nodes + 1, sizeof(struct fnode)))
+	if (ember_array_grow((void **)&b->nodes, &b->cap_nodes, b->n_nodes + 1, sizeof(struct fnode)))
 		return NONE;
 	b->nodes[b->n_nodes] = (struct fnode){.parent = parent, .name = name, .frame = frame,
 					      .kernel = kernel};

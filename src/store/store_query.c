@@ -26,6 +26,7 @@
  * max_stacks are returned, a warning is logged and err says so, but the
  * return value is still 0: a flame graph of the heaviest stacks beats none.
  */
+#include "core/array.h"
 #include "store/store_internal.h"
 
 #include <errno.h>
@@ -91,20 +92,6 @@ static void query_free(struct query *q)
 	store_intmap_free(&q->frame_map);
 }
 
-static int grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-	if (need <= *cap)
-		return 0;
-	size_t n = *cap ? *cap * 2 : 1024;
-	while (n < need)
-		n *= 2;
-	void *a = realloc(*arr, n * elem);
-	if (!a)
-		return -ENOMEM;
-	*arr = a;
-	*cap = n;
-	return 0;
-}
 
 static int oom(struct ember_store *s, char *err, size_t errlen)
 {
@@ -246,7 +233,7 @@ static int intern_id(struct store_intmap *map, int64_t **ids, size_t *n, size_t 
 {
 	if (store_intmap_get(map, (uint64_t)id, index))
 		return 0;
-	if (*n >= UINT32_MAX || grow((void **)ids, cap, *n + 1, sizeof(**ids)))
+	if (*n >= UINT32_MAX || ember_array_grow((void **)ids, cap, *n + 1, sizeof(**ids)))
 		return -ENOMEM;
 	*index = (uint32_t)*n;
 	if (store_intmap_put(map, (uint64_t)id, *index))
@@ -284,7 +271,7 @@ static int add_sample(struct query *q, int64_t target_id, int64_t stack_id, uint
 	}
 	if (!store_intmap_get(&q->stack_map, (uint64_t)stack_id, &stack)) {
 		if (q->n_stacks >= UINT32_MAX ||
-		    grow((void **)&q->stacks, &q->cap_stacks, q->n_stacks + 1, sizeof(*q->stacks)))
+		    ember_array_grow((void **)&q->stacks, &q->cap_stacks, q->n_stacks + 1, sizeof(*q->stacks)))
 			return -ENOMEM;
 		stack = (uint32_t)q->n_stacks;
 		if (store_intmap_put(&q->stack_map, (uint64_t)stack_id, stack))
@@ -292,7 +279,7 @@ static int add_sample(struct query *q, int64_t target_id, int64_t stack_id, uint
 		q->stacks[q->n_stacks++] = (struct qstack){.id = stack_id};
 	}
 	if (q->n_rows >= UINT32_MAX ||
-	    grow((void **)&q->rows, &q->cap_rows, q->n_rows + 1, sizeof(*q->rows)) ||
+	    ember_array_grow((void **)&q->rows, &q->cap_rows, q->n_rows + 1, sizeof(*q->rows)) ||
 	    store_intmap_put(&q->pair_map, pair, (uint32_t)q->n_rows))
 		return -ENOMEM;
 	q->rows[q->n_rows++] = (struct qrow){.target = target, .stack = stack, .count = count};
@@ -466,7 +453,7 @@ static int stack_row(struct ember_store *s, struct query *q, sqlite3_stmt *st,
 	size_t len = (size_t)sqlite3_column_bytes(st, 1);
 	const unsigned char *end = blob + len;
 
-	if (grow((void **)&q->slots, &q->cap_slots, q->n_slots + len, sizeof(*q->slots)))
+	if (ember_array_grow((void **)&q->slots, &q->cap_slots, q->n_slots + len, sizeof(*q->slots)))
 		return oom(s, err, errlen);
 	stack->off = q->n_slots;
 	while (blob < end) {

@@ -27,6 +27,7 @@
  * The price is that truncating a mapped file under us raises SIGBUS;
  * executables in use are replaced by rename, not rewritten in place.
  */
+#include "core/array.h"
 #include "symbolizer/dwarf.h"
 #include "symbolizer/gopclntab.h"
 
@@ -116,20 +117,6 @@ struct ember_dwarf {
 
 /* ---- small helpers ---- */
 
-static int grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-	if (need <= *cap)
-		return 0;
-	size_t c = *cap ? *cap : 16;
-	while (c < need)
-		c *= 2;
-	void *p = realloc(*arr, c * elem);
-	if (!p)
-		return -ENOMEM;
-	*arr = p;
-	*cap = c;
-	return 0;
-}
 
 static void warn_file(const char *path, const char *what, const char *detail)
 {
@@ -463,7 +450,7 @@ static int add_cu_range(struct ember_dwarf *d, uint64_t lo, uint64_t hi, uint32_
 	/* Address 0 and an all-ones end mark code the linker discarded. */
 	if (lo == 0 || lo >= hi || hi == UINT64_MAX)
 		return 0;
-	if (grow((void **)&d->ranges, &d->cap_ranges, d->n_ranges + 1, sizeof(*d->ranges)))
+	if (ember_array_grow((void **)&d->ranges, &d->cap_ranges, d->n_ranges + 1, sizeof(*d->ranges)))
 		return -ENOMEM;
 	d->ranges[d->n_ranges++] = (struct cu_range){lo, hi, cu};
 	return 0;
@@ -495,7 +482,7 @@ static int add_func(struct cu *cu, size_t *cap, Dwarf_Die *die)
 	while ((off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0 && n++ < MAX_RANGES_PER_DIE) {
 		if (lo == 0 || lo >= hi || hi == UINT64_MAX)
 			continue;
-		if (grow((void **)&cu->funcs, cap, cu->n_funcs + 1, sizeof(*cu->funcs)))
+		if (ember_array_grow((void **)&cu->funcs, cap, cu->n_funcs + 1, sizeof(*cu->funcs)))
 			return -ENOMEM;
 		cu->funcs[cu->n_funcs++] = (struct func_range){lo, hi, *die};
 	}
@@ -548,7 +535,7 @@ static void build_cu_index(struct ember_dwarf *d)
 		unit = next;
 		if (type != DW_UT_compile && type != DW_UT_skeleton)
 			continue; /* type and partial units hold no code of their own */
-		if (grow((void **)&d->cus, &d->cap_cus, d->n_cus + 1, sizeof(*d->cus)))
+		if (ember_array_grow((void **)&d->cus, &d->cap_cus, d->n_cus + 1, sizeof(*d->cus)))
 			break;
 		uint32_t idx = (uint32_t)d->n_cus++;
 		struct cu *cu = &d->cus[idx];
