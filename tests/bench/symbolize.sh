@@ -48,9 +48,9 @@ nm -S --defined-only "$OUT/big" | awk -v n="$NADDR" '
 echo "bench: $(wc -l < "$OUT/addrs.txt") addresses"
 
 CFLAGS="-std=gnu11 -O2 -g -D_GNU_SOURCE -Isrc -Ibpf/include"
-gcc $CFLAGS -o "$OUT/symbolize_bench" tests/bench/symbolize_bench.c \
-	src/symbolizer/dwarf.c src/symbolizer/debuglink.c src/symbolizer/elf_file.c \
-	src/symbolizer/symcache.c src/core/log.c src/core/profile.c -lelf -ldw -lz -lzstd -lstdc++
+[ -f build/libember.a ] || make build/libember.a > /dev/null
+gcc $CFLAGS -o "$OUT/symbolize_bench" tests/bench/symbolize_bench.c build/libember.a \
+	-lbpf -lelf -ldw -lz -lzstd -lsqlite3 -lmicrohttpd -lprotobuf-c -lstdc++ -lpthread -lm
 
 PEER_TIMEOUT=${BENCH_PEER_TIMEOUT:-120}
 timeit() { # label, command...: prints seconds (peers get PEER_TIMEOUT seconds)
