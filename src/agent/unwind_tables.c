@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -698,6 +699,67 @@ static struct file *get_file(struct ember_unwind_tables *t, uint32_t pid,
 	return f;
 }
 
+/*
+ * The vDSO has CFI but no file: every process on this kernel maps the same
+ * image as the agent, so its table is compiled from the agent's own copy
+ * (getauxval(AT_SYSINFO_EHDR)), written to a memfd.  Known as (dev 0, ino
+ * VDSO_INO) among the files.
+ */
+#define VDSO_INO UINT64_MAX
+
+static size_t own_vdso_size(uint64_t start)
+{
+	struct ember_maps maps = {0};
+	size_t size = 0;
+
+	if (ember_maps_read_pid((uint32_t)getpid(), EMBER_MAPS_ALL, &maps))
+		return 0;
+	for (size_t i = 0; i < maps.n; i++)
+		if (maps.entries[i].start == start && !strcmp(maps.entries[i].path, "[vdso]"))
+			size = maps.entries[i].end - maps.entries[i].start;
+	ember_maps_free(&maps);
+	return size;
+}
+
+static struct file *get_vdso(struct ember_unwind_tables *t)
+{
+	struct file *f = find_file(t, 0, VDSO_INO);
+	uint64_t start = getauxval(AT_SYSINFO_EHDR);
+	char path[64], build_id[129];
+
+	if (f)
+		return f;
+	size_t size = start ? own_vdso_size(start) : 0;
+	if (!size || size > (16u << 20))
+		return NULL;
+	int fd = memfd_create("ember-vdso", MFD_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	if (write(fd, (const void *)(uintptr_t)start, size) != (ssize_t)size ||
+	    ember_array_grow(&t->files, &t->cap_files, t->n_files + 1, sizeof(*t->files))) {
+		close(fd);
+		return NULL;
+	}
+	f = &t->files[t->n_files];
+	memset(f, 0, sizeof(*f));
+	f->ino = VDSO_INO;
+	f->id = t->next_id++;
+	f->path = strdup("[vdso]");
+	if (!f->path) {
+		close(fd);
+		return NULL;
+	}
+	t->n_files++;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if (read_elf_facts(path, f, build_id, sizeof(build_id)) == 0) {
+		load_table(t, f, path, ""); /* no build-id cache: the image is at hand */
+		if (f->has_table)
+			t->stats.files++;
+	}
+	close(fd);
+	return f;
+}
+
 /* ---- processes -------------------------------------------------------------------- */
 
 static struct proc *find_proc(struct ember_unwind_tables *t, uint32_t pid)
@@ -748,8 +810,9 @@ int ember_unwind_tables_load(struct ember_unwind_tables *t, uint32_t pid)
 		m->start = e->start;
 		m->end = e->end;
 		m->flags = EMBER_MAPPING_FP;
-		if (e->inode && !ember_map_is_special(e)) {
-			struct file *f = get_file(t, pid, e);
+		bool vdso = !strcmp(e->path, "[vdso]");
+		if (vdso || (e->inode && !ember_map_is_special(e))) {
+			struct file *f = vdso ? get_vdso(t) : get_file(t, pid, e);
 			uint64_t bias;
 			if (f && f->has_table && mapping_bias(f, e, &bias)) {
 				m->bias = bias;

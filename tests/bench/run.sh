@@ -40,8 +40,10 @@ echo "bench: ember run, ${DUR}s at 19 Hz on every CPU..."
 "$EMBER" run --db "$OUT/bench.db" --listen 127.0.0.1:0 --frequency 19 --flush 5 2> "$OUT/run.log" &
 ember=$!
 pids+=($ember)
-sleep "$DUR"
+sleep $((DUR / 2))
 url=$(sed -n 's/^ember: serving \(http:[^ ]*\)$/\1/p' "$OUT/run.log")
+curl -sf "${url}api/stats" > "$OUT/stats-half.json" || true
+sleep $((DUR - DUR / 2))
 curl -sf "${url}api/stats" > "$OUT/stats.json" || true
 ember_cpu=$(cpu_seconds "$ember")
 ember_rss=$(awk '/VmHWM/ { print $2 }' "/proc/$ember/status")
@@ -79,6 +81,13 @@ perf_run perf_dwarf --call-graph dwarf
 	done < "$OUT/perf.txt"
 	echo
 	echo "Samples per second stored by ember: $(awk -v n="$samples" -v d="$DUR" 'BEGIN { printf "%.1f", n / d }')"
+	# symbolizer cache hit rate over the second half (steady state)
+	num() { grep -o "\"$2\":[0-9]*" "$1" | head -n 1 | cut -d: -f2; }
+	l1=$(num "$OUT/stats-half.json" symcache_lookups); h1=$(num "$OUT/stats-half.json" symcache_hits)
+	l2=$(num "$OUT/stats.json" symcache_lookups); h2=$(num "$OUT/stats.json" symcache_hits)
+	if [ -n "$l1" ] && [ -n "$l2" ] && [ "$l2" -gt "$l1" ]; then
+		echo "Symbol cache hit rate, second half of the run (steady state): $(awk -v a=$((h2 - h1)) -v b=$((l2 - l1)) 'BEGIN { printf "%.3f%% of %d lookups", a * 100 / b, b }')"
+	fi
 	if [ -n "$run_cnt" ] && [ "$run_cnt" -gt 0 ]; then
 		echo "Per-sample BPF cost (frame-pointer stack, kernel BPF stats): $((run_ns / run_cnt)) ns over $run_cnt runs"
 	fi
