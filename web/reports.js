@@ -88,7 +88,8 @@
       if (!shown) return;
       render(body.reports || []);
       if (status) {
-        status.textContent = (body.reports || []).length + ' saved reports';
+        const n = (body.reports || []).length;
+        status.textContent = n + ' saved report' + (n === 1 ? '' : 's');
         status.classList.remove('error');
       }
     } catch (e) {

@@ -31,6 +31,7 @@ enum ember_cfa_rule {
 	EMBER_CFA_UNSUPPORTED = 5,  /* an expression or register the unwinder cannot follow */
 	EMBER_CFA_GAP = 6,          /* no FDE covers this pc (between functions) */
 	EMBER_CFA_SIGNAL = 7,       /* signal trampoline (__restore_rt): registers in the ucontext */
+	EMBER_CFA_RSP_X8 = 8,       /* CFA = rsp + cfa_offset * 8 (frames over 64 KiB) */
 };
 
 /* Where the caller's rbp is (high 4 bits of kind). */

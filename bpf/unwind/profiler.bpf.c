@@ -397,6 +397,9 @@ static __always_inline enum step_result step_row(struct unwind_state *st,
 	case EMBER_CFA_RBP:
 		cfa = st->bp + row->cfa_offset;
 		break;
+	case EMBER_CFA_RSP_X8:
+		cfa = st->sp + (__u64)row->cfa_offset * 8;
+		break;
 	case EMBER_CFA_PLT1:
 		cfa = st->sp + 8 + ((st->ip & 15) >= 11 ? 8 : 0);
 		break;

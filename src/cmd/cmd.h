@@ -11,6 +11,7 @@ int cmd_run(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_ehframe(int argc, char **argv);
 int cmd_symbolize(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 /* Shared option helpers (cmd_common.c). */
 int cmd_parse_uint(const char *opt, const char *s, unsigned long min, unsigned long max,

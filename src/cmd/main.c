@@ -16,6 +16,7 @@ static const struct {
 } commands[] = {
 	{"run", cmd_run, "profile the whole host continuously, store, serve the UI"},
 	{"record", cmd_record, "one-shot profile of some processes (or all) to a file"},
+	{"report", cmd_report, "daily regression report: what got slower, with the evidence"},
 	{"symbolize", cmd_symbolize, "print the frames (inline chain included) of addresses"},
 	{"ehframe", cmd_ehframe, "print the unwind rows compiled from a file's CFI"},
 };

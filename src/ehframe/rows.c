@@ -79,8 +79,15 @@ static uint8_t cfa_rule(const struct cfi_state *st, uint16_t *offset)
 		return plt_rule(st->cfa_expr, st->cfa_expr_len);
 	if (st->cfa_reg != CFI_REG_RSP && st->cfa_reg != CFI_REG_RBP)
 		return EMBER_CFA_UNSUPPORTED;
-	if (st->cfa_off < 0 || st->cfa_off > UINT16_MAX)
+	if (st->cfa_off < 0)
 		return EMBER_CFA_UNSUPPORTED;
+	if (st->cfa_off > UINT16_MAX) {
+		/* a frame over 64 KiB (a big stack buffer): 8-byte units fit to 512 KiB */
+		if (st->cfa_reg != CFI_REG_RSP || st->cfa_off % 8 || st->cfa_off / 8 > UINT16_MAX)
+			return EMBER_CFA_UNSUPPORTED;
+		*offset = (uint16_t)(st->cfa_off / 8);
+		return EMBER_CFA_RSP_X8;
+	}
 	*offset = (uint16_t)st->cfa_off;
 	return st->cfa_reg == CFI_REG_RSP ? EMBER_CFA_RSP : EMBER_CFA_RBP;
 }
@@ -442,6 +449,7 @@ void ember_unwind_row_format(const struct ember_unwind_row *row, char *buf, size
 	case EMBER_CFA_SIGNAL: snprintf(buf, len, "signal-frame"); return;
 	case EMBER_CFA_RSP: reg = "rsp"; break;
 	case EMBER_CFA_RBP: reg = "rbp"; break;
+	case EMBER_CFA_RSP_X8: reg = "rsp"; break;
 	case EMBER_CFA_PLT1: reg = "plt1"; break;
 	case EMBER_CFA_PLT2: reg = "plt2"; break;
 	default: snprintf(buf, len, "bad-kind-0x%02x", row->kind); return;
@@ -454,6 +462,8 @@ void ember_unwind_row_format(const struct ember_unwind_row *row, char *buf, size
 	}
 	if (EMBER_ROW_CFA(row) == EMBER_CFA_RSP || EMBER_ROW_CFA(row) == EMBER_CFA_RBP)
 		snprintf(buf, len, "cfa=%s+%u rbp=%s", reg, row->cfa_offset, rbp);
+	else if (EMBER_ROW_CFA(row) == EMBER_CFA_RSP_X8)
+		snprintf(buf, len, "cfa=%s+%u rbp=%s", reg, row->cfa_offset * 8u, rbp);
 	else
 		snprintf(buf, len, "cfa=%s rbp=%s", reg, rbp);
 }

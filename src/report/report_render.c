@@ -293,7 +293,7 @@ const char ember_report_css[] =
 	"word-break:break-all}"
 	".sub{color:#6f6860;font-size:12px}.up{color:#c92a2a;font-weight:600}"
 	".down{color:#2b8a3e;font-weight:600}.none{color:#6f6860;font-style:italic}"
-	"a.diff{color:#b5440a;white-space:nowrap}details{margin:10px 0}"
+	"td.ver code{word-break:normal}a.diff{color:#b5440a;white-space:nowrap}details{margin:10px 0}"
 	"summary{cursor:pointer;color:#6f6860}footer{padding:0 24px;color:#6f6860;"
 	"font-size:12px;max-width:1200px}";
 
@@ -352,7 +352,7 @@ static void html_finding(struct strbuf *sb, const struct ember_report_service *s
 		  f->metric == EMBER_METRIC_SELF ? f->base.self : f->base.total,
 		  f->metric == EMBER_METRIC_SELF ? f->cur.self : f->cur.total);
 	pvalue(sb, f->q);
-	sb_puts(sb, "</td><td>");
+	sb_puts(sb, "</td><td class=\"ver\">");
 	if (f->version_cur) {
 		sb_puts(sb, "<code>");
 		html_str(sb, f->version_base ? f->version_base : "?");
@@ -481,6 +481,62 @@ static void html_service(struct strbuf *sb, const struct ember_report *r,
 	(void)r;
 }
 
+/* Links to the compared services, with their regression counts. */
+static void html_toc(struct strbuf *sb, const struct ember_report *r)
+{
+	size_t ok = 0, other = 0;
+
+	for (size_t i = 0; i < r->n_services; i++)
+		ok += r->services[i].status == EMBER_SERVICE_OK;
+	other = r->n_services - ok;
+	if (ok < 2 && !(ok && other))
+		return;
+	sb_puts(sb, "<nav class=\"toc\">");
+	for (size_t i = 0; i < r->n_services; i++) {
+		const struct ember_report_service *svc = &r->services[i];
+		size_t n = ember_report_count(svc, EMBER_FINDING_REGRESSION) +
+			   ember_report_count(svc, EMBER_FINDING_NEW);
+		if (svc->status != EMBER_SERVICE_OK)
+			continue;
+		sb_printf(sb, "<a href=\"#svc-%zu\">", i);
+		html_str(sb, svc->service);
+		sb_printf(sb, "</a> <span class=\"sub\">(%zu regression%s)</span>", n,
+			  n == 1 ? "" : "s");
+	}
+	if (other)
+		sb_printf(sb, "<a href=\"#not-compared\">%zu not compared</a>", other);
+	sb_puts(sb, "</nav>\n");
+}
+
+/* Services with too little data (or no previous version): one table, at the end. */
+static void html_not_compared(struct strbuf *sb, const struct ember_report *r)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->n_services; i++)
+		n += r->services[i].status != EMBER_SERVICE_OK;
+	if (!n)
+		return;
+	sb_printf(sb, "<section class=\"svc\" id=\"not-compared\"><h2>Not compared (%zu)</h2>\n"
+		      "<p class=\"meta\">Too little data, or nothing to compare with: no "
+		      "finding is made up for these.</p>\n<table><thead><tr><th>Service</th>"
+		      "<th>Samples</th><th>Baseline samples</th><th>Why</th></tr></thead><tbody>\n",
+		  n);
+	for (size_t i = 0; i < r->n_services; i++) {
+		const struct ember_report_service *svc = &r->services[i];
+		if (svc->status == EMBER_SERVICE_OK)
+			continue;
+		sb_printf(sb, "<tr id=\"svc-%zu\"><td><code>", i);
+		html_str(sb, svc->service);
+		sb_printf(sb, "</code></td><td class=\"num\">%" PRIu64 "</td><td class=\"num\">%" PRIu64
+			      "</td><td>",
+			  svc->samples, svc->base_samples);
+		html_str(sb, svc->note ? svc->note : "");
+		sb_puts(sb, "</td></tr>\n");
+	}
+	sb_puts(sb, "</tbody></table></section>\n");
+}
+
 static void render_html(const struct ember_report *r, const char *ui, struct strbuf *sb)
 {
 	const struct ember_report_thresholds *th = &r->opt.th;
@@ -489,6 +545,7 @@ static void render_html(const struct ember_report *r, const char *ui, struct str
 	ember_report_format_time(r->created_ns, created, sizeof(created));
 	sb_puts(sb, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
 		    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+		    "<link rel=\"icon\" href=\"data:,\">\n"
 		    "<title>Ember report ");
 	window(sb, r->opt.from_ns, r->opt.to_ns);
 	sb_printf(sb, "</title>\n<style>%s</style></head><body>\n<header><h1>Ember regression "
@@ -510,30 +567,13 @@ static void render_html(const struct ember_report *r, const char *ui, struct str
 		sb_free(&s);
 	}
 	sb_puts(sb, "</p></header>\n<main>\n");
-	if (r->n_services > 1) {
-		sb_puts(sb, "<nav class=\"toc\">");
-		for (size_t i = 0; i < r->n_services; i++) {
-			const struct ember_report_service *svc = &r->services[i];
-			sb_printf(sb, "<a href=\"#svc-%zu\">", i);
-			html_str(sb, svc->service);
-			if (svc->status != EMBER_SERVICE_OK)
-				sb_puts(sb, "</a> <span class=\"sub\">(no comparison)</span>");
-			else
-				sb_printf(sb, "</a> <span class=\"sub\">(%zu regression%s)</span>",
-					  ember_report_count(svc, EMBER_FINDING_REGRESSION) +
-						  ember_report_count(svc, EMBER_FINDING_NEW),
-					  ember_report_count(svc, EMBER_FINDING_REGRESSION) +
-								  ember_report_count(svc, EMBER_FINDING_NEW) ==
-							  1
-						  ? ""
-						  : "s");
-		}
-		sb_puts(sb, "</nav>\n");
-	}
+	html_toc(sb, r);
 	if (!r->n_services)
 		sb_puts(sb, "<p class=\"note\">No service has samples in the current window.</p>\n");
 	for (size_t i = 0; i < r->n_services; i++)
-		html_service(sb, r, &r->services[i], i, ui);
+		if (r->services[i].status == EMBER_SERVICE_OK)
+			html_service(sb, r, &r->services[i], i, ui);
+	html_not_compared(sb, r);
 	sb_printf(sb, "</main>\n<footer><p>Method: per service, each function's self share "
 		      "(samples where it is the leaf) and total share (samples whose stack "
 		      "contains it) in the current window against the baseline; a "
@@ -826,8 +866,29 @@ static void render_md(const struct ember_report *r, const char *ui, struct strbu
 	sb_puts(sb, ".\n\n**");
 	ember_report_summary(r, sb);
 	sb_puts(sb, "**\n");
-	for (size_t i = 0; i < r->n_services; i++)
-		md_service(sb, &r->services[i], ui);
+	size_t other = 0;
+
+	for (size_t i = 0; i < r->n_services; i++) {
+		if (r->services[i].status == EMBER_SERVICE_OK)
+			md_service(sb, &r->services[i], ui);
+		else
+			other++;
+	}
+	if (!other)
+		return;
+	sb_printf(sb, "\n## Not compared (%zu)\n\n| Service | Samples | Baseline samples | Why |\n"
+		      "|---|---|---|---|\n",
+		  other);
+	for (size_t i = 0; i < r->n_services; i++) {
+		const struct ember_report_service *svc = &r->services[i];
+		if (svc->status == EMBER_SERVICE_OK)
+			continue;
+		sb_puts(sb, "| `");
+		md_str(sb, svc->service);
+		sb_printf(sb, "` | %" PRIu64 " | %" PRIu64 " | ", svc->samples, svc->base_samples);
+		md_str(sb, svc->note);
+		sb_puts(sb, " |\n");
+	}
 }
 
 int ember_report_render(const struct ember_report *r, enum ember_report_format fmt,

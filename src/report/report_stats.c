@@ -19,24 +19,29 @@
  *
  * 2. Dilution.  Shares are relative: when one function gets slower, every
  *    other function's share shrinks although nothing happened to it.  So
- *    findings are taken one at a time, largest change first (a self change
- *    is preferred to a total change of similar size: it is more specific),
- *    and the rest is re-tested on the samples the findings so far do not
- *    explain (a self finding removes the samples whose leaf it is, a total
- *    finding those whose stack contains it), until nothing passes or
- *    max_findings is reached.  A first-round candidate that is never found
- *    this way is suppressed as "diluted".
+ *    candidates are taken one at a time, largest change first (a self
+ *    change is preferred to a total change at least 90% as large: it is more
+ *    specific), and the rest is re-tested on the samples the findings so far
+ *    do not explain (a self finding removes the samples whose leaf it is, a
+ *    total finding those whose stack contains it), until nothing passes or
+ *    max_findings is reached.  A first-round candidate never picked this way
+ *    is suppressed as "diluted".  A picked change is reported only when it
+ *    also passes the thresholds as a share of all samples (what the report
+ *    shows), else it counts as small.
  *
- * 3. Moved cost.  A self-share finding is suppressed as "moved" when
- *    (a) the function's own total share did not change (not a candidate):
- *        cost moved between it and its callees (say a helper was split out
- *        or stopped being inlined), or
- *    (b) its main caller's total share did not change and the caller's self
- *        share changed the opposite way by (nearly) as much: cost moved
- *        between the caller and it; what remains after subtracting the
- *        caller's change is under the thresholds.
- *    A callee that gains while its caller's total stays but the caller's
- *    own self share does not fall (its siblings' shares fall) is kept: with
+ * 3. Moved cost.  A picked self-share change is suppressed as "moved" when
+ *    (a) the function's own total share stayed (not significant or under
+ *        min_delta): cost moved between it and its callees (a helper split
+ *        out, or no longer inlined), or
+ *    (b) its main caller's total share stayed and the caller's self share
+ *        moved the other way by (nearly) as much: cost moved between the
+ *        caller and it (the rest after subtracting the caller's change is
+ *        under the thresholds).
+ *    The subtree whose total stayed (the function's in (a), the caller's in
+ *    (b)) leaves the next rounds, so the pair does not distort the rest, and
+ *    first-round candidates lying mostly inside it count as moved too.  A
+ *    callee that gains while its caller's total stays but the caller's own
+ *    self share does not fall (its siblings' shares fall) is kept: with
  *    shares only, that is a slower callee diluting its siblings.
  *
  * Finally each finding gets its kind (new / vanished when its total is 0 on
@@ -45,6 +50,7 @@
  * seen in the current window and not in the baseline, the one where the
  * function's share is furthest in the finding's direction.
  */
+#include "core/array.h"
 #include "report/report_stats.h"
 
 #include <errno.h>
@@ -195,22 +201,6 @@ void rs_compare_free(struct rs_compare *rc)
 	free(rc);
 }
 
-static int grow(void **arr, size_t *cap, size_t need, size_t size)
-{
-	size_t n = *cap ? *cap : 64;
-	void *p;
-
-	if (need <= *cap)
-		return 0;
-	while (n < need)
-		n *= 2;
-	p = realloc(*arr, n * size);
-	if (!p)
-		return -ENOMEM;
-	*arr = p;
-	*cap = n;
-	return 0;
-}
 
 static int map_rehash(struct rs_compare *rc)
 {
@@ -247,7 +237,7 @@ static uint32_t func_id(struct rs_compare *rc, const char *name, const struct em
 		h = (h + 1) & (rc->map_cap - 1);
 	}
 	if (rc->n_funcs >= NONE - 1 ||
-	    grow((void **)&rc->funcs, &rc->cap_funcs, rc->n_funcs + 1, sizeof(*rc->funcs)))
+	    ember_array_grow((void **)&rc->funcs, &rc->cap_funcs, rc->n_funcs + 1, sizeof(*rc->funcs)))
 		return NONE;
 	struct rs_func *fn = &rc->funcs[rc->n_funcs];
 	memset(fn, 0, sizeof(*fn));
@@ -318,9 +308,9 @@ int rs_compare_add(struct rs_compare *rc, int side, const char *version,
 
 		if (!st->depth || !st->count)
 			continue;
-		if (grow((void **)&rc->stacks, &rc->cap_stacks, rc->n_stacks + 1,
+		if (ember_array_grow((void **)&rc->stacks, &rc->cap_stacks, rc->n_stacks + 1,
 			 sizeof(*rc->stacks)) ||
-		    grow((void **)&rc->frames, &rc->cap_frames, rc->n_frames + st->depth,
+		    ember_array_grow((void **)&rc->frames, &rc->cap_frames, rc->n_frames + st->depth,
 			 sizeof(*rc->frames))) {
 			free(fid);
 			return -ENOMEM;
@@ -531,6 +521,20 @@ static double plain_delta(const struct rs_compare *rc, const struct rs_func *f, 
 	const uint64_t *x = metric == EMBER_METRIC_SELF ? f->self : f->total;
 
 	return share(x[1], rc->n[1]) - share(x[0], rc->n[0]);
+}
+
+/*
+ * A change found on the samples the earlier findings leave is reported only
+ * when it also passes the thresholds, the same way, as a share of all the
+ * samples: what the report shows is the plain change.
+ */
+static bool plain_large_enough(const struct rs_compare *rc, const struct rs_func *f,
+			       const struct rs_test *t, const struct ember_report_thresholds *th)
+{
+	const uint64_t *x = t->metric == EMBER_METRIC_SELF ? f->self : f->total;
+	double d = plain_delta(rc, f, t->metric);
+
+	return d * t->delta > 0 && large_enough(d, share(x[0], rc->n[0]), th);
 }
 
 static enum ember_finding_kind kind_of(const struct rs_func *f, double delta)
@@ -1023,11 +1027,15 @@ int rs_compare_run(struct rs_compare *rc, const struct ember_report_thresholds *
 		if (ret < 0)
 			goto out;
 		if (!ret) {
-			ret = add_finding(rc, out, best);
-			if (ret)
-				goto out;
-			rc->funcs[best->fn].excluded =
-				best->metric == EMBER_METRIC_SELF ? EX_SELF : EX_TOTAL;
+			struct rs_func *f = &rc->funcs[best->fn];
+			if (plain_large_enough(rc, f, best, th)) {
+				ret = add_finding(rc, out, best);
+				if (ret)
+					goto out;
+			} else {
+				out->small++; /* real, but too small as a share of everything */
+			}
+			f->excluded = best->metric == EMBER_METRIC_SELF ? EX_SELF : EX_TOTAL;
 		}
 		free(t);
 		t = NULL;

@@ -95,6 +95,9 @@
  *                 "oldest":MS|null,"newest":MS|null},
  *        "agent":{...}|null}
  *
+ *   GET /api/reports, /api/reports/ID[?format=json], /api/reports/report.css
+ *       The regression reports `ember report` saved (src/server/reports_api.h).
+ *
  * Errors: 400 {"error":"target: must be a positive integer"} for a bad,
  * repeated, unknown or over-long (> 256 bytes) parameter or from > to (the
  * message starts with the parameter's full name, "a.from: ...");
@@ -115,6 +118,7 @@
 #include "pprof/pprof.h"
 #include "server/diff.h"
 #include "server/flamegraph.h"
+#include "server/reports_api.h"
 #include "server/sandwich.h"
 #include "server/topfuncs.h"
 
@@ -960,6 +964,9 @@ void ember_api_handle(struct ember_api *api, const char *path,
 		api_sandwich(api, params, n, reply);
 	} else if (strcmp(path, "/api/timeline") == 0) {
 		api_timeline(api, params, n, reply);
+	} else if (ember_reports_api_path(path)) {
+		if (open_store(api, reply) == 0)
+			ember_reports_api_handle(api->store, path, params, n, reply);
 	} else {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "no such endpoint: %.80s", path);

@@ -128,4 +128,33 @@ struct ember_store_stats {
 int ember_store_stats(struct ember_store *s, struct ember_store_stats *st, char *err,
 		      size_t errlen);
 
+/* ---- saved reports (store_reports.c): `ember report` saves, the UI lists ---- */
+
+struct ember_report_row {
+	int64_t id;
+	int64_t created_ns, from_ns, to_ns; /* the report's current window */
+	const char *baseline;               /* "previous-day", "previous-version", "window" */
+	const char *service;                /* NULL = every service */
+	const char *summary;                /* one line */
+	uint32_t regressions, improvements; /* over its services (new and vanished included) */
+};
+#define EMBER_STORE_MAX_REPORTS 1000 /* older reports are deleted when one is saved */
+
+/* Save a report (HTML and JSON); *id gets its id.  Keeps the newest EMBER_STORE_MAX_REPORTS. */
+int ember_store_save_report(struct ember_store *s, const struct ember_report_row *row,
+			    const char *html, const char *json, int64_t *id, char *err,
+			    size_t errlen);
+
+/* Call fn for the newest `limit` reports (0 = all kept), newest first; fn returns non-zero to stop. */
+int ember_store_list_reports(struct ember_store *s, size_t limit,
+			     int (*fn)(const struct ember_report_row *row, void *arg), void *arg,
+			     char *err, size_t errlen);
+
+/*
+ * A report's body, format "html" (NULL too) or "json", NUL-terminated in a
+ * malloc'd *body (the caller frees).  -ENOENT when there is no such report.
+ */
+int ember_store_get_report(struct ember_store *s, int64_t id, const char *format, char **body,
+			   size_t *len, char *err, size_t errlen);
+
 #endif

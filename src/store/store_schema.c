@@ -34,6 +34,11 @@
  *    and per-version totals read this small table instead of the samples.
  *  Both are filled from the existing samples when an old file migrates.
  *  Retention (later) must delete from all three sample tables alike.
+ *
+ * Version 4 (issue [5]: the daily report):
+ *  - reports: regression reports saved by `ember report` for the UI's list,
+ *    rendered (HTML) and as JSON, with the fields the list shows.  Small
+ *    and few (the newest 1000 are kept, store_reports.c).
  */
 #include "store/store_internal.h"
 
@@ -121,6 +126,21 @@ static const char *const migrations[] = {
 	/* 2 -> 3: the line a frame's function starts at (pprof Function.start_line);
 	 * not part of the frame's identity: it follows from function and file */
 	"ALTER TABLE frames ADD COLUMN start_line INTEGER NOT NULL DEFAULT 0;",
+
+	/* 3 -> 4: saved regression reports (issue [5], store_reports.c) */
+	"CREATE TABLE reports ("
+	"  id           INTEGER PRIMARY KEY,"
+	"  created_ns   INTEGER NOT NULL,"
+	"  from_ns      INTEGER NOT NULL,"
+	"  to_ns        INTEGER NOT NULL,"
+	"  baseline     TEXT NOT NULL,"
+	"  service      TEXT NOT NULL,"
+	"  summary      TEXT NOT NULL,"
+	"  regressions  INTEGER NOT NULL,"
+	"  improvements INTEGER NOT NULL,"
+	"  html         TEXT NOT NULL,"
+	"  json         TEXT NOT NULL"
+	");",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

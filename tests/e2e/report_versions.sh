@@ -98,6 +98,6 @@ curl -sf "${url}api/reports/$id?format=json" | grep -q '"regressions":\[{"rank":
 	2> /dev/null
 [ $? -eq 3 ] || fail "--fail-on-regression did not exit 3"
 grep -q 'href="http://ui.example:9999/#s=versioned' "$OUT/report.html" || fail "--ui-url not used"
-grep -q -i '<script\|<link\| src=' "$OUT/report.html" && fail "the HTML report loads external resources"
+grep -q -i '<script\|stylesheet\| src=' "$OUT/report.html" && fail "the HTML report loads external resources"
 note "report: $(wc -c < "$OUT/report.html") bytes of HTML"
 exit 0

@@ -150,7 +150,7 @@ static void check_invariants(const struct ember_unwind_table *t)
 {
 	for (size_t i = 0; i < t->n_rows; i++) {
 		const struct ember_unwind_row *r = &t->rows[i];
-		assert_true(EMBER_ROW_CFA(r) <= EMBER_CFA_SIGNAL);
+		assert_true(EMBER_ROW_CFA(r) <= EMBER_CFA_RSP_X8);
 		assert_true(EMBER_ROW_RBP(r) <= EMBER_RBP_UNSUPPORTED);
 		if (i) {
 			const struct ember_unwind_row *p = r - 1;
@@ -269,7 +269,7 @@ static void test_offset_forms(void **state)
 	    0x86, 0x80, 0x01, /* offset rbp, 128 * -8 = -1024: just fits */
 	    0x41,
 	    0x83, 5,          /* offset rbx: not tracked */
-	    0x0c, 7, 0x90, 0x80, 0x04, /* def_cfa rsp+65552: too big for u16 */
+	    0x0c, 7, 0x90, 0x80, 0x04, /* def_cfa rsp+65552: over u16, in 8-byte units */
 	    0x41,
 	    0x0c, 0, 8);      /* def_cfa rax+8 */
 	compile(&b, false, &t);
@@ -283,9 +283,9 @@ static void test_offset_forms(void **state)
 	assert_row(&t, 0x1005, "cfa=rsp+24 rbp=unsupported");
 	assert_row(&t, 0x1006, "cfa=rsp+24 rbp=unsupported");
 	assert_row(&t, 0x1007, "cfa=rsp+24 rbp=cfa-1024");
-	assert_row(&t, 0x1008, "unsupported");
+	assert_row(&t, 0x1008, "cfa=rsp+65552 rbp=cfa-1024");
 	assert_row(&t, 0x1009, "unsupported");
-	assert_int_equal(t.stats.unsupported_cfa, 1); /* the two merged */
+	assert_int_equal(t.stats.unsupported_cfa, 1); /* rax+8 */
 	assert_int_equal(t.stats.unsupported_rbp, 1); /* 0x1004..0x1006 merged */
 	ember_unwind_table_free(&t);
 }
@@ -392,7 +392,9 @@ static void test_expressions(void **state)
 	    0x41,
 	    0x10, 6, 2, 0x77, 0,     /* expression for rbp */
 	    0x41,
-	    0x16, 6, 2, 0x77, 0);    /* val_expression for rbp */
+	    0x16, 6, 2, 0x77, 0,     /* val_expression for rbp */
+	    0x41,
+	    0x0e, 0xc0, 0xa9, 0x09); /* def_cfa_offset 152768: a frame over 64 KiB */
 	compile(&b, false, &t);
 	check_invariants(&t);
 	assert_int_equal(t.stats.errors, 0);
@@ -404,6 +406,7 @@ static void test_expressions(void **state)
 	assert_row(&t, 0x1005, "cfa=rsp+16 rbp=same");
 	assert_row(&t, 0x1006, "cfa=rsp+16 rbp=unsupported");
 	assert_row(&t, 0x1007, "cfa=rsp+16 rbp=unsupported");
+	assert_row(&t, 0x1008, "cfa=rsp+152768 rbp=unsupported");
 	assert_int_equal(t.stats.plt, 2);
 	ember_unwind_table_free(&t);
 }
@@ -730,9 +733,14 @@ static void expect_from_readelf(const char *cfa, const char *rbp, const char *ra
 		e->check_rbp = false;
 		return;
 	}
-	if (sscanf(cfa, "%15[a-z0-9]%ld", reg, &off) != 2 || off < 0 || off > 65535)
+	if (sscanf(cfa, "%15[a-z0-9]%ld", reg, &off) != 2 || off < 0)
 		return;
-	if (!strcmp(reg, "rsp"))
+	if (off > 65535) { /* big frames: rsp in 8-byte units, to 512 KiB */
+		if (strcmp(reg, "rsp") || off % 8 || off / 8 > 65535)
+			return;
+		e->cfa[0] = EMBER_CFA_RSP_X8;
+		off /= 8;
+	} else if (!strcmp(reg, "rsp"))
 		e->cfa[0] = EMBER_CFA_RSP;
 	else if (!strcmp(reg, "rbp"))
 		e->cfa[0] = EMBER_CFA_RBP;
