@@ -50,6 +50,8 @@ struct ember_profiler {
 	struct ember_unwind_tables *tables;
 	void (*snapshot_fn)(const struct ember_stack_snapshot *snap, void *arg);
 	void *snapshot_arg;
+	void (*exit_fn)(uint32_t pid, void *arg);
+	void *exit_arg;
 	uint32_t pending_exits[MAX_PENDING_EXITS];
 	size_t n_pending_exits;
 };
@@ -144,6 +146,8 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 	pr->fp_only = opts->frame_pointers_only;
 	pr->snapshot_fn = opts->snapshot_fn;
 	pr->snapshot_arg = opts->snapshot_arg;
+	pr->exit_fn = opts->exit_fn;
+	pr->exit_arg = opts->exit_arg;
 
 	pr->skel = profiler__open();
 	if (!pr->skel) {
@@ -422,8 +426,11 @@ long ember_profiler_drain(struct ember_profiler *pr, ember_sample_fn fn, void *a
 	free(uhashes);
 
 	/* processes that exited before this drain: their samples are in */
-	for (size_t i = 0; i < pr->n_pending_exits; i++)
+	for (size_t i = 0; i < pr->n_pending_exits; i++) {
 		ember_unwind_tables_unload(pr->tables, pr->pending_exits[i]);
+		if (pr->exit_fn)
+			pr->exit_fn(pr->pending_exits[i], pr->exit_arg);
+	}
 	pr->n_pending_exits = 0;
 	return drained;
 }

@@ -28,6 +28,9 @@ struct ember_profiler_opts {
 	unsigned snapshot_every;  /* validation: snapshot 1 in N samples (0 = off) */
 	void (*snapshot_fn)(const struct ember_stack_snapshot *snap, void *arg);
 	void *snapshot_arg;
+	/* Called for each process that exited, once its last samples are drained. */
+	void (*exit_fn)(uint32_t pid, void *arg);
+	void *exit_arg;
 };
 
 /* One aggregated sample as drained from the maps. */

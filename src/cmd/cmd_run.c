@@ -124,6 +124,12 @@ static void stats_json(struct strbuf *sb, void *arg)
 		  ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6, ru.ru_maxrss);
 }
 
+/* A process exited and its samples are drained: drop what the symbolizer kept for it. */
+static void forget_process(uint32_t pid, void *arg)
+{
+	ember_symbolizer_forget(arg, pid);
+}
+
 static int start_pending(struct agent *a)
 {
 	a->pending = ember_profile_new();
@@ -254,7 +260,10 @@ int cmd_run(int argc, char **argv)
 		return 1;
 	}
 
+	a.sym = ember_symbolizer_new();
 	struct ember_profiler_opts popts = {.frequency = a.frequency,
+					    .exit_fn = forget_process,
+					    .exit_arg = a.sym,
 					    .unwind_budget = budget_mb << 20,
 					    .unwind_cache = cache,
 					    .frame_pointers_only = fp_only};
@@ -262,7 +271,6 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "ember run: %s\n", err);
 		goto out;
 	}
-	a.sym = ember_symbolizer_new();
 	a.collector = a.sym ? ember_collector_new(a.sym) : NULL;
 	if (!a.collector || start_pending(&a)) {
 		fprintf(stderr, "ember run: out of memory\n");

@@ -25,7 +25,10 @@ grep -q -- "--day" "$OUT/usage.err" || fail "no message naming --day: $(cat "$OU
 [ $? -eq 1 ] || fail "a missing database did not exit 1"
 grep -q "missing.db" "$OUT/missing.err" || fail "no message naming the database"
 
-noenv "$EMBER" run --db "$db" --listen 127.0.0.1:0 --frequency 997 --flush 2 2> "$OUT/run.log" &
+# env runs ember directly (not through the noenv function, whose subshell
+# would get the pid: killing it at exit would leave ember running)
+env -u EMBER_SERVICE -u EMBER_VERSION -u OTEL_SERVICE_NAME -u OTEL_RESOURCE_ATTRIBUTES \
+	"$EMBER" run --db "$db" --listen 127.0.0.1:0 --frequency 997 --flush 2 2> "$OUT/run.log" &
 ember=$!
 BG_PIDS="$BG_PIDS $ember"
 url=""
