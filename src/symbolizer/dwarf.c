@@ -62,9 +62,30 @@
 #define OVERLAP_SCAN 64             /* entries scanned back for overlapping ranges */
 #define ZSTD_MAX_BYTES (4ull << 30) /* decompressed zstd sections per file */
 
+/* A function's nested scopes, flattened once (see scope_index_build). */
+struct scope {
+	Dwarf_Die die;
+	int32_t parent; /* index in scopes, -1 for children of the function */
+	uint16_t depth; /* 1 for children of the function */
+	bool frame;     /* an inlined subroutine (or nested function): a frame of its own */
+};
+
+struct scope_range {
+	uint64_t lo, hi;
+	uint32_t scope;
+};
+
+struct scope_index {
+	struct scope *scopes;
+	size_t n_scopes, cap_scopes;
+	struct scope_range *ranges;
+	size_t n_ranges, cap_ranges;
+};
+
 struct func_range {
 	uint64_t lo, hi;
 	Dwarf_Die die;
+	struct scope_index *scopes; /* built on the first lookup in this function */
 };
 
 struct cu_range {
@@ -622,7 +643,7 @@ static struct cu *find_cu(struct ember_dwarf *d, uint64_t pc)
 	return NULL;
 }
 
-static Dwarf_Die *find_func(struct cu *cu, uint64_t pc)
+static struct func_range *find_func(struct cu *cu, uint64_t pc)
 {
 	size_t lo = 0, hi = cu->n_funcs;
 
@@ -635,7 +656,7 @@ static Dwarf_Die *find_func(struct cu *cu, uint64_t pc)
 	}
 	for (size_t i = lo, steps = 0; i-- > 0 && steps < OVERLAP_SCAN; steps++)
 		if (pc < cu->funcs[i].hi)
-			return &cu->funcs[i].die;
+			return &cu->funcs[i];
 	return NULL;
 }
 
@@ -658,35 +679,109 @@ static bool is_scope(int tag)
  * chain[0] = the function, then each inlined subroutine containing pc,
  * outermost to innermost.  Returns the chain length (>= 1).
  */
-static int inline_chain(Dwarf_Die *func, uint64_t pc, Dwarf_Die *chain, int max)
+static int add_scope(struct scope_index *x, Dwarf_Die *die, int32_t parent, uint16_t depth,
+		     bool frame)
 {
-	Dwarf_Die scope = *func, child, next;
-	size_t visits = 0;
-	int n = 0;
+	Dwarf_Addr base, lo, hi;
+	ptrdiff_t off = 0;
+	uint32_t idx = (uint32_t)x->n_scopes;
 
-	chain[n++] = *func;
-	for (int level = 0; level < MAX_SCOPE_DEPTH && n < max; level++) {
-		bool found = false;
-		if (dwarf_child(&scope, &child) != 0)
-			break;
+	if (ember_array_grow(&x->scopes, &x->cap_scopes, x->n_scopes + 1, sizeof(*x->scopes)))
+		return -1;
+	x->scopes[x->n_scopes++] = (struct scope){*die, parent, depth, frame};
+	for (int n = 0; n < 4096 && (off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0; n++) {
+		if (hi <= lo)
+			continue;
+		if (ember_array_grow(&x->ranges, &x->cap_ranges, x->n_ranges + 1, sizeof(*x->ranges)))
+			return -1;
+		x->ranges[x->n_ranges++] = (struct scope_range){lo, hi, idx};
+	}
+	return (int)idx;
+}
+
+/*
+ * Flatten the scopes nested in a function (inlined subroutines, lexical
+ * blocks, ...) into a list of pc ranges, each knowing its scope's parent
+ * and depth.  Walking libdw's DIE tree costs about as much per address as
+ * all of this does once per function, and a profile or a batch resolves
+ * many addresses of each function.
+ */
+static struct scope_index *scope_index_build(Dwarf_Die *func)
+{
+	struct scope_index *x = calloc(1, sizeof(*x));
+	struct { Dwarf_Die die; int32_t scope; } stack[MAX_SCOPE_DEPTH];
+	int sp = 0;
+	size_t visits = 0;
+
+	if (!x)
+		return NULL;
+	stack[sp++].die = *func;
+	stack[0].scope = -1;
+	while (sp > 0) {
+		sp--;
+		Dwarf_Die parent = stack[sp].die, child, next;
+		int32_t parent_idx = stack[sp].scope;
+		uint16_t depth = parent_idx < 0 ? 1 : (uint16_t)(x->scopes[parent_idx].depth + 1);
+		if (dwarf_child(&parent, &child) != 0)
+			continue;
 		for (;;) {
 			if (++visits > MAX_LOOKUP_DIES)
-				return n;
+				return x; /* what was found so far */
 			int tag = dwarf_tag(&child);
-			if (is_scope(tag) && dwarf_haspc(&child, pc) == 1) {
-				if (tag == DW_TAG_inlined_subroutine || tag == DW_TAG_subprogram)
-					chain[n++] = child;
-				scope = child;
-				found = true;
-				break;
+			if (is_scope(tag)) {
+				bool frame = tag == DW_TAG_inlined_subroutine || tag == DW_TAG_subprogram;
+				int idx = add_scope(x, &child, parent_idx, depth, frame);
+				if (idx < 0)
+					return x;
+				if (sp < MAX_SCOPE_DEPTH) {
+					stack[sp].die = child;
+					stack[sp].scope = idx;
+					sp++;
+				}
 			}
 			if (dwarf_siblingof(&child, &next) != 0)
 				break;
 			child = next;
 		}
-		if (!found)
-			break;
 	}
+	return x;
+}
+
+static void scope_index_free(struct scope_index *x)
+{
+	if (!x)
+		return;
+	free(x->scopes);
+	free(x->ranges);
+	free(x);
+}
+
+/*
+ * chain[0] = the function, then each inlined subroutine containing pc,
+ * outermost to innermost.  Returns the chain length (>= 1).
+ */
+static int inline_chain(struct func_range *f, uint64_t pc, Dwarf_Die *chain, int max)
+{
+	int32_t path[MAX_SCOPE_DEPTH];
+	int n = 0, k = 0;
+
+	chain[n++] = f->die;
+	if (!f->scopes && !(f->scopes = scope_index_build(&f->die)))
+		return n;
+	const struct scope_index *x = f->scopes;
+	/* the deepest scope whose ranges hold pc; its ancestors hold pc too */
+	int32_t best = -1;
+	for (size_t i = 0; i < x->n_ranges; i++) {
+		const struct scope_range *r = &x->ranges[i];
+		if (pc >= r->lo && pc < r->hi &&
+		    (best < 0 || x->scopes[r->scope].depth > x->scopes[best].depth))
+			best = (int32_t)r->scope;
+	}
+	for (int32_t s = best; s >= 0 && k < MAX_SCOPE_DEPTH; s = x->scopes[s].parent)
+		path[k++] = s;
+	while (k-- > 0 && n < max)
+		if (x->scopes[path[k]].frame)
+			chain[n++] = x->scopes[path[k]].die;
 	return n;
 }
 
@@ -768,7 +863,7 @@ int ember_dwarf_lookup(struct ember_dwarf *d, uint64_t pc, struct ember_sym_fram
 		return 0;
 	if (!cu->indexed)
 		index_cu(cu);
-	Dwarf_Die *func = find_func(cu, pc);
+	struct func_range *func = find_func(cu, pc);
 	if (func)
 		depth = inline_chain(func, pc, chain, EMBER_DWARF_MAX_CHAIN);
 
@@ -849,8 +944,11 @@ void ember_dwarf_free(struct ember_dwarf *d)
 {
 	if (!d)
 		return;
-	for (size_t i = 0; i < d->n_cus; i++)
+	for (size_t i = 0; i < d->n_cus; i++) {
+		for (size_t j = 0; j < d->cus[i].n_funcs; j++)
+			scope_index_free(d->cus[i].funcs[j].scopes);
 		free(d->cus[i].funcs);
+	}
 	free(d->cus);
 	free(d->ranges);
 	str_map_free(&d->strs);
