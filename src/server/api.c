@@ -365,8 +365,8 @@ int ember_api_parse_query(const struct ember_api_param *params, size_t n,
 
 /* ---- replies ---- */
 
-static void reply_sb(struct ember_api_reply *r, unsigned int status, const char *ctype,
-		     struct strbuf *sb)
+void ember_api_reply_sb(struct ember_api_reply *r, unsigned int status, const char *ctype,
+			struct strbuf *sb)
 {
 	r->status = status;
 	r->content_type = ctype;
@@ -378,7 +378,7 @@ static void reply_sb(struct ember_api_reply *r, unsigned int status, const char 
 	sb_free(sb);
 }
 
-static void reply_error(struct ember_api_reply *r, unsigned int status, const char *msg)
+void ember_api_reply_error(struct ember_api_reply *r, unsigned int status, const char *msg)
 {
 	struct strbuf sb;
 
@@ -386,7 +386,7 @@ static void reply_error(struct ember_api_reply *r, unsigned int status, const ch
 	sb_puts(&sb, "{\"error\":");
 	sb_json_str(&sb, msg);
 	sb_puts(&sb, "}");
-	reply_sb(r, status, CT_JSON, &sb);
+	ember_api_reply_sb(r, status, CT_JSON, &sb);
 }
 
 static int open_store(struct ember_api *api, struct ember_api_reply *r)
@@ -400,7 +400,7 @@ static int open_store(struct ember_api *api, struct ember_api_reply *r)
 	if (ret) {
 		api->store = NULL;
 		ember_warn("server: cannot open store %s: %s", api->db_path, err);
-		reply_error(r, 500, err[0] ? err : "cannot open the store");
+		ember_api_reply_error(r, 500, err[0] ? err : "cannot open the store");
 	}
 	return ret;
 }
@@ -464,11 +464,11 @@ static void api_targets(struct ember_api *api, struct ember_api_reply *r)
 	sb_puts(&sb, "{\"targets\":[");
 	if (ember_store_list_targets(api->store, target_row, &c, err, sizeof(err))) {
 		sb_free(&sb);
-		reply_error(r, 500, err[0] ? err : "cannot list targets");
+		ember_api_reply_error(r, 500, err[0] ? err : "cannot list targets");
 		return;
 	}
 	sb_printf(&sb, "],\"truncated\":%s}", c.truncated ? "true" : "false");
-	reply_sb(r, 200, CT_JSON, &sb);
+	ember_api_reply_sb(r, 200, CT_JSON, &sb);
 }
 
 /* ---- selections: flamegraph, pprof, folded ---- */
@@ -483,14 +483,14 @@ static struct ember_profile *select_profile(struct ember_api *api,
 	struct ember_profile *p = NULL;
 
 	if (ember_api_parse_query(params, n, q, err, sizeof(err))) {
-		reply_error(r, 400, err);
+		ember_api_reply_error(r, 400, err);
 		return NULL;
 	}
 	q->sel.merge_targets = merge_targets;
 	if (open_store(api, r))
 		return NULL;
 	if (ember_store_query(api->store, &q->sel, &p, err, sizeof(err)) || !p) {
-		reply_error(r, 500, err[0] ? err : "store query failed");
+		ember_api_reply_error(r, 500, err[0] ? err : "store query failed");
 		return NULL;
 	}
 	return p;
@@ -511,7 +511,7 @@ static struct ember_profile *query_profile(struct ember_api *api, struct ember_a
 		return NULL;
 	q->sel.merge_targets = true;
 	if (ember_store_query(api->store, &q->sel, &p, err, sizeof(err)) || !p) {
-		reply_error(r, 500, err[0] ? err : "store query failed");
+		ember_api_reply_error(r, 500, err[0] ? err : "store query failed");
 		return NULL;
 	}
 	return p;
@@ -532,7 +532,7 @@ static void api_flamegraph(struct ember_api *api, const struct ember_api_param *
 	if (ember_flamegraph_json(p, NULL, &tree, &res)) {
 		sb_free(&tree);
 		ember_profile_free(p);
-		reply_error(r, 500, "out of memory building the flame graph");
+		ember_api_reply_error(r, 500, "out of memory building the flame graph");
 		return;
 	}
 	sb_init(&sb);
@@ -545,7 +545,7 @@ static void api_flamegraph(struct ember_api *api, const struct ember_api_param *
 	sb_putc(&sb, '}');
 	sb_free(&tree);
 	ember_profile_free(p);
-	reply_sb(r, 200, CT_JSON, &sb);
+	ember_api_reply_sb(r, 200, CT_JSON, &sb);
 }
 
 static void api_pprof(struct ember_api *api, const struct ember_api_param *params, size_t n,
@@ -565,7 +565,7 @@ static void api_pprof(struct ember_api *api, const struct ember_api_param *param
 	if (ret) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "pprof encoding failed: %s", strerror(-ret));
-		reply_error(r, 500, msg);
+		ember_api_reply_error(r, 500, msg);
 		return;
 	}
 	r->status = 200;
@@ -588,11 +588,11 @@ static void api_folded(struct ember_api *api, const struct ember_api_param *para
 	if (ember_folded_format(&sb, p, NULL)) {
 		sb_free(&sb);
 		ember_profile_free(p);
-		reply_error(r, 500, "out of memory writing folded stacks");
+		ember_api_reply_error(r, 500, "out of memory writing folded stacks");
 		return;
 	}
 	ember_profile_free(p);
-	reply_sb(r, 200, CT_TEXT, &sb);
+	ember_api_reply_sb(r, 200, CT_TEXT, &sb);
 }
 
 /* ---- /api/services ---- */
@@ -672,7 +672,7 @@ static void api_services(struct ember_api *api, struct ember_api_reply *r)
 	if (ember_store_list_versions(api->store, version_row, &c, err, sizeof(err))) {
 		sb_free(&sb);
 		sb_free(&c.versions);
-		reply_error(r, 500, err[0] ? err : "cannot list services");
+		ember_api_reply_error(r, 500, err[0] ? err : "cannot list services");
 		return;
 	}
 	close_service(&c);
@@ -680,7 +680,7 @@ static void api_services(struct ember_api *api, struct ember_api_reply *r)
 		sb.oom = true;
 	sb_free(&c.versions);
 	sb_printf(&sb, "],\"truncated\":%s}", c.truncated ? "true" : "false");
-	reply_sb(r, 200, CT_JSON, &sb);
+	ember_api_reply_sb(r, 200, CT_JSON, &sb);
 }
 
 /* ---- two selections: /api/diff, /api/top ---- */
@@ -716,12 +716,12 @@ static void api_diff(struct ember_api *api, const struct ember_api_param *params
 	if (check_params(params, n, prefixes, extras, err, sizeof(err)) ||
 	    ember_api_parse_selection(params, n, "a.", &qa, err, sizeof(err)) ||
 	    ember_api_parse_selection(params, n, "b.", &qb, err, sizeof(err))) {
-		reply_error(r, 400, err);
+		ember_api_reply_error(r, 400, err);
 		return;
 	}
 	v = param_value(params, n, "min_share");
 	if (v && *v && !parse_fraction(v, &opt.min_share)) {
-		reply_error(r, 400, "min_share: must be a fraction between 0 and 1");
+		ember_api_reply_error(r, 400, "min_share: must be a fraction between 0 and 1");
 		return;
 	}
 	a = query_profile(api, &qa, r);
@@ -733,9 +733,9 @@ static void api_diff(struct ember_api *api, const struct ember_api_param *params
 	sb_init(&sb);
 	if (ember_diff_json(a, b, &opt, &sb)) {
 		sb_free(&sb);
-		reply_error(r, 500, "out of memory building the diff");
+		ember_api_reply_error(r, 500, "out of memory building the diff");
 	} else {
-		reply_sb(r, 200, CT_JSON, &sb);
+		ember_api_reply_sb(r, 200, CT_JSON, &sb);
 	}
 	ember_profile_free(a);
 	ember_profile_free(b);
@@ -770,7 +770,7 @@ static void api_top(struct ember_api *api, const struct ember_api_param *params,
 	if (check_params(params, n, prefixes, extras, err, sizeof(err)) ||
 	    ember_api_parse_selection(params, n, "", &q, err, sizeof(err)) ||
 	    ember_api_parse_selection(params, n, "base.", &qbase, err, sizeof(err))) {
-		reply_error(r, 400, err);
+		ember_api_reply_error(r, 400, err);
 		return;
 	}
 	sort = qbase.given ? EMBER_TOP_DIFF : EMBER_TOP_SELF;
@@ -778,16 +778,16 @@ static void api_top(struct ember_api *api, const struct ember_api_param *params,
 	if (v && *v && !parse_int(v, 1, EMBER_TOP_MAX_LIMIT, &limit)) {
 		snprintf(err, sizeof(err), "limit: must be an integer from 1 to %d",
 			 EMBER_TOP_MAX_LIMIT);
-		reply_error(r, 400, err);
+		ember_api_reply_error(r, 400, err);
 		return;
 	}
 	v = param_value(params, n, "sort");
 	if (v && *v && parse_sort(v, &sort)) {
-		reply_error(r, 400, "sort: must be self, total or diff");
+		ember_api_reply_error(r, 400, "sort: must be self, total or diff");
 		return;
 	}
 	if (sort == EMBER_TOP_DIFF && !qbase.given) {
-		reply_error(r, 400, "sort: diff needs a base (base.* parameters)");
+		ember_api_reply_error(r, 400, "sort: diff needs a base (base.* parameters)");
 		return;
 	}
 	p = query_profile(api, &q, r);
@@ -800,9 +800,9 @@ static void api_top(struct ember_api *api, const struct ember_api_param *params,
 	sb_init(&sb);
 	if (ember_top_json(p, base, sort, (size_t)limit, &sb)) {
 		sb_free(&sb);
-		reply_error(r, 500, "out of memory building the table");
+		ember_api_reply_error(r, 500, "out of memory building the table");
 	} else {
-		reply_sb(r, 200, CT_JSON, &sb);
+		ember_api_reply_sb(r, 200, CT_JSON, &sb);
 	}
 	ember_profile_free(p);
 	ember_profile_free(base);
@@ -823,12 +823,12 @@ static void api_sandwich(struct ember_api *api, const struct ember_api_param *pa
 
 	if (check_params(params, n, prefixes, extras, err, sizeof(err)) ||
 	    ember_api_parse_selection(params, n, "", &q, err, sizeof(err))) {
-		reply_error(r, 400, err);
+		ember_api_reply_error(r, 400, err);
 		return;
 	}
 	function = param_value(params, n, "function");
 	if (!function || !*function) {
-		reply_error(r, 400, "function: required (the function's name)");
+		ember_api_reply_error(r, 400, "function: required (the function's name)");
 		return;
 	}
 	p = query_profile(api, &q, r);
@@ -837,9 +837,9 @@ static void api_sandwich(struct ember_api *api, const struct ember_api_param *pa
 	sb_init(&sb);
 	if (ember_sandwich_json(p, function, &sb)) {
 		sb_free(&sb);
-		reply_error(r, 500, "out of memory building the sandwich view");
+		ember_api_reply_error(r, 500, "out of memory building the sandwich view");
 	} else {
-		reply_sb(r, 200, CT_JSON, &sb);
+		ember_api_reply_sb(r, 200, CT_JSON, &sb);
 	}
 	ember_profile_free(p);
 }
@@ -862,20 +862,20 @@ static void api_timeline(struct ember_api *api, const struct ember_api_param *pa
 
 	if (check_params(params, n, prefixes, extras, err, sizeof(err)) ||
 	    ember_api_parse_selection(params, n, "", &q, err, sizeof(err))) {
-		reply_error(r, 400, err);
+		ember_api_reply_error(r, 400, err);
 		return;
 	}
 	v = param_value(params, n, "step");
 	if (v && *v && !parse_int(v, 1, MAX_STEP_S, &step_s)) {
 		snprintf(err, sizeof(err), "step: must be seconds from 1 to %lld", MAX_STEP_S);
-		reply_error(r, 400, err);
+		ember_api_reply_error(r, 400, err);
 		return;
 	}
 	if (open_store(api, r))
 		return;
 	if (ember_store_timeline(api->store, &q.sel, step_s * 1000 * NS_PER_MS, 0, &tl, err,
 				 sizeof(err))) {
-		reply_error(r, 500, err[0] ? err : "cannot read the timeline");
+		ember_api_reply_error(r, 500, err[0] ? err : "cannot read the timeline");
 		return;
 	}
 	sb_init(&sb);
@@ -886,7 +886,7 @@ static void api_timeline(struct ember_api *api, const struct ember_api_param *pa
 			  tl.samples[i]);
 	sb_puts(&sb, "]}");
 	ember_timeline_free(&tl);
-	reply_sb(r, 200, CT_JSON, &sb);
+	ember_api_reply_sb(r, 200, CT_JSON, &sb);
 }
 
 /* ---- /api/stats ---- */
@@ -901,7 +901,7 @@ static void api_stats(struct ember_api *api, struct ember_api_reply *r)
 	if (open_store(api, r))
 		return;
 	if (ember_store_stats(api->store, &st, err, sizeof(err))) {
-		reply_error(r, 500, err[0] ? err : "cannot read store stats");
+		ember_api_reply_error(r, 500, err[0] ? err : "cannot read store stats");
 		return;
 	}
 	sb_init(&sb);
@@ -918,7 +918,7 @@ static void api_stats(struct ember_api *api, struct ember_api_reply *r)
 	if (sb.len == mark)
 		sb_puts(&sb, "null");
 	sb_putc(&sb, '}');
-	reply_sb(r, 200, CT_JSON, &sb);
+	ember_api_reply_sb(r, 200, CT_JSON, &sb);
 }
 
 /* ---- routing ---- */
@@ -932,7 +932,7 @@ static bool no_params(const struct ember_api_param *params, size_t n,
 		return true;
 	snprintf(msg, sizeof(msg), "unknown parameter '%.40s'",
 		 params[0].key ? params[0].key : "");
-	reply_error(r, 400, msg);
+	ember_api_reply_error(r, 400, msg);
 	return false;
 }
 
@@ -970,6 +970,6 @@ void ember_api_handle(struct ember_api *api, const char *path,
 	} else {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "no such endpoint: %.80s", path);
-		reply_error(reply, 404, msg);
+		ember_api_reply_error(reply, 404, msg);
 	}
 }

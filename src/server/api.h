@@ -32,6 +32,13 @@ struct ember_api_reply {
 	size_t len;
 };
 
+struct strbuf;
+/* Reply with sb's contents (freed; a 500 if it ran out of memory). */
+void ember_api_reply_sb(struct ember_api_reply *r, unsigned int status, const char *ctype,
+			struct strbuf *sb);
+/* Reply {"error": msg} with the given status. */
+void ember_api_reply_error(struct ember_api_reply *r, unsigned int status, const char *msg);
+
 /*
  * A parsed selection (target, service, version, pid, from, to).  version
  * is a comma-separated list ("v1,v2" = either); its items end up in

@@ -16,6 +16,7 @@
 
 #include "core/strbuf.h"
 #include "report/report.h"
+#include "server/api.h"
 
 #define CT_JSON "application/json; charset=utf-8"
 #define CT_HTML "text/html; charset=utf-8"
@@ -31,29 +32,7 @@ bool ember_reports_api_path(const char *path)
 	return strncmp(path, PREFIX, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
-static void reply_sb(struct ember_api_reply *r, unsigned int status, const char *ctype,
-		     struct strbuf *sb)
-{
-	r->status = status;
-	r->content_type = ctype;
-	r->body = sb->oom ? NULL : sb_detach(sb, &r->len);
-	if (!r->body) {
-		r->status = 500;
-		r->len = 0;
-	}
-	sb_free(sb);
-}
 
-static void reply_error(struct ember_api_reply *r, unsigned int status, const char *msg)
-{
-	struct strbuf sb;
-
-	sb_init(&sb);
-	sb_puts(&sb, "{\"error\":");
-	sb_json_str(&sb, msg);
-	sb_puts(&sb, "}");
-	reply_sb(r, status, CT_JSON, &sb);
-}
 
 /* Decimal digits only, 1..max. */
 static bool parse_id(const char *s, int64_t max, int64_t *out)
@@ -84,12 +63,12 @@ static bool only_param(const struct ember_api_param *params, size_t n, const cha
 		const char *k = params[i].key ? params[i].key : "";
 		if (strcmp(k, key) != 0) {
 			snprintf(msg, sizeof(msg), "unknown parameter '%.40s'", k);
-			reply_error(r, 400, msg);
+			ember_api_reply_error(r, 400, msg);
 			return false;
 		}
 		if (*value) {
 			snprintf(msg, sizeof(msg), "%s: given twice", key);
-			reply_error(r, 400, msg);
+			ember_api_reply_error(r, 400, msg);
 			return false;
 		}
 		*value = params[i].value ? params[i].value : "";
@@ -128,18 +107,18 @@ static void list_reports(struct ember_store *store, const struct ember_api_param
 	if (!only_param(params, n, "limit", &limit_s, r))
 		return;
 	if (limit_s && !parse_id(limit_s, EMBER_STORE_MAX_REPORTS, &limit)) {
-		reply_error(r, 400, "limit: must be an integer from 1 to 1000");
+		ember_api_reply_error(r, 400, "limit: must be an integer from 1 to 1000");
 		return;
 	}
 	sb_init(&sb);
 	sb_puts(&sb, "{\"reports\":[");
 	if (ember_store_list_reports(store, (size_t)limit, list_row, &sb, err, sizeof(err))) {
 		sb_free(&sb);
-		reply_error(r, 500, err[0] ? err : "cannot list reports");
+		ember_api_reply_error(r, 500, err[0] ? err : "cannot list reports");
 		return;
 	}
 	sb_puts(&sb, "]}");
-	reply_sb(r, 200, CT_JSON, &sb);
+	ember_api_reply_sb(r, 200, CT_JSON, &sb);
 }
 
 /* The saved HTML with its inline style sheet replaced by a link to report.css. */
@@ -170,27 +149,27 @@ static void get_report(struct ember_store *store, const char *id_s,
 	struct strbuf sb;
 
 	if (!parse_id(id_s, INT64_MAX / 10, &id)) {
-		reply_error(r, 400, "report id: must be a positive integer");
+		ember_api_reply_error(r, 400, "report id: must be a positive integer");
 		return;
 	}
 	if (!only_param(params, n, "format", &format, r))
 		return;
 	if (format && strcmp(format, "html") != 0 && strcmp(format, "json") != 0) {
-		reply_error(r, 400, "format: must be html or json");
+		ember_api_reply_error(r, 400, "format: must be html or json");
 		return;
 	}
 	ret = ember_store_get_report(store, id, format, &body, &len, err, sizeof(err));
 	if (ret) {
-		reply_error(r, ret == -ENOENT ? 404 : 500, err[0] ? err : "cannot read the report");
+		ember_api_reply_error(r, ret == -ENOENT ? 404 : 500, err[0] ? err : "cannot read the report");
 		return;
 	}
 	sb_init(&sb);
 	if (format && strcmp(format, "json") == 0) {
 		sb_append(&sb, body, len);
-		reply_sb(r, 200, CT_JSON, &sb);
+		ember_api_reply_sb(r, 200, CT_JSON, &sb);
 	} else {
 		html_with_css_link(body, len, &sb);
-		reply_sb(r, 200, CT_HTML, &sb);
+		ember_api_reply_sb(r, 200, CT_HTML, &sb);
 	}
 	free(body);
 }
@@ -203,7 +182,7 @@ void ember_reports_api_handle(struct ember_store *store, const char *path,
 
 	memset(reply, 0, sizeof(*reply));
 	if (!ember_reports_api_path(path)) {
-		reply_error(reply, 404, "no such endpoint");
+		ember_api_reply_error(reply, 404, "no such endpoint");
 	} else if (*rest == '\0' || strcmp(rest, "/") == 0) {
 		list_reports(store, params, n, reply);
 	} else if (strcmp(rest, "/report.css") == 0) {
@@ -212,7 +191,7 @@ void ember_reports_api_handle(struct ember_store *store, const char *path,
 			return;
 		sb_init(&sb);
 		sb_puts(&sb, ember_report_css);
-		reply_sb(reply, 200, CT_CSS, &sb);
+		ember_api_reply_sb(reply, 200, CT_CSS, &sb);
 	} else {
 		get_report(store, rest + 1, params, n, reply);
 	}
