@@ -17,6 +17,8 @@ BPFTOOL  ?= bpftool
 PROTOC_C ?= protoc-c
 ARCH     := x86
 
+.DEFAULT_GOAL := all
+
 BUILD    := build
 GEN      := $(BUILD)/gen
 
@@ -43,6 +45,8 @@ $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/include/*.h) | $(BUILD)
 
 $(GEN)/%.skel.h: $(BPF_OBJS) | $(GEN)
 	$(BPFTOOL) gen skeleton $(filter %/$*.bpf.o,$(BPF_OBJS)) name $(subst .,_,$*) > $@.tmp && mv $@.tmp $@
+# keep the object and skeleton (make would delete them as intermediates)
+.SECONDARY: $(BPF_OBJS) $(BPF_SKELS)
 
 # ---- generated C: pprof protobuf and the embedded web UI ----------------
 $(GEN)/profile.pb-c.c $(GEN)/profile.pb-c.h: src/pprof/profile.proto | $(GEN)
