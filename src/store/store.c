@@ -72,6 +72,15 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 	[STMT_FRAMES_JOIN] =
 		"SELECT f.id, f.function, f.file, f.line, f.module, f.build_id, f.address, f.flags,"
 		" f.start_line FROM temp.query_ids AS w CROSS JOIN frames AS f ON f.id = w.id",
+	/* Sealing finished hours (store_seal.c). */
+	[STMT_ROLLUP_OLD] = "SELECT hour_ns, target_id, stack_id, count FROM samples_1h"
+			    " WHERE hour_ns < ?1 ORDER BY hour_ns, target_id, stack_id",
+	[STMT_ROLLUP_DELETE_OLD] = "DELETE FROM samples_1h WHERE hour_ns < ?1",
+	[STMT_PACKED_GET] = "SELECT stacks FROM samples_1h_packed WHERE hour_ns = ?1 AND target_id = ?2",
+	[STMT_PACKED_PUT] = "INSERT INTO samples_1h_packed(hour_ns, target_id, stacks) VALUES (?1, ?2, ?3)"
+			    " ON CONFLICT(hour_ns, target_id) DO UPDATE SET stacks = excluded.stacks",
+	[STMT_NEWEST_HOUR] = "SELECT max(h) FROM (SELECT max(hour_ns) AS h FROM samples_1h"
+			     " UNION ALL SELECT max(hour_ns) FROM samples_1h_packed)",
 };
 
 /* ---- helpers shared by the store's files ---- */

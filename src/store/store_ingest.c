@@ -7,7 +7,9 @@
  * unique columns, and only then by an INSERT.  Counts are added to the
  * sample row of (bucket, target, stack) with an upsert, and to its hour's
  * row in the samples_1h roll-up; the counts per (bucket, target) are summed
- * in memory and added to sample_totals once per ingest.
+ * in memory and added to sample_totals once per ingest.  An ingest that
+ * enters a new hour (or writes late rows to an old one) seals the finished
+ * hours of the roll-up (store_seal.c) in the same transaction.
  *
  * Stacks are found by a 64-bit hash of their blob of frame ids.  The stored
  * blob is compared on a hash match; on a real collision the stack moves to
@@ -425,12 +427,42 @@ static int check_profile(struct ember_store *s, const struct ember_profile *p, c
 	return 0;
 }
 
+/* Hours of the roll-up rows one ingest wrote. */
+struct hour_span {
+	int64_t min, max;
+	bool any;
+};
+
+/*
+ * Seal the finished hours when this ingest entered a new hour or wrote to
+ * an older one (the first ingest after opening always checks); *newest is
+ * the newest hour afterwards.  Returns an SQLite code.
+ */
+static int seal_if_due(struct ember_store *s, const struct hour_span *hours, int64_t *newest)
+{
+	int rc;
+
+	if (!hours->any) {
+		*newest = s->newest_hour;
+		return SQLITE_OK;
+	}
+	if (!s->known_hour) {
+		rc = store_newest_hour(s, newest);
+		return rc == SQLITE_OK ? store_seal_hours(s, *newest) : rc;
+	}
+	*newest = hours->max > s->newest_hour ? hours->max : s->newest_hour;
+	if (hours->max > s->newest_hour || hours->min < *newest)
+		return store_seal_hours(s, *newest);
+	return SQLITE_OK;
+}
+
 /* Everything inside the transaction. */
 static int ingest_rows(struct ember_store *s, const struct ember_profile *p, int64_t time_ns,
 		       struct target_span *spans, int64_t *target_ids, int64_t *frame_ids,
-		       char *err, size_t errlen)
+		       int64_t *newest_hour, char *err, size_t errlen)
 {
 	struct totals totals = {0};
+	struct hour_span hours = {0};
 	int ret = 0, rc;
 
 	for (size_t i = 0; i < p->n_targets; i++) {
@@ -459,6 +491,12 @@ static int ingest_rows(struct ember_store *s, const struct ember_profile *p, int
 			ret = store_error(s, err, errlen, -ENOMEM, "ingest: out of memory");
 			goto out;
 		}
+		int64_t hour = store_floor_to(bucket, STORE_ROLLUP_NS);
+		if (!hours.any || hour < hours.min)
+			hours.min = hour;
+		if (!hours.any || hour > hours.max)
+			hours.max = hour;
+		hours.any = true;
 	}
 	for (size_t i = 0; i < totals.n; i++) {
 		const struct bucket_total *t = &totals.rows[i];
@@ -470,9 +508,14 @@ static int ingest_rows(struct ember_store *s, const struct ember_profile *p, int
 	}
 	if (p->period_ns && p->period_ns != s->period_ns) {
 		rc = set_period(s, p->period_ns);
-		if (rc != SQLITE_OK)
+		if (rc != SQLITE_OK) {
 			ret = store_sqlite_error(s, err, errlen, rc, "ingest: record period");
+			goto out;
+		}
 	}
+	rc = seal_if_due(s, &hours, newest_hour);
+	if (rc != SQLITE_OK)
+		ret = store_sqlite_error(s, err, errlen, rc, "ingest: seal finished hours");
 out:
 	free(totals.rows);
 	return ret;
@@ -482,7 +525,7 @@ int ember_store_ingest(struct ember_store *s, const struct ember_profile *p, int
 		       char *err, size_t errlen)
 {
 	struct target_span *spans = NULL;
-	int64_t *target_ids = NULL, *frame_ids = NULL;
+	int64_t *target_ids = NULL, *frame_ids = NULL, newest_hour = 0;
 	int ret, rc;
 
 	if (err && errlen)
@@ -519,7 +562,7 @@ int ember_store_ingest(struct ember_store *s, const struct ember_profile *p, int
 		ret = store_sqlite_error(s, err, errlen, rc, "ingest: begin");
 		goto out;
 	}
-	ret = ingest_rows(s, p, time_ns, spans, target_ids, frame_ids, err, errlen);
+	ret = ingest_rows(s, p, time_ns, spans, target_ids, frame_ids, &newest_hour, err, errlen);
 	if (!ret) {
 		rc = store_step_done(s, STMT_COMMIT);
 		if (rc != SQLITE_OK)
@@ -528,8 +571,11 @@ int ember_store_ingest(struct ember_store *s, const struct ember_profile *p, int
 	if (ret) {
 		store_step_done(s, STMT_ROLLBACK);
 		store_caches_clear(s);
-	} else if (p->period_ns) {
-		s->period_ns = p->period_ns;
+	} else {
+		if (p->period_ns)
+			s->period_ns = p->period_ns;
+		s->newest_hour = newest_hour;
+		s->known_hour = true;
 	}
 out:
 	free(spans);

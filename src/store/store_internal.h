@@ -13,6 +13,7 @@
 #ifndef EMBER_STORE_INTERNAL_H
 #define EMBER_STORE_INTERNAL_H
 
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -94,6 +95,11 @@ enum store_stmt_id {
 	STMT_FRAMES_MAX_ID,
 	STMT_FRAMES_SCAN,
 	STMT_FRAMES_JOIN,
+	STMT_ROLLUP_OLD,
+	STMT_ROLLUP_DELETE_OLD,
+	STMT_PACKED_GET,
+	STMT_PACKED_PUT,
+	STMT_NEWEST_HOUR,
 	STMT_COUNT_
 };
 
@@ -106,6 +112,8 @@ struct ember_store {
 	sqlite3_stmt *stmts[STMT_COUNT_];
 	struct store_idmap targets, frames, stacks; /* key bytes -> row id */
 	struct strbuf key, blob;                    /* scratch for ingest */
+	int64_t newest_hour; /* newest hour in the roll-up, once known_hour (store_seal.c) */
+	bool known_hour;
 };
 
 /* The cached statement, reset and with bindings cleared; NULL if it fails to prepare. */
@@ -163,6 +171,17 @@ int store_sample_span(struct ember_store *s, const struct ember_selection *sel, 
 int store_check_selection(struct ember_store *s, const struct ember_selection *sel, char *err,
 			  size_t errlen);
 
+/* ---- sealed hours (store_seal.c) ---- */
+
+/*
+ * Move the samples_1h rows of hours before `below` into samples_1h_packed,
+ * merging with packed rows already there.  Call inside a write
+ * transaction.  Returns an SQLite code.
+ */
+int store_seal_hours(struct ember_store *s, int64_t below);
+/* The newest hour in either roll-up table, INT64_MIN when both are empty. */
+int store_newest_hour(struct ember_store *s, int64_t *hour);
+
 /* ---- schema (store_schema.c) ---- */
 
 /* Bring the schema to the newest version this code knows, or fail. */
@@ -202,6 +221,38 @@ static inline bool store_varint_get(const unsigned char **p, const unsigned char
 		}
 	}
 	return false;
+}
+
+/*
+ * A packed roll-up row (store_seal.c): (stack id distance >= 1, count >= 1)
+ * varint pairs, stack ids ascending.
+ */
+struct store_packed_iter {
+	const unsigned char *p, *end;
+	uint64_t stack;
+};
+
+static inline void store_packed_init(struct store_packed_iter *it, const void *blob, size_t len)
+{
+	it->p = blob;
+	it->end = it->p + (blob ? len : 0);
+	it->stack = 0;
+}
+
+/* 1 and the next pair, 0 at the end, -EIO on a corrupt blob. */
+static inline int store_packed_next(struct store_packed_iter *it, int64_t *stack,
+				    uint64_t *count)
+{
+	uint64_t delta;
+
+	if (it->p == it->end)
+		return 0;
+	if (!store_varint_get(&it->p, it->end, &delta) || !store_varint_get(&it->p, it->end, count) ||
+	    !delta || !*count || delta >= ((uint64_t)1 << 40) - it->stack)
+		return -EIO;
+	it->stack += delta;
+	*stack = (int64_t)it->stack;
+	return 1;
 }
 
 #endif

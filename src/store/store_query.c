@@ -19,8 +19,10 @@
  * Time selection is by bucket: a bucket is selected when it overlaps
  * [from_ns, to_ns), i.e. its start is >= the start of from_ns's bucket and
  * < to_ns.  The whole hours inside that range are read from the hourly
- * roll-up (samples_1h), the buckets before and after them from samples: a
- * day costs ~24 rows per distinct (target, stack) instead of up to 8640.
+ * roll-up (samples_1h for the current hour, samples_1h_packed for sealed
+ * ones: one blob per hour and target, decoded here), the buckets before
+ * and after them from samples: a day costs ~24 pairs per distinct
+ * (target, stack) instead of up to 8640 rows.
  *
  * When more than max_stacks (target, stack) pairs match, the heaviest
  * max_stacks are returned, a warning is logged and err says so, but the
@@ -286,48 +288,107 @@ static int add_sample(struct query *q, int64_t target_id, int64_t stack_id, uint
 	return 0;
 }
 
-static int select_samples(struct ember_store *s, struct query *q,
-			  const struct ember_selection *sel, char *err, size_t errlen)
+/* Columns: target, packed blob of the sealed hours inside the plan's whole hours. */
+static void build_packed_sql(struct strbuf *sql, const struct ember_selection *sel,
+			     const struct read_plan *plan)
 {
-	struct strbuf sql;
+	sb_puts(sql, "SELECT target_id, stacks FROM samples_1h_packed WHERE 1");
+	if (plan->has_lo)
+		sb_puts(sql, " AND hour_ns >= :hour_lo");
+	if (plan->has_hi)
+		sb_puts(sql, " AND hour_ns < :hour_hi");
+	store_append_target_filter(sql, sel);
+}
+
+static int bad_row(struct ember_store *s, int64_t target_id, int64_t stack_id, char *err,
+		   size_t errlen)
+{
+	return store_error(s, err, errlen, -EIO,
+			   "query: corrupt database or too many targets: stack %" PRId64
+			   " of target %" PRId64, stack_id, target_id);
+}
+
+/* Add the pairs of one packed row. */
+static int add_packed(struct ember_store *s, struct query *q, sqlite3_stmt *st, char *err,
+		      size_t errlen)
+{
+	int64_t target_id = sqlite3_column_int64(st, 0), stack_id = 0;
+	struct store_packed_iter it;
+	uint64_t count;
+	int r;
+
+	store_packed_init(&it, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1));
+	while ((r = store_packed_next(&it, &stack_id, &count)) > 0) {
+		r = add_sample(q, target_id, stack_id, count);
+		if (r == -EOVERFLOW)
+			return bad_row(s, target_id, stack_id, err, errlen);
+		if (r)
+			return oom(s, err, errlen);
+	}
+	if (r)
+		return store_error(s, err, errlen, -EIO,
+				   "query: corrupt database: bad sealed hour of target %" PRId64,
+				   target_id);
+	return 0;
+}
+
+/* Run the statement in sql (rows or packed rows) and add what it returns. */
+static int read_samples(struct ember_store *s, struct query *q, const struct ember_selection *sel,
+			const struct read_plan *plan, struct strbuf *sql, bool packed, char *err,
+			size_t errlen)
+{
 	sqlite3_stmt *st = NULL;
-	struct read_plan plan;
 	int rc, ret = 0;
 
-	plan_reads(s, sel, &plan);
-	sb_init(&sql);
-	build_sql(&sql, sel, &plan);
-	if (sql.oom) {
-		sb_free(&sql);
+	if (sql->oom)
 		return oom(s, err, errlen);
-	}
-	rc = sqlite3_prepare_v2(s->db, sql.buf, (int)sql.len, &st, NULL);
-	sb_free(&sql);
+	rc = sqlite3_prepare_v2(s->db, sql->buf, (int)sql->len, &st, NULL);
 	if (rc != SQLITE_OK)
 		return store_sqlite_error(s, err, errlen, rc, "query: prepare");
-	bind_int(st, ":lo", plan.lo);
-	bind_int(st, ":hi", plan.hi);
-	bind_int(st, ":hour_lo", plan.hour_lo);
-	bind_int(st, ":hour_hi", plan.hour_hi);
+	bind_int(st, ":lo", plan->lo);
+	bind_int(st, ":hi", plan->hi);
+	bind_int(st, ":hour_lo", plan->hour_lo);
+	bind_int(st, ":hour_hi", plan->hour_hi);
 	store_bind_selection(st, sel);
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (packed) {
+			ret = add_packed(s, q, st, err, errlen);
+			if (ret)
+				break;
+			continue;
+		}
 		int64_t target_id = sqlite3_column_int64(st, 0), stack_id = sqlite3_column_int64(st, 1);
 		int r = add_sample(q, target_id, stack_id, (uint64_t)sqlite3_column_int64(st, 2));
-		if (r == -EOVERFLOW) {
-			ret = store_error(s, err, errlen, -EIO,
-					  "query: corrupt database or too many targets: stack %" PRId64
-					  " of target %" PRId64, stack_id, target_id);
-			break;
-		}
 		if (r) {
-			ret = oom(s, err, errlen);
+			ret = r == -EOVERFLOW ? bad_row(s, target_id, stack_id, err, errlen)
+					      : oom(s, err, errlen);
 			break;
 		}
 	}
 	if (!ret && rc != SQLITE_DONE)
 		ret = store_sqlite_error(s, err, errlen, rc, "query: read samples");
 	sqlite3_finalize(st);
+	return ret;
+}
+
+static int select_samples(struct ember_store *s, struct query *q,
+			  const struct ember_selection *sel, char *err, size_t errlen)
+{
+	struct strbuf sql;
+	struct read_plan plan;
+	int ret;
+
+	plan_reads(s, sel, &plan);
+	sb_init(&sql);
+	build_sql(&sql, sel, &plan);
+	ret = read_samples(s, q, sel, &plan, &sql, false, err, errlen);
+	if (!ret && plan.hourly) {
+		sb_reset(&sql);
+		build_packed_sql(&sql, sel, &plan);
+		ret = read_samples(s, q, sel, &plan, &sql, true, err, errlen);
+	}
+	sb_free(&sql);
 	return ret;
 }
 

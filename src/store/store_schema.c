@@ -33,12 +33,18 @@
  *  - sample_totals: samples per (bucket, target).  Timelines, per-target
  *    and per-version totals read this small table instead of the samples.
  *  Both are filled from the existing samples when an old file migrates.
- *  Retention (later) must delete from all three sample tables alike.
+ *  Retention (later) must delete from all the sample tables alike.
  *
  * Version 4 (issue [5]: the daily report):
  *  - reports: regression reports saved by `ember report` for the UI's list,
  *    rendered (HTML) and as JSON, with the fields the list shows.  Small
  *    and few (the newest 1000 are kept, store_reports.c).
+ *
+ * Version 5 (issue [4]: query latency):
+ *  - samples_1h_packed: the roll-up of each finished hour as one row per
+ *    (hour, target) with a blob of (stack, count) pairs (store_seal.c);
+ *    samples_1h keeps the current hour.  The migration seals all hours but
+ *    the newest.  A rowid table, not WITHOUT ROWID: its rows are large.
  */
 #include "store/store_internal.h"
 
@@ -141,6 +147,16 @@ static const char *const migrations[] = {
 	"  html         TEXT NOT NULL,"
 	"  json         TEXT NOT NULL"
 	");",
+
+	/* 4 -> 5: finished hours of samples_1h sealed into one row per (hour,
+	 * target) (store_seal.c); migrate_step seals the existing hours */
+	"CREATE TABLE samples_1h_packed ("
+	"  id        INTEGER PRIMARY KEY,"
+	"  hour_ns   INTEGER NOT NULL,"
+	"  target_id INTEGER NOT NULL REFERENCES targets(id),"
+	"  stacks    BLOB NOT NULL,"
+	"  UNIQUE (hour_ns, target_id)"
+	");",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -178,6 +194,14 @@ static int too_new(struct ember_store *s, char *err, size_t errlen, int version)
 			   version, SCHEMA_VERSION);
 }
 
+static int seal_all_but_newest(struct ember_store *s)
+{
+	int64_t newest;
+	int rc = store_newest_hour(s, &newest);
+
+	return rc == SQLITE_OK && newest != INT64_MIN ? store_seal_hours(s, newest) : rc;
+}
+
 /* Apply the next migration in a write transaction; *version is updated. */
 static int migrate_step(struct ember_store *s, int *version, char *err, size_t errlen)
 {
@@ -205,6 +229,8 @@ static int migrate_step(struct ember_store *s, int *version, char *err, size_t e
 	}
 
 	rc = store_exec(s, migrations[*version]);
+	if (rc == SQLITE_OK && *version + 1 == 5)
+		rc = seal_all_but_newest(s);
 	if (rc != SQLITE_OK) {
 		ret = store_sqlite_error(s, err, errlen, rc, "migrate to schema version %d",
 					 *version + 1);

@@ -15,7 +15,8 @@
  *   - a flame graph of the whole range (store query + JSON tree),
  *   - a diff of v1 against v2 (two queries + merged tree),
  *   - the top-functions table with a base, a timeline, the services list,
- * best of 3 runs each, and how many sample rows the hourly roll-up saved.
+ * best of 3 runs each, and how many sample rows the hourly roll-up saved
+ * (finished hours are sealed into one packed row per hour and target).
  * The database is reused when it already holds the data (delete it to
  * regenerate).
  */
@@ -365,9 +366,12 @@ int main(int argc, char **argv)
 		 (long long)T0, (long long)end);
 	int64_t raw = scalar(db, sql);
 	printf("data: %d h, %" PRId64 " distinct stacks stored, %" PRId64 " sample rows (10 s), "
-	       "%" PRId64 " hourly rows, %" PRId64 " samples; v2 from %+.1f h\n",
+	       "%" PRId64 " open hourly rows + %" PRId64 " sealed (hour, target) rows of %" PRId64
+	       " KiB, %" PRId64 " samples; v2 from %+.1f h\n",
 	       hours, scalar(db, "SELECT count(*) FROM stacks"), raw,
 	       scalar(db, "SELECT count(*) FROM samples_1h"),
+	       scalar(db, "SELECT count(*) FROM samples_1h_packed"),
+	       scalar(db, "SELECT sum(length(stacks)) / 1024 FROM samples_1h_packed"),
 	       scalar(db, "SELECT sum(count) FROM sample_totals"), (mid - T0) / 3600.0 / SEC);
 
 	double t0 = now_ms();

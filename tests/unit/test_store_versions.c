@@ -3,7 +3,9 @@
  * migrates (roll-up and totals filled from its samples), queries that read
  * the hourly roll-up agree with a sum over the raw samples for any range,
  * version lists select, merged-target queries sum over targets, and the
- * per-version listing and timeline report the right totals.
+ * per-version listing and timeline report the right totals.  Version 5:
+ * finished hours are sealed into packed rows, late rows merge into them,
+ * and a corrupt packed row fails the query with a message.
  */
 #include "testutil.h"
 
@@ -118,8 +120,11 @@ static void test_migrate_v1(void **state)
 	/* migrated through every later version: 1 -> 2 -> 3 ... */
 	assert_int_equal(scalar("PRAGMA user_version"), store_schema_version());
 	assert_int_equal(scalar("SELECT count(*) FROM frames WHERE start_line = 0"), 2);
-	assert_int_equal(scalar("SELECT sum(count) FROM samples_1h"), 23);
-	assert_int_equal(scalar("SELECT count(*) FROM samples_1h"), 2); /* 5+7 in one hour, 11 */
+	/* 5+7 in the first hour, sealed (version 5) as stack 1 count 12; 11 in the newest */
+	assert_int_equal(scalar("SELECT sum(count) FROM samples_1h"), 11);
+	assert_int_equal(scalar("SELECT count(*) FROM samples_1h"), 1);
+	assert_int_equal(scalar("SELECT count(*) FROM samples_1h_packed"), 1);
+	assert_int_equal(scalar("SELECT stacks = x'010c' FROM samples_1h_packed"), 1);
 	assert_int_equal(scalar("SELECT count(*) FROM sample_totals"), 3);
 
 	/* the migrated file answers queries, through the roll-up too */
@@ -245,12 +250,90 @@ static void test_versions_listing(void **state)
 	ember_store_close(s);
 }
 
+/* One sample of stack `fn` (a one-frame stack) at time t. */
+static void ingest_one(struct ember_store *s, const char *fn, uint64_t count, int64_t t)
+{
+	char err[EMBER_STORE_ERRLEN];
+	struct ember_profile *p = ember_profile_new();
+	struct ember_frame f = {.function = fn, .module = "/bin/x"};
+	struct ember_target tg = {.pid = 1, .comm = "x", .service = "x", .version = "1"};
+	uint32_t tid = ember_profile_target(p, &tg), fid = ember_profile_frame(p, &f);
+
+	assert_int_equal(ember_profile_add(p, tid, &fid, 1, count, 0), 0);
+	if (ember_store_ingest(s, p, t, err, sizeof(err)))
+		fail_msg("ingest: %s", err);
+	ember_profile_free(p);
+}
+
+static uint64_t query_total(struct ember_store *s)
+{
+	char err[EMBER_STORE_ERRLEN];
+	struct ember_profile *p;
+	uint64_t total;
+
+	if (ember_store_query(s, NULL, &p, err, sizeof(err)))
+		fail_msg("query: %s", err);
+	total = p->total;
+	ember_profile_free(p);
+	return total;
+}
+
+static void test_seal_hours(void **state)
+{
+	struct ember_store *s = open_store();
+	char err[EMBER_STORE_ERRLEN];
+	struct ember_profile *p;
+
+	ingest_one(s, "a", 3, T0 + 10 * SEC);
+	ingest_one(s, "b", 4, T0 + 20 * SEC);
+	assert_int_equal(scalar("SELECT count(*) FROM samples_1h_packed"), 0);
+	/* entering the next hour seals the first: its two rows become one packed row */
+	ingest_one(s, "a", 5, T0 + HOUR + 10 * SEC);
+	assert_int_equal(scalar("SELECT count(*) FROM samples_1h_packed"), 1);
+	assert_int_equal(scalar("SELECT count(*) FROM samples_1h WHERE hour_ns = 1699999200000000000"), 0);
+	assert_int_equal(scalar("SELECT sum(count) FROM samples_1h"), 5);
+	assert_int_equal(query_total(s), 12);
+	/* late samples for the sealed hour merge into its packed row */
+	ingest_one(s, "b", 6, T0 + 30 * SEC);
+	ingest_one(s, "c", 1, T0 + 40 * SEC);
+	assert_int_equal(scalar("SELECT count(*) FROM samples_1h_packed"), 1);
+	assert_int_equal(scalar("SELECT sum(count) FROM samples_1h"), 5);
+	assert_int_equal(query_total(s), 19);
+	/* a whole-hour range reads only the packed row: a (3), b (4 + 6), c (1) */
+	struct ember_selection sel = {.from_ns = T0, .to_ns = T0 + HOUR};
+	assert_int_equal(ember_store_query(s, &sel, &p, err, sizeof(err)), 0);
+	assert_int_equal(p->total, 14);
+	assert_int_equal(p->n_stacks, 3);
+	for (size_t i = 0; i < p->n_stacks; i++) {
+		const char *fn = p->frames[p->stacks[i].frames[0]].function;
+		uint64_t want = fn[0] == 'a' ? 3 : fn[0] == 'b' ? 10 : 1;
+		assert_int_equal(p->stacks[i].count, want);
+	}
+	ember_profile_free(p);
+	/* reopening knows nothing of the newest hour yet and seals nothing new */
+	ember_store_close(s);
+	s = open_store();
+	ingest_one(s, "a", 1, T0 + HOUR + 50 * SEC);
+	assert_int_equal(scalar("SELECT count(*) FROM samples_1h_packed"), 1);
+	assert_int_equal(query_total(s), 20);
+
+	/* a corrupt packed row (a zero stack distance) fails the query, naming it */
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	exec(db, "UPDATE samples_1h_packed SET stacks = x'0003'");
+	sqlite3_close(db);
+	assert_int_equal(ember_store_query(s, NULL, &p, err, sizeof(err)), -EIO);
+	assert_non_null(strstr(err, "bad sealed hour"));
+	ember_store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollup_agrees, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_versions_listing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seal_hours, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
