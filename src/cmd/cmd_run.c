@@ -27,6 +27,7 @@
 #include "agent/unwind_tables.h"
 #include "cmd.h"
 #include "core/log.h"
+#include "core/memory.h"
 #include "core/strbuf.h"
 #include "server/server.h"
 #include "store/store.h"
@@ -34,6 +35,7 @@
 
 #define DEFAULT_DB "/var/lib/ember/ember.db"
 #define DEFAULT_LISTEN "127.0.0.1:7070"
+#define MEMORY_IDLE_NS (30 * 1000000000LL) /* API idle time before freed query memory goes back */
 
 struct agent {
 	struct ember_profiler *profiler;
@@ -278,6 +280,7 @@ int cmd_run(int argc, char **argv)
 	}
 	ember_collector_set_service_map(a.collector, services);
 
+	ember_memory_keep_freed(); /* queries reuse memory (core/memory.h) */
 	struct ember_server_config scfg = {
 		.listen = listen, .db_path = db, .stats_json = stats_json, .stats_arg = &a};
 	if (ember_server_start(&scfg, &server, err, sizeof(err))) {
@@ -301,6 +304,7 @@ int cmd_run(int argc, char **argv)
 	while (!cmd_stopping()) {
 		cmd_wait_ms(a.profiler, 1000);
 		ember_profiler_drain(a.profiler, ember_collector_add, a.collector);
+		ember_server_release_idle(server, MEMORY_IDLE_NS);
 		if (cmd_now_ns() >= next_flush) {
 			flush(&a);
 			next_flush += (long long)flush_s * 1000000000LL;

@@ -17,6 +17,7 @@
 #define EMBER_SERVER_SERVER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/strbuf.h"
 
@@ -42,6 +43,12 @@ int ember_server_start(const struct ember_server_config *cfg, struct ember_serve
 
 /* The port actually bound (useful with port 0). */
 int ember_server_port(const struct ember_server *s);
+
+/*
+ * Hand freed query memory back to the kernel (core/memory.h) once no API
+ * request has come for idle_ns.  Call it periodically; cheap otherwise.
+ */
+void ember_server_release_idle(struct ember_server *s, int64_t idle_ns);
 
 /* Stop the daemon, wait for its thread, close the store.  NULL is fine. */
 void ember_server_stop(struct ember_server *s);

@@ -9,7 +9,8 @@
  *
  * The int map does the same for integer keys with a multiplicative hash; a
  * query looks up every frame of every selected stack in one, so it must be
- * cheap.
+ * cheap: when the largest key is known and small (row ids of a table), keys
+ * below it go into a direct array instead (store_intmap_dense).
  */
 #include "store/store_internal.h"
 
@@ -170,9 +171,25 @@ static int int_grow(struct store_intmap *m)
 	return 0;
 }
 
+int store_intmap_dense(struct store_intmap *m, uint64_t n)
+{
+	if (n > SIZE_MAX / sizeof(*m->dense))
+		return -ENOMEM;
+	m->dense = calloc((size_t)n ? (size_t)n : 1, sizeof(*m->dense));
+	if (!m->dense)
+		return -ENOMEM;
+	m->n_dense = (size_t)n;
+	return 0;
+}
+
 bool store_intmap_get(const struct store_intmap *m, uint64_t key, uint32_t *value)
 {
-	if (!m->used)
+	if (key < m->n_dense) {
+		uint32_t v = m->dense[key];
+		*value = v - 1;
+		return v != 0;
+	}
+	if (!m->cap)
 		return false;
 	struct store_intmap_slot *sl = int_find(m, key);
 	if (!sl->used)
@@ -183,6 +200,10 @@ bool store_intmap_get(const struct store_intmap *m, uint64_t key, uint32_t *valu
 
 int store_intmap_put(struct store_intmap *m, uint64_t key, uint32_t value)
 {
+	if (key < m->n_dense) {
+		m->dense[key] = value + 1;
+		return 0;
+	}
 	if ((m->used + 1) * 4 >= m->cap * 3 && int_grow(m))
 		return -ENOMEM;
 	struct store_intmap_slot *sl = int_find(m, key);
@@ -198,5 +219,6 @@ int store_intmap_put(struct store_intmap *m, uint64_t key, uint32_t value)
 void store_intmap_free(struct store_intmap *m)
 {
 	free(m->slots);
+	free(m->dense);
 	memset(m, 0, sizeof(*m));
 }

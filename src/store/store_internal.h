@@ -54,11 +54,19 @@ struct store_intmap_slot {
 
 struct store_intmap {
 	struct store_intmap_slot *slots;
-	size_t cap, used; /* cap is a power of two */
+	size_t cap, used; /* cap is a power of two; used counts the hashed keys only */
+	uint32_t *dense;  /* optional: value + 1 per key below n_dense, 0 = absent */
+	size_t n_dense;
 };
 
+/*
+ * Keep keys below n (row ids, which SQLite hands out densely from 1) in a
+ * direct array instead of the hash table: one memory access per lookup.
+ * Call on an empty map.  Returns 0 or -ENOMEM.
+ */
+int store_intmap_dense(struct store_intmap *m, uint64_t n);
 bool store_intmap_get(const struct store_intmap *m, uint64_t key, uint32_t *value);
-/* Insert or overwrite.  Returns 0 or -ENOMEM. */
+/* Insert or overwrite; value < UINT32_MAX.  Returns 0 or -ENOMEM. */
 int store_intmap_put(struct store_intmap *m, uint64_t key, uint32_t value);
 void store_intmap_free(struct store_intmap *m);
 

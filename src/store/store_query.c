@@ -72,7 +72,8 @@ struct query {
 	size_t n_frames, cap_frames;
 	struct store_intmap target_map; /* target row id -> index into target_ids */
 	struct store_intmap stack_map;  /* stack row id -> index into stacks */
-	struct store_intmap pair_map;   /* stack row id << 24 | target index -> row */
+	struct store_intmap pair_map;   /* stack row id << 24 | target index -> row
+					   (merged: stack row id -> row) */
 	uint32_t last_target;           /* index of the last target seen */
 	bool merge;                     /* sel->merge_targets: one target for all rows */
 	struct store_intmap frame_map;  /* frame row id -> index into frame_ids */
@@ -266,7 +267,8 @@ static int add_sample(struct query *q, int64_t target_id, int64_t stack_id, uint
 	}
 	if (stack_id <= 0 || stack_id >= (int64_t)1 << 40 || target >= 1u << 24)
 		return -EOVERFLOW;
-	uint64_t pair = (uint64_t)stack_id << 24 | target;
+	/* merged, the target is always 0: the stack id alone is a dense key */
+	uint64_t pair = q->merge ? (uint64_t)stack_id : (uint64_t)stack_id << 24 | target;
 	if (store_intmap_get(&q->pair_map, pair, &row)) {
 		q->rows[row].count += count;
 		return 0;
@@ -760,6 +762,25 @@ static void set_window(struct ember_store *s, const struct query *q,
 	p->duration_ns = end > start ? end - start : 0;
 }
 
+/* Row ids below this many are mapped through direct arrays (4 bytes each). */
+#define DENSE_IDS_MAX (1u << 22)
+
+/* Map stack and frame row ids (and merged pairs) through direct arrays when they are small. */
+static int use_dense_maps(struct ember_store *s, struct query *q)
+{
+	int64_t stacks = max_id(s, STMT_STACKS_MAX_ID), frames = max_id(s, STMT_FRAMES_MAX_ID);
+
+	if (stacks < DENSE_IDS_MAX) {
+		if (store_intmap_dense(&q->stack_map, (uint64_t)stacks + 1))
+			return -ENOMEM;
+		if (q->merge && store_intmap_dense(&q->pair_map, (uint64_t)stacks + 1))
+			return -ENOMEM;
+	}
+	if (frames < DENSE_IDS_MAX && store_intmap_dense(&q->frame_map, (uint64_t)frames + 1))
+		return -ENOMEM;
+	return 0;
+}
+
 static int run_query(struct ember_store *s, struct query *q, const struct ember_selection *sel,
 		     size_t max_stacks, struct ember_profile *p, char *err, size_t errlen)
 {
@@ -767,6 +788,8 @@ static int run_query(struct ember_store *s, struct query *q, const struct ember_
 	int ret;
 
 	q->merge = sel->merge_targets;
+	if (use_dense_maps(s, q))
+		return oom(s, err, errlen);
 	ret = select_samples(s, q, sel, err, errlen);
 	if (ret)
 		return ret;

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/memory.h"
 #include "core/profile.h"
 #include "core/strbuf.h"
 #include "server/diff.h"
@@ -344,6 +345,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "query_bench: HOURS in 2..744, SAMPLES_PER_BUCKET in 1..100000\n");
 		return 2;
 	}
+	ember_memory_keep_freed(); /* as ember run sets up the allocator for its server */
 	if (ember_store_open(argv[1], &a.s, err, sizeof(err)))
 		die("open", err);
 	if (sqlite3_open_v2(argv[1], &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)

@@ -15,6 +15,7 @@
 
 #include "core/profile.h"
 #include "store/store.h"
+#include "store/store_internal.h"
 
 #define T0 1700000000000000000LL /* a multiple of the 10 s bucket */
 #define SEC 1000000000LL
@@ -604,6 +605,31 @@ static void test_many_stacks_timing(void **state)
 	ember_store_close(s);
 }
 
+/* The query's id maps: a dense part for small row ids, hashing above it, same answers. */
+static void test_intmap_dense(void **state)
+{
+	struct store_intmap dense = {0}, hashed = {0};
+	uint32_t v;
+
+	assert_int_equal(store_intmap_dense(&dense, 1000), 0);
+	for (uint64_t k = 1; k < 5000; k += 7) {
+		assert_int_equal(store_intmap_put(&dense, k, (uint32_t)(k * 3)), 0);
+		assert_int_equal(store_intmap_put(&hashed, k, (uint32_t)(k * 3)), 0);
+	}
+	assert_int_equal(store_intmap_put(&dense, 8, 0), 0); /* value 0 is a value */
+	assert_int_equal(store_intmap_put(&hashed, 8, 0), 0);
+	for (uint64_t k = 0; k < 6000; k++) {
+		bool in = k % 7 == 1 && k < 5000;
+		assert_int_equal(store_intmap_get(&dense, k, &v), in);
+		assert_int_equal(store_intmap_get(&hashed, k, &v), in);
+		if (in)
+			assert_int_equal(v, k == 8 ? 0 : k * 3);
+	}
+	assert_false(store_intmap_get(&dense, UINT64_MAX, &v));
+	store_intmap_free(&dense);
+	store_intmap_free(&hashed);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -617,6 +643,7 @@ int main(void)
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_hash_collision),
 		cmocka_unit_test(test_corrupt_rows),
+		cmocka_unit_test(test_intmap_dense),
 		cmocka_unit_test(test_many_stacks_timing),
 	};
 
