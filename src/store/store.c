@@ -254,6 +254,7 @@ static int configure(struct ember_store *s, char *err, size_t errlen)
 
 	rc = store_exec(s, "PRAGMA synchronous=NORMAL;"
 			   "PRAGMA temp_store=MEMORY;"
+			   "PRAGMA mmap_size=268435456;" /* reads without a copy */
 			   "CREATE TEMP TABLE IF NOT EXISTS query_ids(id INTEGER PRIMARY KEY)");
 	if (rc != SQLITE_OK)
 		return store_sqlite_error(s, err, errlen, rc, "configure");
