@@ -11,6 +11,8 @@
 #include "server/calltree.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -305,4 +307,90 @@ int ct_order(struct calltree *t, bool (*keep)(const struct ct_node *n, void *arg
 			parent->first_child = (uint32_t)i;
 	}
 	return 0;
+}
+
+/* ---- single-sided trees: keep the heaviest nodes, write JSON ---- */
+
+struct heaviest_ctx {
+	const struct calltree *t;
+	uint64_t min; /* smallest value kept */
+};
+
+static bool keep_heavy(const struct ct_node *n, void *arg)
+{
+	return n->value[0] >= ((const struct heaviest_ctx *)arg)->min;
+}
+
+/* Children by value, largest first, then by name (a stable, readable order). */
+static int cmp_value(const void *pa, const void *pb, void *arg)
+{
+	const struct calltree *t = ((const struct heaviest_ctx *)arg)->t;
+	const struct ct_node *x = &t->nodes[*(const uint32_t *)pa];
+	const struct ct_node *y = &t->nodes[*(const uint32_t *)pb];
+
+	if (x->value[0] != y->value[0])
+		return x->value[0] > y->value[0] ? -1 : 1;
+	int c = strcmp(t->names->names[x->name], t->names->names[y->name]);
+	return c ? c : (int)x->kernel - (int)y->kernel;
+}
+
+static int cmp_u64_desc(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+int ct_keep_heaviest(struct calltree *t, double fraction, size_t max_nodes)
+{
+	struct heaviest_ctx c = {.t = t};
+	size_t n = 0;
+
+	/* the fraction of the root, raised until at most max_nodes qualify */
+	c.min = (uint64_t)ceil((double)t->nodes[0].value[0] * fraction);
+	if (c.min < 1)
+		c.min = 1;
+	for (size_t i = 0; i < t->n_nodes; i++)
+		n += t->nodes[i].value[0] >= c.min;
+	if (max_nodes && n > max_nodes) {
+		uint64_t *vals = malloc(n * sizeof(*vals));
+		size_t k = 0;
+		if (!vals)
+			return -ENOMEM;
+		for (size_t i = 0; i < t->n_nodes; i++)
+			if (t->nodes[i].value[0] >= c.min)
+				vals[k++] = t->nodes[i].value[0];
+		qsort(vals, k, sizeof(*vals), cmp_u64_desc);
+		/* strictly above the (max_nodes+1)-th largest: ties never overflow */
+		c.min = vals[max_nodes] + 1;
+		free(vals);
+	}
+	return ct_order(t, keep_heavy, cmp_value, &c);
+}
+
+void ct_write_json(const struct calltree *t, uint32_t id, const char *root_name,
+		   struct strbuf *sb)
+{
+	const struct ct_node *n = &t->nodes[id];
+
+	sb_puts(sb, "{\"name\":");
+	sb_json_str(sb, id == 0 ? root_name : t->names->names[n->name]);
+	sb_printf(sb, ",\"value\":%" PRIu64 ",\"self\":%" PRIu64, n->value[0], n->self[0]);
+	if (id != 0) {
+		const struct ember_frame *f = ct_frame(t, n);
+		if (f->file && f->file[0]) {
+			sb_puts(sb, ",\"file\":");
+			sb_json_str(sb, f->file);
+			if (f->line)
+				sb_printf(sb, ",\"line\":%" PRIu32, f->line);
+		}
+		sb_printf(sb, ",\"kernel\":%s,\"inlined\":%s", n->kernel ? "true" : "false",
+			  (f->flags & EMBER_FRAME_INLINED) ? "true" : "false");
+	}
+	sb_puts(sb, ",\"children\":[");
+	for (uint32_t i = 0; i < n->n_children; i++) {
+		if (i)
+			sb_putc(sb, ',');
+		ct_write_json(t, ct_child(t, id, i), root_name, sb);
+	}
+	sb_puts(sb, "]}");
 }

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "core/profile.h"
+#include "core/strbuf.h"
 
 #define CT_NONE UINT32_MAX
 #define CT_MAX_DEPTH 4096 /* deeper stacks are cut (and reported truncated) */
@@ -89,6 +90,24 @@ int ct_add_profile(struct calltree *t, int side);
  */
 int ct_order(struct calltree *t, bool (*keep)(const struct ct_node *n, void *arg),
 	     int (*cmp)(const void *a, const void *b, void *arg), void *arg);
+
+/*
+ * For a tree on side 0 only: keep the nodes whose value is at least the
+ * root's times fraction, raised until at most max_nodes (root included)
+ * remain, and order children by value, largest first.  0 or -ENOMEM.
+ */
+int ct_keep_heaviest(struct calltree *t, double fraction, size_t max_nodes);
+
+/*
+ * Append node id and its kept subtree (after ct_order) as the flame-graph
+ * JSON the UI reads:
+ *   {"name":N,"value":V,"self":S,"file":F,"line":L,"kernel":K,"inlined":I,
+ *    "children":[...]}
+ * file and line only when known; the root is named root_name and has no
+ * file, kernel or inlined.
+ */
+void ct_write_json(const struct calltree *t, uint32_t id, const char *root_name,
+		   struct strbuf *sb);
 
 /* Node child i of id, after ct_order. */
 static inline uint32_t ct_child(const struct calltree *t, uint32_t id, uint32_t i)

@@ -11,108 +11,17 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server/calltree.h"
 
-struct tree_ctx {
-	const struct calltree *t;
-	uint64_t min; /* smallest value written */
-};
-
-static bool keep_node(const struct ct_node *n, void *arg)
-{
-	const struct tree_ctx *c = arg;
-	return n->value[0] >= c->min;
-}
-
-static int cmp_value(const void *pa, const void *pb, void *arg)
-{
-	const struct tree_ctx *c = arg;
-	const struct ct_node *x = &c->t->nodes[*(const uint32_t *)pa];
-	const struct ct_node *y = &c->t->nodes[*(const uint32_t *)pb];
-
-	if (x->value[0] != y->value[0])
-		return x->value[0] > y->value[0] ? -1 : 1;
-	int r = strcmp(c->t->names->names[x->name], c->t->names->names[y->name]);
-	return r ? r : (int)x->kernel - (int)y->kernel;
-}
-
-static int cmp_u64_desc(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? 1 : x > y ? -1 : 0;
-}
-
-/* Value threshold: the fraction of the root, raised until at most max nodes qualify. */
-static int choose_min(const struct calltree *t, size_t max, uint64_t *out)
-{
-	uint64_t min = (uint64_t)ceil((double)t->nodes[0].value[0] * EMBER_SANDWICH_MIN_FRACTION);
-	size_t n = 0;
-
-	if (min < 1)
-		min = 1;
-	for (size_t i = 1; i < t->n_nodes; i++)
-		n += t->nodes[i].value[0] >= min;
-	if (n > max) {
-		uint64_t *v = malloc(n * sizeof(*v));
-		size_t k = 0;
-		if (!v)
-			return -ENOMEM;
-		for (size_t i = 1; i < t->n_nodes; i++)
-			if (t->nodes[i].value[0] >= min)
-				v[k++] = t->nodes[i].value[0];
-		qsort(v, k, sizeof(*v), cmp_u64_desc);
-		min = v[max] + 1;
-		free(v);
-	}
-	*out = min;
-	return 0;
-}
-
-static void write_node(const struct calltree *t, uint32_t id, const char *root_name,
-		       struct strbuf *sb)
-{
-	const struct ct_node *n = &t->nodes[id];
-
-	sb_puts(sb, "{\"name\":");
-	if (id == 0) {
-		sb_json_str(sb, root_name);
-	} else {
-		sb_json_str(sb, t->names->names[n->name]);
-	}
-	sb_printf(sb, ",\"value\":%" PRIu64 ",\"self\":%" PRIu64, n->value[0], n->self[0]);
-	if (id != 0) {
-		const struct ember_frame *f = ct_frame(t, n);
-		if (f->file && f->file[0]) {
-			sb_puts(sb, ",\"file\":");
-			sb_json_str(sb, f->file);
-			if (f->line)
-				sb_printf(sb, ",\"line\":%" PRIu32, f->line);
-		}
-		sb_printf(sb, ",\"kernel\":%s,\"inlined\":%s", n->kernel ? "true" : "false",
-			  (f->flags & EMBER_FRAME_INLINED) ? "true" : "false");
-	}
-	sb_puts(sb, ",\"children\":[");
-	for (uint32_t i = 0; i < n->n_children; i++) {
-		if (i)
-			sb_putc(sb, ',');
-		write_node(t, ct_child(t, id, i), root_name, sb);
-	}
-	sb_puts(sb, "]}");
-}
-
 static int write_tree(struct calltree *t, const char *name, struct strbuf *sb)
 {
-	struct tree_ctx c = {.t = t};
-	int err = choose_min(t, EMBER_SANDWICH_MAX_NODES, &c.min);
+	int err = ct_keep_heaviest(t, EMBER_SANDWICH_MIN_FRACTION, EMBER_SANDWICH_MAX_NODES);
 
 	if (!err)
-		err = ct_order(t, keep_node, cmp_value, &c);
-	if (!err)
-		write_node(t, 0, name, sb);
+		ct_write_json(t, 0, name, sb);
 	return err;
 }
 
