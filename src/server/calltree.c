@@ -367,6 +367,20 @@ int ct_keep_heaviest(struct calltree *t, double fraction, size_t max_nodes)
 	return ct_order(t, keep_heavy, cmp_value, &c);
 }
 
+void ct_write_frame_json(const struct calltree *t, const struct ct_node *n, struct strbuf *sb)
+{
+	const struct ember_frame *f = ct_frame(t, n);
+
+	if (f->file && f->file[0]) {
+		sb_puts(sb, ",\"file\":");
+		sb_json_str(sb, f->file);
+		if (f->line)
+			sb_printf(sb, ",\"line\":%" PRIu32, f->line);
+	}
+	sb_printf(sb, ",\"kernel\":%s,\"inlined\":%s", n->kernel ? "true" : "false",
+		  (f->flags & EMBER_FRAME_INLINED) ? "true" : "false");
+}
+
 void ct_write_json(const struct calltree *t, uint32_t id, const char *root_name,
 		   struct strbuf *sb)
 {
@@ -375,17 +389,8 @@ void ct_write_json(const struct calltree *t, uint32_t id, const char *root_name,
 	sb_puts(sb, "{\"name\":");
 	sb_json_str(sb, id == 0 ? root_name : t->names->names[n->name]);
 	sb_printf(sb, ",\"value\":%" PRIu64 ",\"self\":%" PRIu64, n->value[0], n->self[0]);
-	if (id != 0) {
-		const struct ember_frame *f = ct_frame(t, n);
-		if (f->file && f->file[0]) {
-			sb_puts(sb, ",\"file\":");
-			sb_json_str(sb, f->file);
-			if (f->line)
-				sb_printf(sb, ",\"line\":%" PRIu32, f->line);
-		}
-		sb_printf(sb, ",\"kernel\":%s,\"inlined\":%s", n->kernel ? "true" : "false",
-			  (f->flags & EMBER_FRAME_INLINED) ? "true" : "false");
-	}
+	if (id != 0)
+		ct_write_frame_json(t, n, sb);
 	sb_puts(sb, ",\"children\":[");
 	for (uint32_t i = 0; i < n->n_children; i++) {
 		if (i)

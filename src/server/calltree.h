@@ -109,6 +109,9 @@ int ct_keep_heaviest(struct calltree *t, double fraction, size_t max_nodes);
 void ct_write_json(const struct calltree *t, uint32_t id, const char *root_name,
 		   struct strbuf *sb);
 
+/* Append a non-root node's ,"file":F,"line":L,"kernel":K,"inlined":I (file and line when known). */
+void ct_write_frame_json(const struct calltree *t, const struct ct_node *n, struct strbuf *sb);
+
 /* Node child i of id, after ct_order. */
 static inline uint32_t ct_child(const struct calltree *t, uint32_t id, uint32_t i)
 {

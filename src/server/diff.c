@@ -97,17 +97,9 @@ static void write_node(const struct diff_ctx *c, uint32_t id, struct strbuf *sb)
 	if (id == 0) {
 		sb_puts(sb, "{\"name\":\"all\"");
 	} else {
-		const struct ember_frame *f = ct_frame(t, n);
 		sb_puts(sb, "{\"name\":");
 		sb_json_str(sb, t->names->names[n->name]);
-		if (f->file && f->file[0]) {
-			sb_puts(sb, ",\"file\":");
-			sb_json_str(sb, f->file);
-			if (f->line)
-				sb_printf(sb, ",\"line\":%" PRIu32, f->line);
-		}
-		sb_printf(sb, ",\"kernel\":%s,\"inlined\":%s", n->kernel ? "true" : "false",
-			  (f->flags & EMBER_FRAME_INLINED) ? "true" : "false");
+		ct_write_frame_json(t, n, sb);
 	}
 	sb_printf(sb,
 		  ",\"a\":%" PRIu64 ",\"b\":%" PRIu64 ",\"a_self\":%" PRIu64 ",\"b_self\":%" PRIu64
