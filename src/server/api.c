@@ -473,6 +473,31 @@ static void api_targets(struct ember_api *api, struct ember_api_reply *r)
 
 /* ---- selections: flamegraph, pprof, folded ---- */
 
+/* The status of a failed store read: 503 when it ran over its time limit, else 500. */
+static int store_status(int ret)
+{
+	return ret == -ETIMEDOUT ? 503 : 500;
+}
+
+/* Query an already parsed selection; on failure the reply is filled. */
+static struct ember_profile *run_selection(struct ember_api *api, struct ember_api_query *q,
+					   bool merge_targets, struct ember_api_reply *r)
+{
+	char err[EMBER_STORE_ERRLEN] = "";
+	struct ember_profile *p = NULL;
+	int ret;
+
+	if (open_store(api, r))
+		return NULL;
+	q->sel.merge_targets = merge_targets;
+	ret = ember_store_query(api->store, &q->sel, &p, err, sizeof(err));
+	if (ret || !p) {
+		ember_api_reply_error(r, store_status(ret), err[0] ? err : "store query failed");
+		return NULL;
+	}
+	return p;
+}
+
 /* Parse the selection and query the store; on failure the reply is filled. */
 static struct ember_profile *select_profile(struct ember_api *api,
 					    const struct ember_api_param *params, size_t n,
@@ -480,20 +505,12 @@ static struct ember_profile *select_profile(struct ember_api *api,
 					    struct ember_api_reply *r)
 {
 	char err[EMBER_STORE_ERRLEN] = "";
-	struct ember_profile *p = NULL;
 
 	if (ember_api_parse_query(params, n, q, err, sizeof(err))) {
 		ember_api_reply_error(r, 400, err);
 		return NULL;
 	}
-	q->sel.merge_targets = merge_targets;
-	if (open_store(api, r))
-		return NULL;
-	if (ember_store_query(api->store, &q->sel, &p, err, sizeof(err)) || !p) {
-		ember_api_reply_error(r, 500, err[0] ? err : "store query failed");
-		return NULL;
-	}
-	return p;
+	return run_selection(api, q, merge_targets, r);
 }
 
 /*
@@ -504,17 +521,7 @@ static struct ember_profile *select_profile(struct ember_api *api,
 static struct ember_profile *query_profile(struct ember_api *api, struct ember_api_query *q,
 					   struct ember_api_reply *r)
 {
-	char err[EMBER_STORE_ERRLEN] = "";
-	struct ember_profile *p = NULL;
-
-	if (open_store(api, r))
-		return NULL;
-	q->sel.merge_targets = true;
-	if (ember_store_query(api->store, &q->sel, &p, err, sizeof(err)) || !p) {
-		ember_api_reply_error(r, 500, err[0] ? err : "store query failed");
-		return NULL;
-	}
-	return p;
+	return run_selection(api, q, true, r);
 }
 
 static void api_flamegraph(struct ember_api *api, const struct ember_api_param *params,
@@ -873,9 +880,10 @@ static void api_timeline(struct ember_api *api, const struct ember_api_param *pa
 	}
 	if (open_store(api, r))
 		return;
-	if (ember_store_timeline(api->store, &q.sel, step_s * 1000 * NS_PER_MS, 0, &tl, err,
-				 sizeof(err))) {
-		ember_api_reply_error(r, 500, err[0] ? err : "cannot read the timeline");
+	int ret = ember_store_timeline(api->store, &q.sel, step_s * 1000 * NS_PER_MS, 0, &tl, err,
+				       sizeof(err));
+	if (ret) {
+		ember_api_reply_error(r, store_status(ret), err[0] ? err : "cannot read the timeline");
 		return;
 	}
 	sb_init(&sb);

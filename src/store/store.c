@@ -137,6 +137,8 @@ static int sqlite_to_errno(int rc, int sys)
 	case SQLITE_MISUSE:
 	case SQLITE_RANGE:
 		return -EINVAL;
+	case SQLITE_INTERRUPT: /* only the query deadline interrupts */
+		return -ETIMEDOUT;
 	default: /* SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_IOERR, ... */
 		return -EIO;
 	}
@@ -154,7 +156,12 @@ int store_sqlite_error(struct ember_store *s, char *err, size_t errlen, int rc,
 	va_end(ap);
 	if (err && errlen) {
 		const char *msg = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
-		if ((rc & 0xff) == SQLITE_CANTOPEN && sys > 0)
+		if ((rc & 0xff) == SQLITE_INTERRUPT)
+			snprintf(err, errlen,
+				 "store %s: %s: stopped after %g s, the time limit of a query;"
+				 " select a shorter time range or one service",
+				 s->path, what, (double)s->query_timeout_ns / 1e9);
+		else if ((rc & 0xff) == SQLITE_CANTOPEN && sys > 0)
 			snprintf(err, errlen, "store %s: %s: %s (%s)", s->path, what, msg,
 				 strerror(sys));
 		else
@@ -175,6 +182,43 @@ int store_error(struct ember_store *s, char *err, size_t errlen, int neg_errno,
 	if (err && errlen)
 		snprintf(err, errlen, "store %s: %s", s->path, what);
 	return neg_errno;
+}
+
+static int64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* SQLite's progress handler: non-zero interrupts the running statement. */
+static int past_deadline(void *arg)
+{
+	const struct ember_store *s = arg;
+	return s->deadline_ns && monotonic_ns() > s->deadline_ns;
+}
+
+void ember_store_set_query_timeout(struct ember_store *s, int64_t timeout_ns)
+{
+	s->query_timeout_ns = timeout_ns > 0 ? timeout_ns : 0;
+}
+
+int store_begin_read(struct ember_store *s)
+{
+	int rc;
+
+	s->deadline_ns = s->query_timeout_ns ? monotonic_ns() + s->query_timeout_ns : 0;
+	rc = store_step_done(s, STMT_BEGIN_READ);
+	if (rc != SQLITE_OK)
+		s->deadline_ns = 0;
+	return rc;
+}
+
+void store_end_read(struct ember_store *s)
+{
+	s->deadline_ns = 0;
+	store_step_done(s, STMT_COMMIT); /* ends the read transaction */
 }
 
 void store_caches_clear(struct ember_store *s)
@@ -236,6 +280,8 @@ static int configure(struct ember_store *s, char *err, size_t errlen)
 	int rc;
 
 	sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+	/* every 1000 virtual machine steps: is a read past its deadline? */
+	sqlite3_progress_handler(s->db, 1000, past_deadline, s);
 	/* The first statement reads the file: a corrupt or foreign file fails here. */
 	rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
 	if (rc != SQLITE_OK)
@@ -286,6 +332,7 @@ int ember_store_open(const char *path, struct ember_store **out, char *err, size
 		snprintf(s->host, sizeof(s->host), "localhost");
 	sb_init(&s->key);
 	sb_init(&s->blob);
+	s->query_timeout_ns = EMBER_STORE_QUERY_TIMEOUT_NS;
 
 	rc = sqlite3_open_v2(path, &s->db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);

@@ -62,6 +62,14 @@ struct ember_selection {
 };
 #define EMBER_STORE_MAX_STACKS 500000
 #define EMBER_STORE_MAX_VERSIONS 64
+#define EMBER_STORE_QUERY_TIMEOUT_NS (10 * 1000000000LL) /* default time bound of a read */
+
+/*
+ * Bound the time of each query and timeline (0 = unbounded; the default is
+ * EMBER_STORE_QUERY_TIMEOUT_NS).  A read that runs over it is stopped and
+ * fails with -ETIMEDOUT and a message saying so.
+ */
+void ember_store_set_query_timeout(struct ember_store *s, int64_t timeout_ns);
 
 /*
  * Aggregate the selected samples into a new profile (targets merged per

@@ -222,7 +222,7 @@ int ember_store_timeline(struct ember_store *s, const struct ember_selection *se
 	if (!max_points)
 		max_points = TIMELINE_MAX_POINTS;
 
-	rc = store_step_done(s, STMT_BEGIN_READ);
+	rc = store_begin_read(s);
 	if (rc != SQLITE_OK)
 		return store_sqlite_error(s, err, errlen, rc, "timeline: begin");
 	rc = timeline_span(s, sel, &lo, &hi, &any);
@@ -235,7 +235,7 @@ int ember_store_timeline(struct ember_store *s, const struct ember_selection *se
 	}
 	if (rc != SQLITE_OK)
 		ret = store_sqlite_error(s, err, errlen, rc, "timeline");
-	store_step_done(s, STMT_COMMIT);
+	store_end_read(s);
 	if (ret)
 		ember_timeline_free(out);
 	return ret;

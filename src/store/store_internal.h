@@ -120,6 +120,8 @@ struct ember_store {
 	sqlite3_stmt *stmts[STMT_COUNT_];
 	struct store_idmap targets, frames, stacks; /* key bytes -> row id */
 	struct strbuf key, blob;                    /* scratch for ingest */
+	int64_t query_timeout_ns; /* bound of one read, 0 = none */
+	int64_t deadline_ns;      /* CLOCK_MONOTONIC end of the running read, 0 = none */
 	int64_t newest_hour; /* newest hour in the roll-up, once known_hour (store_seal.c) */
 	bool known_hour;
 };
@@ -143,6 +145,14 @@ int store_sqlite_error(struct ember_store *s, char *err, size_t errlen, int rc,
 /* Fill err with "store PATH: WHAT" and return neg_errno. */
 int store_error(struct ember_store *s, char *err, size_t errlen, int neg_errno,
 		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/*
+ * Start / end a read transaction bounded by the query timeout (SQLite
+ * steps past the deadline fail with SQLITE_INTERRUPT).  An SQLite code;
+ * after a failed begin there is nothing to end.
+ */
+int store_begin_read(struct ember_store *s);
+void store_end_read(struct ember_store *s);
 
 /* Forget every cached row id (after a rollback or when rows may have been deleted). */
 void store_caches_clear(struct ember_store *s);

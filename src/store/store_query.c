@@ -833,13 +833,13 @@ int ember_store_query(struct ember_store *s, const struct ember_selection *sel,
 	if (!p)
 		return oom(s, err, errlen);
 
-	rc = store_step_done(s, STMT_BEGIN_READ);
+	rc = store_begin_read(s);
 	if (rc != SQLITE_OK) {
 		ret = store_sqlite_error(s, err, errlen, rc, "query: begin");
 		goto out;
 	}
 	ret = run_query(s, &q, sel, max_stacks, p, err, errlen);
-	store_step_done(s, STMT_COMMIT); /* ends the read transaction */
+	store_end_read(s);
 out:
 	query_free(&q);
 	if (ret) {

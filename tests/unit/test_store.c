@@ -8,6 +8,7 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -589,6 +590,37 @@ static void test_many_stacks(void **state)
 	ember_store_close(s);
 }
 
+/* A read over its time limit stops with -ETIMEDOUT and says why; unbounded it completes. */
+static void test_query_timeout(void **state)
+{
+	struct ember_store *s = open_store("timeout.db");
+	struct ember_profile *p = ember_profile_new(), *q = NULL;
+	struct ember_target t = {.pid = 5, .comm = "slow"};
+	uint32_t tid = ember_profile_target(p, &t);
+	char err[EMBER_STORE_ERRLEN], fn[32];
+
+	for (int i = 0; i < 2000; i++) {
+		snprintf(fn, sizeof(fn), "f%d", i);
+		struct ember_frame f = {.function = fn, .module = "/bin/slow", .address = (uint64_t)i};
+		uint32_t fid = ember_profile_frame(p, &f);
+		/* a bucket each, so the timeline has rows to read too */
+		assert_int_equal(ember_profile_add(p, tid, &fid, 1, 1, T0 + i * 10 * SEC), 0);
+	}
+	ingest(s, p, T0);
+	ember_store_set_query_timeout(s, 1); /* 1 ns: over before the first rows */
+	assert_int_equal(ember_store_query(s, NULL, &q, err, sizeof(err)), -ETIMEDOUT);
+	assert_null(q);
+	assert_non_null(strstr(err, "time limit"));
+	struct ember_timeline tl;
+	assert_int_equal(ember_store_timeline(s, NULL, 0, 0, &tl, err, sizeof(err)), -ETIMEDOUT);
+	ember_store_set_query_timeout(s, 0);
+	q = query(s, NULL);
+	assert_int_equal(q->total, 2000);
+	ember_profile_free(q);
+	ember_profile_free(p);
+	ember_store_close(s);
+}
+
 /* The query's id maps: a dense part for small row ids, hashing above it, same answers. */
 static void test_intmap_dense(void **state)
 {
@@ -628,6 +660,7 @@ int main(void)
 		cmocka_unit_test(test_hash_collision),
 		cmocka_unit_test(test_corrupt_rows),
 		cmocka_unit_test(test_intmap_dense),
+		cmocka_unit_test(test_query_timeout),
 		cmocka_unit_test(test_many_stacks),
 	};
 
