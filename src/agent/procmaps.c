@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 /* A maps file bigger than this is not believable (65530 maps * ~300 bytes). */
@@ -328,4 +330,38 @@ void ember_maps_free(struct ember_maps *m)
 		free(m->entries[i].path);
 	free(m->entries);
 	memset(m, 0, sizeof(*m));
+}
+
+/* ---- the vDSO image ---- */
+
+#define VDSO_MAX_BYTES (16u << 20)
+
+int ember_vdso_memfd(size_t *size)
+{
+	uint64_t start = getauxval(AT_SYSINFO_EHDR);
+	struct ember_maps maps = {0};
+	size_t n = 0;
+	int fd, err;
+
+	*size = 0;
+	if (!start)
+		return -ENOENT;
+	err = ember_maps_read_pid((uint32_t)getpid(), EMBER_MAPS_ALL, &maps);
+	if (err)
+		return err;
+	for (size_t i = 0; i < maps.n; i++)
+		if (maps.entries[i].start == start && !strcmp(maps.entries[i].path, "[vdso]"))
+			n = maps.entries[i].end - maps.entries[i].start;
+	ember_maps_free(&maps);
+	if (!n || n > VDSO_MAX_BYTES)
+		return -ENOENT;
+	fd = memfd_create("ember-vdso", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, (const void *)(uintptr_t)start, n) != (ssize_t)n) {
+		close(fd);
+		return -EIO;
+	}
+	*size = n;
+	return fd;
 }

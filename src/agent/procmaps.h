@@ -65,6 +65,14 @@ int ember_maps_read_file(const char *path, enum ember_maps_filter filter, struct
 const struct ember_map_entry *ember_maps_find(const struct ember_maps *m, uint64_t addr);
 
 /* Free the entries and reset m to empty. */
+/*
+ * The vDSO has no file.  Every process on this kernel (of the same ABI)
+ * maps the same image as this one, so its copy of the image is written to
+ * a memfd for the ELF readers.  Returns the fd (*size = the image's size)
+ * or -errno.
+ */
+int ember_vdso_memfd(size_t *size);
+
 void ember_maps_free(struct ember_maps *m);
 
 /* True for kernel-provided pseudo mappings: "[vdso]", "[vsyscall]", "[heap]", ... */

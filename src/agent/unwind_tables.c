@@ -31,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -702,41 +701,22 @@ static struct file *get_file(struct ember_unwind_tables *t, uint32_t pid,
 /*
  * The vDSO has CFI but no file: every process on this kernel maps the same
  * image as the agent, so its table is compiled from the agent's own copy
- * (getauxval(AT_SYSINFO_EHDR)), written to a memfd.  Known as (dev 0, ino
- * VDSO_INO) among the files.
+ * (ember_vdso_memfd).  Known as (dev 0, ino VDSO_INO) among the files.
  */
 #define VDSO_INO UINT64_MAX
-
-static size_t own_vdso_size(uint64_t start)
-{
-	struct ember_maps maps = {0};
-	size_t size = 0;
-
-	if (ember_maps_read_pid((uint32_t)getpid(), EMBER_MAPS_ALL, &maps))
-		return 0;
-	for (size_t i = 0; i < maps.n; i++)
-		if (maps.entries[i].start == start && !strcmp(maps.entries[i].path, "[vdso]"))
-			size = maps.entries[i].end - maps.entries[i].start;
-	ember_maps_free(&maps);
-	return size;
-}
 
 static struct file *get_vdso(struct ember_unwind_tables *t)
 {
 	struct file *f = find_file(t, 0, VDSO_INO);
-	uint64_t start = getauxval(AT_SYSINFO_EHDR);
 	char path[64], build_id[129];
+	size_t size;
 
 	if (f)
 		return f;
-	size_t size = start ? own_vdso_size(start) : 0;
-	if (!size || size > (16u << 20))
-		return NULL;
-	int fd = memfd_create("ember-vdso", MFD_CLOEXEC);
+	int fd = ember_vdso_memfd(&size);
 	if (fd < 0)
 		return NULL;
-	if (write(fd, (const void *)(uintptr_t)start, size) != (ssize_t)size ||
-	    ember_array_grow(&t->files, &t->cap_files, t->n_files + 1, sizeof(*t->files))) {
+	if (ember_array_grow(&t->files, &t->cap_files, t->n_files + 1, sizeof(*t->files))) {
 		close(fd);
 		return NULL;
 	}

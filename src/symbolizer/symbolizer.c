@@ -31,7 +31,10 @@
  * every process whatever its load address.  Unknown symbols keep module
  * and address; pcs outside every mapping become "[unknown]" (address 0, so
  * they collapse into one frame); anonymous executable memory (JIT) becomes
- * module "[anon]" (address 0); "[vdso]" keeps pc - start.
+ * module "[anon]" (address 0).  "[vdso]" frames are named from the
+ * agent's own copy of the vDSO image (ember_vdso_memfd), the same in every
+ * process of this kernel when the mapping's size matches; they keep pc -
+ * start as address.
  *
  * Kernel frames come from /proc/kallsyms, loaded on first use and again
  * (at most once a minute) when an address misses, for new modules.  The
@@ -121,6 +124,10 @@ struct ember_symbolizer {
 	size_t n_entries;
 
 	struct ember_symcache *symcache;
+
+	struct elf_entry *vdso; /* the vDSO image's entry, once vdso_tried */
+	size_t vdso_size;
+	bool vdso_tried;
 
 	struct ember_kallsyms *kallsyms;
 	bool kallsyms_tried;
@@ -405,9 +412,31 @@ static int open_mapped_file(uint32_t pid, const struct pmap *m)
 	return fallback >= 0 ? fallback : err;
 }
 
+/* The vDSO's entry when a mapping of `size` bytes holds our image, else NULL. */
+static struct elf_entry *vdso_entry(struct ember_symbolizer *s, size_t size)
+{
+	if (!s->vdso_tried) {
+		int fd = ember_vdso_memfd(&s->vdso_size);
+		s->vdso_tried = true;
+		if (fd >= 0) {
+			s->vdso = elf_cache_get(s, fd, "[vdso]");
+			if (s->vdso)
+				s->vdso->refs++;
+			close(fd);
+		}
+	}
+	return s->vdso && s->vdso_size == size ? s->vdso : NULL;
+}
+
 static void resolve_map(struct ember_symbolizer *s, uint32_t pid, struct pmap *m)
 {
 	m->resolved = true;
+	if (m->kind == MAP_VDSO) {
+		m->elf = vdso_entry(s, m->end - m->start);
+		if (m->elf)
+			m->elf->refs++;
+		return;
+	}
 	if (m->kind != MAP_FILE)
 		return;
 	int fd = open_mapped_file(pid, m);
@@ -706,7 +735,17 @@ static void map_frame(struct ember_symbolizer *s, const struct pmap *m, uint64_t
 	case MAP_ANON:
 		f->module = "[anon]";
 		return;
-	case MAP_VDSO:
+	case MAP_VDSO: /* no file: the image starts the mapping */
+		f->module = m->path;
+		f->address = pc - m->start;
+		if (m->elf && m->elf->elf) {
+			uint64_t vaddr;
+			if (ember_elf_offset_to_vaddr(m->elf->elf, f->address, &vaddr) == 0)
+				f->address = vaddr;
+			if (m->elf->elf->build_id[0])
+				f->build_id = m->elf->elf->build_id;
+		}
+		return;
 	case MAP_SPECIAL:
 		f->module = m->path;
 		f->address = pc - m->start;
@@ -798,7 +837,7 @@ int ember_symbolize_user(struct ember_symbolizer *s, uint32_t pid, uint64_t pc,
 			resolve_map(s, pid, m);
 		}
 		map_frame(s, m, pc, &f);
-		if (m->kind == MAP_FILE && m->elf && m->elf->elf) {
+		if ((m->kind == MAP_FILE || m->kind == MAP_VDSO) && m->elf && m->elf->elf) {
 			bool cached;
 			int n = chain_frames(s, m->elf, &f, p, out, max_out, &cached);
 			if (hit && cached)

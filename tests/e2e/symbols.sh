@@ -5,11 +5,13 @@
 #     several Lines of one Location in pprof (`go tool pprof -traces` shows them)
 #   - a stripped Go binary (-ldflags='-s -w') profiles with the same stacks
 #     as the unstripped one
+#   - vDSO frames are named (clock_gettime) and unwound through to main
 . "$(dirname "$0")/lib.sh"
 require_bpf
 require_prog unwind_zoo
 require_prog goprog
 require_prog goprog_stripped
+require_prog clock_spin
 export HOME=${HOME:-/root} GOCACHE=/tmp/ember-gocache
 
 # kernel frames: dd copying /dev/zero to /dev/null in 1-byte blocks lives in read/write
@@ -52,4 +54,15 @@ for prog in goprog goprog_stripped; do
 done
 cmp -s "$OUT/goprog.top" "$OUT/goprog_stripped.top" || fail "stripped Go binary's top stack differs"
 grep -q "main.leafA;main.leafB;main.leafHot" "$OUT/goprog_stripped.top" || fail "stripped Go stack incomplete"
+# the vDSO: named from the agent's own image (its exported functions; its
+# internal helpers have no symbol, as for perf), unwound through to main
+start_bg "$PROGS/clock_spin" 10
+sleep 0.3
+"$EMBER" record --pid "$BG_LAST" --duration 2 --output "$OUT/clock.folded" 2> /dev/null ||
+	fail "record clock_spin failed"
+kill "$BG_LAST"
+top=$(sort -t' ' -k2 -rn "$OUT/clock.folded" | head -n 1)
+note "clock_spin's heaviest stack: $top"
+grep -qE '(^|;)main;spin_on_clock;(.*;)?__vdso_clock_gettime(;| )' "$OUT/clock.folded" ||
+	fail "no main;spin_on_clock;...;__vdso_clock_gettime stack: $top"
 exit 0

@@ -14,6 +14,7 @@
 #                   C++ -O2 -fno-omit-frame-pointer, the same program in two
 #                   versions (-DVERSION=1/2): same name, different build-ids;
 #                   version 2 spends 4x as long in render_page
+#   clock_spin      C -O2, main -> spin_on_clock -> clock_gettime (the vDSO)
 #   goprog          Go, main.main -> goA -> goB -> goHot
 #   goprog_stripped the same built with -ldflags='-s -w'
 # Rebuilds only what is older than its source.
@@ -42,6 +43,9 @@ for v in 1 2; do
 		g++ -O2 -g -fno-omit-frame-pointer -DVERSION=$v -o "$out/v$v/versioned" "$src/versioned.cpp"
 	fi
 done
+if newer "$out/clock_spin" "$src/clock_spin.c"; then
+	gcc -O2 -g -o "$out/clock_spin" "$src/clock_spin.c"
+fi
 if command -v go >/dev/null 2>&1; then
 	export GOCACHE="${GOCACHE:-/tmp/ember-gocache}" GOFLAGS=-mod=mod GOPROXY=off
 	export HOME="${HOME:-/root}"
