@@ -92,10 +92,15 @@ struct scope_index {
 	size_t n_ranges;
 };
 
-struct func_range {
-	uint64_t lo, hi;
+/* A function with code; all its ranges share it (hot and cold parts). */
+struct func {
 	Dwarf_Die die;
 	struct scope_index *scopes; /* built on the first lookup in this function */
+};
+
+struct func_range {
+	uint64_t lo, hi;
+	uint32_t fn; /* index in cu->fns */
 };
 
 struct cu_range {
@@ -109,6 +114,8 @@ struct cu {
 	const char *comp_dir;
 	struct func_range *funcs;
 	size_t n_funcs;
+	struct func *fns;
+	size_t n_fns, cap_fns;
 	bool indexed;
 	bool files_tried;
 	Dwarf_Files *files; /* libdw's, when lines_own is false */
@@ -512,19 +519,25 @@ static int cmp_func(const void *a, const void *b)
 	return x->hi < y->hi ? -1 : x->hi > y->hi;
 }
 
-/* Append the code ranges of a subprogram DIE to the unit's function table. */
+/* Append a subprogram DIE and its code ranges to the unit's function table. */
 static int add_func(struct cu *cu, size_t *cap, Dwarf_Die *die)
 {
 	Dwarf_Addr base, lo, hi;
 	ptrdiff_t off = 0;
 	int n = 0;
+	uint32_t fn = (uint32_t)cu->n_fns;
 
 	while ((off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0 && n++ < MAX_RANGES_PER_DIE) {
 		if (lo == 0 || lo >= hi || hi == UINT64_MAX)
 			continue;
+		if (cu->n_fns == fn) { /* the first range with code */
+			if (ember_array_grow((void **)&cu->fns, &cu->cap_fns, fn + 1, sizeof(*cu->fns)))
+				return -ENOMEM;
+			cu->fns[cu->n_fns++] = (struct func){*die, NULL};
+		}
 		if (ember_array_grow((void **)&cu->funcs, cap, cu->n_funcs + 1, sizeof(*cu->funcs)))
 			return -ENOMEM;
-		cu->funcs[cu->n_funcs++] = (struct func_range){lo, hi, *die};
+		cu->funcs[cu->n_funcs++] = (struct func_range){lo, hi, fn};
 	}
 	return 0;
 }
@@ -905,8 +918,8 @@ static void scope_index_free(struct scope_index *x)
  * chain[0] = the function, then each inlined subroutine containing pc,
  * outermost to innermost.  Returns the chain length (>= 1).
  */
-static int inline_chain(struct ember_dwarf *d, struct func_range *f, uint64_t pc,
-			Dwarf_Die *chain, int max)
+static int inline_chain(struct ember_dwarf *d, struct func *f, uint64_t pc, Dwarf_Die *chain,
+			int max)
 {
 	int32_t path[MAX_SCOPE_DEPTH];
 	int n = 0, k = 0;
@@ -1046,7 +1059,7 @@ int ember_dwarf_lookup(struct ember_dwarf *d, uint64_t pc, struct ember_sym_fram
 		index_cu(cu);
 	struct func_range *func = find_func(cu, pc);
 	if (func)
-		depth = inline_chain(d, func, pc, chain, EMBER_DWARF_MAX_CHAIN);
+		depth = inline_chain(d, &cu->fns[func->fn], pc, chain, EMBER_DWARF_MAX_CHAIN);
 
 	n = depth ? depth : 1;
 	memset(frames, 0, n * sizeof(frames[0]));
@@ -1126,8 +1139,9 @@ void ember_dwarf_free(struct ember_dwarf *d)
 	if (!d)
 		return;
 	for (size_t i = 0; i < d->n_cus; i++) {
-		for (size_t j = 0; j < d->cus[i].n_funcs; j++)
-			scope_index_free(d->cus[i].funcs[j].scopes);
+		for (size_t j = 0; j < d->cus[i].n_fns; j++)
+			scope_index_free(d->cus[i].fns[j].scopes);
+		free(d->cus[i].fns);
 		free(d->cus[i].funcs);
 		ember_line_table_free(&d->cus[i].lines);
 	}
