@@ -218,15 +218,22 @@ static void make_room(struct ember_symcache *c, size_t need)
 
 /* ---- interned strings ---- */
 
+/* A hash of the string, 8 bytes at a time (names are long: C++ templates, paths). */
 static uint32_t str_hash(const char *p, size_t *len)
 {
-	uint32_t h = 2166136261u; /* FNV-1a */
-	const char *q = p;
+	size_t n = strlen(p), i = 0;
+	uint64_t h = n * 0x9e3779b97f4a7c15ull, w;
 
-	for (; *q; q++)
-		h = (h ^ (uint8_t)*q) * 16777619u;
-	*len = (size_t)(q - p);
-	return h;
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+		h ^= h >> 31;
+	}
+	w = 0;
+	memcpy(&w, p + i, n - i);
+	h = (h ^ w) * 0x94d049bb133111ebull;
+	*len = n;
+	return (uint32_t)(h ^ (h >> 32));
 }
 
 /* Slot of the string set holding s (hash h, length len), or the empty slot where it would go. */
