@@ -10,9 +10,11 @@
  * set_address of the wrong length, ...), we refuse instead of guessing.
  *
  * Sorting: libdw sorts all rows by (address, end of sequence first,
- * program order).  A compiler writes each sequence in address order, so
- * sorting the sequences by their first row and checking the result gives
- * the same order for a fraction of the cost; when the check fails
+ * program order).  A compiler writes each sequence in address order (but
+ * for an end of sequence at the address of the row before), so sorting
+ * each sequence in place, then the sequences by their first row, and
+ * checking that they follow one another gives the same order for a
+ * fraction of the cost, without moving them; when the check fails
  * (overlapping sequences), every row is sorted, as libdw does.
  */
 #include "symbolizer/dwarf_line.h"
@@ -391,110 +393,87 @@ static int cmp_indexed(const void *a, const void *b)
 	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-struct seq {
-	size_t start, n;
-};
-
-static int cmp_seq_rows(const struct ember_line_row *rows, const struct seq *x, const struct seq *y)
+static int cmp_seq(const void *a, const void *b, void *rows_)
 {
+	const struct ember_line_seq *x = a, *y = b;
+	const struct ember_line_row *rows = rows_;
 	int k = cmp_row_key(&rows[x->start], &rows[y->start]);
 	if (k)
 		return k;
 	return x->start < y->start ? -1 : x->start > y->start;
 }
 
-static int cmp_seq(const void *a, const void *b, void *rows)
-{
-	return cmp_seq_rows(rows, a, b);
-}
-
 /*
  * Stable insertion sort of one sequence by key: a sequence is in address
- * order but for the odd end of sequence at the address of the row before.
- * False when it is far from sorted.
+ * order but for the odd end of sequence at the address of a row.  Returns
+ * false, with every row still there, when it is far from sorted.  Rows
+ * only ever move past rows of a greater key, so rows of equal key keep
+ * their program order either way.
  */
 static bool sort_run(struct ember_line_row *r, size_t n)
 {
-	size_t moves = 0;
+	size_t moves = 0, budget = n + 64;
 
 	for (size_t i = 1; i < n; i++) {
 		if (cmp_row_key(&r[i - 1], &r[i]) <= 0)
 			continue;
 		struct ember_line_row x = r[i];
 		size_t j = i;
-		for (; j > 0 && cmp_row_key(&r[j - 1], &x) > 0; j--) {
-			if (++moves > n + 64)
-				return false;
+		for (; j > 0 && cmp_row_key(&r[j - 1], &x) > 0 && moves < budget; j--, moves++)
 			r[j] = r[j - 1];
-		}
 		r[j] = x;
+		if (moves >= budget)
+			return false;
 	}
 	return true;
 }
 
-/* Sort rows[0..n) as libdw does.  False on OOM. */
-static bool sort_rows(struct ember_line_row **rowsp, size_t n)
+/*
+ * Put the rows in libdw's order: each sequence sorted in place, and
+ * t->seqs, the sequences in the order in which they follow one another.
+ * When they do not simply follow one another (overlapping sequences, or
+ * one far from sorted), all rows are sorted into one sequence, ties in
+ * their current order (which is program order among rows of equal key).
+ * False on OOM.
+ */
+static bool order_rows(struct ember_line_table *t)
 {
-	struct ember_line_row *rows = *rowsp, *out = NULL;
-	struct seq *seqs = NULL;
-	size_t n_seqs = 0, cap = 0, at = 0;
-	bool ok = false;
-
-	/* Already in order (one sequence, or sequences in address order)? */
-	size_t i;
-	for (i = 1; i < n && cmp_row_key(&rows[i - 1], &rows[i]) <= 0; i++)
-		;
-	if (i >= n)
-		return true;
+	struct ember_line_row *rows = t->rows;
+	size_t n = t->n_rows, cap = 0, at = 0;
+	bool full = false;
 
 	for (size_t s = 0; s < n; s++) {
 		if (rows[s].file != EMBER_LINE_END && s + 1 < n)
 			continue;
-		if (ember_array_grow(&seqs, &cap, n_seqs + 1, sizeof(*seqs)))
-			goto out;
-		seqs[n_seqs++] = (struct seq){at, s + 1 - at};
+		if (ember_array_grow(&t->seqs, &cap, t->n_seqs + 1, sizeof(*t->seqs)))
+			return false;
+		t->seqs[t->n_seqs++] = (struct ember_line_seq){at, s + 1 - at};
+		full |= !sort_run(rows + at, s + 1 - at);
 		at = s + 1;
 	}
-	qsort_r(seqs, n_seqs, sizeof(*seqs), cmp_seq, rows);
-	if (!(out = malloc(n * sizeof(*out))))
-		goto out;
-	at = 0;
-	for (size_t s = 0; s < n_seqs; s++) {
-		struct ember_line_row *run = out + at;
-		memcpy(run, rows + seqs[s].start, seqs[s].n * sizeof(*run));
-		if (!sort_run(run, seqs[s].n))
-			goto full_sort;
-		/*
-		 * The runs must join in libdw's order: by key, and rows of equal
-		 * key in program order, i.e. in the order of their sequences.
-		 */
-		int k = at ? cmp_row_key(run - 1, run) : -1;
-		if (k > 0 || (k == 0 && seqs[s - 1].start > seqs[s].start))
-			goto full_sort;
-		at += seqs[s].n;
+	if (!full && t->n_seqs > 1) {
+		qsort_r(t->seqs, t->n_seqs, sizeof(*t->seqs), cmp_seq, rows);
+		for (size_t s = 1; s < t->n_seqs && !full; s++) {
+			const struct ember_line_seq *p = &t->seqs[s - 1], *q = &t->seqs[s];
+			int k = cmp_row_key(&rows[p->start + p->n - 1], &rows[q->start]);
+			full = k > 0 || (k == 0 && p->start > q->start);
+		}
 	}
-	free(rows);
-	*rowsp = out;
-	out = NULL;
-	ok = true;
-	goto out;
+	if (!full)
+		return true;
 
-full_sort: {
 	struct indexed_row *ix = malloc(n * sizeof(*ix));
 	if (!ix)
-		goto out;
+		return false;
 	for (size_t k = 0; k < n; k++)
 		ix[k] = (struct indexed_row){rows[k], k};
 	qsort(ix, n, sizeof(*ix), cmp_indexed);
 	for (size_t k = 0; k < n; k++)
 		rows[k] = ix[k].row;
 	free(ix);
-	ok = true;
-}
-out:
-	free(out);
-	free(seqs);
-	return ok;
+	t->seqs[0] = (struct ember_line_seq){0, n};
+	t->n_seqs = 1;
+	return true;
 }
 
 struct state {
@@ -655,7 +634,7 @@ int ember_line_table_read(const struct ember_line_sections *s, uint64_t off,
 		return -1;
 	bool ok = h.version < 5 ? read_files_v4(&c, comp_dir, &nm) : read_files_v5(&c, &h, s, &nm);
 	ok = ok && !c.bad && c.p == h.program && (nm.n == 0 || (t->files = malloc(nm.n * sizeof(char *))));
-	ok = ok && run_program(&h, addr_size, t) && sort_rows(&t->rows, t->n_rows);
+	ok = ok && run_program(&h, addr_size, t) && order_rows(t);
 	if (!ok) {
 		free(nm.buf);
 		free(nm.off);
@@ -670,31 +649,46 @@ int ember_line_table_read(const struct ember_line_sections *s, uint64_t off,
 	free(nm.off);
 	free(nm.ptr);
 	/* libdw marks the last row an end of sequence, whatever the program says */
-	if (t->n_rows)
-		t->rows[t->n_rows - 1].file = EMBER_LINE_END;
+	if (t->n_seqs) {
+		const struct ember_line_seq *last = &t->seqs[t->n_seqs - 1];
+		t->rows[last->start + last->n - 1].file = EMBER_LINE_END;
+	}
 	return 0;
 }
 
 const struct ember_line_row *ember_line_table_find(const struct ember_line_table *t, uint64_t pc)
 {
-	if (!t->n_rows)
+	/*
+	 * dwarf_getsrc_die's search: the last row at or below pc in the sorted
+	 * rows, here the last such row of the last sequence starting at or
+	 * below pc.
+	 */
+	size_t lo = 0, hi = t->n_seqs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (t->rows[t->seqs[mid].start].addr <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
 		return NULL;
-	/* the last row at or below pc (dwarf_getsrc_die's search) */
-	size_t l = 0, u = t->n_rows - 1;
+	const struct ember_line_row *r = t->rows + t->seqs[lo - 1].start;
+	size_t l = 0, u = t->seqs[lo - 1].n - 1;
 	while (l < u) {
 		size_t mid = u - (u - l) / 2;
-		if (pc < t->rows[mid].addr)
+		if (pc < r[mid].addr)
 			u = mid - 1;
 		else
 			l = mid;
 	}
-	const struct ember_line_row *r = &t->rows[l];
-	return r->addr <= pc && r->file != EMBER_LINE_END ? r : NULL;
+	return r[l].file != EMBER_LINE_END ? &r[l] : NULL;
 }
 
 void ember_line_table_free(struct ember_line_table *t)
 {
 	free(t->rows);
+	free(t->seqs);
 	free(t->files);
 	free(t->names);
 	memset(t, 0, sizeof(*t));

@@ -5,7 +5,7 @@
  * libdw 0.188 builds a unit's line table with one malloc per row, keeps a
  * 48-byte Dwarf_Line per row and sorts them all with qsort; on a large C++
  * unit that is most of a cold symbolization's time.  This reader keeps
- * 16-byte rows and sorts whole sequences, and gives exactly libdw's
+ * 16-byte rows and orders whole sequences, and gives exactly libdw's
  * answers: the same rows in the same order (libdw's order: by address, an
  * end of sequence before a row at the same address, else program order),
  * the last row marked as an end of sequence, the same row found for an
@@ -39,9 +39,16 @@ struct ember_line_row {
 	uint16_t file; /* index into files, EMBER_LINE_END for an end of sequence */
 };
 
+/* A run of rows in address order: a sequence of the line program. */
+struct ember_line_seq {
+	size_t start, n;
+};
+
 struct ember_line_table {
-	struct ember_line_row *rows; /* sorted as libdw sorts them */
+	struct ember_line_row *rows; /* each sequence sorted as libdw sorts rows */
 	size_t n_rows;
+	struct ember_line_seq *seqs; /* libdw's order of all rows: these runs, one after another */
+	size_t n_seqs;
 	const char **files; /* as dwarf_filesrc() names them */
 	size_t n_files;
 	char *names; /* storage of the joined names */
