@@ -11,12 +11,20 @@
  *                namespaces), its ranges and DIE, sorted.  Built on the
  *                unit's first hit by one walk over the unit's top-level
  *                DIEs (function bodies are skipped via DW_AT_sibling).
+ *   per function the scopes nested in it (lexical blocks, inlined
+ *                subroutines), flattened on the function's first hit into
+ *                one block: each scope's parent, depth and pc ranges.  The
+ *                walk descends only into scopes and steps over every other
+ *                DIE (parameters, variables, call sites) by its tag.
+ *   line table   per unit, on its first hit, read by dwarf_line.c (libdw's
+ *                answers at a fraction of its cost); libdw's own
+ *                dwarf_getsrc_die/dwarf_getsrcfiles when that reader
+ *                refuses the unit's line program.
  *
- * A lookup: unit by binary search, function by binary search, then down
- * the function's DIE tree through the scopes (lexical blocks, inlined
- * subroutines) whose ranges contain the address; the inlined subroutines
- * met on the way are the inline chain.  The line comes from libdw's line
- * table search (dwarf_getsrc_die); call sites from DW_AT_call_*.
+ * A lookup: unit by binary search, function by binary search, then the
+ * deepest scope of the function whose ranges contain the address; it and
+ * its ancestors that are inlined subroutines are the inline chain.  The
+ * line comes from the line table; call sites from DW_AT_call_*.
  *
  * Hostile input: every walk is bounded (nesting depth, DIEs visited per
  * lookup and per unit, units per file, ranges per DIE), and libdw itself
@@ -29,6 +37,7 @@
  */
 #include "core/array.h"
 #include "symbolizer/dwarf.h"
+#include "symbolizer/dwarf_line.h"
 #include "symbolizer/gopclntab.h"
 
 #include <dwarf.h>
@@ -75,17 +84,23 @@ struct scope_range {
 	uint32_t scope;
 };
 
+/* One malloc'd block: this header, then the scopes, then the ranges. */
 struct scope_index {
 	struct scope *scopes;
-	size_t n_scopes, cap_scopes;
+	size_t n_scopes;
 	struct scope_range *ranges;
-	size_t n_ranges, cap_ranges;
+	size_t n_ranges;
+};
+
+/* A function with code; all its ranges share it (hot and cold parts). */
+struct func {
+	Dwarf_Die die;
+	struct scope_index *scopes; /* built on the first lookup in this function */
 };
 
 struct func_range {
 	uint64_t lo, hi;
-	Dwarf_Die die;
-	struct scope_index *scopes; /* built on the first lookup in this function */
+	uint32_t fn; /* index in cu->fns */
 };
 
 struct cu_range {
@@ -99,10 +114,15 @@ struct cu {
 	const char *comp_dir;
 	struct func_range *funcs;
 	size_t n_funcs;
+	struct func *fns;
+	size_t n_fns, cap_fns;
 	bool indexed;
 	bool files_tried;
-	Dwarf_Files *files;
+	Dwarf_Files *files; /* libdw's, when lines_own is false */
 	size_t n_files;
+	bool lines_tried;
+	bool lines_own; /* lines read by dwarf_line.c, else libdw's */
+	struct ember_line_table lines;
 };
 
 /* A map from one or two pointers to a string, for demangled names and joined paths. */
@@ -128,12 +148,18 @@ struct ember_dwarf {
 	void *image;
 	Dwarf *dbg;
 	bool loaded;
+	struct ember_line_sections line_secs; /* .line == NULL: libdw reads lines */
 
 	struct cu *cus;
 	size_t n_cus, cap_cus;
 	struct cu_range *ranges;
 	size_t n_ranges, cap_ranges;
 	struct str_map strs;
+	/* scratch for scope_index_build, reused from function to function */
+	struct scope *tmp_scopes;
+	size_t cap_tmp_scopes;
+	struct scope_range *tmp_ranges;
+	size_t cap_tmp_ranges;
 };
 
 /* ---- small helpers ---- */
@@ -493,19 +519,25 @@ static int cmp_func(const void *a, const void *b)
 	return x->hi < y->hi ? -1 : x->hi > y->hi;
 }
 
-/* Append the code ranges of a subprogram DIE to the unit's function table. */
+/* Append a subprogram DIE and its code ranges to the unit's function table. */
 static int add_func(struct cu *cu, size_t *cap, Dwarf_Die *die)
 {
 	Dwarf_Addr base, lo, hi;
 	ptrdiff_t off = 0;
 	int n = 0;
+	uint32_t fn = (uint32_t)cu->n_fns;
 
 	while ((off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0 && n++ < MAX_RANGES_PER_DIE) {
 		if (lo == 0 || lo >= hi || hi == UINT64_MAX)
 			continue;
+		if (cu->n_fns == fn) { /* the first range with code */
+			if (ember_array_grow((void **)&cu->fns, &cu->cap_fns, fn + 1, sizeof(*cu->fns)))
+				return -ENOMEM;
+			cu->fns[cu->n_fns++] = (struct func){*die, NULL};
+		}
 		if (ember_array_grow((void **)&cu->funcs, cap, cu->n_funcs + 1, sizeof(*cu->funcs)))
 			return -ENOMEM;
-		cu->funcs[cu->n_funcs++] = (struct func_range){lo, hi, *die};
+		cu->funcs[cu->n_funcs++] = (struct func_range){lo, hi, fn};
 	}
 	return 0;
 }
@@ -588,6 +620,63 @@ static void build_cu_index(struct ember_dwarf *d)
 
 /* ---- loading ---- */
 
+/*
+ * The uncompressed contents of the section libdw reads as `name`
+ * (".debug_line", ...), or of ".z" + name; *ok = false when that cannot be
+ * told for sure (both present, still compressed), so lines go to libdw.
+ */
+static const uint8_t *debug_section(Elf *elf, size_t shstrndx, const char *name, size_t *size,
+				    bool *ok)
+{
+	Elf_Scn *scn = NULL, *found = NULL;
+	bool gnu = false;
+
+	*size = 0;
+	while ((scn = elf_nextscn(elf, scn)) != NULL) {
+		GElf_Shdr sh;
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS)
+			continue;
+		const char *n = elf_strptr(elf, shstrndx, sh.sh_name);
+		if (!n || (strcmp(n, name) != 0 && !(n[0] == '.' && n[1] == 'z' &&
+						      strcmp(n + 2, name + 1) == 0)))
+			continue;
+		if (found || (sh.sh_flags & SHF_COMPRESSED)) {
+			*ok = false;
+			return NULL;
+		}
+		found = scn;
+		gnu = n[1] == 'z';
+	}
+	Elf_Data *data = found ? elf_rawdata(found, NULL) : NULL;
+	if (!data || !data->d_buf)
+		return NULL;
+	if (gnu && data->d_size >= 4 && memcmp(data->d_buf, "ZLIB", 4) == 0) {
+		*ok = false; /* libdw did not decompress it (yet) */
+		return NULL;
+	}
+	*size = data->d_size;
+	return data->d_buf;
+}
+
+/* Find what dwarf_line.c needs; without it (or big-endian), libdw reads the lines. */
+static void find_line_sections(struct ember_dwarf *d)
+{
+	Elf *elf = dwarf_getelf(d->dbg);
+	struct ember_line_sections s;
+	GElf_Ehdr eh;
+	size_t shstrndx;
+	bool ok = true;
+
+	if (!elf || !gelf_getehdr(elf, &eh) || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
+	    elf_getshdrstrndx(elf, &shstrndx) != 0)
+		return;
+	s.line = debug_section(elf, shstrndx, ".debug_line", &s.line_size, &ok);
+	s.str = debug_section(elf, shstrndx, ".debug_str", &s.str_size, &ok);
+	s.line_str = debug_section(elf, shstrndx, ".debug_line_str", &s.line_str_size, &ok);
+	if (ok && s.line)
+		d->line_secs = s;
+}
+
 static void load(struct ember_dwarf *d)
 {
 	char dbg_path[PATH_MAX];
@@ -621,6 +710,7 @@ static void load(struct ember_dwarf *d)
 		warn_file(d->source ? d->source : d->path, "unusable DWARF", dwarf_errmsg(-1));
 		return;
 	}
+	find_line_sections(d);
 	build_cu_index(d);
 }
 
@@ -675,28 +765,97 @@ static bool is_scope(int tag)
 	}
 }
 
-/*
- * chain[0] = the function, then each inlined subroutine containing pc,
- * outermost to innermost.  Returns the chain length (>= 1).
- */
-static int add_scope(struct scope_index *x, Dwarf_Die *die, int32_t parent, uint16_t depth,
-		     bool frame)
-{
-	Dwarf_Addr base, lo, hi;
-	ptrdiff_t off = 0;
-	uint32_t idx = (uint32_t)x->n_scopes;
+/* DW_AT_low_pc, DW_AT_high_pc and whether there is DW_AT_ranges: one pass over a DIE's attributes. */
+struct pc_attrs {
+	Dwarf_Attribute low, high;
+	bool has_low, has_high, has_ranges;
+};
 
-	if (ember_array_grow(&x->scopes, &x->cap_scopes, x->n_scopes + 1, sizeof(*x->scopes)))
-		return -1;
-	x->scopes[x->n_scopes++] = (struct scope){*die, parent, depth, frame};
-	for (int n = 0; n < 4096 && (off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0; n++) {
-		if (hi <= lo)
-			continue;
-		if (ember_array_grow(&x->ranges, &x->cap_ranges, x->n_ranges + 1, sizeof(*x->ranges)))
-			return -1;
-		x->ranges[x->n_ranges++] = (struct scope_range){lo, hi, idx};
+static int pc_attr(Dwarf_Attribute *a, void *arg)
+{
+	struct pc_attrs *p = arg;
+
+	switch (dwarf_whatattr(a)) {
+	case DW_AT_low_pc:
+		if (!p->has_low)
+			p->low = *a, p->has_low = true;
+		break;
+	case DW_AT_high_pc:
+		if (!p->has_high)
+			p->high = *a, p->has_high = true;
+		break;
+	case DW_AT_ranges:
+		p->has_ranges = true;
+		break;
 	}
+	return DWARF_CB_OK;
+}
+
+static bool scope_range_add(struct ember_dwarf *d, size_t *n, uint64_t lo, uint64_t hi,
+			    uint32_t scope)
+{
+	if (hi <= lo)
+		return true;
+	if (ember_array_grow(&d->tmp_ranges, &d->cap_tmp_ranges, *n + 1, sizeof(*d->tmp_ranges)))
+		return false;
+	d->tmp_ranges[(*n)++] = (struct scope_range){lo, hi, scope};
+	return true;
+}
+
+/*
+ * Append a scope and its pc ranges to the scratch arrays.  The ranges are
+ * dwarf_ranges()'s (low_pc/high_pc first, else DW_AT_ranges), with the
+ * common low_pc/high_pc case read in one pass over the attributes instead
+ * of dwarf_ranges()'s three lookups.  Returns the scope's index, or -1.
+ */
+static int add_scope(struct ember_dwarf *d, size_t *n_scopes, size_t *n_ranges, Dwarf_Die *die,
+		     int32_t parent, uint16_t depth, bool frame)
+{
+	struct pc_attrs pa = {0};
+	Dwarf_Addr base, lo, hi;
+	Dwarf_Word len;
+	ptrdiff_t off = 0;
+	uint32_t idx = (uint32_t)*n_scopes;
+
+	if (ember_array_grow(&d->tmp_scopes, &d->cap_tmp_scopes, *n_scopes + 1,
+			     sizeof(*d->tmp_scopes)))
+		return -1;
+	d->tmp_scopes[(*n_scopes)++] = (struct scope){*die, parent, depth, frame};
+	if (dwarf_getattrs(die, pc_attr, &pa, 0) < 0)
+		return (int)idx; /* no attributes: no ranges */
+	if (pa.has_low && pa.has_high && dwarf_formaddr(&pa.low, &lo) == 0) {
+		if (dwarf_formaddr(&pa.high, &hi) == 0)
+			return scope_range_add(d, n_ranges, lo, hi, idx) ? (int)idx : -1;
+		if (dwarf_formudata(&pa.high, &len) == 0)
+			return scope_range_add(d, n_ranges, lo, lo + len, idx) ? (int)idx : -1;
+	}
+	if (!pa.has_ranges)
+		return (int)idx;
+	for (int n = 0; n < 4096 && (off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0; n++)
+		if (!scope_range_add(d, n_ranges, lo, hi, idx))
+			return -1;
 	return (int)idx;
+}
+
+/* Copy the scratch arrays into one exactly sized block. */
+static struct scope_index *scope_index_copy(const struct ember_dwarf *d, size_t n_scopes,
+					    size_t n_ranges)
+{
+	size_t scopes_bytes = n_scopes * sizeof(struct scope);
+	struct scope_index *x =
+		malloc(sizeof(*x) + scopes_bytes + n_ranges * sizeof(struct scope_range));
+
+	if (!x)
+		return NULL;
+	x->scopes = (struct scope *)(x + 1);
+	x->n_scopes = n_scopes;
+	x->ranges = (struct scope_range *)((char *)x->scopes + scopes_bytes);
+	x->n_ranges = n_ranges;
+	if (n_scopes)
+		memcpy(x->scopes, d->tmp_scopes, scopes_bytes);
+	if (n_ranges)
+		memcpy(x->ranges, d->tmp_ranges, n_ranges * sizeof(struct scope_range));
+	return x;
 }
 
 /*
@@ -704,36 +863,38 @@ static int add_scope(struct scope_index *x, Dwarf_Die *die, int32_t parent, uint
  * blocks, ...) into a list of pc ranges, each knowing its scope's parent
  * and depth.  Walking libdw's DIE tree costs about as much per address as
  * all of this does once per function, and a profile or a batch resolves
- * many addresses of each function.
+ * many addresses of each function.  Only scopes are descended into; other
+ * DIEs (parameters, variables, call sites) are stepped over by tag.  The
+ * index is built in scratch arrays reused across functions, then copied
+ * into one block of its exact size.
  */
-static struct scope_index *scope_index_build(Dwarf_Die *func)
+static struct scope_index *scope_index_build(struct ember_dwarf *d, Dwarf_Die *func)
 {
-	struct scope_index *x = calloc(1, sizeof(*x));
 	struct { Dwarf_Die die; int32_t scope; } stack[MAX_SCOPE_DEPTH];
 	int sp = 0;
-	size_t visits = 0;
+	size_t visits = 0, n_scopes = 0, n_ranges = 0;
 
-	if (!x)
-		return NULL;
 	stack[sp++].die = *func;
 	stack[0].scope = -1;
 	while (sp > 0) {
 		sp--;
 		Dwarf_Die parent = stack[sp].die, child, next;
 		int32_t parent_idx = stack[sp].scope;
-		uint16_t depth = parent_idx < 0 ? 1 : (uint16_t)(x->scopes[parent_idx].depth + 1);
+		uint16_t depth =
+			parent_idx < 0 ? 1 : (uint16_t)(d->tmp_scopes[parent_idx].depth + 1);
 		if (dwarf_child(&parent, &child) != 0)
 			continue;
 		for (;;) {
 			if (++visits > MAX_LOOKUP_DIES)
-				return x; /* what was found so far */
+				goto done; /* what was found so far */
 			int tag = dwarf_tag(&child);
 			if (is_scope(tag)) {
 				bool frame = tag == DW_TAG_inlined_subroutine || tag == DW_TAG_subprogram;
-				int idx = add_scope(x, &child, parent_idx, depth, frame);
+				int idx = add_scope(d, &n_scopes, &n_ranges, &child, parent_idx, depth,
+						    frame);
 				if (idx < 0)
-					return x;
-				if (sp < MAX_SCOPE_DEPTH) {
+					goto done;
+				if (sp < MAX_SCOPE_DEPTH && dwarf_haschildren(&child) > 0) {
 					stack[sp].die = child;
 					stack[sp].scope = idx;
 					sp++;
@@ -744,29 +905,27 @@ static struct scope_index *scope_index_build(Dwarf_Die *func)
 			child = next;
 		}
 	}
-	return x;
+done:
+	return scope_index_copy(d, n_scopes, n_ranges);
 }
 
 static void scope_index_free(struct scope_index *x)
 {
-	if (!x)
-		return;
-	free(x->scopes);
-	free(x->ranges);
-	free(x);
+	free(x); /* one block */
 }
 
 /*
  * chain[0] = the function, then each inlined subroutine containing pc,
  * outermost to innermost.  Returns the chain length (>= 1).
  */
-static int inline_chain(struct func_range *f, uint64_t pc, Dwarf_Die *chain, int max)
+static int inline_chain(struct ember_dwarf *d, struct func *f, uint64_t pc, Dwarf_Die *chain,
+			int max)
 {
 	int32_t path[MAX_SCOPE_DEPTH];
 	int n = 0, k = 0;
 
 	chain[n++] = f->die;
-	if (!f->scopes && !(f->scopes = scope_index_build(&f->die)))
+	if (!f->scopes && !(f->scopes = scope_index_build(d, &f->die)))
 		return n;
 	const struct scope_index *x = f->scopes;
 	/* the deepest scope whose ranges hold pc; its ancestors hold pc too */
@@ -802,11 +961,40 @@ static const char *function_name(struct ember_dwarf *d, Dwarf_Die *die)
 	return attr_string(die, DW_AT_name);
 }
 
+/* Read the unit's line table ourselves on first use; libdw's if we cannot. */
+static void cu_lines(struct ember_dwarf *d, struct cu *cu)
+{
+	Dwarf_Attribute a;
+	Dwarf_Word off;
+	uint8_t addr_size;
+
+	if (cu->lines_tried)
+		return;
+	cu->lines_tried = true;
+	if (!d->line_secs.line || !dwarf_attr(&cu->cudie, DW_AT_stmt_list, &a) ||
+	    dwarf_formudata(&a, &off) != 0 ||
+	    !dwarf_diecu(&cu->cudie, &(Dwarf_Die){0}, &addr_size, NULL))
+		return;
+	cu->lines_own = ember_line_table_read(&d->line_secs, off, addr_size, cu->comp_dir,
+					      &cu->lines) == 0;
+}
+
 static void line_of(struct ember_dwarf *d, struct cu *cu, uint64_t pc, struct ember_sym_frame *f)
 {
-	Dwarf_Line *l = dwarf_getsrc_die(&cu->cudie, pc);
 	int line = 0, col = 0;
 
+	cu_lines(d, cu);
+	if (cu->lines_own) {
+		const struct ember_line_row *r = ember_line_table_find(&cu->lines, pc);
+		if (!r)
+			return;
+		if (r->file < cu->lines.n_files)
+			f->file = full_path(d, cu, cu->lines.files[r->file]);
+		f->line = r->line > 0 ? (uint32_t)r->line : 0;
+		f->column = r->column;
+		return;
+	}
+	Dwarf_Line *l = dwarf_getsrc_die(&cu->cudie, pc);
 	if (!l)
 		return;
 	f->file = full_path(d, cu, dwarf_linesrc(l, NULL, NULL));
@@ -833,13 +1021,19 @@ static void call_site(struct ember_dwarf *d, struct cu *cu, Dwarf_Die *inl,
 	uint32_t file = attr_udata(inl, DW_AT_call_file, &ok);
 
 	if (ok) {
-		if (!cu->files_tried) {
-			cu->files_tried = true;
-			if (dwarf_getsrcfiles(&cu->cudie, &cu->files, &cu->n_files) != 0)
-				cu->files = NULL, cu->n_files = 0;
+		cu_lines(d, cu);
+		if (cu->lines_own) {
+			if (file < cu->lines.n_files)
+				f->file = full_path(d, cu, cu->lines.files[file]);
+		} else {
+			if (!cu->files_tried) {
+				cu->files_tried = true;
+				if (dwarf_getsrcfiles(&cu->cudie, &cu->files, &cu->n_files) != 0)
+					cu->files = NULL, cu->n_files = 0;
+			}
+			if (cu->files && file < cu->n_files)
+				f->file = full_path(d, cu, dwarf_filesrc(cu->files, file, NULL, NULL));
 		}
-		if (cu->files && file < cu->n_files)
-			f->file = full_path(d, cu, dwarf_filesrc(cu->files, file, NULL, NULL));
 	}
 	f->line = attr_udata(inl, DW_AT_call_line, &ok);
 	f->column = attr_udata(inl, DW_AT_call_column, &ok);
@@ -865,7 +1059,7 @@ int ember_dwarf_lookup(struct ember_dwarf *d, uint64_t pc, struct ember_sym_fram
 		index_cu(cu);
 	struct func_range *func = find_func(cu, pc);
 	if (func)
-		depth = inline_chain(func, pc, chain, EMBER_DWARF_MAX_CHAIN);
+		depth = inline_chain(d, &cu->fns[func->fn], pc, chain, EMBER_DWARF_MAX_CHAIN);
 
 	n = depth ? depth : 1;
 	memset(frames, 0, n * sizeof(frames[0]));
@@ -945,12 +1139,16 @@ void ember_dwarf_free(struct ember_dwarf *d)
 	if (!d)
 		return;
 	for (size_t i = 0; i < d->n_cus; i++) {
-		for (size_t j = 0; j < d->cus[i].n_funcs; j++)
-			scope_index_free(d->cus[i].funcs[j].scopes);
+		for (size_t j = 0; j < d->cus[i].n_fns; j++)
+			scope_index_free(d->cus[i].fns[j].scopes);
+		free(d->cus[i].fns);
 		free(d->cus[i].funcs);
+		ember_line_table_free(&d->cus[i].lines);
 	}
 	free(d->cus);
 	free(d->ranges);
+	free(d->tmp_scopes);
+	free(d->tmp_ranges);
 	str_map_free(&d->strs);
 	if (d->dbg)
 		dwarf_end(d->dbg);

@@ -7,17 +7,22 @@
  * addressing index (linear probing, power-of-two size, load <= 1/2) maps
  * a key to its entry number + 1 (0 = empty).  Removal from the index uses
  * backward-shift deletion, so there are no tombstones and probe chains
- * stay short however long the cache runs.  Each entry's chain and strings
- * are one malloc'd block.
+ * stay short however long the cache runs.  Each entry's chain is one
+ * malloc'd array of frames; their strings are interned: one reference-
+ * counted copy per distinct string (function and file names repeat across
+ * the pcs of a function), in a second open-addressing set, also with
+ * backward-shift deletion.  A string is freed with its last reference.
  *
  * The entry count is fixed at creation from the byte budget (assuming a
- * typical entry size); the byte budget is then enforced on top by evicting
- * until the new entry fits.
+ * typical entry size); the byte budget (entries, frames, strings, the
+ * index and the string set) is then enforced on top by evicting until the
+ * new entry fits.
  */
 #include "symbolizer/symcache.h"
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +38,14 @@ struct entry {
 	bool used, ref;
 };
 
+/* An interned string; frames point at s. */
+struct istr {
+	uint32_t refs, hash;
+	char s[];
+};
+
+#define ISTR_OF(p) ((struct istr *)((char *)(p) - offsetof(struct istr, s)))
+
 struct ember_symcache {
 	struct entry *entries;
 	uint32_t cap, n_used, hand;
@@ -40,6 +53,8 @@ struct ember_symcache {
 	uint32_t n_free;
 	uint32_t *index; /* entry number + 1, 0 = empty */
 	uint32_t index_mask;
+	struct istr **strs; /* the string set: NULL = empty */
+	size_t strs_cap, n_strs;
 	size_t bytes, max_bytes;
 	struct ember_symcache_stats st;
 };
@@ -87,6 +102,9 @@ void ember_symcache_free(struct ember_symcache *c)
 	if (c->entries)
 		for (uint32_t i = 0; i < c->cap; i++)
 			free(c->entries[i].frames);
+	for (size_t i = 0; i < c->strs_cap; i++)
+		free(c->strs[i]);
+	free(c->strs);
 	free(c->entries);
 	free(c->free_list);
 	free(c->index);
@@ -148,12 +166,15 @@ static void index_delete(struct ember_symcache *c, uint32_t i)
 	}
 }
 
+static void chain_unref(struct ember_symcache *c, struct ember_sym_frame *f, int n);
+
 static void evict(struct ember_symcache *c, uint32_t idx)
 {
 	struct entry *e = &c->entries[idx];
 
 	index_delete(c, find_slot(c, e->module, e->pc));
 	c->bytes -= e->bytes;
+	chain_unref(c, e->frames, e->n);
 	free(e->frames);
 	memset(e, 0, sizeof(*e));
 	c->free_list[c->n_free++] = idx;
@@ -195,31 +216,163 @@ static void make_room(struct ember_symcache *c, size_t need)
 	}
 }
 
-/* One block: the frames, then their strings. */
-static struct ember_sym_frame *copy_chain(const struct ember_sym_frame *in, int n, size_t *bytes)
-{
-	size_t size = n * sizeof(*in);
-	struct ember_sym_frame *out;
-	char *p;
+/* ---- interned strings ---- */
 
-	for (int i = 0; i < n; i++) {
-		size += in[i].function ? strlen(in[i].function) + 1 : 0;
-		size += in[i].file ? strlen(in[i].file) + 1 : 0;
+/* A hash of the string, 8 bytes at a time (names are long: C++ templates, paths). */
+static uint32_t str_hash(const char *p, size_t *len)
+{
+	size_t n = strlen(p), i = 0;
+	uint64_t h = n * 0x9e3779b97f4a7c15ull, w;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+		h ^= h >> 31;
 	}
-	*bytes = size;
-	if (size > MAX_CHAIN_BYTES || !(out = malloc(size)))
+	w = 0;
+	memcpy(&w, p + i, n - i);
+	h = (h ^ w) * 0x94d049bb133111ebull;
+	*len = n;
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+/* Slot of the string set holding s (hash h, length len), or the empty slot where it would go. */
+static size_t str_slot(const struct ember_symcache *c, const char *s, size_t len, uint32_t h)
+{
+	size_t mask = c->strs_cap - 1;
+
+	for (size_t i = h & mask;; i = (i + 1) & mask) {
+		const struct istr *x = c->strs[i];
+		if (!x || (x->hash == h && memcmp(x->s, s, len + 1) == 0))
+			return i;
+	}
+}
+
+static bool strs_grow(struct ember_symcache *c)
+{
+	size_t cap = c->strs_cap ? 2 * c->strs_cap : 1024;
+	struct istr **old = c->strs;
+	size_t old_cap = c->strs_cap;
+
+	if (!(c->strs = calloc(cap, sizeof(*c->strs)))) {
+		c->strs = old;
+		return false;
+	}
+	c->strs_cap = cap;
+	for (size_t i = 0; i < old_cap; i++) {
+		if (!old[i])
+			continue;
+		size_t j = old[i]->hash & (cap - 1);
+		while (c->strs[j])
+			j = (j + 1) & (cap - 1);
+		c->strs[j] = old[i];
+	}
+	free(old);
+	c->bytes += (cap - old_cap) * sizeof(*c->strs);
+	return true;
+}
+
+/* The interned copy of s (length *len), one more reference taken; NULL on OOM. */
+static const char *str_ref(struct ember_symcache *c, const char *s, size_t *len_out)
+{
+	size_t len;
+	uint32_t h = str_hash(s, &len);
+
+	*len_out = len;
+	if ((c->n_strs + 1) * 2 > c->strs_cap && !strs_grow(c))
 		return NULL;
-	p = (char *)(out + n);
+	size_t i = str_slot(c, s, len, h);
+	if (c->strs[i]) {
+		c->strs[i]->refs++;
+		return c->strs[i]->s;
+	}
+	struct istr *x = malloc(sizeof(*x) + len + 1);
+	if (!x)
+		return NULL;
+	x->refs = 1;
+	x->hash = h;
+	memcpy(x->s, s, len + 1);
+	c->strs[i] = x;
+	c->n_strs++;
+	c->bytes += sizeof(*x) + len + 1;
+	return x->s;
+}
+
+/* Drop a reference to an interned string; the last one frees it. */
+static void str_unref(struct ember_symcache *c, const char *s)
+{
+	struct istr *x = ISTR_OF(s);
+	size_t mask = c->strs_cap - 1, i = x->hash & mask, j;
+
+	if (--x->refs > 0)
+		return;
+	while (c->strs[i] != x)
+		i = (i + 1) & mask;
+	c->bytes -= sizeof(*x) + strlen(x->s) + 1;
+	free(x);
+	c->n_strs--;
+	/* backward-shift deletion, as index_delete */
+	for (j = i;;) {
+		c->strs[i] = NULL;
+		for (;;) {
+			j = (j + 1) & mask;
+			struct istr *y = c->strs[j];
+			if (!y)
+				return;
+			size_t home = y->hash & mask;
+			bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+			if (!stays) {
+				c->strs[i] = y;
+				i = j;
+				break;
+			}
+		}
+	}
+}
+
+static void chain_unref(struct ember_symcache *c, struct ember_sym_frame *f, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (f[i].function)
+			str_unref(c, f[i].function);
+		if (f[i].file)
+			str_unref(c, f[i].file);
+	}
+}
+
+/*
+ * A copy of the frames with interned strings; NULL on OOM (-ENOMEM in
+ * *err) or when the chain's strings exceed MAX_CHAIN_BYTES (-E2BIG).
+ */
+static struct ember_sym_frame *copy_chain(struct ember_symcache *c,
+					  const struct ember_sym_frame *in, int n, int *err)
+{
+	struct ember_sym_frame *out = malloc(n * sizeof(*in));
+	size_t total = n * sizeof(*in), len;
+
+	*err = -ENOMEM;
+	if (!out)
+		return NULL;
 	for (int i = 0; i < n; i++) {
 		out[i] = in[i];
 		const char **strs[2] = {&out[i].function, &out[i].file};
 		for (int k = 0; k < 2; k++) {
 			if (!*strs[k])
 				continue;
-			size_t len = strlen(*strs[k]) + 1;
-			memcpy(p, *strs[k], len);
+			const char *p = str_ref(c, *strs[k], &len);
+			total += p ? len + 1 : 0;
+			if (!p || total > MAX_CHAIN_BYTES) {
+				/* undo: the references taken so far */
+				if (p)
+					str_unref(c, p);
+				if (k == 1 && out[i].function)
+					str_unref(c, out[i].function);
+				chain_unref(c, out, i);
+				free(out);
+				*err = p ? -E2BIG : -ENOMEM;
+				return NULL;
+			}
 			*strs[k] = p;
-			p += len;
 		}
 	}
 	return out;
@@ -229,12 +382,17 @@ int ember_symcache_put(struct ember_symcache *c, uint64_t module, uint64_t pc,
 		       const struct ember_sym_frame *frames, int n)
 {
 	struct ember_sym_frame *copy = NULL;
-	size_t bytes = 0;
+	size_t bytes = n > 0 ? n * sizeof(*frames) : 0;
+	int err;
 
 	if (n < 0 || n > EMBER_DWARF_MAX_CHAIN)
 		return -E2BIG;
-	if (n > 0 && !(copy = copy_chain(frames, n, &bytes)))
-		return bytes > MAX_CHAIN_BYTES ? -E2BIG : -ENOMEM;
+	/*
+	 * Strings first: a new string's bytes count from now on, and our
+	 * references keep them through make_room.
+	 */
+	if (n > 0 && !(copy = copy_chain(c, frames, n, &err)))
+		return err;
 
 	uint32_t slot = find_slot(c, module, pc);
 	if (c->index[slot]) /* already there (a racing resolve): replace */

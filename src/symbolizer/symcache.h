@@ -7,11 +7,12 @@
  * the binary's build-id (or of its file identity when it has none), pc the
  * ELF virtual address, so every process mapping a binary shares entries.
  * Values are whole inline chains (ember_sym_frame, innermost first) whose
- * strings are copied into the entry, so they outlive the ELF/DWARF objects
- * they came from.  An empty chain (nothing known) is cached too.
+ * strings are copied into the cache, so they outlive the ELF/DWARF objects
+ * they came from; each distinct string once, shared by every frame naming
+ * it.  An empty chain (nothing known) is cached too.
  *
- * Memory is bounded by a byte budget (entries, copied strings and the
- * index); when full, CLOCK (second-chance) eviction picks the victim: each
+ * Memory is bounded by a byte budget (entries, frames, copied strings and
+ * the indexes); when full, CLOCK (second-chance) eviction picks the victim: each
  * hit sets a reference bit, the clock hand clears bits and evicts the first
  * entry found without one.
  */

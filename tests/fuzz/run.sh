@@ -9,7 +9,8 @@
 #   FUZZ_LIBS: -lelf -lz
 # Seeds: tests/fuzz/corpus/<name>/ if present, plus, for fuzz_ehframe, the
 # .eh_frame of libc and of a small program (objcopy -O binary), cut into
-# small pieces so libFuzzer keeps its inputs short.  Artifacts (crash-*,
+# small pieces so libFuzzer keeps its inputs short; for fuzz_dwarf_line,
+# the .debug_line of a tiny program (DWARF 4 and 5).  Artifacts (crash-*,
 # timeout-*) land in build/fuzz/<name>/.  One summary line per target;
 # exits non-zero when any target fails to build or finds a crash.
 set -u
@@ -67,6 +68,15 @@ for src in tests/fuzz/fuzz_*.c; do
 	fi
 	[ -d "tests/fuzz/corpus/$name" ] && cp -r "tests/fuzz/corpus/$name/." "$corpus/"
 	[ "$name" = fuzz_ehframe ] && seed_ehframe "$corpus"
+	if [ "$name" = fuzz_dwarf_line ]; then
+		# the start of real line programs: DWARF 4 (inline strings) and 5
+		printf 'int main(void) { return 0; }\n' > "$dir/seed.c"
+		for v in 4 5; do
+			gcc -g -gdwarf-$v -c -o "$dir/seed$v.o" "$dir/seed.c" 2>/dev/null || continue
+			objcopy -O binary --only-section=.debug_line "$dir/seed$v.o" "$dir/line$v" 2>/dev/null || continue
+			{ printf '\001'; head -c 4000 "$dir/line$v"; } > "$corpus/gcc-dwarf$v"
+		done
+	fi
 	if [ "$name" = fuzz_elf ]; then
 		# the first pages of real binaries: headers, notes, the start of the text
 		for bin in /bin/true build/progs/fp_chain build/progs/goprog_stripped; do

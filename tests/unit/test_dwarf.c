@@ -601,6 +601,8 @@ static void test_symcache(void **state)
 		snprintf(name, sizeof(name), "function_number_%" PRIu64, pc);
 		assert_int_equal(n, 1);
 		assert_string_equal(got[0].function, name);
+		/* one copy of the file name, shared: intact after thousands of evictions */
+		assert_string_equal(got[0].file, "/some/source/file.cc");
 		assert_int_equal(got[0].line, pc);
 		found++;
 	}
