@@ -13,8 +13,10 @@
  * Output: for each address, each frame of its inline chain, innermost
  * first, as two lines (function, then file:line:column) like
  * `llvm-symbolizer --inlining`, inlined frames marked " (inlined)", then an
- * empty line.  --llvm drops the marks, so the output can be diffed with
- * llvm-symbolizer's; --json prints one JSON object per address.  The tool
+ * empty line.  --llvm drops the marks and spells clone suffixes and
+ * closures as LLVM's demangler does, so the output can be diffed with
+ * llvm-symbolizer's;
+ * --json prints one JSON object per address.  The tool
  * for users who want to know what a frame will look like, and for tests.
  * Exit status: 0, 1 when FILE/PID cannot be used, 2 on usage errors.
  */
@@ -74,6 +76,95 @@ static int parse_addr(const char *s, uint64_t *out)
 	return 0;
 }
 
+/*
+ * Rewrite the last "{lambda(ARGS)#N}" or "{unnamed type#N}" in buf the way
+ * LLVM's demangler spells it: 'lambda'(ARGS), 'lambda0'(ARGS) for #2, ...;
+ * 'unnamed', 'unnamed0', ...  Returns false when there is none left.
+ */
+static bool llvm_closure(struct strbuf *buf)
+{
+	static const char *const kinds[] = {"{lambda(", "{unnamed type#"};
+	char *best = NULL;
+	int kind = 0;
+
+	for (int k = 0; k < 2; k++) {
+		for (char *p = strstr(buf->buf, kinds[k]); p; p = strstr(p + 1, kinds[k]))
+			if (p > best) {
+				best = p;
+				kind = k;
+			}
+	}
+	if (!best)
+		return false;
+	char *args = best + strlen(kinds[kind]), *hash = args, *digits;
+	if (kind == 0) /* ARGS end at the first ")#" */
+		hash = strstr(args, ")#");
+	else
+		hash = args - 1;
+	if (!hash)
+		return false;
+	digits = hash + (kind == 0 ? 2 : 1);
+	char *close = digits;
+	while (*close >= '0' && *close <= '9')
+		close++;
+	if (close == digits || *close != '}')
+		return false;
+	unsigned long n = strtoul(digits, NULL, 10);
+	char count[24] = "";
+	if (n > 1)
+		snprintf(count, sizeof(count), "%lu", n - 2);
+
+	struct strbuf out;
+	sb_init(&out);
+	sb_append(&out, buf->buf, (size_t)(best - buf->buf));
+	sb_printf(&out, "'%s%s'", kind == 0 ? "lambda" : "unnamed", count);
+	if (kind == 0) {
+		sb_putc(&out, '(');
+		sb_append(&out, args, (size_t)(hash - args));
+		sb_putc(&out, ')');
+	}
+	sb_puts(&out, close + 1);
+	sb_free(buf);
+	*buf = out;
+	return !out.oom;
+}
+
+/*
+ * A demangled name as LLVM's demangler spells it.  The C++ runtime writes
+ * GCC's clone suffixes as "f() [clone .isra.0] [clone .cold]", LLVM as
+ * "f() (.isra.0.cold)"; closures as "{lambda(int)#1}" and "{unnamed
+ * type#1}", LLVM as "'lambda'(int)" and "'unnamed'".  The rest is alike.
+ */
+static void put_llvm_name(struct strbuf *sb, const char *name)
+{
+	static const char mark[] = " [clone ";
+	struct strbuf buf;
+
+	sb_init(&buf);
+	sb_puts(&buf, name);
+	for (int i = 0; i < 64 && llvm_closure(&buf); i++)
+		;
+	const char *s = buf.oom ? name : buf.buf, *clone = strstr(s, mark);
+	if (!clone) {
+		sb_puts(sb, s);
+		sb_free(&buf);
+		return;
+	}
+	const char *p = clone;
+	sb_append(sb, s, (size_t)(clone - s));
+	sb_puts(sb, " (");
+	while (!strncmp(p, mark, sizeof(mark) - 1)) {
+		const char *q = p + sizeof(mark) - 1, *end = strchr(q, ']');
+		if (!end)
+			break;
+		sb_append(sb, q, (size_t)(end - q));
+		p = end + 1;
+	}
+	sb_putc(sb, ')');
+	sb_puts(sb, p); /* whatever follows the suffixes (nothing in practice) */
+	sb_free(&buf);
+}
+
 static void print_frame(struct sym_ctx *c, struct strbuf *sb, const char *function,
 			const char *file, uint32_t line, uint32_t column, bool has_column,
 			bool inlined, bool first)
@@ -90,7 +181,10 @@ static void print_frame(struct sym_ctx *c, struct strbuf *sb, const char *functi
 		sb_printf(sb, ",\"inlined\":%s}", inlined ? "true" : "false");
 		return;
 	}
-	sb_puts(sb, function ? function : "??");
+	if (c->style == STYLE_LLVM && function)
+		put_llvm_name(sb, function);
+	else
+		sb_puts(sb, function ? function : "??");
 	if (inlined && c->style == STYLE_PLAIN)
 		sb_puts(sb, " (inlined)");
 	sb_printf(sb, "\n%s:%u", file ? file : "??", line);

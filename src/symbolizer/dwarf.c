@@ -868,44 +868,50 @@ static struct scope_index *scope_index_copy(const struct ember_dwarf *d, size_t 
  * index is built in scratch arrays reused across functions, then copied
  * into one block of its exact size.
  */
+/* Add the scopes among parent's children.  Returns false when a bound or OOM stops the walk. */
+static bool add_child_scopes(struct ember_dwarf *d, Dwarf_Die *parent, int32_t parent_idx,
+			     uint16_t depth, size_t *visits, size_t *n_scopes, size_t *n_ranges)
+{
+	Dwarf_Die child, next;
+
+	if (dwarf_child(parent, &child) != 0)
+		return true;
+	for (;;) {
+		if (++*visits > MAX_LOOKUP_DIES)
+			return false; /* keep what was found so far */
+		int tag = dwarf_tag(&child);
+		if (is_scope(tag)) {
+			bool frame = tag == DW_TAG_inlined_subroutine || tag == DW_TAG_subprogram;
+			if (add_scope(d, n_scopes, n_ranges, &child, parent_idx, depth, frame) < 0)
+				return false;
+		}
+		if (dwarf_siblingof(&child, &next) != 0)
+			return true;
+		child = next;
+	}
+}
+
+/*
+ * Flatten func's scopes breadth first: the function's children, then the
+ * children of each scope found, in the order found.  tmp_scopes is the
+ * work list, so any number of siblings at any level is walked; nesting
+ * deeper than MAX_SCOPE_DEPTH and more than MAX_LOOKUP_DIES DIEs are not.
+ */
 static struct scope_index *scope_index_build(struct ember_dwarf *d, Dwarf_Die *func)
 {
-	struct { Dwarf_Die die; int32_t scope; } stack[MAX_SCOPE_DEPTH];
-	int sp = 0;
 	size_t visits = 0, n_scopes = 0, n_ranges = 0;
 
-	stack[sp++].die = *func;
-	stack[0].scope = -1;
-	while (sp > 0) {
-		sp--;
-		Dwarf_Die parent = stack[sp].die, child, next;
-		int32_t parent_idx = stack[sp].scope;
-		uint16_t depth =
-			parent_idx < 0 ? 1 : (uint16_t)(d->tmp_scopes[parent_idx].depth + 1);
-		if (dwarf_child(&parent, &child) != 0)
-			continue;
-		for (;;) {
-			if (++visits > MAX_LOOKUP_DIES)
-				goto done; /* what was found so far */
-			int tag = dwarf_tag(&child);
-			if (is_scope(tag)) {
-				bool frame = tag == DW_TAG_inlined_subroutine || tag == DW_TAG_subprogram;
-				int idx = add_scope(d, &n_scopes, &n_ranges, &child, parent_idx, depth,
-						    frame);
-				if (idx < 0)
-					goto done;
-				if (sp < MAX_SCOPE_DEPTH && dwarf_haschildren(&child) > 0) {
-					stack[sp].die = child;
-					stack[sp].scope = idx;
-					sp++;
-				}
-			}
-			if (dwarf_siblingof(&child, &next) != 0)
+	if (add_child_scopes(d, func, -1, 1, &visits, &n_scopes, &n_ranges)) {
+		for (size_t i = 0; i < n_scopes; i++) {
+			Dwarf_Die die = d->tmp_scopes[i].die; /* tmp_scopes may move */
+			uint16_t depth = d->tmp_scopes[i].depth;
+			if (depth >= MAX_SCOPE_DEPTH || dwarf_haschildren(&die) <= 0)
+				continue;
+			if (!add_child_scopes(d, &die, (int32_t)i, (uint16_t)(depth + 1), &visits,
+					      &n_scopes, &n_ranges))
 				break;
-			child = next;
 		}
 	}
-done:
 	return scope_index_copy(d, n_scopes, n_ranges);
 }
 

@@ -9,7 +9,9 @@
 # inlined helpers); the addresses are spread evenly over its functions.
 # Ember cold = load + resolve every address once through DWARF (no cache);
 # warm = the same addresses from the symcache.  Peers resolve the batch in
-# one process each (inline chains on, demangling on).
+# one process each (inline chains on, demangling on), as does `ember
+# symbolize --llvm`, whose output must equal llvm-symbolizer's byte for
+# byte; the addr2lines' function chains are compared with Ember's.
 set -eu
 cd "$(dirname "$0")/../.."
 OUT=build/bench/symbolize
@@ -52,26 +54,72 @@ CFLAGS="-std=gnu11 -O2 -g -D_GNU_SOURCE -Isrc -Ibpf/include"
 gcc $CFLAGS -o "$OUT/symbolize_bench" tests/bench/symbolize_bench.c build/libember.a \
 	-lbpf -lelf -ldw -lz -lzstd -lsqlite3 -lmicrohttpd -lprotobuf-c -lstdc++ -lpthread -lm
 
+# llvm-symbolizer reads an address only with its 0x (a bare 1100 is decimal,
+# a bare 110e a symbol name); addr2line and eu-addr2line read bare hex.  The
+# two addr2lines would take minutes to hours for the whole batch (eu-addr2line
+# -i ~0.1 s per address here), so they get the first BENCH_SLOW_ADDRS and
+# BENCH_EU_ADDRS addresses.
+SLOW=${BENCH_SLOW_ADDRS:-10000}
+EU=${BENCH_EU_ADDRS:-200}
+sed 's/^/0x/' "$OUT/addrs.txt" > "$OUT/addrs0x.txt"
+head -n "$SLOW" "$OUT/addrs.txt" > "$OUT/addrs_slow.txt"
+head -n "$EU" "$OUT/addrs.txt" > "$OUT/addrs_eu.txt"
+
 PEER_TIMEOUT=${BENCH_PEER_TIMEOUT:-120}
-timeit() { # label, command...: prints seconds (peers get PEER_TIMEOUT seconds)
-	label=$1; shift
+timeit() { # label, address file, command...: prints seconds (PEER_TIMEOUT at most)
+	label=$1; addrs=$2; shift 2
 	t0=$(date +%s.%N)
-	if ! timeout "$PEER_TIMEOUT" "$@" > "$OUT/$label.out" 2>/dev/null; then
+	if ! timeout "$PEER_TIMEOUT" "$@" < "$addrs" > "$OUT/$label.out" 2>/dev/null; then
 		echo "$label: failed or timed out after ${PEER_TIMEOUT}s"
 		return 0
 	fi
 	t1=$(date +%s.%N)
-	awk -v a="$t0" -v b="$t1" -v n="$(wc -l < "$OUT/addrs.txt")" -v l="$label" \
-		'BEGIN { printf "%-16s %8.3f s  %10.0f lookups/s\n", l, b - a, n / (b - a) }'
+	awk -v a="$t0" -v b="$t1" -v n="$(wc -l < "$addrs")" -v l="$label" \
+		'BEGIN { printf "%-22s %8.3f s  %10.0f lookups/s  (%d addresses, one process)\n", l, b - a, n / (b - a), n }'
+}
+
+# Per address, its chain of function names joined by "|": from addr2line -a
+# output (an 0x line, then function and location lines) or from Ember's
+# plain output (function and location lines, a blank line after each).  The
+# addr2lines name a function's cold part by its DWARF name, not its symbol's
+# ("f() [clone .cold]"), so clone suffixes are dropped on both sides, as is
+# eu-addr2line's " inlined at FILE:LINE in FUNCTION".
+chains_a2l() {
+	awk '/^0x/ { if (n++) print c; c = ""; k = 0; next }
+	     { if (++k % 2) { sub(/ inlined at .*$/, ""); gsub(/ \[clone [^]]*\]/, ""); c = c "|" $0 } }
+	     END { print c }' "$1"
+}
+chains_ember() {
+	awk '/^$/ { print c; c = ""; k = 0; next }
+	     { if (++k % 2) { sub(/ \(inlined\)$/, ""); gsub(/ \[clone [^]]*\]/, ""); c = c "|" $0 } }' "$1"
+}
+agree() { # label, peer chains, ember chains (on the peer's addresses)
+	head -n "$(wc -l < "$2")" "$3" | paste -d '\t' "$2" - | awk -F '\t' -v l="$1" '
+		{ n++; if ($1 == $2) ok++ }
+		END { printf "%-22s function chains equal Ember'"'"'s on %d of %d addresses (%.2f%%)\n", l, ok, n, 100 * ok / n }'
 }
 
 "$OUT/symbolize_bench" "$OUT/big" "$OUT/addrs.txt" 1
+timeit "ember symbolize" "$OUT/addrs.txt" build/ember symbolize --llvm --exe "$OUT/big"
 if command -v llvm-symbolizer >/dev/null; then
-	timeit llvm-symbolizer sh -c "llvm-symbolizer --inlining --demangle --obj=$OUT/big < $OUT/addrs.txt"
+	timeit llvm-symbolizer "$OUT/addrs0x.txt" llvm-symbolizer --inlining --demangle --obj="$OUT/big"
+	if [ -s "$OUT/llvm-symbolizer.out" ]; then
+		if cmp -s "$OUT/ember symbolize.out" "$OUT/llvm-symbolizer.out"; then
+			echo "output: ember symbolize --llvm = llvm-symbolizer --inlining, byte for byte, on all $(wc -l < "$OUT/addrs.txt") addresses"
+		else
+			echo "output: ember symbolize --llvm differs from llvm-symbolizer on $(diff "$OUT/ember symbolize.out" "$OUT/llvm-symbolizer.out" | grep -c '^<') lines (see $OUT)"
+		fi
+	fi
 fi
+build/ember symbolize --exe "$OUT/big" < "$OUT/addrs_slow.txt" > "$OUT/ember_slow.out"
+chains_ember "$OUT/ember_slow.out" > "$OUT/ember_slow.chains"
 if command -v eu-addr2line >/dev/null; then
-	timeit eu-addr2line sh -c "eu-addr2line -i -f -C -e $OUT/big < $OUT/addrs.txt"
+	timeit eu-addr2line "$OUT/addrs_eu.txt" eu-addr2line -a -i -f -C -e "$OUT/big"
+	[ -s "$OUT/eu-addr2line.out" ] && chains_a2l "$OUT/eu-addr2line.out" > "$OUT/eu.chains" &&
+		agree eu-addr2line "$OUT/eu.chains" "$OUT/ember_slow.chains"
 fi
 if command -v addr2line >/dev/null; then
-	timeit addr2line sh -c "addr2line -i -f -C -e $OUT/big < $OUT/addrs.txt"
+	timeit addr2line "$OUT/addrs_slow.txt" addr2line -a -i -f -C -e "$OUT/big"
+	[ -s "$OUT/addr2line.out" ] && chains_a2l "$OUT/addr2line.out" > "$OUT/a2l.chains" &&
+		agree addr2line "$OUT/a2l.chains" "$OUT/ember_slow.chains"
 fi

@@ -6,6 +6,8 @@
 #   - a stripped Go binary (-ldflags='-s -w') profiles with the same stacks
 #     as the unstripped one
 #   - vDSO frames are named (clock_gettime) and unwound through to main
+#   - `ember symbolize --llvm` prints what llvm-symbolizer --inlining prints,
+#     byte for byte, for every 3rd byte of the zoo's C++ functions
 . "$(dirname "$0")/lib.sh"
 require_bpf
 require_prog unwind_zoo
@@ -54,6 +56,21 @@ for prog in goprog goprog_stripped; do
 done
 cmp -s "$OUT/goprog.top" "$OUT/goprog_stripped.top" || fail "stripped Go binary's top stack differs"
 grep -q "main.leafA;main.leafB;main.leafHot" "$OUT/goprog_stripped.top" || fail "stripped Go stack incomplete"
+# ember symbolize --llvm against llvm-symbolizer (inline chains, lambdas, clones)
+nm -S --defined-only "$PROGS/unwind_zoo" | awk '
+	function hex(h,  i, v) { v = 0; for (i = 1; i <= length(h); i++) v = v * 16 + index("0123456789abcdef", substr(h, i, 1)) - 1; return v }
+	$3 ~ /^[tT]$/ && $4 ~ /^_Z/ { a = hex($1); n = hex($2); for (x = 0; x < n; x += 3) printf "%x\n", a + x }' \
+	> "$OUT/zoo_addrs.txt"
+[ "$(wc -l < "$OUT/zoo_addrs.txt")" -gt 100 ] || fail "too few zoo addresses: $(wc -l < "$OUT/zoo_addrs.txt")"
+"$EMBER" symbolize --llvm --exe "$PROGS/unwind_zoo" < "$OUT/zoo_addrs.txt" > "$OUT/zoo_ember.txt" ||
+	fail "ember symbolize failed"
+# (LLVM 14's demangler gives up on a few names GCC's demangles: c++filt them)
+sed 's/^/0x/' "$OUT/zoo_addrs.txt" |
+	llvm-symbolizer --inlining --demangle --obj="$PROGS/unwind_zoo" | c++filt > "$OUT/zoo_llvm.txt"
+note "ember symbolize --llvm vs llvm-symbolizer: $(wc -l < "$OUT/zoo_addrs.txt") addresses, $(diff "$OUT/zoo_ember.txt" "$OUT/zoo_llvm.txt" | grep -c '^<') lines differ"
+cmp -s "$OUT/zoo_ember.txt" "$OUT/zoo_llvm.txt" ||
+	fail "ember symbolize --llvm differs from llvm-symbolizer: $(diff "$OUT/zoo_ember.txt" "$OUT/zoo_llvm.txt" | head -n 4)"
+
 # the vDSO: named from the agent's own image (its exported functions; its
 # internal helpers have no symbol, as for perf), unwound through to main
 start_bg "$PROGS/clock_spin" 10
