@@ -49,24 +49,8 @@ static uint64_t rd(struct cur *c, int n)
 	return v;
 }
 
-/* ULEB128 of at most 9 bytes (longer ones are refused: libdw reads them differently). */
-static uint64_t uleb(struct cur *c)
-{
-	uint64_t v = 0;
-
-	for (int shift = 0; shift < 63; shift += 7) {
-		if (c->bad || c->p >= c->end)
-			break;
-		uint8_t b = *c->p++;
-		v |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80))
-			return v;
-	}
-	c->bad = true;
-	return 0;
-}
-
-static int64_t sleb(struct cur *c)
+/* LEB128 of at most 9 bytes (longer ones are refused: libdw reads them differently). */
+static uint64_t leb(struct cur *c, bool is_signed)
 {
 	uint64_t v = 0;
 
@@ -76,13 +60,23 @@ static int64_t sleb(struct cur *c)
 		uint8_t b = *c->p++;
 		v |= (uint64_t)(b & 0x7f) << shift;
 		if (!(b & 0x80)) {
-			if (b & 0x40)
+			if (is_signed && (b & 0x40))
 				v |= ~(uint64_t)0 << (shift + 7);
-			return (int64_t)v;
+			return v;
 		}
 	}
 	c->bad = true;
 	return 0;
+}
+
+static uint64_t uleb(struct cur *c)
+{
+	return leb(c, false);
+}
+
+static int64_t sleb(struct cur *c)
+{
+	return (int64_t)leb(c, true);
 }
 
 /* A NUL-terminated string at off in a section, NULL when there is none. */
