@@ -52,6 +52,8 @@ struct ember_profiler {
 	void *snapshot_arg;
 	void (*exit_fn)(uint32_t pid, void *arg);
 	void *exit_arg;
+	void (*refresh_fn)(uint32_t pid, void *arg);
+	void *refresh_arg;
 	uint32_t pending_exits[MAX_PENDING_EXITS];
 	size_t n_pending_exits;
 };
@@ -98,6 +100,8 @@ static void on_event(void *ctx, int cpu, void *data, __u32 size)
 	case EMBER_EVENT_EXEC:
 		if (pr->tables && !pr->fp_only)
 			ember_unwind_tables_load(pr->tables, ev.pid);
+		if (ev.type == EMBER_EVENT_REFRESH && pr->refresh_fn)
+			pr->refresh_fn(ev.pid, pr->refresh_arg);
 		break;
 	case EMBER_EVENT_EXIT:
 		/* unloaded after the next drain, whose samples may still need it */
@@ -148,6 +152,8 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 	pr->snapshot_arg = opts->snapshot_arg;
 	pr->exit_fn = opts->exit_fn;
 	pr->exit_arg = opts->exit_arg;
+	pr->refresh_fn = opts->refresh_fn;
+	pr->refresh_arg = opts->refresh_arg;
 
 	pr->skel = profiler__open();
 	if (!pr->skel) {

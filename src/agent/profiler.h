@@ -31,6 +31,13 @@ struct ember_profiler_opts {
 	/* Called for each process that exited, once its last samples are drained. */
 	void (*exit_fn)(uint32_t pid, void *arg);
 	void *exit_arg;
+	/*
+	 * Called when a sampled process is new or has mapped new code (within
+	 * ~100 ms, not at the next drain): the moment to snapshot its maps for
+	 * the symbolizer while it still runs.
+	 */
+	void (*refresh_fn)(uint32_t pid, void *arg);
+	void *refresh_arg;
 };
 
 /* One aggregated sample as drained from the maps. */

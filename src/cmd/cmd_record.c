@@ -152,6 +152,12 @@ static int write_output(const struct ember_profile *p, const char *path, bool pp
 	return rc;
 }
 
+/* A sampled process is new or mapped new code: snapshot its maps while it runs. */
+static void refresh_process(uint32_t pid, void *arg)
+{
+	ember_symbolizer_refresh(arg, pid);
+}
+
 int cmd_record(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -241,23 +247,26 @@ int cmd_record(int argc, char **argv)
 	}
 	n_pids = live;
 
+	struct ember_symbolizer *sym = ember_symbolizer_new();
 	struct ember_profiler_opts popts = {.frequency = (unsigned)frequency,
 					    .pids = all ? NULL : pids,
 					    .n_pids = all ? 0 : n_pids,
 					    .unwind_budget = budget_mb << 20,
 					    .unwind_cache = cache,
-					    .frame_pointers_only = fp_only};
+					    .frame_pointers_only = fp_only,
+					    .refresh_fn = refresh_process,
+					    .refresh_arg = sym};
 	struct ember_profiler *pr;
 	char err[512];
-	int rc = ember_profiler_open(&popts, &pr, err, sizeof(err));
+	int rc = sym ? ember_profiler_open(&popts, &pr, err, sizeof(err)) : -ENOMEM;
 	if (rc) {
-		fprintf(stderr, "ember record: %s\n", err);
+		fprintf(stderr, "ember record: %s\n", sym ? err : "out of memory");
+		ember_symbolizer_free(sym);
 		return 1;
 	}
-	struct ember_symbolizer *sym = ember_symbolizer_new();
-	struct ember_collector *col = sym ? ember_collector_new(sym) : NULL;
+	struct ember_collector *col = ember_collector_new(sym);
 	struct ember_profile *prof = ember_profile_new();
-	if (!sym || !col || !prof) {
+	if (!col || !prof) {
 		fprintf(stderr, "ember record: out of memory\n");
 		rc = 1;
 		goto out;

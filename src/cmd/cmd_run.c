@@ -126,6 +126,12 @@ static void stats_json(struct strbuf *sb, void *arg)
 		  ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6, ru.ru_maxrss);
 }
 
+/* A sampled process is new or mapped new code: snapshot its maps while it runs. */
+static void refresh_process(uint32_t pid, void *arg)
+{
+	ember_symbolizer_refresh(arg, pid);
+}
+
 /* A process exited and its samples are drained: drop what the symbolizer kept for it. */
 static void forget_process(uint32_t pid, void *arg)
 {
@@ -266,6 +272,8 @@ int cmd_run(int argc, char **argv)
 	struct ember_profiler_opts popts = {.frequency = a.frequency,
 					    .exit_fn = forget_process,
 					    .exit_arg = a.sym,
+					    .refresh_fn = refresh_process,
+					    .refresh_arg = a.sym,
 					    .unwind_budget = budget_mb << 20,
 					    .unwind_cache = cache,
 					    .frame_pointers_only = fp_only};

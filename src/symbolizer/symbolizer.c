@@ -7,7 +7,10 @@
  *    searched) plus comm/exe/build-id.  Each mapping points, once resolved,
  *    at an ELF cache entry.  Maps are read on first use and re-read when a
  *    pc falls outside every mapping (new dlopen), at most once a second
- *    when re-reading does not help (JIT code, garbage pcs).
+ *    when re-reading does not help (JIT code, garbage pcs).  The agent
+ *    also calls ember_symbolizer_refresh when the kernel side first samples
+ *    a process or sees it run new code, within ~100 ms: a process that
+ *    exits before the next drain (a compiler in a build) keeps its names.
  *
  *  - ELF files: entries shared by every process.  A mapping's file is
  *    opened through /proc/PID/root/<path> (containers see their own files),
@@ -944,6 +947,23 @@ int ember_symbolizer_track(struct ember_symbolizer *s, uint32_t pid)
 		return err;
 	load_info(s, p);
 	/* Open the files now: after the process exits /proc/PID/root is gone. */
+	for (size_t i = 0; i < p->n_maps; i++)
+		if (!p->maps[i].resolved)
+			resolve_map(s, pid, &p->maps[i]);
+	return 0;
+}
+
+int ember_symbolizer_refresh(struct ember_symbolizer *s, uint32_t pid)
+{
+	struct proc *p = proc_get(s, pid);
+
+	if (!p)
+		return -ENOMEM;
+	if (load_maps(p) != 0)
+		return -ESRCH;
+	p->futile_reread_ns = 0;
+	if (!p->have_info)
+		load_info(s, p);
 	for (size_t i = 0; i < p->n_maps; i++)
 		if (!p->maps[i].resolved)
 			resolve_map(s, pid, &p->maps[i]);

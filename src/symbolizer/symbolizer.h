@@ -50,6 +50,14 @@ int ember_symbolizer_process(struct ember_symbolizer *s, uint32_t pid,
 /* Snapshot pid's maps now (e.g. at exec), so it can be symbolized after it exits. */
 int ember_symbolizer_track(struct ember_symbolizer *s, uint32_t pid);
 
+/*
+ * Re-read pid's maps now and open the files of new mappings, keeping what
+ * is already resolved (a process sampled for the first time, or one that
+ * mapped new code), so that it can be symbolized after it exits.
+ * Returns 0, or -ESRCH when it is gone already.
+ */
+int ember_symbolizer_refresh(struct ember_symbolizer *s, uint32_t pid);
+
 /* Drop everything cached for pid (it exited and its samples are flushed). */
 void ember_symbolizer_forget(struct ember_symbolizer *s, uint32_t pid);
 

@@ -543,7 +543,13 @@ static void test_malformed_mapped_file(void **state)
 	ember_symbolizer_free(s);
 }
 
-static void test_child_non_pie_tracked_past_exit(void **state)
+/*
+ * A child snapshotted by ember_symbolizer_track (refresh false) or
+ * ember_symbolizer_refresh (true, as the agent does when the kernel first
+ * samples it) symbolizes after it exited and was reaped.  Tracked, it is
+ * also symbolized while it runs.
+ */
+static void child_past_exit(bool refresh)
 {
 	struct ember_symbolizer *s = ember_symbolizer_new();
 	struct ember_profile *p = ember_profile_new();
@@ -572,17 +578,22 @@ static void test_child_non_pie_tracked_past_exit(void **state)
 	uint64_t spin = strtoull(line, NULL, 16);
 	assert_true(spin != 0);
 
-	assert_int_equal(ember_symbolizer_track(s, (uint32_t)child), 0);
-	assert_int_equal(ember_symbolizer_process(s, (uint32_t)child, &pi), 0);
-	assert_string_equal(pi.comm, "prog");
-	assert_string_equal(pi.exe, prog_path);
-	assert_string_equal(pi.build_id, PROG_BUILD_ID);
+	const struct ember_frame *f;
+	if (refresh) {
+		assert_int_equal(ember_symbolizer_refresh(s, (uint32_t)child), 0);
+	} else {
+		assert_int_equal(ember_symbolizer_track(s, (uint32_t)child), 0);
+		assert_int_equal(ember_symbolizer_process(s, (uint32_t)child, &pi), 0);
+		assert_string_equal(pi.comm, "prog");
+		assert_string_equal(pi.exe, prog_path);
+		assert_string_equal(pi.build_id, PROG_BUILD_ID);
 
-	const struct ember_frame *f = sym_user(s, p, (uint32_t)child, spin + 1);
-	assert_string_equal(f->function, "ember_test::Widget::spin(int)");
-	assert_string_equal(f->module, prog_path);
-	assert_string_equal(f->build_id, PROG_BUILD_ID);
-	assert_int_equal(f->address, spin + 1); /* non-PIE: vaddr == pc */
+		f = sym_user(s, p, (uint32_t)child, spin + 1);
+		assert_string_equal(f->function, "ember_test::Widget::spin(int)");
+		assert_string_equal(f->module, prog_path);
+		assert_string_equal(f->build_id, PROG_BUILD_ID);
+		assert_int_equal(f->address, spin + 1); /* non-PIE: vaddr == pc */
+	}
 
 	/* Let it exit and reap it: the snapshot still symbolizes. */
 	close(in[1]);
@@ -602,6 +613,16 @@ static void test_child_non_pie_tracked_past_exit(void **state)
 	assert_int_equal(ember_symbolizer_process(s, (uint32_t)child, &pi), -ESRCH);
 	ember_profile_free(p);
 	ember_symbolizer_free(s);
+}
+
+static void test_child_non_pie_tracked_past_exit(void **state)
+{
+	child_past_exit(false);
+}
+
+static void test_child_refreshed_past_exit(void **state)
+{
+	child_past_exit(true);
 }
 
 /* ---- kallsyms ---- */
@@ -711,6 +732,7 @@ int main(void)
 		cmocka_unit_test(test_symbolize_dlopened_libraries),
 		cmocka_unit_test(test_malformed_mapped_file),
 		cmocka_unit_test(test_child_non_pie_tracked_past_exit),
+		cmocka_unit_test(test_child_refreshed_past_exit),
 		cmocka_unit_test(test_kallsyms),
 		cmocka_unit_test(test_symbolize_kernel),
 	};
