@@ -52,7 +52,7 @@ struct ember_profiler {
 	void *snapshot_arg;
 	void (*exit_fn)(uint32_t pid, void *arg);
 	void *exit_arg;
-	void (*refresh_fn)(uint32_t pid, void *arg);
+	void (*refresh_fn)(uint32_t pid, bool exec, void *arg);
 	void *refresh_arg;
 	uint32_t pending_exits[MAX_PENDING_EXITS];
 	size_t n_pending_exits;
@@ -100,8 +100,8 @@ static void on_event(void *ctx, int cpu, void *data, __u32 size)
 	case EMBER_EVENT_EXEC:
 		if (pr->tables && !pr->fp_only)
 			ember_unwind_tables_load(pr->tables, ev.pid);
-		if (ev.type == EMBER_EVENT_REFRESH && pr->refresh_fn)
-			pr->refresh_fn(ev.pid, pr->refresh_arg);
+		if (pr->refresh_fn)
+			pr->refresh_fn(ev.pid, ev.type == EMBER_EVENT_EXEC, pr->refresh_arg);
 		break;
 	case EMBER_EVENT_EXIT:
 		/* unloaded after the next drain, whose samples may still need it */

@@ -32,11 +32,12 @@ struct ember_profiler_opts {
 	void (*exit_fn)(uint32_t pid, void *arg);
 	void *exit_arg;
 	/*
-	 * Called when a sampled process is new or has mapped new code (within
-	 * ~100 ms, not at the next drain): the moment to snapshot its maps for
-	 * the symbolizer while it still runs.
+	 * Called within ~100 ms (not at the next drain) when a process execs
+	 * (exec true) or when a sampled process is new or has mapped new code
+	 * (exec false): the moments to snapshot its maps for the symbolizer
+	 * while it still runs.
 	 */
-	void (*refresh_fn)(uint32_t pid, void *arg);
+	void (*refresh_fn)(uint32_t pid, bool exec, void *arg);
 	void *refresh_arg;
 };
 

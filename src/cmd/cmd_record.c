@@ -152,10 +152,16 @@ static int write_output(const struct ember_profile *p, const char *path, bool pp
 	return rc;
 }
 
-/* A sampled process is new or mapped new code: snapshot its maps while it runs. */
-static void refresh_process(uint32_t pid, void *arg)
+/*
+ * Snapshot a process's maps while it runs: a new image at exec (what was
+ * known of the pid is stale), else new or newly mapped code.
+ */
+static void refresh_process(uint32_t pid, bool exec, void *arg)
 {
-	ember_symbolizer_refresh(arg, pid);
+	if (exec)
+		ember_symbolizer_track(arg, pid);
+	else
+		ember_symbolizer_refresh(arg, pid);
 }
 
 int cmd_record(int argc, char **argv)

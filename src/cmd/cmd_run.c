@@ -126,10 +126,16 @@ static void stats_json(struct strbuf *sb, void *arg)
 		  ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6, ru.ru_maxrss);
 }
 
-/* A sampled process is new or mapped new code: snapshot its maps while it runs. */
-static void refresh_process(uint32_t pid, void *arg)
+/*
+ * Snapshot a process's maps while it runs: a new image at exec (what was
+ * known of the pid is stale), else new or newly mapped code.
+ */
+static void refresh_process(uint32_t pid, bool exec, void *arg)
 {
-	ember_symbolizer_refresh(arg, pid);
+	if (exec)
+		ember_symbolizer_track(arg, pid);
+	else
+		ember_symbolizer_refresh(arg, pid);
 }
 
 /* A process exited and its samples are drained: drop what the symbolizer kept for it. */

@@ -8,9 +8,10 @@
  *    at an ELF cache entry.  Maps are read on first use and re-read when a
  *    pc falls outside every mapping (new dlopen), at most once a second
  *    when re-reading does not help (JIT code, garbage pcs).  The agent
- *    also calls ember_symbolizer_refresh when the kernel side first samples
- *    a process or sees it run new code, within ~100 ms: a process that
- *    exits before the next drain (a compiler in a build) keeps its names.
+ *    also snapshots a process within ~100 ms of its exec
+ *    (ember_symbolizer_track) and when the kernel side first samples it or
+ *    sees it run new code (ember_symbolizer_refresh): a process that exits
+ *    before the next drain (a compiler in a build) keeps its names.
  *
  *  - ELF files: entries shared by every process.  A mapping's file is
  *    opened through /proc/PID/root/<path> (containers see their own files),
@@ -941,6 +942,7 @@ int ember_symbolizer_track(struct ember_symbolizer *s, uint32_t pid)
 	p->maps = NULL;
 	p->n_maps = 0;
 	p->have_maps = false;
+	p->have_info = false;
 	p->futile_reread_ns = 0;
 	err = load_maps(p);
 	if (err)
