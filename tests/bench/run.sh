@@ -32,6 +32,16 @@ trap cleanup EXIT
 for i in 1 2; do "$PROGS/fp_chain" $((DUR * 4 + 60)) > /dev/null & pids+=($!); done
 sleep 1
 
+http_get() { # http_get PORT PATH: the body of a GET on 127.0.0.1, with bash's /dev/tcp
+	local line body=0
+	exec 3<> "/dev/tcp/127.0.0.1/$1" || return 1
+	printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
+	while IFS= read -r line <&3 || [ -n "$line" ]; do
+		if [ $body = 1 ]; then printf '%s\n' "$line"; elif [ "$line" = $'\r' ]; then body=1; fi
+	done
+	exec 3<&-
+}
+
 cpu_seconds() { # utime+stime of a pid, in seconds
 	awk -v hz="$HZ" '{ sub(/^.*\) /, ""); print ($12 + $13) / hz }' "/proc/$1/stat"
 }
@@ -40,11 +50,20 @@ echo "bench: ember run, ${DUR}s at 19 Hz on every CPU..."
 "$EMBER" run --db "$OUT/bench.db" --listen 127.0.0.1:0 --frequency 19 --flush 5 2> "$OUT/run.log" &
 ember=$!
 pids+=($ember)
-sleep $((DUR / 2))
+sleep 1
 url=$(sed -n 's/^ember: serving \(http:[^ ]*\)$/\1/p' "$OUT/run.log")
-curl -sf "${url}api/stats" > "$OUT/stats-half.json" || true
-sleep $((DUR - DUR / 2))
-curl -sf "${url}api/stats" > "$OUT/stats.json" || true
+port=${url##*:}; port=${port%/}
+# The second half measures the symbol cache in steady state: no new program
+# may start in it (its first sightings are misses), so this script neither
+# runs sleep nor curl there; it waits on a FIFO and fetches with bash alone.
+fifo="$OUT/wait.fifo"; mkfifo "$fifo"; exec 9<> "$fifo"
+pause() { read -r -t "$1" -u 9 || true; }
+http_get "$port" /api/stats > /dev/null || true # the same code runs once before
+pause $((DUR / 2 - 1))
+http_get "$port" /api/stats > "$OUT/stats-half.json" || true
+pause $((DUR - DUR / 2))
+http_get "$port" /api/stats > "$OUT/stats.json" || true
+exec 9<&-
 ember_cpu=$(cpu_seconds "$ember")
 ember_rss=$(awk '/VmHWM/ { print $2 }' "/proc/$ember/status")
 kill -TERM "$ember"; wait "$ember" || true
@@ -73,7 +92,7 @@ perf_run perf_dwarf --call-graph dwarf
 	echo "| what | samples | CPU s (collect + post-process) | CPU ms / 1k samples | ratio to Ember | RSS / data |"
 	echo "| --- | --- | --- | --- | --- | --- |"
 	ember_per=$(awk -v c="$ember_cpu" -v n="$samples" 'BEGIN { printf "%.2f", c * 1e6 / n }')
-	echo "| ember run (BPF FP unwind, symbolize, SQLite) | $samples | $ember_cpu | $ember_per | 1.0 | RSS $((ember_rss / 1024)) MiB, DB $((db_bytes / 1024)) KiB ($(awk -v b="$db_bytes" -v d="$DUR" 'BEGIN { printf "%.1f", b * 3600 / d / 1048576 }') MiB/h) |"
+	echo "| ember run (BPF CFI + FP unwind, symbolize, SQLite) | $samples | $ember_cpu | $ember_per | 1.0 | RSS $((ember_rss / 1024)) MiB, DB $((db_bytes / 1024)) KiB ($(awk -v b="$db_bytes" -v d="$DUR" 'BEGIN { printf "%.1f", b * 3600 / d / 1048576 }') MiB/h) |"
 	while read -r name rec scr n bytes; do
 		awk -v name="$name" -v rec="$rec" -v scr="$scr" -v n="$n" -v bytes="$bytes" -v e="$ember_per" 'BEGIN {
 			per = n ? (rec + scr) * 1e6 / n : 0
