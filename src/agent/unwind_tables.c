@@ -40,6 +40,7 @@
 #include <bpf/bpf.h>
 
 #include "agent/procmaps.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "ehframe/ehframe.h"
 #include "symbolizer/gopclntab.h"
@@ -110,15 +111,6 @@ struct ember_unwind_tables {
 	size_t n_procs, cap_procs;
 	struct ember_unwind_tables_stats stats;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 
 /* ---- shards ---------------------------------------------------------------- */
 
@@ -632,9 +624,9 @@ static void load_table(struct ember_unwind_tables *t, struct file *f, const char
 	if (rc == 0) {
 		t->stats.cache_hits++;
 	} else {
-		uint64_t t0 = now_ns();
+		int64_t t0 = ember_monotonic_ns();
 		rc = compile_table(path, &table, err, sizeof(err));
-		t->stats.compile_ns += now_ns() - t0;
+		t->stats.compile_ns += (uint64_t)(ember_monotonic_ns() - t0);
 		t->stats.compiles++;
 		if (rc) {
 			t->stats.failures++;

@@ -26,12 +26,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <sys/socket.h>
 
 #include <microhttpd.h>
 #include <zlib.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/memory.h"
 #include "server/api.h"
@@ -327,18 +327,10 @@ static enum MHD_Result collect_param(void *cls, enum MHD_ValueKind kind, const c
 	return MHD_YES;
 }
 
-static int64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 void ember_server_release_idle(struct ember_server *s, int64_t idle_ns)
 {
 	if (!s || !__atomic_load_n(&s->memory_kept, __ATOMIC_ACQUIRE) ||
-	    monotonic_ns() - __atomic_load_n(&s->last_api_ns, __ATOMIC_RELAXED) < idle_ns)
+	    ember_monotonic_ns() - __atomic_load_n(&s->last_api_ns, __ATOMIC_RELAXED) < idle_ns)
 		return;
 	__atomic_store_n(&s->memory_kept, false, __ATOMIC_RELAXED);
 	ember_memory_release();
@@ -353,7 +345,7 @@ static enum MHD_Result serve_api(struct ember_server *s, struct MHD_Connection *
 
 	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_param, &ps);
 	ember_api_handle(s->api, url, ps.v, ps.n, &ar);
-	__atomic_store_n(&s->last_api_ns, monotonic_ns(), __ATOMIC_RELAXED);
+	__atomic_store_n(&s->last_api_ns, ember_monotonic_ns(), __ATOMIC_RELAXED);
 	__atomic_store_n(&s->memory_kept, true, __ATOMIC_RELEASE);
 	if (!ar.body) /* only when out of memory */
 		return send_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "500 out of memory\n");

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
+
 #define STORE_BUSY_TIMEOUT_MS 5000
 
 static const char *const stmt_sql[STMT_COUNT_] = {
@@ -184,19 +186,11 @@ int store_error(struct ember_store *s, char *err, size_t errlen, int neg_errno,
 	return neg_errno;
 }
 
-static int64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* SQLite's progress handler: non-zero interrupts the running statement. */
 static int past_deadline(void *arg)
 {
 	const struct ember_store *s = arg;
-	return s->deadline_ns && monotonic_ns() > s->deadline_ns;
+	return s->deadline_ns && ember_monotonic_ns() > s->deadline_ns;
 }
 
 void ember_store_set_query_timeout(struct ember_store *s, int64_t timeout_ns)
@@ -208,7 +202,7 @@ int store_begin_read(struct ember_store *s)
 {
 	int rc;
 
-	s->deadline_ns = s->query_timeout_ns ? monotonic_ns() + s->query_timeout_ns : 0;
+	s->deadline_ns = s->query_timeout_ns ? ember_monotonic_ns() + s->query_timeout_ns : 0;
 	rc = store_step_done(s, STMT_BEGIN_READ);
 	if (rc != SQLITE_OK)
 		s->deadline_ns = 0;

@@ -63,6 +63,7 @@
 #include <unistd.h>
 
 #include "agent/procmaps.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "symbolizer/dwarf.h"
 #include "symbolizer/elf_file.h"
@@ -141,13 +142,6 @@ struct ember_symbolizer {
 };
 
 /* ---- helpers ---- */
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static uint32_t intern_frame(struct ember_profile *p, const struct ember_frame *f, uint32_t *out)
 {
@@ -826,7 +820,7 @@ int ember_symbolize_user(struct ember_symbolizer *s, uint32_t pid, uint64_t pc,
 	}
 	m = find_map(proc, pc);
 	if (!m && proc->have_maps && hit) {
-		int64_t now = now_ns();
+		int64_t now = ember_monotonic_ns();
 		if (!proc->futile_reread_ns || now - proc->futile_reread_ns >= REREAD_THROTTLE_NS) {
 			hit = false;
 			if (load_maps(proc) == 0)
@@ -862,7 +856,7 @@ static void load_kallsyms(struct ember_symbolizer *s)
 	int err;
 
 	s->kallsyms_tried = true;
-	s->kallsyms_loaded_ns = now_ns();
+	s->kallsyms_loaded_ns = ember_monotonic_ns();
 	if (!path || !path[0])
 		path = EMBER_KALLSYMS_PATH;
 	err = ember_kallsyms_load(path, &k);
@@ -894,7 +888,7 @@ int ember_symbolize_kernel(struct ember_symbolizer *s, uint64_t pc, struct ember
 	const struct ember_ksym *k = s->kallsyms ? ember_kallsyms_lookup(s->kallsyms, pc, NULL)
 						 : NULL;
 	/* A miss may be a module loaded since: reload, but rarely (it is a big file). */
-	if (!k && s->kallsyms && now_ns() - s->kallsyms_loaded_ns >= KALLSYMS_RELOAD_NS) {
+	if (!k && s->kallsyms && ember_monotonic_ns() - s->kallsyms_loaded_ns >= KALLSYMS_RELOAD_NS) {
 		load_kallsyms(s);
 		k = ember_kallsyms_lookup(s->kallsyms, pc, NULL);
 	}
