@@ -7,6 +7,9 @@
 #ifndef EMBER_CMD_H
 #define EMBER_CMD_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 int cmd_run(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_ehframe(int argc, char **argv);
@@ -25,6 +28,12 @@ long long cmd_now_ns(void);
 /* Like cmd_sleep_ms, handling the profiler's kernel events meanwhile. */
 struct ember_profiler;
 void cmd_wait_ms(struct ember_profiler *pr, long ms);
+/*
+ * The profiler's refresh_fn, arg the ember_symbolizer: snapshot a process's
+ * maps while it runs, a new image at exec (what was known of the pid is
+ * stale), else new or newly mapped code.
+ */
+void cmd_snapshot_process(uint32_t pid, bool exec, void *symbolizer);
 
 #define CMD_DEFAULT_UNWIND_CACHE "/var/cache/ember/unwind"
 

@@ -9,6 +9,7 @@
 
 #include "agent/profiler.h"
 #include "cmd.h"
+#include "symbolizer/symbolizer.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -71,4 +72,12 @@ void cmd_wait_ms(struct ember_profiler *pr, long ms)
 			break;
 		ember_profiler_poll(pr, left > 100 ? 100 : (int)left);
 	}
+}
+
+void cmd_snapshot_process(uint32_t pid, bool exec, void *symbolizer)
+{
+	if (exec)
+		ember_symbolizer_track(symbolizer, pid);
+	else
+		ember_symbolizer_refresh(symbolizer, pid);
 }

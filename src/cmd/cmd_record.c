@@ -152,18 +152,6 @@ static int write_output(const struct ember_profile *p, const char *path, bool pp
 	return rc;
 }
 
-/*
- * Snapshot a process's maps while it runs: a new image at exec (what was
- * known of the pid is stale), else new or newly mapped code.
- */
-static void refresh_process(uint32_t pid, bool exec, void *arg)
-{
-	if (exec)
-		ember_symbolizer_track(arg, pid);
-	else
-		ember_symbolizer_refresh(arg, pid);
-}
-
 int cmd_record(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -260,7 +248,7 @@ int cmd_record(int argc, char **argv)
 					    .unwind_budget = budget_mb << 20,
 					    .unwind_cache = cache,
 					    .frame_pointers_only = fp_only,
-					    .refresh_fn = refresh_process,
+					    .refresh_fn = cmd_snapshot_process,
 					    .refresh_arg = sym};
 	struct ember_profiler *pr;
 	char err[512];

@@ -126,18 +126,6 @@ static void stats_json(struct strbuf *sb, void *arg)
 		  ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6, ru.ru_maxrss);
 }
 
-/*
- * Snapshot a process's maps while it runs: a new image at exec (what was
- * known of the pid is stale), else new or newly mapped code.
- */
-static void refresh_process(uint32_t pid, bool exec, void *arg)
-{
-	if (exec)
-		ember_symbolizer_track(arg, pid);
-	else
-		ember_symbolizer_refresh(arg, pid);
-}
-
 /* A process exited and its samples are drained: drop what the symbolizer kept for it. */
 static void forget_process(uint32_t pid, void *arg)
 {
@@ -278,7 +266,7 @@ int cmd_run(int argc, char **argv)
 	struct ember_profiler_opts popts = {.frequency = a.frequency,
 					    .exit_fn = forget_process,
 					    .exit_arg = a.sym,
-					    .refresh_fn = refresh_process,
+					    .refresh_fn = cmd_snapshot_process,
 					    .refresh_arg = a.sym,
 					    .unwind_budget = budget_mb << 20,
 					    .unwind_cache = cache,
