@@ -924,10 +924,29 @@ int ember_symbolizer_process(struct ember_symbolizer *s, uint32_t pid,
 	return 0;
 }
 
-int ember_symbolizer_track(struct ember_symbolizer *s, uint32_t pid)
+int ember_symbolizer_refresh(struct ember_symbolizer *s, uint32_t pid)
 {
 	struct proc *p = proc_get(s, pid);
 	int err;
+
+	if (!p)
+		return -ENOMEM;
+	err = load_maps(p); /* keeps the mappings already resolved */
+	if (err)
+		return err;
+	p->futile_reread_ns = 0;
+	if (!p->have_info)
+		load_info(s, p);
+	/* Open the files now: after the process exits /proc/PID/root is gone. */
+	for (size_t i = 0; i < p->n_maps; i++)
+		if (!p->maps[i].resolved)
+			resolve_map(s, pid, &p->maps[i]);
+	return 0;
+}
+
+int ember_symbolizer_track(struct ember_symbolizer *s, uint32_t pid)
+{
+	struct proc *p = proc_get(s, pid);
 
 	if (!p)
 		return -ENOMEM;
@@ -937,33 +956,7 @@ int ember_symbolizer_track(struct ember_symbolizer *s, uint32_t pid)
 	p->n_maps = 0;
 	p->have_maps = false;
 	p->have_info = false;
-	p->futile_reread_ns = 0;
-	err = load_maps(p);
-	if (err)
-		return err;
-	load_info(s, p);
-	/* Open the files now: after the process exits /proc/PID/root is gone. */
-	for (size_t i = 0; i < p->n_maps; i++)
-		if (!p->maps[i].resolved)
-			resolve_map(s, pid, &p->maps[i]);
-	return 0;
-}
-
-int ember_symbolizer_refresh(struct ember_symbolizer *s, uint32_t pid)
-{
-	struct proc *p = proc_get(s, pid);
-
-	if (!p)
-		return -ENOMEM;
-	if (load_maps(p) != 0)
-		return -ESRCH;
-	p->futile_reread_ns = 0;
-	if (!p->have_info)
-		load_info(s, p);
-	for (size_t i = 0; i < p->n_maps; i++)
-		if (!p->maps[i].resolved)
-			resolve_map(s, pid, &p->maps[i]);
-	return 0;
+	return ember_symbolizer_refresh(s, pid);
 }
 
 void ember_symbolizer_forget(struct ember_symbolizer *s, uint32_t pid)

@@ -54,7 +54,7 @@ int ember_symbolizer_track(struct ember_symbolizer *s, uint32_t pid);
  * Re-read pid's maps now and open the files of new mappings, keeping what
  * is already resolved (a process sampled for the first time, or one that
  * mapped new code), so that it can be symbolized after it exits.
- * Returns 0, or -ESRCH when it is gone already.
+ * Returns 0, or the error reading its maps (it is gone already).
  */
 int ember_symbolizer_refresh(struct ember_symbolizer *s, uint32_t pid);
 
