@@ -227,14 +227,9 @@ static void hash_u64(struct hasher *h, uint64_t v)
 	hash_bytes(h, &v, sizeof(v));
 }
 
-/* Hash file bytes [off, off+len), clamped to the file; the clamped length first. */
-static void hash_range(struct hasher *h, uint64_t off, uint64_t len)
+/* Hash file bytes [off, off+len), clamped to the file. */
+static void hash_bytes_at(struct hasher *h, uint64_t off, uint64_t len)
 {
-	if (off > h->file_size)
-		off = h->file_size;
-	if (len > h->file_size - off)
-		len = h->file_size - off;
-	hash_u64(h, len);
 	while (len > 0 && !h->err) {
 		size_t want = len < READ_CHUNK ? (size_t)len : READ_CHUNK;
 		ssize_t got = pread(h->fd, h->buf, want, (off_t)off);
@@ -248,6 +243,21 @@ static void hash_range(struct hasher *h, uint64_t off, uint64_t len)
 		off += (uint64_t)got;
 		len -= (uint64_t)got;
 	}
+}
+
+static uint64_t clamp_len(const struct hasher *h, uint64_t *off, uint64_t len)
+{
+	if (*off > h->file_size)
+		*off = h->file_size;
+	return len > h->file_size - *off ? h->file_size - *off : len;
+}
+
+/* Hash a part of the file: its clamped length, then its bytes (unambiguous). */
+static void hash_range(struct hasher *h, uint64_t off, uint64_t len)
+{
+	len = clamp_len(h, &off, len);
+	hash_u64(h, len);
+	hash_bytes_at(h, off, len);
 }
 
 static int hasher_finish(struct hasher *h, uint8_t out[EMBER_HASH_BYTES])
@@ -286,7 +296,6 @@ int ember_elf_content_hash(Elf *elf, int fd, uint8_t out[EMBER_HASH_BYTES])
 
 	if (err)
 		return err;
-	hash_u64(&h, h.file_size);
 	if (h.file_size > EMBER_CONTENT_HASH_FULL_MAX && elf &&
 	    elf_getshdrstrndx(elf, &shstrndx) == 0) {
 		Elf_Scn *scn = NULL;
@@ -313,14 +322,22 @@ int ember_elf_content_hash(Elf *elf, int fd, uint8_t out[EMBER_HASH_BYTES])
 		}
 		qsort(skip, n_skip, sizeof(*skip), cmp_range);
 	}
+	/* the kept bytes in file order, then what was left out (none: sha256sum's) */
 	uint64_t pos = 0;
 	for (size_t i = 0; i < n_skip && !h.err; i++) {
 		if (skip[i].off > pos)
-			hash_range(&h, pos, skip[i].off - pos);
+			hash_bytes_at(&h, pos, skip[i].off - pos);
 		if (skip[i].end > pos)
 			pos = skip[i].end;
 	}
-	hash_range(&h, pos, h.file_size - pos);
+	hash_bytes_at(&h, pos, h.file_size - pos);
+	if (n_skip) {
+		hash_u64(&h, h.file_size);
+		for (size_t i = 0; i < n_skip; i++) {
+			hash_u64(&h, skip[i].off);
+			hash_u64(&h, skip[i].end);
+		}
+	}
 	free(skip);
 	return hasher_finish(&h, out);
 }
@@ -357,25 +374,39 @@ int ember_elf_unwind_hash(Elf *elf, int fd, uint8_t out[EMBER_HASH_BYTES])
 		hasher_finish(&h, out);
 		return -ENOEXEC;
 	}
+	/*
+	 * Only what the compiler reads, so that a stripped copy (other section
+	 * headers, no .symtab) shares its original's table.
+	 */
 	hash_bytes(&h, "ember-unwind-1", 14);
-	hash_range(&h, 0, eh.e_ehsize);
+	hash_bytes(&h, eh.e_ident, EI_NIDENT);
+	hash_u64(&h, eh.e_type);
+	hash_u64(&h, eh.e_machine);
 	if (elf_getphdrnum(elf, &phnum) != 0 || phnum > 65535)
 		phnum = 0;
-	hash_range(&h, eh.e_phoff, (uint64_t)phnum * eh.e_phentsize);
+	for (size_t i = 0; i < phnum; i++) {
+		GElf_Phdr ph;
+		if (!gelf_getphdr(elf, (int)i, &ph))
+			continue;
+		uint64_t v[7] = {ph.p_type, ph.p_flags, ph.p_offset, ph.p_vaddr,
+				 ph.p_filesz, ph.p_memsz, ph.p_align};
+		hash_bytes(&h, v, sizeof(v));
+	}
 	if (elf_getshdrnum(elf, &shnum) != 0 || shnum > MAX_SECTIONS)
 		shnum = 0;
-	hash_range(&h, eh.e_shoff, (uint64_t)shnum * eh.e_shentsize);
 	if (shnum && elf_getshdrstrndx(elf, &shstrndx) == 0) {
-		GElf_Shdr sh;
-		Elf_Scn *scn = elf_getscn(elf, shstrndx);
-		if (scn && gelf_getshdr(scn, &sh) && sh.sh_type != SHT_NOBITS)
-			hash_range(&h, sh.sh_offset, sh.sh_size);
-		scn = NULL;
+		Elf_Scn *scn = NULL;
 		while ((scn = elf_nextscn(elf, scn)) != NULL) {
-			if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS ||
-			    !is_unwind_input(elf_strptr(elf, shstrndx, sh.sh_name), &go))
+			GElf_Shdr sh;
+			const char *name;
+			if (!gelf_getshdr(scn, &sh) ||
+			    !is_unwind_input(name = elf_strptr(elf, shstrndx, sh.sh_name), &go))
 				continue;
-			hash_range(&h, sh.sh_offset, sh.sh_size);
+			uint64_t v[4] = {sh.sh_type, sh.sh_flags, sh.sh_addr, sh.sh_size};
+			hash_bytes(&h, name, strlen(name) + 1);
+			hash_bytes(&h, v, sizeof(v));
+			if (sh.sh_type != SHT_NOBITS)
+				hash_range(&h, sh.sh_offset, sh.sh_size);
 		}
 	}
 	/* Go rows read the code (prologues) and relocations; without sections, anything. */

@@ -78,20 +78,22 @@ int ember_go_build_id(struct Elf *elf, int fd, char *out, size_t size);
 int ember_go_build_id_scan(const void *buf, size_t len, char *out, size_t size);
 
 /*
- * SHA-256 of the file's content: its size, then every byte when the file
- * is at most EMBER_CONTENT_HASH_FULL_MAX, else every byte but those of its
- * .debug_* / .zdebug_* sections (their headers are still hashed).  Returns
- * 0 or -errno.
+ * SHA-256 of the file's content: of every byte (as sha256sum) when the
+ * file is at most EMBER_CONTENT_HASH_FULL_MAX, else of every byte but
+ * those of its .debug_* / .zdebug_* sections (their headers are still
+ * hashed), followed by the file size and the ranges left out.  Returns 0
+ * or -errno.
  */
 int ember_elf_content_hash(struct Elf *elf, int fd, uint8_t out[EMBER_HASH_BYTES]);
 
 /*
  * SHA-256 of what the unwind-table compiler (src/ehframe/, .gopclntab
- * rows) reads: the ELF header, program and section headers, section names,
- * .eh_frame, .eh_frame_hdr, .debug_frame, .zdebug_frame and, for Go
- * binaries and files without section headers, every PT_LOAD's bytes (the
- * Go rows look at the code).  Two files with equal hashes compile to the
- * same table.  Returns 0 or -errno.
+ * rows) reads: the ELF header's class, type and machine, the program
+ * headers, the headers and bytes of .eh_frame, .eh_frame_hdr,
+ * .debug_frame, .zdebug_frame and .gopclntab and, for Go binaries and
+ * files without section headers, every PT_LOAD's bytes (the Go rows look
+ * at the code).  Two files with equal hashes compile to the same table; a
+ * stripped copy hashes as its original.  Returns 0 or -errno.
  */
 int ember_elf_unwind_hash(struct Elf *elf, int fd, uint8_t out[EMBER_HASH_BYTES]);
 
