@@ -59,6 +59,14 @@ void ember_hex_encode(const uint8_t *p, size_t n, char *out)
 
 /* ---- notes ---- */
 
+static bool all_nul(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
 /*
  * The first note of `owner` and `type` in a note data block: its
  * descriptor is copied to desc (at most size bytes).  Returns the
@@ -77,10 +85,12 @@ static int note_in_data(Elf_Data *data, const char *owner, uint32_t type, void *
 		if (next <= off)
 			break; /* no progress: corrupt */
 		off = next;
-		if (nh.n_type != type || nh.n_namesz != olen || name_off > data->d_size ||
-		    olen > data->d_size - name_off || desc_off > data->d_size ||
-		    nh.n_descsz > data->d_size - desc_off ||
-		    memcmp((const char *)data->d_buf + name_off, owner, olen) != 0)
+		/* the owner, NUL-terminated, maybe NUL-padded (Go writes "Go\0\0") */
+		if (nh.n_type != type || nh.n_namesz < olen || nh.n_namesz > 8 ||
+		    name_off > data->d_size || nh.n_namesz > data->d_size - name_off ||
+		    desc_off > data->d_size || nh.n_descsz > data->d_size - desc_off ||
+		    memcmp((const char *)data->d_buf + name_off, owner, olen) != 0 ||
+		    !all_nul((const char *)data->d_buf + name_off + olen, nh.n_namesz - olen))
 			continue;
 		if (nh.n_descsz == 0 || nh.n_descsz > size)
 			return -ENOSPC;

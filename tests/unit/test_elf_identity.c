@@ -89,11 +89,11 @@ static int sh(const char *fmt, ...)
 	return rc;
 }
 
-/* Go's note: namesz 3 ("Go\0" padded to 4), descsz, type 4, then the id padded to 4. */
+/* Go's note as cmd/link writes it: namesz 4 ("Go\0\0"), descsz, type 4, the id padded to 4. */
 static int write_go_note(const char *path)
 {
 	const char *id = GO_ID;
-	uint32_t hdr[3] = {3, (uint32_t)strlen(id), 4};
+	uint32_t hdr[3] = {4, (uint32_t)strlen(id), 4};
 	char pad[4] = {0};
 	FILE *f = fopen(path, "wb");
 

@@ -1,0 +1,103 @@
+#!/bin/sh
+# go_build_versions: Go binaries have no GNU build-id; two `go build`s of
+# one module outside version control (no vcs.revision, module version
+# "(devel)") must still be two versions under `ember run` (issue [8]).
+# Built: v1, v2 (a code change), and v2 stripped (-ldflags='-s -w').
+#   - /api/targets gives each process a non-null build_id, and it is the
+#     one the oracle expects: the first 20 bytes of SHA-256 of the Go
+#     build ID that `go tool buildid` prints (docs/symbolization.md);
+#   - the three build_ids are distinct, each version is its build_id's
+#     first 12 digits, and /api/services lists service "goprog" with
+#     exactly these three versions.
+. "$(dirname "$0")/lib.sh"
+require_bpf
+command -v go > /dev/null || fail "go not installed (scripts/setup-deps.sh installs golang-go)"
+command -v curl > /dev/null || fail "curl not installed (scripts/setup-deps.sh installs it)"
+export GOCACHE="${GOCACHE:-/tmp/ember-gocache}" GOFLAGS=-mod=mod GOPROXY=off
+export HOME="${HOME:-/root}"
+
+# one module, built twice with a code change in between, outside any VCS
+# stamping (-buildvcs=false: what `go build` does outside a repository)
+src=$(cd "$(dirname "$0")/../programs/goprog" && pwd)
+mkdir -p "$OUT/mod" "$OUT/v1" "$OUT/v2" "$OUT/v2s"
+cp "$src/go.mod" "$src/main.go" "$OUT/mod/"
+(cd "$OUT/mod" && go build -buildvcs=false -o "$OUT/v1/goprog" .) || fail "go build v1 failed"
+sed -i 's/i < 200000; i++/i < 200001; i++/' "$OUT/mod/main.go"
+cmp -s "$src/main.go" "$OUT/mod/main.go" && fail "the code change did not apply"
+(cd "$OUT/mod" && go build -buildvcs=false -o "$OUT/v2/goprog" . &&
+	go build -buildvcs=false -ldflags='-s -w' -o "$OUT/v2s/goprog" .) || fail "go build v2 failed"
+for v in v1 v2 v2s; do
+	readelf -n "$OUT/$v/goprog" | grep -q "Build ID:" && fail "$v/goprog has a GNU build-id"
+	gid=$(go tool buildid "$OUT/$v/goprog") || fail "go tool buildid $v failed"
+	printf %s "$gid" | sha256sum | cut -c1-40 > "$OUT/$v.want"
+	note "$v: go build ID $gid -> expected build_id $(cat "$OUT/$v.want")"
+done
+readelf -S "$OUT/v2s/goprog" | grep -q '\.symtab' && fail "v2s/goprog is not stripped"
+
+db="$OUT/ember.db"
+env -u EMBER_SERVICE -u EMBER_VERSION -u OTEL_SERVICE_NAME -u OTEL_RESOURCE_ATTRIBUTES \
+	"$EMBER" run --db "$db" --listen 127.0.0.1:0 --frequency 997 --flush 1 \
+	--unwind-cache "$OUT/unwind-cache" 2> "$OUT/run.log" &
+ember=$!
+BG_PIDS="$BG_PIDS $ember"
+url=""
+for i in $(seq 1 50); do
+	url=$(sed -n 's/^ember: serving \(http:[^ ]*\)$/\1/p' "$OUT/run.log")
+	[ -n "$url" ] && break
+	kill -0 "$ember" 2> /dev/null || { cat "$OUT/run.log"; fail "ember run exited"; }
+	sleep 0.2
+done
+[ -n "$url" ] || { cat "$OUT/run.log"; fail "ember run did not print its address"; }
+sleep 1
+
+pids=""
+for v in v1 v2 v2s; do
+	env -u EMBER_SERVICE -u EMBER_VERSION -u OTEL_SERVICE_NAME -u OTEL_RESOURCE_ATTRIBUTES \
+		"$OUT/$v/goprog" 2 > /dev/null &
+	p=$!
+	wait "$p"
+	echo "$p" > "$OUT/$v.pid"
+done
+
+# field FIELD PID: a target's field as JSON text ("..." or null)
+field() {
+	tr '{' '\n' < "$OUT/targets.json" | grep "\"pid\":$2[,}]" |
+		sed -n "s/.*\"$1\":\(null\|\"[^\"]*\"\).*/\1/p" | head -n 1
+}
+for i in $(seq 1 40); do
+	sleep 0.5
+	curl -sf "${url}api/targets" > "$OUT/targets.json" || continue
+	ok=1
+	for v in v1 v2 v2s; do
+		[ -n "$(field build_id "$(cat "$OUT/$v.pid")")" ] || ok=0
+	done
+	[ $ok -eq 1 ] && break
+done
+for v in v1 v2 v2s; do
+	p=$(cat "$OUT/$v.pid")
+	bid=$(field build_id "$p")
+	ver=$(field version "$p")
+	svc=$(field service "$p")
+	note "$v (pid $p): service $svc, version $ver, build_id $bid"
+	[ -n "$bid" ] || { cat "$OUT/targets.json"; fail "$v: pid $p is not among the targets"; }
+	[ "$bid" != null ] || fail "$v: build_id is null"
+	[ "$bid" = "\"$(cat "$OUT/$v.want")\"" ] ||
+		fail "$v: build_id $bid, expected \"$(cat "$OUT/$v.want")\" (from go tool buildid)"
+	[ "$ver" = "\"$(cut -c1-12 "$OUT/$v.want")\"" ] ||
+		fail "$v: version $ver is not the build_id's first 12 digits"
+	[ "$svc" = '"goprog"' ] || fail "$v: service $svc, expected \"goprog\""
+	echo "$bid" >> "$OUT/bids.txt"
+done
+[ "$(sort -u "$OUT/bids.txt" | wc -l)" -eq 3 ] || fail "the three builds do not have three build_ids"
+
+curl -sf "${url}api/services" > "$OUT/services.json" || fail "/api/services failed"
+svc=$(tr -d '\n' < "$OUT/services.json" | sed 's/{"service":/\n&/g' | grep '^{"service":"goprog"')
+[ -n "$svc" ] || { cat "$OUT/services.json"; fail "no service named goprog"; }
+echo "$svc" | grep -o '"version":"[^"]*"' | sort -u > "$OUT/versions.txt"
+note "goprog's versions: $(tr '\n' ' ' < "$OUT/versions.txt")"
+[ "$(wc -l < "$OUT/versions.txt")" -eq 3 ] || fail "service goprog has $(wc -l < "$OUT/versions.txt") versions, expected 3"
+for v in v1 v2 v2s; do
+	grep -q "\"version\":\"$(cut -c1-12 "$OUT/$v.want")\"" "$OUT/versions.txt" ||
+		fail "$v's version is not listed by /api/services"
+done
+exit 0
