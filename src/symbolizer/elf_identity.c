@@ -26,7 +26,7 @@
 #define NT_GO_BUILD_ID 4  /* Go's note: owner "Go", type 4 (cmd/link) */
 #define GO_MARKER_SCAN (32u << 10) /* the marker starts the text: look this far */
 #define MAX_SECTIONS 65536
-#define READ_CHUNK (1u << 20)
+#define READ_CHUNK (64u << 10)
 
 static const char go_marker[] = "\xff Go build ID: \"";
 static const char go_marker_end[] = "\"\n \xff";
