@@ -30,6 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/array.h"
 #include "core/log.h"
 
 /* Provided by the C++ runtime (libstdc++), which Ember links. */
@@ -127,15 +128,7 @@ static int add_name(struct sym_builder *b, const char *name, uint32_t *off)
 /* Room for one more symbol in b. */
 static int sym_reserve(struct sym_builder *b)
 {
-	if (b->n < b->cap)
-		return 0;
-	size_t cap = b->cap ? b->cap * 2 : 1024;
-	struct ember_elf_symbol *p = realloc(b->syms, cap * sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	b->syms = p;
-	b->cap = cap;
-	return 0;
+	return ember_array_grow(&b->syms, &b->cap, b->n + 1, sizeof(*b->syms));
 }
 
 /* End of the section holding a zero-size symbol; UINT64_MAX when unknown. */

@@ -20,6 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/array.h"
+
 #ifndef NT_GNU_BUILD_ID
 #define NT_GNU_BUILD_ID 3
 #endif
@@ -310,21 +312,16 @@ int ember_elf_content_hash(Elf *elf, int fd, uint8_t out[EMBER_HASH_BYTES])
 	    elf_getshdrstrndx(elf, &shstrndx) == 0) {
 		Elf_Scn *scn = NULL;
 		size_t cap = 0;
-		while ((scn = elf_nextscn(elf, scn)) != NULL && cap < MAX_SECTIONS) {
+		while ((scn = elf_nextscn(elf, scn)) != NULL && n_skip < MAX_SECTIONS) {
 			GElf_Shdr sh;
 			if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS ||
 			    !is_dwarf_section(elf_strptr(elf, shstrndx, sh.sh_name)) ||
 			    sh.sh_offset >= h.file_size)
 				continue;
-			if (n_skip == cap) {
-				cap = cap ? 2 * cap : 64;
-				struct range *p = realloc(skip, cap * sizeof(*p));
-				if (!p) {
-					free(skip);
-					hasher_finish(&h, out);
-					return -ENOMEM;
-				}
-				skip = p;
+			if (ember_array_grow(&skip, &cap, n_skip + 1, sizeof(*skip))) {
+				free(skip);
+				hasher_finish(&h, out);
+				return -ENOMEM;
 			}
 			uint64_t end = sh.sh_size > h.file_size - sh.sh_offset ? h.file_size
 									       : sh.sh_offset + sh.sh_size;

@@ -30,6 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/array.h"
+
 #ifndef R_X86_64_GLOB_DAT
 #define R_X86_64_GLOB_DAT 6
 #endif
@@ -62,14 +64,8 @@ static int add_reloc(struct relocs *rs, uint64_t slot, uint32_t sym, size_t symt
 {
 	if (rs->n >= MAX_RELOCS)
 		return -E2BIG;
-	if (rs->n == rs->cap) {
-		size_t cap = rs->cap ? 2 * rs->cap : 256;
-		struct got_reloc *p = realloc(rs->r, cap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		rs->r = p;
-		rs->cap = cap;
-	}
+	if (ember_array_grow(&rs->r, &rs->cap, rs->n + 1, sizeof(*rs->r)))
+		return -ENOMEM;
 	rs->r[rs->n++] = (struct got_reloc){slot, sym, symtab};
 	return 0;
 }

@@ -34,20 +34,7 @@ for v in v1 v2 v2s; do
 done
 readelf -S "$OUT/v2s/goprog" | grep -q '\.symtab' && fail "v2s/goprog is not stripped"
 
-db="$OUT/ember.db"
-env -u EMBER_SERVICE -u EMBER_VERSION -u OTEL_SERVICE_NAME -u OTEL_RESOURCE_ATTRIBUTES \
-	"$EMBER" run --db "$db" --listen 127.0.0.1:0 --frequency 997 --flush 1 \
-	--unwind-cache "$OUT/unwind-cache" 2> "$OUT/run.log" &
-ember=$!
-BG_PIDS="$BG_PIDS $ember"
-url=""
-for i in $(seq 1 50); do
-	url=$(sed -n 's/^ember: serving \(http:[^ ]*\)$/\1/p' "$OUT/run.log")
-	[ -n "$url" ] && break
-	kill -0 "$ember" 2> /dev/null || { cat "$OUT/run.log"; fail "ember run exited"; }
-	sleep 0.2
-done
-[ -n "$url" ] || { cat "$OUT/run.log"; fail "ember run did not print its address"; }
+start_ember_run --db "$OUT/ember.db" --frequency 997 --flush 1 --unwind-cache "$OUT/unwind-cache"
 sleep 1
 
 pids=""

@@ -9,7 +9,7 @@
  * build-id is not lower-case hex of the promised length, a Go build ID has
  * a character Go never writes, or a PLT name does not end in "@plt".
  *
- * FUZZ_SOURCES: src/symbolizer/elf_identity.c src/symbolizer/elf_plt.c
+ * FUZZ_SOURCES: src/core/array.c src/symbolizer/elf_identity.c src/symbolizer/elf_plt.c
  * FUZZ_LIBS: -lelf -lcrypto
  */
 #include <gelf.h>

@@ -75,20 +75,6 @@ static char *path_of(const char *name)
 	return p;
 }
 
-static int sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	int rc = system(cmd);
-	if (rc != 0)
-		fprintf(stderr, "test_elf_identity: failed (%d): %s\n", rc, cmd);
-	return rc;
-}
-
 /* Go's note as cmd/link writes it: namesz 4 ("Go\0\0"), descsz, type 4, the id padded to 4. */
 static int write_go_note(const char *path)
 {
@@ -122,7 +108,7 @@ static int setup(void **state)
 		return -1;
 	if (write_go_note(path_of("go.note")))
 		return -1;
-	return sh("cd %s && "
+	return test_sh("cd %s && "
 		  "gcc -O1 -DNAME=alpha_fn -DMUL=3 -fno-omit-frame-pointer -Wl,--build-id=0x" SHARED_ID
 		  " -o alpha prog.c && "
 		  "gcc -O1 -DNAME=bravo_fn -DMUL=5 -Wl,--build-id=0x" SHARED_ID
@@ -145,7 +131,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	return sh("rm -rf %s", dir);
+	return test_sh("rm -rf %s", dir);
 }
 
 /* The first 40 hex digits of sha256sum's answer for a file, or for a string. */
