@@ -5,7 +5,7 @@
 # table (issue [9] E: the second got the first's names, 69% truncated).
 #   - no stack mixes functions only one of them has (the oracle: `nm` on
 #     each binary), and each program's own hot chain is in >= 90% of the
-#     stacks holding its functions (>= 200 each);
+#     stacks holding its functions (>= 100 each);
 #   - the one built without frame pointers (needs its own CFI table) has
 #     >= 99% of its stacks reaching _start / __libc_start_main;
 #   - recorded twice with one unwind cache: the second run reads both
@@ -128,7 +128,7 @@ record() { # record RUN: profile both programs, check, print the figures
 	na=$(total_samples "$OUT/run$1.alpha")
 	nb=$(total_samples "$OUT/run$1.bravo")
 	note "run $1: alpha $na samples, bravo $nb samples"
-	[ "$na" -ge 200 ] && [ "$nb" -ge 200 ] || fail "run $1: too few samples"
+	[ "$na" -ge 100 ] && [ "$nb" -ge 100 ] || fail "run $1: too few samples"
 	# each program's hot chain, under its own names
 	ca=$(share "$OUT/run$1.alpha" "alpha_outer;alpha_middle;alpha_leaf")
 	cb=$(share "$OUT/run$1.bravo" "bravo_driver;bravo_stage1;bravo_stage2;bravo_kernel")
