@@ -43,6 +43,7 @@ struct ember_unwind_tables_stats {
 	uint64_t failures;        /* files whose CFI could not be read (FP used) */
 	uint64_t budget_exhausted;/* files left to FP because the budget was spent */
 	uint64_t reclaimed;       /* files whose rows were freed */
+	uint64_t build_id_collisions; /* files whose build-id has a cached table of other inputs */
 };
 
 int ember_unwind_tables_new(const struct ember_unwind_maps *maps,

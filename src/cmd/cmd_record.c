@@ -95,20 +95,22 @@ static void print_stats(struct ember_profiler *pr, struct ember_symbolizer *sym)
 		"unwind tables: %llu files, %llu rows + %llu shared rules in %llu bytes "
 		"(%.2f bytes per row, index included), "
 		"%llu shards (%llu KiB), compiled %llu in %.1f ms, %llu from cache, "
-		"%llu unreadable, %llu over budget\n",
+		"%llu unreadable, %llu over budget, %llu build-id collisions\n",
 		(unsigned long long)ut.files, (unsigned long long)ut.rows,
 		(unsigned long long)ut.rules, (unsigned long long)ut.table_bytes,
 		ut.rows ? (double)ut.table_bytes / (double)ut.rows : 0.0,
 		(unsigned long long)ut.shards,
 		(unsigned long long)(ut.shard_bytes >> 10), (unsigned long long)ut.compiles,
 		ut.compile_ns / 1e6, (unsigned long long)ut.cache_hits,
-		(unsigned long long)ut.failures, (unsigned long long)ut.budget_exhausted);
+		(unsigned long long)ut.failures, (unsigned long long)ut.budget_exhausted,
+		(unsigned long long)ut.build_id_collisions);
 	struct ember_symbolizer_stats ss;
 	ember_symbolizer_stats(sym, &ss);
 	fprintf(stderr,
-		"symbolizer: %llu addresses, %llu ELF files; cache %llu/%llu hits (%.2f%%), "
-		"%llu entries, %llu KiB\n",
+		"symbolizer: %llu addresses, %llu ELF files, %llu build-id collisions; "
+		"cache %llu/%llu hits (%.2f%%), %llu entries, %llu KiB\n",
 		(unsigned long long)ss.lookups, (unsigned long long)ss.elf_files,
+		(unsigned long long)ss.build_id_collisions,
 		(unsigned long long)ss.symcache_hits, (unsigned long long)ss.symcache_lookups,
 		ss.symcache_lookups ? 100.0 * (double)ss.symcache_hits / (double)ss.symcache_lookups
 				    : 0.0,

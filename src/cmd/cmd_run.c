@@ -96,17 +96,18 @@ static void stats_json(struct strbuf *sb, void *arg)
 		  "},\"unwind_tables\":{\"processes\":%llu,\"files\":%llu,\"rows\":%llu,"
 		  "\"rules\":%llu,\"table_bytes\":%llu,\"shards\":%llu,\"shard_bytes\":%llu,\"compiles\":%llu,"
 		  "\"compile_ms\":%.1f,\"cache_hits\":%llu,\"failures\":%llu,"
-		  "\"budget_exhausted\":%llu,\"reclaimed\":%llu",
+		  "\"budget_exhausted\":%llu,\"reclaimed\":%llu,\"build_id_collisions\":%llu",
 		  (unsigned long long)ut.processes, (unsigned long long)ut.files,
 		  (unsigned long long)ut.rows, (unsigned long long)ut.rules,
 		  (unsigned long long)ut.table_bytes, (unsigned long long)ut.shards, (unsigned long long)ut.shard_bytes,
 		  (unsigned long long)ut.compiles, ut.compile_ns / 1e6,
 		  (unsigned long long)ut.cache_hits, (unsigned long long)ut.failures,
-		  (unsigned long long)ut.budget_exhausted, (unsigned long long)ut.reclaimed);
+		  (unsigned long long)ut.budget_exhausted, (unsigned long long)ut.reclaimed,
+		  (unsigned long long)ut.build_id_collisions);
 	sb_printf(sb,
 		  "},\"collector\":{\"samples\":%llu,\"stacks\":%llu,\"truncated\":%llu,"
 		  "\"processes\":%llu,\"garbage_callers\":%llu},\"symbolizer\":{\"lookups\":%llu,\"cache_hits\":%llu,"
-		  "\"elf_files\":%llu,\"elf_errors\":%llu,\"processes\":%llu,"
+		  "\"elf_files\":%llu,\"elf_errors\":%llu,\"processes\":%llu,\"build_id_collisions\":%llu,"
 		  "\"symcache_lookups\":%llu,\"symcache_hits\":%llu,\"symcache_hit_rate\":%.5f,"
 		  "\"symcache_entries\":%llu,\"symcache_bytes\":%llu,\"symcache_max_bytes\":%llu},"
 		  "\"flushes\":%llu,\"flush_errors\":%llu,\"flushed_samples\":%llu,"
@@ -116,7 +117,8 @@ static void stats_json(struct strbuf *sb, void *arg)
 		  (unsigned long long)cs.garbage_callers,
 		  (unsigned long long)ss.lookups, (unsigned long long)ss.cache_hits,
 		  (unsigned long long)ss.elf_files, (unsigned long long)ss.elf_errors,
-		  (unsigned long long)ss.processes, (unsigned long long)ss.symcache_lookups,
+		  (unsigned long long)ss.processes, (unsigned long long)ss.build_id_collisions,
+		  (unsigned long long)ss.symcache_lookups,
 		  (unsigned long long)ss.symcache_hits,
 		  ss.symcache_lookups ? (double)ss.symcache_hits / (double)ss.symcache_lookups : 0.0,
 		  (unsigned long long)ss.symcache_entries, (unsigned long long)ss.symcache_bytes,

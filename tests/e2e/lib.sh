@@ -40,6 +40,25 @@ require_prog() {
 	[ -x "$PROGS/$1" ] || fail "test program $PROGS/$1 not built (make test-programs)"
 }
 
+# start_ember_run ARGS...: `ember run --listen 127.0.0.1:0 ARGS` in the
+# background, without service/version variables in its environment; sets
+# $ember (its pid) and $url (where it serves) or fails.  Log: $OUT/run.log.
+start_ember_run() {
+	env -u EMBER_SERVICE -u EMBER_VERSION -u OTEL_SERVICE_NAME -u OTEL_RESOURCE_ATTRIBUTES \
+		"$EMBER" run --listen 127.0.0.1:0 "$@" 2> "$OUT/run.log" &
+	ember=$!
+	BG_PIDS="$BG_PIDS $ember"
+	url=""
+	for _ in $(seq 1 50); do
+		url=$(sed -n 's/^ember: serving \(http:[^ ]*\)$/\1/p' "$OUT/run.log")
+		[ -n "$url" ] && return 0
+		kill -0 "$ember" 2> /dev/null || { cat "$OUT/run.log"; fail "ember run exited"; }
+		sleep 0.2
+	done
+	cat "$OUT/run.log"
+	fail "ember run did not print its address"
+}
+
 # share FILE PATTERN: percentage (integer) of samples in folded FILE whose stack matches PATTERN
 share() {
 	awk -v pat="$2" '{ n = $NF; total += n; line = $0; sub(/ [0-9]+$/, "", line);
