@@ -38,23 +38,32 @@ enum ember_cfa_rule {
 };
 
 /*
- * Go functions that leave one stack for another (cfa_offset of an
- * EMBER_CFA_GO_SWITCH row).  Go's own traceback crosses them from the
- * system stack (g0) to the goroutine that was running (m.curg); so does the
- * unwinder, with the offsets of struct ember_go_runtime:
+ * Go functions that leave one stack for another (EMBER_CFA_GO_SWITCH rows).
+ * Go's own traceback crosses them from the system stack (g0) to the
+ * goroutine that was running (m.curg); so does the unwinder, with the
+ * offsets of struct ember_go_runtime.  The row's cfa_offset holds how to
+ * cross (low 2 bits) and the function's own CFA offset from rsp (the rest:
+ * SP-delta + 8), for samples taken before the switch:
  *   SYSTEMSTACK  runtime.systemstack, asmcgocall: curg.sched.sp points at the
  *                return address into the caller (sched.pc is the fake
  *                systemstack_switch, skipped)
  *   SCHED        runtime.mcall, morestack: curg.sched.{pc,sp,bp} are the
- *                caller's return address and registers
+ *                caller's return address and registers; on g0 without a
+ *                goroutine (mcall(park_m) dropped it) the root of g0
  *   VDSO         runtime.nanotime1, time.now, walltime: m.vdsoPC/vdsoSP are
  *                the caller's return address and stack pointer
+ *   GOGO         runtime.gogo: still on g0, an ordinary frame; once g is the
+ *                goroutine it resumes, continue at g.sched.pc (resuming)
  */
 enum ember_go_switch {
 	EMBER_GO_SWITCH_SYSTEMSTACK = 0,
 	EMBER_GO_SWITCH_SCHED = 1,
 	EMBER_GO_SWITCH_VDSO = 2,
+	EMBER_GO_SWITCH_GOGO = 3,
 };
+#define EMBER_GO_SWITCH_HOW(off) ((off) & 3)
+#define EMBER_GO_SWITCH_CFA(off) ((off) >> 2)
+#define EMBER_GO_SWITCH_OFFSET(how, cfa) ((__u16)((how) | ((cfa) << 2)))
 
 /* Where the caller's rbp is (high 4 bits of kind). */
 enum ember_rbp_rule {

@@ -404,19 +404,34 @@ static __always_inline __u64 go_read(__u64 base, __u32 off)
 	return v;
 }
 
+/* An ordinary frame at CFA = rsp + cfa: the return address is at CFA - 8. */
+static __always_inline enum step_result step_rsp_frame(struct unwind_state *st, __u64 cfa)
+{
+	__u64 ra;
+
+	if (read_user(&ra, sizeof(ra), (void *)(cfa - 8))) {
+		count_stat(EMBER_STAT_USER_READ_FAULT);
+		return STEP_ERROR;
+	}
+	st->ip = ra;
+	st->sp = cfa;
+	count_stat(EMBER_STAT_CFI_FRAMES);
+	return STEP_NEXT;
+}
+
 /*
- * A Go function that switched stacks (enum ember_go_switch): continue where
- * Go's traceback does, on the goroutine that was running (m.curg), or at the
- * caller saved before a vDSO call.  Without a switch to cross (the sample is
- * on the goroutine's own stack, in the function's first instructions) the
- * function has no frame yet: its caller's return address is at rsp.  On g0
- * with no goroutine (mcall(park_m) dropped it) the function is the system
- * stack's root, where Go's traceback stops too.
+ * A Go function that switches stacks (enum ember_go_switch,
+ * bpf/include/ember_unwind.h): continue where Go's traceback does, on the
+ * goroutine that was running (m.curg), or at the caller saved before a
+ * vDSO call.  A sample taken before the switch is an ordinary frame at the
+ * row's CFA offset.
  */
 static __always_inline enum step_result step_go_switch(struct unwind_state *st, __u32 exe_id,
-						       __u16 how)
+						       __u16 off, __u32 exact)
 {
 	const struct ember_go_runtime *rt = bpf_map_lookup_elem(&go_runtimes, &exe_id);
+	__u32 how = EMBER_GO_SWITCH_HOW(off);
+	__u64 frame_cfa = st->sp + EMBER_GO_SWITCH_CFA(off);
 
 	if (!rt || st->go_switched >= MAX_GO_SWITCHES)
 		goto fail;
@@ -434,26 +449,50 @@ static __always_inline enum step_result step_go_switch(struct unwind_state *st, 
 	if (how == EMBER_GO_SWITCH_VDSO) {
 		__u64 sp = go_read(m, rt->m_vdso_sp);
 		__u64 pc = go_read(m, rt->m_vdso_pc);
-		if (!sp || !pc)
-			goto fail;
-		st->sp = sp;
-		st->ip = pc;
-		goto crossed;
+		if (sp && pc) {
+			st->sp = sp;
+			st->ip = pc;
+			goto crossed;
+		}
+		/* not in the vDSO call: the prologue or epilogue, where rbp tells */
+		if (exact && st->bp > st->sp && st->bp - st->sp <= 64)
+			return step_frame_pointer(st);
+		return step_rsp_frame(st, frame_cfa);
 	}
+	/*
+	 * On the system stack?  Decided by where rsp is, not by which g the
+	 * thread-local slot holds: in a signal handler that is gsignal, while
+	 * the interrupted frames we are walking may be g0's or the goroutine's.
+	 * g.stack {lo, hi} is the first field of every Go release's runtime.g.
+	 */
 	__u64 curg = go_read(m, rt->m_curg);
 	__u64 g0 = go_read(m, rt->m_g0);
-	if (g == g0 && !curg)
-		return STEP_DONE; /* no goroutine (mcall(park_m) dropped it): g0's root */
-	if (g != g0 || curg == g) {
-		/* not on the system stack: an ordinary frameless function */
-		__u64 ra;
-		if (read_user(&ra, sizeof(ra), (void *)st->sp))
+	__u64 lo = go_read(g0, 0), hi = go_read(g0, 8);
+	int on_g0 = lo && st->sp >= lo && st->sp <= hi;
+	if (how == EMBER_GO_SWITCH_GOGO) {
+		if (on_g0)
+			return step_rsp_frame(st, frame_cfa);
+		/*
+		 * gogo has moved to the goroutine it resumes (g, now in the
+		 * thread-local slot) at g.sched.pc: rsp and rbp are loaded
+		 * from g.sched, which is then cleared.  The pc is a resume
+		 * point, looked up as is.
+		 */
+		__u64 sp = go_read(g, rt->g_sched_sp);
+		if (sp) {
+			st->bp = go_read(g, rt->g_sched_bp);
+			st->sp = sp;
+		}
+		st->ip = go_read(g, rt->g_sched_pc);
+		if (!st->ip)
 			goto fail;
-		st->ip = ra;
-		st->sp += 8;
-		count_stat(EMBER_STAT_CFI_FRAMES);
-		return STEP_NEXT;
+		st->exact_pc = 1;
+		goto crossed;
 	}
+	if (!on_g0)
+		return step_rsp_frame(st, frame_cfa);
+	if (!curg)
+		return STEP_DONE; /* no goroutine (mcall(park_m) dropped it): g0's root */
 	__u64 sp = go_read(curg, rt->g_sched_sp);
 	if (!sp)
 		goto fail;
@@ -490,7 +529,8 @@ static __always_inline enum step_result step_go_sigtramp(struct unwind_state *st
 
 /* One frame from a CFI rule. */
 static __always_inline enum step_result step_row(struct unwind_state *st,
-						 const struct ember_unwind_rule *row, __u32 exe_id)
+						 const struct ember_unwind_rule *row, __u32 exe_id,
+						 __u32 exact)
 {
 	__u64 cfa, ra;
 
@@ -515,7 +555,7 @@ static __always_inline enum step_result step_row(struct unwind_state *st,
 	case EMBER_CFA_SIGNAL:
 		return step_signal_frame(st);
 	case EMBER_CFA_GO_SWITCH:
-		return step_go_switch(st, exe_id, row->cfa_offset);
+		return step_go_switch(st, exe_id, row->cfa_offset, exact);
 	case EMBER_CFA_GO_SIGTRAMP:
 		return step_go_sigtramp(st, row->cfa_offset);
 	case EMBER_CFA_GAP:
@@ -568,7 +608,7 @@ static __always_inline enum step_result step_frame_at(void *ctx, struct unwind_s
 	const struct ember_unwind_rule *rule = find_rule(m, pc - m->bias);
 	if (!rule)
 		return STEP_ERROR;
-	return step_row(st, rule, m->exe_id);
+	return step_row(st, rule, m->exe_id, exact);
 }
 
 static __always_inline void push_pc(struct unwind_state *st, __u64 pc)

@@ -541,9 +541,19 @@ static int push_row(struct ember_unwind_table *t, size_t *cap, struct ember_unwi
 	return 0;
 }
 
+/* Go rows that know more than any FDE: stack switches, signal frames, roots. */
+static bool go_row_wins(const struct ember_unwind_row *g)
+{
+	unsigned cfa = EMBER_ROW_CFA(g);
+
+	return cfa == EMBER_CFA_GO_SWITCH || cfa == EMBER_CFA_GO_SIGTRAMP ||
+	       cfa == EMBER_CFA_SIGNAL || cfa == EMBER_CFA_END_OF_STACK;
+}
+
 /*
- * Overlay Go's rows (from .gopclntab) with the CFI rows of a cgo binary:
- * where an FDE covers a pc its row wins, elsewhere the Go row applies.
+ * Overlay Go's rows (from .gopclntab) with the CFI rows of a cgo binary
+ * (or Go's own .debug_frame): where an FDE covers a pc its row wins, except
+ * over Go's stack-switch, sigtramp and root rows; elsewhere the Go row applies.
  * Both tables are sorted; every pc where either changes is a breakpoint.
  */
 static int merge_go_rows(struct ember_unwind_table *cfi, struct ember_unwind_table *go,
@@ -564,7 +574,7 @@ static int merge_go_rows(struct ember_unwind_table *cfi, struct ember_unwind_tab
 		const struct ember_unwind_row *c = ember_unwind_find(cfi, pc);
 		const struct ember_unwind_row *g = ember_unwind_find(go, pc);
 		struct ember_unwind_row row;
-		if (c && EMBER_ROW_CFA(c) != EMBER_CFA_GAP)
+		if (c && EMBER_ROW_CFA(c) != EMBER_CFA_GAP && !(g && go_row_wins(g)))
 			row = *c;
 		else if (g)
 			row = *g;

@@ -45,7 +45,9 @@
  * and nanotime1 around their vDSO calls): the unwinder continues on the
  * goroutine with the offsets of goruntime.c.  runtime.sigtramp gets
  * EMBER_CFA_GO_SIGTRAMP rows (the interrupted context is at its CFA)
- * instead of being a root.  The other SPWRITE functions get
+ * instead of being a root, and its restorer runtime.sigreturn (sigreturn__sigaction
+ * in newer releases) gets EMBER_CFA_SIGNAL rows like glibc's __restore_rt.
+ * The other SPWRITE functions get
  * EMBER_CFA_UNSUPPORTED rows -- the stack is reported as cut short, never
  * guessed.
  *
@@ -202,6 +204,8 @@ static int go_switch_kind(const char *name)
 		{"runtime.walltime", EMBER_GO_SWITCH_VDSO},
 		{"runtime.walltime1", EMBER_GO_SWITCH_VDSO},
 		{"time.now", EMBER_GO_SWITCH_VDSO},
+		{"runtime.gogo", EMBER_GO_SWITCH_GOGO},
+		{"gogo", EMBER_GO_SWITCH_GOGO},
 	};
 
 	for (size_t i = 0; name && i < sizeof(switches) / sizeof(switches[0]); i++)
@@ -211,31 +215,39 @@ static int go_switch_kind(const char *name)
 }
 
 /*
- * runtime.sigtramp: the kernel's ucontext is at the CFA, so every row
- * carries the CFA offset under EMBER_CFA_GO_SIGTRAMP and the unwinder
- * continues in the interrupted code (Go marks it TOPFRAME, a root, because
- * its traceback reads the context from the signal handler's arguments).
+ * Rows of a function the unwinder handles specially, per SP-delta range:
+ *   runtime.sigtramp   EMBER_CFA_GO_SIGTRAMP, cfa_offset = CFA offset: the
+ *                      kernel's ucontext is at the CFA, so the unwinder
+ *                      continues in the interrupted code (Go marks sigtramp
+ *                      TOPFRAME, a root: its traceback reads the context from
+ *                      the handler's arguments)
+ *   stack switches     EMBER_CFA_GO_SWITCH, cfa_offset = how | CFA offset << 2
+ *                      (bpf/include/ember_unwind.h)
  */
-static int compile_sigtramp(const struct ember_gopclntab *g, const struct gofunc *f,
-			    uint64_t next, struct rowbuf *b, uint64_t *end)
+static int compile_special(const struct ember_gopclntab *g, const struct gofunc *f,
+			   uint64_t next, struct rowbuf *b, uint64_t *end, uint8_t kind, int how)
 {
 	struct gopcvalue it;
 	bool bad = false;
+	int32_t max = kind == EMBER_CFA_GO_SWITCH ? (0xffff >> 2) - 8 : 0xffff - 8;
 
-	if (!gopcvalue_init(g, f->pcsp, f->entry, &it))
-		return emit(b, f->entry, EMBER_CFA_UNSUPPORTED, 0, EMBER_RBP_SAME);
 	*end = f->entry;
-	while (gopcvalue_next(&it, &bad) && it.pc < next) {
-		uint64_t stop = it.next_pc < next ? it.next_pc : next;
-		if (stop <= it.pc)
-			continue;
-		int rc = it.value < 0 || it.value > 0xffff - 8
-				 ? emit(b, it.pc, EMBER_CFA_UNSUPPORTED, 0, EMBER_RBP_SAME)
-				 : emit(b, it.pc, EMBER_CFA_GO_SIGTRAMP, (uint16_t)(it.value + 8),
-					EMBER_RBP_SAME);
-		if (rc)
-			return rc;
-		*end = stop;
+	if (gopcvalue_init(g, f->pcsp, f->entry, &it)) {
+		while (gopcvalue_next(&it, &bad) && it.pc < next) {
+			uint64_t stop = it.next_pc < next ? it.next_pc : next;
+			if (stop <= it.pc)
+				continue;
+			uint16_t cfa = (uint16_t)(it.value + 8);
+			int rc = it.value < 0 || it.value > max
+					 ? emit(b, it.pc, EMBER_CFA_UNSUPPORTED, 0, EMBER_RBP_SAME)
+				 : kind == EMBER_CFA_GO_SWITCH
+					 ? emit(b, it.pc, kind, EMBER_GO_SWITCH_OFFSET(how, cfa),
+						EMBER_RBP_SAME)
+					 : emit(b, it.pc, kind, cfa, EMBER_RBP_SAME);
+			if (rc)
+				return rc;
+			*end = stop;
+		}
 	}
 	if (bad || *end == f->entry) {
 		b->st->errors += bad;
@@ -281,9 +293,12 @@ static int compile_func(const struct ember_gopclntab *g, const struct gobytes *c
 	const char *name = gotab_name(g, f->nameoff);
 	int sw = go_switch_kind(name);
 	if (sw >= 0)
-		return emit(b, f->entry, EMBER_CFA_GO_SWITCH, (uint16_t)sw, EMBER_RBP_SAME);
+		return compile_special(g, f, next, b, end, EMBER_CFA_GO_SWITCH, sw);
 	if (name && strcmp(name, "runtime.sigtramp") == 0)
-		return compile_sigtramp(g, f, next, b, end);
+		return compile_special(g, f, next, b, end, EMBER_CFA_GO_SIGTRAMP, 0);
+	if (name && (strcmp(name, "runtime.sigreturn") == 0 ||
+		     strcmp(name, "runtime.sigreturn__sigaction") == 0))
+		return emit(b, f->entry, EMBER_CFA_SIGNAL, 0, EMBER_RBP_SAME); /* the restorer */
 	if (is_stack_root(name, f))
 		return emit(b, f->entry, EMBER_CFA_END_OF_STACK, 0, EMBER_RBP_SAME);
 	if (f->flag & GO_FUNCFLAG_SPWRITE)
