@@ -11,6 +11,11 @@ zlib1g-dev libzstd-dev libssl-dev libsqlite3-dev sqlite3 libmicrohttpd-dev libcm
 libprotobuf-c-dev protobuf-c-compiler libunwind-dev golang-go linux-perf elfutils
 binutils procps curl libc6-dbg bpftrace"
 
+# Real programs the end-to-end tests profile.  Their packages start system
+# services; the tests run their own copies, so the services are stopped.
+TEST_SERVICES="prometheus-node-exporter"
+PKGS="$PKGS $TEST_SERVICES"
+
 # Browser tests: Debian's Chromium, and Node.js with npm for playwright-core.
 # Node and npm count as present when their commands are (a machine may have
 # them from elsewhere, and Debian's npm would conflict with such a node).
@@ -40,4 +45,9 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing
+for svc in $TEST_SERVICES; do
+	case " $missing " in *" $svc "*)
+		systemctl disable --now "$svc" > /dev/null 2>&1 || true ;;
+	esac
+done
 echo "setup-deps: done"

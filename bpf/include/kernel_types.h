@@ -24,12 +24,18 @@ struct mm_struct___ember {
 	unsigned long start_stack;
 } __attribute__((preserve_access_index));
 
+/* x86: the user fs base, where Go keeps g (named fsbase since 4.14) */
+struct thread_struct___ember {
+	unsigned long fsbase;
+} __attribute__((preserve_access_index));
+
 struct task_struct___ember {
 	int pid;
 	int tgid;
 	void *stack;
 	struct mm_struct___ember *mm;
 	char comm[16];
+	struct thread_struct___ember thread;
 } __attribute__((preserve_access_index));
 
 #endif

@@ -222,6 +222,7 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 		.shards_fd = bpf_map__fd(pr->skel->maps.shards),
 		.rules_fd = bpf_map__fd(pr->skel->maps.rules),
 		.shard0_fd = bpf_map__fd(pr->skel->maps.shard0),
+		.go_runtimes_fd = bpf_map__fd(pr->skel->maps.go_runtimes),
 	};
 	struct ember_unwind_tables_opts topts = {.budget_bytes = opts->unwind_budget,
 						 .cache_dir = opts->unwind_cache};

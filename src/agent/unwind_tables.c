@@ -85,6 +85,7 @@ struct file {
 	struct chunk *chunks;
 	size_t n_chunks;
 	uint64_t rows;
+	bool go_runtime;    /* has an entry in the go_runtimes map */
 	char *path;         /* as seen in the first process, for messages */
 };
 
@@ -607,9 +608,19 @@ static int push_row(struct ember_unwind_table *t, size_t *cap, struct ember_unwi
 	return 0;
 }
 
+/* Go rows that know more than any FDE: stack switches, signal frames, roots. */
+static bool go_row_wins(const struct ember_unwind_row *g)
+{
+	unsigned cfa = EMBER_ROW_CFA(g);
+
+	return cfa == EMBER_CFA_GO_SWITCH || cfa == EMBER_CFA_GO_SIGTRAMP ||
+	       cfa == EMBER_CFA_SIGNAL || cfa == EMBER_CFA_END_OF_STACK;
+}
+
 /*
- * Overlay Go's rows (from .gopclntab) with the CFI rows of a cgo binary:
- * where an FDE covers a pc its row wins, elsewhere the Go row applies.
+ * Overlay Go's rows (from .gopclntab) with the CFI rows of a cgo binary
+ * (or Go's own .debug_frame): where an FDE covers a pc its row wins, except
+ * over Go's stack-switch, sigtramp and root rows; elsewhere the Go row applies.
  * Both tables are sorted; every pc where either changes is a breakpoint.
  */
 static int merge_go_rows(struct ember_unwind_table *cfi, struct ember_unwind_table *go,
@@ -630,7 +641,7 @@ static int merge_go_rows(struct ember_unwind_table *cfi, struct ember_unwind_tab
 		const struct ember_unwind_row *c = ember_unwind_find(cfi, pc);
 		const struct ember_unwind_row *g = ember_unwind_find(go, pc);
 		struct ember_unwind_row row;
-		if (c && EMBER_ROW_CFA(c) != EMBER_CFA_GAP)
+		if (c && EMBER_ROW_CFA(c) != EMBER_CFA_GAP && !(g && go_row_wins(g)))
 			row = *c;
 		else if (g)
 			row = *g;
@@ -734,6 +745,34 @@ static void load_table(struct ember_unwind_tables *t, struct file *f, const char
 	ember_unwind_table_free(&table);
 }
 
+/*
+ * A Go binary: tell the unwinder where its runtime keeps g, m and the saved
+ * registers, so it can cross runtime.systemstack & co (goruntime.c).
+ */
+static void load_go_runtime(struct ember_unwind_tables *t, struct file *f, const char *path)
+{
+	struct ember_gopclntab *go;
+	struct ember_go_runtime rt;
+	enum ember_go_runtime_source source;
+	char err[256];
+
+	if (t->maps.go_runtimes_fd <= 0 || ember_gopclntab_open(path, &go, err, sizeof(err)))
+		return;
+	if (ember_gopclntab_runtime(go, path, &rt, &source) == 0 &&
+	    bpf_map_update_elem(t->maps.go_runtimes_fd, &f->id, &rt, BPF_ANY) == 0) {
+		f->go_runtime = true;
+		t->stats.go_runtimes++;
+		ember_debug("%s: Go runtime offsets from %s: tls_g %d g.m %u g.sched.sp %u "
+			    "m.g0 %u m.curg %u m.vdsoSP %u m.vdsoPC %u",
+			    f->path, source == EMBER_GO_RUNTIME_DWARF ? "DWARF" : "code", rt.tls_g,
+			    rt.g_m, rt.g_sched_sp, rt.m_g0, rt.m_curg, rt.m_vdso_sp, rt.m_vdso_pc);
+	} else {
+		t->stats.go_runtime_missing++;
+		ember_debug("%s: no Go runtime offsets: its stack switches end the walk", f->path);
+	}
+	ember_gopclntab_free(go);
+}
+
 static struct file *get_file(struct ember_unwind_tables *t, uint32_t pid,
 			     const struct ember_map_entry *e)
 {
@@ -761,8 +800,10 @@ static struct file *get_file(struct ember_unwind_tables *t, uint32_t pid,
 	t->n_files++;
 	if (read_elf_facts(path, f, build_id, sizeof(build_id)) == 0) {
 		load_table(t, f, path, true);
-		if (f->has_table)
+		if (f->has_table) {
 			t->stats.files++;
+			load_go_runtime(t, f, path);
+		}
 	} else {
 		t->stats.failures++;
 		ember_warn_once(f->path, "cannot read ELF %s (frame pointers used)", f->path);
@@ -832,6 +873,10 @@ static void drop_refs(struct ember_unwind_tables *t, struct proc *p)
 			release_chunks(t, f);
 			t->stats.files--;
 			t->stats.reclaimed++;
+		}
+		if (f->go_runtime) {
+			bpf_map_delete_elem(t->maps.go_runtimes_fd, &f->id);
+			t->stats.go_runtimes--;
 		}
 		free(f->path);
 		*f = t->files[--t->n_files];

@@ -95,7 +95,8 @@ static void print_stats(struct ember_profiler *pr, struct ember_symbolizer *sym)
 		"unwind tables: %llu files, %llu rows + %llu shared rules in %llu bytes "
 		"(%.2f bytes per row, index included), "
 		"%llu shards (%llu KiB), compiled %llu in %.1f ms, %llu from cache, "
-		"%llu unreadable, %llu over budget, %llu build-id collisions\n",
+		"%llu unreadable, %llu over budget, %llu build-id collisions; "
+		"Go runtimes %llu (%llu without offsets)\n",
 		(unsigned long long)ut.files, (unsigned long long)ut.rows,
 		(unsigned long long)ut.rules, (unsigned long long)ut.table_bytes,
 		ut.rows ? (double)ut.table_bytes / (double)ut.rows : 0.0,
@@ -103,7 +104,8 @@ static void print_stats(struct ember_profiler *pr, struct ember_symbolizer *sym)
 		(unsigned long long)(ut.shard_bytes >> 10), (unsigned long long)ut.compiles,
 		ut.compile_ns / 1e6, (unsigned long long)ut.cache_hits,
 		(unsigned long long)ut.failures, (unsigned long long)ut.budget_exhausted,
-		(unsigned long long)ut.build_id_collisions);
+		(unsigned long long)ut.build_id_collisions, (unsigned long long)ut.go_runtimes,
+		(unsigned long long)ut.go_runtime_missing);
 	struct ember_symbolizer_stats ss;
 	ember_symbolizer_stats(sym, &ss);
 	fprintf(stderr,

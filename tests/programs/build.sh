@@ -17,6 +17,8 @@
 #   clock_spin      C -O2, main -> spin_on_clock -> clock_gettime (the vDSO)
 #   goprog          Go, main.main -> goA -> goB -> goHot
 #   goprog_stripped the same built with -ldflags='-s -w'
+#   gogc            Go, GC-heavy: allocation, stack growth, channels, the
+#                   clock (the runtime's stack switches); gogc_stripped too
 # Rebuilds only what is older than its source.
 set -eu
 mkdir -p "$1"
@@ -54,6 +56,12 @@ if command -v go >/dev/null 2>&1; then
 	fi
 	if newer "$out/goprog_stripped" "$src/goprog"; then
 		(cd "$src/goprog" && go build -ldflags='-s -w' -o "$out/goprog_stripped" .)
+	fi
+	if newer "$out/gogc" "$src/gogc"; then
+		(cd "$src/gogc" && go build -o "$out/gogc" .)
+	fi
+	if newer "$out/gogc_stripped" "$src/gogc"; then
+		(cd "$src/gogc" && go build -ldflags='-s -w' -o "$out/gogc_stripped" .)
 	fi
 else
 	echo "build.sh: go not found; Go test programs not built" >&2

@@ -150,7 +150,7 @@ static void check_invariants(const struct ember_unwind_table *t)
 {
 	for (size_t i = 0; i < t->n_rows; i++) {
 		const struct ember_unwind_row *r = &t->rows[i];
-		assert_true(EMBER_ROW_CFA(r) <= EMBER_CFA_RSP_X8);
+		assert_true(EMBER_ROW_CFA(r) <= EMBER_CFA_GO_SIGTRAMP);
 		assert_true(EMBER_ROW_RBP(r) <= EMBER_RBP_UNSUPPORTED);
 		if (i) {
 			const struct ember_unwind_row *p = r - 1;
