@@ -11,6 +11,7 @@ PROGS=${EMBER_PROGS:-build/progs}
 OUT=${TEST_OUT:-/tmp/ember-e2e}
 rm -rf "$OUT"
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd) # absolute: tests cd elsewhere
 BG_PIDS=""
 
 cleanup() {
