@@ -42,6 +42,7 @@
 #include "agent/procmaps.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/safefile.h"
 #include "ehframe/ehframe.h"
 #include "symbolizer/gopclntab.h"
 #include "ember_unwind.h"
@@ -369,7 +370,7 @@ out:
 static void cache_write(const struct ember_unwind_tables *t, const char *build_id,
 			const struct ember_unwind_table *table)
 {
-	char path[4096], tmp[4200];
+	char path[4096];
 
 	if (!t->cache_dir || !build_id[0])
 		return;
@@ -386,13 +387,11 @@ static void cache_write(const struct ember_unwind_tables *t, const char *build_i
 	if (ZSTD_isError(zlen))
 		goto out;
 	cache_path(t, build_id, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, getpid());
-	FILE *fp = fopen(tmp, "wb");
-	if (!fp)
-		goto out;
-	bool ok = fwrite(z, 1, zlen, fp) == zlen;
-	if (fclose(fp) || !ok || rename(tmp, path))
-		unlink(tmp);
+	/* a random O_EXCL|O_NOFOLLOW temporary renamed over path; no fsync: a
+	 * torn cache file fails its checks on read and is recompiled */
+	int rc = ember_safefile_write(path, z, zlen, 0600, false);
+	if (rc)
+		ember_warn_once(path, "cannot write the unwind cache %s: %s", path, strerror(-rc));
 out:
 	free(buf);
 	free(z);

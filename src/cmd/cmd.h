@@ -37,4 +37,11 @@ void cmd_snapshot_process(uint32_t pid, bool exec, void *symbolizer);
 
 #define CMD_DEFAULT_UNWIND_CACHE "/var/cache/ember/unwind"
 
+/*
+ * Create the unwind cache directory (and its missing parents) 0700 before
+ * the profiler uses it, so no directory of it is world-readable; a failure
+ * is only warned about (the profiler then runs without a cache).
+ */
+void cmd_make_cache_dir(const char *dir);
+
 #endif

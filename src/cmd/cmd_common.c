@@ -5,10 +5,13 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "agent/profiler.h"
 #include "cmd.h"
+#include "core/log.h"
+#include "core/safefile.h"
 #include "symbolizer/symbolizer.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -80,4 +83,12 @@ void cmd_snapshot_process(uint32_t pid, bool exec, void *symbolizer)
 		ember_symbolizer_track(symbolizer, pid);
 	else
 		ember_symbolizer_refresh(symbolizer, pid);
+}
+
+void cmd_make_cache_dir(const char *dir)
+{
+	int rc = dir && dir[0] ? ember_mkdirs(dir, 0700) : 0;
+
+	if (rc)
+		ember_warn("cannot create the unwind cache %s: %s", dir, strerror(-rc));
 }

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "core/safefile.h"
 #include "core/strbuf.h"
 #include "report/report.h"
 #include "report/report_cron.h"
@@ -350,28 +351,6 @@ static enum ember_report_format format_of(const char *f)
 	return EMBER_REPORT_HTML;
 }
 
-static int write_all(const char *path, const struct strbuf *sb)
-{
-	char tmp[PATH_MAX];
-	FILE *f;
-	int ret = 0;
-
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	f = fopen(tmp, "w");
-	if (!f)
-		return -errno;
-	if (fwrite(sb->buf, 1, sb->len, f) != sb->len)
-		ret = -EIO;
-	if (fclose(f) && !ret)
-		ret = -errno;
-	if (!ret && rename(tmp, path))
-		ret = -errno;
-	if (ret)
-		unlink(tmp);
-	return ret;
-}
-
 /* Save the report in the database (HTML with links relative to the server, and JSON). */
 static int save(struct ember_store *store, const struct ember_report *r, int64_t *id)
 {
@@ -436,16 +415,17 @@ static int output(const struct args *a, const struct ember_report *r, const stru
 	}
 	if (a->output_dir) {
 		char name[128];
-		if (mkdir(a->output_dir, 0755) && errno != EEXIST) {
+		ret = ember_mkdirs(a->output_dir, EMBER_DIR_MODE);
+		if (ret) {
 			fprintf(stderr, "ember report: cannot create %s: %s\n", a->output_dir,
-				strerror(errno));
+				strerror(-ret));
 			return 1;
 		}
 		ember_report_file_name(r->opt.from_ns, ext[format_of(a->format)], name, sizeof(name));
 		snprintf(path, sizeof(path), "%s/%s", a->output_dir, name);
 		target = path;
 	}
-	ret = write_all(target, sb);
+	ret = ember_safefile_write(target, sb->buf, sb->len, EMBER_FILE_MODE, true);
 	if (ret) {
 		fprintf(stderr, "ember report: cannot write %s: %s\n", target, strerror(-ret));
 		return 1;

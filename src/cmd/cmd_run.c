@@ -28,6 +28,7 @@
 #include "cmd.h"
 #include "core/log.h"
 #include "core/memory.h"
+#include "core/safefile.h"
 #include "core/strbuf.h"
 #include "server/server.h"
 #include "store/store.h"
@@ -167,29 +168,6 @@ static void flush(struct agent *a)
 		ember_err("out of memory starting a new profile");
 }
 
-static int make_parent_dir(const char *path)
-{
-	char dir[PATH_MAX];
-	char *slash;
-
-	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
-		return -ENAMETOOLONG;
-	slash = strrchr(dir, '/');
-	if (!slash || slash == dir)
-		return 0;
-	*slash = '\0';
-	for (char *p = dir + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		mkdir(dir, 0755);
-		*p = '/';
-	}
-	if (mkdir(dir, 0755) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -252,11 +230,13 @@ int cmd_run(int argc, char **argv)
 		return 2;
 	}
 
-	int mk = make_parent_dir(db);
+	/* data directories are not world-readable (core/safefile.h) */
+	int mk = ember_mkdirs_parent(db, EMBER_DIR_MODE);
 	if (mk) {
 		fprintf(stderr, "ember run: cannot create the directory of %s: %s\n", db, strerror(-mk));
 		return 1;
 	}
+	cmd_make_cache_dir(cache);
 	if (ember_store_open(db, &a.store, err, sizeof(err))) {
 		fprintf(stderr, "ember run: %s\n", err);
 		return 1;
