@@ -8,6 +8,15 @@
  * into an in-memory profile (symbolizing while the processes still exist),
  * writes that profile into SQLite every --flush seconds, and serves the UI
  * and API over HTTP.  SIGINT/SIGTERM stop it after a last drain and flush.
+ *
+ * The pending profile stamps samples with the 10 s bucket they were taken
+ * in, so samples kept through a failing flush (a full disk, a damaged
+ * database: store_file.c) land in their own buckets once written.  It is
+ * bounded: past PENDING_MAX_STACKS stacks or PENDING_MAX_FRAMES frames new
+ * samples are dropped and counted (dropped_samples in /api/stats) until a
+ * flush succeeds.  A damaged database is reported once, retried before
+ * each flush, and written again as soon as it is usable (removed: a new
+ * one; replaced or restored: reopened).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -37,16 +46,26 @@
 #define DEFAULT_DB "/var/lib/ember/ember.db"
 #define DEFAULT_LISTEN "127.0.0.1:7070"
 #define MEMORY_IDLE_NS (30 * 1000000000LL) /* API idle time before freed query memory goes back */
+#define PENDING_BUCKET_NS EMBER_STORE_DEFAULT_BUCKET_NS
+/* Bounds of the samples kept while flushes fail: ~100 MB at worst. */
+#define PENDING_MAX_STACKS 200000
+#define PENDING_MAX_FRAMES 400000
+#define FLUSH_WARN_EVERY_NS (60 * 1000000000LL) /* repeat a flush failure this often */
 
 struct agent {
 	struct ember_profiler *profiler;
 	struct ember_symbolizer *sym;
 	struct ember_collector *collector;
 	struct ember_store *store;
+	const char *db;
 	struct ember_profile *pending; /* samples since the last flush */
+	int64_t pending_bucket;        /* the bucket the collector stamps samples with */
 	unsigned frequency;
 	uint64_t flushes, flush_errors, flushed_samples;
-	long long started_ns, last_flush_ms;
+	uint64_t dropped_samples;      /* over the pending bounds */
+	uint64_t pending_samples, pending_stacks, pending_frames; /* copies for the HTTP thread */
+	bool pending_full;             /* said so in the log */
+	long long started_ns, last_flush_ms, last_flush_warn_ns;
 };
 
 static void usage(FILE *f)
@@ -65,6 +84,23 @@ static void usage(FILE *f)
 		"  --unwind-cache DIR   cache of compiled tables (default " CMD_DEFAULT_UNWIND_CACHE ")\n"
 		"  --services FILE      name services by executable: \"PATTERN = SERVICE\" lines\n"
 		"                       (fnmatch on the path if PATTERN has a '/', else the name)\n");
+}
+
+/* The pending profile and the database file, as JSON members. */
+static void store_stats_json(struct strbuf *sb, const struct agent *a)
+{
+	struct ember_store_file_stats fs;
+
+	ember_store_get_file_stats(a->store, &fs);
+	sb_printf(sb,
+		  ",\"pending\":{\"samples\":%llu,\"stacks\":%llu,\"frames\":%llu,"
+		  "\"max_stacks\":%d,\"max_frames\":%d,\"dropped_samples\":%llu},"
+		  "\"database\":{\"state\":\"%s\",\"damaged\":%llu,\"recovered\":%llu}",
+		  (unsigned long long)a->pending_samples, (unsigned long long)a->pending_stacks,
+		  (unsigned long long)a->pending_frames,
+		  PENDING_MAX_STACKS, PENDING_MAX_FRAMES, (unsigned long long)a->dropped_samples,
+		  fs.is_damaged ? "damaged" : "ok", (unsigned long long)fs.damaged,
+		  (unsigned long long)fs.recovered);
 }
 
 /* Appends the agent's counters as a JSON object (called from the HTTP thread). */
@@ -111,7 +147,7 @@ static void stats_json(struct strbuf *sb, void *arg)
 		  "\"symcache_lookups\":%llu,\"symcache_hits\":%llu,\"symcache_hit_rate\":%.5f,"
 		  "\"symcache_entries\":%llu,\"symcache_bytes\":%llu,\"symcache_max_bytes\":%llu},"
 		  "\"flushes\":%llu,\"flush_errors\":%llu,\"flushed_samples\":%llu,"
-		  "\"cpu_user_s\":%.3f,\"cpu_system_s\":%.3f,\"max_rss_kb\":%ld}",
+		  "\"cpu_user_s\":%.3f,\"cpu_system_s\":%.3f,\"max_rss_kb\":%ld",
 		  (unsigned long long)cs.samples, (unsigned long long)cs.stacks,
 		  (unsigned long long)cs.truncated, (unsigned long long)cs.processes,
 		  (unsigned long long)cs.garbage_callers,
@@ -125,6 +161,8 @@ static void stats_json(struct strbuf *sb, void *arg)
 		  (unsigned long long)a->flush_errors, (unsigned long long)a->flushed_samples,
 		  ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
 		  ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6, ru.ru_maxrss);
+	store_stats_json(sb, a);
+	sb_putc(sb, '}');
 }
 
 /* A process exited and its samples are drained: drop what the symbolizer kept for it. */
@@ -140,8 +178,100 @@ static int start_pending(struct agent *a)
 		return -ENOMEM;
 	a->pending->period_ns = 1000000000ULL / a->frequency;
 	a->pending->start_ns = cmd_now_ns();
-	ember_collector_set_profile(a->collector, a->pending, 0);
+	a->pending_bucket = 0;
+	a->pending_full = false;
 	return 0;
+}
+
+/* What the stats page shows of the pending profile (the HTTP thread never touches it). */
+static void note_pending(struct agent *a)
+{
+	a->pending_samples = a->pending ? a->pending->total : 0;
+	a->pending_stacks = a->pending ? a->pending->n_stacks : 0;
+	a->pending_frames = a->pending ? a->pending->n_frames : 0;
+}
+
+/*
+ * Drain the kernel maps into the pending profile, stamped with the current
+ * bucket; over its bounds, into a scratch profile whose samples are only
+ * counted as dropped.
+ */
+static void drain(struct agent *a)
+{
+	int64_t bucket = cmd_now_ns() / PENDING_BUCKET_NS * PENDING_BUCKET_NS;
+	struct ember_profile *into, *scratch = NULL;
+
+	if (!a->pending && start_pending(a)) {
+		ember_err("out of memory starting a new profile");
+		return; /* the kernel maps keep the samples, or count what they drop */
+	}
+	into = a->pending;
+	if (a->pending->n_stacks >= PENDING_MAX_STACKS || a->pending->n_frames >= PENDING_MAX_FRAMES) {
+		scratch = ember_profile_new();
+		if (!a->pending_full)
+			ember_err("%zu stacks are waiting to be written to %s; new samples are dropped "
+				  "until it can be written again (dropped_samples in /api/stats)",
+				  a->pending->n_stacks, a->db);
+		a->pending_full = true;
+		into = scratch;
+		if (!scratch)
+			return;
+	}
+	if (into != a->pending || bucket != a->pending_bucket) {
+		ember_collector_set_profile(a->collector, into, bucket);
+		if (into == a->pending)
+			a->pending_bucket = bucket;
+		else
+			a->pending_bucket = 0; /* point the collector back at pending next time */
+	}
+	ember_profiler_drain(a->profiler, ember_collector_add, a->collector);
+	if (scratch) {
+		a->dropped_samples += scratch->total;
+		ember_collector_set_profile(a->collector, a->pending, bucket);
+		a->pending_bucket = bucket;
+		ember_profile_free(scratch);
+	}
+	note_pending(a);
+}
+
+/* A flush failure, in the log once a minute at most while it lasts. */
+static void flush_failed(struct agent *a, const char *err, bool damaged)
+{
+	long long now = cmd_now_ns();
+
+	a->flush_errors++;
+	if (a->last_flush_warn_ns && now - a->last_flush_warn_ns < FLUSH_WARN_EVERY_NS)
+		return;
+	a->last_flush_warn_ns = now;
+	if (damaged)
+		ember_err("%s; samples are kept in memory meanwhile (%llu now, at most %d stacks)",
+			  err, (unsigned long long)a->pending->total, PENDING_MAX_STACKS);
+	else
+		ember_warn("flush failed (%llu samples kept for the next try): %s",
+			   (unsigned long long)a->pending->total, err);
+}
+
+/* A damaged database: go on once it is usable again.  Returns true when it is. */
+static bool store_usable(struct agent *a)
+{
+	char err[EMBER_STORE_ERRLEN];
+	int rc;
+
+	if (!ember_store_damaged(a->store))
+		return true;
+	rc = ember_store_recover(a->store, err, sizeof(err));
+	if (rc == 0) {
+		ember_warn("%s; writing to it again", err);
+		a->last_flush_warn_ns = 0;
+		return true;
+	}
+	if (rc == -EAGAIN) {
+		flush_failed(a, err, true); /* unchanged: a reminder now and then */
+	} else {
+		a->last_flush_warn_ns = 0; /* it changed: say what is wrong now */
+		flush_failed(a, err, true);
+	}
+	return false;
 }
 
 static void flush(struct agent *a)
@@ -149,12 +279,15 @@ static void flush(struct agent *a)
 	char err[EMBER_STORE_ERRLEN];
 	long long now = cmd_now_ns();
 
+	if (!store_usable(a))
+		return; /* keep pending */
 	if (a->pending->total > 0) {
 		a->pending->duration_ns = now - a->pending->start_ns;
 		if (ember_store_ingest(a->store, a->pending, now, err, sizeof(err))) {
-			a->flush_errors++;
-			ember_warn("flush failed (%llu samples kept for the next try): %s",
-				   (unsigned long long)a->pending->total, err);
+			bool damaged = ember_store_damaged(a->store);
+			if (damaged)
+				a->last_flush_warn_ns = 0; /* new damage: always said */
+			flush_failed(a, err, damaged);
 			return; /* keep pending; retry next time */
 		}
 		a->flushes++;
@@ -162,10 +295,17 @@ static void flush(struct agent *a)
 		ember_debug("flushed %llu samples in %zu stacks",
 			    (unsigned long long)a->pending->total, a->pending->n_stacks);
 	}
+	if (a->last_flush_warn_ns) {
+		ember_warn("flushing to %s works again", a->db);
+		a->last_flush_warn_ns = 0;
+	}
 	ember_profile_free(a->pending);
 	a->pending = NULL;
 	if (start_pending(a))
 		ember_err("out of memory starting a new profile");
+	else
+		ember_collector_set_profile(a->collector, a->pending, a->pending_bucket);
+	note_pending(a);
 }
 
 int cmd_run(int argc, char **argv)
@@ -217,6 +357,7 @@ int cmd_run(int argc, char **argv)
 	}
 	a.frequency = (unsigned)frequency;
 	a.started_ns = cmd_now_ns();
+	a.db = db;
 
 	struct sockaddr_storage addr;
 	unsigned addrlen;
@@ -285,7 +426,7 @@ int cmd_run(int argc, char **argv)
 	long long next_flush = cmd_now_ns() + (long long)flush_s * 1000000000LL;
 	while (!cmd_stopping()) {
 		cmd_wait_ms(a.profiler, 1000);
-		ember_profiler_drain(a.profiler, ember_collector_add, a.collector);
+		drain(&a);
 		ember_server_release_idle(server, MEMORY_IDLE_NS);
 		if (cmd_now_ns() >= next_flush) {
 			flush(&a);
@@ -293,7 +434,7 @@ int cmd_run(int argc, char **argv)
 		}
 	}
 	fprintf(stderr, "ember: stopping; writing the last samples\n");
-	ember_profiler_drain(a.profiler, ember_collector_add, a.collector);
+	drain(&a);
 	flush(&a);
 	fprintf(stderr, "ember: stored %llu samples in %llu flushes\n",
 		(unsigned long long)a.flushed_samples, (unsigned long long)a.flushes);

@@ -228,6 +228,57 @@ int ember_safefile_check(const char *path, mode_t mode)
 	return ret;
 }
 
+/* Copy all of in to out: copy_file_range (in the kernel), else read/write. */
+static int copy_all(int in, int out)
+{
+	char buf[65536];
+	ssize_t n;
+
+	while ((n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0)) > 0)
+		;
+	if (n == 0)
+		return 0;
+	if (errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP)
+		return -errno;
+	/* nothing was copied yet when copy_file_range is refused outright */
+	while ((n = read(in, buf, sizeof(buf))) > 0) {
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(out, buf + off, (size_t)(n - off));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				return w < 0 ? -errno : -EIO;
+			off += w;
+		}
+	}
+	return n < 0 ? -errno : 0;
+}
+
+int ember_safefile_recreate(const char *path, mode_t mode)
+{
+	struct ember_safefile f;
+	struct stat st;
+	int in = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), ret;
+
+	if (in < 0)
+		return -errno;
+	ret = fstat(in, &st) ? -errno : S_ISREG(st.st_mode) ? 0 : -EINVAL;
+	if (ret) {
+		close(in);
+		return ret;
+	}
+	ret = ember_safefile_begin(&f, path, mode);
+	if (!ret) {
+		ret = copy_all(in, f.fd);
+		if (ret)
+			ember_safefile_abort(&f);
+		else
+			ret = ember_safefile_commit(&f, true);
+	}
+	close(in);
+	return ret;
+}
+
 /* A directory we may use: a real directory, or a symlink owned by root or us. */
 static int check_dir(const char *path)
 {

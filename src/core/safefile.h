@@ -76,6 +76,13 @@ int ember_safefile_create_excl(const char *path, mode_t mode);
 int ember_safefile_check(const char *path, mode_t mode);
 
 /*
+ * Give the regular file at `path` a new inode with the same content: a
+ * copy into a temporary, renamed over it (mode as above).  For a file
+ * whose old inode some other handle may still hold.  Returns 0 or -errno.
+ */
+int ember_safefile_recreate(const char *path, mode_t mode);
+
+/*
  * mkdir -p: create the missing directories of `path` with `mode` (and the
  * ember group), leaving existing ones alone.  The last one must end up a
  * directory (not a symlink to one: -ENOTDIR).  Returns 0 or -errno.

@@ -10,6 +10,12 @@
  *
  * Every function returns 0 on success or a negative errno-style code, and
  * fills `err` (when given) with a message that names the database path.
+ *
+ * The file is read and written with plain read()/write(), never through
+ * mmap (PRAGMA mmap_size = 0): a file truncated under a memory-mapped read
+ * raises SIGBUS, which would kill the agent.  It is created 0640 (group
+ * `ember` when it exists), and so are its WAL and SHM (SQLite gives them
+ * the database's mode and owner).
  */
 #ifndef EMBER_STORE_H
 #define EMBER_STORE_H
@@ -28,6 +34,38 @@ struct ember_store;
 /* Open (creating and migrating as needed) the database at path. */
 int ember_store_open(const char *path, struct ember_store **out, char *err, size_t errlen);
 void ember_store_close(struct ember_store *s);
+
+/* ---- the file under a long-running writer (store_file.c) ---- */
+
+/*
+ * Something outside Ember may truncate, remove, replace or corrupt the
+ * file while the agent writes.  ember_store_ingest() notices (the file is
+ * shorter than it can legitimately be, is another file or none, or SQLite
+ * finds it corrupt), closes the connection without writing anything more
+ * into the file and fails with -EIO and a message naming the file.  The
+ * handle is then "damaged": nothing is read or written until
+ * ember_store_recover() finds the file usable again: removed (a new
+ * database is created), replaced or restored (reopened), or emptied (a
+ * zero-byte file is a new database).  Readers (the HTTP server) reconnect
+ * by themselves when the file they read was replaced.
+ */
+struct ember_store_file_stats {
+	uint64_t damaged;   /* times the file was found damaged, truncated, replaced or removed */
+	uint64_t recovered; /* times writing resumed afterwards */
+	uint64_t reopened;  /* reconnections of a reading handle to a replaced file */
+	bool is_damaged;    /* now */
+};
+
+bool ember_store_damaged(const struct ember_store *s);
+
+/*
+ * Try to go on after damage.  0: the store is usable again (what happened
+ * is in err, for the log); -EAGAIN: the file has not changed since the
+ * last try (err says it is still damaged); another error: it changed but
+ * is still unusable (err says why).  0 at once when not damaged.
+ */
+int ember_store_recover(struct ember_store *s, char *err, size_t errlen);
+void ember_store_get_file_stats(const struct ember_store *s, struct ember_store_file_stats *st);
 
 /* Name of the host this store records for (defaults to gethostname()). */
 int ember_store_set_host(struct ember_store *s, const char *host);

@@ -530,6 +530,7 @@ int ember_store_ingest(struct ember_store *s, const struct ember_profile *p, int
 
 	if (err && errlen)
 		err[0] = '\0';
+	s->last_rc = SQLITE_OK;
 	ret = check_profile(s, p, err, errlen);
 	if (ret || !p->n_stacks)
 		return ret;
@@ -557,10 +558,14 @@ int ember_store_ingest(struct ember_store *s, const struct ember_profile *p, int
 		span->used = true;
 	}
 
+	/* the file must still be the one opened, and whole (store_file.c) */
+	ret = store_file_check(s, err, errlen);
+	if (ret)
+		goto out;
 	rc = store_step_done(s, STMT_BEGIN_WRITE);
 	if (rc != SQLITE_OK) {
 		ret = store_sqlite_error(s, err, errlen, rc, "ingest: begin");
-		goto out;
+		goto damage;
 	}
 	ret = ingest_rows(s, p, time_ns, spans, target_ids, frame_ids, &newest_hour, err, errlen);
 	if (!ret) {
@@ -571,12 +576,20 @@ int ember_store_ingest(struct ember_store *s, const struct ember_profile *p, int
 	if (ret) {
 		store_step_done(s, STMT_ROLLBACK);
 		store_caches_clear(s);
-	} else {
-		if (p->period_ns)
-			s->period_ns = p->period_ns;
-		s->newest_hour = newest_hour;
-		s->known_hour = true;
+		goto damage;
 	}
+	if (p->period_ns)
+		s->period_ns = p->period_ns;
+	s->newest_hour = newest_hour;
+	s->known_hour = true;
+	/* committed: unless the file went bad meanwhile, checkpoint it */
+	ret = store_file_check(s, err, errlen);
+	if (!ret)
+		store_file_written(s);
+	goto out;
+damage:
+	if (store_rc_is_damage(s->last_rc))
+		ret = store_file_damaged(s, err, errlen, "is damaged (%s)", sqlite3_errstr(s->last_rc));
 out:
 	free(spans);
 	free(target_ids);

@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 
 #include "core/strbuf.h"
 #include "store/store.h"
@@ -111,9 +113,17 @@ enum store_stmt_id {
 	STMT_COUNT_
 };
 
+/* Which file a path named when it was opened (store_file.c). */
+struct store_file_id {
+	dev_t dev;
+	ino_t ino;
+	bool valid;
+};
+
 struct ember_store {
-	sqlite3 *db;
+	sqlite3 *db; /* NULL while the file is damaged (store_file.c) */
 	char *path;
+	int open_flags; /* of sqlite3_open_v2, for reopening */
 	char host[256];
 	int64_t bucket_ns;  /* from meta, EMBER_STORE_DEFAULT_BUCKET_NS for new files */
 	uint64_t period_ns; /* last sampling period recorded in meta, 0 = none */
@@ -124,6 +134,17 @@ struct ember_store {
 	int64_t deadline_ns;      /* CLOCK_MONOTONIC end of the running read, 0 = none */
 	int64_t newest_hour; /* newest hour in the roll-up, once known_hour (store_seal.c) */
 	bool known_hour;
+	int last_rc; /* SQLite code of the last error reported (store_sqlite_error) */
+
+	/* ---- the file (store_file.c) ---- */
+	struct store_file_id db_id, wal_id, shm_id; /* as connected */
+	int64_t min_size;     /* the file cannot legitimately be smaller: it was truncated */
+	bool own_checkpoints; /* this handle ingests: it checkpoints after each write */
+	bool reader_cache;    /* the larger page cache of a reading handle is set */
+	bool damaged;         /* the connection is closed until ember_store_recover() */
+	struct stat damaged_st; /* the file when found damaged (st_ino 0: missing) */
+	char damage[256];     /* why */
+	struct ember_store_file_stats file_stats;
 };
 
 /* The cached statement, reset and with bindings cleared; NULL if it fails to prepare. */
@@ -199,6 +220,39 @@ int store_check_selection(struct ember_store *s, const struct ember_selection *s
 int store_seal_hours(struct ember_store *s, int64_t below);
 /* The newest hour in either roll-up table, INT64_MIN when both are empty. */
 int store_newest_hour(struct ember_store *s, int64_t *hour);
+
+/* ---- the database file (store_file.c) ---- */
+
+/*
+ * Connect s->db to s->path with `flags` (creating the file safely first
+ * when they include SQLITE_OPEN_CREATE), configure, migrate and identify
+ * the files (store.c).  On failure s->db is NULL.
+ */
+int store_connect(struct ember_store *s, int flags, char *err, size_t errlen);
+/* Close the connection; `checkpoint` false leaves the file and WAL as they are. */
+void store_disconnect(struct ember_store *s, bool checkpoint);
+/* Create the database file 0640 (ember group) if missing; refuse symlinks and foreign files. */
+int store_file_prepare(struct ember_store *s, bool create, char *err, size_t errlen);
+/* Remember which files (database, WAL, SHM) the new connection uses. */
+void store_file_identify(struct ember_store *s);
+/*
+ * Before and after a write: is the file still the one connected, and not
+ * shorter than it can be?  If not, the handle becomes damaged (the
+ * connection is closed without writing) and -EIO comes back with a message.
+ */
+int store_file_check(struct ember_store *s, char *err, size_t errlen);
+/* After a committed write: checkpoint and record the smallest legitimate size. */
+void store_file_written(struct ember_store *s);
+/* Declare the file damaged: close without a checkpoint, remember why. */
+int store_file_damaged(struct ember_store *s, char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Whether an SQLite code says the file itself is damaged (corrupt, not a database, truncated). */
+bool store_rc_is_damage(int rc);
+/*
+ * Start of every read: reconnect when the file was replaced, removed and
+ * recreated, or its WAL index renewed; set the reading page cache.
+ */
+int store_refresh(struct ember_store *s, char *err, size_t errlen);
 
 /* ---- schema (store_schema.c) ---- */
 

@@ -826,6 +826,8 @@ int ember_store_query(struct ember_store *s, const struct ember_selection *sel,
 		err[0] = '\0';
 	sel = sel ? sel : &all;
 	ret = store_check_selection(s, sel, err, errlen);
+	if (!ret)
+		ret = store_refresh(s, err, errlen);
 	if (ret)
 		return ret;
 	max_stacks = sel->max_stacks ? sel->max_stacks : EMBER_STORE_MAX_STACKS;

@@ -55,6 +55,8 @@ int ember_store_save_report(struct ember_store *s, const struct ember_report_row
 		err[0] = '\0';
 	if (!html || !json)
 		return store_error(s, err, errlen, -EINVAL, "save report: no content");
+	if ((ret = store_refresh(s, err, errlen)))
+		return ret;
 	rc = store_exec(s, "BEGIN IMMEDIATE");
 	if (rc != SQLITE_OK)
 		return store_sqlite_error(s, err, errlen, rc, "save report: begin");
@@ -99,6 +101,8 @@ int ember_store_list_reports(struct ember_store *s, size_t limit,
 
 	if (err && errlen)
 		err[0] = '\0';
+	if ((rc = store_refresh(s, err, errlen)))
+		return rc;
 	rc = sqlite3_prepare_v2(s->db, LIST_SQL, -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return store_sqlite_error(s, err, errlen, rc, "list reports");
@@ -142,6 +146,8 @@ int ember_store_get_report(struct ember_store *s, int64_t id, const char *format
 	else
 		return store_error(s, err, errlen, -EINVAL, "report format %.20s: not html or json",
 				   format);
+	if ((ret = store_refresh(s, err, errlen)))
+		return ret;
 	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return store_sqlite_error(s, err, errlen, rc, "read report %lld", (long long)id);
