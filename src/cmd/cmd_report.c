@@ -59,7 +59,8 @@ static void usage(FILE *f)
 		"  --format F           html (default), json or md\n"
 		"  --output FILE        write there instead of stdout\n"
 		"  --output-dir DIR     write DIR/ember-report-<window start>.<format>\n"
-		"  --keep N             with --output-dir: keep the newest N reports (default %d)\n"
+		"  --keep N             keep the newest N reports: in --output-dir (default %d)\n"
+		"                       and saved in the database (default %d)\n"
 		"  --ui-url URL         where findings link to (default " EMBER_REPORT_DEFAULT_UI ")\n"
 		"  --alpha Q            corrected p-value bound (default 0.01)\n"
 		"  --min-delta POINTS   smallest change of share, in points (default 0.5)\n"
@@ -72,7 +73,7 @@ static void usage(FILE *f)
 		"  --at HH:MM           time of the daily run (default " DEFAULT_AT ")\n"
 		"  --uninstall-cron     remove the cron entry\n\n"
 		"Exit status: 0 done, 1 failed, 2 bad usage, 3 regressions (--fail-on-regression).\n",
-		DEFAULT_KEEP);
+		DEFAULT_KEEP, EMBER_STORE_MAX_REPORTS);
 }
 
 struct args {
@@ -202,8 +203,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 		fprintf(stderr, "ember report: give either --output or --output-dir, not both\n");
 		return 2;
 	}
-	if (a->keep_given && !a->output_dir && !a->install_cron) {
-		fprintf(stderr, "ember report: --keep goes with --output-dir\n");
+	if (a->keep_given && a->no_save && !a->output_dir) {
+		fprintf(stderr, "ember report: --keep with --no-save needs --output-dir\n");
 		return 2;
 	}
 	if (a->at && !a->install_cron) {
@@ -490,6 +491,16 @@ int cmd_report(int argc, char **argv)
 	rc = 0;
 	if (!a.no_save && save(store, r, &id))
 		rc = 1;
+	if (!rc && !a.no_save && a.keep_given) {
+		uint64_t deleted;
+		if (ember_store_prune_reports(store, (uint32_t)a.keep, &deleted, err, sizeof(err))) {
+			fprintf(stderr, "ember report: %s\n", err);
+			rc = 1;
+		} else if (deleted) {
+			fprintf(stderr, "ember report: deleted %llu old saved report%s\n",
+				(unsigned long long)deleted, deleted == 1 ? "" : "s");
+		}
+	}
 	sb_init(&sb);
 	if (ember_report_render(r, format_of(a.format), a.ui_url, &sb)) {
 		fprintf(stderr, "ember report: out of memory rendering the report\n");

@@ -2,7 +2,8 @@
  * cmd_run.c - `ember run`: the appliance.
  *
  *   ember run [--db PATH] [--listen ADDR:PORT] [--frequency HZ] [--flush SECS]
- *             [--services FILE]
+ *             [--services FILE] [--retention 14d] [--full-resolution 48h]
+ *             [--max-db-size 2G]
  *
  * Profiles every process on the host, drains the kernel maps every second
  * into an in-memory profile (symbolizing while the processes still exist),
@@ -17,6 +18,9 @@
  * flush succeeds.  A damaged database is reported once, retried before
  * each flush, and written again as soon as it is usable (removed: a new
  * one; replaced or restored: reopened).
+ *
+ * Between flushes the agent runs retention (store_retention.c) for at most
+ * RETENTION_BUDGET_NS per second, one small transaction at a time.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -36,9 +40,11 @@
 #include "agent/unwind_tables.h"
 #include "cmd.h"
 #include "core/log.h"
+#include "core/clock.h"
 #include "core/memory.h"
 #include "core/safefile.h"
 #include "core/strbuf.h"
+#include "core/units.h"
 #include "server/server.h"
 #include "store/store.h"
 #include "symbolizer/symbolizer.h"
@@ -51,6 +57,7 @@
 #define PENDING_MAX_STACKS 200000
 #define PENDING_MAX_FRAMES 400000
 #define FLUSH_WARN_EVERY_NS (60 * 1000000000LL) /* repeat a flush failure this often */
+#define RETENTION_BUDGET_NS (50 * 1000000LL)     /* of retention work per loop (1 s) */
 
 struct agent {
 	struct ember_profiler *profiler;
@@ -65,6 +72,7 @@ struct agent {
 	uint64_t dropped_samples;      /* over the pending bounds */
 	uint64_t pending_samples, pending_stacks, pending_frames; /* copies for the HTTP thread */
 	bool pending_full;             /* said so in the log */
+	long long last_retention_warn_ns;
 	long long started_ns, last_flush_ms, last_flush_warn_ns;
 };
 
@@ -83,7 +91,13 @@ static void usage(FILE *f)
 		"  --unwind-budget MB   kernel memory for unwind tables (default 64)\n"
 		"  --unwind-cache DIR   cache of compiled tables (default " CMD_DEFAULT_UNWIND_CACHE ")\n"
 		"  --services FILE      name services by executable: \"PATTERN = SERVICE\" lines\n"
-		"                       (fnmatch on the path if PATTERN has a '/', else the name)\n");
+		"                       (fnmatch on the path if PATTERN has a '/', else the name)\n"
+		"  --retention AGE      delete data older than AGE (default 14d; 0 = keep all);\n"
+		"                       units s, m, h, d, w\n"
+		"  --full-resolution AGE  keep 10 s buckets this long, hourly roll-ups after\n"
+		"                       (default 48h)\n"
+		"  --max-db-size SIZE   delete the oldest data to keep the database and its\n"
+		"                       WAL under SIZE (default 2G; 0 = no bound); K, M, G, T\n");
 }
 
 /* The pending profile and the database file, as JSON members. */
@@ -101,6 +115,27 @@ static void store_stats_json(struct strbuf *sb, const struct agent *a)
 		  PENDING_MAX_STACKS, PENDING_MAX_FRAMES, (unsigned long long)a->dropped_samples,
 		  fs.is_damaged ? "damaged" : "ok", (unsigned long long)fs.damaged,
 		  (unsigned long long)fs.recovered);
+
+	struct ember_retention_stats r;
+	ember_store_retention_stats(a->store, &r);
+	sb_printf(sb,
+		  ",\"retention\":{\"passes\":%llu,\"size_passes\":%llu,\"bound_unreachable\":%llu,"
+		  "\"rows_deleted\":%llu,\"stacks_deleted\":%llu,\"frames_deleted\":%llu,"
+		  "\"targets_deleted\":%llu,\"reports_deleted\":%llu,\"collections\":%llu,"
+		  "\"pages_vacuumed\":%llu,\"batches\":%llu,\"max_batch_rows\":%llu,"
+		  "\"max_step_ms\":%.2f,\"full_res_from_ms\":%lld,\"rollup_from_ms\":%lld,"
+		  "\"db_bytes\":%llu,\"wal_bytes\":%llu,\"free_bytes\":%llu,\"max_bytes\":%llu,"
+		  "\"incremental_vacuum\":%s}",
+		  (unsigned long long)r.passes, (unsigned long long)r.size_passes,
+		  (unsigned long long)r.bound_unreachable, (unsigned long long)r.rows_deleted,
+		  (unsigned long long)r.stacks_deleted, (unsigned long long)r.frames_deleted,
+		  (unsigned long long)r.targets_deleted, (unsigned long long)r.reports_deleted,
+		  (unsigned long long)r.gc_runs, (unsigned long long)r.pages_vacuumed,
+		  (unsigned long long)r.batches, (unsigned long long)r.max_batch_rows,
+		  r.max_step_ns / 1e6, (long long)(r.full_res_from_ns / 1000000),
+		  (long long)(r.rollup_from_ns / 1000000), (unsigned long long)r.db_bytes,
+		  (unsigned long long)r.wal_bytes, (unsigned long long)r.free_bytes,
+		  (unsigned long long)r.max_bytes, r.incremental_vacuum ? "true" : "false");
 }
 
 /* Appends the agent's counters as a JSON object (called from the HTTP thread). */
@@ -274,6 +309,24 @@ static bool store_usable(struct agent *a)
 	return false;
 }
 
+/* Retention work, bounded per loop; its errors in the log once a minute at most. */
+static void retention(struct agent *a)
+{
+	char err[EMBER_STORE_ERRLEN];
+	int64_t end = ember_monotonic_ns() + RETENTION_BUDGET_NS;
+	int rc;
+
+	while ((rc = ember_store_retention_step(a->store, cmd_now_ns(), err, sizeof(err))) == 1 &&
+	       ember_monotonic_ns() < end)
+		;
+	long long now = cmd_now_ns();
+	if (rc < 0 && (!a->last_retention_warn_ns ||
+		       now - a->last_retention_warn_ns >= FLUSH_WARN_EVERY_NS)) {
+		a->last_retention_warn_ns = now;
+		ember_warn("retention: %s", err);
+	}
+}
+
 static void flush(struct agent *a)
 {
 	char err[EMBER_STORE_ERRLEN];
@@ -315,6 +368,8 @@ int cmd_run(int argc, char **argv)
 		{"frequency", required_argument, 0, 'F'}, {"flush", required_argument, 0, 'f'},
 		{"frame-pointers", no_argument, 0, 'P'},  {"unwind-budget", required_argument, 0, 'B'},
 		{"unwind-cache", required_argument, 0, 'C'}, {"services", required_argument, 0, 'S'},
+		{"retention", required_argument, 0, 'R'}, {"full-resolution", required_argument, 0, 'U'},
+		{"max-db-size", required_argument, 0, 'M'},
 		{"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
 	};
 	const char *db = DEFAULT_DB, *listen = DEFAULT_LISTEN;
@@ -323,6 +378,7 @@ int cmd_run(int argc, char **argv)
 	struct ember_service_map *services = NULL;
 	bool fp_only = false;
 	struct agent a = {0};
+	struct ember_retention_options ropts = {.max_bytes = EMBER_MAX_DB_BYTES};
 	struct ember_server *server = NULL;
 	char err[EMBER_STORE_ERRLEN];
 	int c, rc = 1;
@@ -347,6 +403,32 @@ int cmd_run(int argc, char **argv)
 			break;
 		case 'C': cache = optarg; break;
 		case 'S': services_file = optarg; break;
+		case 'R':
+			if (strcmp(optarg, "0") == 0) {
+				ropts.retention_ns = -1; /* forever */
+			} else if (ember_parse_duration(optarg, &ropts.retention_ns) ||
+				   ropts.retention_ns < 3600LL * 1000000000LL) {
+				fprintf(stderr, "ember run: --retention: '%s' is not an age of an hour "
+						"or more, like 14d or 72h (0 keeps everything)\n", optarg);
+				return 2;
+			}
+			break;
+		case 'U':
+			if (ember_parse_duration(optarg, &ropts.full_res_ns) ||
+			    ropts.full_res_ns < 3600LL * 1000000000LL) {
+				fprintf(stderr, "ember run: --full-resolution: '%s' is not an age of an "
+						"hour or more, like 48h\n", optarg);
+				return 2;
+			}
+			break;
+		case 'M':
+			if (ember_parse_size(optarg, &ropts.max_bytes) ||
+			    (ropts.max_bytes && ropts.max_bytes < (16ULL << 20))) {
+				fprintf(stderr, "ember run: --max-db-size: '%s' is not a size of 16M or "
+						"more, like 2G (0 = no bound)\n", optarg);
+				return 2;
+			}
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -382,6 +464,13 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "ember run: %s\n", err);
 		return 1;
 	}
+	if (ember_store_retention_setup(a.store, &ropts, err, sizeof(err))) {
+		fprintf(stderr, "ember run: %s\n", err);
+		ember_store_close(a.store);
+		return 1;
+	}
+	if (err[0])
+		ember_warn("%s", err);
 
 	a.sym = ember_symbolizer_new();
 	struct ember_profiler_opts popts = {.frequency = a.frequency,
@@ -432,6 +521,7 @@ int cmd_run(int argc, char **argv)
 			flush(&a);
 			next_flush += (long long)flush_s * 1000000000LL;
 		}
+		retention(&a);
 	}
 	fprintf(stderr, "ember: stopping; writing the last samples\n");
 	drain(&a);

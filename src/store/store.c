@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -280,6 +281,12 @@ static int configure(struct ember_store *s, char *err, size_t errlen)
 	sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
 	/* every 1000 virtual machine steps: is a read past its deadline? */
 	sqlite3_progress_handler(s->db, 1000, past_deadline, s);
+	/* a new file can give freed pages back (store_retention.c); only
+	 * before the first table, and before WAL mode writes the header */
+	struct stat fst;
+	if (stat(s->path, &fst) == 0 && fst.st_size == 0 &&
+	    (rc = store_exec(s, "PRAGMA auto_vacuum=INCREMENTAL")) != SQLITE_OK)
+		return store_sqlite_error(s, err, errlen, rc, "open");
 	/* The first statement reads the file: a corrupt or foreign file fails here. */
 	rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
 	if (rc != SQLITE_OK)
@@ -335,6 +342,7 @@ fail:
 
 void store_disconnect(struct ember_store *s, bool checkpoint)
 {
+	store_retention_disconnected(s); /* its statements first */
 	for (int i = 0; i < STMT_COUNT_; i++) {
 		sqlite3_finalize(s->stmts[i]);
 		s->stmts[i] = NULL;
@@ -391,6 +399,7 @@ void ember_store_close(struct ember_store *s)
 	if (!s)
 		return;
 	store_disconnect(s, true);
+	store_retention_free(s);
 	store_idmap_free(&s->targets);
 	store_idmap_free(&s->frames);
 	store_idmap_free(&s->stacks);

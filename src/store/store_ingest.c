@@ -155,6 +155,7 @@ static int resolve_target(struct ember_store *s, const struct ember_target *t,
 						  service, t->pid);
 		if (found) {
 			*id = cached;
+			store_retention_touch(s, STORE_REF_TARGET, *id);
 			return 0;
 		}
 	}
@@ -163,6 +164,7 @@ static int resolve_target(struct ember_store *s, const struct ember_target *t,
 		return store_sqlite_error(s, err, errlen, rc, "ingest: add target %s pid %u",
 					  service, t->pid);
 	cache_put(&s->targets, &s->key, *id);
+	store_retention_touch(s, STORE_REF_TARGET, *id); /* in use: not to be collected */
 	return 0;
 }
 
@@ -226,14 +228,17 @@ static int resolve_frame(struct ember_store *s, const struct ember_frame *f, int
 	sb_append(&s->key, &f->flags, sizeof(f->flags));
 	if (s->key.oom)
 		return store_error(s, err, errlen, -ENOMEM, "ingest: out of memory");
-	if (store_idmap_get(&s->frames, s->key.buf, s->key.len, id))
+	if (store_idmap_get(&s->frames, s->key.buf, s->key.len, id)) {
+		store_retention_touch(s, STORE_REF_FRAME, *id);
 		return 0;
+	}
 
 	rc = find_or_insert_frame(s, f, id);
 	if (rc != SQLITE_OK)
 		return store_sqlite_error(s, err, errlen, rc, "ingest: add frame %s",
 					  ember_frame_name(f, name, sizeof(name)));
 	cache_put(&s->frames, &s->key, *id);
+	store_retention_touch(s, STORE_REF_FRAME, *id);
 	return 0;
 }
 
@@ -305,8 +310,10 @@ static int resolve_stack(struct ember_store *s, const struct ember_profile *p,
 	for (uint32_t i = 0; i < stack->depth; i++)
 		s->blob.len += store_varint_put((unsigned char *)s->blob.buf + s->blob.len,
 						(uint64_t)frame_ids[stack->frames[i]]);
-	if (store_idmap_get(&s->stacks, s->blob.buf, s->blob.len, id))
+	if (store_idmap_get(&s->stacks, s->blob.buf, s->blob.len, id)) {
+		store_retention_touch(s, STORE_REF_STACK, *id);
 		return 0;
+	}
 
 	rc = find_or_insert_stack(s, id);
 	if (rc == STACK_HASH_EXHAUSTED)
@@ -316,6 +323,7 @@ static int resolve_stack(struct ember_store *s, const struct ember_profile *p,
 		return store_sqlite_error(s, err, errlen, rc, "ingest: add stack of %u frames",
 					  stack->depth);
 	cache_put(&s->stacks, &s->blob, *id);
+	store_retention_touch(s, STORE_REF_STACK, *id);
 	return 0;
 }
 

@@ -145,6 +145,8 @@ struct ember_store {
 	struct stat damaged_st; /* the file when found damaged (st_ino 0: missing) */
 	char damage[256];     /* why */
 	struct ember_store_file_stats file_stats;
+
+	struct store_retention *retention; /* store_retention.c, once set up */
 };
 
 /* The cached statement, reset and with bindings cleared; NULL if it fails to prepare. */
@@ -253,6 +255,48 @@ bool store_rc_is_damage(int rc);
  * recreated, or its WAL index renewed; set the reading page cache.
  */
 int store_refresh(struct ember_store *s, char *err, size_t errlen);
+
+/* ---- retention (store_retention.c) ---- */
+
+/*
+ * The tables retention manages.  A table of another part of the store
+ * (net metrics, spans) registers itself with ONE line in
+ * store_retained_tables[] in store_retention.c:
+ *
+ *   {"net_peer_10s", "bucket_ns", STORE_KEEP_FULL, "target_id", NULL},
+ *
+ * naming its time column (ns since the epoch; an index must start with
+ * it, so deleting the oldest rows is a range scan), how long its rows live
+ * (STORE_KEEP_FULL: the 10 s window; STORE_KEEP_ROLLUP: the retention
+ * period; STORE_KEEP_REFS: no time column, never deleted by age), and the
+ * columns by which it references targets(id) and stacks(id), if any:
+ * rows of targets and stacks nobody references are deleted, so every
+ * table holding such ids must be registered.  A registered table that
+ * does not exist (an older schema) is skipped.
+ */
+enum store_keep { STORE_KEEP_FULL, STORE_KEEP_ROLLUP, STORE_KEEP_REFS };
+
+struct store_retained_table {
+	const char *table;
+	const char *time_column;   /* NULL with STORE_KEEP_REFS */
+	enum store_keep keep;
+	const char *target_column; /* references targets(id), or NULL */
+	const char *stack_column;  /* references stacks(id), or NULL */
+	bool packed_stacks;        /* stack_column is a packed blob (store_packed_next) */
+};
+
+enum store_ref { STORE_REF_TARGET, STORE_REF_STACK, STORE_REF_FRAME, STORE_REF_COUNT_ };
+
+/*
+ * Ingest resolved the row id of a target, stack or frame: while a
+ * collection of unreferenced rows runs it must not delete that one.
+ */
+void store_retention_touch(struct ember_store *s, enum store_ref ref, int64_t id);
+/* The connection closed (damage, close): a collection in progress is abandoned. */
+void store_retention_disconnected(struct ember_store *s);
+void store_retention_free(struct ember_store *s);
+/* Oldest 10 s bucket still stored (meta full_res_from_ns), 0 when nothing was deleted. */
+int store_full_res_from(struct ember_store *s, int64_t *from_ns);
 
 /* ---- schema (store_schema.c) ---- */
 

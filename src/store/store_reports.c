@@ -4,7 +4,9 @@
  * A report is kept twice, as rendered HTML (links relative to the server
  * that serves it) and as JSON, with the few fields the list shows.  Reports
  * are small (tens of KiB) and daily; the newest EMBER_STORE_MAX_REPORTS are
- * kept, older ones deleted when a new one is saved.  The table comes from
+ * kept, older ones deleted when a new one is saved; `ember report --keep N`
+ * keeps N (ember_store_prune_reports), and retention deletes those older
+ * than the retention period (store_retention.c).  The table comes from
  * schema migration 3 (store_schema.c).
  */
 #include "store/store_internal.h"
@@ -89,6 +91,25 @@ int ember_store_save_report(struct ember_store *s, const struct ember_report_row
 	ret = store_sqlite_error(s, err, errlen, rc, "save report: commit");
 rollback:
 	store_exec(s, "ROLLBACK");
+	return ret;
+}
+
+int ember_store_prune_reports(struct ember_store *s, uint32_t keep, uint64_t *deleted, char *err,
+			      size_t errlen)
+{
+	int ret;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (deleted)
+		*deleted = 0;
+	if (!keep)
+		return store_error(s, err, errlen, -EINVAL, "prune reports: keep at least one");
+	if ((ret = store_refresh(s, err, errlen)))
+		return ret;
+	ret = exec_one(s, PRUNE_SQL, keep, err, errlen, "delete old reports");
+	if (!ret && deleted)
+		*deleted = (uint64_t)sqlite3_changes(s->db);
 	return ret;
 }
 

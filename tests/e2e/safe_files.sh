@@ -111,16 +111,16 @@ intact "ember report --output-dir"
 regular "$pub/reports/$name"
 note "report --output-dir: $name written as a new file, victim intact"
 
-mkdir -m 1777 "$pub/cron.d"
+mkdir -m 1777 "$pub/crontab.dir"
 for n in ember-report .ember-report.tmp; do
-	ln -sf "$victim" "$pub/cron.d/$n"
-	chown -h nobody "$pub/cron.d/$n"
+	ln -sf "$victim" "$pub/crontab.dir/$n"
+	chown -h nobody "$pub/crontab.dir/$n"
 done
-EMBER_CRON_DIR="$pub/cron.d" "$EMBER" report --install-cron --db "$db" \
+EMBER_CRON_DIR="$pub/crontab.dir" "$EMBER" report --install-cron --db "$db" \
 	--output-dir "$OUT/cron-reports" 2> "$OUT/cron.err" || { cat "$OUT/cron.err"; fail "install-cron failed"; }
 intact "ember report --install-cron"
-regular "$pub/cron.d/ember-report"
-[ "$(mode "$pub/cron.d/ember-report")" = 640 ] || fail "cron file is mode $(mode "$pub/cron.d/ember-report")"
+regular "$pub/crontab.dir/ember-report"
+[ "$(mode "$pub/crontab.dir/ember-report")" = 640 ] || fail "cron file is mode $(mode "$pub/crontab.dir/ember-report")"
 note "cron file: written as a new file, victim intact"
 
 start_bg "$PROGS/fp_chain" 10
