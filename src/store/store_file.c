@@ -238,6 +238,12 @@ void store_file_written(struct ember_store *s)
 	note_min_size(s);
 }
 
+void store_file_noted(struct ember_store *s)
+{
+	if (s->db)
+		note_min_size(s);
+}
+
 bool ember_store_damaged(const struct ember_store *s)
 {
 	return s->damaged;

@@ -245,6 +245,8 @@ void store_file_identify(struct ember_store *s);
 int store_file_check(struct ember_store *s, char *err, size_t errlen);
 /* After a committed write: checkpoint and record the smallest legitimate size. */
 void store_file_written(struct ember_store *s);
+/* The same without the checkpoint, for writes that come in runs (retention). */
+void store_file_noted(struct ember_store *s);
 /* Declare the file damaged: close without a checkpoint, remember why. */
 int store_file_damaged(struct ember_store *s, char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -62,6 +62,7 @@
 #define LOW_WATER 0.80                       /* of max_bytes: stop */
 #define MAX_GC_ID (1LL << 32)                /* larger row ids: no collection */
 #define COLLECT_EVERY_NS (6 * HOUR)          /* unless the size bound presses */
+#define CHECKPOINT_WAL_BYTES (4u << 20)      /* retention checkpoints past this WAL */
 
 /*
  * Every table retention manages.  Tables of other parts of the store (net
@@ -569,7 +570,18 @@ static int write_begins(struct ember_store *s, char *err, size_t errlen)
 
 static void write_ended(struct ember_store *s, struct store_retention *r, uint64_t rows)
 {
-	store_file_written(s);
+	char wal[PATH_MAX];
+	struct stat st;
+	/* a checkpoint (two fsyncs) once the WAL holds a few MiB, not per batch */
+	uint64_t limit = r->o.max_bytes && r->o.max_bytes / 32 < CHECKPOINT_WAL_BYTES
+				 ? r->o.max_bytes / 32
+				 : CHECKPOINT_WAL_BYTES;
+
+	snprintf(wal, sizeof(wal), "%s-wal", s->path);
+	if (stat(wal, &st) == 0 && (uint64_t)st.st_size >= limit)
+		store_file_written(s);
+	else
+		store_file_noted(s);
 	r->st.batches++;
 	if (rows > r->st.max_batch_rows)
 		r->st.max_batch_rows = rows;
