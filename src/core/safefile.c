@@ -201,16 +201,27 @@ int ember_safefile_create_excl(const char *path, mode_t mode)
 	return 0;
 }
 
+/*
+ * O_PATH, not a real open: closing any other descriptor of a file drops
+ * every POSIX lock this process holds on it, and SQLite's locks on the
+ * database, WAL and SHM of a connection in this process must survive the
+ * check (without them another process takes the SHM for abandoned and
+ * rebuilds it, and checkpoints over our writes).  Closing an O_PATH
+ * descriptor leaves locks alone.
+ */
 int ember_safefile_check(const char *path, mode_t mode)
 {
+	char self[64];
 	struct stat st;
 	int ret = 0;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd < 0)
-		return -errno; /* ELOOP: a symlink */
+		return -errno;
 	if (fstat(fd, &st)) {
 		ret = -errno;
+	} else if (S_ISLNK(st.st_mode)) {
+		ret = -ELOOP;
 	} else if (!S_ISREG(st.st_mode)) {
 		ret = -EINVAL;
 	} else if (st.st_nlink > 1) {
@@ -219,10 +230,14 @@ int ember_safefile_check(const char *path, mode_t mode)
 		ret = -EPERM; /* planted by another user */
 	} else if (st.st_uid == geteuid()) {
 		gid_t gid = ember_group_id();
-		if ((st.st_mode & 07777 & ~mode) && fchmod(fd, st.st_mode & mode))
+		/* the very file checked, through its descriptor; never a symlink */
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+		if ((st.st_mode & 07777 & ~mode) && chmod(self, st.st_mode & mode))
 			ret = -errno;
-		if (!ret && (mode & 070) && gid != (gid_t)-1 && st.st_gid != gid)
-			set_group(fd, mode);
+		if (!ret && (mode & 070) && gid != (gid_t)-1 && st.st_gid != gid &&
+		    fchownat(fd, "", (uid_t)-1, gid, AT_EMPTY_PATH)) {
+			/* not root and not a member: it keeps its group */
+		}
 	}
 	close(fd);
 	return ret;

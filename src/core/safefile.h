@@ -71,14 +71,17 @@ int ember_safefile_create_excl(const char *path, mode_t mode);
  * An existing file Ember updates in place: refuse anything but a regular
  * file (a symlink gives -ELOOP); when this process owns it, take away
  * permissions beyond `mode` and give it the ember group.  -ENOENT when
- * there is nothing at path.
+ * there is nothing at path.  Safe on a file this process holds POSIX
+ * locks on (an open SQLite database): it never open()s and close()s it.
  */
 int ember_safefile_check(const char *path, mode_t mode);
 
 /*
  * Give the regular file at `path` a new inode with the same content: a
  * copy into a temporary, renamed over it (mode as above).  For a file
- * whose old inode some other handle may still hold.  Returns 0 or -errno.
+ * whose old inode some other handle may still hold.  Reading the old one
+ * drops this process's POSIX locks on it when done: only for a file
+ * being abandoned.  Returns 0 or -errno.
  */
 int ember_safefile_recreate(const char *path, mode_t mode);
 

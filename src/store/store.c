@@ -28,7 +28,6 @@
 
 #include "core/clock.h"
 
-#define STORE_BUSY_TIMEOUT_MS 5000
 
 static const char *const stmt_sql[STMT_COUNT_] = {
 	[STMT_BEGIN_READ] = "BEGIN",

@@ -238,6 +238,21 @@ void store_file_written(struct ember_store *s)
 	note_min_size(s);
 }
 
+void store_file_failed(struct ember_store *s)
+{
+	bool full = (s->last_rc & 0xff) == SQLITE_FULL;
+
+	if (!s->db || s->damaged)
+		return;
+	if (full)
+		sqlite3_busy_timeout(s->db, 0); /* never wait for readers here */
+	sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+				  NULL, NULL);
+	if (full)
+		sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+	note_min_size(s);
+}
+
 void store_file_noted(struct ember_store *s)
 {
 	if (s->db)

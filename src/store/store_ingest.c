@@ -598,6 +598,8 @@ int ember_store_ingest(struct ember_store *s, const struct ember_profile *p, int
 damage:
 	if (store_rc_is_damage(s->last_rc))
 		ret = store_file_damaged(s, err, errlen, "is damaged (%s)", sqlite3_errstr(s->last_rc));
+	else
+		store_file_failed(s); /* a full disk: let the WAL start over, or give it back */
 out:
 	free(spans);
 	free(target_ids);

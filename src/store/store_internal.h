@@ -72,6 +72,9 @@ bool store_intmap_get(const struct store_intmap *m, uint64_t key, uint32_t *valu
 int store_intmap_put(struct store_intmap *m, uint64_t key, uint32_t value);
 void store_intmap_free(struct store_intmap *m);
 
+/* How long a connection waits for a lock before it fails with SQLITE_BUSY. */
+#define STORE_BUSY_TIMEOUT_MS 5000
+
 /* Hourly roll-up (samples_1h, schema version 2). */
 #define STORE_ROLLUP_NS (3600LL * 1000000000LL)
 
@@ -247,6 +250,12 @@ int store_file_check(struct ember_store *s, char *err, size_t errlen);
 void store_file_written(struct ember_store *s);
 /* The same without the checkpoint, for writes that come in runs (retention). */
 void store_file_noted(struct ember_store *s);
+/*
+ * After a write that failed (a full disk): checkpoint what was committed
+ * so the WAL restarts at its beginning instead of growing; on
+ * SQLITE_FULL, truncate it (if no reader holds it) to give the space back.
+ */
+void store_file_failed(struct ember_store *s);
 /* Declare the file damaged: close without a checkpoint, remember why. */
 int store_file_damaged(struct ember_store *s, char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

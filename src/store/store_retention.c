@@ -684,7 +684,7 @@ static int begin_collecting(struct ember_store *s, struct store_retention *r, ch
 				     SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
 				     NULL);
 	if (rc == SQLITE_OK) {
-		sqlite3_busy_timeout(r->gc, 5000);
+		sqlite3_busy_timeout(r->gc, STORE_BUSY_TIMEOUT_MS);
 		/* a read starts the snapshot now, as ingest starts marking */
 		rc = sqlite3_exec(r->gc, "PRAGMA mmap_size=0; BEGIN; SELECT count(*) FROM stacks"
 					 " WHERE id = 1", NULL, NULL, NULL);

@@ -123,7 +123,7 @@ regular "$pub/crontab.dir/ember-report"
 [ "$(mode "$pub/crontab.dir/ember-report")" = 640 ] || fail "cron file is mode $(mode "$pub/crontab.dir/ember-report")"
 note "cron file: written as a new file, victim intact"
 
-start_bg "$PROGS/fp_chain" 10
+start_bg "$PROGS/fp_chain" 60 > /dev/null
 work=$BG_LAST
 plant Y.folded Y.folded.tmp Z.pb.gz
 "$EMBER" record --pid "$work" --duration 2 --output "$pub/Y.folded" 2> "$OUT/record.err" ||

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/profile.h"
@@ -294,6 +295,60 @@ static void test_no_sigbus_mid_read(void **state)
 	ember_store_close(r);
 }
 
+/*
+ * Whether another process would see a lock on byte `off` of path (the
+ * kernel's lock table: F_GETLK from a child, since a process never
+ * conflicts with its own locks).
+ */
+static bool locked_for_others(const char *path, off_t off)
+{
+	int fds[2], fd;
+	char c = 0;
+
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = off, .l_len = 1};
+		fd = open(path, O_RDWR);
+		c = fd >= 0 && fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK ? 'y' : 'n';
+		if (write(fds[1], &c, 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	assert_int_equal(read(fds[0], &c, 1), 1);
+	waitpid(pid, NULL, 0);
+	close(fds[0]);
+	close(fds[1]);
+	return c == 'y';
+}
+
+/*
+ * Opening a second handle in the same process (the HTTP server's, while
+ * the agent writes) checks the files; closing a descriptor of them would
+ * drop every POSIX lock of the process on them, the first handle's too,
+ * and another process would then rebuild the SHM and checkpoint over the
+ * writer (a full disk made this a corrupt database).  SQLite holds a
+ * shared lock on byte 128 of the SHM (its "DMS" lock) while connected.
+ */
+static void test_second_handle_keeps_locks(void **state)
+{
+	const char *path = path_in("locks.db");
+	char shm[600];
+	struct ember_store *w = writer(path), *r;
+
+	fill(w, 1);
+	snprintf(shm, sizeof(shm), "%s-shm", path);
+	assert_true(locked_for_others(shm, 128));
+	r = writer(path);
+	assert_int_equal(total(r), 200);
+	assert_true(locked_for_others(shm, 128));
+	ember_store_close(r);
+	assert_true(locked_for_others(shm, 128)); /* the writer's lock, still */
+	ember_store_close(w);
+	assert_false(locked_for_others(shm, 128));
+}
+
 static void test_modes_and_links(void **state)
 {
 	const char *path = path_in("mode.db"), *victim = path_in("victim");
@@ -343,6 +398,7 @@ int main(void)
 		cmocka_unit_test(test_replaced_and_restored),
 		cmocka_unit_test(test_reader_survives_truncation),
 		cmocka_unit_test(test_no_sigbus_mid_read),
+		cmocka_unit_test(test_second_handle_keeps_locks),
 		cmocka_unit_test(test_modes_and_links),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
