@@ -19,6 +19,8 @@ int cmd_report(int argc, char **argv);
 /* Shared option helpers (cmd_common.c). */
 int cmd_parse_uint(const char *opt, const char *s, unsigned long min, unsigned long max,
 		   unsigned long *out);
+/* An age like "48h" or "14d" (core/units.h) of at least min_ns; prints why not. */
+int cmd_parse_age(const char *cmd, const char *opt, const char *s, int64_t min_ns, int64_t *out);
 /* Install SIGINT/SIGTERM handlers that set the flag returned by cmd_stopping(). */
 void cmd_handle_signals(void);
 int cmd_stopping(void);

@@ -12,6 +12,7 @@
 #include "cmd.h"
 #include "core/log.h"
 #include "core/safefile.h"
+#include "core/units.h"
 #include "symbolizer/symbolizer.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -63,6 +64,15 @@ int cmd_parse_uint(const char *opt, const char *s, unsigned long min, unsigned l
 	}
 	*out = v;
 	return 0;
+}
+
+int cmd_parse_age(const char *cmd, const char *opt, const char *s, int64_t min_ns, int64_t *out)
+{
+	if (ember_parse_duration(s, out) == 0 && *out >= min_ns)
+		return 0;
+	fprintf(stderr, "%s: %s: '%s' is not an age of %lld s or more, like 48h or 14d "
+			"(units s, m, h, d, w)\n", cmd, opt, s, (long long)(min_ns / 1000000000LL));
+	return -1;
 }
 
 void cmd_wait_ms(struct ember_profiler *pr, long ms)

@@ -58,6 +58,7 @@
 #define PENDING_MAX_FRAMES 400000
 #define FLUSH_WARN_EVERY_NS (60 * 1000000000LL) /* repeat a flush failure this often */
 #define RETENTION_BUDGET_NS (50 * 1000000LL)     /* of retention work per loop (1 s) */
+#define HOUR_NS (3600 * 1000000000LL)
 
 struct agent {
 	struct ember_profiler *profiler;
@@ -404,22 +405,16 @@ int cmd_run(int argc, char **argv)
 		case 'C': cache = optarg; break;
 		case 'S': services_file = optarg; break;
 		case 'R':
-			if (strcmp(optarg, "0") == 0) {
+			if (strcmp(optarg, "0") == 0)
 				ropts.retention_ns = -1; /* forever */
-			} else if (ember_parse_duration(optarg, &ropts.retention_ns) ||
-				   ropts.retention_ns < 3600LL * 1000000000LL) {
-				fprintf(stderr, "ember run: --retention: '%s' is not an age of an hour "
-						"or more, like 14d or 72h (0 keeps everything)\n", optarg);
+			else if (cmd_parse_age("ember run", "--retention", optarg, HOUR_NS,
+					       &ropts.retention_ns))
 				return 2;
-			}
 			break;
 		case 'U':
-			if (ember_parse_duration(optarg, &ropts.full_res_ns) ||
-			    ropts.full_res_ns < 3600LL * 1000000000LL) {
-				fprintf(stderr, "ember run: --full-resolution: '%s' is not an age of an "
-						"hour or more, like 48h\n", optarg);
+			if (cmd_parse_age("ember run", "--full-resolution", optarg, HOUR_NS,
+					  &ropts.full_res_ns))
 				return 2;
-			}
 			break;
 		case 'M':
 			if (ember_parse_size(optarg, &ropts.max_bytes) ||

@@ -399,20 +399,6 @@ static int add_sample(struct ember_store *s, int64_t bucket, int64_t target_id, 
 	return rc;
 }
 
-static int set_period(struct ember_store *s, uint64_t period_ns)
-{
-	sqlite3_stmt *st = store_stmt(s, STMT_META_SET);
-	int rc;
-
-	if (!st)
-		return sqlite3_errcode(s->db);
-	sqlite3_bind_text(st, 1, "period_ns", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)period_ns);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
 /* Reject a profile whose indexes point outside its arrays. */
 static int check_profile(struct ember_store *s, const struct ember_profile *p, char *err,
 			 size_t errlen)
@@ -515,7 +501,7 @@ static int ingest_rows(struct ember_store *s, const struct ember_profile *p, int
 		}
 	}
 	if (p->period_ns && p->period_ns != s->period_ns) {
-		rc = set_period(s, p->period_ns);
+		rc = store_meta_set_int(s, "period_ns", (int64_t)p->period_ns);
 		if (rc != SQLITE_OK) {
 			ret = store_sqlite_error(s, err, errlen, rc, "ingest: record period");
 			goto out;

@@ -313,6 +313,9 @@ int store_full_res_from(struct ember_store *s, int64_t *from_ns);
 
 /* Bring the schema to the newest version this code knows, or fail. */
 int store_migrate(struct ember_store *s, char *err, size_t errlen);
+/* An integer setting of the meta table; *value is left alone when the key is absent. */
+int store_meta_get_int(struct ember_store *s, const char *key, int64_t *value);
+int store_meta_set_int(struct ember_store *s, const char *key, int64_t value);
 /* Read settings kept in the meta table (bucket size, sampling period). */
 int store_load_meta(struct ember_store *s, char *err, size_t errlen);
 int store_schema_version(void);

@@ -382,32 +382,8 @@ void store_retention_free(struct ember_store *s)
 
 int store_full_res_from(struct ember_store *s, int64_t *from_ns)
 {
-	sqlite3_stmt *st = store_stmt(s, STMT_META_GET);
-	int rc;
-
 	*from_ns = 0;
-	if (!st)
-		return sqlite3_errcode(s->db);
-	sqlite3_bind_text(st, 1, "full_res_from_ns", -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*from_ns = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-static int set_full_res_from(struct ember_store *s, int64_t from_ns)
-{
-	sqlite3_stmt *st = store_stmt(s, STMT_META_SET);
-	int rc;
-
-	if (!st)
-		return sqlite3_errcode(s->db);
-	sqlite3_bind_text(st, 1, "full_res_from_ns", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, from_ns);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+	return store_meta_get_int(s, "full_res_from_ns", from_ns);
 }
 
 /* ---- a pass ---- */
@@ -498,7 +474,7 @@ static int begin_deleting(struct ember_store *s, struct store_retention *r)
 		horizon = table_cut(r, &retained[i]);
 		rc = store_full_res_from(s, &current);
 		if (rc == SQLITE_OK && horizon > current)
-			rc = set_full_res_from(s, horizon);
+			rc = store_meta_set_int(s, "full_res_from_ns", horizon);
 		if (rc != SQLITE_OK)
 			return rc;
 		r->st.full_res_from_ns = horizon > current ? horizon : current;

@@ -29,14 +29,7 @@ log="$OUT/run.log"
 start_bg "$PROGS/fp_chain" 120
 start_bg "$EMBER" run --db "$db" --listen 127.0.0.1:0 --frequency 999 --flush 1 --max-db-size 0 2> "$log"
 ember=$BG_LAST
-url=""
-for i in $(seq 1 50); do
-	url=$(sed -n 's/^ember: serving \(http:[^ ]*\)$/\1/p' "$log")
-	[ -n "$url" ] && break
-	kill -0 "$ember" 2> /dev/null || { cat "$log"; fail "ember run exited"; }
-	sleep 0.2
-done
-[ -n "$url" ] || { cat "$log"; fail "ember run did not print its address"; }
+url=$(serving_url "$log" "$ember") || exit 1
 samples() { sqlite3 "$db" 'select coalesce(sum(count),0) from samples' 2> /dev/null || echo 0; }
 for i in $(seq 1 50); do [ "$(samples)" -gt 0 ] && break; sleep 0.2; done
 [ "$(samples)" -gt 0 ] || { cat "$log"; fail "nothing stored"; }

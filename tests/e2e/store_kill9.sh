@@ -35,7 +35,7 @@ for round in 1 2 3 4 5; do
 		sleep 0.2
 	done
 	if [ "$round" -eq 1 ]; then
-		url=$(sed -n 's/^ember: serving \(http:[^ ]*\)$/\1/p' "$OUT/run$round.log")
+		url=$(serving_url "$OUT/run$round.log" "$ember") || exit 1
 		curl -sf "${url}api/stats" > "$OUT/stats.json" || fail "no /api/stats"
 		grep -q '"retention":{"passes":[1-9]' "$OUT/stats.json" || fail "no retention pass in /api/stats: $(cat "$OUT/stats.json")"
 		grep -q '"max_bytes":67108864' "$OUT/stats.json" || fail "--max-db-size not in /api/stats"

@@ -18,15 +18,9 @@
 
 static char dir[256];
 
-/* dir/name in one of 16 rotating buffers (enough for any one test's paths). */
 static const char *path_in(const char *name)
 {
-	static char buf[16][512];
-	static int i;
-
-	i = (i + 1) % 16;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, name);
-	return buf[i];
+	return test_path(dir, name);
 }
 
 static void put(const char *path, const char *text)
@@ -68,17 +62,13 @@ static int entries(void)
 
 static int setup(void **state)
 {
-	snprintf(dir, sizeof(dir), "/tmp/ember-test-safefile-XXXXXX");
 	umask(022);
-	return mkdtemp(dir) ? 0 : -1;
+	return test_mkdtemp(dir, sizeof(dir), "/tmp", "safefile");
 }
 
 static int teardown(void **state)
 {
-	char cmd[600];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return test_rmtree(dir);
 }
 
 static void test_write_mode_and_content(void **state)

@@ -26,27 +26,18 @@ static char dir[256];
 
 static const char *path_in(const char *name)
 {
-	static char buf[8][512];
-	static int i;
-
-	i = (i + 1) % 8;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, name);
-	return buf[i];
+	return test_path(dir, name);
 }
 
 static int setup(void **state)
 {
-	snprintf(dir, sizeof(dir), "/tmp/ember-test-store-file-XXXXXX");
 	umask(022);
-	return mkdtemp(dir) ? 0 : -1;
+	return test_mkdtemp(dir, sizeof(dir), "/tmp", "store-file");
 }
 
 static int teardown(void **state)
 {
-	char cmd[600];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return test_rmtree(dir);
 }
 
 /* A profile of `n` distinct stacks of 8 frames, `count` samples each. */

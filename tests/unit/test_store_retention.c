@@ -54,11 +54,11 @@ static int setup(void **state)
 
 	/* tmpfs when there is one: the store fsyncs at every checkpoint, and
 	 * this test writes some 9000 transactions */
-	snprintf(dir, sizeof(dir), "%s/ember-test-retention-XXXXXX",
-		 stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) && access("/dev/shm", W_OK) == 0
-			 ? "/dev/shm"
-			 : "/tmp");
-	if (!mkdtemp(dir))
+	if (test_mkdtemp(dir, sizeof(dir),
+			 stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) && access("/dev/shm", W_OK) == 0
+				 ? "/dev/shm"
+				 : "/tmp",
+			 "retention"))
 		return -1;
 	snprintf(db, sizeof(db), "%s/ember.db", dir);
 	return 0;
@@ -66,10 +66,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[600];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return test_rmtree(dir);
 }
 
 /* ---- the arithmetic ---- */
