@@ -13,7 +13,7 @@
  * The pending profile stamps samples with the 10 s bucket they were taken
  * in, so samples kept through a failing flush (a full disk, a damaged
  * database: store_file.c) land in their own buckets once written.  It is
- * bounded: past PENDING_MAX_STACKS stacks or PENDING_MAX_FRAMES frames new
+ * bounded: past --max-pending stacks (twice as many frames) new
  * samples are dropped and counted (dropped_samples in /api/stats) until a
  * flush succeeds.  A damaged database is reported once, retried before
  * each flush, and written again as soon as it is usable (removed: a new
@@ -53,9 +53,8 @@
 #define DEFAULT_LISTEN "127.0.0.1:7070"
 #define MEMORY_IDLE_NS (30 * 1000000000LL) /* API idle time before freed query memory goes back */
 #define PENDING_BUCKET_NS EMBER_STORE_DEFAULT_BUCKET_NS
-/* Bounds of the samples kept while flushes fail: ~100 MB at worst. */
+/* Default bound of the samples kept while flushes fail: ~100 MB at worst. */
 #define PENDING_MAX_STACKS 200000
-#define PENDING_MAX_FRAMES 400000
 #define FLUSH_WARN_EVERY_NS (60 * 1000000000LL) /* repeat a flush failure this often */
 #define RETENTION_BUDGET_NS (50 * 1000000LL)     /* of retention work per loop (1 s) */
 #define HOUR_NS (3600 * 1000000000LL)
@@ -68,11 +67,12 @@ struct agent {
 	const char *db;
 	struct ember_profile *pending; /* samples since the last flush */
 	int64_t pending_bucket;        /* the bucket the collector stamps samples with */
+	size_t max_pending;            /* stacks; frames: twice as many */
 	unsigned frequency;
 	uint64_t flushes, flush_errors, flushed_samples;
 	uint64_t dropped_samples;      /* over the pending bounds */
 	uint64_t pending_samples, pending_stacks, pending_frames; /* copies for the HTTP thread */
-	bool pending_full;             /* said so in the log */
+	long long pending_full_ns;     /* when the log last said pending is full */
 	long long last_retention_warn_ns;
 	long long started_ns, last_flush_ms, last_flush_warn_ns;
 };
@@ -98,7 +98,9 @@ static void usage(FILE *f)
 		"  --full-resolution AGE  keep 10 s buckets this long, hourly roll-ups after\n"
 		"                       (default 48h)\n"
 		"  --max-db-size SIZE   delete the oldest data to keep the database and its\n"
-		"                       WAL under SIZE (default 2G; 0 = no bound); K, M, G, T\n");
+		"                       WAL under SIZE (default 2G; 0 = no bound); K, M, G, T\n"
+		"  --max-pending N      stacks kept in memory while the database cannot be\n"
+		"                       written (default 200000); beyond, samples are dropped\n");
 }
 
 /* The pending profile and the database file, as JSON members. */
@@ -109,11 +111,11 @@ static void store_stats_json(struct strbuf *sb, const struct agent *a)
 	ember_store_get_file_stats(a->store, &fs);
 	sb_printf(sb,
 		  ",\"pending\":{\"samples\":%llu,\"stacks\":%llu,\"frames\":%llu,"
-		  "\"max_stacks\":%d,\"max_frames\":%d,\"dropped_samples\":%llu},"
+		  "\"max_stacks\":%zu,\"max_frames\":%zu,\"dropped_samples\":%llu},"
 		  "\"database\":{\"state\":\"%s\",\"damaged\":%llu,\"recovered\":%llu}",
 		  (unsigned long long)a->pending_samples, (unsigned long long)a->pending_stacks,
 		  (unsigned long long)a->pending_frames,
-		  PENDING_MAX_STACKS, PENDING_MAX_FRAMES, (unsigned long long)a->dropped_samples,
+		  a->max_pending, 2 * a->max_pending, (unsigned long long)a->dropped_samples,
 		  fs.is_damaged ? "damaged" : "ok", (unsigned long long)fs.damaged,
 		  (unsigned long long)fs.recovered);
 
@@ -215,7 +217,6 @@ static int start_pending(struct agent *a)
 	a->pending->period_ns = 1000000000ULL / a->frequency;
 	a->pending->start_ns = cmd_now_ns();
 	a->pending_bucket = 0;
-	a->pending_full = false;
 	return 0;
 }
 
@@ -242,13 +243,15 @@ static void drain(struct agent *a)
 		return; /* the kernel maps keep the samples, or count what they drop */
 	}
 	into = a->pending;
-	if (a->pending->n_stacks >= PENDING_MAX_STACKS || a->pending->n_frames >= PENDING_MAX_FRAMES) {
+	if (a->pending->n_stacks >= a->max_pending || a->pending->n_frames >= 2 * a->max_pending) {
+		long long now = cmd_now_ns();
 		scratch = ember_profile_new();
-		if (!a->pending_full)
-			ember_err("%zu stacks are waiting to be written to %s; new samples are dropped "
-				  "until it can be written again (dropped_samples in /api/stats)",
+		if (!a->pending_full_ns || now - a->pending_full_ns >= FLUSH_WARN_EVERY_NS) {
+			ember_err("%zu stacks are waiting to be written to %s; new samples are "
+				  "dropped until it can be written again (dropped_samples in /api/stats)",
 				  a->pending->n_stacks, a->db);
-		a->pending_full = true;
+			a->pending_full_ns = now;
+		}
 		into = scratch;
 		if (!scratch)
 			return;
@@ -280,8 +283,8 @@ static void flush_failed(struct agent *a, const char *err, bool damaged)
 		return;
 	a->last_flush_warn_ns = now;
 	if (damaged)
-		ember_err("%s; samples are kept in memory meanwhile (%llu now, at most %d stacks)",
-			  err, (unsigned long long)a->pending->total, PENDING_MAX_STACKS);
+		ember_err("%s; samples are kept in memory meanwhile (%llu now, at most %zu stacks)",
+			  err, (unsigned long long)a->pending->total, a->max_pending);
 	else
 		ember_warn("flush failed (%llu samples kept for the next try): %s",
 			   (unsigned long long)a->pending->total, err);
@@ -370,11 +373,11 @@ int cmd_run(int argc, char **argv)
 		{"frame-pointers", no_argument, 0, 'P'},  {"unwind-budget", required_argument, 0, 'B'},
 		{"unwind-cache", required_argument, 0, 'C'}, {"services", required_argument, 0, 'S'},
 		{"retention", required_argument, 0, 'R'}, {"full-resolution", required_argument, 0, 'U'},
-		{"max-db-size", required_argument, 0, 'M'},
+		{"max-db-size", required_argument, 0, 'M'}, {"max-pending", required_argument, 0, 'N'},
 		{"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
 	};
 	const char *db = DEFAULT_DB, *listen = DEFAULT_LISTEN;
-	unsigned long frequency = 19, flush_s = 5, budget_mb = 64;
+	unsigned long frequency = 19, flush_s = 5, budget_mb = 64, max_pending = PENDING_MAX_STACKS;
 	const char *cache = CMD_DEFAULT_UNWIND_CACHE, *services_file = NULL;
 	struct ember_service_map *services = NULL;
 	bool fp_only = false;
@@ -416,6 +419,10 @@ int cmd_run(int argc, char **argv)
 					  &ropts.full_res_ns))
 				return 2;
 			break;
+		case 'N':
+			if (cmd_parse_uint("--max-pending", optarg, 1, 10000000, &max_pending))
+				return 2;
+			break;
 		case 'M':
 			if (ember_parse_size(optarg, &ropts.max_bytes) ||
 			    (ropts.max_bytes && ropts.max_bytes < (16ULL << 20))) {
@@ -435,6 +442,7 @@ int cmd_run(int argc, char **argv)
 	a.frequency = (unsigned)frequency;
 	a.started_ns = cmd_now_ns();
 	a.db = db;
+	a.max_pending = max_pending;
 
 	struct sockaddr_storage addr;
 	unsigned addrlen;

@@ -16,7 +16,7 @@ command -v sqlite3 > /dev/null || fail "sqlite3 not installed (scripts/setup-dep
 db="$OUT/ember.db"
 log="$OUT/run.log"
 start_bg "$PROGS/fp_chain" 120
-start_bg "$EMBER" run --db "$db" --listen 127.0.0.1:0 --frequency 99 --flush 1 2> "$log"
+start_bg "$EMBER" run --db "$db" --listen 127.0.0.1:0 --frequency 99 --flush 1 --max-pending 400 2> "$log"
 ember=$BG_LAST
 
 url=$(serving_url "$log" "$ember") || exit 1
@@ -68,6 +68,15 @@ state_is damaged || fail "state is $(stat_field state) while the file is still t
 pending=$(curl -sf "${url}api/stats" | sed -n 's/.*"pending":{"samples":\([0-9]*\).*/\1/p')
 [ "${pending:-0}" -gt 0 ] || fail "no samples kept in memory while damaged (pending $pending)"
 note "truncated to 4096: damaged, file untouched, $pending samples pending in memory"
+# the memory kept is bounded (--max-pending 400 stacks): new samples are dropped and counted
+pending_field() { curl -sf "${url}api/stats" | sed -n "s/.*\"pending\":{[^}]*\"$1\":\([0-9]*\).*/\1/p"; }
+dropped_before=$(pending_field dropped_samples)
+dropped_some() { [ "$(pending_field dropped_samples)" -gt "$dropped_before" ]; }
+wait_for 60 dropped_some || fail "pending never reached its bound: $(curl -sf "${url}api/stats" | grep -o '"pending":{[^}]*}')"
+stacks=$(pending_field stacks)
+[ "$stacks" -le 1000 ] || fail "pending holds $stacks stacks, over its bound of 400 (+ one drain)"
+note "bounded: $stacks stacks pending, $(($(pending_field dropped_samples) - dropped_before)) samples dropped and counted meanwhile"
+pending=$(pending_field samples)
 rm -f "$db"
 wait_for 10 log_has "was removed: created a new database" 1 || { cat "$log"; fail "did not create a new database"; }
 wait_for 10 has_samples "$((pending - 1))" || { cat "$log"; fail "the pending samples were not written to the new database"; }
