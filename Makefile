@@ -151,9 +151,12 @@ test: deps
 	$(MAKE) build-tests
 	sh tests/run-tests.sh
 
+# The system group `ember` may read the database and reports (files are
+# 0640 root:ember); ember itself never creates it, this setup does.
 .PHONY: run
 run: deps
 	$(MAKE) all
+	getent group ember > /dev/null || groupadd --system ember
 	$(BUILD)/ember run --db $${EMBER_DB:-/var/lib/ember/ember.db}
 
 .PHONY: bench

@@ -44,6 +44,7 @@
 #include "agent/procmaps.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/safefile.h"
 #include "ehframe/ehframe.h"
 #include "symbolizer/elf_identity.h"
 #include "symbolizer/gopclntab.h"
@@ -437,7 +438,7 @@ out:
 static void cache_write(const struct ember_unwind_tables *t, const char *key,
 			const struct ember_unwind_table *table)
 {
-	char path[4096], tmp[4200];
+	char path[4096];
 
 	if (!t->cache_dir || !key)
 		return;
@@ -454,13 +455,11 @@ static void cache_write(const struct ember_unwind_tables *t, const char *key,
 	if (ZSTD_isError(zlen))
 		goto out;
 	cache_path(t, key, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, getpid());
-	FILE *fp = fopen(tmp, "wb");
-	if (!fp)
-		goto out;
-	bool ok = fwrite(z, 1, zlen, fp) == zlen;
-	if (fclose(fp) || !ok || rename(tmp, path))
-		unlink(tmp);
+	/* a random O_EXCL|O_NOFOLLOW temporary renamed over path; no fsync: a
+	 * torn cache file fails its checks on read and is recompiled */
+	int rc = ember_safefile_write(path, z, zlen, 0600, false);
+	if (rc)
+		ember_warn_once(path, "cannot write the unwind cache %s: %s", path, strerror(-rc));
 out:
 	free(buf);
 	free(z);

@@ -22,6 +22,7 @@
 #include "agent/unwind_tables.h"
 #include "cmd.h"
 #include "core/log.h"
+#include "core/safefile.h"
 #include "pprof/folded.h"
 #include "pprof/pprof.h"
 #include "symbolizer/symbolizer.h"
@@ -123,6 +124,28 @@ static void print_stats(struct ember_profiler *pr, struct ember_symbolizer *sym)
 			(double)run_ns / (double)run_cnt);
 }
 
+/* The folded text into path: a safe temporary renamed into place (core/safefile.h). */
+static int write_folded(const struct ember_profile *p, const char *path,
+			const struct ember_folded_options *opt)
+{
+	struct ember_safefile sf;
+	FILE *f;
+	int rc;
+
+	if (!strcmp(path, "-"))
+		return ember_folded_write(stdout, p, opt);
+	rc = ember_safefile_begin(&sf, path, EMBER_FILE_MODE);
+	if (rc)
+		return rc;
+	f = ember_safefile_stream(&sf);
+	rc = f ? ember_folded_write(f, p, opt) : -ENOMEM;
+	if (rc) {
+		ember_safefile_abort(&sf);
+		return rc;
+	}
+	return ember_safefile_commit(&sf, true);
+}
+
 static int write_output(const struct ember_profile *p, const char *path, bool pprof, bool all)
 {
 	int rc;
@@ -142,14 +165,7 @@ static int write_output(const struct ember_profile *p, const char *path, bool pp
 		}
 	} else {
 		struct ember_folded_options opt = {.with_process = all};
-		FILE *f = strcmp(path, "-") ? fopen(path, "w") : stdout;
-		if (!f) {
-			fprintf(stderr, "ember: cannot write %s: %s\n", path, strerror(errno));
-			return -errno;
-		}
-		rc = ember_folded_write(f, p, &opt);
-		if (f != stdout && fclose(f) && !rc)
-			rc = -errno;
+		rc = write_folded(p, path, &opt);
 	}
 	if (rc)
 		fprintf(stderr, "ember: cannot write %s: %s\n", path, strerror(-rc));
@@ -245,6 +261,7 @@ int cmd_record(int argc, char **argv)
 	}
 	n_pids = live;
 
+	cmd_make_cache_dir(cache);
 	struct ember_symbolizer *sym = ember_symbolizer_new();
 	struct ember_profiler_opts popts = {.frequency = (unsigned)frequency,
 					    .pids = all ? NULL : pids,

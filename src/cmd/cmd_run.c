@@ -2,12 +2,25 @@
  * cmd_run.c - `ember run`: the appliance.
  *
  *   ember run [--db PATH] [--listen ADDR:PORT] [--frequency HZ] [--flush SECS]
- *             [--services FILE]
+ *             [--services FILE] [--retention 14d] [--full-resolution 48h]
+ *             [--max-db-size 2G]
  *
  * Profiles every process on the host, drains the kernel maps every second
  * into an in-memory profile (symbolizing while the processes still exist),
  * writes that profile into SQLite every --flush seconds, and serves the UI
  * and API over HTTP.  SIGINT/SIGTERM stop it after a last drain and flush.
+ *
+ * The pending profile stamps samples with the 10 s bucket they were taken
+ * in, so samples kept through a failing flush (a full disk, a damaged
+ * database: store_file.c) land in their own buckets once written.  It is
+ * bounded: past --max-pending stacks (twice as many frames) new
+ * samples are dropped and counted (dropped_samples in /api/stats) until a
+ * flush succeeds.  A damaged database is reported once, retried before
+ * each flush, and written again as soon as it is usable (removed: a new
+ * one; replaced or restored: reopened).
+ *
+ * Between flushes the agent runs retention (store_retention.c) for at most
+ * RETENTION_BUDGET_NS per second, one small transaction at a time.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -26,9 +39,12 @@
 #include "agent/target.h"
 #include "agent/unwind_tables.h"
 #include "cmd.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/memory.h"
+#include "core/safefile.h"
 #include "core/strbuf.h"
+#include "core/units.h"
 #include "server/server.h"
 #include "store/store.h"
 #include "symbolizer/symbolizer.h"
@@ -36,16 +52,29 @@
 #define DEFAULT_DB "/var/lib/ember/ember.db"
 #define DEFAULT_LISTEN "127.0.0.1:7070"
 #define MEMORY_IDLE_NS (30 * 1000000000LL) /* API idle time before freed query memory goes back */
+#define PENDING_BUCKET_NS EMBER_STORE_DEFAULT_BUCKET_NS
+/* Default bound of the samples kept while flushes fail: ~100 MB at worst. */
+#define PENDING_MAX_STACKS 200000
+#define FLUSH_WARN_EVERY_NS (60 * 1000000000LL) /* repeat a flush failure this often */
+#define RETENTION_BUDGET_NS (50 * 1000000LL)     /* of retention work per loop (1 s) */
+#define HOUR_NS (3600 * 1000000000LL)
 
 struct agent {
 	struct ember_profiler *profiler;
 	struct ember_symbolizer *sym;
 	struct ember_collector *collector;
 	struct ember_store *store;
+	const char *db;
 	struct ember_profile *pending; /* samples since the last flush */
+	int64_t pending_bucket;        /* the bucket the collector stamps samples with */
+	size_t max_pending;            /* stacks; frames: twice as many */
 	unsigned frequency;
 	uint64_t flushes, flush_errors, flushed_samples;
-	long long started_ns, last_flush_ms;
+	uint64_t dropped_samples;      /* over the pending bounds */
+	uint64_t pending_samples, pending_stacks, pending_frames; /* copies for the HTTP thread */
+	long long pending_full_ns;     /* when the log last said pending is full */
+	long long last_retention_warn_ns;
+	long long started_ns, last_flush_ms, last_flush_warn_ns;
 };
 
 static void usage(FILE *f)
@@ -63,7 +92,53 @@ static void usage(FILE *f)
 		"  --unwind-budget MB   kernel memory for unwind tables (default 64)\n"
 		"  --unwind-cache DIR   cache of compiled tables (default " CMD_DEFAULT_UNWIND_CACHE ")\n"
 		"  --services FILE      name services by executable: \"PATTERN = SERVICE\" lines\n"
-		"                       (fnmatch on the path if PATTERN has a '/', else the name)\n");
+		"                       (fnmatch on the path if PATTERN has a '/', else the name)\n"
+		"  --retention AGE      delete data older than AGE (default 14d; 0 = keep all);\n"
+		"                       units s, m, h, d, w\n"
+		"  --full-resolution AGE  keep 10 s buckets this long, hourly roll-ups after\n"
+		"                       (default 48h)\n"
+		"  --max-db-size SIZE   delete the oldest data to keep the database and its\n"
+		"                       WAL under SIZE (default 2G; 0 = no bound); K, M, G, T\n"
+		"  --max-pending N      stacks kept in memory while the database cannot be\n"
+		"                       written (default 200000); beyond, samples are dropped\n");
+}
+
+/* The pending profile and the database file, as JSON members. */
+static void store_stats_json(struct strbuf *sb, const struct agent *a)
+{
+	struct ember_store_file_stats fs;
+
+	ember_store_get_file_stats(a->store, &fs);
+	sb_printf(sb,
+		  ",\"pending\":{\"samples\":%llu,\"stacks\":%llu,\"frames\":%llu,"
+		  "\"max_stacks\":%zu,\"max_frames\":%zu,\"dropped_samples\":%llu},"
+		  "\"database\":{\"state\":\"%s\",\"damaged\":%llu,\"recovered\":%llu}",
+		  (unsigned long long)a->pending_samples, (unsigned long long)a->pending_stacks,
+		  (unsigned long long)a->pending_frames,
+		  a->max_pending, 2 * a->max_pending, (unsigned long long)a->dropped_samples,
+		  fs.is_damaged ? "damaged" : "ok", (unsigned long long)fs.damaged,
+		  (unsigned long long)fs.recovered);
+
+	struct ember_retention_stats r;
+	ember_store_retention_stats(a->store, &r);
+	sb_printf(sb,
+		  ",\"retention\":{\"passes\":%llu,\"size_passes\":%llu,\"bound_unreachable\":%llu,"
+		  "\"rows_deleted\":%llu,\"stacks_deleted\":%llu,\"frames_deleted\":%llu,"
+		  "\"targets_deleted\":%llu,\"reports_deleted\":%llu,\"collections\":%llu,"
+		  "\"pages_vacuumed\":%llu,\"batches\":%llu,\"max_batch_rows\":%llu,"
+		  "\"max_step_ms\":%.2f,\"full_res_from_ms\":%lld,\"rollup_from_ms\":%lld,"
+		  "\"db_bytes\":%llu,\"wal_bytes\":%llu,\"free_bytes\":%llu,\"max_bytes\":%llu,"
+		  "\"incremental_vacuum\":%s}",
+		  (unsigned long long)r.passes, (unsigned long long)r.size_passes,
+		  (unsigned long long)r.bound_unreachable, (unsigned long long)r.rows_deleted,
+		  (unsigned long long)r.stacks_deleted, (unsigned long long)r.frames_deleted,
+		  (unsigned long long)r.targets_deleted, (unsigned long long)r.reports_deleted,
+		  (unsigned long long)r.gc_runs, (unsigned long long)r.pages_vacuumed,
+		  (unsigned long long)r.batches, (unsigned long long)r.max_batch_rows,
+		  r.max_step_ns / 1e6, (long long)(r.full_res_from_ns / 1000000),
+		  (long long)(r.rollup_from_ns / 1000000), (unsigned long long)r.db_bytes,
+		  (unsigned long long)r.wal_bytes, (unsigned long long)r.free_bytes,
+		  (unsigned long long)r.max_bytes, r.incremental_vacuum ? "true" : "false");
 }
 
 /* Appends the agent's counters as a JSON object (called from the HTTP thread). */
@@ -113,7 +188,7 @@ static void stats_json(struct strbuf *sb, void *arg)
 		  "\"symcache_lookups\":%llu,\"symcache_hits\":%llu,\"symcache_hit_rate\":%.5f,"
 		  "\"symcache_entries\":%llu,\"symcache_bytes\":%llu,\"symcache_max_bytes\":%llu},"
 		  "\"flushes\":%llu,\"flush_errors\":%llu,\"flushed_samples\":%llu,"
-		  "\"cpu_user_s\":%.3f,\"cpu_system_s\":%.3f,\"max_rss_kb\":%ld}",
+		  "\"cpu_user_s\":%.3f,\"cpu_system_s\":%.3f,\"max_rss_kb\":%ld",
 		  (unsigned long long)cs.samples, (unsigned long long)cs.stacks,
 		  (unsigned long long)cs.truncated, (unsigned long long)cs.processes,
 		  (unsigned long long)cs.garbage_callers,
@@ -128,6 +203,8 @@ static void stats_json(struct strbuf *sb, void *arg)
 		  (unsigned long long)a->flush_errors, (unsigned long long)a->flushed_samples,
 		  ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
 		  ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6, ru.ru_maxrss);
+	store_stats_json(sb, a);
+	sb_putc(sb, '}');
 }
 
 /* A process exited and its samples are drained: drop what the symbolizer kept for it. */
@@ -143,8 +220,119 @@ static int start_pending(struct agent *a)
 		return -ENOMEM;
 	a->pending->period_ns = 1000000000ULL / a->frequency;
 	a->pending->start_ns = cmd_now_ns();
-	ember_collector_set_profile(a->collector, a->pending, 0);
+	a->pending_bucket = 0;
 	return 0;
+}
+
+/* What the stats page shows of the pending profile (the HTTP thread never touches it). */
+static void note_pending(struct agent *a)
+{
+	a->pending_samples = a->pending ? a->pending->total : 0;
+	a->pending_stacks = a->pending ? a->pending->n_stacks : 0;
+	a->pending_frames = a->pending ? a->pending->n_frames : 0;
+}
+
+/*
+ * Drain the kernel maps into the pending profile, stamped with the current
+ * bucket; over its bounds, into a scratch profile whose samples are only
+ * counted as dropped.
+ */
+static void drain(struct agent *a)
+{
+	int64_t bucket = cmd_now_ns() / PENDING_BUCKET_NS * PENDING_BUCKET_NS;
+	struct ember_profile *into, *scratch = NULL;
+
+	if (!a->pending && start_pending(a)) {
+		ember_err("out of memory starting a new profile");
+		return; /* the kernel maps keep the samples, or count what they drop */
+	}
+	into = a->pending;
+	if (a->pending->n_stacks >= a->max_pending || a->pending->n_frames >= 2 * a->max_pending) {
+		long long now = cmd_now_ns();
+		scratch = ember_profile_new();
+		if (!a->pending_full_ns || now - a->pending_full_ns >= FLUSH_WARN_EVERY_NS) {
+			ember_err("%zu stacks are waiting to be written to %s; new samples are "
+				  "dropped until it can be written again (dropped_samples in /api/stats)",
+				  a->pending->n_stacks, a->db);
+			a->pending_full_ns = now;
+		}
+		into = scratch;
+		if (!scratch)
+			return;
+	}
+	if (into != a->pending || bucket != a->pending_bucket) {
+		ember_collector_set_profile(a->collector, into, bucket);
+		if (into == a->pending)
+			a->pending_bucket = bucket;
+		else
+			a->pending_bucket = 0; /* point the collector back at pending next time */
+	}
+	ember_profiler_drain(a->profiler, ember_collector_add, a->collector);
+	if (scratch) {
+		a->dropped_samples += scratch->total;
+		ember_collector_set_profile(a->collector, a->pending, bucket);
+		a->pending_bucket = bucket;
+		ember_profile_free(scratch);
+	}
+	note_pending(a);
+}
+
+/* A flush failure, in the log once a minute at most while it lasts. */
+static void flush_failed(struct agent *a, const char *err, bool damaged)
+{
+	long long now = cmd_now_ns();
+
+	a->flush_errors++;
+	if (a->last_flush_warn_ns && now - a->last_flush_warn_ns < FLUSH_WARN_EVERY_NS)
+		return;
+	a->last_flush_warn_ns = now;
+	if (damaged)
+		ember_err("%s; samples are kept in memory meanwhile (%llu now, at most %zu stacks)",
+			  err, (unsigned long long)a->pending->total, a->max_pending);
+	else
+		ember_warn("flush failed (%llu samples kept for the next try): %s",
+			   (unsigned long long)a->pending->total, err);
+}
+
+/* A damaged database: go on once it is usable again.  Returns true when it is. */
+static bool store_usable(struct agent *a)
+{
+	char err[EMBER_STORE_ERRLEN];
+	int rc;
+
+	if (!ember_store_damaged(a->store))
+		return true;
+	rc = ember_store_recover(a->store, err, sizeof(err));
+	if (rc == 0) {
+		ember_warn("%s; writing to it again", err);
+		a->last_flush_warn_ns = 0;
+		return true;
+	}
+	if (rc == -EAGAIN) {
+		flush_failed(a, err, true); /* unchanged: a reminder now and then */
+	} else {
+		a->last_flush_warn_ns = 0; /* it changed: say what is wrong now */
+		flush_failed(a, err, true);
+	}
+	return false;
+}
+
+/* Retention work, bounded per loop; its errors in the log once a minute at most. */
+static void retention(struct agent *a)
+{
+	char err[EMBER_STORE_ERRLEN];
+	int64_t end = ember_monotonic_ns() + RETENTION_BUDGET_NS;
+	int rc;
+
+	while ((rc = ember_store_retention_step(a->store, cmd_now_ns(), err, sizeof(err))) == 1 &&
+	       ember_monotonic_ns() < end)
+		;
+	long long now = cmd_now_ns();
+	if (rc < 0 && (!a->last_retention_warn_ns ||
+		       now - a->last_retention_warn_ns >= FLUSH_WARN_EVERY_NS)) {
+		a->last_retention_warn_ns = now;
+		ember_warn("retention: %s", err);
+	}
 }
 
 static void flush(struct agent *a)
@@ -152,12 +340,15 @@ static void flush(struct agent *a)
 	char err[EMBER_STORE_ERRLEN];
 	long long now = cmd_now_ns();
 
+	if (!store_usable(a))
+		return; /* keep pending */
 	if (a->pending->total > 0) {
 		a->pending->duration_ns = now - a->pending->start_ns;
 		if (ember_store_ingest(a->store, a->pending, now, err, sizeof(err))) {
-			a->flush_errors++;
-			ember_warn("flush failed (%llu samples kept for the next try): %s",
-				   (unsigned long long)a->pending->total, err);
+			bool damaged = ember_store_damaged(a->store);
+			if (damaged)
+				a->last_flush_warn_ns = 0; /* new damage: always said */
+			flush_failed(a, err, damaged);
 			return; /* keep pending; retry next time */
 		}
 		a->flushes++;
@@ -165,33 +356,17 @@ static void flush(struct agent *a)
 		ember_debug("flushed %llu samples in %zu stacks",
 			    (unsigned long long)a->pending->total, a->pending->n_stacks);
 	}
+	if (a->last_flush_warn_ns) {
+		ember_warn("flushing to %s works again", a->db);
+		a->last_flush_warn_ns = 0;
+	}
 	ember_profile_free(a->pending);
 	a->pending = NULL;
 	if (start_pending(a))
 		ember_err("out of memory starting a new profile");
-}
-
-static int make_parent_dir(const char *path)
-{
-	char dir[PATH_MAX];
-	char *slash;
-
-	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
-		return -ENAMETOOLONG;
-	slash = strrchr(dir, '/');
-	if (!slash || slash == dir)
-		return 0;
-	*slash = '\0';
-	for (char *p = dir + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		mkdir(dir, 0755);
-		*p = '/';
-	}
-	if (mkdir(dir, 0755) && errno != EEXIST)
-		return -errno;
-	return 0;
+	else
+		ember_collector_set_profile(a->collector, a->pending, a->pending_bucket);
+	note_pending(a);
 }
 
 int cmd_run(int argc, char **argv)
@@ -201,14 +376,17 @@ int cmd_run(int argc, char **argv)
 		{"frequency", required_argument, 0, 'F'}, {"flush", required_argument, 0, 'f'},
 		{"frame-pointers", no_argument, 0, 'P'},  {"unwind-budget", required_argument, 0, 'B'},
 		{"unwind-cache", required_argument, 0, 'C'}, {"services", required_argument, 0, 'S'},
+		{"retention", required_argument, 0, 'R'}, {"full-resolution", required_argument, 0, 'U'},
+		{"max-db-size", required_argument, 0, 'M'}, {"max-pending", required_argument, 0, 'N'},
 		{"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
 	};
 	const char *db = DEFAULT_DB, *listen = DEFAULT_LISTEN;
-	unsigned long frequency = 19, flush_s = 5, budget_mb = 64;
+	unsigned long frequency = 19, flush_s = 5, budget_mb = 64, max_pending = PENDING_MAX_STACKS;
 	const char *cache = CMD_DEFAULT_UNWIND_CACHE, *services_file = NULL;
 	struct ember_service_map *services = NULL;
 	bool fp_only = false;
 	struct agent a = {0};
+	struct ember_retention_options ropts = {.max_bytes = EMBER_MAX_DB_BYTES};
 	struct ember_server *server = NULL;
 	char err[EMBER_STORE_ERRLEN];
 	int c, rc = 1;
@@ -233,6 +411,30 @@ int cmd_run(int argc, char **argv)
 			break;
 		case 'C': cache = optarg; break;
 		case 'S': services_file = optarg; break;
+		case 'R':
+			if (strcmp(optarg, "0") == 0)
+				ropts.retention_ns = -1; /* forever */
+			else if (cmd_parse_age("ember run", "--retention", optarg, HOUR_NS,
+					       &ropts.retention_ns))
+				return 2;
+			break;
+		case 'U':
+			if (cmd_parse_age("ember run", "--full-resolution", optarg, HOUR_NS,
+					  &ropts.full_res_ns))
+				return 2;
+			break;
+		case 'N':
+			if (cmd_parse_uint("--max-pending", optarg, 1, 10000000, &max_pending))
+				return 2;
+			break;
+		case 'M':
+			if (ember_parse_size(optarg, &ropts.max_bytes) ||
+			    (ropts.max_bytes && ropts.max_bytes < (16ULL << 20))) {
+				fprintf(stderr, "ember run: --max-db-size: '%s' is not a size of 16M or "
+						"more, like 2G (0 = no bound)\n", optarg);
+				return 2;
+			}
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -243,6 +445,8 @@ int cmd_run(int argc, char **argv)
 	}
 	a.frequency = (unsigned)frequency;
 	a.started_ns = cmd_now_ns();
+	a.db = db;
+	a.max_pending = max_pending;
 
 	struct sockaddr_storage addr;
 	unsigned addrlen;
@@ -256,15 +460,24 @@ int cmd_run(int argc, char **argv)
 		return 2;
 	}
 
-	int mk = make_parent_dir(db);
+	/* data directories are not world-readable (core/safefile.h) */
+	int mk = ember_mkdirs_parent(db, EMBER_DIR_MODE);
 	if (mk) {
 		fprintf(stderr, "ember run: cannot create the directory of %s: %s\n", db, strerror(-mk));
 		return 1;
 	}
+	cmd_make_cache_dir(cache);
 	if (ember_store_open(db, &a.store, err, sizeof(err))) {
 		fprintf(stderr, "ember run: %s\n", err);
 		return 1;
 	}
+	if (ember_store_retention_setup(a.store, &ropts, err, sizeof(err))) {
+		fprintf(stderr, "ember run: %s\n", err);
+		ember_store_close(a.store);
+		return 1;
+	}
+	if (err[0])
+		ember_warn("%s", err);
 
 	a.sym = ember_symbolizer_new();
 	struct ember_profiler_opts popts = {.frequency = a.frequency,
@@ -309,15 +522,16 @@ int cmd_run(int argc, char **argv)
 	long long next_flush = cmd_now_ns() + (long long)flush_s * 1000000000LL;
 	while (!cmd_stopping()) {
 		cmd_wait_ms(a.profiler, 1000);
-		ember_profiler_drain(a.profiler, ember_collector_add, a.collector);
+		drain(&a);
 		ember_server_release_idle(server, MEMORY_IDLE_NS);
 		if (cmd_now_ns() >= next_flush) {
 			flush(&a);
 			next_flush += (long long)flush_s * 1000000000LL;
 		}
+		retention(&a);
 	}
 	fprintf(stderr, "ember: stopping; writing the last samples\n");
-	ember_profiler_drain(a.profiler, ember_collector_add, a.collector);
+	drain(&a);
 	flush(&a);
 	fprintf(stderr, "ember: stored %llu samples in %llu flushes\n",
 		(unsigned long long)a.flushed_samples, (unsigned long long)a.flushes);

@@ -155,6 +155,7 @@ static int resolve_target(struct ember_store *s, const struct ember_target *t,
 						  service, t->pid);
 		if (found) {
 			*id = cached;
+			store_retention_touch(s, STORE_REF_TARGET, *id);
 			return 0;
 		}
 	}
@@ -163,6 +164,7 @@ static int resolve_target(struct ember_store *s, const struct ember_target *t,
 		return store_sqlite_error(s, err, errlen, rc, "ingest: add target %s pid %u",
 					  service, t->pid);
 	cache_put(&s->targets, &s->key, *id);
+	store_retention_touch(s, STORE_REF_TARGET, *id); /* in use: not to be collected */
 	return 0;
 }
 
@@ -226,14 +228,17 @@ static int resolve_frame(struct ember_store *s, const struct ember_frame *f, int
 	sb_append(&s->key, &f->flags, sizeof(f->flags));
 	if (s->key.oom)
 		return store_error(s, err, errlen, -ENOMEM, "ingest: out of memory");
-	if (store_idmap_get(&s->frames, s->key.buf, s->key.len, id))
+	if (store_idmap_get(&s->frames, s->key.buf, s->key.len, id)) {
+		store_retention_touch(s, STORE_REF_FRAME, *id);
 		return 0;
+	}
 
 	rc = find_or_insert_frame(s, f, id);
 	if (rc != SQLITE_OK)
 		return store_sqlite_error(s, err, errlen, rc, "ingest: add frame %s",
 					  ember_frame_name(f, name, sizeof(name)));
 	cache_put(&s->frames, &s->key, *id);
+	store_retention_touch(s, STORE_REF_FRAME, *id);
 	return 0;
 }
 
@@ -305,8 +310,10 @@ static int resolve_stack(struct ember_store *s, const struct ember_profile *p,
 	for (uint32_t i = 0; i < stack->depth; i++)
 		s->blob.len += store_varint_put((unsigned char *)s->blob.buf + s->blob.len,
 						(uint64_t)frame_ids[stack->frames[i]]);
-	if (store_idmap_get(&s->stacks, s->blob.buf, s->blob.len, id))
+	if (store_idmap_get(&s->stacks, s->blob.buf, s->blob.len, id)) {
+		store_retention_touch(s, STORE_REF_STACK, *id);
 		return 0;
+	}
 
 	rc = find_or_insert_stack(s, id);
 	if (rc == STACK_HASH_EXHAUSTED)
@@ -316,6 +323,7 @@ static int resolve_stack(struct ember_store *s, const struct ember_profile *p,
 		return store_sqlite_error(s, err, errlen, rc, "ingest: add stack of %u frames",
 					  stack->depth);
 	cache_put(&s->stacks, &s->blob, *id);
+	store_retention_touch(s, STORE_REF_STACK, *id);
 	return 0;
 }
 
@@ -389,20 +397,6 @@ static int add_sample(struct ember_store *s, int64_t bucket, int64_t target_id, 
 		rc = add_count(s, STMT_ROLLUP_ADD, store_floor_to(bucket, STORE_ROLLUP_NS),
 			       target_id, stack_id, count);
 	return rc;
-}
-
-static int set_period(struct ember_store *s, uint64_t period_ns)
-{
-	sqlite3_stmt *st = store_stmt(s, STMT_META_SET);
-	int rc;
-
-	if (!st)
-		return sqlite3_errcode(s->db);
-	sqlite3_bind_text(st, 1, "period_ns", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)period_ns);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
 /* Reject a profile whose indexes point outside its arrays. */
@@ -507,7 +501,7 @@ static int ingest_rows(struct ember_store *s, const struct ember_profile *p, int
 		}
 	}
 	if (p->period_ns && p->period_ns != s->period_ns) {
-		rc = set_period(s, p->period_ns);
+		rc = store_meta_set_int(s, "period_ns", (int64_t)p->period_ns);
 		if (rc != SQLITE_OK) {
 			ret = store_sqlite_error(s, err, errlen, rc, "ingest: record period");
 			goto out;
@@ -530,6 +524,7 @@ int ember_store_ingest(struct ember_store *s, const struct ember_profile *p, int
 
 	if (err && errlen)
 		err[0] = '\0';
+	s->last_rc = SQLITE_OK;
 	ret = check_profile(s, p, err, errlen);
 	if (ret || !p->n_stacks)
 		return ret;
@@ -557,10 +552,14 @@ int ember_store_ingest(struct ember_store *s, const struct ember_profile *p, int
 		span->used = true;
 	}
 
+	/* the file must still be the one opened, and whole (store_file.c) */
+	ret = store_file_check(s, err, errlen);
+	if (ret)
+		goto out;
 	rc = store_step_done(s, STMT_BEGIN_WRITE);
 	if (rc != SQLITE_OK) {
 		ret = store_sqlite_error(s, err, errlen, rc, "ingest: begin");
-		goto out;
+		goto damage;
 	}
 	ret = ingest_rows(s, p, time_ns, spans, target_ids, frame_ids, &newest_hour, err, errlen);
 	if (!ret) {
@@ -571,12 +570,22 @@ int ember_store_ingest(struct ember_store *s, const struct ember_profile *p, int
 	if (ret) {
 		store_step_done(s, STMT_ROLLBACK);
 		store_caches_clear(s);
-	} else {
-		if (p->period_ns)
-			s->period_ns = p->period_ns;
-		s->newest_hour = newest_hour;
-		s->known_hour = true;
+		goto damage;
 	}
+	if (p->period_ns)
+		s->period_ns = p->period_ns;
+	s->newest_hour = newest_hour;
+	s->known_hour = true;
+	/* committed: unless the file went bad meanwhile, checkpoint it */
+	ret = store_file_check(s, err, errlen);
+	if (!ret)
+		store_file_written(s);
+	goto out;
+damage:
+	if (store_rc_is_damage(s->last_rc))
+		ret = store_file_damaged(s, err, errlen, "is damaged (%s)", sqlite3_errstr(s->last_rc));
+	else
+		store_file_failed(s); /* a full disk: let the WAL start over, or give it back */
 out:
 	free(spans);
 	free(target_ids);

@@ -24,6 +24,9 @@
  * and after them from samples: a day costs ~24 pairs per distinct
  * (target, stack) instead of up to 8640 rows.
  *
+ * Before the full-resolution window (retention deleted those buckets,
+ * store_retention.c) a range is widened to whole hours of the roll-up.
+ *
  * When more than max_stacks (target, stack) pairs match, the heaviest
  * max_stacks are returned, a warning is logged and err says so, but the
  * return value is still 0: a flame graph of the heaviest stacks beats none.
@@ -178,8 +181,13 @@ struct read_plan {
 	int64_t lo, hi, hour_lo, hour_hi;
 };
 
+/*
+ * full_res_from: retention deleted the 10 s buckets before it (an hour
+ * boundary, store_retention.c); there the range is widened to whole hours
+ * of the roll-up, which still holds them.
+ */
 static void plan_reads(const struct ember_store *s, const struct ember_selection *sel,
-		       struct read_plan *plan)
+		       int64_t full_res_from, struct read_plan *plan)
 {
 	*plan = (struct read_plan){.has_lo = sel->from_ns != 0, .has_hi = sel->to_ns != 0};
 	/* a bucket is selected when its start is in [bucket of from, to) */
@@ -192,6 +200,10 @@ static void plan_reads(const struct ember_store *s, const struct ember_selection
 		return;
 	plan->hour_lo = plan->has_lo ? store_ceil_to(plan->lo, STORE_ROLLUP_NS) : INT64_MIN;
 	plan->hour_hi = plan->has_hi ? store_floor_to(plan->hi, STORE_ROLLUP_NS) : INT64_MAX;
+	if (full_res_from && plan->has_lo && plan->lo < full_res_from)
+		plan->hour_lo = store_floor_to(plan->lo, STORE_ROLLUP_NS);
+	if (full_res_from && plan->has_hi && plan->hi <= full_res_from)
+		plan->hour_hi = store_ceil_to(plan->hi, STORE_ROLLUP_NS);
 	plan->hourly = plan->hour_lo < plan->hour_hi;
 }
 
@@ -379,9 +391,13 @@ static int select_samples(struct ember_store *s, struct query *q,
 {
 	struct strbuf sql;
 	struct read_plan plan;
-	int ret;
+	int64_t full_res_from;
+	int ret, rc;
 
-	plan_reads(s, sel, &plan);
+	rc = store_full_res_from(s, &full_res_from);
+	if (rc != SQLITE_OK)
+		return store_sqlite_error(s, err, errlen, rc, "query: read meta");
+	plan_reads(s, sel, full_res_from, &plan);
 	sb_init(&sql);
 	build_sql(&sql, sel, &plan);
 	ret = read_samples(s, q, sel, &plan, &sql, false, err, errlen);
@@ -826,6 +842,8 @@ int ember_store_query(struct ember_store *s, const struct ember_selection *sel,
 		err[0] = '\0';
 	sel = sel ? sel : &all;
 	ret = store_check_selection(s, sel, err, errlen);
+	if (!ret)
+		ret = store_refresh(s, err, errlen);
 	if (ret)
 		return ret;
 	max_stacks = sel->max_stacks ? sel->max_stacks : EMBER_STORE_MAX_STACKS;

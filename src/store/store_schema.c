@@ -269,8 +269,7 @@ int store_migrate(struct ember_store *s, char *err, size_t errlen)
 	return 0;
 }
 
-/* Read an integer setting; *value is left alone when the key is absent. */
-static int meta_get_int(struct ember_store *s, const char *key, int64_t *value)
+int store_meta_get_int(struct ember_store *s, const char *key, int64_t *value)
 {
 	sqlite3_stmt *st = store_stmt(s, STMT_META_GET);
 	int rc;
@@ -289,13 +288,27 @@ static int meta_get_int(struct ember_store *s, const char *key, int64_t *value)
 	return rc;
 }
 
+int store_meta_set_int(struct ember_store *s, const char *key, int64_t value)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_META_SET);
+	int rc;
+
+	if (!st)
+		return sqlite3_errcode(s->db);
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, value);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 int store_load_meta(struct ember_store *s, char *err, size_t errlen)
 {
 	int64_t bucket = EMBER_STORE_DEFAULT_BUCKET_NS, period = 0;
-	int rc = meta_get_int(s, "bucket_ns", &bucket);
+	int rc = store_meta_get_int(s, "bucket_ns", &bucket);
 
 	if (rc == SQLITE_OK)
-		rc = meta_get_int(s, "period_ns", &period);
+		rc = store_meta_get_int(s, "period_ns", &period);
 	if (rc != SQLITE_OK)
 		return store_sqlite_error(s, err, errlen, rc, "read meta");
 	if (bucket <= 0)

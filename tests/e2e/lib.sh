@@ -37,6 +37,19 @@ require_bpf() {
 	[ -x "$EMBER" ] || fail "$EMBER not built"
 }
 
+# serving_url LOG PID: the address `ember run` (pid PID, stderr in LOG)
+# prints once it listens; fails if it exits or says nothing for 10 s.
+serving_url() {
+	for i in $(seq 1 50); do
+		u=$(sed -n 's/^ember: serving \(http:[^ ]*\)$/\1/p' "$1")
+		[ -n "$u" ] && { echo "$u"; return 0; }
+		kill -0 "$2" 2> /dev/null || { cat "$1" >&2; fail "ember run exited"; }
+		sleep 0.2
+	done
+	cat "$1" >&2
+	fail "ember run did not print its address"
+}
+
 require_prog() {
 	[ -x "$PROGS/$1" ] || fail "test program $PROGS/$1 not built (make test-programs)"
 }
