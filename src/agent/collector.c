@@ -205,6 +205,43 @@ static uint32_t target_of(struct ember_collector *c, const struct ember_raw_samp
 	return id;
 }
 
+bool ember_collector_describe(struct ember_collector *c, uint32_t pid, const char *comm,
+			      struct ember_target *t)
+{
+	struct pid_entry *e = &c->pids[pid % PID_SLOTS];
+	struct ember_process_info info = {0};
+	struct ember_target_names names;
+	char exe_buf[4096];
+
+	if (e->pid == pid && e->known) {
+		*t = e->known->t;
+		return true;
+	}
+	if (ember_symbolizer_process(c->sym, pid, &info) != 0)
+		return false;
+	const char *exe = strip_deleted(info.exe, exe_buf, sizeof(exe_buf));
+	comm = info.comm && info.comm[0] ? info.comm : comm;
+	ember_target_names(pid, comm, exe, info.build_id, c->services, &names);
+	struct ember_target fresh = {
+		.pid = pid,
+		.comm = comm,
+		.exe = exe,
+		.service = names.service,
+		.version = names.version,
+		.build_id = info.build_id,
+		.labels = names.labels[0] ? names.labels : NULL,
+	};
+	struct known_target *k = known_new(&fresh);
+	if (!k)
+		return false;
+	known_free(e->known);
+	e->known = k;
+	e->pid = pid;
+	e->generation = 0; /* the slot's profile target id belonged to another pid */
+	*t = k->t;
+	return true;
+}
+
 void ember_collector_add(const struct ember_raw_sample *s, void *arg)
 {
 	struct ember_collector *c = arg;
