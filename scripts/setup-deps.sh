@@ -11,6 +11,13 @@ zlib1g-dev libzstd-dev libsqlite3-dev sqlite3 libmicrohttpd-dev libcmocka-dev
 libprotobuf-c-dev protobuf-c-compiler libunwind-dev golang-go linux-perf elfutils
 binutils procps curl libc6-dbg bpftrace"
 
+# TCP metrics tests (tests/e2e/net_*.sh): real servers and clients, the
+# kernel's own counters as oracles, promtool and a Prometheus server to
+# check /metrics, jq to read the API's JSON.  The tests start their own
+# nginx and redis on random loopback ports with their own config files;
+# the system services these packages install are never used.
+PKGS="$PKGS nginx redis-server redis-tools apache2-utils iproute2 prometheus jq"
+
 # Browser tests: Debian's Chromium, and Node.js with npm for playwright-core.
 # Node and npm count as present when their commands are (a machine may have
 # them from elsewhere, and Debian's npm would conflict with such a node).
@@ -38,6 +45,16 @@ fi
 echo "setup-deps: installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# Server packages (nginx, redis, prometheus) start their system service when
+# installed; Ember's tests never use those, so keep them from starting
+# (policy-rc.d, Debian's switch for this), unless the machine has its own.
+policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	policy=/usr/sbin/policy-rc.d
+	printf '#!/bin/sh\nexit 101\n' > "$policy"
+	chmod 755 "$policy"
+	trap 'rm -f "$policy"' EXIT
+fi
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing
 echo "setup-deps: done"

@@ -7,25 +7,24 @@
  * The kernel keeps three kinds of maps (bpf/net/net.bpf.c says when each
  * is written):
  *
- *   socks          socket -> ember_net_sock: who owns it, its addresses,
- *                  its role (connect, accept, listen) and event counters
- *                  (connects, accepts, failures, closes).  One entry per
- *                  live TCP socket Ember has seen, written rarely (state
- *                  changes, first sight).  User space deletes an entry
- *                  once the kernel marked it destroyed and the last
- *                  events are read.
- *   counts0/1      (socket, tgid) -> ember_net_counts, per CPU: bytes,
- *                  calls, retransmitted segments, resets and the last
- *                  smoothed RTT.  The hot path (every send and receive)
- *                  touches only this map.  Double-buffered like the
- *                  profiler's stacks: user space flips `active_gen`,
- *                  waits a grace period, then reads and clears the old
- *                  generation, so nothing is lost while draining.
- *   drops0/1       (socket, tgid, reason) -> packets freed by kfree_skb
+ *   counts0/1      (process, connection 4-tuple) -> ember_net_counts, per
+ *                  CPU: bytes, calls, retransmitted segments, resets,
+ *                  connection events and the last smoothed RTT.  Every hook
+ *                  adds here.  Keyed by the 4-tuple, not by the socket's
+ *                  kernel address: a busy server frees and reuses struct
+ *                  sock addresses many times a second, a 4-tuple names one
+ *                  connection.  Double-buffered like the profiler's stacks:
+ *                  user space flips `active_gen`, waits a grace period,
+ *                  then reads and clears the old generation, so nothing is
+ *                  lost while draining.
+ *   drops0/1       (process, 4-tuple, reason) -> packets freed by kfree_skb
  *                  with that drop reason, per CPU, double-buffered.
- *
- * A socket is named by the kernel address of its struct sock: unique while
- * the socket lives, and the entry goes when the kernel destroys it.
+ *   socks          socket address -> ember_net_sock: the owner (the first
+ *                  process seen using it), role (connect, accept, listen),
+ *                  addresses and namespace.  Hooks that run in softirq,
+ *                  where the current task is not the owner, find the
+ *                  owner here.  User space deletes an entry once the kernel
+ *                  marked it destroyed.
  */
 #ifndef EMBER_BPF_NET_H
 #define EMBER_BPF_NET_H
@@ -68,32 +67,31 @@ struct ember_net_sock {
 	__u16 dport;      /* remote port, host byte order */
 	__u8 saddr[16];   /* local address; IPv4 in the first 4 bytes */
 	__u8 daddr[16];   /* remote address */
-	__u64 born_ns;    /* when Ember first saw this socket (bpf_ktime_get_ns): with
-			     the address, tells a reused struct sock from the old one */
-	__u64 syn_ns;     /* when connect() sent the SYN (bpf_ktime_get_ns) */
-	__u32 connect_us; /* SYN sent to ESTABLISHED of the last connect, 0 = none */
+	__u64 born_ns;    /* when Ember first saw this socket (bpf_ktime_get_ns): tells a
+			     reused struct sock from the old one */
+	__u64 syn_ns;     /* when connect() sent the SYN */
 	__u32 retrans_seen; /* tcp_sock.total_retrans when last looked at */
-	/* Events, counted by the kernel; user space reports the increase. */
-	__u16 connects;    /* SYN sent (connect) */
-	__u16 established; /* connects that reached ESTABLISHED */
-	__u16 accepts;     /* passive opens (SYN_RECV -> ESTABLISHED) */
-	__u16 failures;    /* connects that ended before ESTABLISHED (refused, timed out) */
-	__u16 closes;      /* established connections that closed */
-	__u8 destroyed;    /* the kernel freed the socket: last events, then delete */
-	__u8 pad;
+	__u8 destroyed;   /* the kernel freed the socket: user space deletes the entry */
+	__u8 pad[3];
 	char comm[EMBER_NET_COMM_LEN]; /* thread name of the owner at first sight */
-	__u32 pad2;
 };
-_Static_assert(sizeof(struct ember_net_sock) == 104, "ember_net_sock layout");
+_Static_assert(sizeof(struct ember_net_sock) == 88, "ember_net_sock layout");
 
+/* A connection as the kernel saw it at the event, and the process. */
 struct ember_net_key {
-	__u64 sk;   /* kernel address of the struct sock */
-	__u32 tgid; /* the process, 0 when the event came without one (softirq) and
-		       the socket's owner was not known yet */
-	__u32 pad;
+	__u32 tgid;     /* the process; 0 when the event came without one (softirq)
+			   and the socket's owner was not known yet */
+	__u16 family;   /* AF_INET or AF_INET6 */
+	__u16 sport;    /* local port, host byte order (0 before connect binds one) */
+	__u16 dport;    /* remote port */
+	__u16 pad;
+	__u32 pad2;
+	__u8 saddr[16]; /* IPv4 in the first 4 bytes, the rest zero */
+	__u8 daddr[16];
 };
+_Static_assert(sizeof(struct ember_net_key) == 48, "ember_net_key layout");
 
-/* Per-CPU counters of one (socket, process), since the last drain. */
+/* Per-CPU counters of one (process, connection), since the last drain. */
 struct ember_net_counts {
 	__u64 bytes_sent;
 	__u64 bytes_recv;
@@ -102,13 +100,20 @@ struct ember_net_counts {
 	__u32 retrans;      /* retransmitted segments */
 	__u32 resets_sent;
 	__u32 resets_recv;
-	__u32 srtt_us;      /* smoothed RTT at the last send/receive on this CPU, 0 = none */
+	__u32 srtt_us;      /* smoothed RTT at the first send/receive on this CPU, 0 = none */
+	__u32 established;  /* connects that reached ESTABLISHED */
+	__u32 accepts;      /* passive opens (SYN_RECV -> ESTABLISHED) */
+	__u32 failures;     /* connects that ended before ESTABLISHED (refused, timed out) */
+	__u32 closes;       /* established connections that closed */
+	__u32 connect_us;   /* SYN sent to ESTABLISHED, when established */
+	__u32 pad;
 };
+_Static_assert(sizeof(struct ember_net_counts) == 64, "ember_net_counts layout");
 
 struct ember_net_drop_key {
-	__u64 sk;
-	__u32 tgid;
+	struct ember_net_key conn;
 	__u32 reason; /* enum skb_drop_reason of the running kernel (names from its BTF) */
+	__u32 pad;
 };
 
 /* Counters in the per-CPU net_stats map, indexed by this enum. */

@@ -29,12 +29,19 @@
  * remembered in the socks map (the first process seen using the socket).
  * A passive socket's owner is unknown until the server first reads or
  * writes it (the accept happens in softirq); its events carry tgid 0 and
- * user space resolves them later (the socket's owner by then, else the
+ * user space resolves them (the connection's owner by then, else the
  * listener's).
  *
- * Hot path cost: a send or receive does one lookup in the active counts
- * map (plus a create the first time a socket is seen on a CPU in a drain
- * interval) and reads four socket fields (family, protocol, srtt).
+ * Every event is counted under the connection's 4-tuple as it is at the
+ * event, so a struct sock freed and reused within a drain interval (a
+ * server doing thousands of short connections a second) never mixes two
+ * connections.  A connect is counted when it ends, established (with its
+ * local port bound) or failed.
+ *
+ * Hot path cost: a send or receive reads the socket's family, protocol,
+ * ports and addresses, then does one lookup in the active counts map (plus
+ * a create and a socks lookup the first time a connection is seen on a CPU
+ * in a drain interval, when it also reads the smoothed RTT).
  * Retransmitted segments come from tcp_sock.total_retrans deltas, which
  * count segments exactly as the kernel's TcpRetransSegs does (a TSO skb
  * holds several).
@@ -150,6 +157,25 @@ static __always_inline void read_tuple(struct sock___ember *sk, struct ember_net
 	}
 }
 
+/* The counters key of sk for process tgid: the 4-tuple as it is now. */
+static __always_inline void conn_key(struct sock___ember *sk, __u32 tgid, struct ember_net_key *k)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	k->tgid = tgid;
+	k->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	k->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	k->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (k->family == AF_INET) {
+		__be32 a = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__be32 b = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(k->saddr, &a, 4);
+		__builtin_memcpy(k->daddr, &b, 4);
+	} else if (bpf_core_field_exists(sk->__sk_common.skc_v6_daddr)) {
+		BPF_CORE_READ_INTO(&k->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&k->daddr, sk, __sk_common.skc_v6_daddr);
+	}
+}
+
 static __always_inline __u32 total_retrans(struct sock___ember *sk)
 {
 	return BPF_CORE_READ((struct tcp_sock___ember *)sk, total_retrans);
@@ -233,14 +259,17 @@ static __always_inline int account_io(struct sock___ember *sk, long bytes, bool 
 		return 0;
 	count_stat(send ? EMBER_NET_STAT_SENDS : EMBER_NET_STAT_RECVS);
 
-	struct ember_net_key key = {.sk = (__u64)(unsigned long)sk,
-				    .tgid = bpf_get_current_pid_tgid() >> 32};
+	struct ember_net_key key;
+	conn_key(sk, bpf_get_current_pid_tgid() >> 32, &key);
 	bool fresh = false;
 	struct ember_net_counts *v = counts_of(&key, &fresh);
 	if (!v)
 		return 0;
-	if (fresh) /* first time this interval on this CPU: make sure the socket is known */
+	if (fresh) {
+		/* first time this interval on this CPU: the socket's owner and RTT */
 		sock_entry(sk, key.tgid, true);
+		v->srtt_us = BPF_CORE_READ((struct tcp_sock___ember *)sk, srtt_us) >> 3;
+	}
 	if (send) {
 		v->bytes_sent += bytes;
 		v->sends++;
@@ -248,8 +277,6 @@ static __always_inline int account_io(struct sock___ember *sk, long bytes, bool 
 		v->bytes_recv += bytes;
 		v->recvs++;
 	}
-	if (!v->srtt_us)
-		v->srtt_us = BPF_CORE_READ((struct tcp_sock___ember *)sk, srtt_us) >> 3;
 	return 0;
 }
 
@@ -313,6 +340,34 @@ int BPF_KPROBE(ember_kprobe_cleanup_rbuf, void *sk, int copied)
 
 /* ---- connections -------------------------------------------------------------- */
 
+/*
+ * The key of (sk's owner, sk's connection), for a hook without a process.
+ * A closing socket's ports are already unhashed: the connection is then
+ * the one its entry last saw.
+ */
+static __always_inline void owner_key(struct sock___ember *sk, struct ember_net_sock *e,
+				      struct ember_net_key *key)
+{
+	conn_key(sk, e ? e->tgid : 0, key);
+	if ((!key->sport || !key->dport) && e && e->dport) {
+		key->family = e->family;
+		key->sport = e->sport;
+		key->dport = e->dport;
+		__builtin_memcpy(key->saddr, e->saddr, sizeof(key->saddr));
+		__builtin_memcpy(key->daddr, e->daddr, sizeof(key->daddr));
+	}
+}
+
+static __always_inline struct ember_net_counts *owner_counts(struct sock___ember *sk,
+							     struct ember_net_sock *e)
+{
+	struct ember_net_key key;
+	bool fresh = false;
+
+	owner_key(sk, e, &key);
+	return counts_of(&key, &fresh);
+}
+
 /* Retransmitted segments since the last look, added to the owner's counters. */
 static __always_inline void account_retrans(struct sock___ember *sk, struct ember_net_sock *e)
 {
@@ -322,16 +377,14 @@ static __always_inline void account_retrans(struct sock___ember *sk, struct embe
 	if (!delta || delta > (1u << 24)) /* none, or the counter went back (reuse) */
 		return;
 	e->retrans_seen = total;
-
-	struct ember_net_key key = {.sk = (__u64)(unsigned long)sk, .tgid = e->tgid};
-	bool fresh = false;
-	struct ember_net_counts *v = counts_of(&key, &fresh);
+	struct ember_net_counts *v = owner_counts(sk, e);
 	if (v)
 		v->retrans += delta;
 }
 
 static __always_inline int on_state(struct sock___ember *sk, int old, int new)
 {
+	struct ember_net_counts *v;
 	struct ember_net_sock *e;
 	__u32 me = bpf_get_current_pid_tgid() >> 32;
 
@@ -341,13 +394,13 @@ static __always_inline int on_state(struct sock___ember *sk, int old, int new)
 	if (new == EMBER_TCP_SYN_SENT) {
 		/* connect(): in the caller's context, which owns the socket */
 		e = sock_begin(sk, me);
-		if (!e)
-			return 0;
-		e->tgid = me;
-		e->role = EMBER_NET_ROLE_ACTIVE;
-		e->syn_ns = bpf_ktime_get_ns();
-		e->connects++;
-		read_tuple(sk, e);
+		if (e) {
+			e->tgid = me;
+			e->role = EMBER_NET_ROLE_ACTIVE;
+			e->syn_ns = bpf_ktime_get_ns();
+			read_tuple(sk, e);
+		}
+		/* counted when it ends: established, or failed (full 4-tuple by then) */
 		return 0;
 	}
 	if (new == EMBER_TCP_LISTEN) {
@@ -364,29 +417,35 @@ static __always_inline int on_state(struct sock___ember *sk, int old, int new)
 		e = sock_begin(sk, 0);
 		if (e) {
 			e->role = EMBER_NET_ROLE_PASSIVE;
-			e->accepts++;
 			read_tuple(sk, e);
 		}
+		v = owner_counts(sk, e);
+		if (v)
+			v->accepts++;
 		return 0;
 	}
 	e = sock_entry(sk, 0, false);
-	if (!e)
-		return 0;
 	if (new == EMBER_TCP_ESTABLISHED && old == EMBER_TCP_SYN_SENT) {
-		e->established++;
-		if (e->syn_ns)
-			e->connect_us = (bpf_ktime_get_ns() - e->syn_ns) / 1000;
-		read_tuple(sk, e); /* the local port is bound after SYN_SENT */
-	} else if (new == EMBER_TCP_CLOSE) {
-		if (old == EMBER_TCP_SYN_SENT) {
-			e->failures++;
-			read_tuple(sk, e);
-		} else if (old != EMBER_TCP_LISTEN && old != EMBER_TCP_SYN_RECV) {
-			e->closes++;
+		if (e)
+			read_tuple(sk, e); /* the local port is bound after SYN_SENT */
+		v = owner_counts(sk, e);
+		if (v) {
+			v->established++;
+			if (e && e->syn_ns)
+				v->connect_us = (bpf_ktime_get_ns() - e->syn_ns) / 1000;
 		}
-		account_retrans(sk, e);
+	} else if (new == EMBER_TCP_CLOSE && old != EMBER_TCP_LISTEN &&
+		   old != EMBER_TCP_SYN_RECV) {
+		v = owner_counts(sk, e);
+		if (v && old == EMBER_TCP_SYN_SENT)
+			v->failures++;
+		else if (v)
+			v->closes++;
+		if (e)
+			account_retrans(sk, e);
 	}
-	e->state = new;
+	if (e)
+		e->state = new;
 	return 0;
 }
 
@@ -412,7 +471,11 @@ static __always_inline int on_retransmit(struct sock___ember *sk)
 	count_stat(EMBER_NET_STAT_RETRANSMITS);
 	e = sock_entry(sk, 0, false);
 	if (!e) {
+		/* no baseline for total_retrans: count the event as one segment */
 		count_stat(EMBER_NET_STAT_NO_OWNER);
+		struct ember_net_counts *v = owner_counts(sk, NULL);
+		if (v)
+			v->retrans++;
 		return 0;
 	}
 	account_retrans(sk, e);
@@ -433,19 +496,13 @@ int BPF_PROG(ember_raw_retransmit, struct sock___ember *sk)
 
 static __always_inline int on_reset(struct sock___ember *sk, bool sent)
 {
-	struct ember_net_sock *e;
-
 	if (!sk) /* a reset answering a segment for no socket */
 		return 0;
 	count_stat(EMBER_NET_STAT_RESETS);
-	e = sock_entry(sk, 0, false);
-	if (!e) {
+	struct ember_net_sock *e = sock_entry(sk, 0, false);
+	if (!e)
 		count_stat(EMBER_NET_STAT_NO_OWNER);
-		return 0;
-	}
-	struct ember_net_key key = {.sk = (__u64)(unsigned long)sk, .tgid = e->tgid};
-	bool fresh = false;
-	struct ember_net_counts *v = counts_of(&key, &fresh);
+	struct ember_net_counts *v = owner_counts(sk, e);
 	if (!v)
 		return 0;
 	if (sent)
@@ -519,8 +576,10 @@ static __always_inline int on_drop(struct sk_buff___ember *skb, __u32 reason,
 		return 0;
 	count_stat(EMBER_NET_STAT_DROPS);
 
-	struct ember_net_drop_key key = {.sk = (__u64)(unsigned long)sk, .tgid = e->tgid,
-					 .reason = reason};
+	struct ember_net_drop_key key;
+	owner_key(sk, e, &key.conn);
+	key.reason = reason;
+	key.pad = 0;
 	__u32 gen = active_gen & 1;
 	__u64 *v = gen ? bpf_map_lookup_elem(&drops1, &key) : bpf_map_lookup_elem(&drops0, &key);
 	if (v) {

@@ -2,12 +2,15 @@
  * cmd_run.c - `ember run`: the appliance.
  *
  *   ember run [--db PATH] [--listen ADDR:PORT] [--frequency HZ] [--flush SECS]
- *             [--services FILE]
+ *             [--services FILE] [--no-net] [--net-hooks FAMILY] [--net-top-peers N]
  *
  * Profiles every process on the host, drains the kernel maps every second
  * into an in-memory profile (symbolizing while the processes still exist),
  * writes that profile into SQLite every --flush seconds, and serves the UI
- * and API over HTTP.  SIGINT/SIGTERM stop it after a last drain and flush.
+ * and API over HTTP.  The TCP metrics (src/net/) are drained on the same
+ * beat and flushed with the samples, under the same targets; if their
+ * hooks cannot load, the profiler runs alone and /api/stats says why.
+ * SIGINT/SIGTERM stop it after a last drain and flush.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "agent/collector.h"
 #include "agent/profiler.h"
@@ -29,8 +33,12 @@
 #include "core/log.h"
 #include "core/memory.h"
 #include "core/strbuf.h"
+#include "net/net_bpf.h"
+#include "net/net_collector.h"
+#include "server/metrics.h"
 #include "server/server.h"
 #include "store/store.h"
+#include "store/store_net.h"
 #include "symbolizer/symbolizer.h"
 
 #define DEFAULT_DB "/var/lib/ember/ember.db"
@@ -43,6 +51,11 @@ struct agent {
 	struct ember_collector *collector;
 	struct ember_store *store;
 	struct ember_profile *pending; /* samples since the last flush */
+	struct ember_net_bpf *net_bpf; /* NULL: TCP metrics off or unavailable */
+	struct ember_net_collector *net;
+	char net_error[256];           /* why there are no TCP metrics, "" when off by choice */
+	uint64_t net_flushes, net_flush_errors;
+	uint64_t unwind_budget; /* bytes */
 	unsigned frequency;
 	uint64_t flushes, flush_errors, flushed_samples;
 	long long started_ns, last_flush_ms;
@@ -63,7 +76,129 @@ static void usage(FILE *f)
 		"  --unwind-budget MB   kernel memory for unwind tables (default 64)\n"
 		"  --unwind-cache DIR   cache of compiled tables (default " CMD_DEFAULT_UNWIND_CACHE ")\n"
 		"  --services FILE      name services by executable: \"PATTERN = SERVICE\" lines\n"
-		"                       (fnmatch on the path if PATTERN has a '/', else the name)\n");
+		"                       (fnmatch on the path if PATTERN has a '/', else the name)\n"
+		"  --no-net             no TCP metrics (bytes, connections, RTT, ... per peer)\n"
+		"  --net-hooks FAMILY   send/receive hooks: auto (default), fentry, kprobe or\n"
+		"                       tracepoint; a forced family that fails stops ember\n"
+		"  --net-top-peers N    peers per service with their own label in /metrics\n"
+		"                       (default 20; the rest are peer=\"other\")\n");
+}
+
+/* ",\"net\":{...}": hooks chosen, kernel counters, collector counters. */
+static void net_stats_json(struct strbuf *sb, struct agent *a)
+{
+	struct ember_net_hook_report hr;
+	struct ember_net_collector_stats cs;
+	uint64_t st[EMBER_NET_STAT__COUNT], series, folded;
+
+	sb_puts(sb, ",\"net\":");
+	if (!a->net) {
+		sb_puts(sb, "{\"enabled\":false,\"error\":");
+		sb_json_str(sb, a->net_error[0] ? a->net_error : NULL);
+		sb_putc(sb, '}');
+		return;
+	}
+	ember_net_bpf_report(a->net_bpf, &hr);
+	ember_net_bpf_stats(a->net_bpf, st);
+	ember_net_collector_stats(a->net, &cs);
+	ember_net_prom_counts(ember_net_collector_prom(a->net), &series, &folded);
+	sb_printf(sb, "{\"enabled\":true,\"hooks\":{\"send_recv\":\"%s\",\"events\":\"%s\","
+		      "\"drops\":\"%s\",\"fallbacks\":%u,\"fallback_reasons\":",
+		  ember_net_io_names[hr.io], hr.events, hr.drops, hr.fallbacks);
+	sb_json_str(sb, hr.reasons);
+	sb_puts(sb, "},\"bpf\":{");
+	for (int i = 0; i < EMBER_NET_STAT__COUNT; i++)
+		sb_printf(sb, "%s\"%s\":%llu", i ? "," : "", ember_net_stat_names[i],
+			  (unsigned long long)st[i]);
+	sb_printf(sb,
+		  "},\"map_bytes\":%llu,\"socks\":%llu,\"socks_max\":%llu,\"connections\":%llu,"
+		  "\"connections_max\":%llu,\"connections_full\":%llu,"
+		  "\"counts_last\":%llu,\"counts_max\":%llu,\"drains\":%llu,\"rows\":%llu,"
+		  "\"drop_rows\":%llu,\"listeners\":%llu,\"local_peer_rows\":%llu,"
+		  "\"unattributed\":%llu,\"batch_overflow\":%llu,\"forgotten_processes\":%llu,"
+		  "\"drain_ms\":%.3f,\"prometheus_series\":%llu,\"prometheus_folded\":%llu,"
+		  "\"flushes\":%llu,\"flush_errors\":%llu}",
+		  (unsigned long long)ember_net_bpf_map_bytes(a->net_bpf),
+		  (unsigned long long)cs.socks_last, (unsigned long long)cs.sockets_max,
+		  (unsigned long long)cs.sockets, (unsigned long long)cs.conns_max,
+		  (unsigned long long)cs.conns_full, (unsigned long long)cs.counts_last, (unsigned long long)cs.counts_max,
+		  (unsigned long long)cs.drains, (unsigned long long)cs.rows,
+		  (unsigned long long)cs.drops, (unsigned long long)cs.listeners,
+		  (unsigned long long)cs.local_peers, (unsigned long long)cs.unattributed,
+		  (unsigned long long)cs.batch_overflow, (unsigned long long)cs.forgotten,
+		  cs.drain_ns / 1e6, (unsigned long long)series, (unsigned long long)folded,
+		  (unsigned long long)a->net_flushes, (unsigned long long)a->net_flush_errors);
+}
+
+static uint64_t rss_bytes(void)
+{
+	unsigned long size = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "re");
+
+	if (f) {
+		if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+			resident = 0;
+		fclose(f);
+	}
+	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* The agent's part of GET /metrics (called from an HTTP thread). */
+static void metrics_text(struct strbuf *sb, void *arg)
+{
+	/* unwind outcomes worth an alert, from the profiler's counters */
+	static const enum ember_stat outcomes[] = {
+		EMBER_STAT_COMPLETE,     EMBER_STAT_USER_TRUNCATED, EMBER_STAT_USER_READ_FAULT,
+		EMBER_STAT_NO_USER_REGS, EMBER_STAT_KSTACK_ERROR,   EMBER_STAT_MAP_FULL,
+		EMBER_STAT_NO_PROC,      EMBER_STAT_NO_MAPPING,     EMBER_STAT_NO_ROW,
+		EMBER_STAT_UNSUPPORTED,  EMBER_STAT_NO_SHARD,       EMBER_STAT_FP_FRAMES,
+		EMBER_STAT_CFI_FRAMES,
+	};
+	struct agent *a = arg;
+	struct ember_metrics_pair unwind[sizeof(outcomes) / sizeof(outcomes[0])];
+	struct ember_metrics_pair net_events[EMBER_NET_STAT__COUNT];
+	struct ember_metrics_map_fill maps[3];
+	uint64_t st[EMBER_STAT__COUNT], nst[EMBER_NET_STAT__COUNT];
+	struct ember_unwind_tables_stats ut;
+	struct rusage ru;
+	size_t n_maps = 0;
+
+	ember_profiler_stats(a->profiler, st);
+	for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
+		unwind[i] = (struct ember_metrics_pair){ember_stat_names[outcomes[i]], st[outcomes[i]]};
+	ember_unwind_tables_stats(ember_profiler_tables(a->profiler), &ut);
+	maps[n_maps++] = (struct ember_metrics_map_fill){"unwind_shard_bytes", ut.shard_bytes,
+							 a->unwind_budget};
+	if (a->net) {
+		struct ember_net_collector_stats cs;
+		ember_net_collector_stats(a->net, &cs);
+		maps[n_maps++] = (struct ember_metrics_map_fill){"net_socks", cs.socks_last,
+								 cs.sockets_max};
+		maps[n_maps++] = (struct ember_metrics_map_fill){"net_counts", cs.counts_last,
+								 cs.counts_max};
+		ember_net_bpf_stats(a->net_bpf, nst);
+		for (int i = 0; i < EMBER_NET_STAT__COUNT; i++)
+			net_events[i] = (struct ember_metrics_pair){ember_net_stat_names[i], nst[i]};
+	}
+	getrusage(RUSAGE_SELF, &ru);
+	struct ember_metrics_agent m = {
+		.samples = st[EMBER_STAT_SAMPLES],
+		.unwind = unwind,
+		.n_unwind = sizeof(outcomes) / sizeof(outcomes[0]),
+		.maps = maps,
+		.n_maps = n_maps,
+		.cpu_user_s = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
+		.cpu_system_s = ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6,
+		.rss_bytes = rss_bytes(),
+		.flushes = a->flushes,
+		.flush_errors = a->flush_errors,
+		.uptime_s = (cmd_now_ns() - a->started_ns) / 1e9,
+		.net_events = net_events,
+		.n_net_events = a->net ? EMBER_NET_STAT__COUNT : 0,
+	};
+	ember_metrics_agent(sb, &m);
+	if (a->net)
+		ember_metrics_net(sb, ember_net_collector_prom(a->net));
 }
 
 /* Appends the agent's counters as a JSON object (called from the HTTP thread). */
@@ -124,6 +259,9 @@ static void stats_json(struct strbuf *sb, void *arg)
 		  (unsigned long long)a->flush_errors, (unsigned long long)a->flushed_samples,
 		  ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
 		  ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6, ru.ru_maxrss);
+	sb->len--; /* reopen the object for the net section */
+	net_stats_json(sb, a);
+	sb_putc(sb, '}');
 }
 
 /* A process exited and its samples are drained: drop what the symbolizer kept for it. */
@@ -141,6 +279,76 @@ static int start_pending(struct agent *a)
 	a->pending->start_ns = cmd_now_ns();
 	ember_collector_set_profile(a->collector, a->pending, 0);
 	return 0;
+}
+
+/* Store the TCP rows gathered since the last flush (kept for the next try on failure). */
+static void flush_net(struct agent *a)
+{
+	char err[EMBER_STORE_ERRLEN];
+
+	if (!a->net || ember_net_batch_empty(ember_net_collector_pending(a->net)))
+		return;
+	if (ember_store_net_ingest(a->store, ember_net_collector_pending(a->net), err, sizeof(err))) {
+		a->net_flush_errors++;
+		ember_warn("net flush failed (rows kept for the next try): %s", err);
+		return;
+	}
+	a->net_flushes++;
+	ember_net_collector_flushed(a->net);
+}
+
+/* The TCP collector names processes like the profiler's collector does. */
+static bool name_process(uint32_t pid, const char *comm, struct ember_target *t, void *arg)
+{
+	struct agent *a = arg;
+
+	return ember_collector_describe(a->collector, pid, comm, t);
+}
+
+/* A process the TCP collector named has exited: the symbolizer may drop it. */
+static void forget_net_process(uint32_t pid, void *arg)
+{
+	struct agent *a = arg;
+
+	ember_symbolizer_forget(a->sym, pid);
+}
+
+/*
+ * Load the TCP metrics.  Failing is not fatal unless the hooks were forced:
+ * the profiler runs alone and /api/stats carries the reason.
+ */
+static int open_net(struct agent *a, int io, unsigned long top_peers)
+{
+	struct ember_net_bpf_opts o = {.io = io};
+	struct ember_net_collector_opts co = {.name_fn = name_process,
+					      .forget_fn = forget_net_process,
+					      .name_arg = a,
+					      .top_peers = (unsigned)top_peers};
+	char err[256];
+
+	if (ember_net_bpf_open(&o, &a->net_bpf, err, sizeof(err))) {
+		snprintf(a->net_error, sizeof(a->net_error), "%s", err);
+		if (io >= 0) {
+			fprintf(stderr, "ember run: %s\n", err);
+			return -1;
+		}
+		fprintf(stderr, "ember: no TCP metrics: %s\n", err);
+		return 0;
+	}
+	a->net = ember_net_collector_new(a->net_bpf, &co);
+	if (!a->net) {
+		fprintf(stderr, "ember run: out of memory\n");
+		return -1;
+	}
+	return 0;
+}
+
+static void drain_net(struct agent *a)
+{
+	int rc;
+
+	if (a->net && (rc = ember_net_collector_drain(a->net, cmd_now_ns())) != 0)
+		ember_warn("net: cannot drain the kernel counters: %s", strerror(-rc));
 }
 
 static void flush(struct agent *a)
@@ -165,6 +373,7 @@ static void flush(struct agent *a)
 	a->pending = NULL;
 	if (start_pending(a))
 		ember_err("out of memory starting a new profile");
+	flush_net(a);
 }
 
 static int make_parent_dir(const char *path)
@@ -197,13 +406,17 @@ int cmd_run(int argc, char **argv)
 		{"frequency", required_argument, 0, 'F'}, {"flush", required_argument, 0, 'f'},
 		{"frame-pointers", no_argument, 0, 'P'},  {"unwind-budget", required_argument, 0, 'B'},
 		{"unwind-cache", required_argument, 0, 'C'}, {"services", required_argument, 0, 'S'},
+		{"no-net", no_argument, 0, 'N'},          {"net-hooks", required_argument, 0, 'H'},
+		{"net-top-peers", required_argument, 0, 'T'},
 		{"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
 	};
 	const char *db = DEFAULT_DB, *listen = DEFAULT_LISTEN;
 	unsigned long frequency = 19, flush_s = 5, budget_mb = 64;
 	const char *cache = CMD_DEFAULT_UNWIND_CACHE, *services_file = NULL;
 	struct ember_service_map *services = NULL;
-	bool fp_only = false;
+	bool fp_only = false, no_net = false;
+	int net_io = -1;
+	unsigned long top_peers = 20;
 	struct agent a = {0};
 	struct ember_server *server = NULL;
 	char err[EMBER_STORE_ERRLEN];
@@ -229,6 +442,19 @@ int cmd_run(int argc, char **argv)
 			break;
 		case 'C': cache = optarg; break;
 		case 'S': services_file = optarg; break;
+		case 'N': no_net = true; break;
+		case 'H':
+			net_io = ember_net_io_parse(optarg);
+			if (net_io == -2) {
+				fprintf(stderr, "ember run: --net-hooks: '%s' is not auto, fentry, "
+						"kprobe or tracepoint\n", optarg);
+				return 2;
+			}
+			break;
+		case 'T':
+			if (cmd_parse_uint("--net-top-peers", optarg, 1, 1000, &top_peers))
+				return 2;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -238,6 +464,7 @@ int cmd_run(int argc, char **argv)
 		return 2;
 	}
 	a.frequency = (unsigned)frequency;
+	a.unwind_budget = (uint64_t)budget_mb << 20;
 	a.started_ns = cmd_now_ns();
 
 	struct sockaddr_storage addr;
@@ -281,10 +508,13 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	ember_collector_set_service_map(a.collector, services);
+	if (!no_net && open_net(&a, net_io, top_peers))
+		goto out;
 
 	ember_memory_keep_freed(); /* queries reuse memory (core/memory.h) */
 	struct ember_server_config scfg = {
-		.listen = listen, .db_path = db, .stats_json = stats_json, .stats_arg = &a};
+		.listen = listen, .db_path = db, .stats_json = stats_json, .stats_arg = &a,
+		.metrics_text = metrics_text, .metrics_arg = &a};
 	if (ember_server_start(&scfg, &server, err, sizeof(err))) {
 		fprintf(stderr, "ember run: %s\n", err);
 		goto out;
@@ -301,11 +531,20 @@ int cmd_run(int argc, char **argv)
 		ember_profiler_ncpus(a.profiler), frequency, db, flush_s,
 		colon ? (int)(colon - listen) : (int)strlen(listen), listen,
 		ember_server_port(server));
+	if (a.net) {
+		struct ember_net_hook_report hr;
+		ember_net_bpf_report(a.net_bpf, &hr);
+		fprintf(stderr, "ember: TCP metrics: send/receive by %s, events by %s, drops by %s"
+				"%s%s\n",
+			ember_net_io_names[hr.io], hr.events, hr.drops,
+			hr.fallbacks ? "; fallbacks: " : "", hr.reasons);
+	}
 
 	long long next_flush = cmd_now_ns() + (long long)flush_s * 1000000000LL;
 	while (!cmd_stopping()) {
 		cmd_wait_ms(a.profiler, 1000);
 		ember_profiler_drain(a.profiler, ember_collector_add, a.collector);
+		drain_net(&a);
 		ember_server_release_idle(server, MEMORY_IDLE_NS);
 		if (cmd_now_ns() >= next_flush) {
 			flush(&a);
@@ -314,12 +553,15 @@ int cmd_run(int argc, char **argv)
 	}
 	fprintf(stderr, "ember: stopping; writing the last samples\n");
 	ember_profiler_drain(a.profiler, ember_collector_add, a.collector);
+	drain_net(&a);
 	flush(&a);
 	fprintf(stderr, "ember: stored %llu samples in %llu flushes\n",
 		(unsigned long long)a.flushed_samples, (unsigned long long)a.flushes);
 	rc = 0;
 out:
 	ember_server_stop(server);
+	ember_net_collector_free(a.net);
+	ember_net_bpf_close(a.net_bpf);
 	ember_profile_free(a.pending);
 	ember_collector_free(a.collector);
 	ember_symbolizer_free(a.sym);

@@ -427,6 +427,12 @@ int ember_net_bpf_drain(struct ember_net_bpf *nb, const struct ember_net_row **r
 			r->c.retrans += v[c].retrans;
 			r->c.resets_sent += v[c].resets_sent;
 			r->c.resets_recv += v[c].resets_recv;
+			r->c.established += v[c].established;
+			r->c.accepts += v[c].accepts;
+			r->c.failures += v[c].failures;
+			r->c.closes += v[c].closes;
+			if (v[c].connect_us > r->c.connect_us)
+				r->c.connect_us = v[c].connect_us;
 			if (v[c].srtt_us) {
 				srtt += v[c].srtt_us;
 				srtt_n++;
@@ -463,9 +469,18 @@ long ember_net_bpf_socks(struct ember_net_bpf *nb,
 	return n;
 }
 
-int ember_net_bpf_forget_sock(struct ember_net_bpf *nb, uint64_t sk)
+int ember_net_bpf_forget_sock(struct ember_net_bpf *nb, uint64_t sk, uint64_t born_ns)
 {
-	return bpf_map_delete_elem(bpf_map__fd(nb->skel->maps.socks), &sk) ? -errno : 0;
+	int fd = bpf_map__fd(nb->skel->maps.socks);
+	struct ember_net_sock e;
+
+	/* a new socket at the same address keeps its entry (the window between
+	 * this look and the delete is microseconds, not the drain's second) */
+	if (bpf_map_lookup_elem(fd, &sk, &e))
+		return -errno;
+	if (e.born_ns != born_ns)
+		return -ESTALE;
+	return bpf_map_delete_elem(fd, &sk) ? -errno : 0;
 }
 
 void ember_net_bpf_stats(struct ember_net_bpf *nb, uint64_t out[EMBER_NET_STAT__COUNT])

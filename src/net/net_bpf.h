@@ -66,7 +66,11 @@ int ember_net_bpf_drain(struct ember_net_bpf *nb, const struct ember_net_row **r
 long ember_net_bpf_socks(struct ember_net_bpf *nb,
 			 void (*fn)(uint64_t sk, const struct ember_net_sock *e, void *arg),
 			 void *arg);
-int ember_net_bpf_forget_sock(struct ember_net_bpf *nb, uint64_t sk);
+/*
+ * Delete a socket's entry, unless the kernel has meanwhile given the
+ * address to a new socket (born_ns differs).  0, or -errno.
+ */
+int ember_net_bpf_forget_sock(struct ember_net_bpf *nb, uint64_t sk, uint64_t born_ns);
 
 /* Sum of the per-CPU counters, indexed by enum ember_net_stat. */
 void ember_net_bpf_stats(struct ember_net_bpf *nb, uint64_t out[EMBER_NET_STAT__COUNT]);

@@ -55,8 +55,9 @@ struct ember_net_prom *ember_net_collector_prom(struct ember_net_collector *c);
 
 struct ember_net_collector_stats {
 	uint64_t drains, rows, drops;    /* kernel rows and drop rows read */
-	uint64_t sockets;                /* sockets in the mirror now */
-	uint64_t sockets_max;            /* socks map size */
+	uint64_t socks_last, sockets_max;/* kernel socket table: entries at the last drain, size */
+	uint64_t sockets, conns_max;     /* connections user space remembers, and the bound */
+	uint64_t conns_full;             /* connections not remembered (bound reached) */
 	uint64_t counts_last, counts_max;/* rows in the last drain / per generation */
 	uint64_t listeners, local_peers; /* listening sockets; rows naming a local peer */
 	uint64_t unattributed;           /* rows whose process could not be found */

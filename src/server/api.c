@@ -98,6 +98,13 @@
  *   GET /api/reports, /api/reports/ID[?format=json], /api/reports/report.css
  *       The regression reports `ember report` saved (src/server/reports_api.h).
  *
+ *   GET /api/net, /api/topology
+ *       TCP metrics per peer, their timeline, who calls whom (src/server/net_api.h).
+ *
+ *   GET /metrics
+ *       Prometheus text format: the agent's health, TCP metrics, store size
+ *       (src/server/metrics.h).
+ *
  * Errors: 400 {"error":"target: must be a positive integer"} for a bad,
  * repeated, unknown or over-long (> 256 bytes) parameter or from > to (the
  * message starts with the parameter's full name, "a.from: ...");
@@ -118,6 +125,8 @@
 #include "pprof/pprof.h"
 #include "server/diff.h"
 #include "server/flamegraph.h"
+#include "server/metrics.h"
+#include "server/net_api.h"
 #include "server/reports_api.h"
 #include "server/sandwich.h"
 #include "server/topfuncs.h"
@@ -134,6 +143,8 @@ struct ember_api {
 	struct ember_store *store; /* opened on first use, on the server thread */
 	void (*stats_json)(struct strbuf *sb, void *arg);
 	void *stats_arg;
+	void (*metrics_text)(struct strbuf *sb, void *arg);
+	void *metrics_arg;
 };
 
 struct ember_api *ember_api_new(const struct ember_server_config *cfg)
@@ -149,6 +160,8 @@ struct ember_api *ember_api_new(const struct ember_server_config *cfg)
 	}
 	api->stats_json = cfg->stats_json;
 	api->stats_arg = cfg->stats_arg;
+	api->metrics_text = cfg->metrics_text;
+	api->metrics_arg = cfg->metrics_arg;
 	return api;
 }
 
@@ -975,6 +988,12 @@ void ember_api_handle(struct ember_api *api, const char *path,
 	} else if (ember_reports_api_path(path)) {
 		if (open_store(api, reply) == 0)
 			ember_reports_api_handle(api->store, path, params, n, reply);
+	} else if (ember_net_api_path(path)) {
+		if (open_store(api, reply) == 0)
+			ember_net_api_handle(api->store, path, params, n, reply);
+	} else if (strcmp(path, "/metrics") == 0) {
+		if (no_params(params, n, reply))
+			ember_metrics_reply(api->db_path, api->metrics_text, api->metrics_arg, reply);
 	} else {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "no such endpoint: %.80s", path);

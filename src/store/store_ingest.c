@@ -139,6 +139,14 @@ static int resolve_target(struct ember_store *s, const struct ember_target *t,
 	return 0;
 }
 
+int store_resolve_target(struct ember_store *s, const struct ember_target *t, int64_t first_ns,
+			 int64_t last_ns, int64_t *id, char *err, size_t errlen)
+{
+	struct target_span span = {first_ns, last_ns, true};
+
+	return resolve_target(s, t, &span, id, err, errlen);
+}
+
 /* ---- frames ---- */
 
 /* Parameters ?1..?7 of both STMT_FRAME_FIND and STMT_FRAME_INSERT. */

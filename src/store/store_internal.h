@@ -185,6 +185,19 @@ void store_bind_selection(sqlite3_stmt *st, const struct ember_selection *sel);
  */
 int store_sample_span(struct ember_store *s, const struct ember_selection *sel, int64_t *lo,
 		      int64_t *hi, bool *any);
+/*
+ * Which rows a time selection reads: buckets [lo, hi) of a 10 s table, of
+ * which the whole hours [hour_lo, hour_hi) come from its hourly roll-up
+ * (when `hourly`).  has_* false = unbounded on that side.  Shared by the
+ * sample queries and the net queries (store_net.c).
+ */
+struct store_read_plan {
+	bool has_lo, has_hi, hourly;
+	int64_t lo, hi, hour_lo, hour_hi;
+};
+void store_plan_reads(const struct ember_store *s, const struct ember_selection *sel,
+		      struct store_read_plan *plan);
+
 /* -EINVAL with a message when sel asks for too much (versions). */
 int store_check_selection(struct ember_store *s, const struct ember_selection *sel, char *err,
 			  size_t errlen);
@@ -199,6 +212,18 @@ int store_check_selection(struct ember_store *s, const struct ember_selection *s
 int store_seal_hours(struct ember_store *s, int64_t below);
 /* The newest hour in either roll-up table, INT64_MIN when both are empty. */
 int store_newest_hour(struct ember_store *s, int64_t *hour);
+
+/* ---- targets (store_ingest.c) ---- */
+
+/*
+ * The row id of target t (created, or its seen times widened to
+ * [first_ns, last_ns]), through the handle's cache.  Call inside a write
+ * transaction.  Returns 0 or a negative errno with err filled.  Other
+ * tables keyed by target (store_net.c) use it so their rows share the
+ * samples' target ids.
+ */
+int store_resolve_target(struct ember_store *s, const struct ember_target *t, int64_t first_ns,
+			 int64_t last_ns, int64_t *id, char *err, size_t errlen);
 
 /* ---- schema (store_schema.c) ---- */
 
