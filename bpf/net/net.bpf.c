@@ -265,11 +265,10 @@ static __always_inline int account_io(struct sock___ember *sk, long bytes, bool 
 	struct ember_net_counts *v = counts_of(&key, &fresh);
 	if (!v)
 		return 0;
-	if (fresh) {
-		/* first time this interval on this CPU: the socket's owner and RTT */
+	if (fresh) /* first time this interval on this CPU: make sure the owner is known */
 		sock_entry(sk, key.tgid, true);
+	if (!v->srtt_us) /* one RTT sample per interval (the entry may come from a softirq hook) */
 		v->srtt_us = BPF_CORE_READ((struct tcp_sock___ember *)sk, srtt_us) >> 3;
-	}
 	if (send) {
 		v->bytes_sent += bytes;
 		v->sends++;

@@ -3,7 +3,10 @@
  *
  *   net_pump sink ADDR PORT              accept and discard everything; prints
  *                                        "listening PORT" (PORT 0 picks one)
- *   net_pump send ADDR PORT SECONDS      one connection writing 64 KiB chunks;
+ *   net_pump send ADDR PORT SECONDS [RATE]
+ *                                        one connection writing 64 KiB chunks
+ *                                        (RATE bytes/s: 16 KiB every 1/(RATE/16K)
+ *                                        s instead, so no queue builds up);
  *                                        prints "local PORT" once connected and
  *                                        "sent BYTES" at the end
  *   net_pump refused ADDR PORT           a connect that must be refused; prints
@@ -114,7 +117,7 @@ static __attribute__((noreturn)) void sink(const char *host, const char *port)
 	}
 }
 
-static int send_for(const char *host, const char *port, double seconds)
+static int send_for(const char *host, const char *port, double seconds, double rate)
 {
 	static char buf[1 << 16];
 	struct sockaddr_in local;
@@ -130,8 +133,15 @@ static int send_for(const char *host, const char *port, double seconds)
 	printf("local %u\n", ntohs(local.sin_port));
 	fflush(stdout);
 	memset(buf, 'x', sizeof(buf));
-	for (double end = now_s() + seconds; now_s() < end;) {
-		ssize_t w = write(fd, buf, sizeof(buf));
+	size_t chunk = rate > 0 ? 16384 : sizeof(buf);
+	double start = now_s();
+	for (double end = start + seconds; now_s() < end;) {
+		if (rate > 0) { /* paced: wait until this chunk is due */
+			double due = start + (double)sent / rate;
+			if (due > now_s())
+				usleep((useconds_t)((due - now_s()) * 1e6));
+		}
+		ssize_t w = write(fd, buf, chunk);
 		if (w < 0) {
 			fprintf(stderr, "net_pump: write to %s:%s: %s\n", host, port, strerror(errno));
 			return 1;
@@ -256,7 +266,7 @@ int main(int argc, char **argv)
 	if (argc >= 4 && strcmp(argv[1], "sink") == 0)
 		sink(argv[2], argv[3]);
 	if (argc >= 5 && strcmp(argv[1], "send") == 0)
-		return send_for(argv[2], argv[3], atof(argv[4]));
+		return send_for(argv[2], argv[3], atof(argv[4]), argc >= 6 ? atof(argv[5]) : 0);
 	if (argc >= 4 && strcmp(argv[1], "refused") == 0)
 		return refused(argv[2], argv[3]);
 	if (argc >= 4 && strcmp(argv[1], "abort-server") == 0)
