@@ -81,7 +81,11 @@ static void usage(FILE *f)
 		"  --net-hooks FAMILY   send/receive hooks: auto (default), fentry, kprobe or\n"
 		"                       tracepoint; a forced family that fails stops ember\n"
 		"  --net-top-peers N    peers per service with their own label in /metrics\n"
-		"                       (default 20; the rest are peer=\"other\")\n");
+		"                       (default 20; the rest are peer=\"other\")\n"
+		"  --net-map-sockets N  sockets the kernel tracks at once (default 16384)\n"
+		"  --net-map-counts N   connections counted per second (default from an 8 MiB\n"
+		"                       budget over the CPUs, at most 8192); over either\n"
+		"                       bound events are dropped and counted, never blocked\n");
 }
 
 /* ",\"net\":{...}": hooks chosen, kernel counters, collector counters. */
@@ -317,9 +321,12 @@ static void forget_net_process(uint32_t pid, void *arg)
  * Load the TCP metrics.  Failing is not fatal unless the hooks were forced:
  * the profiler runs alone and /api/stats carries the reason.
  */
-static int open_net(struct agent *a, int io, unsigned long top_peers)
+static int open_net(struct agent *a, int io, unsigned long top_peers, unsigned long max_sockets,
+		    unsigned long max_counts)
 {
-	struct ember_net_bpf_opts o = {.io = io};
+	struct ember_net_bpf_opts o = {.io = io,
+				       .max_sockets = (uint32_t)max_sockets,
+				       .max_counts = (uint32_t)max_counts};
 	struct ember_net_collector_opts co = {.name_fn = name_process,
 					      .forget_fn = forget_net_process,
 					      .name_arg = a,
@@ -408,6 +415,8 @@ int cmd_run(int argc, char **argv)
 		{"unwind-cache", required_argument, 0, 'C'}, {"services", required_argument, 0, 'S'},
 		{"no-net", no_argument, 0, 'N'},          {"net-hooks", required_argument, 0, 'H'},
 		{"net-top-peers", required_argument, 0, 'T'},
+		{"net-map-sockets", required_argument, 0, 'K'},
+		{"net-map-counts", required_argument, 0, 'U'},
 		{"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
 	};
 	const char *db = DEFAULT_DB, *listen = DEFAULT_LISTEN;
@@ -416,7 +425,7 @@ int cmd_run(int argc, char **argv)
 	struct ember_service_map *services = NULL;
 	bool fp_only = false, no_net = false;
 	int net_io = -1;
-	unsigned long top_peers = 20;
+	unsigned long top_peers = 20, net_sockets = 0, net_counts = 0;
 	struct agent a = {0};
 	struct ember_server *server = NULL;
 	char err[EMBER_STORE_ERRLEN];
@@ -453,6 +462,14 @@ int cmd_run(int argc, char **argv)
 			break;
 		case 'T':
 			if (cmd_parse_uint("--net-top-peers", optarg, 1, 1000, &top_peers))
+				return 2;
+			break;
+		case 'K':
+			if (cmd_parse_uint("--net-map-sockets", optarg, 64, 1 << 20, &net_sockets))
+				return 2;
+			break;
+		case 'U':
+			if (cmd_parse_uint("--net-map-counts", optarg, 64, 1 << 20, &net_counts))
 				return 2;
 			break;
 		case 'h': usage(stdout); return 0;
@@ -508,7 +525,7 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	ember_collector_set_service_map(a.collector, services);
-	if (!no_net && open_net(&a, net_io, top_peers))
+	if (!no_net && open_net(&a, net_io, top_peers, net_sockets, net_counts))
 		goto out;
 
 	ember_memory_keep_freed(); /* queries reuse memory (core/memory.h) */

@@ -250,7 +250,8 @@ static void on_sock(uint64_t sk, const struct ember_net_sock *e, void *arg)
 	if (e->destroyed && c->n_deletes_next < MAX_DELETES)
 		c->deletes_next[c->n_deletes_next++] = (struct pending_delete){sk, e->born_ns};
 	if (e->role == EMBER_NET_ROLE_LISTEN) {
-		if (e->destroyed || c->n_listeners == c->cap_listeners)
+		/* a listener closed since the last drain still owns what it accepted */
+		if (c->n_listeners == c->cap_listeners)
 			return;
 		to_v6(e->saddr, e->family, saddr);
 		struct listener *l = &c->listeners[c->n_listeners++];

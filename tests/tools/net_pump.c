@@ -17,8 +17,10 @@
  *                                        reset; prints "reset" when it came
  *   net_pump many ADDR PORT N HOLD_MS    open N connections, one byte each, hold
  *                                        them HOLD_MS, close; prints "opened N"
- *   net_pump fanout ADDR PORTS BYTES     one connection to each port of the
- *                                        comma-separated list, BYTES each
+ *   net_pump fanout ADDR PORTS BYTES [HOLD_MS]
+ *                                        one connection to each port of the
+ *                                        comma-separated list, BYTES each, all
+ *                                        closed after HOLD_MS
  *
  * The tests compare what Ember reports with what these programs observed
  * themselves (and with the kernel's counters), so every mode prints what
@@ -236,10 +238,10 @@ static int many(const char *host, const char *port, int n, int hold_ms)
 	return opened == n ? 0 : 1;
 }
 
-static int fanout(const char *host, char *ports, long bytes)
+static int fanout(const char *host, char *ports, long bytes, int hold_ms)
 {
 	static char buf[1 << 16];
-	int rc = 0;
+	int rc = 0, fds[256], n = 0;
 
 	memset(buf, 'f', sizeof(buf));
 	for (char *save = NULL, *p = strtok_r(ports, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
@@ -255,8 +257,14 @@ static int fanout(const char *host, char *ports, long bytes)
 				break;
 			left -= w;
 		}
-		close(fd);
+		if (n < 256)
+			fds[n++] = fd;
+		else
+			close(fd);
 	}
+	usleep((useconds_t)hold_ms * 1000);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
 	return rc;
 }
 
@@ -276,7 +284,7 @@ int main(int argc, char **argv)
 	if (argc >= 6 && strcmp(argv[1], "many") == 0)
 		return many(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]));
 	if (argc >= 5 && strcmp(argv[1], "fanout") == 0)
-		return fanout(argv[2], argv[3], atol(argv[4]));
+		return fanout(argv[2], argv[3], atol(argv[4]), argc >= 6 ? atoi(argv[5]) : 0);
 	fprintf(stderr, "usage: net_pump sink|send|refused|abort-server|abort-client|many|fanout ...\n");
 	return 2;
 }
