@@ -214,7 +214,7 @@ void ember_hist_encode(const struct ember_hist *h, struct strbuf *sb)
 
 int ember_hist_decode_add(struct ember_hist *h, const void *blob, size_t len)
 {
-	const unsigned char *p = blob, *end = p + len;
+	const unsigned char *p = blob, *end;
 	struct ember_hist tmp = {0};
 	uint64_t sum, delta, count;
 	long prev = -1;
@@ -224,6 +224,7 @@ int ember_hist_decode_add(struct ember_hist *h, const void *blob, size_t len)
 		return 0;
 	if (!blob || len > EMBER_HIST_MAX_BLOB || p[0] != BLOB_VERSION)
 		return -EINVAL;
+	end = p + len;
 	p++;
 	if (!varint_get(&p, end, &sum))
 		return -EINVAL;

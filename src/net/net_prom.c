@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert(sizeof(struct ember_net_prom_values) % sizeof(uint64_t) == 0,
+	       "ember_net_prom_values is uint64_t counters only");
+
 #define MAX_GROUPS 256
 #define MAX_REASONS 32
 #define RANK_EVERY_NS (60LL * 1000000000LL)
@@ -101,6 +104,16 @@ static struct prom_group *group_of(struct ember_net_prom *p, const char *service
 	return g;
 }
 
+static void prom_values_add(struct ember_net_prom_values *v, const struct ember_net_prom_values *d)
+{
+	const uint64_t *src = (const uint64_t *)d;
+	uint64_t *dst = (uint64_t *)v;
+
+	/* the struct is nothing but uint64_t counters */
+	for (size_t i = 0; i < sizeof(*v) / sizeof(uint64_t); i++)
+		dst[i] += src[i];
+}
+
 static void decay(struct prom_peer *pp, int64_t now_ns)
 {
 	if (now_ns > pp->rate_ns && pp->rate_ns)
@@ -120,11 +133,19 @@ static void rank(struct ember_net_prom *p, struct prom_group *g, int64_t now_ns)
 {
 	for (unsigned i = 0; i < g->n_peers; i++)
 		decay(&g->peers[i], now_ns);
-	qsort(g->peers, g->n_peers, sizeof(*g->peers), by_rate);
+	if (g->n_peers)
+		qsort(g->peers, g->n_peers, sizeof(*g->peers), by_rate);
 	g->n_named = 0;
 	for (unsigned i = 0; i < g->n_peers; i++) {
-		g->peers[i].named = i < p->top;
-		g->n_named += g->peers[i].named;
+		struct prom_peer *pp = &g->peers[i];
+		if (pp->named && i >= p->top) {
+			/* demoted: what it counted moves to "other", so every sum over
+			 * peers stays what it was; its own series ends */
+			prom_values_add(&g->other[pp->direction], &pp->v);
+			memset(&pp->v, 0, sizeof(pp->v));
+		}
+		pp->named = i < p->top;
+		g->n_named += pp->named;
 	}
 	g->ranked_ns = now_ns;
 }

@@ -10,8 +10,10 @@
  *     1000 per connection, half-life ~5 minutes); every minute the top N
  *     (default 20) get their own `peer` label;
  *   - everything else adds to peer="other" (one per direction);
- *   - a peer's series only counts while it is in the top N, so "other"
- *     and every named series stay monotonic when peers move in or out;
+ *   - a peer's series only counts while it is in the top N; when it drops
+ *     out, its series ends and what it had counted moves into "other", so
+ *     every series stays monotonic and every sum over peers continuous (a
+ *     peer that comes back starts a new series from zero);
  *   - at most 4N peers are tracked for the ranking (the slowest unnamed
  *     one gives way to a new one) and at most 256 (service, version)
  *     pairs (then service="other").

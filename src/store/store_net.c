@@ -714,7 +714,8 @@ static int read_timeline(struct ember_store *s, const struct ember_selection *se
 	int ret = read_rows(s, &tsel, hourly, false, point_row, c, err, errlen);
 	if (ret)
 		return ret;
-	qsort(r->points, r->n_points, sizeof(*r->points), earlier_point);
+	if (r->n_points)
+		qsort(r->points, r->n_points, sizeof(*r->points), earlier_point);
 	return 0;
 }
 
@@ -746,10 +747,12 @@ int ember_store_net_query(struct ember_store *s, const struct ember_selection *s
 		ember_net_report_free(out);
 		return ret;
 	}
-	qsort(out->peers, out->n_peers, sizeof(*out->peers), heavier_peer);
+	if (out->n_peers)
+		qsort(out->peers, out->n_peers, sizeof(*out->peers), heavier_peer);
 	for (size_t i = 0; i < out->n_peers; i++)
-		qsort(out->peers[i].reasons, out->peers[i].n_reasons, sizeof(*out->peers[i].reasons),
-		      more_drops);
+		if (out->peers[i].n_reasons)
+			qsort(out->peers[i].reasons, out->peers[i].n_reasons,
+			      sizeof(*out->peers[i].reasons), more_drops);
 	if (!max_peers)
 		max_peers = EMBER_STORE_NET_MAX_PEERS;
 	while (out->n_peers > max_peers) {
@@ -902,7 +905,8 @@ int ember_store_net_topology(struct ember_store *s, const struct ember_selection
 		c.edges[kept++] = *e;
 	}
 	c.n = kept;
-	qsort(c.edges, c.n, sizeof(*c.edges), busier_edge);
+	if (c.n)
+		qsort(c.edges, c.n, sizeof(*c.edges), busier_edge);
 	while (c.n > EMBER_STORE_NET_MAX_EDGES) {
 		ember_net_values_free(&c.edges[--c.n].v);
 		c.truncated = true;
