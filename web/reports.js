@@ -17,7 +17,7 @@
   const empty = $('reports-empty');
   if (!tab || !view || !table) return;
 
-  const VIEW_IDS = ['view-flame', 'view-top', 'view-sandwich'];
+  const VIEW_IDS = ['view-flame', 'view-top', 'view-sandwich', 'view-network'];
   let shown = false;
 
   function day(ms) {
