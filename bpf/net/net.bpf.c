@@ -176,6 +176,37 @@ static __always_inline void conn_key(struct sock___ember *sk, __u32 tgid, struct
 	}
 }
 
+/*
+ * The same for a pointer the verifier knows as a kernel struct sock (tp_btf
+ * and fentry arguments): plain loads at CO-RE-relocated offsets instead of
+ * bpf_probe_read_kernel calls, which is what the hot path can afford.
+ * Returns false for anything but an IPv4/IPv6 TCP socket.
+ */
+static __always_inline bool conn_key_btf(struct sock___ember *sk, __u32 tgid,
+					 struct ember_net_key *k)
+{
+	__u16 family = sk->__sk_common.skc_family;
+
+	if (family != AF_INET && family != AF_INET6)
+		return false;
+	if (BPF_CORE_READ_BITFIELD(sk, sk_protocol) != IPPROTO_TCP)
+		return false;
+	__builtin_memset(k, 0, sizeof(*k));
+	k->tgid = tgid;
+	k->family = family;
+	k->sport = sk->__sk_common.skc_num;
+	k->dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	if (family == AF_INET) {
+		__be32 a = sk->__sk_common.skc_rcv_saddr, b = sk->__sk_common.skc_daddr;
+		__builtin_memcpy(k->saddr, &a, 4);
+		__builtin_memcpy(k->daddr, &b, 4);
+	} else if (bpf_core_field_exists(sk->__sk_common.skc_v6_daddr)) {
+		__builtin_memcpy(k->saddr, sk->__sk_common.skc_v6_rcv_saddr.s6_addr, 16);
+		__builtin_memcpy(k->daddr, sk->__sk_common.skc_v6_daddr.s6_addr, 16);
+	}
+	return true;
+}
+
 static __always_inline __u32 total_retrans(struct sock___ember *sk)
 {
 	return BPF_CORE_READ((struct tcp_sock___ember *)sk, total_retrans);
@@ -253,21 +284,38 @@ static __always_inline struct ember_net_counts *counts_of(struct ember_net_key *
 
 /* ---- bytes: the hot path ------------------------------------------------------ */
 
-static __always_inline int account_io(struct sock___ember *sk, long bytes, bool send)
+/*
+ * Add a send or receive to (current process, sk's connection).  btf: sk is
+ * a BTF pointer (tp_btf, fentry) and is read directly; else (kprobe) through
+ * bpf_probe_read_kernel.  Constant at every call site, so each program
+ * keeps one of the two.
+ */
+static __always_inline int account_io(struct sock___ember *sk, long bytes, bool send, bool btf)
 {
-	if (bytes <= 0 || !sk || !is_inet_tcp(sk))
+	struct ember_net_key key;
+
+	if (bytes <= 0 || !sk)
 		return 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (btf) {
+		if (!conn_key_btf(sk, tgid, &key))
+			return 0;
+	} else {
+		if (!is_inet_tcp(sk))
+			return 0;
+		conn_key(sk, tgid, &key);
+	}
 	count_stat(send ? EMBER_NET_STAT_SENDS : EMBER_NET_STAT_RECVS);
 
-	struct ember_net_key key;
-	conn_key(sk, bpf_get_current_pid_tgid() >> 32, &key);
 	bool fresh = false;
 	struct ember_net_counts *v = counts_of(&key, &fresh);
 	if (!v)
 		return 0;
 	if (fresh) /* first time this interval on this CPU: make sure the owner is known */
 		sock_entry(sk, key.tgid, true);
-	if (!v->srtt_us) /* one RTT sample per interval (the entry may come from a softirq hook) */
+	/* one RTT sample per interval (the entry may come from a softirq hook);
+	 * a probe read: the verifier knows sk as a struct sock, not a tcp_sock */
+	if (!v->srtt_us)
 		v->srtt_us = BPF_CORE_READ((struct tcp_sock___ember *)sk, srtt_us) >> 3;
 	if (send) {
 		v->bytes_sent += bytes;
@@ -283,7 +331,7 @@ static __always_inline int account_io(struct sock___ember *sk, long bytes, bool 
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(ember_tp_send, struct sock___ember *sk, int ret, int flags)
 {
-	return account_io(sk, ret, true);
+	return account_io(sk, ret, true, true);
 }
 
 SEC("tp_btf/sock_recv_length")
@@ -291,20 +339,20 @@ int BPF_PROG(ember_tp_recv, struct sock___ember *sk, int ret, int flags)
 {
 	if (flags & MSG_PEEK) /* the bytes stay queued: counted when really read */
 		return 0;
-	return account_io(sk, ret, false);
+	return account_io(sk, ret, false, true);
 }
 
 /* fentry family */
 SEC("fexit/tcp_sendmsg")
 int BPF_PROG(ember_fexit_sendmsg, struct sock___ember *sk, void *msg, __u64 size, int ret)
 {
-	return account_io(sk, ret, true);
+	return account_io(sk, ret, true, true);
 }
 
 SEC("fentry/tcp_cleanup_rbuf")
 int BPF_PROG(ember_fentry_cleanup_rbuf, struct sock___ember *sk, int copied)
 {
-	return account_io(sk, copied, false);
+	return account_io(sk, copied, false, true);
 }
 
 /* kprobe family */
@@ -328,13 +376,13 @@ int BPF_KRETPROBE(ember_kretprobe_sendmsg, int ret)
 		return 0;
 	struct sock___ember *sk = (void *)(unsigned long)*skp;
 	bpf_map_delete_elem(&send_stash, &id);
-	return account_io(sk, ret, true);
+	return account_io(sk, ret, true, false);
 }
 
 SEC("kprobe/tcp_cleanup_rbuf")
 int BPF_KPROBE(ember_kprobe_cleanup_rbuf, void *sk, int copied)
 {
-	return account_io(sk, copied, false);
+	return account_io(sk, copied, false, false);
 }
 
 /* ---- connections -------------------------------------------------------------- */

@@ -114,6 +114,10 @@ static void net_stats_json(struct strbuf *sb, struct agent *a)
 	for (int i = 0; i < EMBER_NET_STAT__COUNT; i++)
 		sb_printf(sb, "%s\"%s\":%llu", i ? "," : "", ember_net_stat_names[i],
 			  (unsigned long long)st[i]);
+	uint64_t io_cnt, io_ns;
+	ember_net_bpf_io_prog_stats(a->net_bpf, &io_cnt, &io_ns);
+	sb_printf(sb, ",\"io_prog_run_cnt\":%llu,\"io_prog_run_time_ns\":%llu",
+		  (unsigned long long)io_cnt, (unsigned long long)io_ns);
 	sb_printf(sb,
 		  "},\"map_bytes\":%llu,\"socks\":%llu,\"socks_max\":%llu,\"connections\":%llu,"
 		  "\"connections_max\":%llu,\"connections_full\":%llu,"
