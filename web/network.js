@@ -422,21 +422,9 @@
   function show() {
     shown = true;
     if (E.reports) E.reports.hide();
-    for (const id of VIEW_IDS) if ($(id)) $(id).hidden = true;
-    for (const id of ['legend', 'crumbs']) if ($(id)) $(id).hidden = true;
-    for (const t of document.querySelectorAll('.tabs [role=tab]')) {
-      const on = t === tab;
-      t.setAttribute('aria-selected', String(on));
-      t.classList.toggle('active', on);
-    }
-    view.hidden = false;
+    E.ownTab(tab, view, VIEW_IDS, 'TCP traffic of the service by peer (in: clients connecting to it; ' +
+      'out: what it calls). Drag across a chart to open the flame graph of that window; click a column to sort.');
     view.dataset.loaded = '';
-    if ($('match')) $('match').textContent = '';
-    const hint = $('hint');
-    if (hint) {
-      hint.textContent = 'TCP traffic of the service by peer (in: clients connecting to it; out: what it ' +
-        'calls). Drag across a chart to open the flame graph of that window; click a column to sort.';
-    }
     if (!charts.length) {
       charts = [
         new Chart($('net-bytes'), 'Bytes per second', (v) => bytes(Math.round(v)) + '/s'),
@@ -450,9 +438,7 @@
   function hide() {
     if (!shown) return;
     shown = false;
-    view.hidden = true;
-    tab.classList.remove('active');
-    tab.setAttribute('aria-selected', 'false');
+    E.leaveTab(tab, view);
   }
 
   tab.addEventListener('click', show);

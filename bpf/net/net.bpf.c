@@ -388,6 +388,22 @@ int BPF_KPROBE(ember_kprobe_cleanup_rbuf, void *sk, int copied)
 /* ---- connections -------------------------------------------------------------- */
 
 /*
+ * A hook whose first argument is the socket, as tp_btf (5.5+) and as a raw
+ * tracepoint (5.4); user space loads one of the two.
+ */
+#define SOCK_HOOK(name, tracepoint, call)                                                 \
+	SEC("tp_btf/" tracepoint)                                                         \
+	int BPF_PROG(ember_tp_##name, struct sock___ember *sk)                            \
+	{                                                                                 \
+		return call;                                                              \
+	}                                                                                 \
+	SEC("raw_tp/" tracepoint)                                                         \
+	int BPF_PROG(ember_raw_##name, struct sock___ember *sk)                           \
+	{                                                                                 \
+		return call;                                                              \
+	}
+
+/*
  * The key of (sk's owner, sk's connection), for a hook without a process.
  * A closing socket's ports are already unhashed: the connection is then
  * the one its entry last saw.
@@ -529,17 +545,7 @@ static __always_inline int on_retransmit(struct sock___ember *sk)
 	return 0;
 }
 
-SEC("tp_btf/tcp_retransmit_skb")
-int BPF_PROG(ember_tp_retransmit, struct sock___ember *sk)
-{
-	return on_retransmit(sk);
-}
-
-SEC("raw_tp/tcp_retransmit_skb")
-int BPF_PROG(ember_raw_retransmit, struct sock___ember *sk)
-{
-	return on_retransmit(sk);
-}
+SOCK_HOOK(retransmit, "tcp_retransmit_skb", on_retransmit(sk))
 
 static __always_inline int on_reset(struct sock___ember *sk, bool sent)
 {
@@ -559,29 +565,8 @@ static __always_inline int on_reset(struct sock___ember *sk, bool sent)
 	return 0;
 }
 
-SEC("tp_btf/tcp_send_reset")
-int BPF_PROG(ember_tp_send_reset, struct sock___ember *sk)
-{
-	return on_reset(sk, true);
-}
-
-SEC("raw_tp/tcp_send_reset")
-int BPF_PROG(ember_raw_send_reset, struct sock___ember *sk)
-{
-	return on_reset(sk, true);
-}
-
-SEC("tp_btf/tcp_receive_reset")
-int BPF_PROG(ember_tp_receive_reset, struct sock___ember *sk)
-{
-	return on_reset(sk, false);
-}
-
-SEC("raw_tp/tcp_receive_reset")
-int BPF_PROG(ember_raw_receive_reset, struct sock___ember *sk)
-{
-	return on_reset(sk, false);
-}
+SOCK_HOOK(send_reset, "tcp_send_reset", on_reset(sk, true))
+SOCK_HOOK(receive_reset, "tcp_receive_reset", on_reset(sk, false))
 
 static __always_inline int on_destroy(struct sock___ember *sk)
 {
@@ -594,17 +579,7 @@ static __always_inline int on_destroy(struct sock___ember *sk)
 	return 0;
 }
 
-SEC("tp_btf/tcp_destroy_sock")
-int BPF_PROG(ember_tp_destroy, struct sock___ember *sk)
-{
-	return on_destroy(sk);
-}
-
-SEC("raw_tp/tcp_destroy_sock")
-int BPF_PROG(ember_raw_destroy, struct sock___ember *sk)
-{
-	return on_destroy(sk);
-}
+SOCK_HOOK(destroy, "tcp_destroy_sock", on_destroy(sk))
 
 /* ---- drops -------------------------------------------------------------------- */
 

@@ -13,10 +13,10 @@
 #include <string.h>
 
 #include "core/array.h"
+#include "core/varint.h"
 
 #define SUB (1u << EMBER_HIST_SUB_BITS)
 #define BLOB_VERSION 1
-#define VARINT_MAX 10
 
 unsigned ember_hist_index(uint64_t us)
 {
@@ -168,45 +168,18 @@ uint64_t ember_hist_count_le(const struct ember_hist *h, uint64_t us)
 	return n;
 }
 
-static size_t varint_put(unsigned char *out, uint64_t v)
-{
-	size_t n = 0;
-
-	while (v >= 0x80) {
-		out[n++] = (unsigned char)(v | 0x80);
-		v >>= 7;
-	}
-	out[n++] = (unsigned char)v;
-	return n;
-}
-
-static bool varint_get(const unsigned char **p, const unsigned char *end, uint64_t *v)
-{
-	uint64_t r = 0;
-
-	for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
-		unsigned char b = *(*p)++;
-		r |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80)) {
-			*v = r;
-			return true;
-		}
-	}
-	return false;
-}
-
 void ember_hist_encode(const struct ember_hist *h, struct strbuf *sb)
 {
-	unsigned char buf[2 * VARINT_MAX];
+	unsigned char buf[2 * EMBER_VARINT_MAX];
 	long prev = -1;
 
 	if (!h->n)
 		return;
 	buf[0] = BLOB_VERSION;
-	sb_append(sb, buf, 1 + varint_put(buf + 1, h->sum_us));
+	sb_append(sb, buf, 1 + ember_varint_put(buf + 1, h->sum_us));
 	for (size_t i = 0; i < h->n; i++) {
-		size_t n = varint_put(buf, (uint64_t)((long)h->b[i].index - prev));
-		n += varint_put(buf + n, h->b[i].count);
+		size_t n = ember_varint_put(buf, (uint64_t)((long)h->b[i].index - prev));
+		n += ember_varint_put(buf + n, h->b[i].count);
 		sb_append(sb, buf, n);
 		prev = h->b[i].index;
 	}
@@ -226,10 +199,10 @@ int ember_hist_decode_add(struct ember_hist *h, const void *blob, size_t len)
 		return -EINVAL;
 	end = p + len;
 	p++;
-	if (!varint_get(&p, end, &sum))
+	if (!ember_varint_get(&p, end, &sum))
 		return -EINVAL;
 	while (p < end) {
-		if (!varint_get(&p, end, &delta) || !varint_get(&p, end, &count) || !delta ||
+		if (!ember_varint_get(&p, end, &delta) || !ember_varint_get(&p, end, &count) || !delta ||
 		    !count || count > UINT32_MAX || delta >= (uint64_t)(EMBER_HIST_BUCKETS - prev)) {
 			ember_hist_free(&tmp);
 			return -EINVAL;

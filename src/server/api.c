@@ -177,8 +177,7 @@ void ember_api_free(struct ember_api *api)
 
 /* ---- parameters ---- */
 
-/* Decimal digits only (no sign, no spaces), value in [min, max]. */
-static bool parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+bool ember_api_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
 {
 	int64_t v = 0;
 
@@ -249,7 +248,7 @@ static int parse_one(int which, const char *key, const char *val, struct ember_a
 
 	switch (which) {
 	case P_TARGET:
-		if (!parse_int(val, 1, INT64_MAX, &v))
+		if (!ember_api_parse_int(val, 1, INT64_MAX, &v))
 			return fail(err, errlen, "%s: must be a positive integer target id", key);
 		q->sel.target_id = v;
 		return 0;
@@ -260,20 +259,20 @@ static int parse_one(int which, const char *key, const char *val, struct ember_a
 	case P_VERSION:
 		return parse_versions(key, val, q, err, errlen);
 	case P_PID:
-		if (!parse_int(val, 1, UINT32_MAX, &v))
+		if (!ember_api_parse_int(val, 1, UINT32_MAX, &v))
 			return fail(err, errlen, "%s: must be a process id (1..%" PRIu32 ")", key,
 				    UINT32_MAX);
 		q->sel.pid = (uint32_t)v;
 		return 0;
 	case P_FROM:
-		if (!parse_int(val, 0, MAX_MS, &v))
+		if (!ember_api_parse_int(val, 0, MAX_MS, &v))
 			return fail(err, errlen, "%s: must be unix time in milliseconds", key);
 		q->has_from = true;
 		q->from_ms = v;
 		q->sel.from_ns = v * NS_PER_MS;
 		return 0;
 	case P_TO:
-		if (!parse_int(val, 1, MAX_MS, &v))
+		if (!ember_api_parse_int(val, 1, MAX_MS, &v))
 			return fail(err, errlen, "%s: must be unix time in milliseconds (> 0)", key);
 		q->has_to = true;
 		q->to_ms = v;
@@ -795,7 +794,7 @@ static void api_top(struct ember_api *api, const struct ember_api_param *params,
 	}
 	sort = qbase.given ? EMBER_TOP_DIFF : EMBER_TOP_SELF;
 	v = param_value(params, n, "limit");
-	if (v && *v && !parse_int(v, 1, EMBER_TOP_MAX_LIMIT, &limit)) {
+	if (v && *v && !ember_api_parse_int(v, 1, EMBER_TOP_MAX_LIMIT, &limit)) {
 		snprintf(err, sizeof(err), "limit: must be an integer from 1 to %d",
 			 EMBER_TOP_MAX_LIMIT);
 		ember_api_reply_error(r, 400, err);
@@ -886,7 +885,7 @@ static void api_timeline(struct ember_api *api, const struct ember_api_param *pa
 		return;
 	}
 	v = param_value(params, n, "step");
-	if (v && *v && !parse_int(v, 1, MAX_STEP_S, &step_s)) {
+	if (v && *v && !ember_api_parse_int(v, 1, MAX_STEP_S, &step_s)) {
 		snprintf(err, sizeof(err), "step: must be seconds from 1 to %lld", MAX_STEP_S);
 		ember_api_reply_error(r, 400, err);
 		return;

@@ -27,24 +27,6 @@ bool ember_net_api_path(const char *path)
 	return strcmp(path, "/api/net") == 0 || strcmp(path, "/api/topology") == 0;
 }
 
-/* Decimal digits only, in [min, max]. */
-static bool parse_uint(const char *s, int64_t min, int64_t max, int64_t *out)
-{
-	int64_t v = 0;
-
-	if (!*s || strlen(s) > 18)
-		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return false;
-		v = v * 10 + (*s - '0');
-	}
-	if (v < min || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
 /*
  * Split params into the selection (sel, for api.c's parser) and the extras
  * named in `extras` (their values in vals, NULL when absent).  false with a
@@ -194,12 +176,12 @@ static void api_net(struct ember_store *store, const struct ember_api_param *par
 		ember_api_reply_error(r, 400, err);
 		return;
 	}
-	if (vals[0] && *vals[0] && !parse_uint(vals[0], 1, MAX_STEP_S, &step_s)) {
+	if (vals[0] && *vals[0] && !ember_api_parse_int(vals[0], 1, MAX_STEP_S, &step_s)) {
 		snprintf(err, sizeof(err), "step: must be seconds from 1 to %lld", MAX_STEP_S);
 		ember_api_reply_error(r, 400, err);
 		return;
 	}
-	if (vals[1] && *vals[1] && !parse_uint(vals[1], 1, EMBER_STORE_NET_MAX_PEERS, &limit)) {
+	if (vals[1] && *vals[1] && !ember_api_parse_int(vals[1], 1, EMBER_STORE_NET_MAX_PEERS, &limit)) {
 		snprintf(err, sizeof(err), "limit: must be an integer from 1 to %d",
 			 EMBER_STORE_NET_MAX_PEERS);
 		ember_api_reply_error(r, 400, err);

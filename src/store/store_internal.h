@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "core/strbuf.h"
+#include "core/varint.h"
 #include "store/store.h"
 
 /* ---- byte-keyed map to int64 (store_idmap.c) ---- */
@@ -235,36 +236,9 @@ int store_schema_version(void);
 
 /* ---- stack blobs ---- */
 
-#define STORE_VARINT_MAX 10
-
-static inline size_t store_varint_put(unsigned char *out, uint64_t v)
-{
-	size_t n = 0;
-
-	while (v >= 0x80) {
-		out[n++] = (unsigned char)(v | 0x80);
-		v >>= 7;
-	}
-	out[n++] = (unsigned char)v;
-	return n;
-}
-
-/* Decode one varint from [*p, end).  Returns false on a truncated or overlong one. */
-static inline bool store_varint_get(const unsigned char **p, const unsigned char *end,
-				    uint64_t *v)
-{
-	uint64_t r = 0;
-
-	for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
-		unsigned char b = *(*p)++;
-		r |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80)) {
-			*v = r;
-			return true;
-		}
-	}
-	return false;
-}
+#define STORE_VARINT_MAX EMBER_VARINT_MAX
+#define store_varint_put ember_varint_put /* core/varint.h */
+#define store_varint_get ember_varint_get
 
 /*
  * A packed roll-up row (store_seal.c): (stack id distance >= 1, count >= 1)

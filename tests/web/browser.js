@@ -99,4 +99,26 @@ async function startServer(extra) {
   };
 }
 
-module.exports = { CHROMIUM, missing, launch, startServer };
+/*
+ * A new page of context whose console errors and warnings, page errors and
+ * requests to any other origin than url's are pushed to problems (the
+ * requests are refused): the tests assert it stays empty.
+ */
+async function watchedPage(context, url, problems) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(10000);
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') problems.push('console ' + m.type() + ': ' + m.text());
+  });
+  page.on('pageerror', (e) => problems.push('page error: ' + e.message));
+  const origin = new URL(url).origin;
+  await context.route('**/*', (route) => {
+    const u = route.request().url();
+    if (u.startsWith(origin) || u.startsWith('data:')) return route.continue();
+    problems.push('request to another host: ' + u);
+    return route.abort();
+  });
+  return page;
+}
+
+module.exports = { CHROMIUM, missing, launch, startServer, watchedPage };

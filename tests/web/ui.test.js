@@ -22,7 +22,7 @@ const assert = require('node:assert');
 const fs = require('fs');
 const path = require('path');
 const zlib = require('zlib');
-const { missing, launch, startServer } = require('./browser.js');
+const { missing, launch, startServer, watchedPage } = require('./browser.js');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const OUT = path.resolve(ROOT, process.env.TEST_OUT || path.join('build', 'test-output', 'web'));
@@ -63,19 +63,7 @@ test('web UI', { skip: why || false, timeout: 180000 }, async (t) => {
   const browser = await launch({ viewport: { width: 1366, height: 768 } });
   const problems = [];
   try {
-    const page = await browser.context.newPage();
-    page.setDefaultTimeout(10000);
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push('console ' + m.type() + ': ' + m.text());
-    });
-    page.on('pageerror', (e) => problems.push('page error: ' + e.message));
-    const origin = new URL(server.url).origin;
-    await browser.context.route('**/*', (route) => {
-      const u = route.request().url();
-      if (u.startsWith(origin) || u.startsWith('data:')) return route.continue();
-      problems.push('request to another host: ' + u);
-      return route.abort();
-    });
+    const page = await watchedPage(browser.context, server.url, problems);
     const shot = (name) => page.screenshot({ path: path.join(OUT, name + '.png') });
 
     await t.test('the page loads and lists the services', async () => {
