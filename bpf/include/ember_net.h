@@ -25,6 +25,9 @@
  *                  where the current task is not the owner, find the
  *                  owner here.  User space deletes an entry once the kernel
  *                  marked it destroyed.
+ *   listeners      (netns, port) -> the process that listens there: an
+ *                  accepted socket's owner until the server first touches
+ *                  it (the accept runs in softirq, with no process).
  */
 #ifndef EMBER_BPF_NET_H
 #define EMBER_BPF_NET_H
@@ -71,11 +74,19 @@ struct ember_net_sock {
 			     reused struct sock from the old one */
 	__u64 syn_ns;     /* when connect() sent the SYN */
 	__u32 retrans_seen; /* tcp_sock.total_retrans when last looked at */
+	__u32 listener_tgid; /* accepted socket: the owner of its listener at the accept */
 	__u8 destroyed;   /* the kernel freed the socket: user space deletes the entry */
-	__u8 pad[3];
+	__u8 pad[7];
 	char comm[EMBER_NET_COMM_LEN]; /* thread name of the owner at first sight */
 };
-_Static_assert(sizeof(struct ember_net_sock) == 88, "ember_net_sock layout");
+_Static_assert(sizeof(struct ember_net_sock) == 96, "ember_net_sock layout");
+
+/* Key of the listeners map: who listens on a port, for accepts in softirq. */
+struct ember_net_listen_key {
+	__u32 netns;
+	__u16 port;
+	__u16 pad;
+};
 
 /* A connection as the kernel saw it at the event, and the process. */
 struct ember_net_key {

@@ -81,6 +81,14 @@ struct {
 	__type(value, struct ember_net_sock);
 } socks SEC(".maps");
 
+/* LRU: a listener whose close was never seen gives way to new ones */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct ember_net_listen_key);
+	__type(value, __u32);
+} listeners SEC(".maps");
+
 #define COUNTS_MAP(name)                                                                  \
 	struct {                                                                          \
 		__uint(type, BPF_MAP_TYPE_PERCPU_HASH);                                   \
@@ -404,15 +412,17 @@ int BPF_KPROBE(ember_kprobe_cleanup_rbuf, void *sk, int copied)
 	}
 
 /*
- * The key of (sk's owner, sk's connection), for a hook without a process.
- * A closing socket's ports are already unhashed: the connection is then
- * the one its entry last saw.
+ * The key of (sk's owner, sk's connection), for a hook without a process:
+ * the 4-tuple the socket's entry last saw (at its state changes) when it
+ * has one.  A closing socket's ports and addresses are being reset while
+ * its last events (the close, the reset that may follow) fire, so reading
+ * them live would file those events under a connection that never was.
  */
 static __always_inline void owner_key(struct sock___ember *sk, struct ember_net_sock *e,
 				      struct ember_net_key *key)
 {
-	conn_key(sk, e ? e->tgid : 0, key);
-	if ((!key->sport || !key->dport) && e && e->dport) {
+	conn_key(sk, e ? (e->tgid ? e->tgid : e->listener_tgid) : 0, key);
+	if (e && e->dport) {
 		key->family = e->family;
 		key->sport = e->sport;
 		key->dport = e->dport;
@@ -472,15 +482,22 @@ static __always_inline int on_state(struct sock___ember *sk, int old, int new)
 			e->tgid = me;
 			e->role = EMBER_NET_ROLE_LISTEN;
 			read_tuple(sk, e);
+			struct ember_net_listen_key lk = {.netns = e->netns, .port = e->sport};
+			bpf_map_update_elem(&listeners, &lk, &me, BPF_ANY);
 		}
 		return 0;
 	}
 	if (new == EMBER_TCP_ESTABLISHED && old == EMBER_TCP_SYN_RECV) {
-		/* a passive open, in softirq: the owner is known at the first read */
+		/* a passive open, in softirq: its owner is known at the first read;
+		 * until then its events go to the listener's owner */
 		e = sock_begin(sk, 0);
 		if (e) {
 			e->role = EMBER_NET_ROLE_PASSIVE;
 			read_tuple(sk, e);
+			struct ember_net_listen_key lk = {.netns = e->netns, .port = e->sport};
+			__u32 *owner = bpf_map_lookup_elem(&listeners, &lk);
+			if (owner)
+				e->listener_tgid = *owner;
 		}
 		v = owner_counts(sk, e);
 		if (v)
@@ -575,6 +592,13 @@ static __always_inline int on_destroy(struct sock___ember *sk)
 	if (e) {
 		account_retrans(sk, e);
 		e->destroyed = 1;
+		if (e->role == EMBER_NET_ROLE_LISTEN) {
+			/* its port's entry, unless another listener took it since */
+			struct ember_net_listen_key lk = {.netns = e->netns, .port = e->sport};
+			__u32 *owner = bpf_map_lookup_elem(&listeners, &lk);
+			if (owner && *owner == e->tgid)
+				bpf_map_delete_elem(&listeners, &lk);
+		}
 	}
 	return 0;
 }

@@ -268,6 +268,8 @@ static void on_sock(uint64_t sk, const struct ember_net_sock *e, void *arg)
 		return;
 	if (e->role != EMBER_NET_ROLE_UNKNOWN)
 		cn->role = e->role;
+	if (!e->tgid && e->listener_tgid && !cn->tgid)
+		cn->tgid = e->listener_tgid; /* until the server touches it */
 	if (e->tgid) {
 		cn->tgid = e->tgid;
 		memcpy(cn->comm, e->comm, sizeof(cn->comm));

@@ -9,7 +9,7 @@
 # own storage under $TEST_OUT, scrapes Ember and answers a query with the
 # same total.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/net_lib.sh"
+. "$(dirname "$0")/lib/net.sh"
 require_net
 command -v promtool > /dev/null || fail "promtool not installed (prometheus, scripts/setup-deps.sh)"
 case "$OUT" in /*) dir=$OUT ;; *) dir=$(pwd)/$OUT ;; esac

@@ -9,7 +9,7 @@
 # be within 10%), and nstat's TcpRetransSegs increase in A, whose only
 # traffic is this connection (Ember's retransmits within 2%).
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/net_lib.sh"
+. "$(dirname "$0")/lib/net.sh"
 require_net
 command -v ip > /dev/null || fail "ip not installed (iproute2)"
 command -v nstat > /dev/null || fail "nstat not installed (iproute2)"

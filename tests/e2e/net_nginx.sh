@@ -7,7 +7,7 @@
 # them), and with keep-alive off those equal the requests.  The topology has
 # the ab -> nginx edge, ab's peer is named by nginx's service.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/net_lib.sh"
+. "$(dirname "$0")/lib/net.sh"
 require_net
 command -v nginx > /dev/null || [ -x /usr/sbin/nginx ] || fail "nginx not installed (scripts/setup-deps.sh)"
 command -v ab > /dev/null || fail "ab not installed (apache2-utils, scripts/setup-deps.sh)"

@@ -7,7 +7,7 @@
 # resident memory stays bounded, and once the burst is over a new
 # connection is counted exactly again.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/net_lib.sh"
+. "$(dirname "$0")/lib/net.sh"
 require_net
 case "$OUT" in /*) dir=$OUT ;; *) dir=$(pwd)/$OUT ;; esac
 CONNS=3000

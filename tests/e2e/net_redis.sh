@@ -7,7 +7,7 @@
 # is not in redis's output count yet when INFO is generated; the 1000-byte
 # values make it negligible.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/net_lib.sh"
+. "$(dirname "$0")/lib/net.sh"
 require_net
 command -v redis-server > /dev/null || fail "redis-server not installed (scripts/setup-deps.sh)"
 command -v redis-benchmark > /dev/null || fail "redis-benchmark not installed (redis-tools)"
@@ -58,9 +58,10 @@ peers=$(jq -r '[.peers[] | select(.direction == "in") | .service // "?"] | uniqu
 note "redis's clients: $peers"
 echo "$peers" | grep -q redis-benchmark || fail "redis-benchmark is not among redis's named clients ($peers)"
 
-# the same traffic under the service name, and the edge into it
+# the same traffic under the service name (the services file names every
+# redis-server on the host so: only our port counts), and the edge into it
 settle "net?service=$svc" "$dir/service.json"
-total=$(jq '.total.received_bytes' "$dir/service.json")
+total=$(jq '[.peers[] | select(.direction == "in" and .port == '$port')] | map(.received_bytes) | add // 0' "$dir/service.json")
 check "service $svc bytes received" "$total" "$in" 1
 api topology > "$dir/topology.json" || fail "topology request failed"
 jq -e '[.edges[] | select(.from == "redis-benchmark" and .to == "'$svc'")] | length > 0' "$dir/topology.json" > /dev/null ||

@@ -6,7 +6,7 @@
 # by the client; the abort as one reset sent by the server and one reset
 # received by its client.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/net_lib.sh"
+. "$(dirname "$0")/lib/net.sh"
 require_net
 case "$OUT" in /*) dir=$OUT ;; *) dir=$(pwd)/$OUT ;; esac
 

@@ -1,4 +1,4 @@
-# net_lib.sh - helpers for the TCP metrics tests (sourced after lib.sh).
+# lib/net.sh - helpers for the TCP metrics tests (sourced after lib.sh).
 #
 # start_ember runs `ember run` with the TCP metrics on, flushing every
 # second, on a port of its own and a database in $OUT; api GETs from it;
@@ -92,12 +92,19 @@ check() {
 	if within "$2" "$3" "$4"; then
 		note "$1: ember $2, expected $3 (within $4%)"
 	else
+		net_diagnose
 		fail "$1: ember says $2, the oracle says $3 (more than $4% apart)"
 	fi
 }
 
 # check_eq NAME VALUE EXPECTED
 check_eq() {
-	[ "$2" = "$3" ] || fail "$1: ember says $2, the oracle says $3"
+	[ "$2" = "$3" ] || { net_diagnose; fail "$1: ember says $2, the oracle says $3"; }
 	note "$1: $2 (exact)"
+}
+
+# What the agent says about its TCP metrics, for a failure's log.
+net_diagnose() {
+	api stats > "$OUT/stats-at-failure.json" 2> /dev/null &&
+		jq -c '.agent.net' "$OUT/stats-at-failure.json" 2> /dev/null
 }
