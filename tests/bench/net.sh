@@ -2,7 +2,8 @@
 # net.sh - the cost of the TCP metrics (issue [6]), measured in one run.
 #
 #   1. nginx throughput at saturation under ab (keep-alive, 1 KiB file),
-#      interleaved rounds: no agent, `ember run --no-net` (profiler only)
+#      interleaved rounds, each in a new random order and each measurement
+#      after a 2 s warm-up: no agent, `ember run --no-net` (profiler only)
 #      and `ember run` (profiler + TCP metrics).  The loss that matters is
 #      "ember run" against "--no-net": what the net programs add.
 #   2. BPF time per send/receive event: kernel BPF stats
@@ -77,17 +78,28 @@ stop_agent() {
 }
 
 : > "$OUT/rounds.txt"
+measure() { # measure CONFIG ROUND: requests/s of one configuration (after a warm-up)
+	case $1 in
+	none) ab -k -q -c 32 -t 2 -n 100000000 "http://127.0.0.1:$port/1k.bin" > /dev/null 2>&1; rps ;;
+	nonet) start_agent "nonet-$2" --no-net
+		ab -k -q -c 32 -t 2 -n 100000000 "http://127.0.0.1:$port/1k.bin" > /dev/null 2>&1
+		rps; stop_agent ;;
+	net) start_agent "net-$2"
+		ab -k -q -c 32 -t 2 -n 100000000 "http://127.0.0.1:$port/1k.bin" > /dev/null 2>&1
+		rps
+		curl -sf "${url}api/stats" > "$OUT/stats-$2.json" || true
+		stop_agent ;;
+	esac
+}
 for r in $(seq 1 "$ROUNDS"); do
-	echo "bench: round $r/$ROUNDS"
-	none=$(rps)
-	start_agent "nonet-$r" --no-net
-	nonet=$(rps)
-	stop_agent
-	start_agent "net-$r"
-	net=$(rps)
-	curl -sf "${url}api/stats" > "$OUT/stats-$r.json"
-	stop_agent
-	echo "$r $none $nonet $net" >> "$OUT/rounds.txt"
+	# a new order every round: whatever drifts (other load, caches) is spread
+	order=$(printf 'none\nnonet\nnet\n' | shuf)
+	echo "bench: round $r/$ROUNDS ($(echo $order))"
+	for c in $order; do
+		v=$(measure "$c" "$r")
+		eval "rps_$c=\${v:-0}"
+	done
+	echo "$r $rps_none $rps_nonet $rps_net" >> "$OUT/rounds.txt"
 done
 
 {
@@ -101,11 +113,13 @@ done
 	sort -t' ' -k1,1n "$OUT/rounds.txt" | awk '{ r[NR] = $4 / $3 } END {
 		asort(r); printf "\nMedian ratio (with / without the net programs): %.4f (goal: loss <= 2%%)\n", r[int((NR + 1) / 2)] }'
 	echo
-	stats=$OUT/stats-$ROUNDS.json
+	stats=$(ls -t "$OUT"/stats-*.json 2> /dev/null | while read -r f; do
+		[ -s "$f" ] && echo "$f" && break; done)
+	[ -n "$stats" ] || { echo "(no /api/stats answer was read: BPF figures missing)"; exit 0; }
 	cnt=$(jq '.agent.net.bpf.io_prog_run_cnt' "$stats")
 	ns=$(jq '.agent.net.bpf.io_prog_run_time_ns' "$stats")
 	ev=$(jq '.agent.net.bpf.sends + .agent.net.bpf.recvs' "$stats")
-	echo "### BPF cost of the send/receive hooks ($(jq -r '.agent.net.hooks.send_recv' "$stats") family), last round"
+	echo "### BPF cost of the send/receive hooks ($(jq -r '.agent.net.hooks.send_recv' "$stats") family), one run"
 	echo
 	echo "| program runs | TCP events counted | run time | ns per run | ns per TCP event |"
 	echo "| --- | --- | --- | --- | --- |"
