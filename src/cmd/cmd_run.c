@@ -253,7 +253,7 @@ static void stats_json(struct strbuf *sb, void *arg)
 		  "\"symcache_lookups\":%llu,\"symcache_hits\":%llu,\"symcache_hit_rate\":%.5f,"
 		  "\"symcache_entries\":%llu,\"symcache_bytes\":%llu,\"symcache_max_bytes\":%llu},"
 		  "\"flushes\":%llu,\"flush_errors\":%llu,\"flushed_samples\":%llu,"
-		  "\"cpu_user_s\":%.3f,\"cpu_system_s\":%.3f,\"max_rss_kb\":%ld}",
+		  "\"cpu_user_s\":%.3f,\"cpu_system_s\":%.3f,\"max_rss_kb\":%ld",
 		  (unsigned long long)cs.samples, (unsigned long long)cs.stacks,
 		  (unsigned long long)cs.truncated, (unsigned long long)cs.processes,
 		  (unsigned long long)cs.garbage_callers,
@@ -267,7 +267,6 @@ static void stats_json(struct strbuf *sb, void *arg)
 		  (unsigned long long)a->flush_errors, (unsigned long long)a->flushed_samples,
 		  ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
 		  ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6, ru.ru_maxrss);
-	sb->len--; /* reopen the object for the net section */
 	net_stats_json(sb, a);
 	sb_putc(sb, '}');
 }
