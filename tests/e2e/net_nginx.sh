@@ -56,6 +56,7 @@ curl -sf -o /dev/null "http://127.0.0.1:$port/file.bin" || { cat "$dir/nginx-err
 accepted() {
 	curl -sf "http://127.0.0.1:$port/status" | awk '/^server accepts/ { getline; print $1 }'
 }
+sleep 1 # nginx logs a request after its response: the probes' lines are in
 : > "$dir/access.log" # the oracle counts ab's requests only
 sleep 1 # the probes above are drained and named before ab starts
 before=$(accepted)
