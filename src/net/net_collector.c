@@ -80,6 +80,7 @@ struct pid_slot {
 	uint32_t pid;       /* 0 = empty */
 	uint32_t target;    /* in the pending batch, UINT32_MAX = not named in it yet */
 	uint32_t last_drain;
+	char comm[EMBER_NET_COMM_LEN]; /* the kernel's name for it, from the socket table */
 };
 
 struct pending_delete {
@@ -242,6 +243,8 @@ static void sweep_conns(struct ember_net_collector *c)
 	c->stats.sockets = c->used;
 }
 
+static void remember_comm(struct ember_net_collector *c, uint32_t pid, const char *comm);
+
 static void on_sock(uint64_t sk, const struct ember_net_sock *e, void *arg)
 {
 	struct ember_net_collector *c = arg;
@@ -274,6 +277,7 @@ static void on_sock(uint64_t sk, const struct ember_net_sock *e, void *arg)
 		cn->tgid = e->tgid;
 		memcpy(cn->comm, e->comm, sizeof(cn->comm));
 		cn->comm[sizeof(cn->comm) - 1] = '\0';
+		remember_comm(c, e->tgid, cn->comm);
 	}
 	cn->netns = e->netns;
 }
@@ -327,10 +331,24 @@ static struct pid_slot *pid_slot(struct ember_net_collector *c, uint32_t pid, bo
 	}
 }
 
+/* Keep the kernel's name of pid, for naming it after it exits. */
+static void remember_comm(struct ember_net_collector *c, uint32_t pid, const char *comm)
+{
+	struct pid_slot *p = comm[0] ? pid_slot(c, pid, true) : NULL;
+
+	if (p && !p->comm[0]) {
+		snprintf(p->comm, sizeof(p->comm), "%s", comm);
+		p->last_drain = c->drain_no;
+	}
+}
+
 /* pid's target in the pending batch (UINT32_MAX if it cannot be added). */
 static uint32_t target_of(struct ember_net_collector *c, uint32_t pid, const char *comm)
 {
 	struct pid_slot *p = pid_slot(c, pid, true);
+
+	if ((!comm || !comm[0]) && p && p->comm[0])
+		comm = p->comm; /* a process gone before it could be read: its kernel name */
 	struct ember_target t = {.pid = pid, .comm = comm};
 
 	if (p && p->target != UINT32_MAX) {

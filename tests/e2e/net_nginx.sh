@@ -43,10 +43,12 @@ http {
 }
 CONF
 
-# nginx rewrites its environment (process titles): name it by executable
-echo "nginx = $svc" > "$dir/services"
+# nginx rewrites its environment (process titles): name it by executable,
+# a copy of its own so no other nginx on the host shares the name
+cp "$NGINX" "$dir/nginx-test"
+echo "$dir/nginx-test = $svc" > "$dir/services"
 start_ember --services "$dir/services"
-start_bg "$NGINX" -p "$dir/" -c "$dir/nginx.conf"
+start_bg "$dir/nginx-test" -p "$dir/" -c "$dir/nginx.conf"
 for _ in $(seq 1 50); do
 	curl -sf -o /dev/null "http://127.0.0.1:$port/file.bin" && break
 	sleep 0.1
@@ -76,10 +78,11 @@ log_lines=$(wc -l < "$dir/access.log")
 note "oracle: ab $complete requests, $transferred bytes received; nginx accepted $conns connections, logged $log_lines requests, sent $log_sent, received $log_recv"
 [ "$conns" = "$log_lines" ] || fail "nginx accepted $conns connections for $log_lines requests without keep-alive"
 
-# nginx's side: the peer "ab -> :port" (named "ab", or ab-test-PID when ab
-# lived long enough to be read; curl's probes are other peers)
+# nginx's side: the peer "ab -> :port", the one with the most connections
+# (named ab-test-PID, or "ab" or "unknown" when ab exited before it was
+# read; curl's probes are other peers)
 settle "net?service=$svc" "$dir/nginx.json"
-sel='[.peers[] | select(.direction == "in" and .port == '$port' and ((.service // "") | startswith("ab")))]'
+sel='[.peers[] | select(.direction == "in" and .port == '$port')] | sort_by(-.accepts) | .[:1]'
 accepts=$(jq "$sel | map(.accepts) | add // 0" "$dir/nginx.json")
 closes=$(jq "$sel | map(.closes) | add // 0" "$dir/nginx.json")
 sent=$(jq "$sel | map(.sent_bytes) | add // 0" "$dir/nginx.json")
