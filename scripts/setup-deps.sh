@@ -11,10 +11,15 @@ zlib1g-dev libzstd-dev libssl-dev libsqlite3-dev sqlite3 libmicrohttpd-dev libcm
 libprotobuf-c-dev protobuf-c-compiler libunwind-dev golang-go linux-perf elfutils
 binutils procps curl libc6-dbg bpftrace"
 
-# Real programs the end-to-end tests profile.  Their packages start system
-# services; the tests run their own copies, so the services are stopped.
-TEST_SERVICES="prometheus-node-exporter"
-PKGS="$PKGS $TEST_SERVICES"
+# Real programs the end-to-end tests profile (tests/e2e/go_node_exporter.sh).
+PKGS="$PKGS prometheus-node-exporter"
+
+# TCP metrics tests (tests/e2e/net_*.sh): real servers and clients, the
+# kernel's own counters as oracles, promtool and a Prometheus server to
+# check /metrics, jq to read the API's JSON.  The tests start their own
+# nginx and redis on random loopback ports with their own config files;
+# the system services these packages install are never used.
+PKGS="$PKGS nginx redis-server redis-tools apache2-utils iproute2 prometheus jq"
 
 # Browser tests: Debian's Chromium, and Node.js with npm for playwright-core.
 # Node and npm count as present when their commands are (a machine may have
@@ -43,11 +48,16 @@ fi
 echo "setup-deps: installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# Server packages (nginx, redis, prometheus, node exporter) start their system service when
+# installed; Ember's tests never use those, so keep them from starting
+# (policy-rc.d, Debian's switch for this), unless the machine has its own.
+policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	policy=/usr/sbin/policy-rc.d
+	printf '#!/bin/sh\nexit 101\n' > "$policy"
+	chmod 755 "$policy"
+	trap 'rm -f "$policy"' EXIT
+fi
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing
-for svc in $TEST_SERVICES; do
-	case " $missing " in *" $svc "*)
-		systemctl disable --now "$svc" > /dev/null 2>&1 || true ;;
-	esac
-done
 echo "setup-deps: done"

@@ -46,6 +46,36 @@
     return () => seqs[key] === mine;
   }
 
+  /*
+   * Make tab and its view the visible ones, for the tabs that are not
+   * app.js's views (Reports, Network): every other view in viewIds, the
+   * diff legend and the breadcrumbs are hidden, the search match cleared,
+   * the hint line set.
+   */
+  function ownTab(tab, view, viewIds, hint) {
+    const $ = (id) => document.getElementById(id);
+    for (const id of viewIds) if ($(id) && $(id) !== view) $(id).hidden = true;
+    for (const id of ['legend', 'crumbs']) if ($(id)) $(id).hidden = true;
+    for (const t of document.querySelectorAll('.tabs [role=tab]')) {
+      const on = t === tab;
+      t.setAttribute('aria-selected', String(on));
+      t.classList.toggle('active', on);
+    }
+    view.hidden = false;
+    if ($('hint')) $('hint').textContent = hint;
+    if ($('match')) $('match').textContent = '';
+  }
+
+  /* The opposite, when another tab is chosen. */
+  function leaveTab(tab, view) {
+    view.hidden = true;
+    tab.classList.remove('active');
+    tab.setAttribute('aria-selected', 'false');
+  }
+
+  E.ownTab = ownTab;
+  E.leaveTab = leaveTab;
+
   E.api = {
     addSelection,
     url,

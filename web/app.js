@@ -711,6 +711,6 @@
   });
   for (const v of Object.keys(E.diff.PALETTES)) option(ui.palette, v, E.diff.PALETTES[v].label);
 
-  E.app = { state: () => S, flame, sandwich, timeline };
+  E.app = { state: () => S, selection: selB, flame, sandwich, timeline };
   start();
 })(window.Ember = window.Ember || {});

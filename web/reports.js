@@ -17,7 +17,7 @@
   const empty = $('reports-empty');
   if (!tab || !view || !table) return;
 
-  const VIEW_IDS = ['view-flame', 'view-top', 'view-sandwich'];
+  const VIEW_IDS = ['view-flame', 'view-top', 'view-sandwich', 'view-network'];
   let shown = false;
 
   function day(ms) {
@@ -102,29 +102,15 @@
 
   function show() {
     shown = true;
-    for (const id of VIEW_IDS) if ($(id)) $(id).hidden = true;
-    for (const id of ['legend', 'crumbs']) if ($(id)) $(id).hidden = true;
-    for (const t of document.querySelectorAll('.tabs [role=tab]')) {
-      const on = t === tab;
-      t.setAttribute('aria-selected', String(on));
-      t.classList.toggle('active', on);
-    }
-    view.hidden = false;
-    const hint = $('hint');
-    if (hint) {
-      hint.textContent = 'Reports made by `ember report` (daily with --install-cron). ' +
-        'Each finding in a report links to the diff view that shows it.';
-    }
-    if ($('match')) $('match').textContent = '';
+    E.ownTab(tab, view, VIEW_IDS, 'Reports made by `ember report` (daily with --install-cron). ' +
+      'Each finding in a report links to the diff view that shows it.');
     load();
   }
 
   function hide() {
     if (!shown) return;
     shown = false;
-    view.hidden = true;
-    tab.classList.remove('active');
-    tab.setAttribute('aria-selected', 'false');
+    E.leaveTab(tab, view);
   }
 
   tab.addEventListener('click', show);

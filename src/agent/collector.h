@@ -9,6 +9,7 @@
 #ifndef EMBER_AGENT_COLLECTOR_H
 #define EMBER_AGENT_COLLECTOR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "agent/profiler.h"
@@ -29,6 +30,16 @@ struct ember_service_map; /* agent/target.h */
 /* Name processes by the services file too (target.h); map stays the caller's. */
 void ember_collector_set_service_map(struct ember_collector *c,
 				     const struct ember_service_map *map);
+
+/*
+ * The target of pid as the samples get it (service, version, ...), for
+ * other collectors (the TCP metrics) to record under the same target.
+ * Cached like the samples' targets; *t's strings stay valid until the
+ * entry is replaced.  false when pid cannot be read (it exited before
+ * it was first seen): the caller names it by comm.
+ */
+bool ember_collector_describe(struct ember_collector *c, uint32_t pid, const char *comm,
+			      struct ember_target *t);
 
 /* ember_sample_fn for ember_profiler_drain(): arg is the collector. */
 void ember_collector_add(const struct ember_raw_sample *s, void *arg);

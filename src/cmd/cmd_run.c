@@ -3,7 +3,7 @@
  *
  *   ember run [--db PATH] [--listen ADDR:PORT] [--frequency HZ] [--flush SECS]
  *             [--services FILE] [--retention 14d] [--full-resolution 48h]
- *             [--max-db-size 2G]
+ *             [--max-db-size 2G] [--no-net] [--net-hooks FAMILY] [--net-top-peers N]
  *
  * Profiles every process on the host, drains the kernel maps every second
  * into an in-memory profile (symbolizing while the processes still exist),
@@ -21,6 +21,10 @@
  *
  * Between flushes the agent runs retention (store_retention.c) for at most
  * RETENTION_BUDGET_NS per second, one small transaction at a time.
+ *
+ * The TCP metrics (src/net/) are drained on the same beat and flushed with
+ * the samples, under the same targets; if their hooks cannot load, the
+ * profiler runs alone and /api/stats says why.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -33,6 +37,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "agent/collector.h"
 #include "agent/profiler.h"
@@ -45,8 +50,12 @@
 #include "core/safefile.h"
 #include "core/strbuf.h"
 #include "core/units.h"
+#include "net/net_bpf.h"
+#include "net/net_collector.h"
+#include "server/metrics.h"
 #include "server/server.h"
 #include "store/store.h"
+#include "store/store_net.h"
 #include "symbolizer/symbolizer.h"
 
 #define DEFAULT_DB "/var/lib/ember/ember.db"
@@ -68,6 +77,11 @@ struct agent {
 	struct ember_profile *pending; /* samples since the last flush */
 	int64_t pending_bucket;        /* the bucket the collector stamps samples with */
 	size_t max_pending;            /* stacks; frames: twice as many */
+	struct ember_net_bpf *net_bpf; /* NULL: TCP metrics off or unavailable */
+	struct ember_net_collector *net;
+	char net_error[256];           /* why there are no TCP metrics, "" when off by choice */
+	uint64_t net_flushes, net_flush_errors;
+	uint64_t unwind_budget; /* bytes */
 	unsigned frequency;
 	uint64_t flushes, flush_errors, flushed_samples;
 	uint64_t dropped_samples;      /* over the pending bounds */
@@ -100,7 +114,16 @@ static void usage(FILE *f)
 		"  --max-db-size SIZE   delete the oldest data to keep the database and its\n"
 		"                       WAL under SIZE (default 2G; 0 = no bound); K, M, G, T\n"
 		"  --max-pending N      stacks kept in memory while the database cannot be\n"
-		"                       written (default 200000); beyond, samples are dropped\n");
+		"                       written (default 200000); beyond, samples are dropped\n"
+		"  --no-net             no TCP metrics (bytes, connections, RTT, ... per peer)\n"
+		"  --net-hooks FAMILY   send/receive hooks: auto (default), fentry, kprobe or\n"
+		"                       tracepoint; a forced family that fails stops ember\n"
+		"  --net-top-peers N    peers per service with their own label in /metrics\n"
+		"                       (default 20; the rest are peer=\"other\")\n"
+		"  --net-map-sockets N  sockets the kernel tracks at once (default 16384)\n"
+		"  --net-map-counts N   connections counted per second (default from an 8 MiB\n"
+		"                       budget over the CPUs, at most 8192); over either\n"
+		"                       bound events are dropped and counted, never blocked\n");
 }
 
 /* The pending profile and the database file, as JSON members. */
@@ -140,6 +163,126 @@ static void store_stats_json(struct strbuf *sb, const struct agent *a)
 		  (unsigned long long)r.wal_bytes, (unsigned long long)r.free_bytes,
 		  (unsigned long long)r.max_bytes, r.incremental_vacuum ? "true" : "false");
 }
+
+/* ",\"net\":{...}": hooks chosen, kernel counters, collector counters. */
+static void net_stats_json(struct strbuf *sb, struct agent *a)
+{
+	struct ember_net_hook_report hr;
+	struct ember_net_collector_stats cs;
+	uint64_t st[EMBER_NET_STAT__COUNT], series, folded;
+
+	sb_puts(sb, ",\"net\":");
+	if (!a->net) {
+		sb_puts(sb, "{\"enabled\":false,\"error\":");
+		sb_json_str(sb, a->net_error[0] ? a->net_error : NULL);
+		sb_putc(sb, '}');
+		return;
+	}
+	ember_net_bpf_report(a->net_bpf, &hr);
+	ember_net_bpf_stats(a->net_bpf, st);
+	ember_net_collector_stats(a->net, &cs);
+	ember_net_prom_counts(ember_net_collector_prom(a->net), &series, &folded);
+	sb_printf(sb, "{\"enabled\":true,\"hooks\":{\"send_recv\":\"%s\",\"events\":\"%s\","
+		      "\"drops\":\"%s\",\"fallbacks\":%u,\"fallback_reasons\":",
+		  ember_net_io_names[hr.io], hr.events, hr.drops, hr.fallbacks);
+	sb_json_str(sb, hr.reasons);
+	sb_puts(sb, "},\"bpf\":{");
+	for (int i = 0; i < EMBER_NET_STAT__COUNT; i++)
+		sb_printf(sb, "%s\"%s\":%llu", i ? "," : "", ember_net_stat_names[i],
+			  (unsigned long long)st[i]);
+	uint64_t io_cnt, io_ns;
+	ember_net_bpf_io_prog_stats(a->net_bpf, &io_cnt, &io_ns);
+	sb_printf(sb, ",\"io_prog_run_cnt\":%llu,\"io_prog_run_time_ns\":%llu",
+		  (unsigned long long)io_cnt, (unsigned long long)io_ns);
+	sb_printf(sb,
+		  "},\"map_bytes\":%llu,\"socks\":%llu,\"socks_max\":%llu,\"connections\":%llu,"
+		  "\"connections_max\":%llu,\"connections_full\":%llu,"
+		  "\"counts_last\":%llu,\"counts_max\":%llu,\"drains\":%llu,\"rows\":%llu,"
+		  "\"drop_rows\":%llu,\"listeners\":%llu,\"local_peer_rows\":%llu,"
+		  "\"unattributed\":%llu,\"batch_overflow\":%llu,\"forgotten_processes\":%llu,"
+		  "\"drain_ms\":%.3f,\"prometheus_series\":%llu,\"prometheus_folded\":%llu,"
+		  "\"flushes\":%llu,\"flush_errors\":%llu}",
+		  (unsigned long long)ember_net_bpf_map_bytes(a->net_bpf),
+		  (unsigned long long)cs.socks_last, (unsigned long long)cs.sockets_max,
+		  (unsigned long long)cs.sockets, (unsigned long long)cs.conns_max,
+		  (unsigned long long)cs.conns_full, (unsigned long long)cs.counts_last, (unsigned long long)cs.counts_max,
+		  (unsigned long long)cs.drains, (unsigned long long)cs.rows,
+		  (unsigned long long)cs.drops, (unsigned long long)cs.listeners,
+		  (unsigned long long)cs.local_peers, (unsigned long long)cs.unattributed,
+		  (unsigned long long)cs.batch_overflow, (unsigned long long)cs.forgotten,
+		  cs.drain_ns / 1e6, (unsigned long long)series, (unsigned long long)folded,
+		  (unsigned long long)a->net_flushes, (unsigned long long)a->net_flush_errors);
+}
+
+static uint64_t rss_bytes(void)
+{
+	unsigned long size = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "re");
+
+	if (f) {
+		if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+			resident = 0;
+		fclose(f);
+	}
+	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* The agent's part of GET /metrics (called from an HTTP thread). */
+static void metrics_text(struct strbuf *sb, void *arg)
+{
+	/* unwind outcomes worth an alert, from the profiler's counters */
+	static const enum ember_stat outcomes[] = {
+		EMBER_STAT_COMPLETE,     EMBER_STAT_USER_TRUNCATED, EMBER_STAT_USER_READ_FAULT,
+		EMBER_STAT_NO_USER_REGS, EMBER_STAT_KSTACK_ERROR,   EMBER_STAT_MAP_FULL,
+		EMBER_STAT_NO_PROC,      EMBER_STAT_NO_MAPPING,     EMBER_STAT_NO_ROW,
+		EMBER_STAT_UNSUPPORTED,  EMBER_STAT_NO_SHARD,       EMBER_STAT_FP_FRAMES,
+		EMBER_STAT_CFI_FRAMES,
+	};
+	struct agent *a = arg;
+	struct ember_metrics_pair unwind[sizeof(outcomes) / sizeof(outcomes[0])];
+	struct ember_metrics_pair net_events[EMBER_NET_STAT__COUNT];
+	struct ember_metrics_map_fill maps[3];
+	uint64_t st[EMBER_STAT__COUNT], nst[EMBER_NET_STAT__COUNT];
+	struct ember_unwind_tables_stats ut;
+	struct rusage ru;
+	size_t n_maps = 0;
+
+	ember_profiler_stats(a->profiler, st);
+	for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
+		unwind[i] = (struct ember_metrics_pair){ember_stat_names[outcomes[i]], st[outcomes[i]]};
+	ember_unwind_tables_stats(ember_profiler_tables(a->profiler), &ut);
+	maps[n_maps++] = (struct ember_metrics_map_fill){"unwind_shard_bytes", ut.shard_bytes,
+							 a->unwind_budget};
+	if (a->net) {
+		struct ember_net_collector_stats cs;
+		ember_net_collector_stats(a->net, &cs);
+		maps[n_maps++] = (struct ember_metrics_map_fill){"net_socks", cs.socks_last,
+								 cs.sockets_max};
+		maps[n_maps++] = (struct ember_metrics_map_fill){"net_counts", cs.counts_last,
+								 cs.counts_max};
+		ember_net_bpf_stats(a->net_bpf, nst);
+		for (int i = 0; i < EMBER_NET_STAT__COUNT; i++)
+			net_events[i] = (struct ember_metrics_pair){ember_net_stat_names[i], nst[i]};
+	}
+	getrusage(RUSAGE_SELF, &ru);
+	struct ember_metrics_agent m = {
+		.samples = st[EMBER_STAT_SAMPLES],
+		.unwind = unwind,
+		.n_unwind = sizeof(outcomes) / sizeof(outcomes[0]),
+		.maps = maps,
+		.n_maps = n_maps,
+		.cpu_user_s = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
+		.cpu_system_s = ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6,
+		.rss_bytes = rss_bytes(),
+		.flushes = a->flushes,
+		.flush_errors = a->flush_errors,
+		.uptime_s = (cmd_now_ns() - a->started_ns) / 1e9,
+		.net_events = net_events,
+		.n_net_events = a->net ? EMBER_NET_STAT__COUNT : 0,
+	};
+	ember_metrics_agent(sb, &m);
+	if (a->net)
+		ember_metrics_net(sb, ember_net_collector_prom(a->net));}
 
 /* Appends the agent's counters as a JSON object (called from the HTTP thread). */
 static void stats_json(struct strbuf *sb, void *arg)
@@ -204,6 +347,7 @@ static void stats_json(struct strbuf *sb, void *arg)
 		  ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
 		  ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6, ru.ru_maxrss);
 	store_stats_json(sb, a);
+	net_stats_json(sb, a);
 	sb_putc(sb, '}');
 }
 
@@ -335,6 +479,79 @@ static void retention(struct agent *a)
 	}
 }
 
+/* Store the TCP rows gathered since the last flush (kept for the next try on failure). */
+static void flush_net(struct agent *a)
+{
+	char err[EMBER_STORE_ERRLEN];
+
+	if (!a->net || ember_net_batch_empty(ember_net_collector_pending(a->net)))
+		return;
+	if (ember_store_net_ingest(a->store, ember_net_collector_pending(a->net), err, sizeof(err))) {
+		a->net_flush_errors++;
+		ember_warn("net flush failed (rows kept for the next try): %s", err);
+		return;
+	}
+	a->net_flushes++;
+	ember_net_collector_flushed(a->net);
+}
+
+/* The TCP collector names processes like the profiler's collector does. */
+static bool name_process(uint32_t pid, const char *comm, struct ember_target *t, void *arg)
+{
+	struct agent *a = arg;
+
+	return ember_collector_describe(a->collector, pid, comm, t);
+}
+
+/* A process the TCP collector named has exited: the symbolizer may drop it. */
+static void forget_net_process(uint32_t pid, void *arg)
+{
+	struct agent *a = arg;
+
+	ember_symbolizer_forget(a->sym, pid);
+}
+
+/*
+ * Load the TCP metrics.  Failing is not fatal unless the hooks were forced:
+ * the profiler runs alone and /api/stats carries the reason.
+ */
+static int open_net(struct agent *a, int io, unsigned long top_peers, unsigned long max_sockets,
+		    unsigned long max_counts)
+{
+	struct ember_net_bpf_opts o = {.io = io,
+				       .max_sockets = (uint32_t)max_sockets,
+				       .max_counts = (uint32_t)max_counts};
+	struct ember_net_collector_opts co = {.name_fn = name_process,
+					      .forget_fn = forget_net_process,
+					      .name_arg = a,
+					      .top_peers = (unsigned)top_peers};
+	char err[256];
+
+	if (ember_net_bpf_open(&o, &a->net_bpf, err, sizeof(err))) {
+		snprintf(a->net_error, sizeof(a->net_error), "%s", err);
+		if (io >= 0) {
+			fprintf(stderr, "ember run: %s\n", err);
+			return -1;
+		}
+		fprintf(stderr, "ember: no TCP metrics: %s\n", err);
+		return 0;
+	}
+	a->net = ember_net_collector_new(a->net_bpf, &co);
+	if (!a->net) {
+		fprintf(stderr, "ember run: out of memory\n");
+		return -1;
+	}
+	return 0;
+}
+
+static void drain_net(struct agent *a)
+{
+	int rc;
+
+	if (a->net && (rc = ember_net_collector_drain(a->net, cmd_now_ns())) != 0)
+		ember_warn("net: cannot drain the kernel counters: %s", strerror(-rc));
+}
+
 static void flush(struct agent *a)
 {
 	char err[EMBER_STORE_ERRLEN];
@@ -367,7 +584,17 @@ static void flush(struct agent *a)
 	else
 		ember_collector_set_profile(a->collector, a->pending, a->pending_bucket);
 	note_pending(a);
+	flush_net(a);
 }
+
+/* Long options without a short form. */
+enum {
+	OPT_NO_NET = 256,
+	OPT_NET_HOOKS,
+	OPT_NET_TOP_PEERS,
+	OPT_NET_MAP_SOCKETS,
+	OPT_NET_MAP_COUNTS,
+};
 
 int cmd_run(int argc, char **argv)
 {
@@ -378,13 +605,19 @@ int cmd_run(int argc, char **argv)
 		{"unwind-cache", required_argument, 0, 'C'}, {"services", required_argument, 0, 'S'},
 		{"retention", required_argument, 0, 'R'}, {"full-resolution", required_argument, 0, 'U'},
 		{"max-db-size", required_argument, 0, 'M'}, {"max-pending", required_argument, 0, 'N'},
+		{"no-net", no_argument, 0, OPT_NO_NET},  {"net-hooks", required_argument, 0, OPT_NET_HOOKS},
+		{"net-top-peers", required_argument, 0, OPT_NET_TOP_PEERS},
+		{"net-map-sockets", required_argument, 0, OPT_NET_MAP_SOCKETS},
+		{"net-map-counts", required_argument, 0, OPT_NET_MAP_COUNTS},
 		{"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
 	};
 	const char *db = DEFAULT_DB, *listen = DEFAULT_LISTEN;
 	unsigned long frequency = 19, flush_s = 5, budget_mb = 64, max_pending = PENDING_MAX_STACKS;
 	const char *cache = CMD_DEFAULT_UNWIND_CACHE, *services_file = NULL;
 	struct ember_service_map *services = NULL;
-	bool fp_only = false;
+	bool fp_only = false, no_net = false;
+	int net_io = -1;
+	unsigned long top_peers = 20, net_sockets = 0, net_counts = 0;
 	struct agent a = {0};
 	struct ember_retention_options ropts = {.max_bytes = EMBER_MAX_DB_BYTES};
 	struct ember_server *server = NULL;
@@ -435,6 +668,27 @@ int cmd_run(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case OPT_NO_NET: no_net = true; break;
+		case OPT_NET_HOOKS:
+			net_io = ember_net_io_parse(optarg);
+			if (net_io == -2) {
+				fprintf(stderr, "ember run: --net-hooks: '%s' is not auto, fentry, "
+						"kprobe or tracepoint\n", optarg);
+				return 2;
+			}
+			break;
+		case OPT_NET_TOP_PEERS:
+			if (cmd_parse_uint("--net-top-peers", optarg, 1, 1000, &top_peers))
+				return 2;
+			break;
+		case OPT_NET_MAP_SOCKETS:
+			if (cmd_parse_uint("--net-map-sockets", optarg, 64, 1 << 20, &net_sockets))
+				return 2;
+			break;
+		case OPT_NET_MAP_COUNTS:
+			if (cmd_parse_uint("--net-map-counts", optarg, 64, 1 << 20, &net_counts))
+				return 2;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -444,6 +698,7 @@ int cmd_run(int argc, char **argv)
 		return 2;
 	}
 	a.frequency = (unsigned)frequency;
+	a.unwind_budget = (uint64_t)budget_mb << 20;
 	a.started_ns = cmd_now_ns();
 	a.db = db;
 	a.max_pending = max_pending;
@@ -498,10 +753,13 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	ember_collector_set_service_map(a.collector, services);
+	if (!no_net && open_net(&a, net_io, top_peers, net_sockets, net_counts))
+		goto out;
 
 	ember_memory_keep_freed(); /* queries reuse memory (core/memory.h) */
 	struct ember_server_config scfg = {
-		.listen = listen, .db_path = db, .stats_json = stats_json, .stats_arg = &a};
+		.listen = listen, .db_path = db, .stats_json = stats_json, .stats_arg = &a,
+		.metrics_text = metrics_text, .metrics_arg = &a};
 	if (ember_server_start(&scfg, &server, err, sizeof(err))) {
 		fprintf(stderr, "ember run: %s\n", err);
 		goto out;
@@ -518,11 +776,20 @@ int cmd_run(int argc, char **argv)
 		ember_profiler_ncpus(a.profiler), frequency, db, flush_s,
 		colon ? (int)(colon - listen) : (int)strlen(listen), listen,
 		ember_server_port(server));
+	if (a.net) {
+		struct ember_net_hook_report hr;
+		ember_net_bpf_report(a.net_bpf, &hr);
+		fprintf(stderr, "ember: TCP metrics: send/receive by %s, events by %s, drops by %s"
+				"%s%s\n",
+			ember_net_io_names[hr.io], hr.events, hr.drops,
+			hr.fallbacks ? "; fallbacks: " : "", hr.reasons);
+	}
 
 	long long next_flush = cmd_now_ns() + (long long)flush_s * 1000000000LL;
 	while (!cmd_stopping()) {
 		cmd_wait_ms(a.profiler, 1000);
 		drain(&a);
+		drain_net(&a);
 		ember_server_release_idle(server, MEMORY_IDLE_NS);
 		if (cmd_now_ns() >= next_flush) {
 			flush(&a);
@@ -532,12 +799,15 @@ int cmd_run(int argc, char **argv)
 	}
 	fprintf(stderr, "ember: stopping; writing the last samples\n");
 	drain(&a);
+	drain_net(&a);
 	flush(&a);
 	fprintf(stderr, "ember: stored %llu samples in %llu flushes\n",
 		(unsigned long long)a.flushed_samples, (unsigned long long)a.flushes);
 	rc = 0;
 out:
 	ember_server_stop(server);
+	ember_net_collector_free(a.net);
+	ember_net_bpf_close(a.net_bpf);
 	ember_profile_free(a.pending);
 	ember_collector_free(a.collector);
 	ember_symbolizer_free(a.sym);

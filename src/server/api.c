@@ -98,6 +98,13 @@
  *   GET /api/reports, /api/reports/ID[?format=json], /api/reports/report.css
  *       The regression reports `ember report` saved (src/server/reports_api.h).
  *
+ *   GET /api/net, /api/topology
+ *       TCP metrics per peer, their timeline, who calls whom (src/server/net_api.h).
+ *
+ *   GET /metrics
+ *       Prometheus text format: the agent's health, TCP metrics, store size
+ *       (src/server/metrics.h).
+ *
  * Errors: 400 {"error":"target: must be a positive integer"} for a bad,
  * repeated, unknown or over-long (> 256 bytes) parameter or from > to (the
  * message starts with the parameter's full name, "a.from: ...");
@@ -118,6 +125,8 @@
 #include "pprof/pprof.h"
 #include "server/diff.h"
 #include "server/flamegraph.h"
+#include "server/metrics.h"
+#include "server/net_api.h"
 #include "server/reports_api.h"
 #include "server/sandwich.h"
 #include "server/topfuncs.h"
@@ -134,6 +143,8 @@ struct ember_api {
 	struct ember_store *store; /* opened on first use, on the server thread */
 	void (*stats_json)(struct strbuf *sb, void *arg);
 	void *stats_arg;
+	void (*metrics_text)(struct strbuf *sb, void *arg);
+	void *metrics_arg;
 };
 
 struct ember_api *ember_api_new(const struct ember_server_config *cfg)
@@ -149,6 +160,8 @@ struct ember_api *ember_api_new(const struct ember_server_config *cfg)
 	}
 	api->stats_json = cfg->stats_json;
 	api->stats_arg = cfg->stats_arg;
+	api->metrics_text = cfg->metrics_text;
+	api->metrics_arg = cfg->metrics_arg;
 	return api;
 }
 
@@ -164,8 +177,7 @@ void ember_api_free(struct ember_api *api)
 
 /* ---- parameters ---- */
 
-/* Decimal digits only (no sign, no spaces), value in [min, max]. */
-static bool parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+bool ember_api_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
 {
 	int64_t v = 0;
 
@@ -236,7 +248,7 @@ static int parse_one(int which, const char *key, const char *val, struct ember_a
 
 	switch (which) {
 	case P_TARGET:
-		if (!parse_int(val, 1, INT64_MAX, &v))
+		if (!ember_api_parse_int(val, 1, INT64_MAX, &v))
 			return fail(err, errlen, "%s: must be a positive integer target id", key);
 		q->sel.target_id = v;
 		return 0;
@@ -247,20 +259,20 @@ static int parse_one(int which, const char *key, const char *val, struct ember_a
 	case P_VERSION:
 		return parse_versions(key, val, q, err, errlen);
 	case P_PID:
-		if (!parse_int(val, 1, UINT32_MAX, &v))
+		if (!ember_api_parse_int(val, 1, UINT32_MAX, &v))
 			return fail(err, errlen, "%s: must be a process id (1..%" PRIu32 ")", key,
 				    UINT32_MAX);
 		q->sel.pid = (uint32_t)v;
 		return 0;
 	case P_FROM:
-		if (!parse_int(val, 0, MAX_MS, &v))
+		if (!ember_api_parse_int(val, 0, MAX_MS, &v))
 			return fail(err, errlen, "%s: must be unix time in milliseconds", key);
 		q->has_from = true;
 		q->from_ms = v;
 		q->sel.from_ns = v * NS_PER_MS;
 		return 0;
 	case P_TO:
-		if (!parse_int(val, 1, MAX_MS, &v))
+		if (!ember_api_parse_int(val, 1, MAX_MS, &v))
 			return fail(err, errlen, "%s: must be unix time in milliseconds (> 0)", key);
 		q->has_to = true;
 		q->to_ms = v;
@@ -782,7 +794,7 @@ static void api_top(struct ember_api *api, const struct ember_api_param *params,
 	}
 	sort = qbase.given ? EMBER_TOP_DIFF : EMBER_TOP_SELF;
 	v = param_value(params, n, "limit");
-	if (v && *v && !parse_int(v, 1, EMBER_TOP_MAX_LIMIT, &limit)) {
+	if (v && *v && !ember_api_parse_int(v, 1, EMBER_TOP_MAX_LIMIT, &limit)) {
 		snprintf(err, sizeof(err), "limit: must be an integer from 1 to %d",
 			 EMBER_TOP_MAX_LIMIT);
 		ember_api_reply_error(r, 400, err);
@@ -873,7 +885,7 @@ static void api_timeline(struct ember_api *api, const struct ember_api_param *pa
 		return;
 	}
 	v = param_value(params, n, "step");
-	if (v && *v && !parse_int(v, 1, MAX_STEP_S, &step_s)) {
+	if (v && *v && !ember_api_parse_int(v, 1, MAX_STEP_S, &step_s)) {
 		snprintf(err, sizeof(err), "step: must be seconds from 1 to %lld", MAX_STEP_S);
 		ember_api_reply_error(r, 400, err);
 		return;
@@ -979,6 +991,12 @@ void ember_api_handle(struct ember_api *api, const char *path,
 	} else if (ember_reports_api_path(path)) {
 		if (open_store(api, reply) == 0)
 			ember_reports_api_handle(api->store, path, params, n, reply);
+	} else if (ember_net_api_path(path)) {
+		if (open_store(api, reply) == 0)
+			ember_net_api_handle(api->store, path, params, n, reply);
+	} else if (strcmp(path, "/metrics") == 0) {
+		if (no_params(params, n, reply))
+			ember_metrics_reply(api->db_path, api->metrics_text, api->metrics_arg, reply);
 	} else {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "no such endpoint: %.80s", path);

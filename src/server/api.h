@@ -32,6 +32,9 @@ struct ember_api_reply {
 	size_t len;
 };
 
+/* Decimal digits only (no sign, no spaces), value in [min, max]. */
+bool ember_api_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
+
 struct strbuf;
 /* Reply with sb's contents (freed; a 500 if it ran out of memory). */
 void ember_api_reply_sb(struct ember_api_reply *r, unsigned int status, const char *ctype,

@@ -31,18 +31,12 @@
 
 #define STACK_HASH_SEEDS 8
 #define STACK_HASH_EXHAUSTED (-1) /* not an SQLite code */
-#define SHORT_BUILD_ID 12
 
 /* Earliest and latest sample time of one profile target in this ingest. */
 struct target_span {
 	int64_t first, last;
 	bool used;
 };
-
-static const char *nonempty(const char *s)
-{
-	return s && s[0] ? s : NULL;
-}
 
 static void cache_put(struct store_idmap *m, const struct strbuf *key, int64_t id)
 {
@@ -59,27 +53,6 @@ static void key_str(struct strbuf *key, const char *str)
 }
 
 /* ---- targets ---- */
-
-/* Service: as given, else comm, else the executable's name.  Version: as given, else short build-id. */
-static void target_names(const struct ember_target *t, const char **service, const char **version,
-			 char short_id[SHORT_BUILD_ID + 1])
-{
-	*service = nonempty(t->service);
-	if (!*service)
-		*service = nonempty(t->comm);
-	if (!*service && t->exe)
-		*service = nonempty(ember_basename(t->exe));
-	if (!*service)
-		*service = "unknown";
-
-	*version = nonempty(t->version);
-	if (!*version && nonempty(t->build_id)) {
-		snprintf(short_id, SHORT_BUILD_ID + 1, "%s", t->build_id);
-		*version = short_id;
-	}
-	if (!*version)
-		*version = "unknown";
-}
 
 /* Move the seen times of a cached target.  *found is false if its row is gone. */
 static int touch_target(struct ember_store *s, int64_t id, const struct target_span *span,
@@ -129,13 +102,13 @@ static int upsert_target(struct ember_store *s, const struct ember_target *t, co
 static int resolve_target(struct ember_store *s, const struct ember_target *t,
 			  const struct target_span *span, int64_t *id, char *err, size_t errlen)
 {
-	char short_id[SHORT_BUILD_ID + 1];
+	char short_id[EMBER_SHORT_BUILD_ID + 1];
 	const char *service, *version;
 	bool found = false;
 	int64_t cached;
 	int rc;
 
-	target_names(t, &service, &version, short_id);
+	ember_target_display_names(t, &service, &version, short_id);
 	sb_reset(&s->key);
 	key_str(&s->key, service);
 	key_str(&s->key, version);
@@ -166,6 +139,14 @@ static int resolve_target(struct ember_store *s, const struct ember_target *t,
 	cache_put(&s->targets, &s->key, *id);
 	store_retention_touch(s, STORE_REF_TARGET, *id); /* in use: not to be collected */
 	return 0;
+}
+
+int store_resolve_target(struct ember_store *s, const struct ember_target *t, int64_t first_ns,
+			 int64_t last_ns, int64_t *id, char *err, size_t errlen)
+{
+	struct target_span span = {first_ns, last_ns, true};
+
+	return resolve_target(s, t, &span, id, err, errlen);
 }
 
 /* ---- frames ---- */

@@ -22,6 +22,7 @@
 #include <sys/types.h>
 
 #include "core/strbuf.h"
+#include "core/varint.h"
 #include "store/store.h"
 
 /* ---- byte-keyed map to int64 (store_idmap.c) ---- */
@@ -211,6 +212,19 @@ void store_bind_selection(sqlite3_stmt *st, const struct ember_selection *sel);
  */
 int store_sample_span(struct ember_store *s, const struct ember_selection *sel, int64_t *lo,
 		      int64_t *hi, bool *any);
+/*
+ * Which rows a time selection reads: buckets [lo, hi) of a 10 s table, of
+ * which the whole hours [hour_lo, hour_hi) come from its hourly roll-up
+ * (when `hourly`).  has_* false = unbounded on that side.  Shared by the
+ * sample queries and the net queries (store_net.c).
+ */
+struct store_read_plan {
+	bool has_lo, has_hi, hourly;
+	int64_t lo, hi, hour_lo, hour_hi;
+};
+void store_plan_reads(const struct ember_store *s, const struct ember_selection *sel,
+		      int64_t full_res_from, struct store_read_plan *plan);
+
 /* -EINVAL with a message when sel asks for too much (versions). */
 int store_check_selection(struct ember_store *s, const struct ember_selection *sel, char *err,
 			  size_t errlen);
@@ -309,6 +323,18 @@ void store_retention_free(struct ember_store *s);
 /* Oldest 10 s bucket still stored (meta full_res_from_ns), 0 when nothing was deleted. */
 int store_full_res_from(struct ember_store *s, int64_t *from_ns);
 
+/* ---- targets (store_ingest.c) ---- */
+
+/*
+ * The row id of target t (created, or its seen times widened to
+ * [first_ns, last_ns]), through the handle's cache.  Call inside a write
+ * transaction.  Returns 0 or a negative errno with err filled.  Other
+ * tables keyed by target (store_net.c) use it so their rows share the
+ * samples' target ids.
+ */
+int store_resolve_target(struct ember_store *s, const struct ember_target *t, int64_t first_ns,
+			 int64_t last_ns, int64_t *id, char *err, size_t errlen);
+
 /* ---- schema (store_schema.c) ---- */
 
 /* Bring the schema to the newest version this code knows, or fail. */
@@ -322,36 +348,9 @@ int store_schema_version(void);
 
 /* ---- stack blobs ---- */
 
-#define STORE_VARINT_MAX 10
-
-static inline size_t store_varint_put(unsigned char *out, uint64_t v)
-{
-	size_t n = 0;
-
-	while (v >= 0x80) {
-		out[n++] = (unsigned char)(v | 0x80);
-		v >>= 7;
-	}
-	out[n++] = (unsigned char)v;
-	return n;
-}
-
-/* Decode one varint from [*p, end).  Returns false on a truncated or overlong one. */
-static inline bool store_varint_get(const unsigned char **p, const unsigned char *end,
-				    uint64_t *v)
-{
-	uint64_t r = 0;
-
-	for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
-		unsigned char b = *(*p)++;
-		r |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80)) {
-			*v = r;
-			return true;
-		}
-	}
-	return false;
-}
+#define STORE_VARINT_MAX EMBER_VARINT_MAX
+#define store_varint_put ember_varint_put /* core/varint.h */
+#define store_varint_get ember_varint_get
 
 /*
  * A packed roll-up row (store_seal.c): (stack id distance >= 1, count >= 1)

@@ -173,23 +173,14 @@ int store_check_selection(struct ember_store *s, const struct ember_selection *s
 /* ---- 1. selected samples, summed per (target, stack) ---- */
 
 /*
- * Which rows to read: buckets [lo, hi) of samples, of which the whole hours
- * [hour_lo, hour_hi) come from samples_1h.  has_* false = unbounded.
- */
-struct read_plan {
-	bool has_lo, has_hi, hourly;
-	int64_t lo, hi, hour_lo, hour_hi;
-};
-
-/*
  * full_res_from: retention deleted the 10 s buckets before it (an hour
  * boundary, store_retention.c); there the range is widened to whole hours
  * of the roll-up, which still holds them.
  */
-static void plan_reads(const struct ember_store *s, const struct ember_selection *sel,
-		       int64_t full_res_from, struct read_plan *plan)
+void store_plan_reads(const struct ember_store *s, const struct ember_selection *sel,
+		      int64_t full_res_from, struct store_read_plan *plan)
 {
-	*plan = (struct read_plan){.has_lo = sel->from_ns != 0, .has_hi = sel->to_ns != 0};
+	*plan = (struct store_read_plan){.has_lo = sel->from_ns != 0, .has_hi = sel->to_ns != 0};
 	/* a bucket is selected when its start is in [bucket of from, to) */
 	if (plan->has_lo)
 		plan->lo = store_bucket_of(s, sel->from_ns);
@@ -223,7 +214,7 @@ static void select_part(struct strbuf *sql, const struct ember_selection *sel, b
 }
 
 static void build_sql(struct strbuf *sql, const struct ember_selection *sel,
-		      const struct read_plan *plan)
+		      const struct store_read_plan *plan)
 {
 	if (!plan->hourly) {
 		select_part(sql, sel, false, plan->has_lo ? ":lo" : NULL,
@@ -304,7 +295,7 @@ static int add_sample(struct query *q, int64_t target_id, int64_t stack_id, uint
 
 /* Columns: target, packed blob of the sealed hours inside the plan's whole hours. */
 static void build_packed_sql(struct strbuf *sql, const struct ember_selection *sel,
-			     const struct read_plan *plan)
+			     const struct store_read_plan *plan)
 {
 	sb_puts(sql, "SELECT target_id, stacks FROM samples_1h_packed WHERE 1");
 	if (plan->has_lo)
@@ -348,7 +339,7 @@ static int add_packed(struct ember_store *s, struct query *q, sqlite3_stmt *st, 
 
 /* Run the statement in sql (rows or packed rows) and add what it returns. */
 static int read_samples(struct ember_store *s, struct query *q, const struct ember_selection *sel,
-			const struct read_plan *plan, struct strbuf *sql, bool packed, char *err,
+			const struct store_read_plan *plan, struct strbuf *sql, bool packed, char *err,
 			size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
@@ -390,14 +381,14 @@ static int select_samples(struct ember_store *s, struct query *q,
 			  const struct ember_selection *sel, char *err, size_t errlen)
 {
 	struct strbuf sql;
-	struct read_plan plan;
+	struct store_read_plan plan;
 	int64_t full_res_from;
 	int ret, rc;
 
 	rc = store_full_res_from(s, &full_res_from);
 	if (rc != SQLITE_OK)
 		return store_sqlite_error(s, err, errlen, rc, "query: read meta");
-	plan_reads(s, sel, full_res_from, &plan);
+	store_plan_reads(s, sel, full_res_from, &plan);
 	sb_init(&sql);
 	build_sql(&sql, sel, &plan);
 	ret = read_samples(s, q, sel, &plan, &sql, false, err, errlen);

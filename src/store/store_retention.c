@@ -74,6 +74,11 @@ static const struct store_retained_table retained[] = {
 	{"samples_1h_packed", "hour_ns", STORE_KEEP_ROLLUP, "target_id", "stacks", true},
 	{"sample_totals", "bucket_ns", STORE_KEEP_ROLLUP, "target_id", NULL, false},
 	{"reports", "created_ns", STORE_KEEP_ROLLUP, NULL, NULL, false},
+	{"net_samples", "bucket_ns", STORE_KEEP_FULL, "target_id", NULL, false},
+	{"net_drops", "bucket_ns", STORE_KEEP_FULL, "target_id", NULL, false},
+	{"net_samples_1h", "hour_ns", STORE_KEEP_ROLLUP, "target_id", NULL, false},
+	{"net_drops_1h", "hour_ns", STORE_KEEP_ROLLUP, "target_id", NULL, false},
+	{"net_peers", "last_ns", STORE_KEEP_ROLLUP, NULL, NULL, false},
 };
 #define N_TABLES (sizeof(retained) / sizeof(retained[0]))
 

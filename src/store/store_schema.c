@@ -45,6 +45,18 @@
  *    (hour, target) with a blob of (stack, count) pairs (store_seal.c);
  *    samples_1h keeps the current hour.  The migration seals all hours but
  *    the newest.  A rowid table, not WITHOUT ROWID: its rows are large.
+ *
+ * Version 6 (issue [6]: network metrics, store_net.c):
+ *  - net_peers: what processes talk to (direction, address, port, the
+ *    peer's service when it is a local process), deduplicated.
+ *  - net_samples: TCP counters per (bucket, target, peer), the targets of
+ *    the samples; RTT and connect latency as log-linear histogram blobs
+ *    (src/net/net_hist.h).  net_samples_1h: the same per hour, written in
+ *    the same transaction (few rows: one per peer and target per hour, so
+ *    no sealed form is needed).
+ *  - net_drops / net_drops_1h: packets the kernel dropped, by reason.
+ *  Retention must delete from all four like from the sample tables, and
+ *  net_peers rows by their last use (last_ns, store_retention.c).
  */
 #include "store/store_internal.h"
 
@@ -53,6 +65,33 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The net tables of version 6: one shape at 10 s and per hour. */
+#define NET_SAMPLES_TABLE(name, time)                                                     \
+	"CREATE TABLE " name " ("                                                         \
+	"  " time "    INTEGER NOT NULL,"                                                 \
+	"  target_id   INTEGER NOT NULL REFERENCES targets(id),"                         \
+	"  peer_id     INTEGER NOT NULL REFERENCES net_peers(id),"                       \
+	"  bytes_sent  INTEGER NOT NULL, bytes_recv INTEGER NOT NULL,"                   \
+	"  sends       INTEGER NOT NULL, recvs INTEGER NOT NULL,"                        \
+	"  connects    INTEGER NOT NULL, accepts INTEGER NOT NULL,"                      \
+	"  closes      INTEGER NOT NULL, failures INTEGER NOT NULL,"                     \
+	"  resets_sent INTEGER NOT NULL, resets_recv INTEGER NOT NULL,"                  \
+	"  retransmits INTEGER NOT NULL, drops INTEGER NOT NULL,"                        \
+	"  rtt         BLOB NOT NULL, connect BLOB NOT NULL,"                            \
+	"  PRIMARY KEY (" time ", target_id, peer_id)"                                    \
+	") WITHOUT ROWID;"                                                                \
+	"CREATE INDEX " name "_by_target ON " name "(target_id, " time ");"
+
+#define NET_DROPS_TABLE(name, time)                                                       \
+	"CREATE TABLE " name " ("                                                         \
+	"  " time "  INTEGER NOT NULL,"                                                   \
+	"  target_id INTEGER NOT NULL REFERENCES targets(id),"                           \
+	"  peer_id   INTEGER NOT NULL REFERENCES net_peers(id),"                         \
+	"  reason    TEXT NOT NULL,"                                                      \
+	"  count     INTEGER NOT NULL,"                                                   \
+	"  PRIMARY KEY (" time ", target_id, peer_id, reason)"                            \
+	") WITHOUT ROWID;"
 
 static const char *const migrations[] = {
 	/* 0 -> 1: the initial schema */
@@ -157,6 +196,22 @@ static const char *const migrations[] = {
 	"  stacks    BLOB NOT NULL,"
 	"  UNIQUE (hour_ns, target_id)"
 	");",
+
+	/* 5 -> 6: network metrics (issue [6], store_net.c) */
+	"CREATE TABLE net_peers ("
+	"  id        INTEGER PRIMARY KEY,"
+	"  direction INTEGER NOT NULL," /* 0: the target connected, 1: it accepted */
+	"  addr      TEXT NOT NULL,"
+	"  port      INTEGER NOT NULL," /* out: remote port; in: the target's own port */
+	"  service   TEXT NOT NULL,"    /* the peer's service when local, else '' */
+	"  last_ns   INTEGER NOT NULL DEFAULT 0," /* the last bucket that named it (retention) */
+	"  UNIQUE (direction, addr, port, service)"
+	");"
+	"CREATE INDEX net_peers_by_last ON net_peers(last_ns);"
+	NET_SAMPLES_TABLE("net_samples", "bucket_ns")
+	NET_SAMPLES_TABLE("net_samples_1h", "hour_ns")
+	NET_DROPS_TABLE("net_drops", "bucket_ns")
+	NET_DROPS_TABLE("net_drops_1h", "hour_ns"),
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
