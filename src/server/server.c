@@ -23,7 +23,8 @@
  * socket end and closes it on the same thread, so the descriptor cannot be
  * reused under us.  MHD's own limits stay as a backstop: its connection
  * limit is the table's capacity, its idle timeout the request deadline, and
- * its per-connection memory (32 KiB) bounds the request line and headers.
+ * its per-connection memory (32 KiB) bounds the request line and headers,
+ * and it runs strict (400 for HTTP/1.1 without Host, spaces in the URL).
  *
  * Stopping.  MHD refuses to stop while a connection is suspended, so the
  * event thread first stops the pool (queued jobs are answered 503, running
@@ -41,6 +42,7 @@
 #include "server/server.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -69,7 +71,7 @@
 #define NS_PER_S 1000000000LL
 #define SWEEP_NS (NS_PER_S / 4)
 #define SWEEP_MS 250
-#define REFUSAL_LOG_NS (60 * NS_PER_S) /* at most one refusal message a minute */
+#define REFUSAL_LOG_NS (60 * NS_PER_S) /* at most one refusal (or MHD) message a minute */
 #define STOP_DRAIN_ROUNDS 1000         /* x 10 ms: resumed connections answered */
 #define FD_RESERVE_DIVISOR 2           /* connections get half the open-file limit */
 
@@ -89,6 +91,7 @@ struct ember_server {
 	bool draining;       /* event thread: the pool is stopped, answer 503 at once */
 	size_t n_suspended;  /* event thread: connections waiting for the pool */
 	int64_t last_refusal_log_ns; /* event thread */
+	int64_t last_mhd_log_ns;     /* any thread (atomic) */
 	/* any thread (atomics) */
 	uint64_t requests, api_requests, busy_replies;
 	int64_t api_in_flight;
@@ -106,6 +109,8 @@ struct request {
 	struct query_job job; /* the pool's handle; first, see request_of() */
 	struct ember_server *s;
 	struct MHD_Connection *c;
+	bool started;       /* the handler has seen the headers */
+	bool bad_uri;       /* malformed percent-encoding in the raw URI */
 	size_t body_bytes;  /* request body read and ignored */
 	bool suspended;     /* waiting for a query thread */
 	bool gzip;          /* the client accepts gzip */
@@ -616,6 +621,38 @@ static bool body_too_large(struct MHD_Connection *c)
 	return errno == ERANGE || (end != cl && v > EMBER_SERVER_MAX_BODY_BYTES);
 }
 
+/*
+ * Every '%' starts an escape of two hex digits, none of them %00: MHD would
+ * pass "%zz" on as it is and cut a value at "%00", so a client could not
+ * tell what the server understood.  These requests get a 400.
+ */
+static bool percent_encoding_ok(const char *uri)
+{
+	for (const char *p = strchr(uri, '%'); p; p = strchr(p + 1, '%')) {
+		if (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2]) ||
+		    (p[1] == '0' && p[2] == '0'))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * MHD's URI callback, as soon as the request line is in: the request's
+ * state starts here (it becomes req_cls; on_completed frees it, which MHD
+ * calls for every request that got this far).
+ */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	struct request *rq = calloc(1, sizeof(*rq));
+
+	if (rq) {
+		rq->s = cls;
+		rq->c = c;
+		rq->bad_uri = !percent_encoding_ok(uri);
+	}
+	return rq;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_data_size,
@@ -624,22 +661,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	struct ember_server *s = cls;
 	struct request *rq = *req_cls;
 
-	if (!rq) {
+	if (!rq)
+		return MHD_NO; /* out of memory in on_uri: close */
+	if (!rq->started) {
 		/*
 		 * The first call has only the headers.  Refuse what needs no body
 		 * to refuse (MHD then closes the connection, the body unread);
 		 * otherwise wait for the last call, after any (ignored) body.
 		 */
-		rq = calloc(1, sizeof(*rq));
-		if (!rq)
-			return MHD_NO;
-		rq->s = s;
-		rq->c = c;
-		*req_cls = rq;
+		rq->started = true;
 		__atomic_add_fetch(&s->requests, 1, __ATOMIC_RELAXED);
 		if (!is_read_method(method))
 			return answer_text(c, MHD_HTTP_METHOD_NOT_ALLOWED,
 					   "405 method not allowed\n");
+		if (rq->bad_uri)
+			return answer_text(c, MHD_HTTP_BAD_REQUEST,
+					   "400 malformed percent-encoding in the URL (or %00)\n");
 		if (body_too_large(c))
 			return answer_text(c, MHD_HTTP_CONTENT_TOO_LARGE,
 					   "413 a request body is not expected here\n");
@@ -710,7 +747,19 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 			snprintf(s->start_err, sizeof(s->start_err), "%s", msg);
 		return;
 	}
-	ember_warn("server: %s", msg);
+	/*
+	 * Most of MHD's messages are about one connection (a client that went
+	 * away, one closed at its deadline): one a minute is shown, the rest
+	 * go to the debug level, or a client could flood the log.
+	 */
+	int64_t now = ember_monotonic_ns(), last = __atomic_load_n(&s->last_mhd_log_ns, __ATOMIC_RELAXED);
+	if (last && now - last < REFUSAL_LOG_NS) {
+		ember_debug("server: %s", msg);
+		return;
+	}
+	__atomic_store_n(&s->last_mhd_log_ns, now, __ATOMIC_RELAXED);
+	ember_warn("server: %s (libmicrohttpd; similar messages this minute go to the debug log)",
+		   msg);
 }
 
 static int bound_port(struct MHD_Daemon *d)
@@ -839,6 +888,9 @@ int ember_server_start(const struct ember_server_config *cfg, struct ember_serve
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)EMBER_SERVER_MAX_HEADER_BYTES,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+		/* 400 for HTTP/1.1 without Host and for spaces in the URL */
+		MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
 		MHD_OPTION_END);
 	if (!s->daemon) {
 		int e = errno ? errno : EADDRNOTAVAIL;

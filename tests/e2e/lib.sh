@@ -48,3 +48,28 @@ share() {
 }
 
 total_samples() { awk '{ t += $NF } END { print t + 0 }' "$1"; }
+
+# start_serve_db DB [serve_db options...]: serve DB over HTTP (tests/tools/
+# serve_db, no BPF) on a free port; sets SERVE_PID and SERVE_PORT.
+start_serve_db() {
+	_tools=$(dirname "$EMBER")/tools
+	[ -x "$_tools/serve_db" ] || fail "$_tools/serve_db not built (make build-tests)"
+	_db=$1; shift
+	start_bg "$_tools/serve_db" "$_db" "$@" > "$OUT/serve.out" 2>> "$OUT/serve.err"
+	SERVE_PID=$BG_LAST
+	SERVE_PORT=""
+	for _i in $(seq 1 50); do
+		SERVE_PORT=$(sed -n 's/^serving http:\/\/[0-9.]*:\([0-9]*\)\/$/\1/p' "$OUT/serve.out")
+		[ -n "$SERVE_PORT" ] && return 0
+		kill -0 "$SERVE_PID" 2> /dev/null || break
+		sleep 0.1
+	done
+	cat "$OUT/serve.err"
+	fail "serve_db $_db did not start"
+}
+
+# json_num FILE KEY: the first number after "KEY": in FILE (empty if none)
+json_num() { grep -o "\"$2\":[0-9.]*" "$1" | head -n 1 | cut -d: -f2; }
+
+# kv FILE KEY: the value of KEY=value in the last line of FILE that has it
+kv() { grep -o "\(^\| \)$2=[^ ]*" "$1" | tail -n 1 | cut -d= -f2; }
