@@ -913,12 +913,25 @@ static void api_timeline(struct ember_api *api, const struct ember_api_param *pa
 
 /* ---- /api/stats ---- */
 
+/* ,"key": and what fn appends, or null when there is no fn or it appends nothing */
+static void json_object_of(struct strbuf *sb, const char *key,
+			   void (*fn)(struct strbuf *sb, void *arg), void *arg)
+{
+	size_t mark;
+
+	sb_printf(sb, ",\"%s\":", key);
+	mark = sb->len;
+	if (fn)
+		fn(sb, arg);
+	if (sb->len == mark)
+		sb_puts(sb, "null");
+}
+
 static void api_stats(struct ember_api *api, struct ember_api_reply *r)
 {
 	char err[EMBER_STORE_ERRLEN] = "";
 	struct ember_store_stats st;
 	struct strbuf sb;
-	size_t mark;
 
 	if (open_store(api, r))
 		return;
@@ -933,18 +946,9 @@ static void api_stats(struct ember_api *api, struct ember_api_reply *r)
 		  st.targets, st.frames, st.stacks, st.sample_rows, st.samples);
 	json_ms(&sb, "oldest", st.oldest_ns != 0, st.oldest_ns / NS_PER_MS);
 	json_ms(&sb, "newest", st.newest_ns != 0, st.newest_ns / NS_PER_MS);
-	sb_puts(&sb, "},\"server\":");
-	mark = sb.len;
-	if (api->server_json)
-		api->server_json(&sb, api->server_arg);
-	if (sb.len == mark)
-		sb_puts(&sb, "null");
-	sb_puts(&sb, ",\"agent\":");
-	mark = sb.len;
-	if (api->stats_json)
-		api->stats_json(&sb, api->stats_arg);
-	if (sb.len == mark)
-		sb_puts(&sb, "null");
+	sb_putc(&sb, '}');
+	json_object_of(&sb, "server", api->server_json, api->server_arg);
+	json_object_of(&sb, "agent", api->stats_json, api->stats_arg);
 	sb_putc(&sb, '}');
 	ember_api_reply_sb(r, 200, CT_JSON, &sb);
 }

@@ -6,7 +6,8 @@
 # `perf record -a -g` (frame pointers) and `perf record --call-graph dwarf`
 # over the same workload and duration, each followed by `perf script` (the
 # post-processing to symbolized stacks that Ember does online).
-# Prints a markdown table (also written to build/bench/results.md).
+# Prints a markdown table (also written to build/bench/results.md), then runs
+# the unwind, symbolize, query and HTTP benchmarks (tests/bench/*.sh).
 #
 #   BENCH_SECONDS   length of each measurement (default 60)
 set -euo pipefail
@@ -114,3 +115,4 @@ perf_run perf_dwarf --call-graph dwarf
 bash tests/bench/unwind.sh
 sh tests/bench/symbolize.sh
 sh tests/bench/query.sh
+sh tests/bench/http.sh

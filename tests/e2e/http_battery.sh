@@ -9,12 +9,9 @@
 # alive, and its own request counters saw the requests.
 . "$(dirname "$0")/lib.sh"
 
+http_test_db battery
 build=$(dirname "$EMBER")
-for t in fill_db serve_db http_clients; do
-	[ -x "$build/tools/$t" ] || fail "$build/tools/$t not built (make build-tests)"
-done
-db="$OUT/battery.db"
-"$build/tools/fill_db" "$db" > "$OUT/fill.log" 2>&1 || { cat "$OUT/fill.log"; fail "fill_db failed"; }
+db=$DB
 start_serve_db "$db" --request-deadline 2
 server=$SERVE_PID
 port=$SERVE_PORT

@@ -6,12 +6,9 @@
 # the client saw, and the client is served again once it lets go.
 . "$(dirname "$0")/lib.sh"
 
-tools=$(dirname "$EMBER")/tools
-for t in fill_db serve_db http_clients; do
-	[ -x "$tools/$t" ] || fail "$tools/$t not built (make build-tests)"
-done
-db="$OUT/per_client.db"
-"$tools/fill_db" "$db" > "$OUT/fill.log" 2>&1 || { cat "$OUT/fill.log"; fail "fill_db failed"; }
+http_test_db per_client
+tools=$TOOLS
+db=$DB
 start_serve_db "$db"
 limit=$(sed -n 's/.*max_per_client=\([0-9]*\).*/\1/p' "$OUT/serve.err")
 [ "$limit" = 16 ] || fail "default per-client limit is '$limit', expected 16"

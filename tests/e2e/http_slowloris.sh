@@ -15,12 +15,9 @@
 #    saw closed early.
 . "$(dirname "$0")/lib.sh"
 
-tools=$(dirname "$EMBER")/tools
-for t in fill_db serve_db http_clients; do
-	[ -x "$tools/$t" ] || fail "$tools/$t not built (make build-tests)"
-done
-db="$OUT/slow.db"
-"$tools/fill_db" "$db" > "$OUT/fill.log" 2>&1 || { cat "$OUT/fill.log"; fail "fill_db failed"; }
+http_test_db slow
+tools=$TOOLS
+db=$DB
 
 # wait_ready FILE: until the slow clients say every connection is established
 wait_ready() {
@@ -32,6 +29,18 @@ wait_ready() {
 	fail "the slow clients did not get going"
 }
 
+# slow_clients NAME [serve_db options]: start a server, then 200 connections
+# trickling a byte a second from 127.0.0.10-29 into $OUT/NAME.out (pid $slow)
+slow_clients() {
+	_name=$1; shift
+	start_serve_db "$db" "$@"
+	"$tools/http_clients" slow "$SERVE_PORT" 200 --sources 10-29 --trickle-ms 1000 \
+		--seconds 25 --early-s 9 > "$OUT/$_name.out" &
+	slow=$!
+	BG_PIDS="$BG_PIDS $slow"
+	wait_ready "$OUT/$_name.out"
+}
+
 # probe NAME PATH: another client (127.0.0.1) must get a 200 within 5 s
 probe() {
 	code=$(curl -s -m 5 -o "$OUT/$1.body" -w '%{http_code} %{time_total}' "http://127.0.0.1:$SERVE_PORT$2")
@@ -40,12 +49,7 @@ probe() {
 }
 
 # ---- 1: default limits, deadline ----
-start_serve_db "$db"
-"$tools/http_clients" slow "$SERVE_PORT" 200 --sources 10-29 --trickle-ms 1000 --seconds 25 \
-	--early-s 9 > "$OUT/slow1.out" &
-slow=$!
-BG_PIDS="$BG_PIDS $slow"
-wait_ready "$OUT/slow1.out"
+slow_clients slow1
 note "slow clients: $(grep '^ready' "$OUT/slow1.out")"
 [ "$(kv "$OUT/slow1.out" open)" = 200 ] || fail "not all 200 slow connections were admitted"
 probe flamegraph "/api/flamegraph?service=shop"
@@ -65,12 +69,7 @@ counted=$(json_num "$OUT/stats1.json" closed_request_deadline)
 kill "$SERVE_PID"; wait "$SERVE_PID" 2> /dev/null
 
 # ---- 2: a full table evicts the longest-waiting connections ----
-start_serve_db "$db" --max-connections 100
-"$tools/http_clients" slow "$SERVE_PORT" 200 --sources 10-29 --trickle-ms 1000 --seconds 25 \
-	--early-s 9 > "$OUT/slow2.out" &
-slow=$!
-BG_PIDS="$BG_PIDS $slow"
-wait_ready "$OUT/slow2.out"
+slow_clients slow2 --max-connections 100
 note "slow clients with 100 connections allowed: $(grep '^ready' "$OUT/slow2.out")"
 [ "$(kv "$OUT/slow2.out" open)" = 100 ] || fail "expected 100 slow connections to remain open"
 probe flamegraph2 "/api/flamegraph?service=shop"

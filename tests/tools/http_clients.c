@@ -88,6 +88,15 @@ static int open_conn(const char *source, int port)
 	return fd;
 }
 
+/* A non-blocking connect has ended: did it fail? */
+static bool connect_failed(int fd)
+{
+	int e = 0;
+	socklen_t len = sizeof(e);
+
+	return getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0 || e != 0;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -197,10 +206,7 @@ static int cmd_slow(int argc, char **argv)
 			if (c[i].closed || !pfd[i].revents)
 				continue;
 			if (!c[i].connected) {
-				int e = 0;
-				socklen_t len = sizeof(e);
-				getsockopt(c[i].fd, SOL_SOCKET, SO_ERROR, &e, &len);
-				if (e) {
+				if (connect_failed(c[i].fd)) {
 					c[i].closed = true;
 					c[i].closed_at = now;
 					continue;
@@ -399,10 +405,8 @@ static int cmd_load(int argc, char **argv)
 			if (c[i].done || !pfd[i].revents)
 				continue;
 			if (!c[i].connected) {
-				int e = 0;
-				socklen_t len = sizeof(e);
-				getsockopt(c[i].fd, SOL_SOCKET, SO_ERROR, &e, &len);
-				if (e || write(c[i].fd, request, request_len) != (ssize_t)request_len) {
+				if (connect_failed(c[i].fd) ||
+				    write(c[i].fd, request, request_len) != (ssize_t)request_len) {
 					c[i].done = true;
 					c[i].end = now_s();
 					close(c[i].fd);
