@@ -2,11 +2,14 @@
  * query_pool.c - a few threads answering queued jobs, fair between clients
  * (see query_pool.h).
  *
- * One mutex guards the queue (a list in arrival order) and what each thread
- * is running.  Picking a job scans the queue for the first job of a client
- * with the fewest running jobs: at most max_queued jobs times a handful of
- * threads, microseconds next to the milliseconds a query takes, and no
- * per-client structure to keep.  Callbacks (run, refuse) are always called
+ * One mutex guards the queue (a list in arrival order) and the client each
+ * thread is serving.  A job's rank is fixed when it is queued: 1 + the jobs
+ * its client then had queued or running.  Threads take the oldest job of the
+ * lowest rank, so every client's first request goes before anyone's
+ * second (round robin between busy clients), and a client asking for one
+ * thing waits behind no one's backlog.  Ranking and picking each scan the
+ * queue (at most max_queued jobs): microseconds next to the milliseconds a
+ * query takes, and no per-client structure to keep in step with the queue.  Callbacks (run, refuse) are always called
  * without the lock held: refuse wakes the HTTP server, which may be
  * submitting at that moment.
  */
@@ -25,7 +28,10 @@ struct pool_thread {
 	pthread_t tid;
 	bool started;
 	void *ctx;
-	struct query_job *running; /* under the lock */
+	/* under the lock: the client of the running job, copied (the job may
+	 * be freed as soon as run() has answered it) */
+	bool busy;
+	struct conn_client client;
 };
 
 struct query_pool {
@@ -40,13 +46,16 @@ struct query_pool {
 	struct pool_thread threads[];
 };
 
-/* Jobs running for client (under the lock). */
-static unsigned running_for(const struct query_pool *p, const struct conn_client *client)
+/* Jobs of client queued or running (under the lock). */
+static unsigned outstanding(const struct query_pool *p, const struct conn_client *client)
 {
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < p->lim.threads; i++)
-		if (p->threads[i].running && conn_client_equal(&p->threads[i].running->client, client))
+		if (p->threads[i].busy && conn_client_equal(&p->threads[i].client, client))
+			n++;
+	for (const struct query_job *j = p->head; j; j = j->next)
+		if (conn_client_equal(&j->client, client))
 			n++;
 	return n;
 }
@@ -82,19 +91,16 @@ static void take_expired(struct query_pool *p, int64_t now, struct query_job **e
 	}
 }
 
-/* The oldest job of a client with the fewest jobs running (under the lock). */
+/* The oldest job of the lowest rank (under the lock). */
 static struct query_job *pick(struct query_pool *p)
 {
 	struct query_job *prev = NULL, *best = NULL, *best_prev = NULL;
-	unsigned best_running = ~0u;
 
 	for (struct query_job *j = p->head; j; prev = j, j = j->next) {
-		unsigned r = running_for(p, &j->client);
-		if (r < best_running) {
+		if (!best || j->rank < best->rank) {
 			best = j;
 			best_prev = prev;
-			best_running = r;
-			if (r == 0)
+			if (j->rank == 1)
 				break;
 		}
 	}
@@ -131,7 +137,8 @@ static void *thread_main(void *arg)
 		take_expired(p, now, &expired);
 		job = pick(p);
 		if (job) {
-			t->running = job;
+			t->busy = true;
+			t->client = job->client;
 			p->st.running++;
 			p->st.wait_ns += (uint64_t)(now - job->queued_ns);
 		}
@@ -143,7 +150,7 @@ static void *thread_main(void *arg)
 
 		pthread_mutex_lock(&p->lock);
 		if (job) {
-			t->running = NULL;
+			t->busy = false;
 			p->st.running--;
 			p->st.done++;
 		}
@@ -205,6 +212,7 @@ int query_pool_submit(struct query_pool *p, struct query_job *job)
 		p->st.rejected++;
 		ret = -EAGAIN;
 	} else {
+		job->rank = 1 + outstanding(p, &job->client);
 		if (p->tail)
 			p->tail->next = job;
 		else

@@ -8,9 +8,11 @@
  * server: an ember_api with its own read-only store connection), so
  * queries run in parallel and a slow one delays nobody but its own client.
  *
- * Fair share: a free thread takes the oldest job of the client that has
- * the fewest jobs running, so a client with many queued requests gets at
- * most its share of the threads while others wait.  A job that has waited
+ * Fair share: a job is ranked when queued by how many its client already
+ * has queued or running, and a free thread takes the oldest job of the
+ * lowest rank.  Every client's first request is served before anyone's
+ * second, so a client with many queued requests does not make another,
+ * asking for one thing, wait behind all of them.  A job that has waited
  * longer than max_wait is not run but refused, as are jobs still queued
  * when the pool stops; submitting to a full queue fails.
  */
@@ -27,6 +29,7 @@ struct query_job {
 	struct conn_client client;
 	/* the pool's own */
 	int64_t queued_ns;
+	unsigned rank; /* 1 + its client's jobs queued or running when it came */
 	struct query_job *next;
 };
 
@@ -39,7 +42,8 @@ struct query_pool_ops {
 	/* Make / free one thread's context (called on the starting / stopping thread). */
 	void *(*thread_ctx_new)(void *arg);
 	void (*thread_ctx_free)(void *ctx, void *arg);
-	/* Answer the job on a pool thread with that thread's context. */
+	/* Answer the job on a pool thread with that thread's context.  The
+	 * pool does not touch the job afterwards: run may free it. */
 	void (*run)(struct query_job *job, void *ctx, void *arg);
 	/* Answer a job that will not run (any thread, never under the pool's lock). */
 	void (*refuse)(struct query_job *job, enum query_refusal why, void *arg);

@@ -1,9 +1,10 @@
 /*
  * test_query_pool.c - the query threads: every job answered exactly once,
  * one context per thread, fair share between clients (a client with many
- * queued jobs does not take every thread while another waits), jobs that
- * waited too long refused, a full queue refused at submission, and stop
- * refusing what is queued while what runs finishes.
+ * queued jobs does not take every thread while another waits; round robin
+ * between clients with backlogs), jobs that waited too long refused, a full
+ * queue refused at submission, and stop refusing what is queued while what
+ * runs finishes.
  *
  * Jobs block on a per-job gate so the test decides when each one ends.
  */
@@ -213,6 +214,36 @@ static void test_fair_share(void **state)
 	assert_string_equal(order, "a1 a2 b1 a3 a4 ");
 }
 
+/*
+ * One thread, busy.  Client 1 queues three jobs, client 2 two, then a third
+ * client one: every client's first job runs before anyone's second, so the
+ * latecomer waits for two jobs, not five.
+ */
+static void test_round_robin(void **state)
+{
+	struct query_pool_limits lim = {.threads = 1, .max_queued = MAX_JOBS, .max_wait_ns = 10000 * MS};
+	struct query_pool *p;
+	struct tjob x, j[6];
+	const char *names[6] = {"1a", "1b", "1c", "2a", "2b", "3a"};
+	const char *clients[6] = {"10.0.0.1", "10.0.0.1", "10.0.0.1", "10.0.0.2", "10.0.0.2",
+				  "10.0.0.3"};
+
+	reset();
+	assert_int_equal(query_pool_start(&lim, &ops, &p), 0);
+	make(&x, "x", "10.0.0.9", true);
+	assert_int_equal(query_pool_submit(p, &x.job), 0);
+	wait_running(1);
+	for (int i = 0; i < 6; i++) {
+		make(&j[i], names[i], clients[i], false);
+		assert_int_equal(query_pool_submit(p, &j[i].job), 0);
+	}
+	open_gate(&x);
+	for (int i = 0; i < 6; i++)
+		wait_done(&j[i]);
+	query_pool_free(p);
+	assert_string_equal(order, "x 1a 2a 3a 1b 2b 1c ");
+}
+
 static void test_expired(void **state)
 {
 	struct query_pool_limits lim = {.threads = 1, .max_queued = MAX_JOBS, .max_wait_ns = 50 * MS};
@@ -295,6 +326,7 @@ int main(void)
 		cmocka_unit_test(test_bad_limits),
 		cmocka_unit_test(test_all_run_once),
 		cmocka_unit_test(test_fair_share),
+		cmocka_unit_test(test_round_robin),
 		cmocka_unit_test(test_expired),
 		cmocka_unit_test(test_full_queue_and_stop),
 	};
