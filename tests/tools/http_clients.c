@@ -15,10 +15,13 @@
  *
  *   http_clients load PORT N PATH [--sources A-B] [--probe PATH --probe-source ADDR]
  *       N requests at once (HTTP/1.0, one connection each, accepting gzip),
- *       from 127.0.0.A..B in turn; prints the status counts and the latency
- *       percentiles from connect to the end of the response.  With --probe,
+ *       from 127.0.0.A..B in turn; prints the status counts, the 200s per
+ *       second, and latency percentiles from connect to the end of the
+ *       response: of the 200s (ok_*) and of every request until its answer,
+ *       whatever it was, or the close (all_*).  With --probe,
  *       another client (default 127.0.0.2) fetches that path 5 times in a
- *       row once the load is running, and its latencies are printed too.
+ *       row once the load is running, and its latencies are printed too (the
+ *       first one is asked while every load request is in flight).
  *
  *   http_clients raw PORT [--source ADDR] [--timeout-ms MS]
  *       Send stdin's bytes as they are, print the response's status code as
@@ -434,19 +437,25 @@ static int cmd_load(int argc, char **argv)
 		}
 	}
 	double wall = now_s() - t0;
-	double *lat = calloc((size_t)n, sizeof(double));
-	size_t m = 0, bytes = 0;
+	/* lat: the 200s; any: every request, until its answer or the close */
+	double *lat = calloc((size_t)n, sizeof(double)), *any = calloc((size_t)n, sizeof(double));
+	size_t m = 0, k = 0, bytes = 0;
 	int ok = 0, busy = 0, other = 0, failed = 0;
+	double last_ok = 0;
 	for (int i = 0; i < n; i++) {
 		if (!c[i].done) {
 			close(c[i].fd);
 			failed++;
+			any[k++] = wall * 1000;
 			continue;
 		}
+		any[k++] = (c[i].end - c[i].start) * 1000;
 		if (c[i].status == 200) {
 			ok++;
 			lat[m++] = (c[i].end - c[i].start) * 1000;
 			bytes += c[i].bytes;
+			if (c[i].end - t0 > last_ok)
+				last_ok = c[i].end - t0;
 		} else if (c[i].status == 503) {
 			busy++;
 		} else if (c[i].status) {
@@ -456,10 +465,14 @@ static int cmd_load(int argc, char **argv)
 		}
 	}
 	qsort(lat, m, sizeof(double), cmp_double);
+	qsort(any, k, sizeof(double), cmp_double);
 	printf("requests=%d ok=%d busy_503=%d other_status=%d failed=%d wall_s=%.2f "
-	       "p50_ms=%.0f p90_ms=%.0f p99_ms=%.0f max_ms=%.0f mean_bytes=%zu\n",
-	       n, ok, busy, other, failed, wall, percentile(lat, m, 50), percentile(lat, m, 90),
-	       percentile(lat, m, 99), m ? lat[m - 1] : 0.0, m ? bytes / m : 0);
+	       "ok_per_s=%.2f ok_p50_ms=%.0f ok_p99_ms=%.0f all_p50_ms=%.0f all_p90_ms=%.0f "
+	       "all_p99_ms=%.0f all_max_ms=%.0f mean_bytes=%zu\n",
+	       n, ok, busy, other, failed, wall, last_ok > 0 ? ok / last_ok : 0.0,
+	       percentile(lat, m, 50), percentile(lat, m, 99), percentile(any, k, 50),
+	       percentile(any, k, 90), percentile(any, k, 99), k ? any[k - 1] : 0.0,
+	       m ? bytes / m : 0);
 	if (probe_path) {
 		double sorted[5];
 		int probe_ok = 0;
@@ -469,10 +482,11 @@ static int cmd_load(int argc, char **argv)
 			probe_ok += probe.status[i] == 200;
 		}
 		qsort(sorted, 5, sizeof(double), cmp_double);
-		printf("probe_ok=%d probe_median_ms=%.0f probe_max_ms=%.0f\n", probe_ok, sorted[2],
-		       sorted[4]);
+		printf("probe_ok=%d probe_first_ms=%.0f probe_median_ms=%.0f probe_max_ms=%.0f\n",
+		       probe_ok, probe.ms[0], sorted[2], sorted[4]);
 	}
 	free(lat);
+	free(any);
 	free(c);
 	free(pfd);
 	return 0;
