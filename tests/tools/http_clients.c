@@ -303,12 +303,12 @@ static int blocking_get(const char *source, int port, const char *path, double *
 	p = (struct pollfd){.fd = fd, .events = POLLOUT};
 	snprintf(req, sizeof(req),
 		 "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept-Encoding: gzip\r\n\r\n", path);
-	if (poll(&p, 1, 60000) != 1 || write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+	if (poll(&p, 1, 600000) != 1 || write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
 		close(fd);
 		return 0;
 	}
 	p.events = POLLIN;
-	while (poll(&p, 1, 60000) == 1) {
+	while (poll(&p, 1, 600000) == 1) {
 		ssize_t r = read(fd, buf, sizeof(buf));
 		if (r > 0) {
 			size_t take = sizeof(head) - 1 - head_len;
