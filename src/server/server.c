@@ -3,9 +3,12 @@
  * the hand-off of API requests to the query threads.
  *
  * Threads.  libmicrohttpd runs in "external" mode on the server's one event
- * thread (loop_main): MHD_run_wait() on its epoll set, then a sweep of the
- * connection table 4 times a second.  That thread accepts, reads requests,
- * answers static files and errors itself, and writes every response.  A
+ * thread (loop_main): epoll_wait() on MHD's epoll descriptor and an eventfd,
+ * MHD_run(), and a sweep of the connection table 4 times a second.  That
+ * thread accepts, reads requests, answers static files and errors itself,
+ * and writes every response.  In external mode MHD processes a resumed
+ * connection only in the next MHD_run(), so a query thread that resumes one
+ * also writes the eventfd (without it the answer waited up to 250 ms).  A
  * complete /api/ request is copied into a job, its connection suspended
  * (MHD_suspend_connection) and the job queued on the query pool; a query
  * thread answers it with its own ember_api (and read-only store
@@ -53,6 +56,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -70,7 +75,6 @@
 
 #define NS_PER_S 1000000000LL
 #define SWEEP_NS (NS_PER_S / 4)
-#define SWEEP_MS 250
 #define REFUSAL_LOG_NS (60 * NS_PER_S) /* at most one refusal (or MHD) message a minute */
 #define STOP_DRAIN_ROUNDS 1000         /* x 10 ms: resumed connections answered */
 #define FD_RESERVE_DIVISOR 2           /* connections get half the open-file limit */
@@ -83,6 +87,8 @@ struct ember_server {
 	struct query_pool *pool;
 	pthread_t loop;
 	bool loop_started;
+	int epoll_fd;        /* the event thread waits here: MHD's epoll set and wake_fd */
+	int wake_fd;         /* eventfd: a query thread resumed a connection, or stop */
 	int port;
 	bool loopback;       /* listening on 127.0.0.0/8 or ::1: check Host */
 	bool starting;       /* capture MHD's log into start_err */
@@ -447,6 +453,20 @@ static int copy_request(struct request *rq, const char *url)
 	return 0;
 }
 
+/*
+ * Wake the event thread.  In MHD's external mode a resumed connection is
+ * only processed by the next MHD_run(): without this it would wait for the
+ * next network event or timeout.
+ */
+static void wake(struct ember_server *s)
+{
+	uint64_t one = 1;
+
+	if (write(s->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		ember_warn_once("server-wake", "server: cannot wake the event thread: %s",
+				strerror(errno));
+}
+
 static void busy_reply(struct request *rq, const char *text)
 {
 	http_reply_free(&rq->reply);
@@ -483,6 +503,7 @@ static enum MHD_Result serve_api(struct ember_server *s, struct request *rq, con
 		busy_reply(rq, "503 too many queries are waiting; retry later\n");
 		__atomic_sub_fetch(&s->api_in_flight, 1, __ATOMIC_RELAXED);
 		MHD_resume_connection(rq->c);
+		wake(s);
 	}
 	return MHD_YES;
 }
@@ -560,6 +581,7 @@ static void finish_job(struct request *rq)
 	__atomic_store_n(&s->memory_kept, true, __ATOMIC_RELEASE);
 	__atomic_sub_fetch(&s->api_in_flight, 1, __ATOMIC_RELAXED);
 	MHD_resume_connection(rq->c);
+	wake(s);
 }
 
 static void run_job(struct query_job *job, void *ctx, void *arg)
@@ -705,27 +727,45 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 /* ---- the event thread ---- */
 
+/* Wait for MHD's sockets, a wake-up, MHD's next timeout or the next sweep. */
+static void wait_events(struct ember_server *s, int64_t next_sweep)
+{
+	struct epoll_event ev[2];
+	MHD_UNSIGNED_LONG_LONG mhd_ms;
+	int64_t left = next_sweep - ember_monotonic_ns();
+	int ms = left > 0 ? (int)((left + 999999) / 1000000) : 0, n;
+	uint64_t count;
+
+	if (MHD_get_timeout(s->daemon, &mhd_ms) == MHD_YES && mhd_ms < (MHD_UNSIGNED_LONG_LONG)ms)
+		ms = (int)mhd_ms;
+	n = epoll_wait(s->epoll_fd, ev, 2, ms);
+	for (int i = 0; i < n; i++)
+		if (ev[i].data.fd == s->wake_fd && read(s->wake_fd, &count, sizeof(count)) < 0 &&
+		    errno != EAGAIN)
+			ember_warn_once("server-wake-read", "server: wake-up read: %s", strerror(errno));
+}
+
 static void *loop_main(void *arg)
 {
 	struct ember_server *s = arg;
-	int64_t next_sweep = 0;
+	int64_t next_sweep = ember_monotonic_ns() + SWEEP_NS;
 
 	while (!__atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE)) {
-		int64_t now;
-
-		if (MHD_run_wait(s->daemon, SWEEP_MS) != MHD_YES)
+		wait_events(s, next_sweep);
+		if (MHD_run(s->daemon) != MHD_YES)
 			usleep(10000); /* MHD logged why; do not spin */
-		now = ember_monotonic_ns();
-		if (now >= next_sweep) {
+		if (ember_monotonic_ns() >= next_sweep) {
 			sweep(s);
-			next_sweep = now + SWEEP_NS;
+			next_sweep = ember_monotonic_ns() + SWEEP_NS;
 		}
 	}
 	/* MHD cannot stop with suspended connections: answer them all first */
 	s->draining = true;
 	query_pool_stop(s->pool);
-	for (int i = 0; s->n_suspended && i < STOP_DRAIN_ROUNDS; i++)
-		MHD_run_wait(s->daemon, 10);
+	for (int i = 0; s->n_suspended && i < STOP_DRAIN_ROUNDS; i++) {
+		wait_events(s, ember_monotonic_ns() + 10 * 1000000LL);
+		MHD_run(s->daemon);
+	}
 	if (s->n_suspended)
 		ember_err("server: %zu connections still wait for a query thread at stop",
 			  s->n_suspended);
@@ -817,8 +857,31 @@ static void free_server(struct ember_server *s)
 {
 	query_pool_free(s->pool);
 	conn_table_free(&s->conns);
+	if (s->epoll_fd >= 0)
+		close(s->epoll_fd);
+	if (s->wake_fd >= 0)
+		close(s->wake_fd);
 	pthread_mutex_destroy(&s->stats_lock);
 	free(s);
+}
+
+/* The event thread's epoll set: MHD's own epoll descriptor and the wake-up eventfd. */
+static int watch_events(struct ember_server *s)
+{
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+	struct epoll_event ev = {.events = EPOLLIN};
+
+	s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (!info || s->wake_fd < 0 || s->epoll_fd < 0)
+		return -(errno ? errno : EINVAL);
+	ev.data.fd = info->epoll_fd;
+	if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, info->epoll_fd, &ev))
+		return -errno;
+	ev.data.fd = s->wake_fd;
+	if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->wake_fd, &ev))
+		return -errno;
+	return 0;
 }
 
 int ember_server_start(const struct ember_server_config *cfg, struct ember_server **out,
@@ -844,6 +907,7 @@ int ember_server_start(const struct ember_server_config *cfg, struct ember_serve
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&s->stats_lock, NULL);
+	s->epoll_fd = s->wake_fd = -1;
 	s->cfg = *cfg;
 	resolve_limits(&cfg->limits, &s->lim);
 	struct conn_limits cl = {
@@ -907,6 +971,14 @@ int ember_server_start(const struct ember_server_config *cfg, struct ember_serve
 	}
 	__atomic_store_n(&s->starting, false, __ATOMIC_RELEASE);
 	s->port = bound_port(s->daemon);
+	ret = watch_events(s);
+	if (ret) {
+		snprintf(err, errlen, "server: cannot set up the event thread's epoll: %s",
+			 strerror(-ret));
+		MHD_stop_daemon(s->daemon);
+		free_server(s);
+		return ret;
+	}
 	ret = pthread_create(&s->loop, NULL, loop_main, s);
 	if (ret) {
 		snprintf(err, errlen, "server: cannot start the event thread: %s", strerror(ret));
@@ -931,6 +1003,7 @@ void ember_server_stop(struct ember_server *s)
 	if (!s)
 		return;
 	__atomic_store_n(&s->stopping, true, __ATOMIC_RELEASE);
+	wake(s);
 	if (s->loop_started)
 		pthread_join(s->loop, NULL);
 	MHD_stop_daemon(s->daemon); /* closes the connections: the table's callbacks run */

@@ -390,6 +390,29 @@ static void test_stats(void **state)
 	http_free(&r);
 }
 
+/*
+ * A query thread's answer goes out at once: the event thread is woken when
+ * a connection is resumed, not at its next 250 ms sweep.  40 requests in a
+ * row took 5 s (125 ms each on average) before the wake-up; the bound is
+ * loose enough for a busy machine.
+ */
+static void test_answers_without_delay(void **state)
+{
+	struct timespec t0, t1;
+	struct http_reply r;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < 40; i++) {
+		http_get("/api/targets", &r);
+		assert_int_equal(r.status, 200);
+		http_free(&r);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double s = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (s > 2.5)
+		fail_msg("40 API requests in a row took %.2f s", s);
+}
+
 static void test_default_limits(void **state)
 {
 	struct ember_server_limits lim;
@@ -566,6 +589,7 @@ int main(void)
 		cmocka_unit_test(test_folded),
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_default_limits),
+		cmocka_unit_test(test_answers_without_delay),
 		cmocka_unit_test(test_stop_under_load),
 		cmocka_unit_test(test_bad_params),
 		cmocka_unit_test(test_parse_query),
