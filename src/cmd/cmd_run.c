@@ -26,6 +26,7 @@
 #include "agent/target.h"
 #include "agent/unwind_tables.h"
 #include "cmd.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/memory.h"
 #include "core/strbuf.h"
@@ -36,6 +37,8 @@
 #define DEFAULT_DB "/var/lib/ember/ember.db"
 #define DEFAULT_LISTEN "127.0.0.1:7070"
 #define MEMORY_IDLE_NS (30 * 1000000000LL) /* API idle time before freed query memory goes back */
+#define CHURN_QUIET_NS (5 * 1000000000LL)   /* release after forgetting processes stops this long */
+#define CHURN_RELEASE_NS (60 * 1000000000LL) /* and at least this often while it goes on */
 
 struct agent {
 	struct ember_profiler *profiler;
@@ -43,8 +46,13 @@ struct agent {
 	struct ember_collector *collector;
 	struct ember_store *store;
 	struct ember_profile *pending; /* samples since the last flush */
+	struct cmd_process_state procs; /* what is kept per process, dropped at exit */
 	unsigned frequency;
 	uint64_t flushes, flush_errors, flushed_samples;
+	/* memory given back after process churn (release_after_churn) */
+	uint64_t forgotten_seen, memory_releases;
+	int64_t forgotten_changed_ns, released_ns;
+	bool release_pending;
 	long long started_ns, last_flush_ms;
 };
 
@@ -110,7 +118,8 @@ static void stats_json(struct strbuf *sb, void *arg)
 		  "\"symcache_lookups\":%llu,\"symcache_hits\":%llu,\"symcache_hit_rate\":%.5f,"
 		  "\"symcache_entries\":%llu,\"symcache_bytes\":%llu,\"symcache_max_bytes\":%llu},"
 		  "\"flushes\":%llu,\"flush_errors\":%llu,\"flushed_samples\":%llu,"
-		  "\"cpu_user_s\":%.3f,\"cpu_system_s\":%.3f,\"max_rss_kb\":%ld}",
+		  "\"cpu_user_s\":%.3f,\"cpu_system_s\":%.3f,\"max_rss_kb\":%ld,"
+		  "\"memory_releases\":%llu,\"lifetime\":",
 		  (unsigned long long)cs.samples, (unsigned long long)cs.stacks,
 		  (unsigned long long)cs.truncated, (unsigned long long)cs.processes,
 		  (unsigned long long)cs.garbage_callers,
@@ -123,13 +132,40 @@ static void stats_json(struct strbuf *sb, void *arg)
 		  (unsigned long long)ss.symcache_max_bytes, (unsigned long long)a->flushes,
 		  (unsigned long long)a->flush_errors, (unsigned long long)a->flushed_samples,
 		  ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
-		  ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6, ru.ru_maxrss);
+		  ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6, ru.ru_maxrss,
+		  (unsigned long long)a->memory_releases);
+	cmd_lifetime_json(sb, a->profiler, a->sym, a->collector);
+	sb_putc(sb, '}');
 }
 
-/* A process exited and its samples are drained: drop what the symbolizer kept for it. */
-static void forget_process(uint32_t pid, void *arg)
+/*
+ * Give memory back after process churn.  ember_memory_keep_freed() makes
+ * glibc keep freed memory for the next query, so what thousands of exited
+ * processes held (maps, names, ELF files) would stay in the RSS for good.
+ * Once the agent has stopped forgetting processes for CHURN_QUIET_NS, and
+ * at least every CHURN_RELEASE_NS while it goes on, the heap is trimmed.
+ */
+static void release_after_churn(struct agent *a)
 {
-	ember_symbolizer_forget(arg, pid);
+	struct ember_profiler_lifetime lt;
+	struct ember_symbolizer_stats ss;
+	int64_t now = ember_monotonic_ns();
+
+	ember_profiler_lifetime_stats(a->profiler, &lt);
+	ember_symbolizer_stats(a->sym, &ss);
+	uint64_t forgotten = lt.tracker.forgotten + ss.elf_dropped;
+	if (forgotten != a->forgotten_seen) {
+		a->forgotten_seen = forgotten;
+		a->forgotten_changed_ns = now;
+		a->release_pending = true;
+	}
+	if (a->release_pending && (now - a->forgotten_changed_ns >= CHURN_QUIET_NS ||
+				   now - a->released_ns >= CHURN_RELEASE_NS)) {
+		ember_memory_release();
+		a->memory_releases++;
+		a->released_ns = now;
+		a->release_pending = false;
+	}
 }
 
 static int start_pending(struct agent *a)
@@ -264,8 +300,8 @@ int cmd_run(int argc, char **argv)
 
 	a.sym = ember_symbolizer_new();
 	struct ember_profiler_opts popts = {.frequency = a.frequency,
-					    .exit_fn = forget_process,
-					    .exit_arg = a.sym,
+					    .exit_fn = cmd_forget_process,
+					    .exit_arg = &a.procs,
 					    .refresh_fn = cmd_snapshot_process,
 					    .refresh_arg = a.sym,
 					    .unwind_budget = budget_mb << 20,
@@ -281,6 +317,7 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	ember_collector_set_service_map(a.collector, services);
+	a.procs = (struct cmd_process_state){.sym = a.sym, .collector = a.collector};
 
 	ember_memory_keep_freed(); /* queries reuse memory (core/memory.h) */
 	struct ember_server_config scfg = {
@@ -306,7 +343,9 @@ int cmd_run(int argc, char **argv)
 	while (!cmd_stopping()) {
 		cmd_wait_ms(a.profiler, 1000);
 		ember_profiler_drain(a.profiler, ember_collector_add, a.collector);
+		ember_symbolizer_maintain(a.sym);
 		ember_server_release_idle(server, MEMORY_IDLE_NS);
+		release_after_churn(&a);
 		if (cmd_now_ns() >= next_flush) {
 			flush(&a);
 			next_flush += (long long)flush_s * 1000000000LL;
