@@ -67,6 +67,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1005,6 +1006,8 @@ int ember_symbolizer_process(struct ember_symbolizer *s, uint32_t pid,
 	struct proc *p = proc_find(s, pid);
 
 	memset(info, 0, sizeof(*info));
+	if (!p && kill((pid_t)pid, 0) && errno == ESRCH)
+		return -ESRCH; /* gone: make no room for it */
 	if (!p || !p->have_info) {
 		bool created = !p;
 		if (created && !(p = proc_get(s, pid)))
