@@ -497,8 +497,12 @@ void ember_profiler_lifetime_stats(struct ember_profiler *pr, struct ember_profi
 {
 	ember_proctrack_stats(pr->tracker, &out->tracker);
 	out->events_lost = pr->events_lost;
-	out->procs_map_entries = ember_unwind_tables_map_entries(pr->tables);
 	out->procs_map_max = bpf_map__max_entries(pr->skel->maps.procs);
+}
+
+size_t ember_profiler_procs_map_entries(struct ember_profiler *pr)
+{
+	return ember_unwind_tables_map_entries(pr->tables);
 }
 
 int ember_profiler_prog_stats(struct ember_profiler *pr, uint64_t *run_cnt, uint64_t *run_time_ns)

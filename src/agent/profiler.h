@@ -100,10 +100,12 @@ int ember_profiler_ncpus(const struct ember_profiler *pr);
 struct ember_profiler_lifetime {
 	struct ember_proctrack_stats tracker;
 	uint64_t events_lost;       /* kernel events lost (full buffer): the sweep finds those exits */
-	uint64_t procs_map_entries; /* entries in the kernel's procs map, counted there */
-	uint64_t procs_map_max;     /* its capacity */
+	uint64_t procs_map_max;     /* capacity of the kernel's procs map */
 };
 void ember_profiler_lifetime_stats(struct ember_profiler *pr, struct ember_profiler_lifetime *out);
+
+/* Entries in the kernel's procs map, counted there (a syscall per entry; any thread). */
+size_t ember_profiler_procs_map_entries(struct ember_profiler *pr);
 
 /* BPF program run statistics (needs kernel.bpf_stats_enabled=1 for run_time_ns). */
 int ember_profiler_prog_stats(struct ember_profiler *pr, uint64_t *run_cnt, uint64_t *run_time_ns);

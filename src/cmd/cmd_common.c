@@ -131,7 +131,7 @@ static void lifetime_counters(struct ember_profiler *pr, struct ember_symbolizer
 		{"sweeps", lt.tracker.sweeps},
 		{"life_checks", lt.tracker.checks},
 		{"events_lost", lt.events_lost},
-		{"procs_map_entries", lt.procs_map_entries},
+		{"procs_map_entries", ember_profiler_procs_map_entries(pr)},
 		{"procs_map_max", lt.procs_map_max},
 		{"unwind_processes", ut.processes},
 		{"unwind_processes_max", ut.max_processes},

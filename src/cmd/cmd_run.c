@@ -37,8 +37,10 @@
 #define DEFAULT_DB "/var/lib/ember/ember.db"
 #define DEFAULT_LISTEN "127.0.0.1:7070"
 #define MEMORY_IDLE_NS (30 * 1000000000LL) /* API idle time before freed query memory goes back */
-#define CHURN_QUIET_NS (5 * 1000000000LL)   /* release after forgetting processes stops this long */
-#define CHURN_RELEASE_NS (60 * 1000000000LL) /* and at least this often while it goes on */
+#define CHURN_QUIET_NS (5 * 1000000000LL)  /* release when forgetting processes stopped this long, */
+#define CHURN_BURST 256                     /* or after this many forgotten */
+#define CHURN_BURST_NS (10 * 1000000000LL) /* but not more often than this, */
+#define CHURN_STALE_NS (30 * 1000000000LL) /* or after this long, however few */
 
 struct agent {
 	struct ember_profiler *profiler;
@@ -50,9 +52,8 @@ struct agent {
 	unsigned frequency;
 	uint64_t flushes, flush_errors, flushed_samples;
 	/* memory given back after process churn (release_after_churn) */
-	uint64_t forgotten_seen, memory_releases;
+	uint64_t forgotten_seen, forgotten_released, memory_releases;
 	int64_t forgotten_changed_ns, released_ns;
-	bool release_pending;
 	long long started_ns, last_flush_ms;
 };
 
@@ -142,8 +143,10 @@ static void stats_json(struct strbuf *sb, void *arg)
  * Give memory back after process churn.  ember_memory_keep_freed() makes
  * glibc keep freed memory for the next query, so what thousands of exited
  * processes held (maps, names, ELF files) would stay in the RSS for good.
- * Once the agent has stopped forgetting processes for CHURN_QUIET_NS, and
- * at least every CHURN_RELEASE_NS while it goes on, the heap is trimmed.
+ * When processes (or idle ELF files) were forgotten since the last release,
+ * the heap is trimmed once forgetting has stopped for CHURN_QUIET_NS, every
+ * CHURN_BURST_NS during a burst of CHURN_BURST or more, and at the latest
+ * CHURN_STALE_NS after the last release (a host where something always exits).
  */
 static void release_after_churn(struct agent *a)
 {
@@ -157,14 +160,17 @@ static void release_after_churn(struct agent *a)
 	if (forgotten != a->forgotten_seen) {
 		a->forgotten_seen = forgotten;
 		a->forgotten_changed_ns = now;
-		a->release_pending = true;
 	}
-	if (a->release_pending && (now - a->forgotten_changed_ns >= CHURN_QUIET_NS ||
-				   now - a->released_ns >= CHURN_RELEASE_NS)) {
+	uint64_t since = forgotten - a->forgotten_released;
+	int64_t age = now - a->released_ns;
+	if (since == 0)
+		return;
+	if (now - a->forgotten_changed_ns >= CHURN_QUIET_NS ||
+	    (since >= CHURN_BURST && age >= CHURN_BURST_NS) || age >= CHURN_STALE_NS) {
 		ember_memory_release();
 		a->memory_releases++;
 		a->released_ns = now;
-		a->release_pending = false;
+		a->forgotten_released = forgotten;
 	}
 }
 
@@ -275,6 +281,7 @@ int cmd_run(int argc, char **argv)
 	}
 	a.frequency = (unsigned)frequency;
 	a.started_ns = cmd_now_ns();
+	a.released_ns = ember_monotonic_ns();
 
 	struct sockaddr_storage addr;
 	unsigned addrlen;

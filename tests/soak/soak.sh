@@ -1,0 +1,139 @@
+#!/bin/sh
+# soak.sh - `ember run` for a long while under process churn, API queries
+# and reports; the agent's RSS must stay flat.
+#
+#   make soak                      (SOAK_MINUTES=30, SOAK_WARMUP=5 by default)
+#   SOAK_MINUTES=10 sh tests/soak/soak.sh
+#
+# The workload, in 2-minute cycles: 60 s of churn at 1000 execs/s then 60 s
+# at 100/s, and two programs that live for a cycle each (one
+# with frame pointers, one without), the UI's queries every 10 s
+# (flamegraph, top, timeline, folded, targets, stats) and `ember report`
+# on the last hour every 5 minutes.  Every 10 s the agent's VmRSS (from
+# /proc, not Ember's own figure), the kernel procs map's size (bpftool)
+# and the agent's tracked processes go to build/soak/rss.csv.
+#
+# After the warm-up the reference is the mean RSS of the first 2 minutes;
+# every later sample must be within +-10% of it.  Prints a table and a
+# text plot of RSS over time, and exits 1 when RSS left the band.
+set -eu
+cd "$(dirname "$0")/../.."
+MINUTES=${SOAK_MINUTES:-30}
+WARMUP=${SOAK_WARMUP:-5}
+OUT=${SOAK_OUT:-build/soak}
+EMBER=build/ember
+PROGS=build/progs
+[ "$(id -u)" -eq 0 ] || { echo "soak: needs root (BPF)"; exit 1; }
+for p in churn churn_child fp_chain unwind_zoo; do
+	[ -x "$PROGS/$p" ] || { echo "soak: $PROGS/$p missing (make test-programs)"; exit 1; }
+done
+rm -rf "$OUT"
+mkdir -p "$OUT"
+pids=""
+cleanup() {
+	for p in $pids; do
+		pkill -P "$p" 2> /dev/null || true # the workload's children, by parent
+		kill "$p" 2> /dev/null || true
+	done
+	wait 2> /dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+"$EMBER" run --db "$OUT/soak.db" --listen 127.0.0.1:0 --frequency 49 --flush 5 \
+	--unwind-cache "$OUT/unwind-cache" 2> "$OUT/run.log" &
+ember=$!
+pids="$pids $ember"
+url=""
+for i in $(seq 1 50); do
+	url=$(sed -n 's/^ember: serving \(http:[^ ]*\)$/\1/p' "$OUT/run.log")
+	[ -n "$url" ] && break
+	sleep 0.2
+done
+[ -n "$url" ] || { cat "$OUT/run.log"; echo "soak: ember run did not start"; exit 1; }
+map=$(for f in /proc/"$ember"/fdinfo/*; do
+	awk '/^map_type:/ { t = $2 } /^value_size:/ { v = $2 } /^map_id:/ { id = $2 }
+		END { if (t == 1 && v == 3080) print id }' "$f" 2> /dev/null; done | head -n 1)
+echo "soak: ember run (pid $ember) at $url for $MINUTES min ($WARMUP min warm-up); procs map $map"
+
+# the workload, in the background
+(
+	cycle=0
+	while :; do
+		"$PROGS/fp_chain" 120 > /dev/null 2>&1 &
+		"$PROGS/unwind_zoo" 120 60 > /dev/null 2>&1 &
+		"$PROGS/churn" 1000 60 > /dev/null 2>&1 || true
+		"$PROGS/churn" 100 60 > /dev/null 2>&1 || true
+		wait
+	done
+) &
+pids="$pids $!"
+(
+	while :; do
+		for q in "flamegraph?from=-3600000" "top?limit=50" "timeline" "folded" "targets" "stats"; do
+			curl -s "${url}api/$q" > /dev/null || true
+		done
+		sleep 10
+	done
+) &
+pids="$pids $!"
+(
+	while :; do
+		sleep 300
+		"$EMBER" report --db "$OUT/soak.db" --from -1h --format json --no-save \
+			--output "$OUT/report.json" 2>> "$OUT/report.log" || true
+		echo "report at $(date +%T): $(wc -c < "$OUT/report.json" 2> /dev/null || echo 0) bytes" >> "$OUT/report.log"
+	done
+) &
+pids="$pids $!"
+
+echo "t_s,rss_kb,procs_map_entries,tracked,warm" > "$OUT/rss.csv"
+start=$(date +%s)
+end=$((start + MINUTES * 60))
+while [ "$(date +%s)" -lt "$end" ]; do
+	sleep 10
+	kill -0 "$ember" 2> /dev/null || { tail "$OUT/run.log"; echo "soak: ember run died"; exit 1; }
+	t=$(($(date +%s) - start))
+	rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$ember/status")
+	entries=$(bpftool -j map dump id "$map" | grep -o '"key":' | wc -l)
+	tracked=$(curl -s "${url}api/stats" | sed -n 's/.*"tracked":\([0-9]*\).*/\1/p')
+	warm=$([ "$t" -ge $((WARMUP * 60)) ] && echo 1 || echo 0)
+	echo "$t,$rss,$entries,${tracked:-},$warm" >> "$OUT/rss.csv"
+done
+curl -s "${url}api/stats" > "$OUT/stats.json" || true
+kill -TERM "$ember"
+wait "$ember" || true
+
+# the verdict: every sample after the warm-up within +-10% of the first 2 minutes' mean
+awk -F, -v out="$OUT/summary.txt" 'NR > 1 && $5 == 1 {
+		n++; t[n] = $1; r[n] = $2
+		if ($1 < first + 120 || n == 1) { if (n == 1) first = $1; ref += $2; nref++ }
+	}
+	END {
+		if (n == 0) { print "soak: no samples after the warm-up" > out; exit }
+		ref /= nref; min = max = r[1]
+		for (i = 1; i <= n; i++) { if (r[i] < min) min = r[i]; if (r[i] > max) max = r[i] }
+		# least-squares slope, kB per hour
+		for (i = 1; i <= n; i++) { sx += t[i]; sy += r[i]; sxx += t[i] * t[i]; sxy += t[i] * r[i] }
+		slope = (n * sxx - sx * sx) ? (n * sxy - sx * sy) / (n * sxx - sx * sx) * 3600 : 0
+		ok = max <= ref * 1.10 && min >= ref * 0.90
+		printf "soak: after the warm-up, %d samples: RSS reference %.1f MiB (mean of the first 2 min), " \
+			"min %.1f MiB (%+.1f%%), max %.1f MiB (%+.1f%%), slope %+.2f MiB/h: %s\n",
+			n, ref / 1024, min / 1024, (min / ref - 1) * 100, max / 1024, (max / ref - 1) * 100,
+			slope / 1024, ok ? "FLAT (within +-10%)" : "NOT FLAT" > out
+	}' "$OUT/rss.csv"
+
+# a table (one line a minute) with a bar per sample
+awk -F, 'NR > 1 && $1 % 60 < 10 { n++; t[n] = $1; r[n] = $2; e[n] = $3; k[n] = $4; if ($2 > max) max = $2 }
+	END {
+		print "| min | VmRSS MiB | procs map | tracked | |"
+		print "| --- | --- | --- | --- | --- |"
+		for (i = 1; i <= n; i++) {
+			bar = ""; for (j = 0; j < r[i] * 40 / max; j++) bar = bar "#"
+			printf "| %d | %.1f | %d | %s | `%s` |\n", t[i] / 60, r[i] / 1024, e[i], k[i], bar
+		}
+	}' "$OUT/rss.csv" > "$OUT/table.md"
+cat "$OUT/table.md"
+cat "$OUT/summary.txt"
+echo "soak: lifetime counters: $(sed -n 's/.*"lifetime":\({[^}]*}\).*/\1/p' "$OUT/stats.json")"
+echo "soak: reports: $(grep -c '^report at' "$OUT/report.log" 2> /dev/null || echo 0); CSV in $OUT/rss.csv"
+grep -q "FLAT (within" "$OUT/summary.txt"
