@@ -5,7 +5,9 @@
  * moves the last entry into the hole.  Each entry is live or dead (exit
  * known, forgotten at the next collect).  Eviction is CLOCK: seen() sets an
  * entry's referenced bit, the hand clears it and passes over, and the first
- * live entry found unreferenced is the victim.  The life-check sweep walks
+ * live entry found unreferenced is the victim.  A death is stamped with the
+ * drain epoch it became known in: a collect forgets only deaths known
+ * before its drain began, so events handled during a drain wait one more.  The life-check sweep walks
  * the array from where the last one stopped, so every pid is checked within
  * about max_pids / checks_per_sweep collects even when a sweep cannot check
  * them all.
@@ -24,7 +26,8 @@
 
 struct tracked {
 	uint32_t pid;
-	bool dead;       /* exit known: forget at the next collect */
+	uint32_t dead_epoch; /* when dead: the drain epoch its exit became known in */
+	bool dead;       /* exit known: forget at the first collect of a later epoch */
 	bool referenced; /* seen since the clock hand last passed */
 	int64_t checked_ns; /* last life check, 0 = never */
 };
@@ -36,6 +39,7 @@ struct ember_proctrack {
 	size_t n, cap, n_dead;
 	size_t hand;   /* CLOCK hand */
 	size_t cursor; /* where the life-check sweep resumes */
+	uint32_t epoch; /* drains begun (ember_proctrack_drain_begins) */
 	struct ember_proctrack_stats st;
 };
 
@@ -104,14 +108,15 @@ static void mark_dead(struct ember_proctrack *pt, size_t i)
 	if (pt->e[i].dead)
 		return;
 	pt->e[i].dead = true;
+	pt->e[i].dead_epoch = pt->epoch;
 	pt->n_dead++;
 }
 
-/* Forget every dead entry now (before a drain: only when they pile up). */
-static void forget_dead(struct ember_proctrack *pt)
+/* Forget the dead entries marked before epoch `before` (UINT32_MAX: all of them). */
+static void forget_dead(struct ember_proctrack *pt, uint32_t before)
 {
 	for (size_t i = 0; i < pt->n;) {
-		if (pt->e[i].dead)
+		if (pt->e[i].dead && (before == UINT32_MAX || pt->e[i].dead_epoch < before))
 			forget_at(pt, i); /* the last entry moved to i: look at it next */
 		else
 			i++;
@@ -157,7 +162,7 @@ int ember_proctrack_seen(struct ember_proctrack *pt, uint32_t pid, bool new_life
 	if (pt->n - pt->n_dead >= pt->o.max_pids)
 		evict_one(pt);
 	if (pt->n_dead >= pt->o.max_pids)
-		forget_dead(pt);
+		forget_dead(pt, UINT32_MAX);
 	if (ember_array_grow(&pt->e, &pt->cap, pt->n + 1, sizeof(*pt->e)))
 		return -ENOMEM;
 	if (ember_pidtab_set(&pt->index, pid, (uint32_t)pt->n))
@@ -177,9 +182,14 @@ void ember_proctrack_exited(struct ember_proctrack *pt, uint32_t pid)
 	mark_dead(pt, i);
 }
 
+void ember_proctrack_drain_begins(struct ember_proctrack *pt)
+{
+	pt->epoch++;
+}
+
 void ember_proctrack_collect(struct ember_proctrack *pt, int64_t now_ns)
 {
-	forget_dead(pt);
+	forget_dead(pt, pt->epoch);
 	if (pt->n == 0)
 		return;
 	size_t checks = 0;

@@ -66,10 +66,15 @@ int ember_proctrack_seen(struct ember_proctrack *pt, uint32_t pid, bool new_life
 /* The kernel reported pid's exit: forgotten at the next collect.  Unknown pids are ignored. */
 void ember_proctrack_exited(struct ember_proctrack *pt, uint32_t pid);
 
+/* A drain begins (its maps generation was just flipped). */
+void ember_proctrack_drain_begins(struct ember_proctrack *pt);
+
 /*
- * Call after a drain: forget every pid whose exit was known before it,
- * then check up to checks_per_sweep live pids not checked for recheck_ns;
- * the dead ones are forgotten at the next collect.
+ * Call after a drain: forget every pid whose exit was known before the
+ * drain began (all its samples were in it), then check up to
+ * checks_per_sweep live pids not checked for recheck_ns; the dead ones are
+ * forgotten after the next drain.  Exits learnt during a drain (events
+ * handled while it runs) also wait for the next one.
  */
 void ember_proctrack_collect(struct ember_proctrack *pt, int64_t now_ns);
 

@@ -15,6 +15,10 @@
  *      its user and kernel stacks, hand them to the callback;
  *   4. delete what was read, leaving the old generation empty for the next flip.
  *
+ * Kernel events are handled between polls and, every 10 ms, during a
+ * drain, so that a busy drain does not make a short-lived process miss
+ * its snapshot at exec.
+ *
  * Process lifetime: every pid the agent hears of (exec, refresh request,
  * drained sample) goes into the process tracker (proctrack.h).  An exit
  * reported by the kernel unloads the pid's unwind tables at once (no more
@@ -43,6 +47,8 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "profiler.skel.h"
+
+#define EVENTS_DURING_DRAIN_NS (10 * 1000000LL) /* kernel events handled this often in a drain */
 
 struct ember_profiler {
 	struct profiler *skel;
@@ -416,7 +422,7 @@ long ember_profiler_drain(struct ember_profiler *pr, ember_sample_fn fn, void *a
 	__u64 kpcs[EMBER_MAX_KERNEL_DEPTH];
 	struct ember_user_stack ust;
 	long drained = 0;
-	int64_t now = ember_monotonic_ns();
+	int64_t now = ember_monotonic_ns(), consumed_ns = now;
 
 	if (!keys || !uhashes) {
 		free(keys);
@@ -424,6 +430,7 @@ long ember_profiler_drain(struct ember_profiler *pr, ember_sample_fn fn, void *a
 		return -ENOMEM;
 	}
 	__atomic_store_n(&sk->bss->active_gen, old ^ 1, __ATOMIC_SEQ_CST);
+	ember_proctrack_drain_begins(pr->tracker);
 	wait_for_running_programs();
 
 	size_t n = map_keys(counts_fd, keys, sizeof(*keys), max_counts);
@@ -454,6 +461,16 @@ long ember_profiler_drain(struct ember_profiler *pr, ember_sample_fn fn, void *a
 		ember_unwind_tables_touch(pr->tables, s.pid, now);
 		fn(&s, arg);
 		drained += (long)c.count;
+		/*
+		 * A long drain (a loaded host, many new stacks to symbolize) must
+		 * not delay exec events: a short-lived process is snapshotted for
+		 * the symbolizer at its exec, or its samples go unnamed.
+		 */
+		int64_t t = ember_monotonic_ns();
+		if (t - consumed_ns >= EVENTS_DURING_DRAIN_NS) {
+			perf_buffer__consume(pr->events);
+			consumed_ns = t;
+		}
 	}
 
 	/* Clear the old generation for its next turn. */

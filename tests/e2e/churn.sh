@@ -28,20 +28,6 @@ seconds=${CHURN_SECONDS:-60}
 
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
-# The procs map of the agent: among its BPF map fds, the hash whose value is
-# a struct ember_proc (3080 bytes).
-procs_map_id() {
-	for f in /proc/"$1"/fdinfo/*; do
-		awk '/^map_type:/ { t = $2 } /^value_size:/ { v = $2 } /^map_id:/ { id = $2 }
-			END { if (t == 1 && v == 3080) print id }' "$f" 2> /dev/null
-	done | head -n 1
-}
-
-# The pids in the procs map, one a line, as bpftool dumps them.
-procs_pids() {
-	bpftool -j map dump id "$1" | tr ',{}' '\n\n\n' | sed -n 's/^ *"key": *\([0-9][0-9]*\) *$/\1/p'
-}
-
 # Pids of $1 (a file of pids) that are not running: gone or zombies.
 dead_pids() {
 	while read -r p; do
@@ -61,14 +47,7 @@ early=$BG_LAST
 start_bg "$EMBER" run --db "$OUT/ember.db" --listen 127.0.0.1:0 --frequency 49 --flush 5 \
 	--unwind-cache "$OUT/unwind-cache" 2> "$OUT/run.log"
 ember=$BG_LAST
-url=""
-for i in $(seq 1 50); do
-	url=$(sed -n 's/^ember: serving \(http:[^ ]*\)$/\1/p' "$OUT/run.log")
-	[ -n "$url" ] && break
-	kill -0 "$ember" 2> /dev/null || { cat "$OUT/run.log"; fail "ember run exited"; }
-	sleep 0.2
-done
-[ -n "$url" ] || { cat "$OUT/run.log"; fail "ember run did not print its address"; }
+wait_for_server "$ember" "$OUT/run.log"
 wait "$early"
 map=$(procs_map_id "$ember")
 [ -n "$map" ] || fail "cannot find the agent's procs map among its fds"

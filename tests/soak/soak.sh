@@ -20,39 +20,22 @@ set -eu
 cd "$(dirname "$0")/../.."
 MINUTES=${SOAK_MINUTES:-30}
 WARMUP=${SOAK_WARMUP:-5}
-OUT=${SOAK_OUT:-build/soak}
-EMBER=build/ember
-PROGS=build/progs
-[ "$(id -u)" -eq 0 ] || { echo "soak: needs root (BPF)"; exit 1; }
-for p in churn churn_child fp_chain unwind_zoo; do
-	[ -x "$PROGS/$p" ] || { echo "soak: $PROGS/$p missing (make test-programs)"; exit 1; }
-done
-rm -rf "$OUT"
-mkdir -p "$OUT"
-pids=""
-cleanup() {
-	for p in $pids; do
-		pkill -P "$p" 2> /dev/null || true # the workload's children, by parent
-		kill "$p" 2> /dev/null || true
-	done
-	wait 2> /dev/null || true
+TEST_OUT=${SOAK_OUT:-build/soak}
+. tests/e2e/lib.sh # fail, start_bg (stopped at exit), wait_for_server; empties $OUT
+[ "$(id -u)" -eq 0 ] || fail "soak: needs root (BPF)"
+for p in churn churn_child fp_chain unwind_zoo; do require_prog "$p"; done
+# the workload's subshells: their children go with them
+cleanup_workload() {
+	for p in $BG_PIDS; do pkill -P "$p" 2> /dev/null || true; done
+	cleanup
 }
-trap cleanup EXIT INT TERM
+trap cleanup_workload EXIT INT TERM
 
-"$EMBER" run --db "$OUT/soak.db" --listen 127.0.0.1:0 --frequency 49 --flush 5 \
-	--unwind-cache "$OUT/unwind-cache" 2> "$OUT/run.log" &
-ember=$!
-pids="$pids $ember"
-url=""
-for i in $(seq 1 50); do
-	url=$(sed -n 's/^ember: serving \(http:[^ ]*\)$/\1/p' "$OUT/run.log")
-	[ -n "$url" ] && break
-	sleep 0.2
-done
-[ -n "$url" ] || { cat "$OUT/run.log"; echo "soak: ember run did not start"; exit 1; }
-map=$(for f in /proc/"$ember"/fdinfo/*; do
-	awk '/^map_type:/ { t = $2 } /^value_size:/ { v = $2 } /^map_id:/ { id = $2 }
-		END { if (t == 1 && v == 3080) print id }' "$f" 2> /dev/null; done | head -n 1)
+start_bg "$EMBER" run --db "$OUT/soak.db" --listen 127.0.0.1:0 --frequency 49 --flush 5 \
+	--unwind-cache "$OUT/unwind-cache" 2> "$OUT/run.log"
+ember=$BG_LAST
+wait_for_server "$ember" "$OUT/run.log"
+map=$(procs_map_id "$ember")
 echo "soak: ember run (pid $ember) at $url for $MINUTES min ($WARMUP min warm-up); procs map $map"
 
 # the workload, in the background
@@ -66,7 +49,7 @@ echo "soak: ember run (pid $ember) at $url for $MINUTES min ($WARMUP min warm-up
 		wait
 	done
 ) &
-pids="$pids $!"
+BG_PIDS="$BG_PIDS $!"
 (
 	while :; do
 		for q in "flamegraph?from=-3600000" "top?limit=50" "timeline" "folded" "targets" "stats"; do
@@ -75,7 +58,7 @@ pids="$pids $!"
 		sleep 10
 	done
 ) &
-pids="$pids $!"
+BG_PIDS="$BG_PIDS $!"
 (
 	while :; do
 		sleep 300
@@ -84,17 +67,17 @@ pids="$pids $!"
 		echo "report at $(date +%T): $(wc -c < "$OUT/report.json" 2> /dev/null || echo 0) bytes" >> "$OUT/report.log"
 	done
 ) &
-pids="$pids $!"
+BG_PIDS="$BG_PIDS $!"
 
 echo "t_s,rss_kb,procs_map_entries,tracked,warm" > "$OUT/rss.csv"
 start=$(date +%s)
 end=$((start + MINUTES * 60))
 while [ "$(date +%s)" -lt "$end" ]; do
 	sleep 10
-	kill -0 "$ember" 2> /dev/null || { tail "$OUT/run.log"; echo "soak: ember run died"; exit 1; }
+	kill -0 "$ember" 2> /dev/null || { tail "$OUT/run.log"; fail "soak: ember run died"; }
 	t=$(($(date +%s) - start))
 	rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$ember/status")
-	entries=$(bpftool -j map dump id "$map" | grep -o '"key":' | wc -l)
+	entries=$(procs_pids "$map" | wc -l)
 	tracked=$(curl -s "${url}api/stats" | sed -n 's/.*"tracked":\([0-9]*\).*/\1/p')
 	warm=$([ "$t" -ge $((WARMUP * 60)) ] && echo 1 || echo 0)
 	echo "$t,$rss,$entries,${tracked:-},$warm" >> "$OUT/rss.csv"

@@ -33,6 +33,13 @@ static void fake_forget(uint32_t pid, void *arg)
 	w->forgets[pid]++;
 }
 
+/* One drain: the generation flips, samples are handed out, then the collect. */
+static void drain(struct ember_proctrack *pt, int64_t now)
+{
+	ember_proctrack_drain_begins(pt);
+	ember_proctrack_collect(pt, now);
+}
+
 static struct ember_proctrack *make(struct world *w, size_t max, size_t checks)
 {
 	struct ember_proctrack_opts o = {.max_pids = max,
@@ -60,10 +67,10 @@ static void test_reported_exit_forgotten_once_at_collect(void **state)
 	assert_int_equal(w.forgets[3], 0); /* not before the drain */
 	/* its last samples, drained after the exit, do not bring it back */
 	ember_proctrack_seen(pt, 3, false, 10);
-	ember_proctrack_collect(pt, 10);
+	drain(pt, 10);
 	assert_int_equal(w.forgets[3], 1);
 	assert_false(ember_proctrack_has(pt, 3));
-	ember_proctrack_collect(pt, 20);
+	drain(pt, 20);
 	assert_int_equal(w.forgets[3], 1);
 	for (uint32_t pid = 1; pid <= 5; pid++)
 		if (pid != 3)
@@ -85,15 +92,15 @@ static void test_sweep_finds_unreported_exits(void **state)
 	for (uint32_t pid = 1; pid <= 8; pid++)
 		ember_proctrack_seen(pt, pid, true, 0);
 	w.dead[2] = w.dead[7] = true; /* exited; the kernel said nothing */
-	ember_proctrack_collect(pt, 5000);
+	drain(pt, 5000);
 	/* found dead now, forgotten at the next collect (after the next drain) */
 	assert_int_equal(w.forgets[2] + w.forgets[7], 0);
 	assert_int_equal(w.checks, 8);
-	ember_proctrack_collect(pt, 5001); /* within recheck_ns: nothing checked again */
+	drain(pt, 5001); /* within recheck_ns: nothing checked again */
 	assert_int_equal(w.forgets[2], 1);
 	assert_int_equal(w.forgets[7], 1);
 	assert_int_equal(w.checks, 8);
-	ember_proctrack_collect(pt, 7000); /* recheck_ns passed: the 6 live ones again */
+	drain(pt, 7000); /* recheck_ns passed: the 6 live ones again */
 	assert_int_equal(w.checks, 14);
 	ember_proctrack_stats(pt, &st);
 	assert_int_equal(st.reaped, 2);
@@ -113,10 +120,10 @@ static void test_sweep_budget_covers_everyone_in_turn(void **state)
 	/* 20 dead pids, 5 checks a collect: all found within 4 collects, forgotten at the 5th */
 	for (int i = 0; i < 4; i++) {
 		unsigned before = w.checks;
-		ember_proctrack_collect(pt, 5000 + i);
+		drain(pt, 5000 + i);
 		assert_int_equal(w.checks - before, 5);
 	}
-	ember_proctrack_collect(pt, 6000);
+	drain(pt, 6000);
 	for (uint32_t pid = 1; pid < 21; pid++)
 		assert_int_equal(w.forgets[pid], 1);
 	assert_false(ember_proctrack_has(pt, 1));
@@ -134,7 +141,7 @@ static void test_clock_eviction_spares_recently_seen(void **state)
 	ember_proctrack_seen(pt, 5, true, 0); /* full: one goes (all were seen once: the oldest) */
 	ember_proctrack_seen(pt, 2, false, 0); /* 2 is sampled again */
 	ember_proctrack_seen(pt, 6, true, 0);  /* full again: 2 is spared, 3 goes */
-	ember_proctrack_collect(pt, 0);
+	drain(pt, 0);
 	assert_int_equal(w.forgets[1], 1);
 	assert_int_equal(w.forgets[3], 1);
 	assert_int_equal(w.forgets[2] + w.forgets[4] + w.forgets[5] + w.forgets[6], 0);
@@ -158,7 +165,7 @@ static void test_exit_flood_is_bounded(void **state)
 		ember_proctrack_stats(pt, &st);
 		assert_true(st.tracked <= 2 * 4); /* live + waiting, each at most max */
 	}
-	ember_proctrack_collect(pt, 0);
+	drain(pt, 0);
 	for (uint32_t pid = 1; pid < 61; pid++)
 		assert_int_equal(w.forgets[pid], 1);
 	ember_proctrack_stats(pt, &st);
@@ -175,9 +182,24 @@ static void test_reused_pid_cancels_pending_exit(void **state)
 	ember_proctrack_seen(pt, 9, true, 0);
 	ember_proctrack_exited(pt, 9);
 	ember_proctrack_seen(pt, 9, true, 0); /* exec of a new process with that pid */
-	ember_proctrack_collect(pt, 0);
+	drain(pt, 0);
 	assert_int_equal(w.forgets[9], 0);
 	assert_true(ember_proctrack_has(pt, 9));
+	ember_proctrack_free(pt);
+}
+
+static void test_exit_learnt_during_a_drain_waits(void **state)
+{
+	struct world w = {0};
+	struct ember_proctrack *pt = make(&w, 8, 100);
+
+	ember_proctrack_seen(pt, 4, true, 0);
+	ember_proctrack_drain_begins(pt);
+	ember_proctrack_exited(pt, 4); /* handled while the drain runs */
+	ember_proctrack_collect(pt, 0);
+	assert_int_equal(w.forgets[4], 0); /* samples after the flip are in the next drain */
+	drain(pt, 0);
+	assert_int_equal(w.forgets[4], 1);
 	ember_proctrack_free(pt);
 }
 
@@ -199,6 +221,7 @@ int main(void)
 		cmocka_unit_test(test_clock_eviction_spares_recently_seen),
 		cmocka_unit_test(test_exit_flood_is_bounded),
 		cmocka_unit_test(test_reused_pid_cancels_pending_exit),
+		cmocka_unit_test(test_exit_learnt_during_a_drain_waits),
 		cmocka_unit_test(test_bad_options),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
