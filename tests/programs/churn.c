@@ -15,10 +15,12 @@
  * 1 ms slices against the clock and reaps its children as they exit.  When
  * the machine cannot keep up, the rate is whatever it manages.  At the end
  * prints "churn: N execs in S s (R/s), F failed" on stdout: the achieved
- * rate is what the tests check and report.
+ * rate is what the tests check and report.  SIGTERM or SIGINT stops the
+ * workers too.
  */
 #include <errno.h>
 #include <libgen.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -54,6 +56,17 @@ static int child(const char *spin_ms)
 struct totals {
 	long started, failed;
 };
+
+#define MAX_WORKERS 64
+static pid_t workers[MAX_WORKERS];
+static long n_workers;
+
+static void stop_workers(int sig)
+{
+	for (long i = 0; i < n_workers; i++)
+		kill(workers[i], SIGTERM);
+	_exit(128 + sig);
+}
 
 static void reap(long *live)
 {
@@ -127,21 +140,30 @@ int main(int argc, char **argv)
 		perror("churn: mmap");
 		return 1;
 	}
-	long workers = sysconf(_SC_NPROCESSORS_ONLN);
-	if (workers < 1)
-		workers = 1;
+	long nw = sysconf(_SC_NPROCESSORS_ONLN);
+	if (nw < 1)
+		nw = 1;
+	if (nw > MAX_WORKERS)
+		nw = MAX_WORKERS;
+	struct sigaction sa = {.sa_handler = stop_workers};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
 	double t0 = now_s(), end = t0 + seconds;
-	for (long w = 0; w < workers; w++) {
+	for (long w = 0; w < nw; w++) {
 		pid_t pid = fork();
 		if (pid == 0) {
-			worker(rate / (double)workers, t0, end, dynamic_every, self,
+			signal(SIGTERM, SIG_DFL);
+			signal(SIGINT, SIG_DFL);
+			worker(rate / (double)nw, t0, end, dynamic_every, self,
 			       have_tiny ? tiny : NULL, tot);
 			_exit(0);
 		}
 		if (pid < 0) {
 			perror("churn: fork");
-			return 1;
+			stop_workers(SIGTERM);
 		}
+		workers[n_workers++] = pid;
 	}
 	while (wait(NULL) > 0 || errno == EINTR)
 		;

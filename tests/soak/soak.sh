@@ -10,8 +10,10 @@
 # with frame pointers, one without), the UI's queries every 10 s
 # (flamegraph, top, timeline, folded, targets, stats) and `ember report`
 # on the last hour every 5 minutes.  Every 10 s the agent's VmRSS (from
-# /proc, not Ember's own figure), the kernel procs map's size (bpftool)
-# and the agent's tracked processes go to build/soak/rss.csv.
+# /proc, not Ember's own figure), the kernel procs map's size (bpftool),
+# the agent's tracked processes and loaded ELF files, and the host's load
+# average (other activity on the host is profiled too) go to
+# build/soak/rss.csv.
 #
 # After the warm-up the reference is the mean RSS of the first 2 minutes;
 # every later sample must be within +-10% of it.  Prints a table and a
@@ -37,11 +39,13 @@ ember=$BG_LAST
 wait_for_server "$ember" "$OUT/run.log"
 map=$(procs_map_id "$ember")
 echo "soak: ember run (pid $ember) at $url for $MINUTES min ($WARMUP min warm-up); procs map $map"
+start=$(date +%s)
+end=$((start + MINUTES * 60))
 
 # the workload, in the background
 (
-	cycle=0
-	while :; do
+	trap - EXIT INT TERM # a subshell must not run the cleanup
+	while [ "$(date +%s)" -lt "$end" ]; do
 		"$PROGS/fp_chain" 120 > /dev/null 2>&1 &
 		"$PROGS/unwind_zoo" 120 60 > /dev/null 2>&1 &
 		"$PROGS/churn" 1000 60 > /dev/null 2>&1 || true
@@ -51,7 +55,8 @@ echo "soak: ember run (pid $ember) at $url for $MINUTES min ($WARMUP min warm-up
 ) &
 BG_PIDS="$BG_PIDS $!"
 (
-	while :; do
+	trap - EXIT INT TERM # a subshell must not run the cleanup
+	while [ "$(date +%s)" -lt "$end" ]; do
 		for q in "flamegraph?from=-3600000" "top?limit=50" "timeline" "folded" "targets" "stats"; do
 			curl -s "${url}api/$q" > /dev/null || true
 		done
@@ -60,7 +65,8 @@ BG_PIDS="$BG_PIDS $!"
 ) &
 BG_PIDS="$BG_PIDS $!"
 (
-	while :; do
+	trap - EXIT INT TERM # a subshell must not run the cleanup
+	while [ "$(date +%s)" -lt "$end" ]; do
 		sleep 300
 		"$EMBER" report --db "$OUT/soak.db" --from -1h --format json --no-save \
 			--output "$OUT/report.json" 2>> "$OUT/report.log" || true
@@ -69,18 +75,18 @@ BG_PIDS="$BG_PIDS $!"
 ) &
 BG_PIDS="$BG_PIDS $!"
 
-echo "t_s,rss_kb,procs_map_entries,tracked,warm" > "$OUT/rss.csv"
-start=$(date +%s)
-end=$((start + MINUTES * 60))
+echo "t_s,rss_kb,procs_map_entries,tracked,warm,elf_files,loadavg" > "$OUT/rss.csv"
 while [ "$(date +%s)" -lt "$end" ]; do
 	sleep 10
 	kill -0 "$ember" 2> /dev/null || { tail "$OUT/run.log"; fail "soak: ember run died"; }
 	t=$(($(date +%s) - start))
 	rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$ember/status")
 	entries=$(procs_pids "$map" | wc -l)
-	tracked=$(curl -s "${url}api/stats" | sed -n 's/.*"tracked":\([0-9]*\).*/\1/p')
+	curl -s "${url}api/stats" > "$OUT/stats-now.json" || true
+	tracked=$(sed -n 's/.*"tracked":\([0-9]*\).*/\1/p' "$OUT/stats-now.json")
+	elf=$(sed -n 's/.*"elf_files":\([0-9]*\).*/\1/p' "$OUT/stats-now.json")
 	warm=$([ "$t" -ge $((WARMUP * 60)) ] && echo 1 || echo 0)
-	echo "$t,$rss,$entries,${tracked:-},$warm" >> "$OUT/rss.csv"
+	echo "$t,$rss,$entries,${tracked:-},$warm,${elf:-},$(cut -d' ' -f1 /proc/loadavg)" >> "$OUT/rss.csv"
 done
 curl -s "${url}api/stats" > "$OUT/stats.json" || true
 kill -TERM "$ember"
@@ -106,13 +112,14 @@ awk -F, -v out="$OUT/summary.txt" 'NR > 1 && $5 == 1 {
 	}' "$OUT/rss.csv"
 
 # a table (one line a minute) with a bar per sample
-awk -F, 'NR > 1 && $1 % 60 < 10 { n++; t[n] = $1; r[n] = $2; e[n] = $3; k[n] = $4; if ($2 > max) max = $2 }
+awk -F, 'NR > 1 && $1 % 60 < 10 { n++; t[n] = $1; r[n] = $2; e[n] = $3; k[n] = $4; f[n] = $6; l[n] = $7
+		if ($2 > max) max = $2 }
 	END {
-		print "| min | VmRSS MiB | procs map | tracked | |"
-		print "| --- | --- | --- | --- | --- |"
+		print "| min | VmRSS MiB | procs map | tracked | ELF files | load | |"
+		print "| --- | --- | --- | --- | --- | --- | --- |"
 		for (i = 1; i <= n; i++) {
 			bar = ""; for (j = 0; j < r[i] * 40 / max; j++) bar = bar "#"
-			printf "| %d | %.1f | %d | %s | `%s` |\n", t[i] / 60, r[i] / 1024, e[i], k[i], bar
+			printf "| %d | %.1f | %d | %s | %s | %s | `%s` |\n", t[i] / 60, r[i] / 1024, e[i], k[i], f[i], l[i], bar
 		}
 	}' "$OUT/rss.csv" > "$OUT/table.md"
 cat "$OUT/table.md"
