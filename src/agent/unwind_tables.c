@@ -30,8 +30,9 @@
  * has memory after the write will have its exit reported, and one that
  * has none is unloaded at once.  The table is bounded by the procs map's
  * capacity: when full, the process least recently sampled (or loaded) is
- * evicted and counted.  The user-space table and the map are reconciled by
- * ember_unwind_tables_maintain.  Lookups by pid and by file id go through
+ * evicted and counted; a map found full while the table is not (it should
+ * not happen) is first cleared of pids the table does not hold.  Lookups
+ * by pid and by file id go through
  * pidtab indexes (thousands of processes come and go a second under churn).
  *
  * Failed reads.  A mapped file is opened once, through the process
