@@ -289,6 +289,15 @@ static void key_map_free(struct key_map *m)
 
 /* ---- ELF cache ---- */
 
+/* Heap bytes of a loaded file's symbol table (DWARF not included). */
+static uint64_t elf_symbol_bytes(const struct ember_elf *elf)
+{
+	if (!elf)
+		return 0;
+	return elf->n_syms * (sizeof(*elf->syms) + sizeof(*elf->max_end) + sizeof(*elf->demangled)) +
+	       elf->names_len;
+}
+
 static struct elf_entry *entry_new(struct ember_symbolizer *s, struct ember_elf *elf, int err)
 {
 	struct elf_entry *e = calloc(1, sizeof(*e));
@@ -303,6 +312,7 @@ static struct elf_entry *entry_new(struct ember_symbolizer *s, struct ember_elf 
 	s->n_entries++;
 	if (elf)
 		s->stats.elf_files++;
+	s->stats.elf_symbol_bytes += elf_symbol_bytes(elf);
 	return e;
 }
 
@@ -329,6 +339,7 @@ static void elf_cache_trim(struct ember_symbolizer *s, int64_t now)
 			*pp = e->next;
 			if (e->elf)
 				s->stats.elf_files--;
+			s->stats.elf_symbol_bytes -= elf_symbol_bytes(e->elf);
 			ember_elf_free(e->elf);
 			free(e);
 			s->n_entries--;

@@ -77,6 +77,7 @@ struct ember_symbolizer_stats {
 	uint64_t elf_files;  /* ELF files loaded now */
 	uint64_t elf_errors; /* files that could not be read (running total) */
 	uint64_t elf_dropped;   /* unused files dropped from the cache (running total) */
+	uint64_t elf_symbol_bytes; /* heap held by the loaded files' symbol tables */
 	uint64_t elf_retries;   /* failed files loaded again after their backoff */
 	uint64_t open_vanished; /* files not opened because their process had exited (a race) */
 	uint64_t processes;  /* processes with cached maps now */
