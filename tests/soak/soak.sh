@@ -7,9 +7,9 @@
 #
 # The workload, in 2-minute cycles: 60 s of churn at 1000 execs/s then 60 s
 # at 100/s, and two programs that live for a cycle each (one
-# with frame pointers, one without), the UI's queries every 10 s
-# (flamegraph, top, timeline, folded, targets, stats) and `ember report`
-# on the last hour every 5 minutes.  Every 10 s the agent's VmRSS (from
+# with frame pointers, one without), the UI's queries on the last 5
+# minutes every 10 s (flamegraph, top, timeline, folded; targets, stats)
+# and `ember report` on the last hour every 5 minutes.  Every 10 s the agent's VmRSS (from
 # /proc, not Ember's own figure), the kernel procs map's size (bpftool),
 # the agent's tracked processes and loaded ELF files, and the host's load
 # average (other activity on the host is profiled too) go to
@@ -57,7 +57,9 @@ BG_PIDS="$BG_PIDS $!"
 (
 	trap - EXIT INT TERM # a subshell must not run the cleanup
 	while [ "$(date +%s)" -lt "$end" ]; do
-		for q in "flamegraph?from=-3600000" "top?limit=50" "timeline" "folded" "targets" "stats"; do
+		from=$(( ($(date +%s) - 300) * 1000 )) # the last 5 minutes, as the UI's live view
+		for q in "flamegraph?from=$from" "top?limit=50&from=$from" "timeline?from=$from" \
+			"folded?from=$from" "targets" "stats"; do
 			curl -s "${url}api/$q" > /dev/null || true
 		done
 		sleep 10
