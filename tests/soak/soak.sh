@@ -77,41 +77,51 @@ BG_PIDS="$BG_PIDS $!"
 ) &
 BG_PIDS="$BG_PIDS $!"
 
-echo "t_s,rss_kb,procs_map_entries,tracked,warm,elf_files,loadavg" > "$OUT/rss.csv"
+echo "t_s,rss_kb,procs_map_entries,tracked,warm,elf_files,loadavg,rss_anon_kb,rss_file_kb" > "$OUT/rss.csv"
 while [ "$(date +%s)" -lt "$end" ]; do
 	sleep 10
 	kill -0 "$ember" 2> /dev/null || { tail "$OUT/run.log"; fail "soak: ember run died"; }
 	t=$(($(date +%s) - start))
 	rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$ember/status")
+	anon=$(awk '/^RssAnon:/ { print $2 }' "/proc/$ember/status")
+	file=$(awk '/^RssFile:/ { print $2 }' "/proc/$ember/status")
 	entries=$(procs_pids "$map" | wc -l)
 	curl -s "${url}api/stats" > "$OUT/stats-now.json" || true
 	tracked=$(sed -n 's/.*"tracked":\([0-9]*\).*/\1/p' "$OUT/stats-now.json")
 	elf=$(sed -n 's/.*"elf_files":\([0-9]*\).*/\1/p' "$OUT/stats-now.json")
 	warm=$([ "$t" -ge $((WARMUP * 60)) ] && echo 1 || echo 0)
-	echo "$t,$rss,$entries,${tracked:-},$warm,${elf:-},$(cut -d' ' -f1 /proc/loadavg)" >> "$OUT/rss.csv"
+	echo "$t,$rss,$entries,${tracked:-},$warm,${elf:-},$(cut -d' ' -f1 /proc/loadavg),$anon,$file" >> "$OUT/rss.csv"
 done
 curl -s "${url}api/stats" > "$OUT/stats.json" || true
 kill -TERM "$ember"
 wait "$ember" || true
 
-# the verdict: every sample after the warm-up within +-10% of the first 2 minutes' mean
-awk -F, -v out="$OUT/summary.txt" 'NR > 1 && $5 == 1 {
-		n++; t[n] = $1; r[n] = $2
-		if ($1 < first + 120 || n == 1) { if (n == 1) first = $1; ref += $2; nref++ }
-	}
-	END {
-		if (n == 0) { print "soak: no samples after the warm-up" > out; exit }
-		ref /= nref; min = max = r[1]
-		for (i = 1; i <= n; i++) { if (r[i] < min) min = r[i]; if (r[i] > max) max = r[i] }
-		# least-squares slope, kB per hour
-		for (i = 1; i <= n; i++) { sx += t[i]; sy += r[i]; sxx += t[i] * t[i]; sxy += t[i] * r[i] }
-		slope = (n * sxx - sx * sx) ? (n * sxy - sx * sy) / (n * sxx - sx * sx) * 3600 : 0
-		ok = max <= ref * 1.10 && min >= ref * 0.90
-		printf "soak: after the warm-up, %d samples: RSS reference %.1f MiB (mean of the first 2 min), " \
-			"min %.1f MiB (%+.1f%%), max %.1f MiB (%+.1f%%), slope %+.2f MiB/h: %s\n",
-			n, ref / 1024, min / 1024, (min / ref - 1) * 100, max / 1024, (max / ref - 1) * 100,
-			slope / 1024, ok ? "FLAT (within +-10%)" : "NOT FLAT" > out
-	}' "$OUT/rss.csv"
+# the verdict: every sample after the warm-up within +-10% of the first 2
+# minutes' mean, for VmRSS (column 2), and for information its anonymous
+# part (heap, column 8) and its file-backed part (the database's mmap, the
+# mapped binaries: column 9)
+flatness() { # flatness COLUMN LABEL
+	awk -F, -v col="$1" -v label="$2" 'NR > 1 && $5 == 1 {
+			n++; t[n] = $1; r[n] = $col
+			if (n == 1) first = $1
+			if ($1 < first + 120) { ref += $col; nref++ }
+		}
+		END {
+			if (n == 0) { print "soak: no samples after the warm-up"; exit }
+			ref /= nref; min = max = r[1]
+			for (i = 1; i <= n; i++) { if (r[i] < min) min = r[i]; if (r[i] > max) max = r[i] }
+			for (i = 1; i <= n; i++) { sx += t[i]; sy += r[i]; sxx += t[i] * t[i]; sxy += t[i] * r[i] }
+			slope = (n * sxx - sx * sx) ? (n * sxy - sx * sy) / (n * sxx - sx * sx) * 3600 : 0
+			ok = max <= ref * 1.10 && min >= ref * 0.90
+			printf "soak: %s after the warm-up, %d samples: reference %.1f MiB (mean of the first 2 min), " \
+				"min %.1f MiB (%+.1f%%), max %.1f MiB (%+.1f%%), slope %+.2f MiB/h: %s\n",
+				label, n, ref / 1024, min / 1024, (min / ref - 1) * 100, max / 1024, (max / ref - 1) * 100,
+				slope / 1024, ok ? "FLAT (within +-10%)" : "NOT FLAT"
+		}' "$OUT/rss.csv"
+}
+flatness 2 VmRSS > "$OUT/summary.txt"
+flatness 8 "RssAnon (heap)" > "$OUT/summary-parts.txt"
+flatness 9 "RssFile (database mmap, binaries)" >> "$OUT/summary-parts.txt"
 
 # a table (one line a minute) with a bar per sample
 awk -F, 'NR > 1 && $1 % 60 < 10 { n++; t[n] = $1; r[n] = $2; e[n] = $3; k[n] = $4; f[n] = $6; l[n] = $7
@@ -125,7 +135,7 @@ awk -F, 'NR > 1 && $1 % 60 < 10 { n++; t[n] = $1; r[n] = $2; e[n] = $3; k[n] = $
 		}
 	}' "$OUT/rss.csv" > "$OUT/table.md"
 cat "$OUT/table.md"
-cat "$OUT/summary.txt"
+cat "$OUT/summary.txt" "$OUT/summary-parts.txt"
 echo "soak: lifetime counters: $(sed -n 's/.*"lifetime":\({[^}]*}\).*/\1/p' "$OUT/stats.json")"
 echo "soak: reports: $(grep -c '^report at' "$OUT/report.log" 2> /dev/null || echo 0); CSV in $OUT/rss.csv"
 grep -q "FLAT (within" "$OUT/summary.txt"
