@@ -4,6 +4,7 @@
 #   make run        install packages, build, start the appliance (127.0.0.1:7070)
 #   make test       install packages, build, run every test (unit, ASan/UBSan, e2e)
 #   make bench      benchmarks against peers; figures go to BENCHMARKS.md
+#   make soak       30 min of `ember run` under process churn: RSS must stay flat
 #   make deps       install the Debian packages (scripts/setup-deps.sh)
 #
 # Sources are discovered: every src/**/*.c except src/cmd/ goes into
@@ -163,6 +164,11 @@ run: deps
 bench: deps
 	$(MAKE) all test-programs
 	sh tests/bench/run.sh
+
+.PHONY: soak
+soak: deps
+	$(MAKE) all test-programs
+	sh tests/soak/soak.sh
 
 .PHONY: clean
 clean:

@@ -177,7 +177,13 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
-/* pid -> time of the last refresh request, so requests are rate-limited. */
+/*
+ * pid -> time of the last refresh request, so requests are rate-limited.
+ * It also lists the pids user space was told about (refresh or exec: 0
+ * then), whose exits are reported even when they are not in `procs` yet:
+ * the agent holds state for them.  An exit removes the pid; LRU bounds the
+ * rest (a pid pushed out still has its exit found by the agent's sweep).
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 8192);
@@ -831,7 +837,9 @@ int ember_process_exit(void *ctx)
 	if ((__u32)pid_tgid != (__u32)(pid_tgid >> 32))
 		return 0; /* a thread, not the process */
 	__u32 pid = pid_tgid >> 32;
-	if (!bpf_map_lookup_elem(&procs, &pid))
+	/* delete first: its result says whether user space heard of the pid */
+	int told = bpf_map_delete_elem(&refresh_sent, &pid) == 0;
+	if (!told && !bpf_map_lookup_elem(&procs, &pid))
 		return 0;
 	send_event(ctx, EMBER_EVENT_EXIT, pid);
 	return 0;
@@ -848,8 +856,10 @@ int ember_process_exec(void *ctx)
 	 * The new image's libraries are mapped after exec: the first pc in
 	 * one of them must get its refresh at once, not wait out a rate limit
 	 * run down by the process before exec (the forking parent's copy).
+	 * Time 0 clears the limit and keeps the pid listed as told.
 	 */
-	bpf_map_delete_elem(&refresh_sent, &pid);
+	__u64 never = 0;
+	bpf_map_update_elem(&refresh_sent, &pid, &never, BPF_ANY);
 	send_event(ctx, EMBER_EVENT_EXEC, pid);
 	return 0;
 }

@@ -11,7 +11,10 @@
  * Targets are cached per pid: reading /proc/PID/environ and the executable's
  * build-id happens once per process, not once per sample, and the names are
  * kept across profiles, so the samples drained after a process exited still
- * carry its service and version.
+ * carry its service and version.  The cache is bounded (PID_SLOTS slots,
+ * direct-mapped: a pid takes the slot of another, counted as an eviction)
+ * and the agent empties a pid's slot when the process has exited and its
+ * samples are drained (ember_collector_forget).
  */
 #include "agent/collector.h"
 
@@ -201,8 +204,11 @@ static uint32_t target_of(struct ember_collector *c, const struct ember_raw_samp
 	uint32_t id = ember_profile_target(c->profile, t);
 	if (id == UINT32_MAX)
 		return id;
-	if (e->pid != s->pid)
+	if (e->pid != s->pid) {
 		c->stats.processes++;
+		if (e->known)
+			c->stats.evictions++;
+	}
 	if (!k) {
 		/* remember only what was read from a live process */
 		struct known_target *nk = alive ? known_new(t) : NULL;
@@ -318,6 +324,17 @@ void ember_collector_add(const struct ember_raw_sample *s, void *arg)
 		c->stats.samples += s->count;
 		c->stats.stacks++;
 	}
+}
+
+void ember_collector_forget(struct ember_collector *c, uint32_t pid)
+{
+	struct pid_entry *e = &c->pids[pid % PID_SLOTS];
+
+	if (e->pid != pid)
+		return;
+	known_free(e->known);
+	memset(e, 0, sizeof(*e));
+	c->stats.forgotten++;
 }
 
 void ember_collector_stats(const struct ember_collector *c, struct ember_collector_stats *st)

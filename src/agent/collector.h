@@ -44,9 +44,14 @@ bool ember_collector_describe(struct ember_collector *c, uint32_t pid, const cha
 /* ember_sample_fn for ember_profiler_drain(): arg is the collector. */
 void ember_collector_add(const struct ember_raw_sample *s, void *arg);
 
+/* pid exited and its samples are drained: drop its cached target. */
+void ember_collector_forget(struct ember_collector *c, uint32_t pid);
+
 struct ember_collector_stats {
 	uint64_t samples, stacks, truncated, processes;
 	uint64_t garbage_callers; /* samples whose FP chain left the mapped code */
+	uint64_t evictions;       /* cached targets displaced by another pid (bounded cache) */
+	uint64_t forgotten;       /* cached targets dropped when their process exited */
 };
 void ember_collector_stats(const struct ember_collector *c, struct ember_collector_stats *st);
 

@@ -14,6 +14,18 @@
  *   3. read every (key, count) of the old generation's counts map, look up
  *      its user and kernel stacks, hand them to the callback;
  *   4. delete what was read, leaving the old generation empty for the next flip.
+ *
+ * Kernel events are handled between polls and, every 10 ms, during a
+ * drain, so that a busy drain does not make a short-lived process miss
+ * its snapshot at exec.
+ *
+ * Process lifetime: every pid the agent hears of (exec, refresh request,
+ * drained sample) goes into the process tracker (proctrack.h).  An exit
+ * reported by the kernel unloads the pid's unwind tables at once (no more
+ * samples can come) and lets the tracker forget it after the next drain:
+ * exit_fn is called then, when its last samples have been symbolized.
+ * Exits the kernel did not report (lost events, exits before the agent
+ * first read the process) are found by the tracker's sweep after a drain.
  */
 #include "agent/profiler.h"
 
@@ -29,12 +41,14 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "agent/proctrack.h"
 #include "agent/unwind_tables.h"
 #include "core/bpf_sync.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "profiler.skel.h"
 
-#define MAX_PENDING_EXITS 4096
+#define EVENTS_DURING_DRAIN_NS (10 * 1000000LL) /* kernel events handled this often in a drain */
 
 struct ember_profiler {
 	struct profiler *skel;
@@ -54,8 +68,8 @@ struct ember_profiler {
 	void *exit_arg;
 	void (*refresh_fn)(uint32_t pid, bool exec, void *arg);
 	void *refresh_arg;
-	uint32_t pending_exits[MAX_PENDING_EXITS];
-	size_t n_pending_exits;
+	struct ember_proctrack *tracker;
+	uint64_t events_lost;
 };
 
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -98,22 +112,38 @@ static void on_event(void *ctx, int cpu, void *data, __u32 size)
 	switch (ev.type) {
 	case EMBER_EVENT_REFRESH:
 	case EMBER_EVENT_EXEC:
+		ember_proctrack_seen(pr->tracker, ev.pid, true, ember_monotonic_ns());
 		if (pr->tables && !pr->fp_only)
 			ember_unwind_tables_load(pr->tables, ev.pid);
 		if (pr->refresh_fn)
 			pr->refresh_fn(ev.pid, ev.type == EMBER_EVENT_EXEC, pr->refresh_arg);
 		break;
 	case EMBER_EVENT_EXIT:
-		/* unloaded after the next drain, whose samples may still need it */
-		if (pr->n_pending_exits < MAX_PENDING_EXITS)
-			pr->pending_exits[pr->n_pending_exits++] = ev.pid;
+		/* no more samples can come: the tables go now; the rest after the next drain */
+		if (pr->tables)
+			ember_unwind_tables_unload(pr->tables, ev.pid);
+		ember_proctrack_exited(pr->tracker, ev.pid);
 		break;
 	}
 }
 
 static void on_lost(void *ctx, int cpu, __u64 count)
 {
+	struct ember_profiler *pr = ctx;
+
+	pr->events_lost += count;
 	ember_debug("lost %llu kernel events on CPU %d", (unsigned long long)count, cpu);
+}
+
+/* The tracker's forget: pid exited (or was evicted) and its samples are drained. */
+static void forget_pid(uint32_t pid, void *arg)
+{
+	struct ember_profiler *pr = arg;
+
+	if (pr->tables)
+		ember_unwind_tables_unload(pr->tables, pid);
+	if (pr->exit_fn)
+		pr->exit_fn(pid, pr->exit_arg);
 }
 
 static void on_snapshot(void *ctx, int cpu, void *data, __u32 size)
@@ -154,6 +184,14 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 	pr->exit_arg = opts->exit_arg;
 	pr->refresh_fn = opts->refresh_fn;
 	pr->refresh_arg = opts->refresh_arg;
+	struct ember_proctrack_opts tops = {.max_pids = opts->max_processes,
+					    .forget = forget_pid,
+					    .arg = pr};
+	rc = ember_proctrack_new(&tops, &pr->tracker);
+	if (rc) {
+		snprintf(err, errlen, "cannot set up the process tracker: %s", strerror(-rc));
+		goto fail;
+	}
 
 	pr->skel = profiler__open();
 	if (!pr->skel) {
@@ -223,6 +261,7 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 		.rules_fd = bpf_map__fd(pr->skel->maps.rules),
 		.shard0_fd = bpf_map__fd(pr->skel->maps.shard0),
 		.go_runtimes_fd = bpf_map__fd(pr->skel->maps.go_runtimes),
+		.procs_max = bpf_map__max_entries(pr->skel->maps.procs),
 	};
 	struct ember_unwind_tables_opts topts = {.budget_bytes = opts->unwind_budget,
 						 .cache_dir = opts->unwind_cache};
@@ -239,6 +278,7 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 				 strerror(-rc));
 			goto fail;
 		}
+		ember_proctrack_seen(pr->tracker, opts->pids[i], true, ember_monotonic_ns());
 		if (!pr->fp_only)
 			ember_unwind_tables_load(pr->tables, opts->pids[i]);
 	}
@@ -315,6 +355,7 @@ void ember_profiler_close(struct ember_profiler *pr)
 	perf_buffer__free(pr->events);
 	perf_buffer__free(pr->snapshots);
 	ember_unwind_tables_free(pr->tables);
+	ember_proctrack_free(pr->tracker);
 	profiler__destroy(pr->skel);
 	free(pr->links);
 	free(pr->perf_fds);
@@ -366,6 +407,7 @@ long ember_profiler_drain(struct ember_profiler *pr, ember_sample_fn fn, void *a
 	__u64 kpcs[EMBER_MAX_KERNEL_DEPTH];
 	struct ember_user_stack ust;
 	long drained = 0;
+	int64_t now = ember_monotonic_ns(), consumed_ns = now;
 
 	if (!keys || !uhashes) {
 		free(keys);
@@ -373,6 +415,7 @@ long ember_profiler_drain(struct ember_profiler *pr, ember_sample_fn fn, void *a
 		return -ENOMEM;
 	}
 	__atomic_store_n(&sk->bss->active_gen, old ^ 1, __ATOMIC_SEQ_CST);
+	ember_proctrack_drain_begins(pr->tracker);
 	ember_bpf_wait_for_programs();
 
 	size_t n = map_keys(counts_fd, keys, sizeof(*keys), max_counts);
@@ -399,8 +442,20 @@ long ember_profiler_drain(struct ember_profiler *pr, ember_sample_fn fn, void *a
 			s.kernel_depth = d;
 			s.kernel_pcs = (const uint64_t *)kpcs;
 		}
+		ember_proctrack_seen(pr->tracker, s.pid, false, now);
+		ember_unwind_tables_touch(pr->tables, s.pid, now);
 		fn(&s, arg);
 		drained += (long)c.count;
+		/*
+		 * A long drain (a loaded host, many new stacks to symbolize) must
+		 * not delay exec events: a short-lived process is snapshotted for
+		 * the symbolizer at its exec, or its samples go unnamed.
+		 */
+		int64_t t = ember_monotonic_ns();
+		if (t - consumed_ns >= EVENTS_DURING_DRAIN_NS) {
+			perf_buffer__consume(pr->events);
+			consumed_ns = t;
+		}
 	}
 
 	/* Clear the old generation for its next turn. */
@@ -417,12 +472,8 @@ long ember_profiler_drain(struct ember_profiler *pr, ember_sample_fn fn, void *a
 	free(uhashes);
 
 	/* processes that exited before this drain: their samples are in */
-	for (size_t i = 0; i < pr->n_pending_exits; i++) {
-		ember_unwind_tables_unload(pr->tables, pr->pending_exits[i]);
-		if (pr->exit_fn)
-			pr->exit_fn(pr->pending_exits[i], pr->exit_arg);
-	}
-	pr->n_pending_exits = 0;
+	ember_proctrack_collect(pr->tracker, ember_monotonic_ns());
+	ember_unwind_tables_maintain(pr->tables, ember_monotonic_ns());
 	return drained;
 }
 
@@ -442,6 +493,18 @@ void ember_profiler_stats(struct ember_profiler *pr, uint64_t out[EMBER_STAT__CO
 			out[k] += vals[c];
 	}
 	free(vals);
+}
+
+void ember_profiler_lifetime_stats(struct ember_profiler *pr, struct ember_profiler_lifetime *out)
+{
+	ember_proctrack_stats(pr->tracker, &out->tracker);
+	out->events_lost = pr->events_lost;
+	out->procs_map_max = bpf_map__max_entries(pr->skel->maps.procs);
+}
+
+size_t ember_profiler_procs_map_entries(struct ember_profiler *pr)
+{
+	return ember_unwind_tables_map_entries(pr->tables);
 }
 
 int ember_profiler_prog_stats(struct ember_profiler *pr, uint64_t *run_cnt, uint64_t *run_time_ns)

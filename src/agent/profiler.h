@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/proctrack.h"
 #include "ember_profiler.h"
 #include "ember_unwind.h"
 
@@ -28,7 +29,12 @@ struct ember_profiler_opts {
 	unsigned snapshot_every;  /* validation: snapshot 1 in N samples (0 = off) */
 	void (*snapshot_fn)(const struct ember_stack_snapshot *snap, void *arg);
 	void *snapshot_arg;
-	/* Called for each process that exited, once its last samples are drained. */
+	/*
+	 * Called once for each process the agent heard of (exec, refresh,
+	 * sample) when it has exited, or was evicted because more than
+	 * max_processes were tracked, once its last samples are drained: the
+	 * moment to drop what is kept for it.
+	 */
 	void (*exit_fn)(uint32_t pid, void *arg);
 	void *exit_arg;
 	/*
@@ -39,6 +45,7 @@ struct ember_profiler_opts {
 	 */
 	void (*refresh_fn)(uint32_t pid, bool exec, void *arg);
 	void *refresh_arg;
+	size_t max_processes; /* processes tracked at most (0: EMBER_PROCTRACK_DEFAULT_MAX) */
 };
 
 /* One aggregated sample as drained from the maps. */
@@ -88,6 +95,17 @@ void ember_profiler_stats(struct ember_profiler *pr, uint64_t out[EMBER_STAT__CO
 
 /* Number of CPUs the sampler is attached to. */
 int ember_profiler_ncpus(const struct ember_profiler *pr);
+
+/* Process lifetime: the tracker, lost kernel events, the kernel's procs map. */
+struct ember_profiler_lifetime {
+	struct ember_proctrack_stats tracker;
+	uint64_t events_lost;       /* kernel events lost (full buffer): the sweep finds those exits */
+	uint64_t procs_map_max;     /* capacity of the kernel's procs map */
+};
+void ember_profiler_lifetime_stats(struct ember_profiler *pr, struct ember_profiler_lifetime *out);
+
+/* Entries in the kernel's procs map, counted there (a syscall per entry; any thread). */
+size_t ember_profiler_procs_map_entries(struct ember_profiler *pr);
 
 /* BPF program run statistics (needs kernel.bpf_stats_enabled=1 for run_time_ns). */
 int ember_profiler_prog_stats(struct ember_profiler *pr, uint64_t *run_cnt, uint64_t *run_time_ns);

@@ -21,6 +21,28 @@
  * Processes.  The procs entry of a pid lists its executable mappings sorted
  * by start, each with its bias (runtime address - ELF address) and file id.
  * The pid holds a reference on each file; the last reference frees the rows.
+ *
+ * Lifetime.  The kernel reports the exit of a pid in the procs map, so an
+ * entry written after the process exited would stay forever (and fill the
+ * map under process churn).  Hence: a process without executable mappings
+ * (a zombie, a kernel thread) is never entered, and after writing an entry
+ * the process is checked for memory (ember_proc_has_mm): the kernel frees
+ * a process's memory before sched_process_exit, so a process that still
+ * has memory after the write will have its exit reported, and one that
+ * has none is unloaded at once.  The table is bounded by the procs map's
+ * capacity: when full, the process least recently sampled (or loaded) is
+ * evicted and counted; a map found full while the table is not (it should
+ * not happen) is first cleared of pids the table does not hold.  Lookups
+ * by pid and by file id go through
+ * pidtab indexes (thousands of processes come and go a second under churn).
+ *
+ * Failed reads.  A mapped file is opened once, through the process
+ * (/proc/PID/map_files, else /proc/PID/root/PATH), and read from that
+ * descriptor, so a process exiting after the open cannot fail the read.  A
+ * failure is never final: the file is retried with exponential backoff
+ * (1 s doubling to 10 min) and the processes mapping it are reloaded when
+ * it is due.  An open that fails because the process exited is a race, not
+ * a problem: counted as "vanished" and logged at debug level only.
  */
 #include "core/array.h"
 #include "agent/unwind_tables.h"
@@ -41,6 +63,7 @@
 
 #include <bpf/bpf.h>
 
+#include "agent/pidtab.h"
 #include "agent/procmaps.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -54,6 +77,12 @@
 #define MAX_LOADS 16
 #define SHARD_BYTES ((size_t)EMBER_SHARD_ELEMS * sizeof(uint64_t))
 #define RULE_SLOTS (2 * EMBER_MAX_RULES) /* open addressing, half full at most */
+#define DEFAULT_MAX_PROCS 2048
+/* map bytes of a chunk: its elements (8 bytes, two rows) and its index entry */
+#define CHUNK_BYTES(elems) \
+	((elems) * sizeof(uint64_t) + sizeof(struct ember_index_key) + sizeof(struct ember_index_value))
+#define RETRY_FIRST_NS 1000000000LL          /* first retry of a failed file after 1 s */
+#define RETRY_MAX_NS (600 * 1000000000LL)   /* backoff cap: 10 min */
 #define CACHE_MAGIC 0x52424d45u /* "EMBR" */
 #define CACHE_VERSION (0x100 + EMBER_EHFRAME_ROWS_VERSION)
 
@@ -81,6 +110,9 @@ struct file {
 	uint32_t id;        /* exe_id in the index (never 0) */
 	uint32_t refs;      /* processes mapping it */
 	bool has_table;
+	bool failed;        /* the last read failed: retried at retry_ns */
+	uint32_t failures;  /* consecutive failed reads (backoff exponent) */
+	int64_t retry_ns;
 	struct load_segment loads[MAX_LOADS];
 	size_t n_loads;
 	struct chunk *chunks;
@@ -94,6 +126,8 @@ struct proc {
 	uint32_t pid;
 	uint32_t *file_ids; /* references held */
 	size_t n_files;
+	int64_t used_ns;    /* last loaded or sampled: the eviction order */
+	int64_t retry_ns;   /* reload then: a file it maps failed to read (0 = none) */
 };
 
 struct rule_slot {
@@ -111,9 +145,11 @@ struct ember_unwind_tables {
 	size_t n_shards;
 	struct file *files;
 	size_t n_files, cap_files;
+	struct ember_pidtab file_index; /* file id -> position in files[] */
 	uint32_t next_id;
 	struct proc *procs;
-	size_t n_procs, cap_procs;
+	size_t n_procs, cap_procs, max_procs;
+	struct ember_pidtab proc_index; /* pid -> position in procs[] */
 	struct ember_unwind_tables_stats stats;
 };
 
@@ -475,20 +511,13 @@ static struct file *find_file(struct ember_unwind_tables *t, uint64_t dev, uint6
 	return NULL;
 }
 
-static struct file *find_file_id(struct ember_unwind_tables *t, uint32_t id)
-{
-	for (size_t i = 0; i < t->n_files; i++)
-		if (t->files[i].id == id)
-			return &t->files[i];
-	return NULL;
-}
-
 static void release_chunks(struct ember_unwind_tables *t, struct file *f)
 {
 	for (size_t i = 0; i < f->n_chunks; i++) {
 		struct ember_index_key k = {.exe_id = f->id, .chunk = f->chunks[i].chunk};
 		bpf_map_delete_elem(t->maps.index_fd, &k);
 		free_rows(t, f->chunks[i].shard, f->chunks[i].first, f->chunks[i].count);
+		t->stats.table_bytes -= CHUNK_BYTES(f->chunks[i].count);
 	}
 	t->stats.rows -= f->rows;
 	free(f->chunks);
@@ -579,6 +608,7 @@ static int place_table(struct ember_unwind_tables *t, struct file *f,
 		}
 		f->chunks = nc;
 		f->chunks[f->n_chunks++] = (struct chunk){chunk, shard, first, count};
+		t->stats.table_bytes += CHUNK_BYTES(count);
 		f->rows += n;
 		t->stats.rows += n;
 		if (bpf_map_update_elem(t->maps.index_fd, &key, &v, BPF_ANY)) {
@@ -691,9 +721,9 @@ static int compile_table(const char *path, struct ember_unwind_table *table, cha
 	return rc;
 }
 
-/* path: the file to compile; cached: whether the disk cache may be used. */
-static void load_table(struct ember_unwind_tables *t, struct file *f, const char *path,
-		       bool cached)
+/* Load a file's table (from the cache when `cached`, else compiled).  0, or the compile error. */
+static int load_table(struct ember_unwind_tables *t, struct file *f, const char *path,
+		      bool cached)
 {
 	struct ember_unwind_table table;
 	char err[256], key_buf[CACHE_KEY_MAX];
@@ -722,7 +752,7 @@ static void load_table(struct ember_unwind_tables *t, struct file *f, const char
 			t->stats.failures++;
 			ember_warn_once(f->path, "no unwind table for %s (frame pointers used): %s",
 					f->path, err);
-			return;
+			return rc;
 		}
 		if (table.n_rows)
 			cache_write(t, key, &table);
@@ -742,6 +772,69 @@ static void load_table(struct ember_unwind_tables *t, struct file *f, const char
 		f->has_table = rc == 0;
 	}
 	ember_unwind_table_free(&table);
+	return 0;
+}
+
+/* A new, empty file entry with a fresh id, indexed (NULL on OOM). */
+static struct file *new_file(struct ember_unwind_tables *t, uint64_t dev, uint64_t ino,
+			     const char *path)
+{
+	char *copy = strdup(path);
+
+	if (!copy ||
+	    ember_array_grow((void **)&t->files, &t->cap_files, t->n_files + 1, sizeof(*t->files)) ||
+	    ember_pidtab_set(&t->file_index, t->next_id, (uint32_t)t->n_files)) {
+		free(copy);
+		return NULL;
+	}
+	struct file *f = &t->files[t->n_files++];
+	memset(f, 0, sizeof(*f));
+	f->dev = dev;
+	f->ino = ino;
+	f->id = t->next_id++;
+	f->path = copy;
+	return f;
+}
+
+/* Remove a file entry (its rows already released), moving the last one into its place. */
+static void remove_file(struct ember_unwind_tables *t, struct file *f)
+{
+	size_t pos = (size_t)(f - t->files);
+
+	ember_pidtab_del(&t->file_index, f->id);
+	free(f->chunks);
+	free(f->path);
+	if (pos != t->n_files - 1) {
+		*f = t->files[t->n_files - 1];
+		ember_pidtab_set(&t->file_index, f->id, (uint32_t)pos);
+	}
+	t->n_files--;
+}
+
+/*
+ * Open the file behind mapping e of pid, through the process (map_files
+ * works for deleted files and other mount namespaces, root for the
+ * process's own view of the path).  The inode must be the mapped one.
+ */
+static int open_mapped(uint32_t pid, const struct ember_map_entry *e)
+{
+	char path[4200];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%u/map_files/%llx-%llx", pid,
+		 (unsigned long long)e->start, (unsigned long long)e->end);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(path, sizeof(path), "/proc/%u/root%s", pid, e->path);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) || (uint64_t)st.st_ino != e->inode) {
+		close(fd);
+		return -ESTALE; /* the path names another file now */
+	}
+	return fd;
 }
 
 /*
@@ -772,41 +865,73 @@ static void load_go_runtime(struct ember_unwind_tables *t, struct file *f, const
 	ember_gopclntab_free(go);
 }
 
+/*
+ * Read f (mapped by pid as e): ELF facts, then its table.  On failure f is
+ * marked for a retry: at once when pid exited before the file could be
+ * opened (a race, counted as vanished), else after a backoff.
+ */
+static void read_file(struct ember_unwind_tables *t, struct file *f, uint32_t pid,
+		      const struct ember_map_entry *e, int64_t now)
+{
+	char path[64], build_id[129];
+	int fd = open_mapped(pid, e), rc;
+
+	if (fd < 0 && !ember_proc_has_mm(pid)) {
+		t->stats.vanished++;
+		ember_debug("cannot open %s: pid %u exited meanwhile; the next process mapping it "
+			    "reads it", f->path, pid);
+		f->failed = true;
+		f->retry_ns = 0;
+		return;
+	}
+	if (fd < 0) {
+		rc = fd;
+	} else {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		f->n_loads = 0;
+		rc = read_elf_facts(path, f, build_id, sizeof(build_id));
+		if (rc == 0)
+			rc = load_table(t, f, path, true);
+		else
+			t->stats.failures++;
+		if (rc == 0 && f->has_table)
+			load_go_runtime(t, f, path);
+		close(fd);
+	}
+	if (rc == 0) {
+		f->failed = false;
+		f->failures = 0;
+		if (f->has_table)
+			t->stats.files++;
+		return;
+	}
+	int64_t backoff = RETRY_FIRST_NS << (f->failures < 10 ? f->failures : 10);
+	f->failed = true;
+	f->failures++;
+	f->retry_ns = now + (backoff < RETRY_MAX_NS ? backoff : RETRY_MAX_NS);
+	if (fd < 0)
+		t->stats.failures++;
+	ember_warn_once(f->path, "cannot read ELF %s (pid %u): %s; frame pointers used until a "
+			"retry succeeds", f->path, pid, strerror(-rc));
+}
+
+
 static struct file *get_file(struct ember_unwind_tables *t, uint32_t pid,
-			     const struct ember_map_entry *e)
+			     const struct ember_map_entry *e, int64_t now)
 {
 	uint64_t dev = ((uint64_t)e->dev_major << 32) | e->dev_minor;
 	struct file *f = find_file(t, dev, e->inode);
-	char path[4200], build_id[129];
 
-	if (f)
-		return f;
-	if (ember_array_grow((void **)&t->files, &t->cap_files, t->n_files + 1, sizeof(*t->files)))
-		return NULL;
-	f = &t->files[t->n_files];
-	memset(f, 0, sizeof(*f));
-	f->dev = dev;
-	f->ino = e->inode;
-	f->id = t->next_id++;
-	f->path = strdup(e->path);
-	if (!f->path)
-		return NULL;
-	/* map_files works for deleted files and other mount namespaces */
-	snprintf(path, sizeof(path), "/proc/%u/map_files/%llx-%llx", pid,
-		 (unsigned long long)e->start, (unsigned long long)e->end);
-	if (access(path, R_OK))
-		snprintf(path, sizeof(path), "/proc/%u/root%s", pid, e->path);
-	t->n_files++;
-	if (read_elf_facts(path, f, build_id, sizeof(build_id)) == 0) {
-		load_table(t, f, path, true);
-		if (f->has_table) {
-			t->stats.files++;
-			load_go_runtime(t, f, path);
+	if (f) {
+		if (f->failed && now >= f->retry_ns) {
+			t->stats.retries++;
+			read_file(t, f, pid, e, now);
 		}
-	} else {
-		t->stats.failures++;
-		ember_warn_once(f->path, "cannot read ELF %s (frame pointers used)", f->path);
+		return f;
 	}
+	f = new_file(t, dev, e->inode, e->path);
+	if (f)
+		read_file(t, f, pid, e, now);
 	return f;
 }
 
@@ -828,20 +953,11 @@ static struct file *get_vdso(struct ember_unwind_tables *t)
 	int fd = ember_vdso_memfd(&size);
 	if (fd < 0)
 		return NULL;
-	if (ember_array_grow(&t->files, &t->cap_files, t->n_files + 1, sizeof(*t->files))) {
+	f = new_file(t, 0, VDSO_INO, "[vdso]");
+	if (!f) {
 		close(fd);
 		return NULL;
 	}
-	f = &t->files[t->n_files];
-	memset(f, 0, sizeof(*f));
-	f->ino = VDSO_INO;
-	f->id = t->next_id++;
-	f->path = strdup("[vdso]");
-	if (!f->path) {
-		close(fd);
-		return NULL;
-	}
-	t->n_files++;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	if (read_elf_facts(path, f, build_id, sizeof(build_id)) == 0) {
 		load_table(t, f, path, false); /* no disk cache: the image is at hand */
@@ -856,17 +972,19 @@ static struct file *get_vdso(struct ember_unwind_tables *t)
 
 static struct proc *find_proc(struct ember_unwind_tables *t, uint32_t pid)
 {
-	for (size_t i = 0; i < t->n_procs; i++)
-		if (t->procs[i].pid == pid)
-			return &t->procs[i];
-	return NULL;
+	uint32_t i;
+
+	return ember_pidtab_get(&t->proc_index, pid, &i) ? &t->procs[i] : NULL;
 }
 
 static void drop_refs(struct ember_unwind_tables *t, struct proc *p)
 {
 	for (size_t i = 0; i < p->n_files; i++) {
-		struct file *f = find_file_id(t, p->file_ids[i]);
-		if (!f || --f->refs > 0)
+		uint32_t pos;
+		if (!ember_pidtab_get(&t->file_index, p->file_ids[i], &pos))
+			continue;
+		struct file *f = &t->files[pos];
+		if (--f->refs > 0)
 			continue;
 		if (f->has_table) {
 			release_chunks(t, f);
@@ -877,24 +995,113 @@ static void drop_refs(struct ember_unwind_tables *t, struct proc *p)
 			bpf_map_delete_elem(t->maps.go_runtimes_fd, &f->id);
 			t->stats.go_runtimes--;
 		}
-		free(f->path);
-		*f = t->files[--t->n_files];
+		remove_file(t, f);
 	}
 	free(p->file_ids);
 	p->file_ids = NULL;
 	p->n_files = 0;
 }
 
+/* Forget p: its map entry, its file references, its slot. */
+static void remove_proc(struct ember_unwind_tables *t, struct proc *p)
+{
+	size_t pos = (size_t)(p - t->procs);
+	uint32_t pid = p->pid;
+
+	bpf_map_delete_elem(t->maps.procs_fd, &pid);
+	drop_refs(t, p);
+	ember_pidtab_del(&t->proc_index, pid);
+	if (pos != t->n_procs - 1) {
+		*p = t->procs[t->n_procs - 1];
+		ember_pidtab_set(&t->proc_index, p->pid, (uint32_t)pos);
+	}
+	t->n_procs--;
+	t->stats.processes--;
+}
+
+/* Make room: evict the process least recently sampled or loaded (never `keep`). */
+static void evict_lru(struct ember_unwind_tables *t, uint32_t keep)
+{
+	struct proc *victim = NULL;
+
+	for (size_t i = 0; i < t->n_procs; i++) {
+		struct proc *p = &t->procs[i];
+		if (p->pid != keep && (!victim || p->used_ns < victim->used_ns))
+			victim = p;
+	}
+	if (!victim)
+		return;
+	ember_debug("unwind tables full (%zu processes): evicting pid %u", t->max_procs,
+		    victim->pid);
+	remove_proc(t, victim);
+	t->stats.evictions++;
+}
+
+/* Delete map entries of pids the table does not hold (there should be none). */
+static void reconcile_map(struct ember_unwind_tables *t)
+{
+	uint32_t key, next, pos, *stale = NULL;
+	size_t n = 0, cap = 0;
+	uint32_t *prev = NULL;
+
+	while (bpf_map_get_next_key(t->maps.procs_fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (!ember_pidtab_get(&t->proc_index, key, &pos) &&
+		    !ember_array_grow((void **)&stale, &cap, n + 1, sizeof(*stale)))
+			stale[n++] = key;
+	}
+	for (size_t i = 0; i < n; i++)
+		bpf_map_delete_elem(t->maps.procs_fd, &stale[i]);
+	t->stats.stale_entries += n;
+	free(stale);
+}
+
+/* Write pid's entry, making room when the map is full. */
+static int write_entry(struct ember_unwind_tables *t, uint32_t pid, const struct ember_proc *entry)
+{
+	for (int attempt = 0;; attempt++) {
+		if (bpf_map_update_elem(t->maps.procs_fd, &pid, entry, BPF_ANY) == 0)
+			return 0;
+		if (errno != E2BIG || attempt == 2)
+			return -errno;
+		if (attempt == 0)
+			reconcile_map(t);
+		else
+			evict_lru(t, pid);
+	}
+}
+
 int ember_unwind_tables_load(struct ember_unwind_tables *t, uint32_t pid)
 {
 	struct ember_maps maps = {0};
-	struct ember_proc *entry;
 	int rc = ember_maps_read_pid(pid, EMBER_MAPS_EXEC_ONLY, &maps);
 
-	if (rc)
-		return rc;
+	if (rc == 0)
+		rc = ember_unwind_tables_load_maps(t, pid, &maps);
+	else
+		ember_unwind_tables_unload(t, pid);
+	ember_maps_free(&maps);
+	return rc;
+}
+
+int ember_unwind_tables_load_maps(struct ember_unwind_tables *t, uint32_t pid,
+				  const struct ember_maps *maps_in)
+{
+	const struct ember_maps maps = *maps_in;
+	struct ember_proc *entry = NULL;
+	uint32_t *ids = NULL;
+	int64_t now = ember_monotonic_ns(), retry_ns = 0;
+	int rc = 0;
+
+	if (maps.n == 0) {
+		/* no memory: a zombie or a kernel thread; its exit may be past already */
+		t->stats.refused_dead++;
+		ember_unwind_tables_unload(t, pid);
+		return -ESRCH;
+	}
 	entry = calloc(1, sizeof(*entry));
-	uint32_t *ids = calloc(maps.n + 1, sizeof(*ids));
+	ids = calloc(maps.n + 1, sizeof(*ids));
 	if (!entry || !ids) {
 		rc = -ENOMEM;
 		goto out;
@@ -908,7 +1115,7 @@ int ember_unwind_tables_load(struct ember_unwind_tables *t, uint32_t pid)
 		m->flags = EMBER_MAPPING_FP;
 		bool vdso = !strcmp(e->path, "[vdso]");
 		if (vdso || (e->inode && !ember_map_is_special(e))) {
-			struct file *f = vdso ? get_vdso(t) : get_file(t, pid, e);
+			struct file *f = vdso ? get_vdso(t) : get_file(t, pid, e, now);
 			uint64_t bias;
 			if (f && f->has_table && mapping_bias(f, e, &bias)) {
 				m->bias = bias;
@@ -918,6 +1125,8 @@ int ember_unwind_tables_load(struct ember_unwind_tables *t, uint32_t pid)
 			if (f) {
 				f->refs++;
 				ids[n_ids++] = f->id;
+				if (f->failed && (!retry_ns || f->retry_ns < retry_ns))
+					retry_ns = f->retry_ns > now ? f->retry_ns : now + RETRY_FIRST_NS;
 			}
 		}
 		entry->n_mappings++;
@@ -927,26 +1136,41 @@ int ember_unwind_tables_load(struct ember_unwind_tables *t, uint32_t pid)
 	if (p) {
 		drop_refs(t, p);
 	} else {
-		if (ember_array_grow((void **)&t->procs, &t->cap_procs, t->n_procs + 1, sizeof(*t->procs))) {
+		if (t->n_procs >= t->max_procs)
+			evict_lru(t, pid);
+		if (ember_array_grow((void **)&t->procs, &t->cap_procs, t->n_procs + 1,
+				     sizeof(*t->procs)) ||
+		    ember_pidtab_set(&t->proc_index, pid, (uint32_t)t->n_procs)) {
+			struct proc taken = {.pid = pid, .file_ids = ids, .n_files = n_ids};
+			drop_refs(t, &taken); /* give back the references (frees ids) */
+			ids = NULL;
 			rc = -ENOMEM;
 			goto out;
 		}
 		p = &t->procs[t->n_procs++];
+		memset(p, 0, sizeof(*p));
 		p->pid = pid;
 		t->stats.processes++;
 	}
 	p->file_ids = ids;
 	p->n_files = n_ids;
+	p->used_ns = now;
+	p->retry_ns = retry_ns;
 	ids = NULL;
-	if (bpf_map_update_elem(t->maps.procs_fd, &pid, entry, BPF_ANY)) {
-		rc = -errno;
+	rc = write_entry(t, pid, entry);
+	if (rc) {
 		ember_warn_once("procs-full", "cannot add pid %u to the unwinder: %s", pid,
 				strerror(-rc));
+		ember_unwind_tables_unload(t, pid);
+	} else if (!ember_proc_has_mm(pid)) {
+		/* exited meanwhile, maybe before the entry existed: no exit event would come */
+		t->stats.raced_exits++;
+		ember_unwind_tables_unload(t, pid);
+		rc = -ESRCH;
 	}
 out:
 	free(ids);
 	free(entry);
-	ember_maps_free(&maps);
 	return rc;
 }
 
@@ -954,12 +1178,44 @@ void ember_unwind_tables_unload(struct ember_unwind_tables *t, uint32_t pid)
 {
 	struct proc *p = find_proc(t, pid);
 
-	bpf_map_delete_elem(t->maps.procs_fd, &pid);
-	if (!p)
-		return;
-	drop_refs(t, p);
-	*p = t->procs[--t->n_procs];
-	t->stats.processes--;
+	if (p)
+		remove_proc(t, p);
+	else
+		bpf_map_delete_elem(t->maps.procs_fd, &pid);
+}
+
+void ember_unwind_tables_touch(struct ember_unwind_tables *t, uint32_t pid, int64_t now_ns)
+{
+	struct proc *p = find_proc(t, pid);
+
+	if (p)
+		p->used_ns = now_ns;
+}
+
+void ember_unwind_tables_maintain(struct ember_unwind_tables *t, int64_t now_ns)
+{
+	uint32_t due[64];
+	size_t n = 0;
+
+	/* reloads change procs[]: collect the pids first */
+	for (size_t i = 0; i < t->n_procs && n < sizeof(due) / sizeof(due[0]); i++)
+		if (t->procs[i].retry_ns && now_ns >= t->procs[i].retry_ns)
+			due[n++] = t->procs[i].pid;
+	for (size_t i = 0; i < n; i++)
+		ember_unwind_tables_load(t, due[i]);
+}
+
+size_t ember_unwind_tables_map_entries(const struct ember_unwind_tables *t)
+{
+	uint32_t key, next;
+	size_t n = 0;
+
+	for (uint32_t *prev = NULL; bpf_map_get_next_key(t->maps.procs_fd, prev, &next) == 0;
+	     prev = &key) {
+		key = next;
+		n++;
+	}
+	return n;
 }
 
 /* ---- lifetime -------------------------------------------------------------------- */
@@ -979,6 +1235,8 @@ int ember_unwind_tables_new(const struct ember_unwind_maps *maps,
 	if (t->budget < SHARD_BYTES)
 		t->budget = SHARD_BYTES;
 	t->next_id = 1;
+	t->max_procs = maps->procs_max ? maps->procs_max : DEFAULT_MAX_PROCS;
+	t->stats.max_processes = t->max_procs;
 	if (opts && opts->cache_dir && opts->cache_dir[0]) {
 		t->cache_dir = strdup(opts->cache_dir);
 		for (char *p = t->cache_dir ? t->cache_dir + 1 : NULL; p && *p; p++) {
@@ -1037,6 +1295,8 @@ void ember_unwind_tables_free(struct ember_unwind_tables *t)
 	}
 	free(t->procs);
 	free(t->files);
+	ember_pidtab_free(&t->proc_index);
+	ember_pidtab_free(&t->file_index);
 	free(t->rule_slots);
 	free(t->cache_dir);
 	free(t);
@@ -1045,16 +1305,14 @@ void ember_unwind_tables_free(struct ember_unwind_tables *t)
 void ember_unwind_tables_stats(const struct ember_unwind_tables *t,
 			       struct ember_unwind_tables_stats *st)
 {
+	/*
+	 * Plain counters only: this runs on the HTTP thread while the agent
+	 * thread changes the tables (a slightly stale figure is fine, walking
+	 * arrays being reallocated is not).
+	 */
 	*st = t->stats;
 	st->shard_bytes = t->n_shards * SHARD_BYTES;
 	st->rules = t->n_rules;
 	/* what the rows occupy: their elements, index entries and the rules */
-	st->table_bytes = st->rules * sizeof(uint64_t); /* array elements are 8 bytes */
-	for (size_t i = 0; i < t->n_files; i++) {
-		const struct file *f = &t->files[i];
-		for (size_t c = 0; c < f->n_chunks; c++)
-			st->table_bytes += f->chunks[c].count * sizeof(uint64_t) +
-					   sizeof(struct ember_index_key) +
-					   sizeof(struct ember_index_value);
-	}
+	st->table_bytes = t->stats.table_bytes + st->rules * sizeof(uint64_t);
 }

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 int cmd_run(int argc, char **argv);
 int cmd_record(int argc, char **argv);
@@ -36,6 +37,26 @@ void cmd_wait_ms(struct ember_profiler *pr, long ms);
  * stale), else new or newly mapped code.
  */
 void cmd_snapshot_process(uint32_t pid, bool exec, void *symbolizer);
+
+/*
+ * What a subcommand keeps per process; the profiler's exit_fn
+ * (cmd_forget_process, arg a struct cmd_process_state) drops it when the
+ * process has exited and its last samples are drained.
+ */
+struct ember_symbolizer;
+struct ember_collector;
+struct cmd_process_state {
+	struct ember_symbolizer *sym;
+	struct ember_collector *collector;
+};
+void cmd_forget_process(uint32_t pid, void *state);
+
+/* Process-lifetime counters (tracker, procs map, tables), one JSON object body / text block. */
+struct strbuf;
+void cmd_lifetime_json(struct strbuf *sb, struct ember_profiler *pr, struct ember_symbolizer *sym,
+		       struct ember_collector *col);
+void cmd_lifetime_print(FILE *f, struct ember_profiler *pr, struct ember_symbolizer *sym,
+			struct ember_collector *col);
 
 #define CMD_DEFAULT_UNWIND_CACHE "/var/cache/ember/unwind"
 

@@ -82,7 +82,8 @@ static bool ends_with(const char *s, const char *suffix)
 	return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-static void print_stats(struct ember_profiler *pr, struct ember_symbolizer *sym)
+static void print_stats(struct ember_profiler *pr, struct ember_symbolizer *sym,
+			struct ember_collector *col)
 {
 	uint64_t st[EMBER_STAT__COUNT];
 
@@ -122,6 +123,7 @@ static void print_stats(struct ember_profiler *pr, struct ember_symbolizer *sym)
 	if (ember_profiler_prog_stats(pr, &run_cnt, &run_ns) == 0 && run_cnt && run_ns)
 		fprintf(stderr, "  %-16s %.0f ns (kernel.bpf_stats_enabled)\n", "per_sample_cost",
 			(double)run_ns / (double)run_cnt);
+	cmd_lifetime_print(stderr, pr, sym, col);
 }
 
 /* The folded text into path: a safe temporary renamed into place (core/safefile.h). */
@@ -263,6 +265,7 @@ int cmd_record(int argc, char **argv)
 
 	cmd_make_cache_dir(cache);
 	struct ember_symbolizer *sym = ember_symbolizer_new();
+	struct cmd_process_state procs = {.sym = sym};
 	struct ember_profiler_opts popts = {.frequency = (unsigned)frequency,
 					    .pids = all ? NULL : pids,
 					    .n_pids = all ? 0 : n_pids,
@@ -270,7 +273,9 @@ int cmd_record(int argc, char **argv)
 					    .unwind_cache = cache,
 					    .frame_pointers_only = fp_only,
 					    .refresh_fn = cmd_snapshot_process,
-					    .refresh_arg = sym};
+					    .refresh_arg = sym,
+					    .exit_fn = cmd_forget_process,
+					    .exit_arg = &procs};
 	struct ember_profiler *pr;
 	char err[512];
 	int rc = sym ? ember_profiler_open(&popts, &pr, err, sizeof(err)) : -ENOMEM;
@@ -281,6 +286,7 @@ int cmd_record(int argc, char **argv)
 	}
 	struct ember_collector *col = ember_collector_new(sym);
 	struct ember_profile *prof = ember_profile_new();
+	procs.collector = col;
 	if (!col || !prof) {
 		fprintf(stderr, "ember record: out of memory\n");
 		rc = 1;
@@ -312,6 +318,7 @@ int cmd_record(int argc, char **argv)
 		long long left_ms = (deadline - cmd_now_ns()) / 1000000;
 		cmd_wait_ms(pr, left_ms < 1000 ? left_ms : 1000);
 		ember_profiler_drain(pr, ember_collector_add, col);
+		ember_symbolizer_maintain(sym);
 		if (!all) {
 			all_exited = true;
 			for (size_t i = 0; i < n_pids; i++)
@@ -324,7 +331,7 @@ int cmd_record(int argc, char **argv)
 	if (all_exited)
 		fprintf(stderr, "ember: every recorded process has exited; stopping early\n");
 	if (stats)
-		print_stats(pr, sym);
+		print_stats(pr, sym, col);
 
 	if (prof->total == 0) {
 		fprintf(stderr, "ember record: no samples recorded (did the process use CPU?)\n");

@@ -67,6 +67,10 @@
 #define FLUSH_WARN_EVERY_NS (60 * 1000000000LL) /* repeat a flush failure this often */
 #define RETENTION_BUDGET_NS (50 * 1000000LL)     /* of retention work per loop (1 s) */
 #define HOUR_NS (3600 * 1000000000LL)
+#define CHURN_QUIET_NS (5 * 1000000000LL)  /* release when forgetting processes stopped this long, */
+#define CHURN_BURST 256                     /* or after this many forgotten */
+#define CHURN_BURST_NS (10 * 1000000000LL) /* but not more often than this, */
+#define CHURN_STALE_NS (30 * 1000000000LL) /* or after this long, however few */
 
 struct agent {
 	struct ember_profiler *profiler;
@@ -82,12 +86,16 @@ struct agent {
 	char net_error[256];           /* why there are no TCP metrics, "" when off by choice */
 	uint64_t net_flushes, net_flush_errors;
 	uint64_t unwind_budget; /* bytes */
+	struct cmd_process_state procs; /* what is kept per process, dropped at exit */
 	unsigned frequency;
 	uint64_t flushes, flush_errors, flushed_samples;
 	uint64_t dropped_samples;      /* over the pending bounds */
 	uint64_t pending_samples, pending_stacks, pending_frames; /* copies for the HTTP thread */
 	long long pending_full_ns;     /* when the log last said pending is full */
 	long long last_retention_warn_ns;
+	/* memory given back after process churn (release_after_churn) */
+	uint64_t forgotten_seen, forgotten_released, memory_releases;
+	int64_t forgotten_changed_ns, released_ns;
 	long long started_ns, last_flush_ms, last_flush_warn_ns;
 };
 
@@ -331,7 +339,8 @@ static void stats_json(struct strbuf *sb, void *arg)
 		  "\"symcache_lookups\":%llu,\"symcache_hits\":%llu,\"symcache_hit_rate\":%.5f,"
 		  "\"symcache_entries\":%llu,\"symcache_bytes\":%llu,\"symcache_max_bytes\":%llu},"
 		  "\"flushes\":%llu,\"flush_errors\":%llu,\"flushed_samples\":%llu,"
-		  "\"cpu_user_s\":%.3f,\"cpu_system_s\":%.3f,\"max_rss_kb\":%ld",
+		  "\"cpu_user_s\":%.3f,\"cpu_system_s\":%.3f,\"max_rss_kb\":%ld,"
+		  "\"memory_releases\":%llu,\"lifetime\":",
 		  (unsigned long long)cs.samples, (unsigned long long)cs.stacks,
 		  (unsigned long long)cs.truncated, (unsigned long long)cs.processes,
 		  (unsigned long long)cs.garbage_callers,
@@ -345,16 +354,47 @@ static void stats_json(struct strbuf *sb, void *arg)
 		  (unsigned long long)ss.symcache_max_bytes, (unsigned long long)a->flushes,
 		  (unsigned long long)a->flush_errors, (unsigned long long)a->flushed_samples,
 		  ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
-		  ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6, ru.ru_maxrss);
+		  ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6, ru.ru_maxrss,
+		  (unsigned long long)a->memory_releases);
+	cmd_lifetime_json(sb, a->profiler, a->sym, a->collector);
 	store_stats_json(sb, a);
 	net_stats_json(sb, a);
 	sb_putc(sb, '}');
 }
 
-/* A process exited and its samples are drained: drop what the symbolizer kept for it. */
-static void forget_process(uint32_t pid, void *arg)
+/*
+ * Give memory back after process churn.  ember_memory_keep_freed() makes
+ * glibc keep freed memory for the next query, so what thousands of exited
+ * processes held (maps, names, ELF files) would stay in the RSS for good.
+ * When processes (or idle ELF files) were forgotten since the last release,
+ * the heap is trimmed once forgetting has stopped for CHURN_QUIET_NS, every
+ * CHURN_BURST_NS during a burst of CHURN_BURST or more, and at the latest
+ * CHURN_STALE_NS after the last release (a host where something always exits).
+ */
+static void release_after_churn(struct agent *a)
 {
-	ember_symbolizer_forget(arg, pid);
+	struct ember_profiler_lifetime lt;
+	struct ember_symbolizer_stats ss;
+	int64_t now = ember_monotonic_ns();
+
+	ember_profiler_lifetime_stats(a->profiler, &lt);
+	ember_symbolizer_stats(a->sym, &ss);
+	uint64_t forgotten = lt.tracker.forgotten + ss.elf_dropped;
+	if (forgotten != a->forgotten_seen) {
+		a->forgotten_seen = forgotten;
+		a->forgotten_changed_ns = now;
+	}
+	uint64_t since = forgotten - a->forgotten_released;
+	int64_t age = now - a->released_ns;
+	if (since == 0)
+		return;
+	if (now - a->forgotten_changed_ns >= CHURN_QUIET_NS ||
+	    (since >= CHURN_BURST && age >= CHURN_BURST_NS) || age >= CHURN_STALE_NS) {
+		ember_memory_release();
+		a->memory_releases++;
+		a->released_ns = now;
+		a->forgotten_released = forgotten;
+	}
 }
 
 static int start_pending(struct agent *a)
@@ -508,7 +548,7 @@ static void forget_net_process(uint32_t pid, void *arg)
 {
 	struct agent *a = arg;
 
-	ember_symbolizer_forget(a->sym, pid);
+	cmd_forget_process(pid, &a->procs);
 }
 
 /*
@@ -702,6 +742,7 @@ int cmd_run(int argc, char **argv)
 	a.started_ns = cmd_now_ns();
 	a.db = db;
 	a.max_pending = max_pending;
+	a.released_ns = ember_monotonic_ns();
 
 	struct sockaddr_storage addr;
 	unsigned addrlen;
@@ -736,8 +777,8 @@ int cmd_run(int argc, char **argv)
 
 	a.sym = ember_symbolizer_new();
 	struct ember_profiler_opts popts = {.frequency = a.frequency,
-					    .exit_fn = forget_process,
-					    .exit_arg = a.sym,
+					    .exit_fn = cmd_forget_process,
+					    .exit_arg = &a.procs,
 					    .refresh_fn = cmd_snapshot_process,
 					    .refresh_arg = a.sym,
 					    .unwind_budget = budget_mb << 20,
@@ -753,6 +794,7 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	ember_collector_set_service_map(a.collector, services);
+	a.procs = (struct cmd_process_state){.sym = a.sym, .collector = a.collector};
 	if (!no_net && open_net(&a, net_io, top_peers, net_sockets, net_counts))
 		goto out;
 
@@ -790,7 +832,9 @@ int cmd_run(int argc, char **argv)
 		cmd_wait_ms(a.profiler, 1000);
 		drain(&a);
 		drain_net(&a);
+		ember_symbolizer_maintain(a.sym);
 		ember_server_release_idle(server, MEMORY_IDLE_NS);
+		release_after_churn(&a);
 		if (cmd_now_ns() >= next_flush) {
 			flush(&a);
 			next_flush += (long long)flush_s * 1000000000LL;

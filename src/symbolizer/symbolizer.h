@@ -64,13 +64,29 @@ int ember_symbolizer_refresh(struct ember_symbolizer *s, uint32_t pid);
 /* Drop everything cached for pid (it exited and its samples are flushed). */
 void ember_symbolizer_forget(struct ember_symbolizer *s, uint32_t pid);
 
+/*
+ * Processes kept at most; beyond, the least recently used is forgotten
+ * (stats: proc_evictions).  0 restores the default.
+ */
+#define EMBER_SYMBOLIZER_MAX_PROCS 16384
+
+/* Periodic work (once a second or so): drop ELF files no process has used for a while. */
+void ember_symbolizer_maintain(struct ember_symbolizer *s);
+void ember_symbolizer_set_max_processes(struct ember_symbolizer *s, size_t max);
+
 struct ember_symbolizer_stats {
 	uint64_t lookups;    /* addresses resolved */
 	uint64_t cache_hits; /* of those, answered without loading or resolving anything */
 	uint64_t elf_files;  /* ELF files loaded now */
 	uint64_t elf_errors; /* files that could not be read (running total) */
+	uint64_t elf_dropped;   /* unused files dropped from the cache (running total) */
+	uint64_t elf_symbol_bytes; /* heap held by the loaded files' symbol tables */
+	uint64_t elf_retries;   /* failed files loaded again after their backoff */
+	uint64_t open_vanished; /* files not opened because their process had exited (a race) */
 	uint64_t processes;  /* processes with cached maps now */
 	uint64_t build_id_collisions; /* files sharing a build-id, not their content */
+	uint64_t max_processes;  /* the bound on processes */
+	uint64_t proc_evictions; /* processes forgotten because the bound was reached */
 	/* the (build-id, pc) -> frames cache */
 	uint64_t symcache_lookups, symcache_hits, symcache_entries, symcache_bytes;
 	uint64_t symcache_max_bytes, symcache_evictions;

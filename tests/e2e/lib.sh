@@ -30,6 +30,34 @@ start_bg() { # start_bg CMD... ; sets $! in BG_LAST
 	BG_PIDS="$BG_PIDS $BG_LAST"
 }
 
+# wait_for_server PID LOG: wait until `ember run` (pid PID, stderr in LOG)
+# prints the address it serves; sets $url.  Fails when it exits or is silent.
+wait_for_server() {
+	url=""
+	for i in $(seq 1 50); do
+		url=$(sed -n 's/^ember: serving \(http:[^ ]*\)$/\1/p' "$2")
+		[ -n "$url" ] && return 0
+		kill -0 "$1" 2> /dev/null || { cat "$2"; fail "ember run exited"; }
+		sleep 0.2
+	done
+	cat "$2"
+	fail "ember run did not print its address"
+}
+
+# procs_map_id PID: the id of the kernel procs map of the agent PID: among
+# its BPF map fds, the hash whose value is a struct ember_proc (3080 bytes).
+procs_map_id() {
+	for f in /proc/"$1"/fdinfo/*; do
+		awk '/^map_type:/ { t = $2 } /^value_size:/ { v = $2 } /^map_id:/ { id = $2 }
+			END { if (t == 1 && v == 3080) print id }' "$f" 2> /dev/null
+	done | head -n 1
+}
+
+# procs_pids ID: the pids in the procs map ID, one a line, as bpftool dumps them.
+procs_pids() {
+	bpftool -j map dump id "$1" | tr ',{}' '\n\n\n' | sed -n 's/^ *"key": *\([0-9][0-9]*\) *$/\1/p'
+}
+
 # Skip unless this machine can load BPF and open perf events.
 require_bpf() {
 	[ "$(id -u)" -eq 0 ] || skip "needs root to load BPF programs (running as uid $(id -u))"

@@ -15,6 +15,9 @@
 #                   versions (-DVERSION=1/2): same name, different build-ids;
 #                   version 2 spends 4x as long in render_page
 #   clock_spin      C -O2, main -> spin_on_clock -> clock_gettime (the vDSO)
+#   churn, churn_child
+#                   process churn: churn RATE SECONDS starts RATE processes a
+#                   second (mostly churn_child: static, no libc, exits at once)
 #   goprog          Go, main.main -> goA -> goB -> goHot
 #   goprog_stripped the same built with -ldflags='-s -w'
 #   gogc            Go, GC-heavy: allocation, stack growth, channels, the
@@ -47,6 +50,12 @@ for v in 1 2; do
 done
 if newer "$out/clock_spin" "$src/clock_spin.c"; then
 	gcc -O2 -g -o "$out/clock_spin" "$src/clock_spin.c"
+fi
+if newer "$out/churn" "$src/churn.c"; then
+	gcc -O2 -g -Wall -Wextra -o "$out/churn" "$src/churn.c"
+fi
+if newer "$out/churn_child" "$src/churn_child.c"; then
+	gcc -O2 -static -nostdlib -o "$out/churn_child" "$src/churn_child.c"
 fi
 if command -v go >/dev/null 2>&1; then
 	export GOCACHE="${GOCACHE:-/tmp/ember-gocache}" GOFLAGS=-mod=mod GOPROXY=off
