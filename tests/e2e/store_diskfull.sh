@@ -50,9 +50,9 @@ sleep 3
 kill -0 "$ember" 2> /dev/null || { cat "$log"; fail "ember run died on a full disk"; }
 grep -q "database file" "$log" && { cat "$log"; fail "a full disk was taken for a damaged database"; }
 stats=$(curl -sf "${url}api/stats")
-stored=$(echo "$stats" | grep -o '"flushed_samples":[0-9]*' | cut -d: -f2)
+stored=$(echo "$stats" | grep -o '"flushed_samples":[0-9]*' | head -n 1 | cut -d: -f2)
 pending=$(echo "$stats" | sed -n 's/.*"pending":{"samples":\([0-9]*\).*/\1/p')
-errors=$(echo "$stats" | grep -o '"flush_errors":[0-9]*' | cut -d: -f2)
+errors=$(echo "$stats" | grep -o '"flush_errors":[0-9]*' | head -n 1 | cut -d: -f2)
 [ "${pending:-0}" -gt 0 ] || fail "no samples pending in memory while the disk is full"
 [ "${errors:-0}" -gt 0 ] || fail "flush_errors is ${errors:-0}"
 note "while full: $stored samples stored, $pending pending, $errors flush errors"
