@@ -236,16 +236,25 @@ static __always_inline void send_event(void *ctx, __u32 type, __u32 pid)
 	bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, &ev, sizeof(ev));
 }
 
-/* Ask user space to (re)load a process's mappings, at most once a second. */
-static __always_inline void request_refresh(void *ctx, __u32 pid)
+/*
+ * Ask user space to (re)load a process's mappings, at most once a second
+ * unless `now_please` (the process just mapped code: the request that
+ * matters most, rare).
+ */
+static __always_inline void refresh(void *ctx, __u32 pid, int now_please)
 {
 	__u64 now = bpf_ktime_get_ns();
 	__u64 *last = bpf_map_lookup_elem(&refresh_sent, &pid);
 
-	if (last && now - *last < REFRESH_INTERVAL_NS)
+	if (!now_please && last && now - *last < REFRESH_INTERVAL_NS)
 		return;
 	bpf_map_update_elem(&refresh_sent, &pid, &now, BPF_ANY);
 	send_event(ctx, EMBER_EVENT_REFRESH, pid);
+}
+
+static __always_inline void request_refresh(void *ctx, __u32 pid)
+{
+	refresh(ctx, pid, 0);
 }
 
 /*
@@ -863,3 +872,64 @@ int ember_process_exec(void *ctx)
 	send_event(ctx, EMBER_EVENT_EXEC, pid);
 	return 0;
 }
+
+/*
+ * Code mapped from a file (the dynamic loader mapping libraries after exec,
+ * dlopen): user space loads the new mapping's table right away, so the
+ * process's first milliseconds are unwound by table too.  The enter side
+ * notes the thread when prot has PROT_EXEC and a file backs the mapping;
+ * the exit side asks for the refresh once the mapping exists.  Attached
+ * where syscall tracepoints exist (tracefs); otherwise the first sample
+ * outside the known mappings asks for it (REFRESH_INTERVAL_NS).
+ */
+struct syscall_enter_args {
+	__u64 common;
+	long id;
+	unsigned long args[6];
+};
+
+struct syscall_exit_args {
+	__u64 common;
+	long id;
+	long ret;
+};
+
+#define PROT_EXEC_ 0x4
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} mapping_code SEC(".maps");
+
+SEC("tracepoint/syscalls/sys_enter_mmap")
+int ember_mmap_enter(struct syscall_enter_args *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid, pid = pid_tgid >> 32;
+	__u8 one = 1;
+
+	if (!(ctx->args[2] & PROT_EXEC_) || (int)ctx->args[4] < 0)
+		return 0;
+	if (filter_pids && !bpf_map_lookup_elem(&pids, &pid))
+		return 0;
+	bpf_map_update_elem(&mapping_code, &tid, &one, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_mmap")
+int ember_mmap_exit(struct syscall_exit_args *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+
+	if (bpf_map_delete_elem(&mapping_code, &tid) != 0)
+		return 0;
+	if (ctx->ret < 0 && ctx->ret > -4096)
+		return 0; /* the mmap failed */
+	count_stat(EMBER_STAT_CODE_MAPPED);
+	refresh(ctx, pid_tgid >> 32, 1);
+	return 0;
+}
+

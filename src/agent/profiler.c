@@ -60,6 +60,7 @@ struct ember_profiler {
 	bool filtered;
 	bool fp_only;
 	struct bpf_link *exit_link, *exec_link;
+	struct bpf_link *mmap_links[2]; /* NULL without syscall tracepoints (tracefs) */
 	struct perf_buffer *events, *snapshots;
 	struct ember_unwind_tables *tables;
 	void (*snapshot_fn)(const struct ember_stack_snapshot *snap, void *arg);
@@ -237,6 +238,16 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 			 strerror(errno));
 		goto fail;
 	}
+	/* libraries' tables as soon as they are mapped; without tracefs, at their first sample */
+	pr->mmap_links[0] = bpf_program__attach(pr->skel->progs.ember_mmap_enter);
+	pr->mmap_links[1] = pr->mmap_links[0] ? bpf_program__attach(pr->skel->progs.ember_mmap_exit)
+					      : NULL;
+	if (!pr->mmap_links[1]) {
+		ember_debug("no syscall tracepoints for mmap (%s): new libraries get their tables "
+			    "at their first sample", strerror(errno));
+		bpf_link__destroy(pr->mmap_links[0]);
+		pr->mmap_links[0] = NULL;
+	}
 	pr->events = perf_buffer__new(bpf_map__fd(pr->skel->maps.events), 16, on_event, on_lost,
 				      pr, NULL);
 	if (!pr->events) {
@@ -352,6 +363,8 @@ void ember_profiler_close(struct ember_profiler *pr)
 	}
 	bpf_link__destroy(pr->exit_link);
 	bpf_link__destroy(pr->exec_link);
+	bpf_link__destroy(pr->mmap_links[0]);
+	bpf_link__destroy(pr->mmap_links[1]);
 	perf_buffer__free(pr->events);
 	perf_buffer__free(pr->snapshots);
 	ember_unwind_tables_free(pr->tables);

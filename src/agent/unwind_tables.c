@@ -118,6 +118,7 @@ struct file {
 	struct chunk *chunks;
 	size_t n_chunks;
 	uint64_t rows;
+	uint64_t entry;     /* ELF entry point (e_entry), 0 if none */
 	bool go_runtime;    /* has an entry in the go_runtimes map */
 	char *path;         /* as seen in the first process, for messages */
 };
@@ -277,6 +278,8 @@ static int read_elf_facts(const char *path, struct file *f, char *build_id, size
 		rc = -ENOEXEC;
 		goto out;
 	}
+	GElf_Ehdr eh;
+	f->entry = gelf_getehdr(elf, &eh) ? eh.e_entry : 0;
 	for (size_t i = 0; i < nph; i++) {
 		GElf_Phdr ph;
 		if (!gelf_getphdr(elf, (int)i, &ph))
@@ -721,6 +724,43 @@ static int compile_table(const char *path, struct ember_unwind_table *table, cha
 	return rc;
 }
 
+/*
+ * The entry point of a program or of the dynamic loader is the root of its
+ * first thread.  Programs describe theirs (_start's CFI leaves the return
+ * address undefined); glibc's ld.so has no FDE around its _start and
+ * _dl_start_user at all, so every sample of a process still in the loader
+ * ended in a gap.  An entry point in a gap becomes end-of-stack up to the
+ * gap's end.  Returns 0 or -ENOMEM.
+ */
+static int root_entry_gap(struct ember_unwind_table *t, uint64_t entry)
+{
+	if (!entry || entry < t->base || entry - t->base > UINT32_MAX || !t->n_rows)
+		return 0;
+	uint32_t pc = (uint32_t)(entry - t->base);
+	size_t i = 0;
+	while (i < t->n_rows && t->rows[i].pc <= pc)
+		i++;
+	/* rows[i - 1] covers pc; it must be a gap for the rule to apply */
+	if (i == 0 || EMBER_ROW_CFA(&t->rows[i - 1]) != EMBER_CFA_GAP)
+		return 0;
+	bool starts_here = t->rows[i - 1].pc == pc;
+	struct ember_unwind_row root = {.pc = pc,
+					.kind = EMBER_ROW_KIND(EMBER_CFA_END_OF_STACK,
+							       EMBER_RBP_SAME)};
+	if (starts_here) {
+		t->rows[i - 1] = root; /* the gap ends where the next row starts */
+		return 0;
+	}
+	struct ember_unwind_row *rows = realloc(t->rows, (t->n_rows + 1) * sizeof(*rows));
+	if (!rows)
+		return -ENOMEM;
+	memmove(&rows[i + 1], &rows[i], (t->n_rows - i) * sizeof(*rows));
+	rows[i] = root;
+	t->rows = rows;
+	t->n_rows++;
+	return 0;
+}
+
 /* Load a file's table (from the cache when `cached`, else compiled).  0, or the compile error. */
 static int load_table(struct ember_unwind_tables *t, struct file *f, const char *path,
 		      bool cached)
@@ -757,6 +797,8 @@ static int load_table(struct ember_unwind_tables *t, struct file *f, const char 
 		if (table.n_rows)
 			cache_write(t, key, &table);
 	}
+	if (table.n_rows && root_entry_gap(&table, f->entry))
+		ember_debug("%s: out of memory marking the entry point", f->path);
 	if (table.n_rows) {
 		rc = place_table(t, f, &table);
 		if (rc == -ENOSPC) {
