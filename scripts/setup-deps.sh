@@ -11,6 +11,11 @@ zlib1g-dev libzstd-dev libsqlite3-dev sqlite3 libmicrohttpd-dev libcmocka-dev
 libprotobuf-c-dev protobuf-c-compiler libunwind-dev golang-go linux-perf elfutils
 binutils procps curl libc6-dbg bpftrace"
 
+# Span tests (issue [7]): real servers and their own benchmark clients, each
+# started by the test with its own data directory on a random loopback port.
+PKGS="$PKGS nginx mariadb-server mariadb-client sysbench postgresql postgresql-contrib
+redis-server redis-tools apache2-utils"
+
 # Browser tests: Debian's Chromium, and Node.js with npm for playwright-core.
 # Node and npm count as present when their commands are (a machine may have
 # them from elsewhere, and Debian's npm would conflict with such a node).
