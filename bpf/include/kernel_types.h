@@ -33,6 +33,13 @@ struct mm_struct___ember {
 
 struct files_struct___ember;
 
+/* live: threads not yet exiting; 0 at sched_process_exit means the process is gone */
+struct signal_struct___ember {
+	struct {
+		int counter;
+	} live;
+} __attribute__((preserve_access_index));
+
 struct task_struct___ember {
 	int pid;
 	int tgid;
@@ -40,6 +47,7 @@ struct task_struct___ember {
 	struct mm_struct___ember *mm;
 	char comm[16];
 	struct files_struct___ember *files;
+	struct signal_struct___ember *signal;
 } __attribute__((preserve_access_index));
 
 /*

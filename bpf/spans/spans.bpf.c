@@ -750,7 +750,10 @@ int ember_spans_exit(struct bpf_raw_tracepoint_args *ctx)
 	__u32 tgid = id >> 32, tid = (__u32)id;
 
 	bpf_map_delete_elem(&span_threads, &tid);
-	if (tid != tgid || !bpf_map_lookup_elem(&traced_procs, &tgid))
+	/* the last thread out, whichever it is (signal->live was decremented before) */
+	struct task_struct___ember *task = (void *)bpf_get_current_task();
+	if (BPF_CORE_READ(task, signal, live.counter) != 0 ||
+	    !bpf_map_lookup_elem(&traced_procs, &tgid))
 		return 0;
 	bpf_map_delete_elem(&traced_procs, &tgid);
 	send_ctl(ctx, EMBER_CTL_EXIT, tgid, 0, 0, 0);

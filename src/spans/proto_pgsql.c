@@ -28,6 +28,8 @@
 enum { PG_START, PG_SSL_WAIT, PG_STARTUP, PG_READY };
 
 #define PG_HEADER 5
+/* Backend message types of protocol 3.0 */
+#define BACKEND_TYPES "123ACDEGHIKNRSTVWZcdnstv"
 #define NAME_MAX_LOOK 256
 
 static uint32_t be32(const uint8_t *p)
@@ -269,7 +271,7 @@ static int parse_backend(struct span_conn *c, struct span_stream *s, const uint8
 		return gap ? -1 : 0;
 	uint8_t type = p[0];
 	uint32_t len = be32(p + 1);
-	if (len < 4 || len > (1u << 30) || type < 'A' || type > 'z')
+	if (len < 4 || len > (1u << 30) || !type || !strchr(BACKEND_TYPES, type))
 		return -1;
 	size_t want = type == 'E' ? 256 : type == 'Z' ? 1 : 0;
 	if (want > len - 4)
