@@ -286,3 +286,15 @@ void ember_collector_stats(const struct ember_collector *c, struct ember_collect
 {
 	*st = c->stats;
 }
+
+const struct ember_target *ember_collector_target(struct ember_collector *c, uint32_t pid,
+						  const char *comm)
+{
+	struct ember_raw_sample s = {.pid = pid, .comm = comm};
+	uint32_t id;
+
+	if (!c->profile)
+		return NULL;
+	id = target_of(c, &s);
+	return id == UINT32_MAX ? NULL : &c->profile->targets[id];
+}

@@ -33,6 +33,15 @@ void ember_collector_set_service_map(struct ember_collector *c,
 /* ember_sample_fn for ember_profiler_drain(): arg is the collector. */
 void ember_collector_add(const struct ember_raw_sample *s, void *arg);
 
+/*
+ * The target pid's samples are recorded under (named as for a sample, comm
+ * used when the process is gone), interned in the current profile: the
+ * strings live until that profile is freed.  For other tables keyed by the
+ * same targets (spans).  NULL on failure.
+ */
+const struct ember_target *ember_collector_target(struct ember_collector *c, uint32_t pid,
+						  const char *comm);
+
 struct ember_collector_stats {
 	uint64_t samples, stacks, truncated, processes;
 	uint64_t garbage_callers; /* samples whose FP chain left the mapped code */

@@ -2,12 +2,16 @@
  * cmd_run.c - `ember run`: the appliance.
  *
  *   ember run [--db PATH] [--listen ADDR:PORT] [--frequency HZ] [--flush SECS]
- *             [--services FILE]
+ *             [--services FILE] [--no-spans] [--slow-threshold MS]
+ *             [--payload-head BYTES] [--force-perfbuf] [--spans-hooks KIND]
  *
  * Profiles every process on the host, drains the kernel maps every second
  * into an in-memory profile (symbolizing while the processes still exist),
  * writes that profile into SQLite every --flush seconds, and serves the UI
- * and API over HTTP.  SIGINT/SIGTERM stop it after a last drain and flush.
+ * and API over HTTP.  Unless --no-spans, L7 requests (HTTP/1.x, MySQL,
+ * PostgreSQL, Redis) are traced too (src/spans/) and flushed with the
+ * samples, under the same targets.  SIGINT/SIGTERM stop it after a last
+ * drain and flush.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -30,6 +34,7 @@
 #include "core/memory.h"
 #include "core/strbuf.h"
 #include "server/server.h"
+#include "spans/spans.h"
 #include "store/store.h"
 #include "symbolizer/symbolizer.h"
 
@@ -43,6 +48,7 @@ struct agent {
 	struct ember_collector *collector;
 	struct ember_store *store;
 	struct ember_profile *pending; /* samples since the last flush */
+	struct ember_spans *spans;     /* NULL with --no-spans or when they cannot load */
 	unsigned frequency;
 	uint64_t flushes, flush_errors, flushed_samples;
 	long long started_ns, last_flush_ms;
@@ -63,7 +69,13 @@ static void usage(FILE *f)
 		"  --unwind-budget MB   kernel memory for unwind tables (default 64)\n"
 		"  --unwind-cache DIR   cache of compiled tables (default " CMD_DEFAULT_UNWIND_CACHE ")\n"
 		"  --services FILE      name services by executable: \"PATTERN = SERVICE\" lines\n"
-		"                       (fnmatch on the path if PATTERN has a '/', else the name)\n");
+		"                       (fnmatch on the path if PATTERN has a '/', else the name)\n"
+		"  --no-spans           do not trace L7 requests (HTTP, MySQL, PostgreSQL, Redis)\n"
+		"  --slow-threshold MS  keep requests at least this slow with their text (default 500)\n"
+		"  --payload-head BYTES bytes of each socket payload read for spans (default 1024,\n"
+		"                       at most 4096)\n"
+		"  --force-perfbuf      send span events through perf buffers, not ring buffers\n"
+		"  --spans-hooks KIND   auto (default), tracepoint (syscalls:*) or raw (sys_enter/exit)\n");
 }
 
 /* Appends the agent's counters as a JSON object (called from the HTTP thread). */
@@ -124,6 +136,23 @@ static void stats_json(struct strbuf *sb, void *arg)
 		  (unsigned long long)a->flush_errors, (unsigned long long)a->flushed_samples,
 		  ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
 		  ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6, ru.ru_maxrss);
+	if (a->spans) { /* one more member of the object just closed */
+		sb->len--;
+		sb_puts(sb, ",\"spans\":");
+		ember_spans_stats_json(a->spans, sb);
+		sb_putc(sb, '}');
+	}
+}
+
+/* ember_spans_opts.name: a process is named for its spans as for its samples. */
+static int name_for_spans(uint32_t pid, const char *comm, struct ember_target *out, void *arg)
+{
+	const struct ember_target *t = ember_collector_target(arg, pid, comm);
+
+	if (!t)
+		return -1;
+	*out = *t;
+	return 0;
 }
 
 /* A process exited and its samples are drained: drop what the symbolizer kept for it. */
@@ -148,6 +177,9 @@ static void flush(struct agent *a)
 	char err[EMBER_STORE_ERRLEN];
 	long long now = cmd_now_ns();
 
+	/* first: their targets are named into the pending profile, freed below */
+	if (a->spans && ember_spans_flush(a->spans, a->store, err, sizeof(err)))
+		ember_warn("span flush failed (those spans are lost): %s", err);
 	if (a->pending->total > 0) {
 		a->pending->duration_ns = now - a->pending->start_ns;
 		if (ember_store_ingest(a->store, a->pending, now, err, sizeof(err))) {
@@ -197,8 +229,14 @@ int cmd_run(int argc, char **argv)
 		{"frequency", required_argument, 0, 'F'}, {"flush", required_argument, 0, 'f'},
 		{"frame-pointers", no_argument, 0, 'P'},  {"unwind-budget", required_argument, 0, 'B'},
 		{"unwind-cache", required_argument, 0, 'C'}, {"services", required_argument, 0, 'S'},
+		{"no-spans", no_argument, 0, 'N'},        {"slow-threshold", required_argument, 0, 'T'},
+		{"payload-head", required_argument, 0, 'H'}, {"force-perfbuf", no_argument, 0, 'R'},
+		{"spans-hooks", required_argument, 0, 'K'},
 		{"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
 	};
+	bool spans_on = true;
+	unsigned long slow_ms = EMBER_SPANS_DEFAULT_SLOW_NS / 1000000, head = EMBER_SPANS_DEFAULT_HEAD;
+	struct ember_spans_opts sopts = {0};
 	const char *db = DEFAULT_DB, *listen = DEFAULT_LISTEN;
 	unsigned long frequency = 19, flush_s = 5, budget_mb = 64;
 	const char *cache = CMD_DEFAULT_UNWIND_CACHE, *services_file = NULL;
@@ -229,6 +267,29 @@ int cmd_run(int argc, char **argv)
 			break;
 		case 'C': cache = optarg; break;
 		case 'S': services_file = optarg; break;
+		case 'N': spans_on = false; break;
+		case 'T':
+			if (cmd_parse_uint("--slow-threshold", optarg, 1, 3600 * 1000, &slow_ms))
+				return 2;
+			break;
+		case 'H':
+			if (cmd_parse_uint("--payload-head", optarg, 16, EMBER_SPANS_MAX_HEAD, &head))
+				return 2;
+			break;
+		case 'R': sopts.force_perfbuf = true; break;
+		case 'K':
+			if (strcmp(optarg, "auto") == 0) {
+				sopts.hooks = EMBER_SPAN_HOOKS_AUTO;
+			} else if (strcmp(optarg, "tracepoint") == 0) {
+				sopts.hooks = EMBER_SPAN_HOOKS_TRACEPOINT;
+			} else if (strcmp(optarg, "raw") == 0) {
+				sopts.hooks = EMBER_SPAN_HOOKS_RAW;
+			} else {
+				fprintf(stderr, "ember run: --spans-hooks: expected auto, tracepoint or "
+						"raw, not '%s'\n", optarg);
+				return 2;
+			}
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -281,6 +342,17 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	ember_collector_set_service_map(a.collector, services);
+	if (spans_on) {
+		sopts.payload_head = (unsigned)head;
+		sopts.slow_ns = (uint64_t)slow_ms * 1000000ULL;
+		sopts.name = name_for_spans;
+		sopts.name_arg = a.collector;
+		if (ember_spans_start(&sopts, &a.spans, err, sizeof(err))) {
+			/* the profiler still runs: spans are an addition */
+			fprintf(stderr, "ember run: L7 spans off: %s\n", err);
+			a.spans = NULL;
+		}
+	}
 
 	ember_memory_keep_freed(); /* queries reuse memory (core/memory.h) */
 	struct ember_server_config scfg = {
@@ -301,6 +373,11 @@ int cmd_run(int argc, char **argv)
 		ember_profiler_ncpus(a.profiler), frequency, db, flush_s,
 		colon ? (int)(colon - listen) : (int)strlen(listen), listen,
 		ember_server_port(server));
+	if (a.spans)
+		fprintf(stderr,
+			"ember: tracing L7 requests through %s hooks and %s (payload head %lu B, "
+			"slow threshold %lu ms)\n",
+			ember_spans_hooks(a.spans), ember_spans_transport(a.spans), head, slow_ms);
 
 	long long next_flush = cmd_now_ns() + (long long)flush_s * 1000000000LL;
 	while (!cmd_stopping()) {
@@ -313,6 +390,7 @@ int cmd_run(int argc, char **argv)
 		}
 	}
 	fprintf(stderr, "ember: stopping; writing the last samples\n");
+	ember_spans_drain(a.spans);
 	ember_profiler_drain(a.profiler, ember_collector_add, a.collector);
 	flush(&a);
 	fprintf(stderr, "ember: stored %llu samples in %llu flushes\n",
@@ -320,6 +398,7 @@ int cmd_run(int argc, char **argv)
 	rc = 0;
 out:
 	ember_server_stop(server);
+	ember_spans_stop(a.spans);
 	ember_profile_free(a.pending);
 	ember_collector_free(a.collector);
 	ember_symbolizer_free(a.sym);

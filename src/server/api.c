@@ -98,6 +98,9 @@
  *   GET /api/reports, /api/reports/ID[?format=json], /api/reports/report.css
  *       The regression reports `ember report` saved (src/server/reports_api.h).
  *
+ *   GET /api/spans, /api/spans/slow
+ *       L7 requests: the RED table and the slowest requests (src/server/spans_api.h).
+ *
  * Errors: 400 {"error":"target: must be a positive integer"} for a bad,
  * repeated, unknown or over-long (> 256 bytes) parameter or from > to (the
  * message starts with the parameter's full name, "a.from: ...");
@@ -120,6 +123,7 @@
 #include "server/flamegraph.h"
 #include "server/reports_api.h"
 #include "server/sandwich.h"
+#include "server/spans_api.h"
 #include "server/topfuncs.h"
 
 #define NS_PER_MS ((int64_t)1000000)
@@ -164,8 +168,7 @@ void ember_api_free(struct ember_api *api)
 
 /* ---- parameters ---- */
 
-/* Decimal digits only (no sign, no spaces), value in [min, max]. */
-static bool parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+bool ember_api_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
 {
 	int64_t v = 0;
 
@@ -236,7 +239,7 @@ static int parse_one(int which, const char *key, const char *val, struct ember_a
 
 	switch (which) {
 	case P_TARGET:
-		if (!parse_int(val, 1, INT64_MAX, &v))
+		if (!ember_api_parse_int(val, 1, INT64_MAX, &v))
 			return fail(err, errlen, "%s: must be a positive integer target id", key);
 		q->sel.target_id = v;
 		return 0;
@@ -247,20 +250,20 @@ static int parse_one(int which, const char *key, const char *val, struct ember_a
 	case P_VERSION:
 		return parse_versions(key, val, q, err, errlen);
 	case P_PID:
-		if (!parse_int(val, 1, UINT32_MAX, &v))
+		if (!ember_api_parse_int(val, 1, UINT32_MAX, &v))
 			return fail(err, errlen, "%s: must be a process id (1..%" PRIu32 ")", key,
 				    UINT32_MAX);
 		q->sel.pid = (uint32_t)v;
 		return 0;
 	case P_FROM:
-		if (!parse_int(val, 0, MAX_MS, &v))
+		if (!ember_api_parse_int(val, 0, MAX_MS, &v))
 			return fail(err, errlen, "%s: must be unix time in milliseconds", key);
 		q->has_from = true;
 		q->from_ms = v;
 		q->sel.from_ns = v * NS_PER_MS;
 		return 0;
 	case P_TO:
-		if (!parse_int(val, 1, MAX_MS, &v))
+		if (!ember_api_parse_int(val, 1, MAX_MS, &v))
 			return fail(err, errlen, "%s: must be unix time in milliseconds (> 0)", key);
 		q->has_to = true;
 		q->to_ms = v;
@@ -307,12 +310,7 @@ int ember_api_parse_selection(const struct ember_api_param *params, size_t n,
 	return 0;
 }
 
-/*
- * Reject parameters that are neither a selection parameter under one of
- * prefixes (NULL-terminated) nor one of extras (NULL-terminated, each at
- * most once).
- */
-static int check_params(const struct ember_api_param *params, size_t n,
+int ember_api_check_params(const struct ember_api_param *params, size_t n,
 			const char *const *prefixes, const char *const *extras, char *err,
 			size_t errlen)
 {
@@ -343,8 +341,7 @@ static int check_params(const struct ember_api_param *params, size_t n,
 	return 0;
 }
 
-/* The value of an extra parameter, NULL when absent. */
-static const char *param_value(const struct ember_api_param *params, size_t n, const char *key)
+const char *ember_api_param_value(const struct ember_api_param *params, size_t n, const char *key)
 {
 	for (size_t i = 0; i < n; i++)
 		if (params[i].key && strcmp(params[i].key, key) == 0)
@@ -359,7 +356,7 @@ int ember_api_parse_query(const struct ember_api_param *params, size_t n,
 	int ret;
 
 	memset(q, 0, sizeof(*q));
-	ret = check_params(params, n, plain, NULL, err, errlen);
+	ret = ember_api_check_params(params, n, plain, NULL, err, errlen);
 	return ret ? ret : ember_api_parse_selection(params, n, "", q, err, errlen);
 }
 
@@ -720,13 +717,13 @@ static void api_diff(struct ember_api *api, const struct ember_api_param *params
 	const char *v;
 	struct strbuf sb;
 
-	if (check_params(params, n, prefixes, extras, err, sizeof(err)) ||
+	if (ember_api_check_params(params, n, prefixes, extras, err, sizeof(err)) ||
 	    ember_api_parse_selection(params, n, "a.", &qa, err, sizeof(err)) ||
 	    ember_api_parse_selection(params, n, "b.", &qb, err, sizeof(err))) {
 		ember_api_reply_error(r, 400, err);
 		return;
 	}
-	v = param_value(params, n, "min_share");
+	v = ember_api_param_value(params, n, "min_share");
 	if (v && *v && !parse_fraction(v, &opt.min_share)) {
 		ember_api_reply_error(r, 400, "min_share: must be a fraction between 0 and 1");
 		return;
@@ -774,21 +771,21 @@ static void api_top(struct ember_api *api, const struct ember_api_param *params,
 	const char *v;
 	struct strbuf sb;
 
-	if (check_params(params, n, prefixes, extras, err, sizeof(err)) ||
+	if (ember_api_check_params(params, n, prefixes, extras, err, sizeof(err)) ||
 	    ember_api_parse_selection(params, n, "", &q, err, sizeof(err)) ||
 	    ember_api_parse_selection(params, n, "base.", &qbase, err, sizeof(err))) {
 		ember_api_reply_error(r, 400, err);
 		return;
 	}
 	sort = qbase.given ? EMBER_TOP_DIFF : EMBER_TOP_SELF;
-	v = param_value(params, n, "limit");
-	if (v && *v && !parse_int(v, 1, EMBER_TOP_MAX_LIMIT, &limit)) {
+	v = ember_api_param_value(params, n, "limit");
+	if (v && *v && !ember_api_parse_int(v, 1, EMBER_TOP_MAX_LIMIT, &limit)) {
 		snprintf(err, sizeof(err), "limit: must be an integer from 1 to %d",
 			 EMBER_TOP_MAX_LIMIT);
 		ember_api_reply_error(r, 400, err);
 		return;
 	}
-	v = param_value(params, n, "sort");
+	v = ember_api_param_value(params, n, "sort");
 	if (v && *v && parse_sort(v, &sort)) {
 		ember_api_reply_error(r, 400, "sort: must be self, total or diff");
 		return;
@@ -828,12 +825,12 @@ static void api_sandwich(struct ember_api *api, const struct ember_api_param *pa
 	const char *function;
 	struct strbuf sb;
 
-	if (check_params(params, n, prefixes, extras, err, sizeof(err)) ||
+	if (ember_api_check_params(params, n, prefixes, extras, err, sizeof(err)) ||
 	    ember_api_parse_selection(params, n, "", &q, err, sizeof(err))) {
 		ember_api_reply_error(r, 400, err);
 		return;
 	}
-	function = param_value(params, n, "function");
+	function = ember_api_param_value(params, n, "function");
 	if (!function || !*function) {
 		ember_api_reply_error(r, 400, "function: required (the function's name)");
 		return;
@@ -867,13 +864,13 @@ static void api_timeline(struct ember_api *api, const struct ember_api_param *pa
 	const char *v;
 	struct strbuf sb;
 
-	if (check_params(params, n, prefixes, extras, err, sizeof(err)) ||
+	if (ember_api_check_params(params, n, prefixes, extras, err, sizeof(err)) ||
 	    ember_api_parse_selection(params, n, "", &q, err, sizeof(err))) {
 		ember_api_reply_error(r, 400, err);
 		return;
 	}
-	v = param_value(params, n, "step");
-	if (v && *v && !parse_int(v, 1, MAX_STEP_S, &step_s)) {
+	v = ember_api_param_value(params, n, "step");
+	if (v && *v && !ember_api_parse_int(v, 1, MAX_STEP_S, &step_s)) {
 		snprintf(err, sizeof(err), "step: must be seconds from 1 to %lld", MAX_STEP_S);
 		ember_api_reply_error(r, 400, err);
 		return;
@@ -972,6 +969,9 @@ void ember_api_handle(struct ember_api *api, const char *path,
 		api_sandwich(api, params, n, reply);
 	} else if (strcmp(path, "/api/timeline") == 0) {
 		api_timeline(api, params, n, reply);
+	} else if (ember_spans_api_path(path)) {
+		if (open_store(api, reply) == 0)
+			ember_spans_api_handle(api->store, path, params, n, reply);
 	} else if (ember_reports_api_path(path)) {
 		if (open_store(api, reply) == 0)
 			ember_reports_api_handle(api->store, path, params, n, reply);

@@ -77,6 +77,21 @@ int ember_api_parse_selection(const struct ember_api_param *params, size_t n,
 			      const char *prefix, struct ember_api_query *q, char *err,
 			      size_t errlen);
 
+/*
+ * Reject parameters that are neither a selection parameter under one of
+ * prefixes (NULL-terminated) nor one of extras (NULL-terminated, each at
+ * most once, at most EMBER_API_MAX_VALUE_LEN bytes).  -EINVAL with a
+ * message naming the parameter.
+ */
+int ember_api_check_params(const struct ember_api_param *params, size_t n,
+			   const char *const *prefixes, const char *const *extras, char *err,
+			   size_t errlen);
+/* The value of an extra parameter, NULL when absent. */
+const char *ember_api_param_value(const struct ember_api_param *params, size_t n,
+				  const char *key);
+/* Decimal digits only (no sign, no spaces), value in [min, max]. */
+bool ember_api_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
+
 /* Answer a GET of path (which starts with "/api/").  Always fills reply. */
 void ember_api_handle(struct ember_api *api, const char *path,
 		      const struct ember_api_param *params, size_t n,

@@ -63,20 +63,39 @@ void ember_endpoints_free(struct ember_endpoints *e)
 	free(e);
 }
 
-uint32_t ember_endpoints_intern(struct ember_endpoints *e, uint8_t proto, const char *name)
+/* The slot holding (proto, name), or the empty slot where it would go. */
+static size_t slot_of(const struct ember_endpoints *e, uint8_t proto, const char *name,
+		      uint64_t *hash)
 {
-	size_t len = strlen(name);
-	uint64_t h = ember_hash64(name, len, proto);
+	uint64_t h = ember_hash64(name, strlen(name), proto);
 	size_t i = (size_t)h & (e->cap - 1);
 
+	*hash = h;
 	for (;; i = (i + 1) & (e->cap - 1)) {
 		uint32_t s = e->slots[i];
 		if (!s)
-			break;
+			return i;
 		uint32_t id = s - 1;
 		if (e->hashes[id] == h && e->protos[id] == proto && strcmp(e->names[id], name) == 0)
-			return id;
+			return i;
 	}
+}
+
+uint32_t ember_endpoints_find(const struct ember_endpoints *e, uint8_t proto, const char *name)
+{
+	uint64_t h;
+	uint32_t s = e->slots[slot_of(e, proto, name, &h)];
+
+	return s ? s - 1 : UINT32_MAX;
+}
+
+uint32_t ember_endpoints_intern(struct ember_endpoints *e, uint8_t proto, const char *name)
+{
+	uint64_t h;
+	size_t i = slot_of(e, proto, name, &h);
+
+	if (e->slots[i])
+		return e->slots[i] - 1;
 	if (e->count >= e->max) {
 		e->overflow++;
 		return EMBER_ENDPOINT_OTHER;

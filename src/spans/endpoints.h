@@ -26,6 +26,9 @@ void ember_endpoints_free(struct ember_endpoints *e);
 /* The id of (proto, name); EMBER_ENDPOINT_OTHER when the table is full or out of memory. */
 uint32_t ember_endpoints_intern(struct ember_endpoints *e, uint8_t proto, const char *name);
 
+/* The id of (proto, name) if interned, else UINT32_MAX (span thread). */
+uint32_t ember_endpoints_find(const struct ember_endpoints *e, uint8_t proto, const char *name);
+
 /* Name and protocol of an id (any thread); "other" / 0 for EMBER_ENDPOINT_OTHER, NULL if unknown. */
 const char *ember_endpoints_name(const struct ember_endpoints *e, uint32_t id);
 uint8_t ember_endpoints_proto(const struct ember_endpoints *e, uint32_t id);

@@ -339,6 +339,8 @@ int ember_store_open(const char *path, struct ember_store **out, char *err, size
 		ret = store_migrate(s, err, errlen);
 	if (!ret)
 		ret = store_load_meta(s, err, errlen);
+	if (!ret)
+		ret = store_spans_open(s, err, errlen);
 	if (ret)
 		goto fail;
 	*out = s;

@@ -583,3 +583,11 @@ out:
 	free(frame_ids);
 	return ret;
 }
+
+int store_target_id(struct ember_store *s, const struct ember_target *t, int64_t first_ns,
+		    int64_t last_ns, int64_t *id, char *err, size_t errlen)
+{
+	struct target_span span = {.first = first_ns, .last = last_ns, .used = true};
+
+	return resolve_target(s, t, &span, id, err, errlen);
+}

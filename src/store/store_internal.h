@@ -169,6 +169,17 @@ int64_t store_bucket_of(const struct ember_store *s, int64_t t);
 int64_t store_floor_to(int64_t t, int64_t step);
 int64_t store_ceil_to(int64_t t, int64_t step);
 
+/*
+ * The row id of target t, made or moved (seen from first_ns to last_ns) as
+ * an ingest would; for tables beside the samples (spans).  Call inside a
+ * write transaction.  Returns 0 or a negative errno with err filled.
+ */
+int store_target_id(struct ember_store *s, const struct ember_target *t, int64_t first_ns,
+		    int64_t last_ns, int64_t *id, char *err, size_t errlen);
+
+/* Span tables (store_spans.c): their own schema version, migrated at open. */
+int store_spans_open(struct ember_store *s, char *err, size_t errlen);
+
 /* ---- selections (store_query.c) ---- */
 
 /*
