@@ -17,6 +17,8 @@
 #   clock_spin      C -O2, main -> spin_on_clock -> clock_gettime (the vDSO)
 #   goprog          Go, main.main -> goA -> goB -> goHot
 #   goprog_stripped the same built with -ldflags='-s -w'
+#   gohttp          Go net/http server: /light/N, /heavy/N (heavyWork, ~20 ms of
+#                   CPU), /fail/N (500), for the span tests
 # Rebuilds only what is older than its source.
 set -eu
 mkdir -p "$1"
@@ -54,6 +56,9 @@ if command -v go >/dev/null 2>&1; then
 	fi
 	if newer "$out/goprog_stripped" "$src/goprog"; then
 		(cd "$src/goprog" && go build -ldflags='-s -w' -o "$out/goprog_stripped" .)
+	fi
+	if newer "$out/gohttp" "$src/gohttp"; then
+		(cd "$src/gohttp" && go build -o "$out/gohttp" .)
 	fi
 else
 	echo "build.sh: go not found; Go test programs not built" >&2
