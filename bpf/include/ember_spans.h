@@ -22,10 +22,11 @@
  * gives the request an id (req_id, in the data event) and sets
  * span_threads[tid] = req_id; the write of the response deletes it.  User
  * space, once it has parsed the request, sets span_req_endpoint[req_id] =
- * endpoint id.  The perf-event sampler (bpf/unwind/profiler.bpf.c) reads
- * both maps, shared by file descriptor, so a CPU sample carries the
- * endpoint of the request its thread is serving.  A tag user space sets
- * late can never outlive its request: the thread's req_id is gone.
+ * endpoint id.  The perf-event sampler (bpf/unwind/profiler.bpf.c) puts
+ * the thread's req_id in the sample's key (span_threads is shared by file
+ * descriptor); when user space drains the sample, a second or more later,
+ * it finds the endpoint in span_req_endpoint.  So a sample is attributed
+ * however late the request is parsed, and only to its own request.
  *
  * Only fixed-width types: the layout must be identical on both sides.
  */

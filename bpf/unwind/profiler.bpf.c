@@ -34,6 +34,7 @@
 #include <bpf/bpf_core_read.h>
 
 #include "ember_profiler.h"
+#include "ember_spans.h"
 #include "ember_unwind.h"
 #include "kernel_types.h"
 
@@ -184,6 +185,27 @@ struct {
 	__uint(key_size, sizeof(__u32));
 	__uint(value_size, sizeof(__u32));
 } snapshots SEC(".maps");
+
+/*
+ * Per-endpoint CPU (bpf/spans/, ember_spans.h): the request a thread is
+ * serving goes into the sample's key; user space finds the request's
+ * endpoint when it drains the sample, by then parsed.  Both are the span
+ * object's maps, shared by file descriptor (bpf_map__reuse_fd) before load;
+ * unshared, they stay empty.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, EMBER_SPANS_MAX_THREADS);
+	__type(key, __u32);
+	__type(value, __u64);
+} span_threads SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, EMBER_SPANS_MAX_REQS);
+	__type(key, __u64);
+	__type(value, __u32);
+} span_req_endpoint SEC(".maps");
 
 /* Slot 0: ember_unwind_step (filled by user space after load). */
 struct {
@@ -630,6 +652,8 @@ int ember_profile(struct bpf_perf_event_data *ctx)
 	st->key.pid = tgid;
 	st->key.kernel_stack_id = -1;
 	st->key.user_stack_hash = 0;
+	__u64 *req = bpf_map_lookup_elem(&span_threads, &tid);
+	st->key.req_id = req ? *req : 0; /* its endpoint is looked up when drained */
 	st->steps = 0;
 	st->exact_pc = 1;
 	st->hash = 0xcbf29ce484222325ULL;

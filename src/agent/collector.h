@@ -30,6 +30,15 @@ struct ember_service_map; /* agent/target.h */
 void ember_collector_set_service_map(struct ember_collector *c,
 				     const struct ember_service_map *map);
 
+/*
+ * Name the endpoints CPU samples carry (per-endpoint CPU, src/spans/): a
+ * sample of a thread serving endpoint id is recorded under its process's
+ * target with the label "endpoint=NAME" added (commas in NAME become ';',
+ * as labels are "k=v,k=v").  fn returns NULL for an unknown id.
+ */
+void ember_collector_set_endpoint_namer(struct ember_collector *c,
+					const char *(*fn)(uint32_t id, void *arg), void *arg);
+
 /* ember_sample_fn for ember_profiler_drain(): arg is the collector. */
 void ember_collector_add(const struct ember_raw_sample *s, void *arg);
 

@@ -165,6 +165,11 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 	pr->skel->rodata->filter_pids = pr->filtered;
 	pr->skel->rodata->snapshot_every = opts->snapshot_fn ? opts->snapshot_every : 0;
 
+	if (opts->span_threads_fd > 0 && opts->span_req_endpoint_fd > 0 &&
+	    (bpf_map__reuse_fd(pr->skel->maps.span_threads, opts->span_threads_fd) ||
+	     bpf_map__reuse_fd(pr->skel->maps.span_req_endpoint, opts->span_req_endpoint_fd)))
+		ember_warn("cannot share the span maps with the profiler: CPU samples carry no "
+			   "endpoint");
 	rc = profiler__load(pr->skel);
 	if (rc) {
 		if (rc == -EACCES && geteuid() == 0)
@@ -394,6 +399,9 @@ long ember_profiler_drain(struct ember_profiler *pr, ember_sample_fn fn, void *a
 	for (size_t i = 0; i < n; i++) {
 		struct ember_count c;
 		struct ember_raw_sample s = {.pid = keys[i].pid};
+		if (keys[i].req_id)
+			bpf_map__lookup_elem(pr->skel->maps.span_req_endpoint, &keys[i].req_id,
+					     sizeof(keys[i].req_id), &s.endpoint, sizeof(s.endpoint), 0);
 
 		if (bpf_map_lookup_elem(counts_fd, &keys[i], &c))
 			continue;

@@ -147,12 +147,20 @@ static void stats_json(struct strbuf *sb, void *arg)
 /* ember_spans_opts.name: a process is named for its spans as for its samples. */
 static int name_for_spans(uint32_t pid, const char *comm, struct ember_target *out, void *arg)
 {
-	const struct ember_target *t = ember_collector_target(arg, pid, comm);
+	struct agent *a = arg;
+	const struct ember_target *t = a->collector ? ember_collector_target(a->collector, pid, comm)
+						    : NULL;
 
 	if (!t)
 		return -1;
 	*out = *t;
 	return 0;
+}
+
+/* The collector's endpoint namer: CPU samples of a thread serving a request. */
+static const char *endpoint_name(uint32_t id, void *spans)
+{
+	return ember_spans_endpoint_name(spans, id);
 }
 
 /* A process exited and its samples are drained: drop what the symbolizer kept for it. */
@@ -323,6 +331,18 @@ int cmd_run(int argc, char **argv)
 		return 1;
 	}
 
+	/* spans first: the profiler shares their per-thread endpoint maps */
+	if (spans_on) {
+		sopts.payload_head = (unsigned)head;
+		sopts.slow_ns = (uint64_t)slow_ms * 1000000ULL;
+		sopts.name = name_for_spans;
+		sopts.name_arg = &a;
+		if (ember_spans_start(&sopts, &a.spans, err, sizeof(err))) {
+			/* the profiler still runs: spans are an addition */
+			fprintf(stderr, "ember run: L7 spans off: %s\n", err);
+			a.spans = NULL;
+		}
+	}
 	a.sym = ember_symbolizer_new();
 	struct ember_profiler_opts popts = {.frequency = a.frequency,
 					    .exit_fn = forget_process,
@@ -332,6 +352,8 @@ int cmd_run(int argc, char **argv)
 					    .unwind_budget = budget_mb << 20,
 					    .unwind_cache = cache,
 					    .frame_pointers_only = fp_only};
+	if (a.spans)
+		ember_spans_thread_maps(a.spans, &popts.span_threads_fd, &popts.span_req_endpoint_fd);
 	if (ember_profiler_open(&popts, &a.profiler, err, sizeof(err))) {
 		fprintf(stderr, "ember run: %s\n", err);
 		goto out;
@@ -342,17 +364,8 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	ember_collector_set_service_map(a.collector, services);
-	if (spans_on) {
-		sopts.payload_head = (unsigned)head;
-		sopts.slow_ns = (uint64_t)slow_ms * 1000000ULL;
-		sopts.name = name_for_spans;
-		sopts.name_arg = a.collector;
-		if (ember_spans_start(&sopts, &a.spans, err, sizeof(err))) {
-			/* the profiler still runs: spans are an addition */
-			fprintf(stderr, "ember run: L7 spans off: %s\n", err);
-			a.spans = NULL;
-		}
-	}
+	if (a.spans)
+		ember_collector_set_endpoint_namer(a.collector, endpoint_name, a.spans);
 
 	ember_memory_keep_freed(); /* queries reuse memory (core/memory.h) */
 	struct ember_server_config scfg = {

@@ -11,8 +11,10 @@
  *        "truncated":false}
  *       Newest first; at most 10000 targets ("truncated":true when cut).
  *
- * Selections.  target=ID, service=S, version=V, pid=P, from=MS, to=MS, all
- * optional (absent or empty = any); from is inclusive, to exclusive, and a
+ * Selections.  target=ID, service=S, version=V, pid=P, from=MS, to=MS,
+ * endpoint=E, all optional (absent or empty = any); endpoint keeps the CPU
+ * samples of threads while they served requests of that L7 endpoint
+ * ("GET /orders/{id}", see /api/spans); from is inclusive, to exclusive, and a
  * time bucket (10 s) is selected when it overlaps [from, to).  version may
  * be a comma-separated list ("v1,v2" = either; at most 32).  Two-sided
  * endpoints take the same parameters prefixed "a." and "b." (or "base."); a
@@ -85,7 +87,9 @@
  *   GET /api/pprof?<same selection>
  *       gzip'd profile.proto (application/octet-stream, attachment
  *       "ember-profile.pb.gz"), for `go tool pprof`; also the base of
- *       `go tool pprof -diff_base=base.pb.gz new.pb.gz`.
+ *       `go tool pprof -diff_base=base.pb.gz new.pb.gz`.  Samples carry the
+ *       labels service, version and their target's own (endpoint=... for
+ *       the CPU of threads serving an L7 endpoint: -tagfocus endpoint=...).
  *
  *   GET /api/folded?<same selection>
  *       text/plain folded stacks ("main;work;memcpy 42" per line).
@@ -201,9 +205,9 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	return -EINVAL;
 }
 
-enum { P_TARGET, P_SERVICE, P_VERSION, P_PID, P_FROM, P_TO, P_COUNT };
-static const char *const param_names[P_COUNT] = {"target", "service", "version",
-						 "pid",    "from",    "to"};
+enum { P_TARGET, P_SERVICE, P_VERSION, P_PID, P_FROM, P_TO, P_ENDPOINT, P_COUNT };
+static const char *const param_names[P_COUNT] = {"target", "service", "version", "pid",
+						 "from",   "to",      "endpoint"};
 
 static int param_index(const char *key)
 {
@@ -220,7 +224,7 @@ static int parse_versions(const char *key, const char *val, struct ember_api_que
 	size_t n = 0;
 	char *save = NULL;
 
-	snprintf(q->version, sizeof(q->version), "%s", val);
+	snprintf(q->version, sizeof(q->version), "%.*s", EMBER_API_MAX_VALUE_LEN, val);
 	for (char *v = strtok_r(q->version, ",", &save); v; v = strtok_r(NULL, ",", &save)) {
 		if (n == EMBER_API_MAX_VERSIONS)
 			return fail(err, errlen, "%s: more than %d versions", key,
@@ -244,7 +248,7 @@ static int parse_one(int which, const char *key, const char *val, struct ember_a
 		q->sel.target_id = v;
 		return 0;
 	case P_SERVICE:
-		snprintf(q->service, sizeof(q->service), "%s", val);
+		snprintf(q->service, sizeof(q->service), "%.*s", EMBER_API_MAX_VALUE_LEN, val);
 		q->sel.service = q->service;
 		return 0;
 	case P_VERSION:
@@ -261,6 +265,10 @@ static int parse_one(int which, const char *key, const char *val, struct ember_a
 		q->has_from = true;
 		q->from_ms = v;
 		q->sel.from_ns = v * NS_PER_MS;
+		return 0;
+	case P_ENDPOINT:
+		snprintf(q->endpoint, sizeof(q->endpoint), "%s", val);
+		q->sel.endpoint = q->endpoint;
 		return 0;
 	case P_TO:
 		if (!ember_api_parse_int(val, 1, MAX_MS, &v))
@@ -295,9 +303,9 @@ int ember_api_parse_selection(const struct ember_api_param *params, size_t n,
 			return fail(err, errlen, "%s: given more than once", key);
 		seen[which] = true;
 		q->given = true;
-		if (strlen(val) > EMBER_API_MAX_VALUE_LEN)
-			return fail(err, errlen, "%s: longer than %d bytes", key,
-				    EMBER_API_MAX_VALUE_LEN);
+		size_t max = which == P_ENDPOINT ? EMBER_API_MAX_ENDPOINT_LEN : EMBER_API_MAX_VALUE_LEN;
+		if (strlen(val) > max)
+			return fail(err, errlen, "%s: longer than %zu bytes", key, max);
 		if (!*val)
 			continue; /* empty = any */
 		ret = parse_one(which, key, val, q, err, errlen);
@@ -556,7 +564,8 @@ static void api_pprof(struct ember_api *api, const struct ember_api_param *param
 		      struct ember_api_reply *r)
 {
 	struct ember_api_query q;
-	struct ember_pprof_options opt = {0};
+	/* service, version and the targets' labels (endpoint=...) on each sample */
+	struct ember_pprof_options opt = {.target_labels = true};
 	struct ember_profile *p = select_profile(api, params, n, &q, false, r);
 	uint8_t *out = NULL;
 	size_t len = 0;

@@ -18,6 +18,7 @@
 #define EMBER_API_MAX_PARAMS 32     /* more parameters than this: 400 */
 #define EMBER_API_MAX_VALUE_LEN 256 /* longer values: 400 */
 #define EMBER_API_MAX_VERSIONS 32   /* versions in one comma-separated list */
+#define EMBER_API_MAX_ENDPOINT_LEN 1024 /* endpoint= values (SQL statements are long) */
 
 struct ember_api_param {
 	const char *key;
@@ -40,7 +41,7 @@ void ember_api_reply_sb(struct ember_api_reply *r, unsigned int status, const ch
 void ember_api_reply_error(struct ember_api_reply *r, unsigned int status, const char *msg);
 
 /*
- * A parsed selection (target, service, version, pid, from, to).  version
+ * A parsed selection (target, service, version, pid, from, to, endpoint).  version
  * is a comma-separated list ("v1,v2" = either); its items end up in
  * versions[] / sel.versions.  The struct points into itself: do not copy it.
  */
@@ -51,6 +52,7 @@ struct ember_api_query {
 	int64_t from_ms, to_ms;
 	char service[EMBER_API_MAX_VALUE_LEN + 1];
 	char version[EMBER_API_MAX_VALUE_LEN + 1]; /* the list, split in place */
+	char endpoint[EMBER_API_MAX_ENDPOINT_LEN + 1];
 	const char *versions[EMBER_API_MAX_VERSIONS];
 };
 

@@ -56,8 +56,11 @@ static bool parse_common(const struct ember_api_param *params, size_t n,
 	memset(f, 0, sizeof(*f));
 	f->protocol = ember_api_param_value(params, n, "protocol");
 	f->role = ember_api_param_value(params, n, "role");
-	f->endpoint = ember_api_param_value(params, n, "endpoint");
 	f->peer = ember_api_param_value(params, n, "peer");
+	/* endpoint= is parsed as a selection parameter (it selects CPU samples
+	 * elsewhere); here it filters the spans, not the targets */
+	f->endpoint = q->sel.endpoint;
+	q->sel.endpoint = NULL;
 	if (f->protocol && *f->protocol && !one_of(f->protocol, protocols)) {
 		ember_api_reply_error(r, 400, "protocol: must be http, mysql, pgsql or redis");
 		return false;
@@ -138,7 +141,7 @@ static void red_row(struct strbuf *sb, const struct ember_span_red *red,
 static void api_red(struct ember_store *store, const struct ember_api_param *params, size_t n,
 		    struct ember_api_reply *r)
 {
-	static const char *const extras[] = {"protocol", "role", "endpoint", "peer", "by", "step", NULL};
+	static const char *const extras[] = {"protocol", "role", "peer", "by", "step", NULL};
 	char err[EMBER_STORE_ERRLEN] = "";
 	struct ember_api_query q;
 	struct ember_span_filter f;
@@ -225,7 +228,7 @@ static int slow_row(const struct ember_slow_span_row *row, void *arg)
 static void api_slow(struct ember_store *store, const struct ember_api_param *params, size_t n,
 		     struct ember_api_reply *r)
 {
-	static const char *const extras[] = {"protocol", "role", "endpoint", "peer", "limit", NULL};
+	static const char *const extras[] = {"protocol", "role", "peer", "limit", NULL};
 	char err[EMBER_STORE_ERRLEN] = "";
 	struct ember_api_query q;
 	struct ember_span_filter f;

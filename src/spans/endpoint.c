@@ -109,6 +109,21 @@ size_t ember_text_sanitize(const char *in, size_t len, char *out, size_t size)
 	return o;
 }
 
+char *ember_endpoint_label(const char *name, char *out, size_t size)
+{
+	size_t i = 0, k = sizeof(EMBER_ENDPOINT_LABEL) - 1;
+
+	if (!size)
+		return out;
+	if (k >= size)
+		k = size - 1;
+	memcpy(out, EMBER_ENDPOINT_LABEL, k);
+	for (; name[i] && k + 1 < size; i++)
+		out[k++] = name[i] == ',' ? ';' : name[i];
+	out[k] = '\0';
+	return out;
+}
+
 /* ---- HTTP ---------------------------------------------------------------- */
 
 static bool is_hex(char c)

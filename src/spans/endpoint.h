@@ -45,6 +45,14 @@ size_t ember_endpoint_redis(const char *cmd, size_t clen, const char *arg2, size
 			    char *out, size_t size);
 
 /*
+ * CPU samples of a thread serving an endpoint belong to a target with the
+ * label "endpoint=VALUE" (agent/collector.c); labels are "k=v,k=v", so
+ * VALUE is the name with its commas turned into ';'.  Returns out.
+ */
+#define EMBER_ENDPOINT_LABEL "endpoint="
+char *ember_endpoint_label(const char *name, char *out, size_t size);
+
+/*
  * Copy len bytes as printable text: valid UTF-8 is kept, control bytes
  * become ' ' (tab, newline) or '?', invalid sequences '?'.  Cut at size - 1
  * on a character boundary.  Returns the length written.
