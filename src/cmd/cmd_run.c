@@ -395,6 +395,7 @@ int cmd_run(int argc, char **argv)
 	long long next_flush = cmd_now_ns() + (long long)flush_s * 1000000000LL;
 	while (!cmd_stopping()) {
 		cmd_wait_ms(a.profiler, 1000);
+		ember_spans_sync(a.spans, 100); /* requests in the samples are parsed */
 		ember_profiler_drain(a.profiler, ember_collector_add, a.collector);
 		ember_server_release_idle(server, MEMORY_IDLE_NS);
 		if (cmd_now_ns() >= next_flush) {

@@ -1,7 +1,7 @@
 /*
  * spans.c - the span thread, and what the agent's thread does with its output.
  *
- * The span thread polls the capture (100 ms at most between wakeups),
+ * The span thread polls the capture (20 ms at most between wakeups),
  * feeds the tracker, and once a second sweeps it and re-reads the offset
  * between the kernel's monotonic clock and the wall clock.  Spans go to the
  * aggregator (red.c); requests a server thread starts serving are tagged
@@ -60,6 +60,7 @@ struct ember_spans {
 	int stop;
 	int64_t wall_offset_ns; /* wall clock - kernel clock */
 	int64_t thread_cpu_ns;  /* the span thread's CPU time */
+	uint64_t polls;         /* polls the span thread finished (ember_spans_sync) */
 	uint64_t tag_errors;
 	/* flush side (agent thread) */
 	struct named_pid *pids; /* PID_CACHE slots, direct-mapped */
@@ -136,7 +137,8 @@ static void *span_thread(void *arg)
 	int64_t next_sweep = ember_monotonic_ns() + SWEEP_NS;
 
 	while (!__atomic_load_n(&sp->stop, __ATOMIC_ACQUIRE)) {
-		ember_span_capture_poll(sp->cap, 100);
+		ember_span_capture_poll(sp->cap, 20);
+		__atomic_add_fetch(&sp->polls, 1, __ATOMIC_RELEASE);
 		int64_t now = ember_monotonic_ns();
 		if (now < next_sweep)
 			continue;
@@ -245,6 +247,19 @@ static void forget_pid(struct named_pid *n)
 	for (int i = 0; i < 7; i++)
 		free(n->strings[i]);
 	memset(n, 0, sizeof(*n));
+}
+
+void ember_spans_sync(struct ember_spans *sp, int max_ms)
+{
+	if (!sp || !sp->running)
+		return;
+	/* a poll that starts after this call reads everything sent before it */
+	uint64_t target = __atomic_load_n(&sp->polls, __ATOMIC_ACQUIRE) + 2;
+	int64_t end = ember_monotonic_ns() + (int64_t)max_ms * 1000000;
+	struct timespec ts = {0, 1000000};
+
+	while (__atomic_load_n(&sp->polls, __ATOMIC_ACQUIRE) < target && ember_monotonic_ns() < end)
+		nanosleep(&ts, NULL);
 }
 
 void ember_spans_drain(struct ember_spans *sp)

@@ -58,6 +58,14 @@ void ember_spans_add(struct ember_spans *sp, const struct ember_span *span);
 /* The endpoint id of (proto, name) in the agent's table (offline use). */
 uint32_t ember_spans_intern_endpoint(struct ember_spans *sp, uint8_t proto, const char *name);
 
+/*
+ * Wait (at most max_ms) until the span thread has read the events the
+ * kernel sent before this call: then the requests CPU samples taken so far
+ * carry are parsed and tagged with their endpoints.  Call before draining
+ * the profiler.
+ */
+void ember_spans_sync(struct ember_spans *sp, int max_ms);
+
 /* Stop the span thread after it has read what the kernel sent; a flush then takes it all. */
 void ember_spans_drain(struct ember_spans *sp);
 

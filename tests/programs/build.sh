@@ -15,6 +15,8 @@
 #                   versions (-DVERSION=1/2): same name, different build-ids;
 #                   version 2 spends 4x as long in render_page
 #   clock_spin      C -O2, main -> spin_on_clock -> clock_gettime (the vDSO)
+#   cpu_endpoints   C -O2 HTTP server, a thread per connection: /heavy/N spends
+#                   ~20 ms in heavy_work, /light/N nothing (per-endpoint CPU test)
 #   goprog          Go, main.main -> goA -> goB -> goHot
 #   goprog_stripped the same built with -ldflags='-s -w'
 #   gohttp          Go net/http server: /light/N, /heavy/N (heavyWork, ~20 ms of
@@ -47,6 +49,9 @@ for v in 1 2; do
 done
 if newer "$out/clock_spin" "$src/clock_spin.c"; then
 	gcc -O2 -g -o "$out/clock_spin" "$src/clock_spin.c"
+fi
+if newer "$out/cpu_endpoints" "$src/cpu_endpoints.c"; then
+	gcc -O2 -g -fno-omit-frame-pointer -o "$out/cpu_endpoints" "$src/cpu_endpoints.c" -lpthread
 fi
 if command -v go >/dev/null 2>&1; then
 	export GOCACHE="${GOCACHE:-/tmp/ember-gocache}" GOFLAGS=-mod=mod GOPROXY=off
