@@ -17,7 +17,7 @@
   const empty = $('reports-empty');
   if (!tab || !view || !table) return;
 
-  const VIEW_IDS = ['view-flame', 'view-top', 'view-sandwich'];
+  const VIEW_IDS = ['view-flame', 'view-top', 'view-sandwich', 'view-requests'];
   let shown = false;
 
   function day(ms) {
@@ -101,6 +101,7 @@
   }
 
   function show() {
+    if (E.requests) E.requests.hide();
     shown = true;
     for (const id of VIEW_IDS) if ($(id)) $(id).hidden = true;
     for (const id of ['legend', 'crumbs']) if ($(id)) $(id).hidden = true;
