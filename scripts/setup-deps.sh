@@ -14,7 +14,7 @@ binutils procps curl libc6-dbg bpftrace"
 # Span tests (issue [7]): real servers and their own benchmark clients, each
 # started by the test with its own data directory on a random loopback port.
 PKGS="$PKGS nginx mariadb-server mariadb-client sysbench postgresql postgresql-contrib
-redis-server redis-tools apache2-utils jq"
+redis-server redis-tools apache2-utils jq prometheus"
 
 # Browser tests: Debian's Chromium, and Node.js with npm for playwright-core.
 # Node and npm count as present when their commands are (a machine may have

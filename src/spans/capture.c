@@ -188,7 +188,8 @@ static int by_time(const void *a, const void *b)
 
 static void flush_batch(struct ember_span_capture *cap)
 {
-	qsort(cap->batch, cap->n_batch, sizeof(*cap->batch), by_time);
+	if (cap->n_batch)
+		qsort(cap->batch, cap->n_batch, sizeof(*cap->batch), by_time);
 	for (size_t i = 0; i < cap->n_batch; i++)
 		deliver_data(cap, cap->batch_buf + cap->batch[i].off);
 	cap->n_batch = 0;

@@ -640,7 +640,7 @@ int ember_store_spans_red(struct ember_store *s, const struct ember_selection *s
 		ret = store_sqlite_error(s, err, errlen, rc, "spans: query");
 	sqlite3_finalize(st);
 	store_end_read(s);
-	if (!ret)
+	if (!ret && out->n_groups)
 		qsort(out->groups, out->n_groups, sizeof(*out->groups), by_count);
 out:
 	sb_free(&sql);
