@@ -179,6 +179,22 @@ static __always_inline long emit(void *ctx, void *map, void *data, __u64 size)
 	return bpf_perf_event_output(ctx, map, BPF_F_CURRENT_CPU, data, size);
 }
 
+/*
+ * Data events do not wake the reader, which drains the ring every few
+ * milliseconds anyway (one wakeup per event would cost more than the event
+ * itself at high rates); past half full they do.
+ */
+static __always_inline long emit_data(void *ctx, void *data, __u64 size)
+{
+	if (!use_ringbuf)
+		return bpf_perf_event_output(ctx, &data_events, BPF_F_CURRENT_CPU, data, size);
+	__u64 flags = bpf_ringbuf_query(&data_events, BPF_RB_AVAIL_DATA) >
+				      bpf_ringbuf_query(&data_events, BPF_RB_RING_SIZE) / 2
+			      ? BPF_RB_FORCE_WAKEUP
+			      : BPF_RB_NO_WAKEUP;
+	return bpf_ringbuf_output(&data_events, data, size, flags);
+}
+
 /* A fresh id: nanoseconds and CPU, unique on this host while it runs. */
 static __always_inline __u64 new_id(void)
 {
@@ -656,7 +672,7 @@ static __always_inline void on_exit(void *ctx, long ret)
 	__u64 size = captured;
 	asm volatile("" : "+r"(size));
 	size &= 2 * HEAD_MAX - 1;
-	if (emit(ctx, &data_events, s, sizeof(*ev) + size)) {
+	if (emit_data(ctx, s, sizeof(*ev) + size)) {
 		st->flags |= EMBER_CONN_F_LOST;
 		count_stat(EMBER_SPAN_STAT_DATA_LOST);
 	} else {

@@ -1,7 +1,8 @@
 /*
  * spans.c - the span thread, and what the agent's thread does with its output.
  *
- * The span thread polls the capture (20 ms at most between wakeups),
+ * The span thread reads the capture every POLL_MS (data events do not wake
+ * it; control events and a ring past half full do),
  * feeds the tracker, and once a second sweeps it and re-reads the offset
  * between the kernel's monotonic clock and the wall clock.  Spans go to the
  * aggregator (red.c); requests a server thread starts serving are tagged
@@ -34,6 +35,7 @@
 #define PID_CACHE 4096
 #define MAX_SERVICE_KEYS 1024
 #define SWEEP_NS 1000000000LL
+#define POLL_MS 10 /* data events wake no one: the ring is read this often */
 #define SEP "\x1f"
 #define KEY_MAX (EMBER_ENDPOINT_MAX + 256)
 
@@ -137,7 +139,7 @@ static void *span_thread(void *arg)
 	int64_t next_sweep = ember_monotonic_ns() + SWEEP_NS;
 
 	while (!__atomic_load_n(&sp->stop, __ATOMIC_ACQUIRE)) {
-		ember_span_capture_poll(sp->cap, 20);
+		ember_span_capture_poll(sp->cap, POLL_MS);
 		__atomic_add_fetch(&sp->polls, 1, __ATOMIC_RELEASE);
 		int64_t now = ember_monotonic_ns();
 		if (now < next_sweep)
