@@ -11,7 +11,7 @@
  *   - its database and outgoing calls (role=client): statement or command,
  *     calls, average, p99, errors and slow calls;
  *   - its slowest requests, with their full text (api/spans/slow).
- * Any other tab, or a change of the URL hash, hides it again.
+ * Shown and hidden like the Reports tab (sidetab.js).
  */
 'use strict';
 
@@ -21,9 +21,7 @@
   const view = $('view-requests');
   if (!tab || !view) return;
 
-  const VIEW_IDS = ['view-flame', 'view-top', 'view-sandwich', 'view-reports'];
   const SVG = 'http://www.w3.org/2000/svg';
-  let shown = false;
   let seq = 0;
 
   const fmt = (n) => Number(n).toLocaleString('en-US');
@@ -195,7 +193,7 @@
         getJSON('spans', query(sel, { role: 'client', by: 'peer' })),
         getJSON('spans/slow', query(sel, { limit: '200' })),
       ]);
-      if (!shown || mine !== seq) return;
+      if (!side.shown() || mine !== seq) return;
       const slowCounts = new Map();
       for (const s of slow.spans) {
         if (s.role !== 'client') continue;
@@ -217,45 +215,11 @@
     }
   }
 
-  function show() {
-    if (E.reports) E.reports.hide();
-    shown = true;
-    for (const id of VIEW_IDS) if ($(id)) $(id).hidden = true;
-    for (const id of ['legend', 'crumbs']) if ($(id)) $(id).hidden = true;
-    for (const t of document.querySelectorAll('.tabs [role=tab]')) {
-      const on = t === tab;
-      t.setAttribute('aria-selected', String(on));
-      t.classList.toggle('active', on);
-    }
-    view.hidden = false;
-    const hint = $('hint');
-    if (hint) {
-      hint.textContent = 'Requests seen on the wire (HTTP/1.x, MySQL, PostgreSQL, Redis), no instrumentation. ' +
-        'Click an endpoint for the CPU spent serving it.';
-    }
-    if ($('match')) $('match').textContent = '';
-    load();
-  }
-
-  function hide() {
-    if (!shown) return;
-    shown = false;
-    view.hidden = true;
-    tab.classList.remove('active');
-    tab.setAttribute('aria-selected', 'false');
-  }
-
-  tab.addEventListener('click', show);
-  for (const t of document.querySelectorAll('.tabs [role=tab]')) {
-    if (t !== tab) t.addEventListener('click', hide, true);
-  }
-  window.addEventListener('hashchange', () => {
-    if (!shown) return;
-    hide();
-    if (E.app && E.app.state) {
-      const el = $('view-' + E.app.state().view);
-      if (el) el.hidden = false;
-    }
+  const side = E.sideTab({
+    tab, view, load,
+    hint: 'Requests seen on the wire (HTTP/1.x, MySQL, PostgreSQL, Redis), no instrumentation. ' +
+      'Click an endpoint for the CPU spent serving it.',
   });
-  E.requests = { show, hide, load };
+
+  E.requests = { show: side.show, hide: side.hide, load };
 })(window.Ember = window.Ember || {});

@@ -40,6 +40,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 
+#include "ember_bpf_helpers.h"
 #include "ember_spans.h"
 #include "kernel_types.h"
 
@@ -158,18 +159,7 @@ struct {
 
 static __always_inline void count_stat(__u32 which)
 {
-	__u64 *v = bpf_map_lookup_elem(&span_stats, &which);
-
-	if (v)
-		__sync_fetch_and_add(v, 1);
-}
-
-/* bpf_probe_read_user appeared in 5.5; older kernels only have bpf_probe_read. */
-static __always_inline long read_user(void *dst, __u32 size, const void *src)
-{
-	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_probe_read_user))
-		return bpf_probe_read_user(dst, size, src);
-	return bpf_probe_read(dst, size, src);
+	ember_count(&span_stats, which);
 }
 
 static __always_inline long emit(void *ctx, void *map, void *data, __u64 size)

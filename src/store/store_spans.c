@@ -41,6 +41,21 @@
 #define LONG_RANGE_NS (24 * HOUR_NS) /* longer ranges read the hourly roll-up */
 #define DEFAULT_STEPS 30
 
+/* The columns of spans and spans_1h after their time column. */
+#define SPAN_COLUMNS                                                                     \
+	"  target_id   INTEGER NOT NULL REFERENCES targets(id),"                          \
+	"  endpoint_id INTEGER NOT NULL REFERENCES span_endpoints(id),"                   \
+	"  role        INTEGER NOT NULL," /* 1 client, 2 server */                       \
+	"  peer        TEXT NOT NULL,"                                                    \
+	"  status      TEXT NOT NULL,"                                                    \
+	"  count       INTEGER NOT NULL,"                                                 \
+	"  errors      INTEGER NOT NULL,"                                                 \
+	"  duration_ns INTEGER NOT NULL,"                                                 \
+	"  max_ns      INTEGER NOT NULL,"                                                 \
+	"  req_bytes   INTEGER NOT NULL,"                                                 \
+	"  resp_bytes  INTEGER NOT NULL,"                                                 \
+	"  hist        BLOB NOT NULL,"
+
 static const char *const spans_migrations[] = {
 	/* 0 -> 1 */
 	"CREATE TABLE span_endpoints ("
@@ -50,36 +65,12 @@ static const char *const spans_migrations[] = {
 	"  UNIQUE (protocol, name)"
 	");"
 	"CREATE TABLE spans ("
-	"  bucket_ns   INTEGER NOT NULL,"
-	"  target_id   INTEGER NOT NULL REFERENCES targets(id),"
-	"  endpoint_id INTEGER NOT NULL REFERENCES span_endpoints(id),"
-	"  role        INTEGER NOT NULL," /* 1 client, 2 server */
-	"  peer        TEXT NOT NULL,"
-	"  status      TEXT NOT NULL,"
-	"  count       INTEGER NOT NULL,"
-	"  errors      INTEGER NOT NULL,"
-	"  duration_ns INTEGER NOT NULL,"
-	"  max_ns      INTEGER NOT NULL,"
-	"  req_bytes   INTEGER NOT NULL,"
-	"  resp_bytes  INTEGER NOT NULL,"
-	"  hist        BLOB NOT NULL,"
+	"  bucket_ns   INTEGER NOT NULL," SPAN_COLUMNS
 	"  PRIMARY KEY (bucket_ns, target_id, endpoint_id, role, peer, status)"
 	") WITHOUT ROWID;"
 	"CREATE INDEX spans_by_target ON spans(target_id, bucket_ns);"
 	"CREATE TABLE spans_1h ("
-	"  hour_ns     INTEGER NOT NULL,"
-	"  target_id   INTEGER NOT NULL REFERENCES targets(id),"
-	"  endpoint_id INTEGER NOT NULL REFERENCES span_endpoints(id),"
-	"  role        INTEGER NOT NULL,"
-	"  peer        TEXT NOT NULL,"
-	"  status      TEXT NOT NULL,"
-	"  count       INTEGER NOT NULL,"
-	"  errors      INTEGER NOT NULL,"
-	"  duration_ns INTEGER NOT NULL,"
-	"  max_ns      INTEGER NOT NULL,"
-	"  req_bytes   INTEGER NOT NULL,"
-	"  resp_bytes  INTEGER NOT NULL,"
-	"  hist        BLOB NOT NULL,"
+	"  hour_ns     INTEGER NOT NULL," SPAN_COLUMNS
 	"  PRIMARY KEY (hour_ns, target_id, endpoint_id, role, peer, status)"
 	") WITHOUT ROWID;"
 	"CREATE INDEX spans_1h_by_target ON spans_1h(target_id, hour_ns);"

@@ -4,7 +4,8 @@
  * playwright-core ships no browser: the tests drive the system's
  * /usr/bin/chromium (package chromium) headless, with a fresh profile
  * directory and everything that would reach the network switched off.
- * Shared by ui.test.js and render_bench.js.
+ * Shared by ui.test.js, requests.test.js and render_bench.js; serveFilled()
+ * serves a database the test tools filled.
  */
 'use strict';
 
@@ -55,4 +56,42 @@ async function launch(options) {
   };
 }
 
-module.exports = { CHROMIUM, missing, launch };
+/*
+ * Fill a fresh database with the given tools of BUILD/tools (each run as
+ * TOOL DB NOW_MS, the same NOW for all) and serve it with serve_db.
+ * Resolves to {url, stop()}; stop() also removes the database.
+ */
+async function serveFilled(build, fillers) {
+  const { spawn, execFileSync } = require('child_process');
+  const tools = fillers.concat(['serve_db']).map((t) => path.join(build, 'tools', t));
+  for (const f of tools) {
+    if (!fs.existsSync(f)) throw new Error(f + ' not built (make build-tests)');
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ember-web-'));
+  const db = path.join(dir, 'ember.db');
+  const now = String(Date.now());
+  for (const fill of tools.slice(0, -1)) execFileSync(fill, [db, now], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(tools[tools.length - 1], [db, '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error('serve_db printed no URL')), 10000);
+    child.stdout.on('data', (d) => {
+      buf += d;
+      const m = /serving (http:\S+)/.exec(buf);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.on('exit', (code) => reject(new Error('serve_db exited with ' + code)));
+  });
+  return {
+    url,
+    stop() {
+      child.kill('SIGTERM');
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+module.exports = { CHROMIUM, missing, launch, serveFilled };

@@ -18,10 +18,8 @@
 const test = require('node:test');
 const assert = require('node:assert');
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
-const { spawn, execFileSync } = require('child_process');
-const { missing, launch } = require('./browser.js');
+const { missing, launch, serveFilled } = require('./browser.js');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BUILD = path.resolve(ROOT, process.env.EMBER_BUILD || 'build');
@@ -29,39 +27,6 @@ const OUT = path.resolve(ROOT, process.env.TEST_OUT || path.join('build', 'test-
 
 const why = missing();
 if (why) console.log('SKIPPED: ' + why);
-
-async function startServer() {
-  const tools = ['fill_db', 'fill_spans', 'serve_db'].map((t) => path.join(BUILD, 'tools', t));
-  for (const f of tools) {
-    if (!fs.existsSync(f)) throw new Error(f + ' not built (make build-tests)');
-  }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ember-web-req-'));
-  const db = path.join(dir, 'ember.db');
-  const now = String(Date.now());
-  execFileSync(tools[0], [db, now], { stdio: ['ignore', 'ignore', 'inherit'] });
-  execFileSync(tools[1], [db, now], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const child = spawn(tools[2], [db, '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error('serve_db printed no URL')), 10000);
-    child.stdout.on('data', (d) => {
-      buf += d;
-      const m = /serving (http:\S+)/.exec(buf);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.on('exit', (code) => reject(new Error('serve_db exited with ' + code)));
-  });
-  return {
-    url,
-    stop() {
-      child.kill('SIGTERM');
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 /* The rows of a table as arrays of cell texts. */
 function rows(page, id) {
@@ -71,7 +36,7 @@ function rows(page, id) {
 
 test('Requests tab', { skip: why || false, timeout: 120000 }, async (t) => {
   fs.mkdirSync(OUT, { recursive: true });
-  const server = await startServer();
+  const server = await serveFilled(BUILD, ['fill_db', 'fill_spans']);
   const browser = await launch({ viewport: { width: 1366, height: 768 } });
   const problems = [];
   try {

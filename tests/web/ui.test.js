@@ -20,11 +20,9 @@
 const test = require('node:test');
 const assert = require('node:assert');
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
 const zlib = require('zlib');
-const { spawn, execFileSync } = require('child_process');
-const { missing, launch } = require('./browser.js');
+const { missing, launch, serveFilled } = require('./browser.js');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BUILD = path.resolve(ROOT, process.env.EMBER_BUILD || 'build');
@@ -37,35 +35,7 @@ if (why) console.log('SKIPPED: ' + why);
 /* Fill a database and serve it; resolves to {url, stop()}. */
 async function startServer() {
   if (process.env.EMBER_WEB_URL) return { url: process.env.EMBER_WEB_URL, stop() {} };
-  const fill = path.join(BUILD, 'tools', 'fill_db');
-  const serve = path.join(BUILD, 'tools', 'serve_db');
-  for (const f of [fill, serve]) {
-    if (!fs.existsSync(f)) throw new Error(f + ' not built (make build-tests)');
-  }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ember-web-'));
-  const db = path.join(dir, 'ember.db');
-  execFileSync(fill, [db], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const child = spawn(serve, [db, '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error('serve_db printed no URL')), 10000);
-    child.stdout.on('data', (d) => {
-      buf += d;
-      const m = /serving (http:\S+)/.exec(buf);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.on('exit', (code) => reject(new Error('serve_db exited with ' + code)));
-  });
-  return {
-    url,
-    stop() {
-      child.kill('SIGTERM');
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return serveFilled(BUILD, ['fill_db']);
 }
 
 /* Where a named frame is drawn in a flame graph of the page (viewport px). */
