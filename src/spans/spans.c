@@ -21,7 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/array.h"
 #include "core/clock.h"
@@ -36,6 +39,7 @@
 #define MAX_SERVICE_KEYS 1024
 #define SWEEP_NS 1000000000LL
 #define POLL_MS 10 /* data events wake no one: the ring is read this often */
+#define SPAN_THREAD_NICE (-10)
 #define SEP "\x1f"
 #define KEY_MAX (EMBER_ENDPOINT_MAX + 256)
 
@@ -137,6 +141,14 @@ static void *span_thread(void *arg)
 {
 	struct ember_spans *sp = arg;
 	int64_t next_sweep = ember_monotonic_ns() + SWEEP_NS;
+
+	/*
+	 * Ahead of the workloads it watches: when the CPUs are saturated a
+	 * thread at their priority falls behind, the ring fills and events
+	 * are lost.  It needs little CPU, so a higher share costs them little.
+	 */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), SPAN_THREAD_NICE))
+		ember_debug("spans: cannot raise the span thread's priority: %s", strerror(errno));
 
 	while (!__atomic_load_n(&sp->stop, __ATOMIC_ACQUIRE)) {
 		ember_span_capture_poll(sp->cap, POLL_MS);

@@ -70,5 +70,6 @@ grep -q "GET /heavy/{id}" "$OUT/tags.txt" || { cat "$OUT/tags.txt"; fail "no end
 HOME=${HOME:-/root} GOCACHE=/tmp/ember-gocache go tool pprof -top -tagfocus 'endpoint=GET /heavy/{id}' \
 	"$OUT/all.pb.gz" > "$OUT/heavy-top.txt" 2>&1 || { cat "$OUT/heavy-top.txt"; fail "pprof -tagfocus failed"; }
 grep -q "main.heavyWork" "$OUT/heavy-top.txt" || fail "heavyWork not in pprof's view of the heavy endpoint"
+note "kernel: $(curl -sf "${URL}api/stats" | jq -c '.agent.spans.kernel | {data_events, data_lost, ctl_lost, unknown_conns}')"
 stop_ember
 exit 0

@@ -62,5 +62,6 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "${URL}api/spans?protocol=ftp")
 [ "$code" = 400 ] || fail "protocol=ftp: HTTP $code, expected 400"
 code=$(curl -s -o /dev/null -w '%{http_code}' "${URL}api/spans/slow?limit=0")
 [ "$code" = 400 ] || fail "limit=0: HTTP $code, expected 400"
+note "kernel: $(curl -sf "${URL}api/stats" | jq -c '.agent.spans.kernel | {data_events, data_lost, ctl_lost, unknown_conns}')"
 stop_ember
 exit 0

@@ -91,6 +91,7 @@ within "$seen" "$queries" 1 || fail "client spans $seen, sysbench counted $queri
 spans_json "pid=$server&protocol=mysql&role=server" | jq -r '.rows[].endpoint' |
 	grep -q '^PREPARE SELECT c FROM sbtest1 WHERE id=?$' || fail "no PREPARE span"
 note "tracker: $(curl -sf "${URL}api/stats" | jq -c '.agent.spans.tracker | {spans, desync, unanswered, unmatched, unknown_stmt}')"
+note "kernel: $(curl -sf "${URL}api/stats" | jq -c '.agent.spans.kernel | {data_events, data_lost, ctl_lost, unknown_conns}')"
 stop_ember
 "$client" --no-defaults -S "$OUT/sock" -uroot -e "SHUTDOWN" > /dev/null 2>&1
 exit 0

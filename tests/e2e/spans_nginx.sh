@@ -76,5 +76,6 @@ err=$(spans_json "pid=$ab404&protocol=http&role=client" | jq -r '[.rows[].errors
 [ "$err" = "$c404" ] || fail "a client's 404 should count as an error ($err of $c404)"
 
 note "kernel: $(curl -sf "${URL}api/stats" | jq -c '.agent.spans.kernel')"
+note "kernel: $(curl -sf "${URL}api/stats" | jq -c '.agent.spans.kernel | {data_events, data_lost, ctl_lost, unknown_conns}')"
 stop_ember
 exit 0

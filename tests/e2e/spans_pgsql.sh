@@ -56,5 +56,6 @@ within "$byservice" "$server_total" 1 || fail "server spans $byservice, pgbench'
 spans_json "protocol=pgsql&role=server" | jq -r '.rows[].endpoint' | grep -q "^PREPARE $stmt_prep\$" ||
 	fail "no PREPARE span for the prepared statement"
 note "tracker: $(curl -sf "${URL}api/stats" | jq -c '.agent.spans.tracker | {spans, desync, unanswered, unmatched, unknown_stmt}')"
+note "kernel: $(curl -sf "${URL}api/stats" | jq -c '.agent.spans.kernel | {data_events, data_lost, ctl_lost, unknown_conns}')"
 stop_ember
 exit 0
