@@ -114,3 +114,4 @@ perf_run perf_dwarf --call-graph dwarf
 bash tests/bench/unwind.sh
 sh tests/bench/symbolize.sh
 sh tests/bench/query.sh
+bash tests/bench/spans.sh
