@@ -108,6 +108,29 @@ struct ember_span_data {
 	/* `captured` payload bytes follow (at offset 56) */
 };
 
+#ifdef __BPF__
+/*
+ * The maps the span programs and the sampler share, defined once for both
+ * objects: span_threads (tid -> request being served, kernel-written) and
+ * span_req_endpoint (req_id -> endpoint id, written by user space).  The
+ * sampler's copies are replaced by the span object's with
+ * bpf_map__reuse_fd before load.
+ */
+#define EMBER_SPAN_SHARED_MAPS                                                              \
+	struct {                                                                            \
+		__uint(type, BPF_MAP_TYPE_HASH);                                            \
+		__uint(max_entries, EMBER_SPANS_MAX_THREADS);                               \
+		__type(key, __u32);                                                         \
+		__type(value, __u64);                                                       \
+	} span_threads SEC(".maps");                                                        \
+	struct {                                                                            \
+		__uint(type, BPF_MAP_TYPE_LRU_HASH);                                        \
+		__uint(max_entries, EMBER_SPANS_MAX_REQS);                                  \
+		__type(key, __u64);                                                         \
+		__type(value, __u32);                                                       \
+	} span_req_endpoint SEC(".maps")
+#endif
+
 /* Kernel state of one (process, fd); user space only reads it (tests). */
 struct ember_conn_key {
 	__u32 tgid;

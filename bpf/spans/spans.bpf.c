@@ -114,21 +114,8 @@ struct {
 	__type(value, __u8);
 } traced_procs SEC(".maps");
 
-/* tid -> request being served (shared with the profiler, see ember_spans.h). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, EMBER_SPANS_MAX_THREADS);
-	__type(key, __u32);
-	__type(value, __u64);
-} span_threads SEC(".maps");
-
-/* req_id -> endpoint id, written by user space (shared with the profiler). */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, EMBER_SPANS_MAX_REQS);
-	__type(key, __u64);
-	__type(value, __u32);
-} span_req_endpoint SEC(".maps");
+/* Per-endpoint CPU: shared with the profiler (ember_spans.h). */
+EMBER_SPAN_SHARED_MAPS;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -194,19 +194,7 @@ struct {
  * object's maps, shared by file descriptor (bpf_map__reuse_fd) before load;
  * unshared, they stay empty.
  */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, EMBER_SPANS_MAX_THREADS);
-	__type(key, __u32);
-	__type(value, __u64);
-} span_threads SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, EMBER_SPANS_MAX_REQS);
-	__type(key, __u64);
-	__type(value, __u32);
-} span_req_endpoint SEC(".maps");
+EMBER_SPAN_SHARED_MAPS;
 
 /* Slot 0: ember_unwind_step (filled by user space after load). */
 struct {

@@ -94,4 +94,27 @@ async function serveFilled(build, fillers) {
   };
 }
 
-module.exports = { CHROMIUM, missing, launch, serveFilled };
+/*
+ * A page of context that records, in the returned array, console errors
+ * and warnings, page errors and requests to any other origin than the
+ * server's (refused).  The tests end by asserting the array is empty.
+ */
+async function guardedPage(context, serverUrl) {
+  const problems = [];
+  const page = await context.newPage();
+  page.setDefaultTimeout(10000);
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') problems.push('console ' + m.type() + ': ' + m.text());
+  });
+  page.on('pageerror', (e) => problems.push('page error: ' + e.message));
+  const origin = new URL(serverUrl).origin;
+  await context.route('**/*', (route) => {
+    const u = route.request().url();
+    if (u.startsWith(origin) || u.startsWith('data:')) return route.continue();
+    problems.push('request to another host: ' + u);
+    return route.abort();
+  });
+  return { page, problems };
+}
+
+module.exports = { CHROMIUM, missing, launch, serveFilled, guardedPage };
