@@ -25,7 +25,7 @@ GEN      := $(BUILD)/gen
 WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN) -D_GNU_SOURCE -Isrc -Ibpf/include -I$(GEN) -fno-omit-frame-pointer
-LDLIBS   := -lbpf -lelf -ldw -lz -lzstd -lsqlite3 -lmicrohttpd -lprotobuf-c -lstdc++ -lpthread -lm
+LDLIBS   := -lbpf -lelf -ldw -lz -lzstd -lcrypto -lsqlite3 -lmicrohttpd -lprotobuf-c -lstdc++ -lpthread -lm
 SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 # ---- BPF: clang -target bpf, then bpftool gen skeleton ------------------
@@ -151,9 +151,12 @@ test: deps
 	$(MAKE) build-tests
 	sh tests/run-tests.sh
 
+# The system group `ember` may read the database and reports (files are
+# 0640 root:ember); ember itself never creates it, this setup does.
 .PHONY: run
 run: deps
 	$(MAKE) all
+	getent group ember > /dev/null || groupadd --system ember
 	$(BUILD)/ember run --db $${EMBER_DB:-/var/lib/ember/ember.db}
 
 .PHONY: bench

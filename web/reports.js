@@ -16,7 +16,6 @@
   const empty = $('reports-empty');
   if (!tab || !view || !table) return;
 
-
   function day(ms) {
     const d = new Date(ms);
     const p = (n) => String(n).padStart(2, '0');

@@ -11,7 +11,8 @@
  *   - its database and outgoing calls (role=client): statement or command,
  *     calls, average, p99, errors and slow calls;
  *   - its slowest requests, with their full text (api/spans/slow).
- * Shown and hidden like the Reports tab (sidetab.js).
+ * Shown and hidden like the other side tabs (sidetab.js); a picker change
+ * reloads it.
  */
 'use strict';
 
@@ -216,7 +217,7 @@
   }
 
   const side = E.sideTab({
-    tab, view, load,
+    tab, view, load, pickers: true,
     hint: 'Requests seen on the wire (HTTP/1.x, MySQL, PostgreSQL, Redis), no instrumentation. ' +
       'Click an endpoint for the CPU spent serving it.',
   });

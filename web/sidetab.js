@@ -1,12 +1,14 @@
 /*
  * sidetab.js - tabs that show a page of their own beside app.js's views.
  *
- * The Reports and Requests tabs do not change app.js's state: showing one
- * hides app.js's views (and the other side tabs), marks its tab selected,
- * sets the hint line and loads its data; choosing any other tab, or a
- * change of the URL hash, hides it and lets app.js's view show again.
+ * The Reports, Network and Requests tabs do not change app.js's state:
+ * showing one hides app.js's views (and the other side tabs), marks its
+ * tab selected, sets the hint line and loads its data; choosing any other
+ * tab, or a change of the URL hash (a link, a brush), hides it and lets
+ * app.js's view show again.  With pickers: true the tab also reloads when
+ * the service, version or window picker changes while it is shown.
  *
- *   const t = E.sideTab({ tab, view, hint: 'text', load: () => {...} });
+ *   const t = E.sideTab({ tab, view, hint: 'text', load: () => {...}, pickers: true });
  *   t.show(); t.hide(); t.shown();
  */
 'use strict';
@@ -14,6 +16,7 @@
 (function (E) {
   const $ = (id) => document.getElementById(id);
   const APP_VIEWS = ['view-flame', 'view-top', 'view-sandwich'];
+  const PICKERS = ['service', 'version', 'range'];
   const all = [];
 
   E.sideTab = function (opts) {
@@ -54,6 +57,13 @@
         if (el) el.hidden = false;
       }
     });
+    if (opts.pickers) {
+      /* after app.js has taken the new value in */
+      for (const id of PICKERS) {
+        const el = $(id);
+        if (el) el.addEventListener('change', () => setTimeout(() => { if (shown) self.show(); }, 0));
+      }
+    }
     return self;
   };
 })(window.Ember = window.Ember || {});

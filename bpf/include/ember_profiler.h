@@ -99,6 +99,8 @@ enum ember_stat {
 	EMBER_STAT_COMPLETE,       /* stacks that reached the root */
 	EMBER_STAT_TAIL_CALLS,     /* tail calls taken */
 	EMBER_STAT_SNAPSHOTS,      /* validation snapshots sent */
+	EMBER_STAT_GO_SWITCHES,    /* Go stack switches crossed (g0 -> goroutine, vDSO, signal) */
+	EMBER_STAT_GO_SWITCH_FAILED, /* a Go stack switch that could not be crossed */
 	EMBER_STAT__COUNT,
 };
 
@@ -109,6 +111,7 @@ static const char *const ember_stat_names[EMBER_STAT__COUNT] = {
 	"kstack_error",   "map_full",       "no_proc",         "no_mapping",
 	"no_row",         "unsupported",    "no_shard",        "fp_frames",
 	"cfi_frames",     "complete",       "tail_calls",      "snapshots",
+	"go_switches",    "go_switch_failed",
 };
 #endif
 

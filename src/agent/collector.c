@@ -160,6 +160,27 @@ static bool same_str(const char *a, const char *b)
  * process exited (its last samples are drained after it is gone), unless
  * the pid now runs another executable.
  */
+/*
+ * The names of a live process, read fresh (environment, Go build info,
+ * cgroup, ...): into *t, whose strings point into info, names and exe_buf.
+ */
+static void fresh_target(struct ember_collector *c, uint32_t pid, const char *comm,
+			 const struct ember_process_info *info, const char *exe,
+			 struct ember_target_names *names, struct ember_target *t)
+{
+	comm = info->comm && info->comm[0] ? info->comm : comm;
+	ember_target_names(pid, comm, exe, info->build_id, c->services, names);
+	*t = (struct ember_target){
+		.pid = pid,
+		.comm = comm,
+		.exe = exe,
+		.service = names->service,
+		.version = names->version,
+		.build_id = info->build_id,
+		.labels = names->labels[0] ? names->labels : NULL,
+	};
+}
+
 static uint32_t target_of(struct ember_collector *c, const struct ember_raw_sample *s)
 {
 	struct pid_entry *e = &c->pids[s->pid % PID_SLOTS];
@@ -178,19 +199,8 @@ static uint32_t target_of(struct ember_collector *c, const struct ember_raw_samp
 		k = NULL; /* the pid was reused or exec'd another program */
 
 	struct ember_target fresh;
-	if (!k) {
-		const char *comm = info.comm && info.comm[0] ? info.comm : s->comm;
-		ember_target_names(s->pid, comm, exe, info.build_id, c->services, &names);
-		fresh = (struct ember_target){
-			.pid = s->pid,
-			.comm = comm,
-			.exe = exe,
-			.service = names.service,
-			.version = names.version,
-			.build_id = info.build_id,
-			.labels = names.labels[0] ? names.labels : NULL,
-		};
-	}
+	if (!k)
+		fresh_target(c, s->pid, s->comm, &info, exe, &names, &fresh);
 	const struct ember_target *t = k ? &k->t : &fresh;
 	uint32_t id = ember_profile_target(c->profile, t);
 	if (id == UINT32_MAX)
@@ -230,6 +240,34 @@ static uint32_t endpoint_target(struct ember_collector *c, uint32_t target, uint
 	t.labels = labels;
 	uint32_t id = ember_profile_target(c->profile, &t);
 	return id == UINT32_MAX ? target : id;
+}
+
+bool ember_collector_describe(struct ember_collector *c, uint32_t pid, const char *comm,
+			      struct ember_target *t)
+{
+	struct pid_entry *e = &c->pids[pid % PID_SLOTS];
+	struct ember_process_info info = {0};
+	struct ember_target_names names;
+	char exe_buf[4096];
+
+	if (e->pid == pid && e->known) {
+		*t = e->known->t;
+		return true;
+	}
+	if (ember_symbolizer_process(c->sym, pid, &info) != 0)
+		return false;
+	const char *exe = strip_deleted(info.exe, exe_buf, sizeof(exe_buf));
+	struct ember_target fresh;
+	fresh_target(c, pid, comm, &info, exe, &names, &fresh);
+	struct known_target *k = known_new(&fresh);
+	if (!k)
+		return false;
+	known_free(e->known);
+	e->known = k;
+	e->pid = pid;
+	e->generation = 0; /* the slot's profile target id belonged to another pid */
+	*t = k->t;
+	return true;
 }
 
 void ember_collector_add(const struct ember_raw_sample *s, void *arg)
@@ -314,16 +352,4 @@ void ember_collector_add(const struct ember_raw_sample *s, void *arg)
 void ember_collector_stats(const struct ember_collector *c, struct ember_collector_stats *st)
 {
 	*st = c->stats;
-}
-
-const struct ember_target *ember_collector_target(struct ember_collector *c, uint32_t pid,
-						  const char *comm)
-{
-	struct ember_raw_sample s = {.pid = pid, .comm = comm};
-	uint32_t id;
-
-	if (!c->profile)
-		return NULL;
-	id = target_of(c, &s);
-	return id == UINT32_MAX ? NULL : &c->profile->targets[id];
 }

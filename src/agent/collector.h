@@ -9,6 +9,7 @@
 #ifndef EMBER_AGENT_COLLECTOR_H
 #define EMBER_AGENT_COLLECTOR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "agent/profiler.h"
@@ -39,17 +40,19 @@ void ember_collector_set_service_map(struct ember_collector *c,
 void ember_collector_set_endpoint_namer(struct ember_collector *c,
 					const char *(*fn)(uint32_t id, void *arg), void *arg);
 
+/*
+ * The target of pid as the samples get it (service, version, ...), for
+ * other collectors (the TCP metrics, the L7 spans) to record under the
+ * same target.
+ * Cached like the samples' targets; *t's strings stay valid until the
+ * entry is replaced.  false when pid cannot be read (it exited before
+ * it was first seen): the caller names it by comm.
+ */
+bool ember_collector_describe(struct ember_collector *c, uint32_t pid, const char *comm,
+			      struct ember_target *t);
+
 /* ember_sample_fn for ember_profiler_drain(): arg is the collector. */
 void ember_collector_add(const struct ember_raw_sample *s, void *arg);
-
-/*
- * The target pid's samples are recorded under (named as for a sample, comm
- * used when the process is gone), interned in the current profile: the
- * strings live until that profile is freed.  For other tables keyed by the
- * same targets (spans).  NULL on failure.
- */
-const struct ember_target *ember_collector_target(struct ember_collector *c, uint32_t pid,
-						  const char *comm);
 
 struct ember_collector_stats {
 	uint64_t samples, stacks, truncated, processes;

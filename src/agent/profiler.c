@@ -18,7 +18,6 @@
 #include "agent/profiler.h"
 
 #include <errno.h>
-#include <linux/membarrier.h>
 #include <linux/perf_event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +30,7 @@
 #include <bpf/libbpf.h>
 
 #include "agent/unwind_tables.h"
+#include "core/bpf_sync.h"
 #include "core/log.h"
 #include "profiler.skel.h"
 
@@ -227,6 +227,7 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 		.shards_fd = bpf_map__fd(pr->skel->maps.shards),
 		.rules_fd = bpf_map__fd(pr->skel->maps.rules),
 		.shard0_fd = bpf_map__fd(pr->skel->maps.shard0),
+		.go_runtimes_fd = bpf_map__fd(pr->skel->maps.go_runtimes),
 	};
 	struct ember_unwind_tables_opts topts = {.budget_bytes = opts->unwind_budget,
 						 .cache_dir = opts->unwind_cache};
@@ -338,22 +339,6 @@ int ember_profiler_add_pid(struct ember_profiler *pr, uint32_t pid)
 
 int ember_profiler_ncpus(const struct ember_profiler *pr) { return pr->n_links; }
 
-/* Wait until every program that may have read the old generation has returned. */
-static void wait_for_running_programs(void)
-{
-	static int membarrier_ok = -1;
-
-	if (membarrier_ok != 0) {
-		if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0) {
-			membarrier_ok = 1;
-			return;
-		}
-		membarrier_ok = 0;
-	}
-	struct timespec ts = {0, 10 * 1000 * 1000};
-	nanosleep(&ts, NULL);
-}
-
 /* Collect every key of a hash map (they are deleted after reading). */
 static size_t map_keys(int fd, void *keys, size_t key_size, size_t max)
 {
@@ -393,7 +378,7 @@ long ember_profiler_drain(struct ember_profiler *pr, ember_sample_fn fn, void *a
 		return -ENOMEM;
 	}
 	__atomic_store_n(&sk->bss->active_gen, old ^ 1, __ATOMIC_SEQ_CST);
-	wait_for_running_programs();
+	ember_bpf_wait_for_programs();
 
 	size_t n = map_keys(counts_fd, keys, sizeof(*keys), max_counts);
 	for (size_t i = 0; i < n; i++) {

@@ -3,7 +3,8 @@
  *
  * Files.  A mapped file is known by (device, inode).  The first time one is
  * seen its PT_LOAD segments and build-id are read, its CFI compiled (or read
- * back from the zstd disk cache, keyed by build-id) and its rows placed:
+ * back from the zstd disk cache, keyed by build-id plus a hash of the
+ * compiler's inputs: see cache_key) and its rows placed:
  * cut at 64 KiB chunk boundaries of ELF address, each chunk contiguous in a
  * shard and starting with a row at the chunk's first byte, one index entry
  * per chunk.  A file without CFI or .gopclntab is walked by frame pointer.
@@ -24,6 +25,7 @@
 #include "core/array.h"
 #include "agent/unwind_tables.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -42,7 +44,9 @@
 #include "agent/procmaps.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/safefile.h"
 #include "ehframe/ehframe.h"
+#include "symbolizer/elf_identity.h"
 #include "symbolizer/gopclntab.h"
 #include "ember_unwind.h"
 
@@ -82,6 +86,7 @@ struct file {
 	struct chunk *chunks;
 	size_t n_chunks;
 	uint64_t rows;
+	bool go_runtime;    /* has an entry in the go_runtimes map */
 	char *path;         /* as seen in the first process, for messages */
 };
 
@@ -294,22 +299,86 @@ struct cache_header {
 	uint64_t base, n_rows;
 };
 
-static void cache_path(const struct ember_unwind_tables *t, const char *build_id, char *buf,
-		       size_t size)
+#define CACHE_SUFFIX ".rows.zst"
+#define CACHE_HASH_BYTES 16 /* of the SHA-256 in a key: 128 bits */
+#define CACHE_KEY_MAX (2 * EMBER_BUILD_ID_MAX + 2 + 2 * CACHE_HASH_BYTES + 1)
+
+/*
+ * The disk cache key of the file at path: "BUILDID-HASH", BUILDID its GNU
+ * build-id, else the one derived from Go's build ID, else "nobuildid"
+ * (elf_identity.h); HASH 128 bits of ember_elf_unwind_hash in hex.  The
+ * hash covers what the compiler reads (CFI, .gopclntab, headers; ~4 ms for
+ * the 6 MB of CFI of a 117 MB libLLVM, whose compile takes 25-75 ms), so
+ * a table is read back only for a file with the inputs it was compiled
+ * from, whatever build-id the file claims.  *id_len gets strlen(BUILDID),
+ * 0 for "nobuildid".  Returns 0, or -errno (then nothing is cached).
+ */
+static int cache_key(const char *path, char *key, size_t size, size_t *id_len)
 {
-	snprintf(buf, size, "%s/%s.rows.zst", t->cache_dir, build_id);
+	char id[2 * EMBER_BUILD_ID_MAX + 1], gnu[2 * EMBER_BUILD_ID_MAX + 1], hex[65];
+	uint8_t hash[EMBER_HASH_BYTES];
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = -ENOEXEC;
+
+	if (fd < 0)
+		return -errno;
+	Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
+	if (elf && elf_kind(elf) == ELF_K_ELF) {
+		ember_elf_read_build_id(elf, gnu);
+		if (ember_elf_build_id(elf, fd, gnu, NULL, id) == EMBER_BUILD_ID_NONE)
+			strcpy(id, "nobuildid");
+		rc = ember_elf_unwind_hash(elf, fd, hash);
+	}
+	if (elf)
+		elf_end(elf);
+	close(fd);
+	if (rc)
+		return rc;
+	ember_hex_encode(hash, CACHE_HASH_BYTES, hex);
+	*id_len = strcmp(id, "nobuildid") ? strlen(id) : 0;
+	return (size_t)snprintf(key, size, "%s-%s", id, hex) < size ? 0 : -ENAMETOOLONG;
 }
 
-static int cache_read(const struct ember_unwind_tables *t, const char *build_id,
+static void cache_path(const struct ember_unwind_tables *t, const char *key, char *buf,
+		       size_t size)
+{
+	snprintf(buf, size, "%s/%s" CACHE_SUFFIX, t->cache_dir, key);
+}
+
+/*
+ * True when the cache holds a table for key's build-id (its first id_len
+ * characters) compiled from other inputs: two files claim one build-id
+ * (a copied --build-id, or a stripped copy without .debug_frame).  Neither
+ * table is used for the other; the caller counts it.
+ */
+static bool cache_collides(const struct ember_unwind_tables *t, const char *key, size_t id_len)
+{
+	size_t klen = strlen(key), slen = sizeof(CACHE_SUFFIX) - 1;
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
+
+	if (!t->cache_dir || id_len == 0 || !(d = opendir(t->cache_dir)))
+		return false;
+	while (!found && (de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		found = n == klen + slen && strncmp(de->d_name, key, id_len + 1) == 0 &&
+			strncmp(de->d_name, key, klen) != 0 &&
+			strcmp(de->d_name + klen, CACHE_SUFFIX) == 0;
+	}
+	closedir(d);
+	return found;
+}
+
+static int cache_read(const struct ember_unwind_tables *t, const char *key,
 		      struct ember_unwind_table *table)
 {
 	char path[4096];
 	struct stat st;
 	int rc = -ENOENT;
 
-	if (!t->cache_dir || !build_id[0])
+	if (!t->cache_dir || !key)
 		return -ENOENT;
-	cache_path(t, build_id, path, sizeof(path));
+	cache_path(t, key, path, sizeof(path));
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -366,12 +435,12 @@ out:
 	return rc;
 }
 
-static void cache_write(const struct ember_unwind_tables *t, const char *build_id,
+static void cache_write(const struct ember_unwind_tables *t, const char *key,
 			const struct ember_unwind_table *table)
 {
-	char path[4096], tmp[4200];
+	char path[4096];
 
-	if (!t->cache_dir || !build_id[0])
+	if (!t->cache_dir || !key)
 		return;
 	size_t raw = sizeof(struct cache_header) + table->n_rows * sizeof(struct ember_unwind_row);
 	char *buf = malloc(raw);
@@ -385,14 +454,12 @@ static void cache_write(const struct ember_unwind_tables *t, const char *build_i
 	size_t zlen = ZSTD_compress(z, zcap, buf, raw, 3);
 	if (ZSTD_isError(zlen))
 		goto out;
-	cache_path(t, build_id, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, getpid());
-	FILE *fp = fopen(tmp, "wb");
-	if (!fp)
-		goto out;
-	bool ok = fwrite(z, 1, zlen, fp) == zlen;
-	if (fclose(fp) || !ok || rename(tmp, path))
-		unlink(tmp);
+	cache_path(t, key, path, sizeof(path));
+	/* a random O_EXCL|O_NOFOLLOW temporary renamed over path; no fsync: a
+	 * torn cache file fails its checks on read and is recompiled */
+	int rc = ember_safefile_write(path, z, zlen, 0600, false);
+	if (rc)
+		ember_warn_once(path, "cannot write the unwind cache %s: %s", path, strerror(-rc));
 out:
 	free(buf);
 	free(z);
@@ -540,9 +607,19 @@ static int push_row(struct ember_unwind_table *t, size_t *cap, struct ember_unwi
 	return 0;
 }
 
+/* Go rows that know more than any FDE: stack switches, signal frames, roots. */
+static bool go_row_wins(const struct ember_unwind_row *g)
+{
+	unsigned cfa = EMBER_ROW_CFA(g);
+
+	return cfa == EMBER_CFA_GO_SWITCH || cfa == EMBER_CFA_GO_SIGTRAMP ||
+	       cfa == EMBER_CFA_SIGNAL || cfa == EMBER_CFA_END_OF_STACK;
+}
+
 /*
- * Overlay Go's rows (from .gopclntab) with the CFI rows of a cgo binary:
- * where an FDE covers a pc its row wins, elsewhere the Go row applies.
+ * Overlay Go's rows (from .gopclntab) with the CFI rows of a cgo binary
+ * (or Go's own .debug_frame): where an FDE covers a pc its row wins, except
+ * over Go's stack-switch, sigtramp and root rows; elsewhere the Go row applies.
  * Both tables are sorted; every pc where either changes is a breakpoint.
  */
 static int merge_go_rows(struct ember_unwind_table *cfi, struct ember_unwind_table *go,
@@ -563,7 +640,7 @@ static int merge_go_rows(struct ember_unwind_table *cfi, struct ember_unwind_tab
 		const struct ember_unwind_row *c = ember_unwind_find(cfi, pc);
 		const struct ember_unwind_row *g = ember_unwind_find(go, pc);
 		struct ember_unwind_row row;
-		if (c && EMBER_ROW_CFA(c) != EMBER_CFA_GAP)
+		if (c && EMBER_ROW_CFA(c) != EMBER_CFA_GAP && !(g && go_row_wins(g)))
 			row = *c;
 		else if (g)
 			row = *g;
@@ -614,12 +691,25 @@ static int compile_table(const char *path, struct ember_unwind_table *table, cha
 	return rc;
 }
 
+/* path: the file to compile; cached: whether the disk cache may be used. */
 static void load_table(struct ember_unwind_tables *t, struct file *f, const char *path,
-		       const char *build_id)
+		       bool cached)
 {
 	struct ember_unwind_table table;
-	char err[256];
-	int rc = cache_read(t, build_id, &table);
+	char err[256], key_buf[CACHE_KEY_MAX];
+	size_t id_len = 0;
+	const char *key = NULL;
+
+	if (cached && t->cache_dir && cache_key(path, key_buf, sizeof(key_buf), &id_len) == 0)
+		key = key_buf;
+	int rc = cache_read(t, key, &table);
+	if (key && cache_collides(t, key, id_len)) {
+		t->stats.build_id_collisions++;
+		ember_warn_once(f->path,
+				"unwind tables: %s has the build-id of a table cached from other "
+				"contents (a stripped copy, or a copied build-id); its own is used",
+				f->path);
+	}
 
 	if (rc == 0) {
 		t->stats.cache_hits++;
@@ -635,7 +725,7 @@ static void load_table(struct ember_unwind_tables *t, struct file *f, const char
 			return;
 		}
 		if (table.n_rows)
-			cache_write(t, build_id, &table);
+			cache_write(t, key, &table);
 	}
 	if (table.n_rows) {
 		rc = place_table(t, f, &table);
@@ -652,6 +742,34 @@ static void load_table(struct ember_unwind_tables *t, struct file *f, const char
 		f->has_table = rc == 0;
 	}
 	ember_unwind_table_free(&table);
+}
+
+/*
+ * A Go binary: tell the unwinder where its runtime keeps g, m and the saved
+ * registers, so it can cross runtime.systemstack & co (goruntime.c).
+ */
+static void load_go_runtime(struct ember_unwind_tables *t, struct file *f, const char *path)
+{
+	struct ember_gopclntab *go;
+	struct ember_go_runtime rt;
+	enum ember_go_runtime_source source;
+	char err[256];
+
+	if (t->maps.go_runtimes_fd <= 0 || ember_gopclntab_open(path, &go, err, sizeof(err)))
+		return;
+	if (ember_gopclntab_runtime(go, path, &rt, &source) == 0 &&
+	    bpf_map_update_elem(t->maps.go_runtimes_fd, &f->id, &rt, BPF_ANY) == 0) {
+		f->go_runtime = true;
+		t->stats.go_runtimes++;
+		ember_debug("%s: Go runtime offsets from %s: tls_g %d g.m %u g.sched.sp %u "
+			    "m.g0 %u m.curg %u m.vdsoSP %u m.vdsoPC %u",
+			    f->path, source == EMBER_GO_RUNTIME_DWARF ? "DWARF" : "code", rt.tls_g,
+			    rt.g_m, rt.g_sched_sp, rt.m_g0, rt.m_curg, rt.m_vdso_sp, rt.m_vdso_pc);
+	} else {
+		t->stats.go_runtime_missing++;
+		ember_debug("%s: no Go runtime offsets: its stack switches end the walk", f->path);
+	}
+	ember_gopclntab_free(go);
 }
 
 static struct file *get_file(struct ember_unwind_tables *t, uint32_t pid,
@@ -680,9 +798,11 @@ static struct file *get_file(struct ember_unwind_tables *t, uint32_t pid,
 		snprintf(path, sizeof(path), "/proc/%u/root%s", pid, e->path);
 	t->n_files++;
 	if (read_elf_facts(path, f, build_id, sizeof(build_id)) == 0) {
-		load_table(t, f, path, build_id);
-		if (f->has_table)
+		load_table(t, f, path, true);
+		if (f->has_table) {
 			t->stats.files++;
+			load_go_runtime(t, f, path);
+		}
 	} else {
 		t->stats.failures++;
 		ember_warn_once(f->path, "cannot read ELF %s (frame pointers used)", f->path);
@@ -724,7 +844,7 @@ static struct file *get_vdso(struct ember_unwind_tables *t)
 	t->n_files++;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	if (read_elf_facts(path, f, build_id, sizeof(build_id)) == 0) {
-		load_table(t, f, path, ""); /* no build-id cache: the image is at hand */
+		load_table(t, f, path, false); /* no disk cache: the image is at hand */
 		if (f->has_table)
 			t->stats.files++;
 	}
@@ -752,6 +872,10 @@ static void drop_refs(struct ember_unwind_tables *t, struct proc *p)
 			release_chunks(t, f);
 			t->stats.files--;
 			t->stats.reclaimed++;
+		}
+		if (f->go_runtime) {
+			bpf_map_delete_elem(t->maps.go_runtimes_fd, &f->id);
+			t->stats.go_runtimes--;
 		}
 		free(f->path);
 		*f = t->files[--t->n_files];

@@ -22,6 +22,7 @@ struct ember_unwind_tables;
 struct ember_unwind_maps {
 	int procs_fd, index_fd, shards_fd, rules_fd; /* BPF map fds */
 	int shard0_fd;                     /* the shard declared in the object (slot 0) */
+	int go_runtimes_fd;                /* exe_id -> struct ember_go_runtime */
 };
 
 struct ember_unwind_tables_opts {
@@ -43,6 +44,9 @@ struct ember_unwind_tables_stats {
 	uint64_t failures;        /* files whose CFI could not be read (FP used) */
 	uint64_t budget_exhausted;/* files left to FP because the budget was spent */
 	uint64_t reclaimed;       /* files whose rows were freed */
+	uint64_t build_id_collisions; /* files whose build-id has a cached table of other inputs */
+	uint64_t go_runtimes;     /* Go binaries whose stack switches can be crossed */
+	uint64_t go_runtime_missing; /* Go binaries without usable runtime offsets */
 };
 
 int ember_unwind_tables_new(const struct ember_unwind_maps *maps,

@@ -19,6 +19,8 @@ int cmd_report(int argc, char **argv);
 /* Shared option helpers (cmd_common.c). */
 int cmd_parse_uint(const char *opt, const char *s, unsigned long min, unsigned long max,
 		   unsigned long *out);
+/* An age like "48h" or "14d" (core/units.h) of at least min_ns; prints why not. */
+int cmd_parse_age(const char *cmd, const char *opt, const char *s, int64_t min_ns, int64_t *out);
 /* Install SIGINT/SIGTERM handlers that set the flag returned by cmd_stopping(). */
 void cmd_handle_signals(void);
 int cmd_stopping(void);
@@ -36,5 +38,12 @@ void cmd_wait_ms(struct ember_profiler *pr, long ms);
 void cmd_snapshot_process(uint32_t pid, bool exec, void *symbolizer);
 
 #define CMD_DEFAULT_UNWIND_CACHE "/var/cache/ember/unwind"
+
+/*
+ * Create the unwind cache directory (and its missing parents) 0700 before
+ * the profiler uses it, so no directory of it is world-readable; a failure
+ * is only warned about (the profiler then runs without a cache).
+ */
+void cmd_make_cache_dir(const char *dir);
 
 #endif

@@ -5,10 +5,14 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "agent/profiler.h"
 #include "cmd.h"
+#include "core/log.h"
+#include "core/safefile.h"
+#include "core/units.h"
 #include "symbolizer/symbolizer.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -62,6 +66,15 @@ int cmd_parse_uint(const char *opt, const char *s, unsigned long min, unsigned l
 	return 0;
 }
 
+int cmd_parse_age(const char *cmd, const char *opt, const char *s, int64_t min_ns, int64_t *out)
+{
+	if (ember_parse_duration(s, out) == 0 && *out >= min_ns)
+		return 0;
+	fprintf(stderr, "%s: %s: '%s' is not an age of %lld s or more, like 48h or 14d "
+			"(units s, m, h, d, w)\n", cmd, opt, s, (long long)(min_ns / 1000000000LL));
+	return -1;
+}
+
 void cmd_wait_ms(struct ember_profiler *pr, long ms)
 {
 	long long end = cmd_now_ns() + ms * 1000000LL;
@@ -80,4 +93,12 @@ void cmd_snapshot_process(uint32_t pid, bool exec, void *symbolizer)
 		ember_symbolizer_track(symbolizer, pid);
 	else
 		ember_symbolizer_refresh(symbolizer, pid);
+}
+
+void cmd_make_cache_dir(const char *dir)
+{
+	int rc = dir && dir[0] ? ember_mkdirs(dir, 0700) : 0;
+
+	if (rc)
+		ember_warn("cannot create the unwind cache %s: %s", dir, strerror(-rc));
 }

@@ -22,6 +22,7 @@
 #include "agent/unwind_tables.h"
 #include "cmd.h"
 #include "core/log.h"
+#include "core/safefile.h"
 #include "pprof/folded.h"
 #include "pprof/pprof.h"
 #include "symbolizer/symbolizer.h"
@@ -95,20 +96,24 @@ static void print_stats(struct ember_profiler *pr, struct ember_symbolizer *sym)
 		"unwind tables: %llu files, %llu rows + %llu shared rules in %llu bytes "
 		"(%.2f bytes per row, index included), "
 		"%llu shards (%llu KiB), compiled %llu in %.1f ms, %llu from cache, "
-		"%llu unreadable, %llu over budget\n",
+		"%llu unreadable, %llu over budget, %llu build-id collisions; "
+		"Go runtimes %llu (%llu without offsets)\n",
 		(unsigned long long)ut.files, (unsigned long long)ut.rows,
 		(unsigned long long)ut.rules, (unsigned long long)ut.table_bytes,
 		ut.rows ? (double)ut.table_bytes / (double)ut.rows : 0.0,
 		(unsigned long long)ut.shards,
 		(unsigned long long)(ut.shard_bytes >> 10), (unsigned long long)ut.compiles,
 		ut.compile_ns / 1e6, (unsigned long long)ut.cache_hits,
-		(unsigned long long)ut.failures, (unsigned long long)ut.budget_exhausted);
+		(unsigned long long)ut.failures, (unsigned long long)ut.budget_exhausted,
+		(unsigned long long)ut.build_id_collisions, (unsigned long long)ut.go_runtimes,
+		(unsigned long long)ut.go_runtime_missing);
 	struct ember_symbolizer_stats ss;
 	ember_symbolizer_stats(sym, &ss);
 	fprintf(stderr,
-		"symbolizer: %llu addresses, %llu ELF files; cache %llu/%llu hits (%.2f%%), "
-		"%llu entries, %llu KiB\n",
+		"symbolizer: %llu addresses, %llu ELF files, %llu build-id collisions; "
+		"cache %llu/%llu hits (%.2f%%), %llu entries, %llu KiB\n",
 		(unsigned long long)ss.lookups, (unsigned long long)ss.elf_files,
+		(unsigned long long)ss.build_id_collisions,
 		(unsigned long long)ss.symcache_hits, (unsigned long long)ss.symcache_lookups,
 		ss.symcache_lookups ? 100.0 * (double)ss.symcache_hits / (double)ss.symcache_lookups
 				    : 0.0,
@@ -117,6 +122,28 @@ static void print_stats(struct ember_profiler *pr, struct ember_symbolizer *sym)
 	if (ember_profiler_prog_stats(pr, &run_cnt, &run_ns) == 0 && run_cnt && run_ns)
 		fprintf(stderr, "  %-16s %.0f ns (kernel.bpf_stats_enabled)\n", "per_sample_cost",
 			(double)run_ns / (double)run_cnt);
+}
+
+/* The folded text into path: a safe temporary renamed into place (core/safefile.h). */
+static int write_folded(const struct ember_profile *p, const char *path,
+			const struct ember_folded_options *opt)
+{
+	struct ember_safefile sf;
+	FILE *f;
+	int rc;
+
+	if (!strcmp(path, "-"))
+		return ember_folded_write(stdout, p, opt);
+	rc = ember_safefile_begin(&sf, path, EMBER_FILE_MODE);
+	if (rc)
+		return rc;
+	f = ember_safefile_stream(&sf);
+	rc = f ? ember_folded_write(f, p, opt) : -ENOMEM;
+	if (rc) {
+		ember_safefile_abort(&sf);
+		return rc;
+	}
+	return ember_safefile_commit(&sf, true);
 }
 
 static int write_output(const struct ember_profile *p, const char *path, bool pprof, bool all)
@@ -138,14 +165,7 @@ static int write_output(const struct ember_profile *p, const char *path, bool pp
 		}
 	} else {
 		struct ember_folded_options opt = {.with_process = all};
-		FILE *f = strcmp(path, "-") ? fopen(path, "w") : stdout;
-		if (!f) {
-			fprintf(stderr, "ember: cannot write %s: %s\n", path, strerror(errno));
-			return -errno;
-		}
-		rc = ember_folded_write(f, p, &opt);
-		if (f != stdout && fclose(f) && !rc)
-			rc = -errno;
+		rc = write_folded(p, path, &opt);
 	}
 	if (rc)
 		fprintf(stderr, "ember: cannot write %s: %s\n", path, strerror(-rc));
@@ -241,6 +261,7 @@ int cmd_record(int argc, char **argv)
 	}
 	n_pids = live;
 
+	cmd_make_cache_dir(cache);
 	struct ember_symbolizer *sym = ember_symbolizer_new();
 	struct ember_profiler_opts popts = {.frequency = (unsigned)frequency,
 					    .pids = all ? NULL : pids,

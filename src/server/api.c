@@ -102,6 +102,13 @@
  *   GET /api/reports, /api/reports/ID[?format=json], /api/reports/report.css
  *       The regression reports `ember report` saved (src/server/reports_api.h).
  *
+ *   GET /api/net, /api/topology
+ *       TCP metrics per peer, their timeline, who calls whom (src/server/net_api.h).
+ *
+ *   GET /metrics
+ *       Prometheus text format: the agent's health, TCP metrics, store size
+ *       (src/server/metrics.h).
+ *
  *   GET /api/spans, /api/spans/slow
  *       L7 requests: the RED table and the slowest requests (src/server/spans_api.h).
  *
@@ -125,6 +132,8 @@
 #include "pprof/pprof.h"
 #include "server/diff.h"
 #include "server/flamegraph.h"
+#include "server/metrics.h"
+#include "server/net_api.h"
 #include "server/reports_api.h"
 #include "server/sandwich.h"
 #include "server/spans_api.h"
@@ -142,6 +151,8 @@ struct ember_api {
 	struct ember_store *store; /* opened on first use, on the server thread */
 	void (*stats_json)(struct strbuf *sb, void *arg);
 	void *stats_arg;
+	void (*metrics_text)(struct strbuf *sb, void *arg);
+	void *metrics_arg;
 };
 
 struct ember_api *ember_api_new(const struct ember_server_config *cfg)
@@ -157,6 +168,8 @@ struct ember_api *ember_api_new(const struct ember_server_config *cfg)
 	}
 	api->stats_json = cfg->stats_json;
 	api->stats_arg = cfg->stats_arg;
+	api->metrics_text = cfg->metrics_text;
+	api->metrics_arg = cfg->metrics_arg;
 	return api;
 }
 
@@ -912,19 +925,23 @@ static void api_stats(struct ember_api *api, struct ember_api_reply *r)
 	struct strbuf sb;
 	size_t mark;
 
-	if (open_store(api, r))
-		return;
-	if (ember_store_stats(api->store, &st, err, sizeof(err))) {
-		ember_api_reply_error(r, 500, err[0] ? err : "cannot read store stats");
-		return;
-	}
+	/* the agent's counters are served even when the database cannot be read
+	 * (they say why: a damaged file, see store_file.c) */
+	int ret = api->store ? 0 : ember_store_open(api->db_path, &api->store, err, sizeof(err));
+	if (!ret)
+		ret = ember_store_stats(api->store, &st, err, sizeof(err));
 	sb_init(&sb);
-	sb_printf(&sb,
-		  "{\"store\":{\"targets\":%" PRIu64 ",\"frames\":%" PRIu64 ",\"stacks\":%" PRIu64
-		  ",\"sample_rows\":%" PRIu64 ",\"samples\":%" PRIu64,
-		  st.targets, st.frames, st.stacks, st.sample_rows, st.samples);
-	json_ms(&sb, "oldest", st.oldest_ns != 0, st.oldest_ns / NS_PER_MS);
-	json_ms(&sb, "newest", st.newest_ns != 0, st.newest_ns / NS_PER_MS);
+	if (ret) {
+		sb_puts(&sb, "{\"store\":{\"error\":");
+		sb_json_str(&sb, err[0] ? err : "cannot read store stats");
+	} else {
+		sb_printf(&sb,
+			  "{\"store\":{\"targets\":%" PRIu64 ",\"frames\":%" PRIu64
+			  ",\"stacks\":%" PRIu64 ",\"sample_rows\":%" PRIu64 ",\"samples\":%" PRIu64,
+			  st.targets, st.frames, st.stacks, st.sample_rows, st.samples);
+		json_ms(&sb, "oldest", st.oldest_ns != 0, st.oldest_ns / NS_PER_MS);
+		json_ms(&sb, "newest", st.newest_ns != 0, st.newest_ns / NS_PER_MS);
+	}
 	sb_puts(&sb, "},\"agent\":");
 	mark = sb.len;
 	if (api->stats_json)
@@ -984,6 +1001,12 @@ void ember_api_handle(struct ember_api *api, const char *path,
 	} else if (ember_reports_api_path(path)) {
 		if (open_store(api, reply) == 0)
 			ember_reports_api_handle(api->store, path, params, n, reply);
+	} else if (ember_net_api_path(path)) {
+		if (open_store(api, reply) == 0)
+			ember_net_api_handle(api->store, path, params, n, reply);
+	} else if (strcmp(path, "/metrics") == 0) {
+		if (no_params(params, n, reply))
+			ember_metrics_reply(api->db_path, api->metrics_text, api->metrics_arg, reply);
 	} else {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "no such endpoint: %.80s", path);

@@ -33,6 +33,9 @@ struct ember_api_reply {
 	size_t len;
 };
 
+/* Decimal digits only (no sign, no spaces), value in [min, max]. */
+bool ember_api_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
+
 struct strbuf;
 /* Reply with sb's contents (freed; a 500 if it ran out of memory). */
 void ember_api_reply_sb(struct ember_api_reply *r, unsigned int status, const char *ctype,
@@ -91,8 +94,6 @@ int ember_api_check_params(const struct ember_api_param *params, size_t n,
 /* The value of an extra parameter, NULL when absent. */
 const char *ember_api_param_value(const struct ember_api_param *params, size_t n,
 				  const char *key);
-/* Decimal digits only (no sign, no spaces), value in [min, max]. */
-bool ember_api_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
 
 /* Answer a GET of path (which starts with "/api/").  Always fills reply. */
 void ember_api_handle(struct ember_api *api, const char *path,

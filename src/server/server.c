@@ -382,7 +382,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	    !host_allowed(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST)))
 		return send_text(c, MHD_HTTP_FORBIDDEN,
 				 "403 this server only answers requests for localhost\n");
-	if (strncmp(url, "/api/", 5) == 0)
+	if (strncmp(url, "/api/", 5) == 0 || strcmp(url, "/metrics") == 0)
 		return serve_api(s, c, url);
 	return serve_static(c, url);
 }

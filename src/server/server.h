@@ -32,6 +32,10 @@ struct ember_server_config {
 	 * Called on the server thread: it must do its own locking. */
 	void (*stats_json)(struct strbuf *sb, void *arg);
 	void *stats_arg;
+	/* Appends the agent's part of GET /metrics (Prometheus text, metrics.h);
+	 * may be NULL.  Called on a server thread, like stats_json. */
+	void (*metrics_text)(struct strbuf *sb, void *arg);
+	void *metrics_arg;
 };
 
 /*

@@ -90,12 +90,12 @@ static void series(struct strbuf *sb, const char *key, const uint64_t *v, size_t
 	sb_putc(sb, ']');
 }
 
-/* A quantile from the histogram, never past the largest duration seen. */
+/* A quantile from the histogram (µs), never past the largest duration seen. */
 static double quantile_ms(const struct ember_span_group *g, double q)
 {
-	uint64_t v = ember_hist_quantile(&g->hist, q);
+	double v = ember_hist_quantile(&g->hist, q) / 1e3, max = (double)g->dur_max_ns / 1e6;
 
-	return (double)(v < g->dur_max_ns ? v : g->dur_max_ns) / 1e6;
+	return v < max ? v : max;
 }
 
 static void red_row(struct strbuf *sb, const struct ember_span_red *red,

@@ -11,8 +11,8 @@
  * "other"), series at EMBER_SPANS_MAX_SERIES (more are dropped, counted in
  * /api/stats).  status is the HTTP status code, else "ok" or "error".
  *
- * The /metrics handler calls ember_spans_metrics_write() once per scrape,
- * after its own families (one line: see docs/spans.md).
+ * ember run's part of /metrics (metrics_text in cmd_run.c) calls
+ * ember_spans_metrics_write() once per scrape, after the TCP families.
  */
 #ifndef EMBER_SERVER_SPANS_METRICS_H
 #define EMBER_SERVER_SPANS_METRICS_H

@@ -35,6 +35,19 @@ struct ember_red {
 	bool mutex_ok;
 };
 
+const double ember_le_seconds[EMBER_LE_N] = {0.0005, 0.001, 0.0025, 0.005, 0.01,
+					     0.025,  0.05,  0.1,    0.25,  0.5,
+					     1,      2.5,   5,      10};
+
+unsigned ember_le_index(uint64_t ns)
+{
+	unsigned i = 0;
+
+	while (i < EMBER_LE_N && (double)ns > ember_le_seconds[i] * 1e9)
+		i++;
+	return i;
+}
+
 struct ember_red *ember_red_new(size_t max_cells, uint64_t slow_ns)
 {
 	struct ember_red *r = calloc(1, sizeof(*r));
@@ -66,6 +79,13 @@ static void slow_free(struct ember_red_slow *s, size_t n)
 	}
 }
 
+static void cells_free(struct ember_red_cell *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		ember_hist_free(&c[i].hist);
+	free(c);
+}
+
 void ember_red_free(struct ember_red *r)
 {
 	if (!r)
@@ -73,7 +93,7 @@ void ember_red_free(struct ember_red *r)
 	if (r->slow)
 		slow_free(r->slow, r->n_slow);
 	free(r->slow);
-	free(r->cells);
+	cells_free(r->cells, r->n_cells);
 	free(r->index);
 	free(r->comms);
 	ember_endpoints_free(r->peers);
@@ -199,7 +219,8 @@ void ember_red_add(struct ember_red *r, const struct ember_span *s, int64_t wall
 		unsigned le = ember_le_index(dur);
 		if (le < EMBER_LE_N)
 			c->le[le]++;
-		ember_hist_add(&c->hist, dur, 1);
+		if (ember_hist_add(&c->hist, dur / 1000, 1))
+			r->st.hist_nomem++; /* the quantiles miss it; the counts do not */
 		note_comm(r, s->pid, s->comm);
 	} else {
 		r->st.dropped++;
@@ -239,7 +260,7 @@ void ember_red_batch_free(struct ember_red_batch *b)
 	if (b->slow)
 		slow_free(b->slow, b->n_slow);
 	free(b->slow);
-	free(b->cells);
+	cells_free(b->cells, b->n_cells);
 	free(b->comms);
 	memset(b, 0, sizeof(*b));
 }

@@ -5,8 +5,8 @@
  * gathered (ember_red_take) at each flush and names, caps and stores it.
  * Spans are counted in cells keyed by (bucket, pid, protocol, role,
  * endpoint, peer, status): count, errors, the sum and maximum of the
- * durations, bytes, a log-linear histogram (quantiles) and the Prometheus
- * bucket counts.  Spans at or over the slow threshold are kept whole
+ * durations, bytes, a log-linear histogram of the durations in µs
+ * (core/hist.h: quantiles) and the Prometheus bucket counts.  Spans at or over the slow threshold are kept whole
  * (text included) in a bounded list: past its size the fastest is dropped.
  *
  * Bounded: at most max_cells cells between two takes (beyond, a span is
@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "spans/hist.h"
+#include "core/hist.h"
 #include "spans/tracker.h"
 
 #define EMBER_RED_DEFAULT_CELLS 8192
@@ -36,6 +36,12 @@
 /* status of a non-HTTP span */
 #define EMBER_STATUS_OK 0
 #define EMBER_STATUS_ERROR 1
+
+/* Prometheus buckets of ember_request_duration_seconds (upper bounds, +Inf implied). */
+#define EMBER_LE_N 14
+extern const double ember_le_seconds[EMBER_LE_N];
+/* Index of the first bucket whose bound holds ns (EMBER_LE_N for +Inf only). */
+unsigned ember_le_index(uint64_t ns);
 
 struct ember_red_key {
 	int64_t bucket_ns;  /* wall clock, start of the 10 s bucket */
@@ -52,7 +58,7 @@ struct ember_red_cell {
 	uint64_t dur_sum_ns, dur_max_ns;
 	uint64_t req_bytes, resp_bytes;
 	uint64_t le[EMBER_LE_N]; /* spans at or under ember_le_seconds[i] (not cumulative) */
-	struct ember_hist hist;
+	struct ember_hist hist;  /* durations in µs; owns memory (ember_red_batch_free) */
 };
 
 struct ember_red_slow {
@@ -84,6 +90,7 @@ struct ember_red_batch {
 
 struct ember_red_stats {
 	uint64_t spans, cells, cells_full, dropped, slow, slow_dropped, peers_full;
+	uint64_t hist_nomem; /* durations left out of a histogram: out of memory */
 };
 
 struct ember_red;

@@ -335,7 +335,7 @@ static const struct ember_target *target_of(struct ember_spans *sp, uint32_t pid
 	if (n->used && n->pid == pid)
 		return &n->t;
 	forget_pid(n);
-	if (!sp->o.name || sp->o.name(pid, comm, &t, sp->o.name_arg) != 0)
+	if (!sp->o.name || !sp->o.name(pid, comm, &t, sp->o.name_arg))
 		t = (struct ember_target){.pid = pid, .comm = comm};
 	const char *src[7] = {t.comm, t.exe, t.service, t.version, t.build_id, t.labels, NULL};
 	for (int i = 0; i < 6; i++)
@@ -595,13 +595,13 @@ void ember_spans_stats_json(struct ember_spans *sp, struct strbuf *sb)
 	sb_printf(sb,
 		  "},\"aggregator\":{\"spans\":%" PRIu64 ",\"cells\":%" PRIu64 ",\"cells_full\":%" PRIu64
 		  ",\"dropped\":%" PRIu64 ",\"slow\":%" PRIu64 ",\"slow_dropped\":%" PRIu64
-		  ",\"peers_full\":%" PRIu64 "},\"endpoints\":%zu,\"endpoints_overflow\":%" PRIu64
+		  ",\"peers_full\":%" PRIu64 ",\"hist_nomem\":%" PRIu64 "},\"endpoints\":%zu,\"endpoints_overflow\":%" PRIu64
 		  ",\"endpoints_capped\":%" PRIu64 ",\"series\":%zu,\"series_dropped\":%" PRIu64
 		  ",\"tag_errors\":%" PRIu64 ",\"flushes\":%" PRIu64 ",\"flush_errors\":%" PRIu64
 		  ",\"stored_rows\":%" PRIu64 ",\"stored_slow\":%" PRIu64
 		  ",\"thread_cpu_s\":%.3f,\"cpu_us_per_span\":%.3f}",
 		  rs.spans, rs.cells, rs.cells_full, rs.dropped, rs.slow, rs.slow_dropped,
-		  rs.peers_full, ember_endpoints_count(sp->endpoints),
+		  rs.peers_full, rs.hist_nomem, ember_endpoints_count(sp->endpoints),
 		  ember_endpoints_overflow(sp->endpoints), sp->capped, series, series_dropped,
 		  sp->tag_errors, sp->flushes, sp->flush_errors, sp->stored_rows, sp->stored_slow,
 		  (double)__atomic_load_n(&sp->thread_cpu_ns, __ATOMIC_RELAXED) / 1e9,

@@ -20,7 +20,7 @@
 #include "core/profile.h"
 #include "core/strbuf.h"
 #include "spans/capture.h"
-#include "spans/hist.h"
+#include "spans/red.h"
 
 #define EMBER_SPANS_DEFAULT_SLOW_NS (500ULL * 1000000ULL)
 #define EMBER_SPANS_DEFAULT_MAX_ENDPOINTS 200 /* per service and protocol */
@@ -37,10 +37,10 @@ struct ember_spans_opts {
 	size_t max_conns;          /* tracked connections (default 16384) */
 	/*
 	 * Name a process as its samples are named (called on the flushing
-	 * thread).  Fill *out; its strings must stay valid until the flush
-	 * returns.  Return 0, or non-zero to fall back to the comm.
+	 * thread; the same callback as the TCP collector's name_fn).  Fill
+	 * *out, whose strings are copied at once; false falls back to the comm.
 	 */
-	int (*name)(uint32_t pid, const char *comm, struct ember_target *out, void *arg);
+	bool (*name)(uint32_t pid, const char *comm, struct ember_target *out, void *arg);
 	void *name_arg;
 };
 

@@ -1,29 +1,15 @@
 /*
- * store_spans.c - the span tables: schema, ingest, the RED query, slow spans, retention.
+ * store_spans.c - the span tables: ingest, the RED query, slow spans.
  *
- * Schema.  The span tables have a schema version of their own, the meta
- * row 'spans_schema', migrated at every open (store.c calls
- * store_spans_open) by the same rules as store_schema.c: each step in a
- * write transaction that re-reads the version, a newer version than this
- * code knows is refused, released steps are never edited.  Keeping it apart
- * from PRAGMA user_version lets the span tables evolve without renumbering
- * the samples' migrations.
+ * The tables are version 7 of the schema (store_schema.c); retention
+ * deletes their old rows with the samples' (store_retention.c: spans with
+ * the 10 s data, spans_1h and slow_spans with the roll-ups, endpoints by
+ * their last use, which every ingest naming one moves up).
  *
- * Version 1:
- *  - span_endpoints: (protocol, name) -> id.  Names are bounded in the
- *    agent (per service, then "other"), so this stays small.
- *  - spans: per (bucket, target, endpoint, role, peer, status) the count,
- *    errors, summed and maximum duration (ns), request and response bytes,
- *    and the duration histogram as a blob (spans/hist.h).  WITHOUT ROWID,
- *    the primary key leading with the bucket like samples; spans_by_target
- *    serves selections of a service.
- *  - spans_1h: the same per hour, written in the same transaction.
- *  - slow_spans: one row per span over the agent's slow threshold, with
- *    its text (<= 1 KiB) and error; the newest EMBER_STORE_MAX_SLOW_SPANS
- *    are kept.
- *
- * Histograms of an existing row are merged by the SQL function
- * ember_hist_merge(a, b), registered on every connection at open.
+ * A row that exists already is added to in SQL: the counts summed, the
+ * duration histograms (core/hist.h blobs) merged by the SQL function
+ * ember_hist_merge(a, b), registered on every connection
+ * (store_spans_connect, from store_connect).
  */
 #include "store/store_spans.h"
 
@@ -41,161 +27,40 @@
 #define LONG_RANGE_NS (24 * HOUR_NS) /* longer ranges read the hourly roll-up */
 #define DEFAULT_STEPS 30
 
-/* The columns of spans and spans_1h after their time column. */
-#define SPAN_COLUMNS                                                                     \
-	"  target_id   INTEGER NOT NULL REFERENCES targets(id),"                          \
-	"  endpoint_id INTEGER NOT NULL REFERENCES span_endpoints(id),"                   \
-	"  role        INTEGER NOT NULL," /* 1 client, 2 server */                       \
-	"  peer        TEXT NOT NULL,"                                                    \
-	"  status      TEXT NOT NULL,"                                                    \
-	"  count       INTEGER NOT NULL,"                                                 \
-	"  errors      INTEGER NOT NULL,"                                                 \
-	"  duration_ns INTEGER NOT NULL,"                                                 \
-	"  max_ns      INTEGER NOT NULL,"                                                 \
-	"  req_bytes   INTEGER NOT NULL,"                                                 \
-	"  resp_bytes  INTEGER NOT NULL,"                                                 \
-	"  hist        BLOB NOT NULL,"
-
-static const char *const spans_migrations[] = {
-	/* 0 -> 1 */
-	"CREATE TABLE span_endpoints ("
-	"  id       INTEGER PRIMARY KEY,"
-	"  protocol TEXT NOT NULL,"
-	"  name     TEXT NOT NULL,"
-	"  UNIQUE (protocol, name)"
-	");"
-	"CREATE TABLE spans ("
-	"  bucket_ns   INTEGER NOT NULL," SPAN_COLUMNS
-	"  PRIMARY KEY (bucket_ns, target_id, endpoint_id, role, peer, status)"
-	") WITHOUT ROWID;"
-	"CREATE INDEX spans_by_target ON spans(target_id, bucket_ns);"
-	"CREATE TABLE spans_1h ("
-	"  hour_ns     INTEGER NOT NULL," SPAN_COLUMNS
-	"  PRIMARY KEY (hour_ns, target_id, endpoint_id, role, peer, status)"
-	") WITHOUT ROWID;"
-	"CREATE INDEX spans_1h_by_target ON spans_1h(target_id, hour_ns);"
-	"CREATE TABLE slow_spans ("
-	"  id          INTEGER PRIMARY KEY,"
-	"  time_ns     INTEGER NOT NULL,"
-	"  target_id   INTEGER NOT NULL REFERENCES targets(id),"
-	"  endpoint_id INTEGER NOT NULL REFERENCES span_endpoints(id),"
-	"  role        INTEGER NOT NULL,"
-	"  peer        TEXT NOT NULL,"
-	"  status      TEXT NOT NULL,"
-	"  error       INTEGER NOT NULL,"
-	"  duration_ns INTEGER NOT NULL,"
-	"  tid         INTEGER NOT NULL,"
-	"  text        TEXT NOT NULL,"
-	"  err         TEXT NOT NULL"
-	");"
-	"CREATE INDEX slow_spans_by_time ON slow_spans(time_ns);",
-};
-
-#define SPANS_SCHEMA ((int)(sizeof(spans_migrations) / sizeof(spans_migrations[0])))
-
 /* ---- ember_hist_merge(a, b) ---- */
 
 static void hist_merge_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
-	struct ember_hist *h = sqlite3_malloc(sizeof(*h));
-	uint8_t out[EMBER_HIST_BLOB_MAX];
+	struct ember_hist h = {0};
+	struct strbuf out;
+	bool nomem = false;
 
 	(void)argc;
-	if (!h) {
-		sqlite3_result_error_nomem(ctx);
-		return;
-	}
-	memset(h, 0, sizeof(*h));
+	sb_init(&out);
 	for (int i = 0; i < 2; i++) {
 		const void *b = sqlite3_value_blob(argv[i]);
-		/* a malformed blob (a damaged file) counts as what could be read */
-		ember_hist_decode_add(h, b, b ? (size_t)sqlite3_value_bytes(argv[i]) : 0);
+		/* a malformed blob (a damaged file) counts as empty */
+		if (ember_hist_decode_add(&h, b, b ? (size_t)sqlite3_value_bytes(argv[i]) : 0) ==
+		    -ENOMEM)
+			nomem = true;
 	}
-	size_t n = ember_hist_encode(h, out);
-	sqlite3_free(h);
-	sqlite3_result_blob(ctx, out, (int)n, SQLITE_TRANSIENT);
+	ember_hist_encode(&h, &out);
+	if (nomem || out.oom)
+		sqlite3_result_error_nomem(ctx);
+	else
+		sqlite3_result_blob(ctx, out.len ? out.buf : "", (int)out.len, SQLITE_TRANSIENT);
+	sb_free(&out);
+	ember_hist_free(&h);
 }
 
-/* ---- schema ---- */
-
-static int spans_version(struct ember_store *s, int *version)
+int store_spans_connect(struct ember_store *s, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = store_stmt(s, STMT_META_GET);
-	int rc;
+	int rc = sqlite3_create_function_v2(s->db, "ember_hist_merge", 2,
+					    SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, hist_merge_fn,
+					    NULL, NULL, NULL);
 
-	*version = 0;
-	if (!st)
-		return sqlite3_errcode(s->db);
-	sqlite3_bind_text(st, 1, "spans_schema", -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*version = sqlite3_column_int(st, 0);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-static int set_spans_version(struct ember_store *s, int version)
-{
-	sqlite3_stmt *st = store_stmt(s, STMT_META_SET);
-	int rc;
-
-	if (!st)
-		return sqlite3_errcode(s->db);
-	sqlite3_bind_text(st, 1, "spans_schema", -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 2, version);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-static int too_new(struct ember_store *s, char *err, size_t errlen, int version)
-{
-	return store_error(s, err, errlen, -ENOTSUP,
-			   "span schema version %d is newer than this ember supports (%d); "
-			   "upgrade ember or use another database",
-			   version, SPANS_SCHEMA);
-}
-
-int store_spans_open(struct ember_store *s, char *err, size_t errlen)
-{
-	int version, rc;
-
-	rc = sqlite3_create_function_v2(s->db, "ember_hist_merge", 2,
-					SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, hist_merge_fn,
-					NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
-		return store_sqlite_error(s, err, errlen, rc, "register ember_hist_merge");
-	rc = spans_version(s, &version);
-	if (rc != SQLITE_OK)
-		return store_sqlite_error(s, err, errlen, rc, "read the span schema version");
-	if (version > SPANS_SCHEMA)
-		return too_new(s, err, errlen, version);
-	while (version < SPANS_SCHEMA) {
-		rc = store_exec(s, "BEGIN IMMEDIATE");
-		if (rc != SQLITE_OK)
-			return store_sqlite_error(s, err, errlen, rc, "span schema: begin");
-		rc = spans_version(s, &version); /* another process may have migrated */
-		if (rc == SQLITE_OK && version > SPANS_SCHEMA) {
-			store_exec(s, "ROLLBACK");
-			return too_new(s, err, errlen, version);
-		}
-		if (rc == SQLITE_OK && version < SPANS_SCHEMA) {
-			rc = store_exec(s, spans_migrations[version]);
-			if (rc == SQLITE_OK)
-				rc = set_spans_version(s, version + 1);
-		}
-		if (rc == SQLITE_OK)
-			rc = store_exec(s, "COMMIT");
-		if (rc != SQLITE_OK) {
-			int ret = store_sqlite_error(s, err, errlen, rc,
-						     "migrate to span schema version %d", version + 1);
-			store_exec(s, "ROLLBACK");
-			return ret;
-		}
-		if (version < SPANS_SCHEMA)
-			version++;
-	}
-	return 0;
+	return rc == SQLITE_OK ? 0
+			       : store_sqlite_error(s, err, errlen, rc, "register ember_hist_merge");
 }
 
 /* ---- ingest ---- */
@@ -239,9 +104,9 @@ static int prepare_stmts(struct ember_store *s, struct ingest_stmts *st)
 	int rc;
 
 	rc = sqlite3_prepare_v2(s->db,
-				"INSERT INTO span_endpoints(protocol, name) VALUES (?1, ?2)"
-				" ON CONFLICT(protocol, name) DO UPDATE SET name = excluded.name"
-				" RETURNING id",
+				"INSERT INTO span_endpoints(protocol, name, last_ns) VALUES (?1, ?2, ?3)"
+				" ON CONFLICT(protocol, name) DO UPDATE SET"
+				" last_ns = max(last_ns, excluded.last_ns) RETURNING id",
 				-1, &st->endpoint, NULL);
 	if (rc == SQLITE_OK) {
 		snprintf(sql, sizeof(sql), add_sql, "spans", "bucket_ns");
@@ -265,14 +130,16 @@ static int prepare_stmts(struct ember_store *s, struct ingest_stmts *st)
 	return rc;
 }
 
+/* The endpoint's id, its last use moved up to time_ns (retention deletes endpoints by it). */
 static int endpoint_id(struct ingest_stmts *st, const char *protocol, const char *name,
-		       int64_t *id)
+		       int64_t time_ns, int64_t *id)
 {
 	int rc;
 
 	sqlite3_reset(st->endpoint);
 	store_bind_text(st->endpoint, 1, protocol);
 	store_bind_text(st->endpoint, 2, name);
+	sqlite3_bind_int64(st->endpoint, 3, time_ns);
 	rc = sqlite3_step(st->endpoint);
 	if (rc == SQLITE_ROW) {
 		*id = sqlite3_column_int64(st->endpoint, 0);
@@ -300,7 +167,7 @@ static int add_row(sqlite3_stmt *st, int64_t t, int64_t target, int64_t endpoint
 	sqlite3_bind_int64(st, 10, (sqlite3_int64)r->dur_max_ns);
 	sqlite3_bind_int64(st, 11, (sqlite3_int64)r->req_bytes);
 	sqlite3_bind_int64(st, 12, (sqlite3_int64)r->resp_bytes);
-	sqlite3_bind_blob(st, 13, hist, (int)hlen, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 13, hlen ? hist : "", (int)hlen, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
@@ -311,7 +178,7 @@ static int ingest_all(struct ember_store *s, struct ingest_stmts *st,
 		      const struct ember_store_slow_span *slow, size_t n_slow, char *err,
 		      size_t errlen)
 {
-	uint8_t blob[EMBER_HIST_BLOB_MAX];
+	struct strbuf *blob = &s->blob; /* scratch of the ingest thread */
 	int64_t target, ep;
 	int rc, ret;
 
@@ -320,13 +187,17 @@ static int ingest_all(struct ember_store *s, struct ingest_stmts *st,
 		ret = store_target_id(s, r->target, r->bucket_ns, r->bucket_ns, &target, err, errlen);
 		if (ret)
 			return ret;
-		rc = endpoint_id(st, r->protocol, r->endpoint, &ep);
-		size_t hl = r->hist ? ember_hist_encode(r->hist, blob) : 0;
+		rc = endpoint_id(st, r->protocol, r->endpoint, r->bucket_ns, &ep);
+		sb_reset(blob);
+		if (r->hist)
+			ember_hist_encode(r->hist, blob);
+		if (blob->oom)
+			return store_error(s, err, errlen, -ENOMEM, "spans: out of memory");
 		if (rc == SQLITE_OK)
-			rc = add_row(st->add, r->bucket_ns, target, ep, r, blob, hl);
+			rc = add_row(st->add, r->bucket_ns, target, ep, r, blob->buf, blob->len);
 		if (rc == SQLITE_OK)
 			rc = add_row(st->add_1h, store_floor_to(r->bucket_ns, HOUR_NS), target, ep, r,
-				     blob, hl);
+				     blob->buf, blob->len);
 		if (rc != SQLITE_OK)
 			return store_sqlite_error(s, err, errlen, rc, "spans: add %s %s",
 						  r->protocol, r->endpoint);
@@ -336,7 +207,7 @@ static int ingest_all(struct ember_store *s, struct ingest_stmts *st,
 		ret = store_target_id(s, r->target, r->time_ns, r->time_ns, &target, err, errlen);
 		if (ret)
 			return ret;
-		rc = endpoint_id(st, r->protocol, r->endpoint, &ep);
+		rc = endpoint_id(st, r->protocol, r->endpoint, r->time_ns, &ep);
 		if (rc == SQLITE_OK) {
 			sqlite3_stmt *q = st->slow;
 			sqlite3_reset(q);
@@ -369,39 +240,39 @@ static int ingest_all(struct ember_store *s, struct ingest_stmts *st,
 	return 0;
 }
 
+struct spans_write {
+	const struct ember_store_span *rows;
+	size_t n;
+	const struct ember_store_slow_span *slow;
+	size_t n_slow;
+};
+
+/* store_file_write's work: the rows and slow spans, inside its transaction. */
+static int spans_write(struct ember_store *s, void *arg, char *err, size_t errlen)
+{
+	const struct spans_write *w = arg;
+	struct ingest_stmts st = {0};
+	int rc = prepare_stmts(s, &st), ret;
+
+	if (rc != SQLITE_OK)
+		ret = store_sqlite_error(s, err, errlen, rc, "spans: prepare");
+	else
+		ret = ingest_all(s, &st, w->rows, w->n, w->slow, w->n_slow, err, errlen);
+	finalize_stmts(&st);
+	return ret;
+}
+
 int ember_store_spans_ingest(struct ember_store *s, const struct ember_store_span *rows, size_t n,
 			     const struct ember_store_slow_span *slow, size_t n_slow, char *err,
 			     size_t errlen)
 {
-	struct ingest_stmts st = {0};
-	int rc, ret;
+	struct spans_write w = {rows, n, slow, n_slow};
 
+	if (err && errlen)
+		err[0] = '\0';
 	if (!n && !n_slow)
 		return 0;
-	rc = prepare_stmts(s, &st);
-	if (rc != SQLITE_OK) {
-		ret = store_sqlite_error(s, err, errlen, rc, "spans: prepare");
-		finalize_stmts(&st);
-		return ret;
-	}
-	rc = store_step_done(s, STMT_BEGIN_WRITE);
-	if (rc != SQLITE_OK) {
-		ret = store_sqlite_error(s, err, errlen, rc, "spans: begin");
-		finalize_stmts(&st);
-		return ret;
-	}
-	ret = ingest_all(s, &st, rows, n, slow, n_slow, err, errlen);
-	if (!ret) {
-		rc = store_step_done(s, STMT_COMMIT);
-		if (rc != SQLITE_OK)
-			ret = store_sqlite_error(s, err, errlen, rc, "spans: commit");
-	}
-	finalize_stmts(&st);
-	if (ret) {
-		store_step_done(s, STMT_ROLLBACK);
-		store_caches_clear(s); /* target ids of the rolled-back rows */
-	}
-	return ret;
+	return store_file_write(s, "spans", spans_write, &w, err, errlen);
 }
 
 /* ---- queries ---- */
@@ -459,6 +330,7 @@ void ember_span_red_free(struct ember_span_red *r)
 		free(g->peer);
 		free(g->series);
 		free(g->series_errors);
+		ember_hist_free(&g->hist);
 	}
 	free(r->groups);
 	memset(r, 0, sizeof(*r));
@@ -556,9 +428,17 @@ int ember_store_spans_red(struct ember_store *s, const struct ember_selection *s
 
 	memset(out, 0, sizeof(*out));
 	ret = store_check_selection(s, sel, err, errlen);
+	if (!ret)
+		ret = store_refresh(s, err, errlen);
 	if (ret)
 		return ret;
-	out->hourly = !bounded || sel->to_ns - sel->from_ns > LONG_RANGE_NS;
+	int64_t full_from;
+	rc = store_full_res_from(s, &full_from);
+	if (rc != SQLITE_OK)
+		return store_sqlite_error(s, err, errlen, rc, "spans: read full_res_from_ns");
+	/* long ranges, and ranges reaching where retention left only the roll-up */
+	out->hourly = !bounded || sel->to_ns - sel->from_ns > LONG_RANGE_NS ||
+		      sel->from_ns < full_from;
 	int64_t bucket = out->hourly ? HOUR_NS : s->bucket_ns;
 	if (bounded) {
 		int64_t span = sel->to_ns - sel->from_ns;
@@ -614,6 +494,8 @@ int ember_store_spans_red(struct ember_store *s, const struct ember_selection *s
 			g->dur_max_ns = mx;
 		g->req_bytes += (uint64_t)sqlite3_column_int64(st, 11);
 		g->resp_bytes += (uint64_t)sqlite3_column_int64(st, 12);
+		/* a malformed blob (damaged file) adds nothing; out of memory
+		 * leaves the quantiles short, never the counts */
 		ember_hist_decode_add(&g->hist, sqlite3_column_blob(st, 13),
 				      (size_t)sqlite3_column_bytes(st, 13));
 		const unsigned char *status = sqlite3_column_text(st, 5);
@@ -652,6 +534,8 @@ int ember_store_spans_slow(struct ember_store *s, const struct ember_selection *
 	int rc, ret;
 
 	ret = store_check_selection(s, sel, err, errlen);
+	if (!ret)
+		ret = store_refresh(s, err, errlen);
 	if (ret)
 		return ret;
 	sb_init(&sql);
@@ -712,39 +596,4 @@ int ember_store_spans_slow(struct ember_store *s, const struct ember_selection *
 	store_end_read(s);
 	sb_free(&sql);
 	return ret;
-}
-
-int ember_store_spans_delete_before(struct ember_store *s, int64_t full_before_ns,
-				    int64_t hour_before_ns, char *err, size_t errlen)
-{
-	char sql[512];
-	int rc;
-
-	rc = store_step_done(s, STMT_BEGIN_WRITE);
-	if (rc != SQLITE_OK)
-		return store_sqlite_error(s, err, errlen, rc, "spans retention: begin");
-	if (full_before_ns) {
-		snprintf(sql, sizeof(sql),
-			 "DELETE FROM spans WHERE bucket_ns < %" PRId64 ";"
-			 "DELETE FROM slow_spans WHERE time_ns < %" PRId64 ";",
-			 full_before_ns, full_before_ns);
-		rc = store_exec(s, sql);
-	}
-	if (rc == SQLITE_OK && hour_before_ns) {
-		snprintf(sql, sizeof(sql), "DELETE FROM spans_1h WHERE hour_ns < %" PRId64 ";",
-			 hour_before_ns);
-		rc = store_exec(s, sql);
-	}
-	if (rc == SQLITE_OK)
-		rc = store_exec(s, "DELETE FROM span_endpoints WHERE id NOT IN"
-				   " (SELECT endpoint_id FROM spans UNION SELECT endpoint_id FROM spans_1h"
-				   " UNION SELECT endpoint_id FROM slow_spans)");
-	if (rc == SQLITE_OK)
-		rc = store_step_done(s, STMT_COMMIT);
-	if (rc != SQLITE_OK) {
-		int ret = store_sqlite_error(s, err, errlen, rc, "spans retention");
-		store_step_done(s, STMT_ROLLBACK);
-		return ret;
-	}
-	return 0;
 }

@@ -5,9 +5,10 @@
  * host, pid, ...), 10 s buckets, and an hourly roll-up written in the same
  * transaction.  Per (bucket, target, endpoint, role, peer, status) a row
  * holds the count, errors, summed and maximum duration, bytes and a
- * duration histogram (spans/hist.h); endpoints are (protocol, name) rows of
- * their own.  Slow spans keep their text and error; the newest
- * EMBER_STORE_MAX_SLOW_SPANS are kept.
+ * histogram of the durations in µs (core/hist.h); endpoints are (protocol,
+ * name) rows of their own.  Slow spans keep their text and error; the
+ * newest EMBER_STORE_MAX_SLOW_SPANS are kept.  Old rows go with the
+ * samples' retention (store_retention.c).
  */
 #ifndef EMBER_STORE_SPANS_H
 #define EMBER_STORE_SPANS_H
@@ -17,7 +18,7 @@
 #include <stdint.h>
 
 #include "core/profile.h"
-#include "spans/hist.h"
+#include "core/hist.h"
 #include "store/store.h"
 
 #define EMBER_STORE_MAX_SLOW_SPANS 100000
@@ -29,7 +30,7 @@ struct ember_store_span {
 	const char *role;     /* "client", "server" */
 	const char *endpoint, *peer, *status;
 	uint64_t count, errors, dur_sum_ns, dur_max_ns, req_bytes, resp_bytes;
-	const struct ember_hist *hist;
+	const struct ember_hist *hist; /* µs; NULL = none */
 };
 
 struct ember_store_slow_span {
@@ -59,7 +60,7 @@ struct ember_span_filter {
 struct ember_span_group {
 	char *service, *protocol, *role, *endpoint, *peer; /* peer NULL unless by_peer */
 	uint64_t count, errors, dur_sum_ns, dur_max_ns, req_bytes, resp_bytes;
-	struct ember_hist hist;
+	struct ember_hist hist; /* µs; freed by ember_span_red_free */
 	struct { char status[16]; uint64_t count; } statuses[EMBER_SPAN_MAX_STATUSES];
 	size_t n_statuses;  /* more distinct statuses are summed in the last one, "other" */
 	uint64_t *series;   /* count per step, n_steps (the red table's) */
@@ -102,13 +103,5 @@ int ember_store_spans_slow(struct ember_store *s, const struct ember_selection *
 			   const struct ember_span_filter *f, size_t limit,
 			   int (*fn)(const struct ember_slow_span_row *row, void *arg), void *arg,
 			   char *err, size_t errlen);
-
-/*
- * Retention: delete 10 s rows before full_before_ns, hourly rows before
- * hour_before_ns and slow spans before full_before_ns (0 = keep), and
- * endpoints no row refers to any more.  One transaction.
- */
-int ember_store_spans_delete_before(struct ember_store *s, int64_t full_before_ns,
-				    int64_t hour_before_ns, char *err, size_t errlen);
 
 #endif

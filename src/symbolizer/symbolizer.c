@@ -19,12 +19,16 @@
  *    <path>; the candidate whose inode matches the maps line wins.  fstat
  *    gives an identity key (dev, inode, size, mtime) that finds a file we
  *    already loaded without reading it; a newly loaded file is then looked
- *    up by build-id, so the same binary in many containers is loaded once.
- *    Files that fail to load are cached too (elf == NULL) and warned about
- *    once.  Entries no mapping refers to are dropped when the cache grows
- *    past ELF_CACHE_SOFT_MAX (checked when a process is forgotten).
+ *    up by its content hash (elf_identity.h), so the same binary in many
+ *    containers or at another path is loaded once.  A build-id is never
+ *    trusted alone: two files with one build-id and different contents
+ *    (a copied --build-id, or a stripped copy) are loaded apart and
+ *    counted (build_id_collisions).  Files that fail to load are cached
+ *    too (elf == NULL) and warned about once.  Entries no mapping refers
+ *    to are dropped when the cache grows past ELF_CACHE_SOFT_MAX (checked
+ *    when a process is forgotten).
  *
- *  - resolved addresses: (build-id or file identity, ELF vaddr) -> the
+ *  - resolved addresses: (content hash, ELF vaddr) -> the
  *    whole inline chain (symcache.h), bounded in bytes, CLOCK eviction.
  *    A miss resolves through DWARF (dwarf.h: function, file:line, inline
  *    frames), falling back to .symtab/.dynsym.  The stats' cache_hits
@@ -79,7 +83,7 @@
 struct elf_entry {
 	struct elf_entry *next; /* list of all entries */
 	struct ember_elf *elf;  /* NULL when loading failed */
-	uint64_t cache_key;     /* symcache module key: hash of build-id, else of file identity */
+	uint64_t cache_key;     /* symcache module key: 64 bits of the content hash */
 	int err;
 	unsigned refs;          /* mappings pointing here */
 	bool doomed;            /* being evicted */
@@ -309,14 +313,33 @@ static void elf_cache_trim(struct ember_symbolizer *s)
 }
 
 /*
- * The cache entry for the file open on fd (name for messages).  Loads the
- * file when neither its identity nor its build-id is known.  Returns NULL
- * only on OOM.
+ * Two files claim one build-id but differ: keep them apart, count it, and
+ * say so once per build-id.
+ */
+static void note_collision(struct ember_symbolizer *s, const struct ember_elf *have,
+			   const struct ember_elf *elf)
+{
+	s->stats.build_id_collisions++;
+	ember_warn_once(elf->build_id,
+			"symbolizer: %s and %s have the same build-id %s but different "
+			"contents (a stripped copy, or a copied build-id): each is "
+			"symbolized from its own file",
+			have->path, elf->path, elf->build_id);
+}
+
+/*
+ * The cache entry for the file open on fd (name for messages).  Files are
+ * known by identity (device, inode, size, mtime): the libc that 100
+ * processes map is read once.  A file not seen yet is loaded; if another
+ * file with the same content hash is loaded already (the same binary at
+ * another path, in another container), that entry is shared.  A build-id
+ * alone shares nothing: another file with the same build-id but other
+ * content is a collision, counted and kept apart.  Returns NULL only on OOM.
  */
 static struct elf_entry *elf_cache_get(struct ember_symbolizer *s, int fd, const char *name)
 {
-	char id_key[128], bid_key[2 * EMBER_BUILD_ID_MAX + 8];
-	struct elf_entry *e;
+	char id_key[128], content_key[2 * EMBER_HASH_BYTES + 8], bid_key[2 * EMBER_BUILD_ID_MAX + 8];
+	struct elf_entry *e, *same_id;
 	struct ember_elf *elf;
 	struct stat st;
 	int err;
@@ -336,31 +359,32 @@ static struct elf_entry *elf_cache_get(struct ember_symbolizer *s, int fd, const
 		ember_warn_once(name, "symbolizer: cannot use %s: %s; its frames stay unnamed",
 				name, describe_err(err));
 		e = entry_new(s, NULL, err);
-	} else if (elf->build_id[0]) {
-		snprintf(bid_key, sizeof(bid_key), "b:%s", elf->build_id);
-		e = key_get(&s->keys, bid_key);
-		if (e) {
-			ember_elf_free(elf); /* same binary under another path or container */
-		} else {
-			e = entry_new(s, elf, 0);
-			if (!e) {
-				ember_elf_free(elf);
-				return NULL;
-			}
-			if (key_put(&s->keys, bid_key, e))
-				return NULL;
-		}
-	} else {
-		e = entry_new(s, elf, 0);
-		if (!e)
-			ember_elf_free(elf);
+		if (!e || key_put(&s->keys, id_key, e))
+			return NULL;
+		return e;
 	}
-	if (!e || key_put(&s->keys, id_key, e))
+	strcpy(content_key, "c:");
+	ember_hex_encode(elf->content_hash, EMBER_HASH_BYTES, content_key + 2);
+	snprintf(bid_key, sizeof(bid_key), "b:%s", elf->build_id);
+	e = key_get(&s->keys, content_key);
+	if (e) {
+		ember_elf_free(elf); /* same bytes under another path or container */
+		return key_put(&s->keys, id_key, e) ? NULL : e;
+	}
+	same_id = key_get(&s->keys, bid_key);
+	if (same_id && same_id->elf)
+		note_collision(s, same_id->elf, elf);
+	e = entry_new(s, elf, 0);
+	if (!e) {
+		ember_elf_free(elf);
 		return NULL;
-	if (!e->cache_key) {
-		const char *k = e->elf && e->elf->build_id[0] ? bid_key : id_key;
-		e->cache_key = ember_hash64(k, strlen(k), 0x73796d63) | 1;
 	}
+	/* symcache entries are keyed by content: 64 bits of its SHA-256 */
+	memcpy(&e->cache_key, elf->content_hash, sizeof(e->cache_key));
+	e->cache_key |= 1;
+	if (key_put(&s->keys, id_key, e) || key_put(&s->keys, content_key, e) ||
+	    (!same_id && key_put(&s->keys, bid_key, e)))
+		return NULL;
 	return e;
 }
 

@@ -3,8 +3,9 @@
  *
  * User addresses are resolved per process: the process's executable
  * mappings come from /proc/PID/maps (files opened through /proc/PID/root so
- * containers work), each mapped ELF file is loaded once per build-id and
- * shared by every process that maps it.  Kernel addresses come from
+ * containers work), each mapped ELF file is loaded once per content (not
+ * per build-id alone, which any binary can copy) and shared by every
+ * process that maps it.  Kernel addresses come from
  * /proc/kallsyms.  Results are interned into the caller's ember_profile.
  *
  * Nothing here fails on bad input: an unreadable or malformed ELF file
@@ -41,7 +42,9 @@ int ember_symbolize_kernel(struct ember_symbolizer *s, uint64_t pc, struct ember
 struct ember_process_info {
 	const char *comm;     /* /proc/PID/comm */
 	const char *exe;      /* readlink /proc/PID/exe, NULL if unreadable */
-	const char *build_id; /* hex build-id of the executable, NULL if none */
+	const char *build_id; /* hex build-id of the executable (GNU, else derived from
+			       * Go's build ID or the content: elf_identity.h), NULL
+			       * when it cannot be read */
 };
 /* Returns 0, or -ESRCH when the process is gone and nothing was cached. */
 int ember_symbolizer_process(struct ember_symbolizer *s, uint32_t pid,
@@ -67,6 +70,7 @@ struct ember_symbolizer_stats {
 	uint64_t elf_files;  /* ELF files loaded now */
 	uint64_t elf_errors; /* files that could not be read (running total) */
 	uint64_t processes;  /* processes with cached maps now */
+	uint64_t build_id_collisions; /* files sharing a build-id, not their content */
 	/* the (build-id, pc) -> frames cache */
 	uint64_t symcache_lookups, symcache_hits, symcache_entries, symcache_bytes;
 	uint64_t symcache_max_bytes, symcache_evictions;

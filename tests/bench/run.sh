@@ -6,7 +6,8 @@
 # `perf record -a -g` (frame pointers) and `perf record --call-graph dwarf`
 # over the same workload and duration, each followed by `perf script` (the
 # post-processing to symbolized stacks that Ember does online).
-# Prints a markdown table (also written to build/bench/results.md).
+# Prints a markdown table (also written to build/bench/results.md), then
+# runs unwind.sh, symbolize.sh, query.sh and net.sh (TCP metrics cost).
 #
 #   BENCH_SECONDS   length of each measurement (default 60)
 set -euo pipefail
@@ -114,4 +115,6 @@ perf_run perf_dwarf --call-graph dwarf
 bash tests/bench/unwind.sh
 sh tests/bench/symbolize.sh
 sh tests/bench/query.sh
+sh tests/bench/retention.sh
+bash tests/bench/net.sh
 bash tests/bench/spans.sh

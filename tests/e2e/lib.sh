@@ -11,6 +11,7 @@ PROGS=${EMBER_PROGS:-build/progs}
 OUT=${TEST_OUT:-/tmp/ember-e2e}
 rm -rf "$OUT"
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd) # absolute: tests cd elsewhere
 BG_PIDS=""
 
 cleanup() {
@@ -36,8 +37,40 @@ require_bpf() {
 	[ -x "$EMBER" ] || fail "$EMBER not built"
 }
 
+# serving_url LOG PID: the address `ember run` (pid PID, stderr in LOG)
+# prints once it listens; fails if it exits or says nothing for 10 s.
+serving_url() {
+	for i in $(seq 1 50); do
+		u=$(sed -n 's/^ember: serving \(http:[^ ]*\)$/\1/p' "$1")
+		[ -n "$u" ] && { echo "$u"; return 0; }
+		kill -0 "$2" 2> /dev/null || { cat "$1" >&2; fail "ember run exited"; }
+		sleep 0.2
+	done
+	cat "$1" >&2
+	fail "ember run did not print its address"
+}
+
 require_prog() {
 	[ -x "$PROGS/$1" ] || fail "test program $PROGS/$1 not built (make test-programs)"
+}
+
+# start_ember_run ARGS...: `ember run --listen 127.0.0.1:0 ARGS` in the
+# background, without service/version variables in its environment; sets
+# $ember (its pid) and $url (where it serves) or fails.  Log: $OUT/run.log.
+start_ember_run() {
+	env -u EMBER_SERVICE -u EMBER_VERSION -u OTEL_SERVICE_NAME -u OTEL_RESOURCE_ATTRIBUTES \
+		"$EMBER" run --listen 127.0.0.1:0 "$@" 2> "$OUT/run.log" &
+	ember=$!
+	BG_PIDS="$BG_PIDS $ember"
+	url=""
+	for _ in $(seq 1 50); do
+		url=$(sed -n 's/^ember: serving \(http:[^ ]*\)$/\1/p' "$OUT/run.log")
+		[ -n "$url" ] && return 0
+		kill -0 "$ember" 2> /dev/null || { cat "$OUT/run.log"; fail "ember run exited"; }
+		sleep 0.2
+	done
+	cat "$OUT/run.log"
+	fail "ember run did not print its address"
 }
 
 # share FILE PATTERN: percentage (integer) of samples in folded FILE whose stack matches PATTERN

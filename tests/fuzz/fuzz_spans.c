@@ -13,10 +13,9 @@
  *             bit 5 is set, its bytes taken from the input.
  * Every span must be well formed (an endpoint, end >= start, text that is
  * valid UTF-8 without control bytes); connection state must stay within
- * its bounds.  Inputs starting with 0xff test the histogram blob decoder
- * instead.
+ * its bounds.  (The duration histograms' blobs are fuzzed by fuzz_hist.c.)
  *
- * FUZZ_SOURCES: src/spans/tracker.c src/spans/proto_http.c src/spans/proto_redis.c src/spans/proto_mysql.c src/spans/proto_pgsql.c src/spans/endpoint.c src/spans/endpoints.c src/spans/hist.c src/core/profile.c src/core/array.c src/core/strbuf.c
+ * FUZZ_SOURCES: src/spans/tracker.c src/spans/proto_http.c src/spans/proto_redis.c src/spans/proto_mysql.c src/spans/proto_pgsql.c src/spans/endpoint.c src/spans/endpoints.c src/core/profile.c src/core/array.c src/core/strbuf.c
  * FUZZ_LIBS:
  */
 #include <stddef.h>
@@ -26,7 +25,6 @@
 
 #include "spans/endpoint.h"
 #include "spans/endpoints.h"
-#include "spans/hist.h"
 #include "spans/tracker.h"
 
 static struct ember_endpoints *eps;
@@ -57,20 +55,6 @@ static void on_span(const struct ember_span *s, void *arg)
 		abort();
 }
 
-static int fuzz_hist(const uint8_t *data, size_t size)
-{
-	struct ember_hist h = {0}, back = {0};
-	uint8_t blob[EMBER_HIST_BLOB_MAX];
-
-	if (!ember_hist_decode_add(&h, data, size))
-		return 0;
-	size_t n = ember_hist_encode(&h, blob);
-	if (!ember_hist_decode_add(&back, blob, n) || memcmp(&h, &back, sizeof(h)) != 0)
-		abort();
-	(void)ember_hist_quantile(&h, 0.99);
-	return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t ev_buf[sizeof(struct ember_span_data) + 64 * 256];
@@ -81,8 +65,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 2)
 		return 0;
-	if (data[0] == 0xff)
-		return fuzz_hist(data + 1, size - 1);
 	if (!eps)
 		eps = ember_endpoints_new(256);
 	struct ember_tracker_opts o = {.max_conns = 3, .endpoints = eps, .on_span = on_span};

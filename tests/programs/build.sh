@@ -21,6 +21,8 @@
 #   goprog_stripped the same built with -ldflags='-s -w'
 #   gohttp          Go net/http server: /light/N, /heavy/N (heavyWork, ~20 ms of
 #                   CPU), /fail/N (500), for the span tests
+#   gogc            Go, GC-heavy: allocation, stack growth, channels, the
+#                   clock (the runtime's stack switches); gogc_stripped too
 # Rebuilds only what is older than its source.
 set -eu
 mkdir -p "$1"
@@ -64,6 +66,12 @@ if command -v go >/dev/null 2>&1; then
 	fi
 	if newer "$out/gohttp" "$src/gohttp"; then
 		(cd "$src/gohttp" && go build -o "$out/gohttp" .)
+	fi
+	if newer "$out/gogc" "$src/gogc"; then
+		(cd "$src/gogc" && go build -o "$out/gogc" .)
+	fi
+	if newer "$out/gogc_stripped" "$src/gogc"; then
+		(cd "$src/gogc" && go build -ldflags='-s -w' -o "$out/gogc_stripped" .)
 	fi
 else
 	echo "build.sh: go not found; Go test programs not built" >&2

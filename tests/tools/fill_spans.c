@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "spans/hist.h"
+#include "core/hist.h"
 #include "store/store.h"
 #include "store/store_spans.h"
 
@@ -65,7 +65,8 @@ int main(int argc, char **argv)
 	if (!hists || !batch)
 		return 1;
 	for (size_t i = 0; i < nrows; i++)
-		ember_hist_add(&hists[i], rows[i].dur_ns, rows[i].per_minute / 6);
+		if (ember_hist_add(&hists[i], rows[i].dur_ns / 1000, (uint32_t)(rows[i].per_minute / 6)))
+			return 1;
 	for (int m = 60; m > 0; m--) {
 		size_t n = 0;
 		for (int b = 0; b < 6; b++) { /* six 10 s buckets a minute */
@@ -104,6 +105,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	free(batch);
+	for (size_t i = 0; i < nrows; i++)
+		ember_hist_free(&hists[i]);
 	free(hists);
 	ember_store_close(st);
 	return 0;

@@ -1,15 +1,15 @@
 /*
- * test_spans_endpoint.c - endpoint names and latency histograms.
+ * test_spans_endpoint.c - endpoint names and the Prometheus duration buckets.
  *
  * HTTP path templates, SQL normalization (MySQL and PostgreSQL dialects,
  * the statements sysbench and pgbench send among them), Redis command
- * names, text sanitizing; histogram bins, quantiles against a sorted
- * sample, and the blob encoding's round trip and refusal of bad blobs.
+ * names, text sanitizing; where a duration falls among the le buckets.
+ * (The duration histograms are core/hist.c's, tested by test_hist.c.)
  */
 #include "testutil.h"
 
 #include "spans/endpoint.h"
-#include "spans/hist.h"
+#include "spans/red.h"
 
 static void check_path(const char *in, const char *want)
 {
@@ -129,56 +129,17 @@ static void test_sanitize(void **state)
 	assert_int_equal(ember_text_sanitize("x", 1, out, 1), 0);
 }
 
-static int cmp_u64(const void *a, const void *b)
+/* The Prometheus buckets of ember_request_duration_seconds (spans/red.h). */
+static void test_le(void **state)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static void test_hist(void **state)
-{
-	struct ember_hist h = {0}, back = {0};
-	uint64_t v[5000];
-	uint8_t blob[EMBER_HIST_BLOB_MAX];
-
 	(void)state;
-	/* every bin's range holds the values that fall in it */
-	for (uint64_t ns = 1; ns < (1ull << 40); ns = ns * 3 / 2 + 1) {
-		uint64_t lo, hi;
-		unsigned b = ember_hist_bin(ns);
-		ember_hist_bin_range(b, &lo, &hi);
-		assert_true(b < EMBER_HIST_BINS);
-		assert_true(ns >= lo && (ns < hi || b == EMBER_HIST_BINS - 1));
-	}
-	/* quantiles within a bin's width (12.5%) of a sorted sample's */
-	srand(7);
-	for (int i = 0; i < 5000; i++) {
-		v[i] = 20000 + (uint64_t)rand() % 5000000 + (i % 100 == 0 ? 400000000 : 0);
-		ember_hist_add(&h, v[i], 1);
-	}
-	qsort(v, 5000, sizeof(v[0]), cmp_u64);
-	const double qs[] = {0.5, 0.9, 0.99};
-	for (int i = 0; i < 3; i++) {
-		double want = (double)v[(size_t)(qs[i] * 5000) - 1], got = (double)ember_hist_quantile(&h, qs[i]);
-		assert_true(got >= want * 0.87 && got <= want * 1.13);
-	}
-	assert_int_equal(ember_hist_count(&h), 5000);
-	size_t n = ember_hist_encode(&h, blob);
-	assert_true(ember_hist_decode_add(&back, blob, n));
-	assert_memory_equal(&h, &back, sizeof(h));
-	/* truncated or out-of-range blobs are refused */
-	assert_false(ember_hist_decode_add(&back, blob, n - 1) && blob[n - 1] & 0x80);
-	uint8_t bad[] = {0xff, 0x7f, 1};
-	assert_false(ember_hist_decode_add(&back, bad, sizeof(bad)));
-	uint8_t zero[] = {0, 1};
-	assert_false(ember_hist_decode_add(&back, zero, sizeof(zero)));
-	struct ember_hist empty = {0};
-	assert_int_equal(ember_hist_quantile(&empty, 0.5), 0);
-	assert_int_equal(ember_hist_encode(&empty, blob), 0);
-	/* Prometheus buckets */
+	assert_int_equal(ember_le_index(0), 0);
 	assert_int_equal(ember_le_index(500000), 0);
 	assert_int_equal(ember_le_index(500001), 1);
+	assert_int_equal(ember_le_index(10000000000ull), EMBER_LE_N - 1);
 	assert_int_equal(ember_le_index(20000000000ull), EMBER_LE_N);
+	for (unsigned i = 1; i < EMBER_LE_N; i++)
+		assert_true(ember_le_seconds[i] > ember_le_seconds[i - 1]);
 }
 
 int main(void)
@@ -186,7 +147,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_http_templates), cmocka_unit_test(test_sql),
 		cmocka_unit_test(test_redis),          cmocka_unit_test(test_sanitize),
-		cmocka_unit_test(test_hist),
+		cmocka_unit_test(test_le),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

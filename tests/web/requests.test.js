@@ -19,10 +19,9 @@ const test = require('node:test');
 const assert = require('node:assert');
 const fs = require('fs');
 const path = require('path');
-const { missing, launch, serveFilled, guardedPage } = require('./browser.js');
+const { missing, launch, startServer, watchedPage } = require('./browser.js');
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const BUILD = path.resolve(ROOT, process.env.EMBER_BUILD || 'build');
 const OUT = path.resolve(ROOT, process.env.TEST_OUT || path.join('build', 'test-output', 'web'));
 
 const why = missing();
@@ -36,10 +35,11 @@ function rows(page, id) {
 
 test('Requests tab', { skip: why || false, timeout: 120000 }, async (t) => {
   fs.mkdirSync(OUT, { recursive: true });
-  const server = await serveFilled(BUILD, ['fill_db', 'fill_spans']);
+  const server = await startServer(['fill_spans']);
   const browser = await launch({ viewport: { width: 1366, height: 768 } });
+  const problems = [];
   try {
-    const { page, problems } = await guardedPage(browser.context, server.url);
+    const page = await watchedPage(browser.context, server.url, problems);
     const shot = (name) => page.screenshot({ path: path.join(OUT, name + '.png'), fullPage: true });
 
     await t.test('the tab lists the endpoints the service serves', async () => {

@@ -22,21 +22,14 @@ const assert = require('node:assert');
 const fs = require('fs');
 const path = require('path');
 const zlib = require('zlib');
-const { missing, launch, serveFilled, guardedPage } = require('./browser.js');
+const { missing, launch, startServer, watchedPage } = require('./browser.js');
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const BUILD = path.resolve(ROOT, process.env.EMBER_BUILD || 'build');
 const OUT = path.resolve(ROOT, process.env.TEST_OUT || path.join('build', 'test-output', 'web'));
 const ROW = 18; /* px per flame-graph row (web/flame.js) */
 
 const why = missing();
 if (why) console.log('SKIPPED: ' + why);
-
-/* Fill a database and serve it; resolves to {url, stop()}. */
-async function startServer() {
-  if (process.env.EMBER_WEB_URL) return { url: process.env.EMBER_WEB_URL, stop() {} };
-  return serveFilled(BUILD, ['fill_db']);
-}
 
 /* Where a named frame is drawn in a flame graph of the page (viewport px). */
 function framePoint(page, name, graph) {
@@ -68,8 +61,9 @@ test('web UI', { skip: why || false, timeout: 180000 }, async (t) => {
   fs.mkdirSync(OUT, { recursive: true });
   const server = await startServer();
   const browser = await launch({ viewport: { width: 1366, height: 768 } });
+  const problems = [];
   try {
-    const { page, problems } = await guardedPage(browser.context, server.url);
+    const page = await watchedPage(browser.context, server.url, problems);
     const shot = (name) => page.screenshot({ path: path.join(OUT, name + '.png') });
 
     await t.test('the page loads and lists the services', async () => {
