@@ -9,7 +9,7 @@ set -eu
 PKGS="build-essential pkg-config clang llvm bpftool libbpf-dev libelf-dev libdw-dev
 zlib1g-dev libzstd-dev libssl-dev libsqlite3-dev sqlite3 libmicrohttpd-dev libcmocka-dev
 libprotobuf-c-dev protobuf-c-compiler libunwind-dev golang-go linux-perf elfutils
-binutils procps curl libc6-dbg bpftrace"
+binutils procps curl libc6-dbg bpftrace git"
 
 # Real programs the end-to-end tests profile (tests/e2e/go_node_exporter.sh).
 PKGS="$PKGS prometheus-node-exporter"

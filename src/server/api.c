@@ -97,7 +97,8 @@
  *   GET /api/stats
  *       {"store":{"targets":N,"frames":N,"stacks":N,"sample_rows":N,"samples":N,
  *                 "oldest":MS|null,"newest":MS|null},
- *        "agent":{...}|null}
+ *        "server":{...}|null, "agent":{...}|null}
+ *       "server": the HTTP server's limits and counters (server.c).
  *
  *   GET /api/reports, /api/reports/ID[?format=json], /api/reports/report.css
  *       The regression reports `ember report` saved (src/server/reports_api.h).
@@ -146,13 +147,19 @@
 #define CT_JSON "application/json; charset=utf-8"
 #define CT_TEXT "text/plain; charset=utf-8"
 
+/*
+ * One per query thread: the server makes one for each, so every thread has
+ * its own read-only store connection and nothing here needs a lock.
+ */
 struct ember_api {
 	char *db_path;
-	struct ember_store *store; /* opened on first use, on the server thread */
+	struct ember_store *store; /* opened read-only on first use */
 	void (*stats_json)(struct strbuf *sb, void *arg);
 	void *stats_arg;
 	void (*metrics_text)(struct strbuf *sb, void *arg);
 	void *metrics_arg;
+	void (*server_json)(struct strbuf *sb, void *arg);
+	void *server_arg;
 };
 
 struct ember_api *ember_api_new(const struct ember_server_config *cfg)
@@ -171,6 +178,13 @@ struct ember_api *ember_api_new(const struct ember_server_config *cfg)
 	api->metrics_text = cfg->metrics_text;
 	api->metrics_arg = cfg->metrics_arg;
 	return api;
+}
+
+void ember_api_set_server_stats(struct ember_api *api,
+				void (*fn)(struct strbuf *sb, void *arg), void *arg)
+{
+	api->server_json = fn;
+	api->server_arg = arg;
 }
 
 void ember_api_free(struct ember_api *api)
@@ -414,7 +428,7 @@ static int open_store(struct ember_api *api, struct ember_api_reply *r)
 
 	if (api->store)
 		return 0;
-	ret = ember_store_open(api->db_path, &api->store, err, sizeof(err));
+	ret = ember_store_open_readonly(api->db_path, &api->store, err, sizeof(err));
 	if (ret) {
 		api->store = NULL;
 		ember_warn("server: cannot open store %s: %s", api->db_path, err);
@@ -918,12 +932,25 @@ static void api_timeline(struct ember_api *api, const struct ember_api_param *pa
 
 /* ---- /api/stats ---- */
 
+/* ,"key": and what fn appends, or null when there is no fn or it appends nothing */
+static void json_object_of(struct strbuf *sb, const char *key,
+			   void (*fn)(struct strbuf *sb, void *arg), void *arg)
+{
+	size_t mark;
+
+	sb_printf(sb, ",\"%s\":", key);
+	mark = sb->len;
+	if (fn)
+		fn(sb, arg);
+	if (sb->len == mark)
+		sb_puts(sb, "null");
+}
+
 static void api_stats(struct ember_api *api, struct ember_api_reply *r)
 {
 	char err[EMBER_STORE_ERRLEN] = "";
 	struct ember_store_stats st;
 	struct strbuf sb;
-	size_t mark;
 
 	/* the agent's counters are served even when the database cannot be read
 	 * (they say why: a damaged file, see store_file.c) */
@@ -942,12 +969,9 @@ static void api_stats(struct ember_api *api, struct ember_api_reply *r)
 		json_ms(&sb, "oldest", st.oldest_ns != 0, st.oldest_ns / NS_PER_MS);
 		json_ms(&sb, "newest", st.newest_ns != 0, st.newest_ns / NS_PER_MS);
 	}
-	sb_puts(&sb, "},\"agent\":");
-	mark = sb.len;
-	if (api->stats_json)
-		api->stats_json(&sb, api->stats_arg);
-	if (sb.len == mark)
-		sb_puts(&sb, "null");
+	sb_putc(&sb, '}');
+	json_object_of(&sb, "server", api->server_json, api->server_arg);
+	json_object_of(&sb, "agent", api->stats_json, api->stats_arg);
 	sb_putc(&sb, '}');
 	ember_api_reply_sb(r, 200, CT_JSON, &sb);
 }
@@ -967,49 +991,123 @@ static bool no_params(const struct ember_api_param *params, size_t n,
 	return false;
 }
 
+/* Every endpoint takes the same arguments; those without parameters ignore them. */
+typedef void api_fn(struct ember_api *api, const char *path,
+		    const struct ember_api_param *params, size_t n, struct ember_api_reply *r);
+
+static void ep_targets(struct ember_api *api, const char *path,
+		       const struct ember_api_param *params, size_t n, struct ember_api_reply *r)
+{
+	api_targets(api, r);
+}
+
+static void ep_services(struct ember_api *api, const char *path,
+			const struct ember_api_param *params, size_t n, struct ember_api_reply *r)
+{
+	api_services(api, r);
+}
+
+static void ep_stats(struct ember_api *api, const char *path,
+		     const struct ember_api_param *params, size_t n, struct ember_api_reply *r)
+{
+	api_stats(api, r);
+}
+
+static void ep_reports(struct ember_api *api, const char *path,
+		       const struct ember_api_param *params, size_t n, struct ember_api_reply *r)
+{
+	if (open_store(api, r) == 0)
+		ember_reports_api_handle(api->store, path, params, n, r);
+}
+
+static void ep_net(struct ember_api *api, const char *path,
+		   const struct ember_api_param *params, size_t n, struct ember_api_reply *r)
+{
+	if (open_store(api, r) == 0)
+		ember_net_api_handle(api->store, path, params, n, r);
+}
+
+static void ep_spans(struct ember_api *api, const char *path,
+		     const struct ember_api_param *params, size_t n, struct ember_api_reply *r)
+{
+	if (open_store(api, r) == 0)
+		ember_spans_api_handle(api->store, path, params, n, r);
+}
+
+static void ep_metrics(struct ember_api *api, const char *path,
+		       const struct ember_api_param *params, size_t n, struct ember_api_reply *r)
+{
+	ember_metrics_reply(api->db_path, api->metrics_text, api->metrics_arg, r);
+}
+
+#define EP(fn)                                                                            \
+	static void ep_##fn(struct ember_api *api, const char *path,                      \
+			    const struct ember_api_param *params, size_t n,               \
+			    struct ember_api_reply *r)                                    \
+	{                                                                                 \
+		api_##fn(api, params, n, r);                                              \
+	}
+EP(flamegraph)
+EP(pprof)
+EP(folded)
+EP(diff)
+EP(top)
+EP(sandwich)
+EP(timeline)
+#undef EP
+
+/*
+ * The endpoints.  A new one is a function with api_fn's arguments and a
+ * row here; `tree` also answers every path below it ("/api/reports/7").
+ */
+static const struct endpoint {
+	const char *path;
+	api_fn *fn;
+	bool no_params; /* any parameter is a 400 */
+	bool tree;
+} endpoints[] = {
+	{"/api/targets", ep_targets, true, false},
+	{"/api/services", ep_services, true, false},
+	{"/api/stats", ep_stats, true, false},
+	{"/api/flamegraph", ep_flamegraph, false, false},
+	{"/api/pprof", ep_pprof, false, false},
+	{"/api/folded", ep_folded, false, false},
+	{"/api/diff", ep_diff, false, false},
+	{"/api/top", ep_top, false, false},
+	{"/api/sandwich", ep_sandwich, false, false},
+	{"/api/timeline", ep_timeline, false, false},
+	{"/api/reports", ep_reports, false, true},
+	{"/api/net", ep_net, false, false},
+	{"/api/topology", ep_net, false, false},
+	{"/api/spans", ep_spans, false, true},
+	{"/metrics", ep_metrics, true, false},
+};
+
+static const struct endpoint *find_endpoint(const char *path)
+{
+	for (size_t i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++) {
+		const struct endpoint *e = &endpoints[i];
+		size_t len = strlen(e->path);
+		if (strcmp(path, e->path) == 0 ||
+		    (e->tree && strncmp(path, e->path, len) == 0 && path[len] == '/'))
+			return e;
+	}
+	return NULL;
+}
+
 void ember_api_handle(struct ember_api *api, const char *path,
 		      const struct ember_api_param *params, size_t n,
 		      struct ember_api_reply *reply)
 {
+	const struct endpoint *e = find_endpoint(path);
+
 	memset(reply, 0, sizeof(*reply));
-	if (strcmp(path, "/api/targets") == 0) {
-		if (no_params(params, n, reply))
-			api_targets(api, reply);
-	} else if (strcmp(path, "/api/flamegraph") == 0) {
-		api_flamegraph(api, params, n, reply);
-	} else if (strcmp(path, "/api/pprof") == 0) {
-		api_pprof(api, params, n, reply);
-	} else if (strcmp(path, "/api/folded") == 0) {
-		api_folded(api, params, n, reply);
-	} else if (strcmp(path, "/api/stats") == 0) {
-		if (no_params(params, n, reply))
-			api_stats(api, reply);
-	} else if (strcmp(path, "/api/services") == 0) {
-		if (no_params(params, n, reply))
-			api_services(api, reply);
-	} else if (strcmp(path, "/api/diff") == 0) {
-		api_diff(api, params, n, reply);
-	} else if (strcmp(path, "/api/top") == 0) {
-		api_top(api, params, n, reply);
-	} else if (strcmp(path, "/api/sandwich") == 0) {
-		api_sandwich(api, params, n, reply);
-	} else if (strcmp(path, "/api/timeline") == 0) {
-		api_timeline(api, params, n, reply);
-	} else if (ember_spans_api_path(path)) {
-		if (open_store(api, reply) == 0)
-			ember_spans_api_handle(api->store, path, params, n, reply);
-	} else if (ember_reports_api_path(path)) {
-		if (open_store(api, reply) == 0)
-			ember_reports_api_handle(api->store, path, params, n, reply);
-	} else if (ember_net_api_path(path)) {
-		if (open_store(api, reply) == 0)
-			ember_net_api_handle(api->store, path, params, n, reply);
-	} else if (strcmp(path, "/metrics") == 0) {
-		if (no_params(params, n, reply))
-			ember_metrics_reply(api->db_path, api->metrics_text, api->metrics_arg, reply);
-	} else {
+	if (!e) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "no such endpoint: %.80s", path);
 		ember_api_reply_error(reply, 404, msg);
+		return;
 	}
+	if (!e->no_params || no_params(params, n, reply))
+		e->fn(api, path, params, n, reply);
 }

@@ -59,10 +59,19 @@ struct ember_api_query {
 	const char *versions[EMBER_API_MAX_VERSIONS];
 };
 
+/*
+ * An API instance: the database path, the stats callbacks, and its own
+ * read-only store connection (opened on first use, retried until it
+ * opens).  One thread at a time may use an instance; the server makes one
+ * per query thread.
+ */
 struct ember_api;
 
 struct ember_api *ember_api_new(const struct ember_server_config *cfg);
 void ember_api_free(struct ember_api *api);
+/* The "server" object of /api/stats (the server's limits and counters). */
+void ember_api_set_server_stats(struct ember_api *api,
+				void (*fn)(struct strbuf *sb, void *arg), void *arg);
 
 /*
  * Parse selection parameters; every parameter must be one.  Returns 0, or

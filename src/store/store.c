@@ -10,6 +10,9 @@
  * read() returns short and SQLite reports an error (store_file.c handles
  * the damage).  Then the schema is migrated to the version this code knows
  * (store_schema.c).
+ * A read-only handle (the HTTP server's query threads, one each) changes
+ * nothing in the file: it needs the schema this code knows already in place
+ * and leaves the journal mode to the writer.
  *
  * SQL text lives here, in one table of statements that are prepared on first
  * use and kept for the life of the handle.
@@ -271,8 +274,38 @@ int64_t store_bucket_of(const struct ember_store *s, int64_t t)
 
 /* ---- open and close ---- */
 
+/*
+ * A read-only handle only checks that the file holds the schema this code
+ * reads (the writer migrates; an older file needs `ember run` first).
+ */
+static int check_schema_readonly(struct ember_store *s, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int rc, version;
+
+	/* The first statement reads the file: a corrupt or foreign file fails here. */
+	rc = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		rc = SQLITE_OK;
+	if (rc != SQLITE_OK) {
+		int ret = store_sqlite_error(s, err, errlen, rc, "open read-only");
+		sqlite3_finalize(st);
+		return ret;
+	}
+	version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version != store_schema_version())
+		return store_error(s, err, errlen, version ? -EPROTO : -ENOENT,
+				   "schema version %d, this ember reads version %d%s", version,
+				   store_schema_version(),
+				   version < store_schema_version()
+					   ? " (ember run opens it for writing and migrates it)"
+					   : " (written by a newer ember)");
+	return 0;
+}
+
 /* WAL, synchronous=NORMAL, busy timeout, and the temp table queries use. */
-static int configure(struct ember_store *s, char *err, size_t errlen)
+static int configure(struct ember_store *s, bool readonly, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -280,6 +313,12 @@ static int configure(struct ember_store *s, char *err, size_t errlen)
 	sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
 	/* every 1000 virtual machine steps: is a read past its deadline? */
 	sqlite3_progress_handler(s->db, 1000, past_deadline, s);
+	if (readonly) {
+		rc = check_schema_readonly(s, err, errlen);
+		if (rc)
+			return rc;
+		goto settings;
+	}
 	/* a new file can give freed pages back (store_retention.c); only
 	 * before the first table, and before WAL mode writes the header */
 	struct stat fst;
@@ -302,6 +341,7 @@ static int configure(struct ember_store *s, char *err, size_t errlen)
 	if (!wal)
 		return store_error(s, err, errlen, -EIO, "cannot switch to WAL journal mode");
 
+settings:
 	rc = store_exec(s, "PRAGMA synchronous=NORMAL;"
 			   "PRAGMA temp_store=MEMORY;"
 			   "PRAGMA mmap_size=0;" /* never SIGBUS on a truncated file */
@@ -325,10 +365,11 @@ int store_connect(struct ember_store *s, int flags, char *err, size_t errlen)
 		goto fail;
 	}
 	s->open_flags = flags;
-	ret = configure(s, err, errlen);
+	bool readonly = flags & SQLITE_OPEN_READONLY;
+	ret = configure(s, readonly, err, errlen);
 	if (!ret)
 		ret = store_spans_connect(s, err, errlen);
-	if (!ret)
+	if (!ret && !readonly)
 		ret = store_migrate(s, err, errlen);
 	if (!ret)
 		ret = store_load_meta(s, err, errlen);
@@ -358,7 +399,8 @@ void store_disconnect(struct ember_store *s, bool checkpoint)
 	store_caches_clear(s);
 }
 
-int ember_store_open(const char *path, struct ember_store **out, char *err, size_t errlen)
+static int open_store(const char *path, bool readonly, struct ember_store **out, char *err,
+		      size_t errlen)
 {
 	struct ember_store *s;
 	int ret;
@@ -385,7 +427,10 @@ int ember_store_open(const char *path, struct ember_store **out, char *err, size
 	sb_init(&s->blob);
 	s->query_timeout_ns = EMBER_STORE_QUERY_TIMEOUT_NS;
 
-	ret = store_connect(s, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	ret = store_connect(s,
+			    (readonly ? SQLITE_OPEN_READONLY
+				      : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+				    SQLITE_OPEN_NOMUTEX,
 			    err, errlen);
 	if (ret) {
 		ember_store_close(s);
@@ -393,6 +438,17 @@ int ember_store_open(const char *path, struct ember_store **out, char *err, size
 	}
 	*out = s;
 	return 0;
+}
+
+int ember_store_open(const char *path, struct ember_store **out, char *err, size_t errlen)
+{
+	return open_store(path, false, out, err, errlen);
+}
+
+int ember_store_open_readonly(const char *path, struct ember_store **out, char *err,
+			      size_t errlen)
+{
+	return open_store(path, true, out, err, errlen);
 }
 
 void ember_store_close(struct ember_store *s)

@@ -33,6 +33,14 @@ struct ember_store;
 
 /* Open (creating and migrating as needed) the database at path. */
 int ember_store_open(const char *path, struct ember_store **out, char *err, size_t errlen);
+/*
+ * Open an existing database for reading only (SQLITE_OPEN_READONLY): for
+ * readers beside the writer, such as the HTTP server's query threads.  The
+ * file must already hold this code's schema (-EPROTO otherwise, -ENOENT
+ * when it holds none).  Ingest and saving reports fail on such a handle.
+ */
+int ember_store_open_readonly(const char *path, struct ember_store **out, char *err,
+			      size_t errlen);
 void ember_store_close(struct ember_store *s);
 
 /* ---- the file under a long-running writer (store_file.c) ---- */

@@ -8,6 +8,8 @@
 # post-processing to symbolized stacks that Ember does online).
 # Prints a markdown table (also written to build/bench/results.md), then
 # runs unwind.sh, symbolize.sh, query.sh and net.sh (TCP metrics cost).
+# Prints a markdown table (also written to build/bench/results.md), then runs
+# the unwind, symbolize, query and HTTP benchmarks (tests/bench/*.sh).
 #
 #   BENCH_SECONDS   length of each measurement (default 60)
 set -euo pipefail
@@ -117,4 +119,5 @@ sh tests/bench/symbolize.sh
 sh tests/bench/query.sh
 sh tests/bench/retention.sh
 bash tests/bench/net.sh
+sh tests/bench/http.sh
 bash tests/bench/spans.sh

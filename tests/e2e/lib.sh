@@ -81,3 +81,37 @@ share() {
 }
 
 total_samples() { awk '{ t += $NF } END { print t + 0 }' "$1"; }
+
+# http_test_db NAME: check the HTTP test tools are built and write the
+# small known dataset of tests/tools/fill_db to $OUT/NAME.db; sets TOOLS, DB.
+http_test_db() {
+	TOOLS=$(dirname "$EMBER")/tools
+	for _t in fill_db serve_db http_clients; do
+		[ -x "$TOOLS/$_t" ] || fail "$TOOLS/$_t not built (make build-tests)"
+	done
+	DB="$OUT/$1.db"
+	"$TOOLS/fill_db" "$DB" > "$OUT/fill.log" 2>&1 || { cat "$OUT/fill.log"; fail "fill_db $DB failed"; }
+}
+
+# start_serve_db DB [serve_db options...]: serve DB over HTTP (tests/tools/
+# serve_db, no BPF) on a free port; sets SERVE_PID and SERVE_PORT.
+start_serve_db() {
+	_db=$1; shift
+	start_bg "$(dirname "$EMBER")/tools/serve_db" "$_db" "$@" > "$OUT/serve.out" 2>> "$OUT/serve.err"
+	SERVE_PID=$BG_LAST
+	SERVE_PORT=""
+	for _i in $(seq 1 50); do
+		SERVE_PORT=$(sed -n 's/^serving http:\/\/[0-9.]*:\([0-9]*\)\/$/\1/p' "$OUT/serve.out")
+		[ -n "$SERVE_PORT" ] && return 0
+		kill -0 "$SERVE_PID" 2> /dev/null || break
+		sleep 0.1
+	done
+	cat "$OUT/serve.err"
+	fail "serve_db $_db did not start"
+}
+
+# json_num FILE KEY: the first number after "KEY": in FILE (empty if none)
+json_num() { grep -o "\"$2\":[0-9.]*" "$1" | head -n 1 | cut -d: -f2; }
+
+# kv FILE KEY: the value of KEY=value in the last line of FILE that has it
+kv() { grep -o "\(^\| \)$2=[^ ]*" "$1" | tail -n 1 | cut -d= -f2; }
