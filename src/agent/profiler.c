@@ -30,6 +30,7 @@
 #include <bpf/libbpf.h>
 
 #include "agent/unwind_tables.h"
+#include "core/bpf_counters.h"
 #include "core/bpf_sync.h"
 #include "core/log.h"
 #include "profiler.skel.h"
@@ -436,31 +437,12 @@ long ember_profiler_drain(struct ember_profiler *pr, ember_sample_fn fn, void *a
 
 void ember_profiler_stats(struct ember_profiler *pr, uint64_t out[EMBER_STAT__COUNT])
 {
-	int fd = bpf_map__fd(pr->skel->maps.stats);
-	int ncpu = libbpf_num_possible_cpus();
-	__u64 *vals = calloc((size_t)ncpu, sizeof(*vals));
-
-	memset(out, 0, sizeof(uint64_t) * EMBER_STAT__COUNT);
-	if (!vals)
-		return;
-	for (__u32 k = 0; k < EMBER_STAT__COUNT; k++) {
-		if (bpf_map_lookup_elem(fd, &k, vals))
-			continue;
-		for (int c = 0; c < ncpu; c++)
-			out[k] += vals[c];
-	}
-	free(vals);
+	ember_bpf_percpu_sum(bpf_map__fd(pr->skel->maps.stats), EMBER_STAT__COUNT, out);
 }
 
 int ember_profiler_prog_stats(struct ember_profiler *pr, uint64_t *run_cnt, uint64_t *run_time_ns)
 {
-	struct bpf_prog_info info = {0};
-	__u32 len = sizeof(info);
-	int fd = bpf_program__fd(pr->skel->progs.ember_profile);
-
-	if (bpf_obj_get_info_by_fd(fd, &info, &len))
-		return -errno;
-	*run_cnt = info.run_cnt;
-	*run_time_ns = info.run_time_ns;
-	return 0;
+	*run_cnt = *run_time_ns = 0;
+	return ember_bpf_prog_run_stats(bpf_program__fd(pr->skel->progs.ember_profile), run_cnt,
+					run_time_ns);
 }

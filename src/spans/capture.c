@@ -27,6 +27,7 @@
 #include <bpf/libbpf.h>
 
 #include "core/array.h"
+#include "core/bpf_counters.h"
 #include "core/log.h"
 #include "spans.skel.h"
 
@@ -394,20 +395,7 @@ const char *ember_span_capture_transport(const struct ember_span_capture *cap)
 void ember_span_capture_stats(const struct ember_span_capture *cap,
 			      uint64_t out[EMBER_SPAN_STAT__COUNT])
 {
-	int ncpus = libbpf_num_possible_cpus();
-	int fd = bpf_map__fd(cap->skel->maps.span_stats);
-	uint64_t *vals = ncpus > 0 ? calloc((size_t)ncpus, sizeof(*vals)) : NULL;
-
-	memset(out, 0, sizeof(uint64_t) * EMBER_SPAN_STAT__COUNT);
-	if (!vals)
-		return;
-	for (uint32_t i = 0; i < EMBER_SPAN_STAT__COUNT; i++) {
-		if (bpf_map_lookup_elem(fd, &i, vals))
-			continue;
-		for (int c = 0; c < ncpus; c++)
-			out[i] += vals[c];
-	}
-	free(vals);
+	ember_bpf_percpu_sum(bpf_map__fd(cap->skel->maps.span_stats), EMBER_SPAN_STAT__COUNT, out);
 }
 
 int ember_span_capture_prog_stats(const struct ember_span_capture *cap, uint64_t *run_cnt,
@@ -417,13 +405,8 @@ int ember_span_capture_prog_stats(const struct ember_span_capture *cap, uint64_t
 
 	*run_cnt = *run_ns = 0;
 	bpf_object__for_each_program(p, cap->skel->obj) {
-		struct bpf_prog_info info = {0};
-		__u32 len = sizeof(info);
-		if (!bpf_program__autoload(p) ||
-		    bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len))
-			continue;
-		*run_cnt += info.run_cnt;
-		*run_ns += info.run_time_ns;
+		if (bpf_program__autoload(p))
+			ember_bpf_prog_run_stats(bpf_program__fd(p), run_cnt, run_ns);
 	}
 	return 0;
 }
