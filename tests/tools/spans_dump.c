@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "spans/capture.h"
 #include "spans/endpoints.h"
 #include "spans/tracker.h"
@@ -63,13 +64,6 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 int main(int argc, char **argv)
 {
 	struct ember_span_capture_opts o = {.on_ctl = on_ctl, .on_data = on_data};
@@ -104,18 +98,18 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	fprintf(stderr, "spans_dump: hooks %s, transport %s\n", ember_span_capture_hooks(cap),
 		ember_span_capture_transport(cap));
-	int64_t end = mono_ns() + (int64_t)(seconds * 1e9), next_sweep = mono_ns() + 1000000000LL;
-	while (!stop && mono_ns() < end) {
+	int64_t end = ember_monotonic_ns() + (int64_t)(seconds * 1e9), next_sweep = ember_monotonic_ns() + 1000000000LL;
+	while (!stop && ember_monotonic_ns() < end) {
 		ember_span_capture_poll(cap, 100);
-		if (mono_ns() >= next_sweep) {
-			ember_tracker_sweep(tr, mono_ns());
+		if (ember_monotonic_ns() >= next_sweep) {
+			ember_tracker_sweep(tr, ember_monotonic_ns());
 			next_sweep += 1000000000LL;
 		}
 	}
 	/* the last events, then two sweeps to finish closed connections */
 	ember_span_capture_poll(cap, 0);
-	ember_tracker_sweep(tr, mono_ns());
-	ember_tracker_sweep(tr, mono_ns());
+	ember_tracker_sweep(tr, ember_monotonic_ns());
+	ember_tracker_sweep(tr, ember_monotonic_ns());
 	uint64_t ks[EMBER_SPAN_STAT__COUNT], ts[EMBER_TRACKER__COUNT];
 	static const char *const tnames[] = EMBER_TRACKER_STAT_NAMES;
 	ember_span_capture_stats(cap, ks);

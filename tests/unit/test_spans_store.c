@@ -13,12 +13,14 @@
  * is installed) and its numbers match.
  */
 #include "testutil.h"
+#include "apiutil.h"
 
 #include <errno.h>
 #include <sqlite3.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "server/api.h"
 #include "server/spans_metrics.h"
 #include "spans/spans.h"
@@ -40,13 +42,6 @@ static int64_t wall_now(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static int64_t mono_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static bool name_pid(uint32_t pid, const char *comm, struct ember_target *out, void *arg)
 {
 	(void)arg;
@@ -61,21 +56,18 @@ static bool name_pid(uint32_t pid, const char *comm, struct ember_target *out, v
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/ember-spans-XXXXXX");
-	assert_non_null(mkdtemp(dir));
+	assert_int_equal(test_mkdtemp(dir, sizeof(dir), "/tmp", "spans"), 0);
 	snprintf(db, sizeof(db), "%s/e.db", dir);
 	int64_t now = wall_now();
 	base_ns = (now - 3600000000000LL) / BUCKET * BUCKET;
-	mono_offset = now - mono_now();
+	mono_offset = now - ember_monotonic_ns();
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd);
+	return test_rmtree(dir);
 }
 
 /* A span starting at wall time t (ns), lasting dur_ns. */
@@ -321,25 +313,6 @@ static void test_slow_and_retention(void **state)
 
 /* ---- the API ---- */
 
-static void api_get(struct ember_api *api, const char *path, const char *query,
-		    struct ember_api_reply *r)
-{
-	struct ember_api_param params[16];
-	char buf[2048];
-	size_t n = 0;
-
-	snprintf(buf, sizeof(buf), "%s", query);
-	for (char *save = NULL, *kv = strtok_r(buf, "&", &save); kv && n < 16;
-	     kv = strtok_r(NULL, "&", &save)) {
-		char *eq = strchr(kv, '=');
-		if (eq)
-			*eq = '\0';
-		params[n].key = kv;
-		params[n++].value = eq ? eq + 1 : "";
-	}
-	ember_api_handle(api, path, params, n, r);
-}
-
 static void test_api(void **state)
 {
 	struct ember_store *st;
@@ -360,7 +333,7 @@ static void test_api(void **state)
 	struct ember_api *api = ember_api_new(&cfg);
 	snprintf(q, sizeof(q), "service=db&from=%lld&to=%lld&protocol=redis", (long long)(base_ns / MS - 10000),
 		 (long long)(base_ns / MS + 60000));
-	api_get(api, "/api/spans", q, &r);
+	test_api_get(api, "/api/spans", q, &r);
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(r.body, "\"endpoint\":\"GET\""));
 	assert_non_null(strstr(r.body, "\"count\":10,\"errors\":1,"));
@@ -368,12 +341,12 @@ static void test_api(void **state)
 			strstr(r.body, "\"statuses\":{\"ok\":9,\"error\":1}"));
 	assert_non_null(strstr(r.body, "\"series\":["));
 	free(r.body);
-	api_get(api, "/api/spans/slow", "service=db", &r);
+	test_api_get(api, "/api/spans/slow", "service=db", &r);
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(r.body, "\"text\":\"KEYS *\""));
 	assert_non_null(strstr(r.body, "\"duration_ms\":900.0000"));
 	free(r.body);
-	api_get(api, "/api/spans", "endpoint=KEYS&protocol=redis", &r);
+	test_api_get(api, "/api/spans", "endpoint=KEYS&protocol=redis", &r);
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(r.body, "\"endpoint\":\"KEYS\""));
 	assert_null(strstr(r.body, "\"endpoint\":\"GET\""));
@@ -386,12 +359,12 @@ static void test_api(void **state)
 		{"/api/spans/slow", "step=10"},   {"/api/spans", "protocol=http&protocol=redis"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		api_get(api, bad[i][0], bad[i][1], &r);
+		test_api_get(api, bad[i][0], bad[i][1], &r);
 		if (r.status != 400)
 			fail_msg("%s?%s: %u %s", bad[i][0], bad[i][1], r.status, r.body);
 		free(r.body);
 	}
-	api_get(api, "/api/spans/nope", "", &r);
+	test_api_get(api, "/api/spans/nope", "", &r);
 	assert_int_equal(r.status, 404);
 	free(r.body);
 	ember_api_free(api);
