@@ -162,7 +162,7 @@ run: deps
 .PHONY: bench
 bench: deps
 	$(MAKE) all test-programs
-	sh tests/bench/run.sh
+	bash tests/bench/run.sh
 
 .PHONY: clean
 clean:

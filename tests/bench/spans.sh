@@ -26,15 +26,8 @@ for c in redis-server redis-benchmark nginx ab jq; do
 done
 HZ=$(getconf CLK_TCK)
 
-old_stats=$(sysctl -n kernel.bpf_stats_enabled)
-sysctl -qw kernel.bpf_stats_enabled=1
-pids=()
-cleanup() {
-	sysctl -qw kernel.bpf_stats_enabled="$old_stats"
-	for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
-	wait 2> /dev/null || true
-}
-trap cleanup EXIT
+. tests/bench/lib.sh
+bench_begin
 
 free_port() {
 	local p
