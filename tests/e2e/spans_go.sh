@@ -3,7 +3,8 @@
 # under ab, three endpoints: fast, CPU-heavy (~20 ms) and failing (500).
 # Oracle: ab's counts per endpoint and status.  Also: the heavy requests
 # are slower in the RED table, and, over a 10 ms slow threshold, every one
-# is in /api/spans/slow with its text (light ones only when delayed).
+# is in /api/spans/slow with its text (light ones only when delayed), unless
+# the slow list of a flush overflowed (counted: aggregator.slow_dropped).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/spans.inc"
 require_bpf
@@ -53,8 +54,12 @@ jq -e '[.spans[] | select(.endpoint == "GET /heavy/{id}" and .text == "GET /heav
 	"$OUT/slow.json" > /dev/null || fail "heavy requests not among the slow spans"
 hslow=$(jq '[.spans[] | select(.endpoint == "GET /heavy/{id}")] | length' "$OUT/slow.json")
 lslow=$(jq '[.spans[] | select(.endpoint == "GET /light/{id}")] | length' "$OUT/slow.json")
-note "slow spans: $hslow of $heavy heavy requests, $lslow of $light light ones"
-[ "$hslow" = "$heavy" ] || fail "$hslow heavy requests among the slow spans, $heavy sent"
+dropped=$(span_stat aggregator.slow_dropped)
+note "slow spans: $hslow of $heavy heavy requests, $lslow of $light light ones ($dropped dropped)"
+# the list keeps the slowest EMBER_RED_MAX_SLOW of each flush: on a loaded
+# host ab's own (client) spans pass 10 ms too and can push heavy ones out
+[ "$hslow" -le "$heavy" ] && [ $((hslow + dropped)) -ge "$heavy" ] ||
+	fail "$hslow heavy requests among the slow spans, $heavy sent, $dropped dropped"
 [ $((lslow * 20)) -lt "$light" ] || fail "$lslow light requests among the slow spans"
 jq -e '[.spans[].duration_ms] | min >= 10' "$OUT/slow.json" > /dev/null || fail "a slow span under the threshold"
 # parameters are validated
