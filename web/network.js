@@ -217,7 +217,7 @@
     p.set('to', String(to));
     p.delete('view');
     p.delete('z');
-    hide();
+    side.hide();
     location.hash = '#' + p.toString();
   }
 
