@@ -115,7 +115,7 @@ UNIT_SAN_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests-asan/%,$(UNIT_SRCS))
 # Extra libraries of single tests; libunwind is for the test oracle only and
 # never links into build/ember.
 TEST_LIBS_test_oracle := -lunwind-generic -lunwind
-TEST_DEPS := tests/unit/testutil.h $(wildcard tests/oracle/*)
+TEST_DEPS := $(wildcard tests/unit/*.h) $(wildcard tests/oracle/*)
 
 $(BUILD)/tests/%: tests/unit/%.c $(TEST_DEPS) $(BUILD)/libember.a
 	@mkdir -p $(dir $@)
@@ -163,7 +163,7 @@ run: deps
 .PHONY: bench
 bench: deps
 	$(MAKE) all test-programs
-	sh tests/bench/run.sh
+	bash tests/bench/run.sh
 
 .PHONY: soak
 soak: deps

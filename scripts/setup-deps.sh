@@ -14,12 +14,14 @@ binutils procps curl libc6-dbg bpftrace git"
 # Real programs the end-to-end tests profile (tests/e2e/go_node_exporter.sh).
 PKGS="$PKGS prometheus-node-exporter"
 
-# TCP metrics tests (tests/e2e/net_*.sh): real servers and clients, the
-# kernel's own counters as oracles, promtool and a Prometheus server to
-# check /metrics, jq to read the API's JSON.  The tests start their own
-# nginx and redis on random loopback ports with their own config files;
-# the system services these packages install are never used.
-PKGS="$PKGS nginx redis-server redis-tools apache2-utils iproute2 prometheus jq"
+# TCP metrics and span tests (tests/e2e/net_*.sh, tests/e2e/spans_*.sh): real
+# servers and their own clients, the kernel's and the servers' own counters
+# as oracles, promtool and a Prometheus server to check /metrics, jq to read
+# the API's JSON.  The tests start their own nginx, redis, MariaDB and
+# PostgreSQL on random loopback ports with their own config files and data
+# directories; the system services these packages install are never used.
+PKGS="$PKGS nginx redis-server redis-tools apache2-utils iproute2 prometheus jq
+mariadb-server mariadb-client sysbench postgresql postgresql-contrib"
 
 # Browser tests: Debian's Chromium, and Node.js with npm for playwright-core.
 # Node and npm count as present when their commands are (a machine may have
@@ -48,7 +50,8 @@ fi
 echo "setup-deps: installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# Server packages (nginx, redis, prometheus, node exporter) start their system service when
+# Server packages (nginx, redis, MariaDB, PostgreSQL, prometheus, node
+# exporter) start their system service when
 # installed; Ember's tests never use those, so keep them from starting
 # (policy-rc.d, Debian's switch for this), unless the machine has its own.
 policy=""

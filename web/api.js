@@ -1,8 +1,8 @@
 /*
  * api.js - talking to Ember's JSON API (documented in src/server/api.c).
  *
- * A selection is {service, version, from, to} (empty fields select
- * everything); two-sided endpoints take the same fields prefixed "a." and
+ * A selection is {service, version, from, to, endpoint} (empty fields
+ * select everything); two-sided endpoints take the same fields prefixed "a." and
  * "b." (/api/diff) or plain and "base." (/api/top).  Requests that a newer
  * one replaced are dropped by the caller through the sequence numbers kept
  * here, so a slow answer never overwrites a fresh one.
@@ -17,6 +17,7 @@
     if (sel.version) p.set(prefix + 'version', sel.version);
     if (sel.from) p.set(prefix + 'from', String(Math.floor(sel.from)));
     if (sel.to) p.set(prefix + 'to', String(Math.ceil(sel.to)));
+    if (sel.endpoint) p.set(prefix + 'endpoint', sel.endpoint);
     return p;
   }
 
@@ -45,36 +46,6 @@
     const mine = (seqs[key] = (seqs[key] || 0) + 1);
     return () => seqs[key] === mine;
   }
-
-  /*
-   * Make tab and its view the visible ones, for the tabs that are not
-   * app.js's views (Reports, Network): every other view in viewIds, the
-   * diff legend and the breadcrumbs are hidden, the search match cleared,
-   * the hint line set.
-   */
-  function ownTab(tab, view, viewIds, hint) {
-    const $ = (id) => document.getElementById(id);
-    for (const id of viewIds) if ($(id) && $(id) !== view) $(id).hidden = true;
-    for (const id of ['legend', 'crumbs']) if ($(id)) $(id).hidden = true;
-    for (const t of document.querySelectorAll('.tabs [role=tab]')) {
-      const on = t === tab;
-      t.setAttribute('aria-selected', String(on));
-      t.classList.toggle('active', on);
-    }
-    view.hidden = false;
-    if ($('hint')) $('hint').textContent = hint;
-    if ($('match')) $('match').textContent = '';
-  }
-
-  /* The opposite, when another tab is chosen. */
-  function leaveTab(tab, view) {
-    view.hidden = true;
-    tab.classList.remove('active');
-    tab.setAttribute('aria-selected', 'false');
-  }
-
-  E.ownTab = ownTab;
-  E.leaveTab = leaveTab;
 
   E.api = {
     addSelection,

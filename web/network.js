@@ -13,8 +13,8 @@
  *   - a topology drawing: who calls the service on the left, what it calls
  *     on the right, line widths by bytes.
  *
- * Canvas drawing, no library.  Choosing another tab, or any change of the
- * URL hash (a brush, a picker), hides the tab again.
+ * Canvas drawing, no library.  Shown and hidden like the other side tabs
+ * (sidetab.js); a picker change reloads it.
  */
 'use strict';
 
@@ -24,11 +24,9 @@
   const view = $('view-network');
   if (!tab || !view) return;
 
-  const VIEW_IDS = ['view-flame', 'view-top', 'view-sandwich', 'view-reports'];
   const COLORS = { sent: '#e8590c', recv: '#3b5bdb', retrans: '#c92a2a', resets: '#862e9c',
     drops: '#5c940d', p50: '#1098ad', p99: '#f08c00' };
   const fmt = (n) => Number(n).toLocaleString('en-US');
-  let shown = false;
   let data = null;   /* the last api/net answer */
   let topo = null;   /* the last api/topology answer */
   let sortKey = 'bytes';
@@ -57,9 +55,10 @@
     s.classList.toggle('error', !!isError);
   }
 
-  /* The selection of the pickers: service, version, window. */
+  /* The selection of the pickers: service, version, window (not the Requests tab's endpoint). */
   function selection() {
-    return E.app && E.app.selection ? E.app.selection() : { service: '', version: '', from: 0, to: 0 };
+    const s = E.app && E.app.selection ? E.app.selection() : {};
+    return { service: s.service || '', version: s.version || '', from: s.from || 0, to: s.to || 0 };
   }
 
   function peerName(p) {
@@ -218,7 +217,7 @@
     p.set('to', String(to));
     p.delete('view');
     p.delete('z');
-    hide();
+    side.hide();
     location.hash = '#' + p.toString();
   }
 
@@ -397,7 +396,7 @@
         fetch('api/net?' + p.toString(), { cache: 'no-store' }).then(json),
         fetch('api/topology?' + tp.toString(), { cache: 'no-store' }).then(json),
       ]);
-      if (!tick() || !shown) return;
+      if (!tick() || !side.shown()) return;
       data = net;
       topo = top;
       drawCharts();
@@ -419,11 +418,8 @@
     return body;
   }
 
-  function show() {
-    shown = true;
-    if (E.reports) E.reports.hide();
-    E.ownTab(tab, view, VIEW_IDS, 'TCP traffic of the service by peer (in: clients connecting to it; ' +
-      'out: what it calls). Drag across a chart to open the flame graph of that window; click a column to sort.');
+  /* Shown (sidetab.js): the charts made once, then the data of the pickers' selection. */
+  function open() {
     view.dataset.loaded = '';
     if (!charts.length) {
       charts = [
@@ -435,31 +431,15 @@
     load();
   }
 
-  function hide() {
-    if (!shown) return;
-    shown = false;
-    E.leaveTab(tab, view);
-  }
-
-  tab.addEventListener('click', show);
-  for (const t of document.querySelectorAll('.tabs [data-view], #tab-reports')) t.addEventListener('click', hide, true);
-  window.addEventListener('hashchange', () => {
-    if (!shown) return;
-    hide();
-    if (E.app && E.app.state) {
-      const el = $('view-' + E.app.state().view);
-      if (el) el.hidden = false;
-    }
+  const side = E.sideTab({
+    tab, view, load: open, pickers: true,
+    hint: 'TCP traffic of the service by peer (in: clients connecting to it; ' +
+      'out: what it calls). Drag across a chart to open the flame graph of that window; click a column to sort.',
   });
-  /* the pickers (service, version, window) reload the tab while it is shown */
-  for (const id of ['service', 'version', 'range']) {
-    const el = $(id);
-    if (el) el.addEventListener('change', () => setTimeout(() => { if (shown) show(); }, 0));
-  }
   window.addEventListener('resize', () => {
-    if (!shown) return;
+    if (!side.shown()) return;
     for (const c of charts) c.draw();
     drawTopology();
   });
-  E.network = { show, hide, load, charts: () => charts };
+  E.network = { show: side.show, hide: side.hide, load, charts: () => charts };
 })(window.Ember = window.Ember || {});

@@ -44,6 +44,7 @@ struct ember_stack_key {
 	__u32 pid;            /* tgid: the process */
 	__s32 kernel_stack_id; /* id in the kstacks map, < 0 when none */
 	__u64 user_stack_hash; /* key in the ustacks map, 0 when none */
+	__u64 req_id;         /* request the thread was serving (ember_spans.h), 0 = none */
 };
 
 struct ember_user_stack {

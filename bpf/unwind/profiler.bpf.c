@@ -33,7 +33,9 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 
+#include "ember_bpf_helpers.h"
 #include "ember_profiler.h"
+#include "ember_spans.h"
 #include "ember_unwind.h"
 #include "kernel_types.h"
 
@@ -203,6 +205,15 @@ struct {
 	__uint(value_size, sizeof(__u32));
 } snapshots SEC(".maps");
 
+/*
+ * Per-endpoint CPU (bpf/spans/, ember_spans.h): the request a thread is
+ * serving goes into the sample's key; user space finds the request's
+ * endpoint when it drains the sample, by then parsed.  Both are the span
+ * object's maps, shared by file descriptor (bpf_map__reuse_fd) before load;
+ * unshared, they stay empty.
+ */
+EMBER_SPAN_SHARED_MAPS;
+
 /* Slot 0: ember_unwind_step (filled by user space after load). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
@@ -215,18 +226,7 @@ struct {
 
 static __always_inline void count_stat(__u32 which)
 {
-	__u64 *v = bpf_map_lookup_elem(&stats, &which);
-
-	if (v)
-		__sync_fetch_and_add(v, 1);
-}
-
-/* bpf_probe_read_user appeared in 5.5; older kernels only have bpf_probe_read. */
-static __always_inline long read_user(void *dst, __u32 size, const void *src)
-{
-	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_probe_read_user))
-		return bpf_probe_read_user(dst, size, src);
-	return bpf_probe_read(dst, size, src);
+	ember_count(&stats, which);
 }
 
 static __always_inline void send_event(void *ctx, __u32 type, __u32 pid)
@@ -795,6 +795,8 @@ int ember_profile(struct bpf_perf_event_data *ctx)
 	st->key.pid = tgid;
 	st->key.kernel_stack_id = -1;
 	st->key.user_stack_hash = 0;
+	__u64 *req = bpf_map_lookup_elem(&span_threads, &tid);
+	st->key.req_id = req ? *req : 0; /* its endpoint is looked up when drained */
 	st->steps = 0;
 	st->exact_pc = 1;
 	st->hash = 0xcbf29ce484222325ULL;

@@ -19,11 +19,13 @@
 #include "agent/collector.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent/target.h"
 #include "core/log.h"
+#include "spans/endpoint.h"
 
 #define MAX_FRAMES (EMBER_MAX_KERNEL_DEPTH + EMBER_MAX_USER_DEPTH * 4 + 2)
 #define PID_SLOTS 8192 /* direct-mapped cache of pid -> target id */
@@ -50,6 +52,8 @@ struct ember_collector {
 	struct pid_entry pids[PID_SLOTS];
 	uint32_t frames[MAX_FRAMES];
 	struct ember_collector_stats stats;
+	const char *(*endpoint_name)(uint32_t id, void *arg);
+	void *endpoint_arg;
 };
 
 struct ember_collector *ember_collector_new(struct ember_symbolizer *sym)
@@ -221,6 +225,29 @@ static uint32_t target_of(struct ember_collector *c, const struct ember_raw_samp
 	return id;
 }
 
+void ember_collector_set_endpoint_namer(struct ember_collector *c,
+					const char *(*fn)(uint32_t id, void *arg), void *arg)
+{
+	c->endpoint_name = fn;
+	c->endpoint_arg = arg;
+}
+
+/* The target of a sample taken while its thread served an endpoint: + "endpoint=NAME". */
+static uint32_t endpoint_target(struct ember_collector *c, uint32_t target, uint32_t endpoint)
+{
+	const char *name = c->endpoint_name ? c->endpoint_name(endpoint, c->endpoint_arg) : NULL;
+	char label[1024], labels[1400];
+
+	if (!name)
+		return target;
+	struct ember_target t = c->profile->targets[target];
+	snprintf(labels, sizeof(labels), "%s%s%s", t.labels ? t.labels : "",
+		 t.labels && *t.labels ? "," : "", ember_endpoint_label(name, label, sizeof(label)));
+	t.labels = labels;
+	uint32_t id = ember_profile_target(c->profile, &t);
+	return id == UINT32_MAX ? target : id;
+}
+
 bool ember_collector_describe(struct ember_collector *c, uint32_t pid, const char *comm,
 			      struct ember_target *t)
 {
@@ -260,6 +287,8 @@ void ember_collector_add(const struct ember_raw_sample *s, void *arg)
 	uint32_t target = target_of(c, s);
 	if (target == UINT32_MAX)
 		return;
+	if (s->endpoint)
+		target = endpoint_target(c, target, s->endpoint);
 
 	for (uint32_t i = 0; i < s->kernel_depth && n < MAX_FRAMES; i++) {
 		int got = ember_symbolize_kernel(c->sym, s->kernel_pcs[i], c->profile, c->frames + n,

@@ -32,8 +32,18 @@ void ember_collector_set_service_map(struct ember_collector *c,
 				     const struct ember_service_map *map);
 
 /*
+ * Name the endpoints CPU samples carry (per-endpoint CPU, src/spans/): a
+ * sample of a thread serving endpoint id is recorded under its process's
+ * target with the label "endpoint=NAME" added (commas in NAME become ';',
+ * as labels are "k=v,k=v").  fn returns NULL for an unknown id.
+ */
+void ember_collector_set_endpoint_namer(struct ember_collector *c,
+					const char *(*fn)(uint32_t id, void *arg), void *arg);
+
+/*
  * The target of pid as the samples get it (service, version, ...), for
- * other collectors (the TCP metrics) to record under the same target.
+ * other collectors (the TCP metrics, the L7 spans) to record under the
+ * same target.
  * Cached like the samples' targets; *t's strings stay valid until the
  * entry is replaced.  false when pid cannot be read (it exited before
  * it was first seen): the caller names it by comm.

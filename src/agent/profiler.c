@@ -43,6 +43,7 @@
 
 #include "agent/proctrack.h"
 #include "agent/unwind_tables.h"
+#include "core/bpf_counters.h"
 #include "core/bpf_sync.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -204,6 +205,11 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 	pr->skel->rodata->filter_pids = pr->filtered;
 	pr->skel->rodata->snapshot_every = opts->snapshot_fn ? opts->snapshot_every : 0;
 
+	if (opts->span_threads_fd > 0 && opts->span_req_endpoint_fd > 0 &&
+	    (bpf_map__reuse_fd(pr->skel->maps.span_threads, opts->span_threads_fd) ||
+	     bpf_map__reuse_fd(pr->skel->maps.span_req_endpoint, opts->span_req_endpoint_fd)))
+		ember_warn("cannot share the span maps with the profiler: CPU samples carry no "
+			   "endpoint");
 	rc = profiler__load(pr->skel);
 	if (rc) {
 		if (rc == -EACCES && geteuid() == 0)
@@ -435,6 +441,9 @@ long ember_profiler_drain(struct ember_profiler *pr, ember_sample_fn fn, void *a
 	for (size_t i = 0; i < n; i++) {
 		struct ember_count c;
 		struct ember_raw_sample s = {.pid = keys[i].pid};
+		if (keys[i].req_id)
+			bpf_map__lookup_elem(pr->skel->maps.span_req_endpoint, &keys[i].req_id,
+					     sizeof(keys[i].req_id), &s.endpoint, sizeof(s.endpoint), 0);
 
 		if (bpf_map_lookup_elem(counts_fd, &keys[i], &c))
 			continue;
@@ -492,20 +501,7 @@ long ember_profiler_drain(struct ember_profiler *pr, ember_sample_fn fn, void *a
 
 void ember_profiler_stats(struct ember_profiler *pr, uint64_t out[EMBER_STAT__COUNT])
 {
-	int fd = bpf_map__fd(pr->skel->maps.stats);
-	int ncpu = libbpf_num_possible_cpus();
-	__u64 *vals = calloc((size_t)ncpu, sizeof(*vals));
-
-	memset(out, 0, sizeof(uint64_t) * EMBER_STAT__COUNT);
-	if (!vals)
-		return;
-	for (__u32 k = 0; k < EMBER_STAT__COUNT; k++) {
-		if (bpf_map_lookup_elem(fd, &k, vals))
-			continue;
-		for (int c = 0; c < ncpu; c++)
-			out[k] += vals[c];
-	}
-	free(vals);
+	ember_bpf_percpu_sum(bpf_map__fd(pr->skel->maps.stats), EMBER_STAT__COUNT, out);
 }
 
 void ember_profiler_lifetime_stats(struct ember_profiler *pr, struct ember_profiler_lifetime *out)
@@ -522,13 +518,7 @@ size_t ember_profiler_procs_map_entries(struct ember_profiler *pr)
 
 int ember_profiler_prog_stats(struct ember_profiler *pr, uint64_t *run_cnt, uint64_t *run_time_ns)
 {
-	struct bpf_prog_info info = {0};
-	__u32 len = sizeof(info);
-	int fd = bpf_program__fd(pr->skel->progs.ember_profile);
-
-	if (bpf_obj_get_info_by_fd(fd, &info, &len))
-		return -errno;
-	*run_cnt = info.run_cnt;
-	*run_time_ns = info.run_time_ns;
-	return 0;
+	*run_cnt = *run_time_ns = 0;
+	return ember_bpf_prog_run_stats(bpf_program__fd(pr->skel->progs.ember_profile), run_cnt,
+					run_time_ns);
 }

@@ -46,6 +46,13 @@ struct ember_profiler_opts {
 	void (*refresh_fn)(uint32_t pid, bool exec, void *arg);
 	void *refresh_arg;
 	size_t max_processes; /* processes tracked at most (0: EMBER_PROCTRACK_DEFAULT_MAX) */
+	/*
+	 * Per-endpoint CPU: the span programs' span_threads and
+	 * span_req_endpoint maps (src/spans/spans.h), shared so that a sample
+	 * carries the endpoint its thread is serving.  0 (or negative): not
+	 * shared, samples carry none.
+	 */
+	int span_threads_fd, span_req_endpoint_fd;
 };
 
 /* One aggregated sample as drained from the maps. */
@@ -58,6 +65,7 @@ struct ember_raw_sample {
 	const uint64_t *user_pcs;  /* leaf first; [1..] are return addresses */
 	uint32_t kernel_depth;
 	const uint64_t *kernel_pcs; /* leaf first */
+	uint32_t endpoint;          /* span endpoint id the thread was serving, 0 = none */
 };
 
 typedef void (*ember_sample_fn)(const struct ember_raw_sample *s, void *arg);

@@ -4,6 +4,8 @@
  *   ember run [--db PATH] [--listen ADDR:PORT] [--frequency HZ] [--flush SECS]
  *             [--services FILE] [--retention 14d] [--full-resolution 48h]
  *             [--max-db-size 2G] [--no-net] [--net-hooks FAMILY] [--net-top-peers N]
+ *             [--no-spans] [--slow-threshold MS] [--payload-head BYTES]
+ *             [--force-perfbuf] [--spans-hooks KIND]
  *
  * Profiles every process on the host, drains the kernel maps every second
  * into an in-memory profile (symbolizing while the processes still exist),
@@ -24,7 +26,9 @@
  *
  * The TCP metrics (src/net/) are drained on the same beat and flushed with
  * the samples, under the same targets; if their hooks cannot load, the
- * profiler runs alone and /api/stats says why.
+ * profiler runs alone and /api/stats says why.  Unless --no-spans, L7
+ * requests (HTTP/1.x, MySQL, PostgreSQL, Redis) are traced too (src/spans/)
+ * and flushed with the samples, under the same targets.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -54,6 +58,8 @@
 #include "net/net_collector.h"
 #include "server/metrics.h"
 #include "server/server.h"
+#include "server/spans_metrics.h"
+#include "spans/spans.h"
 #include "store/store.h"
 #include "store/store_net.h"
 #include "symbolizer/symbolizer.h"
@@ -79,6 +85,7 @@ struct agent {
 	struct ember_store *store;
 	const char *db;
 	struct ember_profile *pending; /* samples since the last flush */
+	struct ember_spans *spans;     /* NULL with --no-spans or when they cannot load */
 	int64_t pending_bucket;        /* the bucket the collector stamps samples with */
 	size_t max_pending;            /* stacks; frames: twice as many */
 	struct ember_net_bpf *net_bpf; /* NULL: TCP metrics off or unavailable */
@@ -131,7 +138,13 @@ static void usage(FILE *f)
 		"  --net-map-sockets N  sockets the kernel tracks at once (default 16384)\n"
 		"  --net-map-counts N   connections counted per second (default from an 8 MiB\n"
 		"                       budget over the CPUs, at most 8192); over either\n"
-		"                       bound events are dropped and counted, never blocked\n");
+		"                       bound events are dropped and counted, never blocked\n"
+		"  --no-spans           do not trace L7 requests (HTTP, MySQL, PostgreSQL, Redis)\n"
+		"  --slow-threshold MS  keep requests at least this slow with their text (default 500)\n"
+		"  --payload-head BYTES bytes of each socket payload read for spans (default 1024,\n"
+		"                       at most 4096)\n"
+		"  --force-perfbuf      send span events through perf buffers, not ring buffers\n"
+		"  --spans-hooks KIND   auto (default), tracepoint (syscalls:*) or raw (sys_enter/exit)\n");
 }
 
 /* The pending profile and the database file, as JSON members. */
@@ -290,7 +303,9 @@ static void metrics_text(struct strbuf *sb, void *arg)
 	};
 	ember_metrics_agent(sb, &m);
 	if (a->net)
-		ember_metrics_net(sb, ember_net_collector_prom(a->net));}
+		ember_metrics_net(sb, ember_net_collector_prom(a->net));
+	ember_spans_metrics_write(sb, a->spans);
+}
 
 /* Appends the agent's counters as a JSON object (called from the HTTP thread). */
 static void stats_json(struct strbuf *sb, void *arg)
@@ -359,7 +374,17 @@ static void stats_json(struct strbuf *sb, void *arg)
 	cmd_lifetime_json(sb, a->profiler, a->sym, a->collector);
 	store_stats_json(sb, a);
 	net_stats_json(sb, a);
+	if (a->spans) {
+		sb_puts(sb, ",\"spans\":");
+		ember_spans_stats_json(a->spans, sb);
+	}
 	sb_putc(sb, '}');
+}
+
+/* The collector's endpoint namer: CPU samples of a thread serving a request. */
+static const char *endpoint_name(uint32_t id, void *spans)
+{
+	return ember_spans_endpoint_name(spans, id);
 }
 
 /*
@@ -535,7 +560,7 @@ static void flush_net(struct agent *a)
 	ember_net_collector_flushed(a->net);
 }
 
-/* The TCP collector names processes like the profiler's collector does. */
+/* The TCP collector and the spans name processes like the profiler's collector does. */
 static bool name_process(uint32_t pid, const char *comm, struct ember_target *t, void *arg)
 {
 	struct agent *a = arg;
@@ -599,6 +624,8 @@ static void flush(struct agent *a)
 
 	if (!store_usable(a))
 		return; /* keep pending */
+	if (a->spans && ember_spans_flush(a->spans, a->store, err, sizeof(err)))
+		ember_warn("span flush failed (those spans are lost): %s", err);
 	if (a->pending->total > 0) {
 		a->pending->duration_ns = now - a->pending->start_ns;
 		if (ember_store_ingest(a->store, a->pending, now, err, sizeof(err))) {
@@ -634,6 +661,11 @@ enum {
 	OPT_NET_TOP_PEERS,
 	OPT_NET_MAP_SOCKETS,
 	OPT_NET_MAP_COUNTS,
+	OPT_NO_SPANS,
+	OPT_SLOW_THRESHOLD,
+	OPT_PAYLOAD_HEAD,
+	OPT_FORCE_PERFBUF,
+	OPT_SPANS_HOOKS,
 };
 
 int cmd_run(int argc, char **argv)
@@ -649,8 +681,16 @@ int cmd_run(int argc, char **argv)
 		{"net-top-peers", required_argument, 0, OPT_NET_TOP_PEERS},
 		{"net-map-sockets", required_argument, 0, OPT_NET_MAP_SOCKETS},
 		{"net-map-counts", required_argument, 0, OPT_NET_MAP_COUNTS},
+		{"no-spans", no_argument, 0, OPT_NO_SPANS},
+		{"slow-threshold", required_argument, 0, OPT_SLOW_THRESHOLD},
+		{"payload-head", required_argument, 0, OPT_PAYLOAD_HEAD},
+		{"force-perfbuf", no_argument, 0, OPT_FORCE_PERFBUF},
+		{"spans-hooks", required_argument, 0, OPT_SPANS_HOOKS},
 		{"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
 	};
+	bool spans_on = true;
+	unsigned long slow_ms = EMBER_SPANS_DEFAULT_SLOW_NS / 1000000, head = EMBER_SPANS_DEFAULT_HEAD;
+	struct ember_spans_opts sopts = {0};
 	const char *db = DEFAULT_DB, *listen = DEFAULT_LISTEN;
 	unsigned long frequency = 19, flush_s = 5, budget_mb = 64, max_pending = PENDING_MAX_STACKS;
 	const char *cache = CMD_DEFAULT_UNWIND_CACHE, *services_file = NULL;
@@ -729,6 +769,29 @@ int cmd_run(int argc, char **argv)
 			if (cmd_parse_uint("--net-map-counts", optarg, 64, 1 << 20, &net_counts))
 				return 2;
 			break;
+		case OPT_NO_SPANS: spans_on = false; break;
+		case OPT_SLOW_THRESHOLD:
+			if (cmd_parse_uint("--slow-threshold", optarg, 1, 3600 * 1000, &slow_ms))
+				return 2;
+			break;
+		case OPT_PAYLOAD_HEAD:
+			if (cmd_parse_uint("--payload-head", optarg, 16, EMBER_SPANS_MAX_HEAD, &head))
+				return 2;
+			break;
+		case OPT_FORCE_PERFBUF: sopts.force_perfbuf = true; break;
+		case OPT_SPANS_HOOKS:
+			if (strcmp(optarg, "auto") == 0) {
+				sopts.hooks = EMBER_SPAN_HOOKS_AUTO;
+			} else if (strcmp(optarg, "tracepoint") == 0) {
+				sopts.hooks = EMBER_SPAN_HOOKS_TRACEPOINT;
+			} else if (strcmp(optarg, "raw") == 0) {
+				sopts.hooks = EMBER_SPAN_HOOKS_RAW;
+			} else {
+				fprintf(stderr, "ember run: --spans-hooks: expected auto, tracepoint or "
+						"raw, not '%s'\n", optarg);
+				return 2;
+			}
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -775,6 +838,18 @@ int cmd_run(int argc, char **argv)
 	if (err[0])
 		ember_warn("%s", err);
 
+	/* spans first: the profiler shares their per-thread endpoint maps */
+	if (spans_on) {
+		sopts.payload_head = (unsigned)head;
+		sopts.slow_ns = (uint64_t)slow_ms * 1000000ULL;
+		sopts.name = name_process;
+		sopts.name_arg = &a;
+		if (ember_spans_start(&sopts, &a.spans, err, sizeof(err))) {
+			/* the profiler still runs: spans are an addition */
+			fprintf(stderr, "ember run: L7 spans off: %s\n", err);
+			a.spans = NULL;
+		}
+	}
 	a.sym = ember_symbolizer_new();
 	struct ember_profiler_opts popts = {.frequency = a.frequency,
 					    .exit_fn = cmd_forget_process,
@@ -784,6 +859,8 @@ int cmd_run(int argc, char **argv)
 					    .unwind_budget = budget_mb << 20,
 					    .unwind_cache = cache,
 					    .frame_pointers_only = fp_only};
+	if (a.spans)
+		ember_spans_thread_maps(a.spans, &popts.span_threads_fd, &popts.span_req_endpoint_fd);
 	if (ember_profiler_open(&popts, &a.profiler, err, sizeof(err))) {
 		fprintf(stderr, "ember run: %s\n", err);
 		goto out;
@@ -795,6 +872,9 @@ int cmd_run(int argc, char **argv)
 	}
 	ember_collector_set_service_map(a.collector, services);
 	a.procs = (struct cmd_process_state){.sym = a.sym, .collector = a.collector};
+	ember_collector_set_service_map(a.collector, services);
+	if (a.spans)
+		ember_collector_set_endpoint_namer(a.collector, endpoint_name, a.spans);
 	if (!no_net && open_net(&a, net_io, top_peers, net_sockets, net_counts))
 		goto out;
 
@@ -818,6 +898,11 @@ int cmd_run(int argc, char **argv)
 		ember_profiler_ncpus(a.profiler), frequency, db, flush_s,
 		colon ? (int)(colon - listen) : (int)strlen(listen), listen,
 		ember_server_port(server));
+	if (a.spans)
+		fprintf(stderr,
+			"ember: tracing L7 requests through %s hooks and %s (payload head %lu B, "
+			"slow threshold %lu ms)\n",
+			ember_spans_hooks(a.spans), ember_spans_transport(a.spans), head, slow_ms);
 	if (a.net) {
 		struct ember_net_hook_report hr;
 		ember_net_bpf_report(a.net_bpf, &hr);
@@ -830,6 +915,7 @@ int cmd_run(int argc, char **argv)
 	long long next_flush = cmd_now_ns() + (long long)flush_s * 1000000000LL;
 	while (!cmd_stopping()) {
 		cmd_wait_ms(a.profiler, 1000);
+		ember_spans_sync(a.spans, 100); /* requests in the samples are parsed */
 		drain(&a);
 		drain_net(&a);
 		ember_symbolizer_maintain(a.sym);
@@ -842,6 +928,7 @@ int cmd_run(int argc, char **argv)
 		retention(&a);
 	}
 	fprintf(stderr, "ember: stopping; writing the last samples\n");
+	ember_spans_drain(a.spans);
 	drain(&a);
 	drain_net(&a);
 	flush(&a);
@@ -850,6 +937,7 @@ int cmd_run(int argc, char **argv)
 	rc = 0;
 out:
 	ember_server_stop(server);
+	ember_spans_stop(a.spans);
 	ember_net_collector_free(a.net);
 	ember_net_bpf_close(a.net_bpf);
 	ember_profile_free(a.pending);

@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #include "core/profile.h"
-#include "net/net_hist.h"
+#include "core/hist.h"
 
 enum ember_net_direction {
 	EMBER_NET_OUT = 0, /* the process connected */

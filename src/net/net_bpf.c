@@ -31,6 +31,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "core/bpf_counters.h"
 #include "core/bpf_sync.h"
 #include "core/log.h"
 #include "net.skel.h"
@@ -485,19 +486,7 @@ int ember_net_bpf_forget_sock(struct ember_net_bpf *nb, uint64_t sk, uint64_t bo
 
 void ember_net_bpf_stats(struct ember_net_bpf *nb, uint64_t out[EMBER_NET_STAT__COUNT])
 {
-	int fd = bpf_map__fd(nb->skel->maps.net_stats);
-	__u64 *vals = calloc((size_t)nb->ncpus, sizeof(*vals));
-
-	memset(out, 0, sizeof(uint64_t) * EMBER_NET_STAT__COUNT);
-	if (!vals)
-		return;
-	for (__u32 k = 0; k < EMBER_NET_STAT__COUNT; k++) {
-		if (bpf_map_lookup_elem(fd, &k, vals))
-			continue;
-		for (int c = 0; c < nb->ncpus; c++)
-			out[k] += vals[c];
-	}
-	free(vals);
+	ember_bpf_percpu_sum(bpf_map__fd(nb->skel->maps.net_stats), EMBER_NET_STAT__COUNT, out);
 }
 
 static uint64_t fd_memlock(int fd)
@@ -532,13 +521,7 @@ void ember_net_bpf_io_prog_stats(struct ember_net_bpf *nb, uint64_t *run_cnt,
 				 uint64_t *run_time_ns)
 {
 	*run_cnt = *run_time_ns = 0;
-	for (int i = 0; i < 3; i++) {
-		struct bpf_prog_info info = {0};
-		__u32 len = sizeof(info);
-		if (!nb->io_progs[i] || bpf_program__fd(nb->io_progs[i]) < 0 ||
-		    bpf_obj_get_info_by_fd(bpf_program__fd(nb->io_progs[i]), &info, &len))
-			continue;
-		*run_cnt += info.run_cnt;
-		*run_time_ns += info.run_time_ns;
-	}
+	for (int i = 0; i < 3; i++)
+		if (nb->io_progs[i])
+			ember_bpf_prog_run_stats(bpf_program__fd(nb->io_progs[i]), run_cnt, run_time_ns);
 }

@@ -11,8 +11,10 @@
  *        "truncated":false}
  *       Newest first; at most 10000 targets ("truncated":true when cut).
  *
- * Selections.  target=ID, service=S, version=V, pid=P, from=MS, to=MS, all
- * optional (absent or empty = any); from is inclusive, to exclusive, and a
+ * Selections.  target=ID, service=S, version=V, pid=P, from=MS, to=MS,
+ * endpoint=E, all optional (absent or empty = any); endpoint keeps the CPU
+ * samples of threads while they served requests of that L7 endpoint
+ * ("GET /orders/{id}", see /api/spans); from is inclusive, to exclusive, and a
  * time bucket (10 s) is selected when it overlaps [from, to).  version may
  * be a comma-separated list ("v1,v2" = either; at most 32).  Two-sided
  * endpoints take the same parameters prefixed "a." and "b." (or "base."); a
@@ -85,7 +87,9 @@
  *   GET /api/pprof?<same selection>
  *       gzip'd profile.proto (application/octet-stream, attachment
  *       "ember-profile.pb.gz"), for `go tool pprof`; also the base of
- *       `go tool pprof -diff_base=base.pb.gz new.pb.gz`.
+ *       `go tool pprof -diff_base=base.pb.gz new.pb.gz`.  Samples carry the
+ *       labels service, version and their target's own (endpoint=... for
+ *       the CPU of threads serving an L7 endpoint: -tagfocus endpoint=...).
  *
  *   GET /api/folded?<same selection>
  *       text/plain folded stacks ("main;work;memcpy 42" per line).
@@ -105,6 +109,9 @@
  *   GET /metrics
  *       Prometheus text format: the agent's health, TCP metrics, store size
  *       (src/server/metrics.h).
+ *
+ *   GET /api/spans, /api/spans/slow
+ *       L7 requests: the RED table and the slowest requests (src/server/spans_api.h).
  *
  * Errors: 400 {"error":"target: must be a positive integer"} for a bad,
  * repeated, unknown or over-long (> 256 bytes) parameter or from > to (the
@@ -130,6 +137,7 @@
 #include "server/net_api.h"
 #include "server/reports_api.h"
 #include "server/sandwich.h"
+#include "server/spans_api.h"
 #include "server/topfuncs.h"
 
 #define NS_PER_MS ((int64_t)1000000)
@@ -224,9 +232,9 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	return -EINVAL;
 }
 
-enum { P_TARGET, P_SERVICE, P_VERSION, P_PID, P_FROM, P_TO, P_COUNT };
-static const char *const param_names[P_COUNT] = {"target", "service", "version",
-						 "pid",    "from",    "to"};
+enum { P_TARGET, P_SERVICE, P_VERSION, P_PID, P_FROM, P_TO, P_ENDPOINT, P_COUNT };
+static const char *const param_names[P_COUNT] = {"target", "service", "version", "pid",
+						 "from",   "to",      "endpoint"};
 
 static int param_index(const char *key)
 {
@@ -243,7 +251,7 @@ static int parse_versions(const char *key, const char *val, struct ember_api_que
 	size_t n = 0;
 	char *save = NULL;
 
-	snprintf(q->version, sizeof(q->version), "%s", val);
+	snprintf(q->version, sizeof(q->version), "%.*s", EMBER_API_MAX_VALUE_LEN, val);
 	for (char *v = strtok_r(q->version, ",", &save); v; v = strtok_r(NULL, ",", &save)) {
 		if (n == EMBER_API_MAX_VERSIONS)
 			return fail(err, errlen, "%s: more than %d versions", key,
@@ -267,7 +275,7 @@ static int parse_one(int which, const char *key, const char *val, struct ember_a
 		q->sel.target_id = v;
 		return 0;
 	case P_SERVICE:
-		snprintf(q->service, sizeof(q->service), "%s", val);
+		snprintf(q->service, sizeof(q->service), "%.*s", EMBER_API_MAX_VALUE_LEN, val);
 		q->sel.service = q->service;
 		return 0;
 	case P_VERSION:
@@ -284,6 +292,10 @@ static int parse_one(int which, const char *key, const char *val, struct ember_a
 		q->has_from = true;
 		q->from_ms = v;
 		q->sel.from_ns = v * NS_PER_MS;
+		return 0;
+	case P_ENDPOINT:
+		snprintf(q->endpoint, sizeof(q->endpoint), "%s", val);
+		q->sel.endpoint = q->endpoint;
 		return 0;
 	case P_TO:
 		if (!ember_api_parse_int(val, 1, MAX_MS, &v))
@@ -318,9 +330,9 @@ int ember_api_parse_selection(const struct ember_api_param *params, size_t n,
 			return fail(err, errlen, "%s: given more than once", key);
 		seen[which] = true;
 		q->given = true;
-		if (strlen(val) > EMBER_API_MAX_VALUE_LEN)
-			return fail(err, errlen, "%s: longer than %d bytes", key,
-				    EMBER_API_MAX_VALUE_LEN);
+		size_t max = which == P_ENDPOINT ? EMBER_API_MAX_ENDPOINT_LEN : EMBER_API_MAX_VALUE_LEN;
+		if (strlen(val) > max)
+			return fail(err, errlen, "%s: longer than %zu bytes", key, max);
 		if (!*val)
 			continue; /* empty = any */
 		ret = parse_one(which, key, val, q, err, errlen);
@@ -333,12 +345,7 @@ int ember_api_parse_selection(const struct ember_api_param *params, size_t n,
 	return 0;
 }
 
-/*
- * Reject parameters that are neither a selection parameter under one of
- * prefixes (NULL-terminated) nor one of extras (NULL-terminated, each at
- * most once).
- */
-static int check_params(const struct ember_api_param *params, size_t n,
+int ember_api_check_params(const struct ember_api_param *params, size_t n,
 			const char *const *prefixes, const char *const *extras, char *err,
 			size_t errlen)
 {
@@ -369,8 +376,7 @@ static int check_params(const struct ember_api_param *params, size_t n,
 	return 0;
 }
 
-/* The value of an extra parameter, NULL when absent. */
-static const char *param_value(const struct ember_api_param *params, size_t n, const char *key)
+const char *ember_api_param_value(const struct ember_api_param *params, size_t n, const char *key)
 {
 	for (size_t i = 0; i < n; i++)
 		if (params[i].key && strcmp(params[i].key, key) == 0)
@@ -385,7 +391,7 @@ int ember_api_parse_query(const struct ember_api_param *params, size_t n,
 	int ret;
 
 	memset(q, 0, sizeof(*q));
-	ret = check_params(params, n, plain, NULL, err, errlen);
+	ret = ember_api_check_params(params, n, plain, NULL, err, errlen);
 	return ret ? ret : ember_api_parse_selection(params, n, "", q, err, errlen);
 }
 
@@ -585,7 +591,8 @@ static void api_pprof(struct ember_api *api, const struct ember_api_param *param
 		      struct ember_api_reply *r)
 {
 	struct ember_api_query q;
-	struct ember_pprof_options opt = {0};
+	/* service, version and the targets' labels (endpoint=...) on each sample */
+	struct ember_pprof_options opt = {.target_labels = true};
 	struct ember_profile *p = select_profile(api, params, n, &q, false, r);
 	uint8_t *out = NULL;
 	size_t len = 0;
@@ -746,13 +753,13 @@ static void api_diff(struct ember_api *api, const struct ember_api_param *params
 	const char *v;
 	struct strbuf sb;
 
-	if (check_params(params, n, prefixes, extras, err, sizeof(err)) ||
+	if (ember_api_check_params(params, n, prefixes, extras, err, sizeof(err)) ||
 	    ember_api_parse_selection(params, n, "a.", &qa, err, sizeof(err)) ||
 	    ember_api_parse_selection(params, n, "b.", &qb, err, sizeof(err))) {
 		ember_api_reply_error(r, 400, err);
 		return;
 	}
-	v = param_value(params, n, "min_share");
+	v = ember_api_param_value(params, n, "min_share");
 	if (v && *v && !parse_fraction(v, &opt.min_share)) {
 		ember_api_reply_error(r, 400, "min_share: must be a fraction between 0 and 1");
 		return;
@@ -800,21 +807,21 @@ static void api_top(struct ember_api *api, const struct ember_api_param *params,
 	const char *v;
 	struct strbuf sb;
 
-	if (check_params(params, n, prefixes, extras, err, sizeof(err)) ||
+	if (ember_api_check_params(params, n, prefixes, extras, err, sizeof(err)) ||
 	    ember_api_parse_selection(params, n, "", &q, err, sizeof(err)) ||
 	    ember_api_parse_selection(params, n, "base.", &qbase, err, sizeof(err))) {
 		ember_api_reply_error(r, 400, err);
 		return;
 	}
 	sort = qbase.given ? EMBER_TOP_DIFF : EMBER_TOP_SELF;
-	v = param_value(params, n, "limit");
+	v = ember_api_param_value(params, n, "limit");
 	if (v && *v && !ember_api_parse_int(v, 1, EMBER_TOP_MAX_LIMIT, &limit)) {
 		snprintf(err, sizeof(err), "limit: must be an integer from 1 to %d",
 			 EMBER_TOP_MAX_LIMIT);
 		ember_api_reply_error(r, 400, err);
 		return;
 	}
-	v = param_value(params, n, "sort");
+	v = ember_api_param_value(params, n, "sort");
 	if (v && *v && parse_sort(v, &sort)) {
 		ember_api_reply_error(r, 400, "sort: must be self, total or diff");
 		return;
@@ -854,12 +861,12 @@ static void api_sandwich(struct ember_api *api, const struct ember_api_param *pa
 	const char *function;
 	struct strbuf sb;
 
-	if (check_params(params, n, prefixes, extras, err, sizeof(err)) ||
+	if (ember_api_check_params(params, n, prefixes, extras, err, sizeof(err)) ||
 	    ember_api_parse_selection(params, n, "", &q, err, sizeof(err))) {
 		ember_api_reply_error(r, 400, err);
 		return;
 	}
-	function = param_value(params, n, "function");
+	function = ember_api_param_value(params, n, "function");
 	if (!function || !*function) {
 		ember_api_reply_error(r, 400, "function: required (the function's name)");
 		return;
@@ -893,12 +900,12 @@ static void api_timeline(struct ember_api *api, const struct ember_api_param *pa
 	const char *v;
 	struct strbuf sb;
 
-	if (check_params(params, n, prefixes, extras, err, sizeof(err)) ||
+	if (ember_api_check_params(params, n, prefixes, extras, err, sizeof(err)) ||
 	    ember_api_parse_selection(params, n, "", &q, err, sizeof(err))) {
 		ember_api_reply_error(r, 400, err);
 		return;
 	}
-	v = param_value(params, n, "step");
+	v = ember_api_param_value(params, n, "step");
 	if (v && *v && !ember_api_parse_int(v, 1, MAX_STEP_S, &step_s)) {
 		snprintf(err, sizeof(err), "step: must be seconds from 1 to %lld", MAX_STEP_S);
 		ember_api_reply_error(r, 400, err);
@@ -1020,6 +1027,13 @@ static void ep_net(struct ember_api *api, const char *path,
 		ember_net_api_handle(api->store, path, params, n, r);
 }
 
+static void ep_spans(struct ember_api *api, const char *path,
+		     const struct ember_api_param *params, size_t n, struct ember_api_reply *r)
+{
+	if (open_store(api, r) == 0)
+		ember_spans_api_handle(api->store, path, params, n, r);
+}
+
 static void ep_metrics(struct ember_api *api, const char *path,
 		       const struct ember_api_param *params, size_t n, struct ember_api_reply *r)
 {
@@ -1065,6 +1079,7 @@ static const struct endpoint {
 	{"/api/reports", ep_reports, false, true},
 	{"/api/net", ep_net, false, false},
 	{"/api/topology", ep_net, false, false},
+	{"/api/spans", ep_spans, false, true},
 	{"/metrics", ep_metrics, true, false},
 };
 

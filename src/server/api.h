@@ -18,6 +18,7 @@
 #define EMBER_API_MAX_PARAMS 32     /* more parameters than this: 400 */
 #define EMBER_API_MAX_VALUE_LEN 256 /* longer values: 400 */
 #define EMBER_API_MAX_VERSIONS 32   /* versions in one comma-separated list */
+#define EMBER_API_MAX_ENDPOINT_LEN 1024 /* endpoint= values (SQL statements are long) */
 
 struct ember_api_param {
 	const char *key;
@@ -43,7 +44,7 @@ void ember_api_reply_sb(struct ember_api_reply *r, unsigned int status, const ch
 void ember_api_reply_error(struct ember_api_reply *r, unsigned int status, const char *msg);
 
 /*
- * A parsed selection (target, service, version, pid, from, to).  version
+ * A parsed selection (target, service, version, pid, from, to, endpoint).  version
  * is a comma-separated list ("v1,v2" = either); its items end up in
  * versions[] / sel.versions.  The struct points into itself: do not copy it.
  */
@@ -54,6 +55,7 @@ struct ember_api_query {
 	int64_t from_ms, to_ms;
 	char service[EMBER_API_MAX_VALUE_LEN + 1];
 	char version[EMBER_API_MAX_VALUE_LEN + 1]; /* the list, split in place */
+	char endpoint[EMBER_API_MAX_ENDPOINT_LEN + 1];
 	const char *versions[EMBER_API_MAX_VERSIONS];
 };
 
@@ -88,6 +90,19 @@ int ember_api_parse_query(const struct ember_api_param *params, size_t n,
 int ember_api_parse_selection(const struct ember_api_param *params, size_t n,
 			      const char *prefix, struct ember_api_query *q, char *err,
 			      size_t errlen);
+
+/*
+ * Reject parameters that are neither a selection parameter under one of
+ * prefixes (NULL-terminated) nor one of extras (NULL-terminated, each at
+ * most once, at most EMBER_API_MAX_VALUE_LEN bytes).  -EINVAL with a
+ * message naming the parameter.
+ */
+int ember_api_check_params(const struct ember_api_param *params, size_t n,
+			   const char *const *prefixes, const char *const *extras, char *err,
+			   size_t errlen);
+/* The value of an extra parameter, NULL when absent. */
+const char *ember_api_param_value(const struct ember_api_param *params, size_t n,
+				  const char *key);
 
 /* Answer a GET of path (which starts with "/api/").  Always fills reply. */
 void ember_api_handle(struct ember_api *api, const char *path,

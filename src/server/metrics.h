@@ -1,7 +1,7 @@
 /*
  * metrics.h - GET /metrics: the Prometheus text exposition format (version 0.0.4).
  *
- * Three parts, each written by the code that knows the numbers:
+ * Four parts, each written by the code that knows the numbers:
  *
  *   the agent's health   ember_metrics_agent(), from numbers `ember run`
  *                        gathers (samples, unwind outcomes by reason, BPF
@@ -9,6 +9,8 @@
  *   the TCP metrics      ember_metrics_net(), from the collector's running
  *                        totals (src/net/net_prom.h: top N peers per
  *                        service, the rest as peer="other");
+ *   the L7 requests      ember_spans_metrics_write() (spans_metrics.h), from
+ *                        the span aggregator's running totals;
  *   the store            its file size, written by ember_metrics_reply().
  *
  * Naming follows Prometheus: ember_ prefix, base units (bytes, seconds),

@@ -367,6 +367,8 @@ int store_connect(struct ember_store *s, int flags, char *err, size_t errlen)
 	s->open_flags = flags;
 	bool readonly = flags & SQLITE_OPEN_READONLY;
 	ret = configure(s, readonly, err, errlen);
+	if (!ret)
+		ret = store_spans_connect(s, err, errlen);
 	if (!ret && !readonly)
 		ret = store_migrate(s, err, errlen);
 	if (!ret)

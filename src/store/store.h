@@ -101,6 +101,8 @@ struct ember_selection {
 	const char *const *versions; /* any of these; at most EMBER_STORE_MAX_VERSIONS */
 	size_t n_versions;
 	uint32_t pid;            /* 0 = any */
+	const char *endpoint;    /* NULL = any; else only the CPU samples of threads serving
+				    this span endpoint (targets labelled endpoint=, spans/endpoint.h) */
 	size_t max_stacks;       /* 0 = default bound (EMBER_STORE_MAX_STACKS) */
 	bool merge_targets;      /* sum each stack over targets: the profile holds one
 				    target, pid 0, service/version/comm "*" (for flame

@@ -238,6 +238,46 @@ void store_file_written(struct ember_store *s)
 	note_min_size(s);
 }
 
+int store_file_write(struct ember_store *s, const char *what,
+		     int (*fn)(struct ember_store *s, void *arg, char *err, size_t errlen),
+		     void *arg, char *err, size_t errlen)
+{
+	int rc, ret;
+
+	s->last_rc = SQLITE_OK; /* what failed below, if anything */
+	/* the file must still be the one opened, and whole */
+	ret = store_file_check(s, err, errlen);
+	if (ret)
+		return ret;
+	rc = store_step_done(s, STMT_BEGIN_WRITE);
+	if (rc != SQLITE_OK) {
+		ret = store_sqlite_error(s, err, errlen, rc, "%s: begin", what);
+		goto failed;
+	}
+	ret = fn(s, arg, err, errlen);
+	if (!ret) {
+		rc = store_step_done(s, STMT_COMMIT);
+		if (rc != SQLITE_OK)
+			ret = store_sqlite_error(s, err, errlen, rc, "%s: commit", what);
+	}
+	if (ret) {
+		store_step_done(s, STMT_ROLLBACK);
+		store_caches_clear(s); /* ids of the rolled-back rows */
+		goto failed;
+	}
+	/* committed: unless the file went bad meanwhile, checkpoint it */
+	ret = store_file_check(s, err, errlen);
+	if (!ret)
+		store_file_written(s);
+	return ret;
+failed:
+	if (store_rc_is_damage(s->last_rc))
+		return store_file_damaged(s, err, errlen, "is damaged (%s)",
+					  sqlite3_errstr(s->last_rc));
+	store_file_failed(s); /* a full disk: let the WAL start over, or give it back */
+	return ret;
+}
+
 void store_file_failed(struct ember_store *s)
 {
 	bool full = (s->last_rc & 0xff) == SQLITE_FULL;

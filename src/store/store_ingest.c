@@ -496,12 +496,28 @@ out:
 	return ret;
 }
 
+struct ingest_write {
+	const struct ember_profile *p;
+	int64_t time_ns;
+	struct target_span *spans;
+	int64_t *target_ids, *frame_ids;
+	int64_t newest_hour; /* out */
+};
+
+static int ingest_write(struct ember_store *s, void *arg, char *err, size_t errlen)
+{
+	struct ingest_write *w = arg;
+
+	return ingest_rows(s, w->p, w->time_ns, w->spans, w->target_ids, w->frame_ids,
+			   &w->newest_hour, err, errlen);
+}
+
 int ember_store_ingest(struct ember_store *s, const struct ember_profile *p, int64_t time_ns,
 		       char *err, size_t errlen)
 {
 	struct target_span *spans = NULL;
-	int64_t *target_ids = NULL, *frame_ids = NULL, newest_hour = 0;
-	int ret, rc;
+	int64_t *target_ids = NULL, *frame_ids = NULL;
+	int ret;
 
 	if (err && errlen)
 		err[0] = '\0';
@@ -533,43 +549,25 @@ int ember_store_ingest(struct ember_store *s, const struct ember_profile *p, int
 		span->used = true;
 	}
 
-	/* the file must still be the one opened, and whole (store_file.c) */
-	ret = store_file_check(s, err, errlen);
-	if (ret)
-		goto out;
-	rc = store_step_done(s, STMT_BEGIN_WRITE);
-	if (rc != SQLITE_OK) {
-		ret = store_sqlite_error(s, err, errlen, rc, "ingest: begin");
-		goto damage;
-	}
-	ret = ingest_rows(s, p, time_ns, spans, target_ids, frame_ids, &newest_hour, err, errlen);
+	struct ingest_write w = {p, time_ns, spans, target_ids, frame_ids, 0};
+	ret = store_file_write(s, "ingest", ingest_write, &w, err, errlen);
 	if (!ret) {
-		rc = store_step_done(s, STMT_COMMIT);
-		if (rc != SQLITE_OK)
-			ret = store_sqlite_error(s, err, errlen, rc, "ingest: commit");
+		if (p->period_ns)
+			s->period_ns = p->period_ns;
+		s->newest_hour = w.newest_hour;
+		s->known_hour = true;
 	}
-	if (ret) {
-		store_step_done(s, STMT_ROLLBACK);
-		store_caches_clear(s);
-		goto damage;
-	}
-	if (p->period_ns)
-		s->period_ns = p->period_ns;
-	s->newest_hour = newest_hour;
-	s->known_hour = true;
-	/* committed: unless the file went bad meanwhile, checkpoint it */
-	ret = store_file_check(s, err, errlen);
-	if (!ret)
-		store_file_written(s);
-	goto out;
-damage:
-	if (store_rc_is_damage(s->last_rc))
-		ret = store_file_damaged(s, err, errlen, "is damaged (%s)", sqlite3_errstr(s->last_rc));
-	else
-		store_file_failed(s); /* a full disk: let the WAL start over, or give it back */
 out:
 	free(spans);
 	free(target_ids);
 	free(frame_ids);
 	return ret;
+}
+
+int store_target_id(struct ember_store *s, const struct ember_target *t, int64_t first_ns,
+		    int64_t last_ns, int64_t *id, char *err, size_t errlen)
+{
+	struct target_span span = {.first = first_ns, .last = last_ns, .used = true};
+
+	return resolve_target(s, t, &span, id, err, errlen);
 }

@@ -196,6 +196,17 @@ int64_t store_bucket_of(const struct ember_store *s, int64_t t);
 int64_t store_floor_to(int64_t t, int64_t step);
 int64_t store_ceil_to(int64_t t, int64_t step);
 
+/*
+ * The row id of target t, made or moved (seen from first_ns to last_ns) as
+ * an ingest would; for tables beside the samples (spans).  Call inside a
+ * write transaction.  Returns 0 or a negative errno with err filled.
+ */
+int store_target_id(struct ember_store *s, const struct ember_target *t, int64_t first_ns,
+		    int64_t last_ns, int64_t *id, char *err, size_t errlen);
+
+/* Span tables (store_spans.c): register their SQL function on a new connection. */
+int store_spans_connect(struct ember_store *s, char *err, size_t errlen);
+
 /* ---- selections (store_query.c) ---- */
 
 /*
@@ -275,6 +286,16 @@ int store_file_damaged(struct ember_store *s, char *err, size_t errlen, const ch
 	__attribute__((format(printf, 4, 5)));
 /* Whether an SQLite code says the file itself is damaged (corrupt, not a database, truncated). */
 bool store_rc_is_damage(int rc);
+/*
+ * One write transaction of an ingest: the file checked before and after,
+ * fn(s, arg, ...) run between BEGIN and COMMIT (rolled back, the id caches
+ * dropped, when it fails), a checkpoint after, damage declared or a full
+ * disk handled (store_file_failed) on failure.  what names the writer in
+ * messages ("net ingest: commit").  Returns 0 or a negative errno, err filled.
+ */
+int store_file_write(struct ember_store *s, const char *what,
+		     int (*fn)(struct ember_store *s, void *arg, char *err, size_t errlen),
+		     void *arg, char *err, size_t errlen);
 /*
  * Start of every read: reconnect when the file was replaced, removed and
  * recreated, or its WAL index renewed; set the reading page cache.

@@ -6,7 +6,7 @@
  * its peer found or added in net_peers, then its counters are added to
  * (bucket, target, peer) in net_samples and to (hour, target, peer) in
  * net_samples_1h.  Counters add in SQL; the RTT and connect histograms
- * are blobs (net_hist.h), so a row that exists is read first and its
+ * are blobs (core/hist.h), so a row that exists is read first and its
  * histograms merged here.  A batch touches each row once, so that read is
  * one indexed lookup per row and flush.
  *
@@ -83,6 +83,7 @@ struct ingest {
 	int64_t *peer_last; /* the newest bucket naming each peer in the batch */
 	int64_t *first, *last; /* per target: the span of its rows */
 	struct strbuf rtt, conn;
+	const struct ember_net_batch *batch;
 };
 
 static void ingest_free(struct ingest *in)
@@ -318,12 +319,23 @@ static int check_batch(struct ember_store *s, const struct ember_net_batch *b, c
 	return 0;
 }
 
+/* store_file_write's work: the batch's rows, inside its transaction. */
+static int ingest_write(struct ember_store *s, void *arg, char *err, size_t errlen)
+{
+	struct ingest *in = arg;
+	int rc = ingest_prepare(s, in);
+
+	if (rc != SQLITE_OK)
+		return store_sqlite_error(s, err, errlen, rc, "net ingest: prepare");
+	return ingest_rows(s, in, in->batch, err, errlen);
+}
+
 int ember_store_net_ingest(struct ember_store *s, const struct ember_net_batch *b, char *err,
 			   size_t errlen)
 {
 	struct ingest in = {0};
 	size_t nt;
-	int ret, rc;
+	int ret;
 
 	if (err && errlen)
 		err[0] = '\0';
@@ -354,25 +366,8 @@ int ember_store_net_ingest(struct ember_store *s, const struct ember_net_batch *
 		if (at > in.peer_last[b->rows[i].peer])
 			in.peer_last[b->rows[i].peer] = at;
 	}
-	rc = store_step_done(s, STMT_BEGIN_WRITE);
-	if (rc != SQLITE_OK) {
-		ret = store_sqlite_error(s, err, errlen, rc, "net ingest: begin");
-		goto out;
-	}
-	rc = ingest_prepare(s, &in);
-	if (rc != SQLITE_OK)
-		ret = store_sqlite_error(s, err, errlen, rc, "net ingest: prepare");
-	else
-		ret = ingest_rows(s, &in, b, err, errlen);
-	if (!ret) {
-		rc = store_step_done(s, STMT_COMMIT);
-		if (rc != SQLITE_OK)
-			ret = store_sqlite_error(s, err, errlen, rc, "net ingest: commit");
-	}
-	if (ret) {
-		store_step_done(s, STMT_ROLLBACK);
-		store_caches_clear(s); /* target ids of the rolled-back transaction */
-	}
+	in.batch = b;
+	ret = store_file_write(s, "net ingest", ingest_write, &in, err, errlen);
 out:
 	ingest_free(&in);
 	return ret;

@@ -42,6 +42,7 @@
 
 #include "core/log.h"
 #include "core/profile.h"
+#include "spans/endpoint.h"
 
 /* Scan the whole table when wanted ids * SCAN_RATIO >= its largest id. */
 #define SCAN_RATIO 8
@@ -112,7 +113,7 @@ void store_append_target_filter(struct strbuf *sql, const struct ember_selection
 
 	if (sel->target_id)
 		sb_puts(sql, " AND target_id = :target");
-	if (!sel->service && !nv && !sel->pid)
+	if (!sel->service && !nv && !sel->pid && !sel->endpoint)
 		return;
 	sb_puts(sql, " AND target_id IN (SELECT id FROM targets WHERE 1");
 	if (sel->service)
@@ -125,6 +126,9 @@ void store_append_target_filter(struct strbuf *sql, const struct ember_selection
 	}
 	if (sel->pid)
 		sb_puts(sql, " AND pid = :pid");
+	/* the endpoint label is the last of a target's labels */
+	if (sel->endpoint)
+		sb_puts(sql, " AND (labels = :eplabel OR substr(labels, -length(:eplabel) - 1) = ',' || :eplabel)");
 	sb_puts(sql, ")");
 }
 
@@ -150,6 +154,13 @@ void store_bind_selection(sqlite3_stmt *st, const struct ember_selection *sel)
 	bind_int(st, ":target", sel->target_id);
 	bind_str(st, ":service", sel->service);
 	bind_int(st, ":pid", sel->pid);
+	if (sel->endpoint) {
+		char label[EMBER_ENDPOINT_MAX + sizeof(EMBER_ENDPOINT_LABEL) + 8];
+		int i = sqlite3_bind_parameter_index(st, ":eplabel");
+		if (i)
+			sqlite3_bind_text(st, i, ember_endpoint_label(sel->endpoint, label, sizeof(label)), -1,
+					  SQLITE_TRANSIENT);
+	}
 	if (sel->version) {
 		snprintf(name, sizeof(name), ":v%zu", v++);
 		bind_str(st, name, sel->version);

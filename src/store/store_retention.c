@@ -79,6 +79,10 @@ static const struct store_retained_table retained[] = {
 	{"net_samples_1h", "hour_ns", STORE_KEEP_ROLLUP, "target_id", NULL, false},
 	{"net_drops_1h", "hour_ns", STORE_KEEP_ROLLUP, "target_id", NULL, false},
 	{"net_peers", "last_ns", STORE_KEEP_ROLLUP, NULL, NULL, false},
+	{"spans", "bucket_ns", STORE_KEEP_FULL, "target_id", NULL, false},
+	{"spans_1h", "hour_ns", STORE_KEEP_ROLLUP, "target_id", NULL, false},
+	{"slow_spans", "time_ns", STORE_KEEP_ROLLUP, "target_id", NULL, false},
+	{"span_endpoints", "last_ns", STORE_KEEP_ROLLUP, NULL, NULL, false},
 };
 #define N_TABLES (sizeof(retained) / sizeof(retained[0]))
 

@@ -51,12 +51,28 @@
  *    peer's service when it is a local process), deduplicated.
  *  - net_samples: TCP counters per (bucket, target, peer), the targets of
  *    the samples; RTT and connect latency as log-linear histogram blobs
- *    (src/net/net_hist.h).  net_samples_1h: the same per hour, written in
+ *    (src/core/hist.h).  net_samples_1h: the same per hour, written in
  *    the same transaction (few rows: one per peer and target per hour, so
  *    no sealed form is needed).
  *  - net_drops / net_drops_1h: packets the kernel dropped, by reason.
  *  Retention must delete from all four like from the sample tables, and
  *  net_peers rows by their last use (last_ns, store_retention.c).
+ *
+ * Version 7 (issue [7]: L7 spans, store_spans.c):
+ *  - span_endpoints: (protocol, name) -> id, with its last use (last_ns,
+ *    moved up at every ingest that names it).  Names are bounded in the
+ *    agent (per service, then "other"), so this stays small.
+ *  - spans: per (bucket, target, endpoint, role, peer, status) the count,
+ *    errors, summed and maximum duration (ns), request and response bytes,
+ *    and the durations as a histogram blob (core/hist.h, µs).  WITHOUT
+ *    ROWID, the primary key leading with the bucket like samples;
+ *    spans_by_target serves selections of a service.
+ *  - spans_1h: the same per hour, written in the same transaction.
+ *  - slow_spans: one row per span over the agent's slow threshold, with
+ *    its text (<= 1 KiB) and error; the newest EMBER_STORE_MAX_SLOW_SPANS
+ *    are kept (store_spans.c), the rest by age.
+ *  Retention deletes spans with the 10 s data, spans_1h and slow_spans with
+ *  the roll-ups, span_endpoints by their last use (store_retention.c).
  */
 #include "store/store_internal.h"
 
@@ -92,6 +108,23 @@
 	"  count     INTEGER NOT NULL,"                                                   \
 	"  PRIMARY KEY (" time ", target_id, peer_id, reason)"                            \
 	") WITHOUT ROWID;"
+
+/* The span tables of version 7: one shape at 10 s and per hour. */
+#define SPANS_TABLE(name, time)                                                           \
+	"CREATE TABLE " name " ("                                                         \
+	"  " time "      INTEGER NOT NULL,"                                               \
+	"  target_id   INTEGER NOT NULL REFERENCES targets(id),"                         \
+	"  endpoint_id INTEGER NOT NULL REFERENCES span_endpoints(id),"                  \
+	"  role        INTEGER NOT NULL," /* 1 client, 2 server */                      \
+	"  peer        TEXT NOT NULL,"                                                   \
+	"  status      TEXT NOT NULL,"                                                   \
+	"  count       INTEGER NOT NULL, errors INTEGER NOT NULL,"                       \
+	"  duration_ns INTEGER NOT NULL, max_ns INTEGER NOT NULL,"                       \
+	"  req_bytes   INTEGER NOT NULL, resp_bytes INTEGER NOT NULL,"                   \
+	"  hist        BLOB NOT NULL,"                                                   \
+	"  PRIMARY KEY (" time ", target_id, endpoint_id, role, peer, status)"            \
+	") WITHOUT ROWID;"                                                                \
+	"CREATE INDEX " name "_by_target ON " name "(target_id, " time ");"
 
 static const char *const migrations[] = {
 	/* 0 -> 1: the initial schema */
@@ -212,6 +245,33 @@ static const char *const migrations[] = {
 	NET_SAMPLES_TABLE("net_samples_1h", "hour_ns")
 	NET_DROPS_TABLE("net_drops", "bucket_ns")
 	NET_DROPS_TABLE("net_drops_1h", "hour_ns"),
+
+	/* 6 -> 7: L7 spans (issue [7], store_spans.c) */
+	"CREATE TABLE span_endpoints ("
+	"  id       INTEGER PRIMARY KEY,"
+	"  protocol TEXT NOT NULL,"
+	"  name     TEXT NOT NULL,"
+	"  last_ns  INTEGER NOT NULL," /* the last bucket or slow span that named it */
+	"  UNIQUE (protocol, name)"
+	");"
+	"CREATE INDEX span_endpoints_by_last ON span_endpoints(last_ns);"
+	SPANS_TABLE("spans", "bucket_ns")
+	SPANS_TABLE("spans_1h", "hour_ns")
+	"CREATE TABLE slow_spans ("
+	"  id          INTEGER PRIMARY KEY,"
+	"  time_ns     INTEGER NOT NULL,"
+	"  target_id   INTEGER NOT NULL REFERENCES targets(id),"
+	"  endpoint_id INTEGER NOT NULL REFERENCES span_endpoints(id),"
+	"  role        INTEGER NOT NULL,"
+	"  peer        TEXT NOT NULL,"
+	"  status      TEXT NOT NULL,"
+	"  error       INTEGER NOT NULL,"
+	"  duration_ns INTEGER NOT NULL,"
+	"  tid         INTEGER NOT NULL,"
+	"  text        TEXT NOT NULL,"
+	"  err         TEXT NOT NULL"
+	");"
+	"CREATE INDEX slow_spans_by_time ON slow_spans(time_ns);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

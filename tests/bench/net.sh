@@ -25,14 +25,8 @@ rm -rf "$OUT"; mkdir -p "$OUT/www" "$OUT/tmp"
 [ "$(id -u)" -eq 0 ] || { echo "bench: needs root (BPF)"; exit 1; }
 command -v ab > /dev/null && command -v nginx > /dev/null || { echo "bench: needs nginx and ab (make deps)"; exit 1; }
 
-old_stats=$(sysctl -n kernel.bpf_stats_enabled)
-sysctl -qw kernel.bpf_stats_enabled=1
-pids=()
-cleanup() {
-	sysctl -qw kernel.bpf_stats_enabled="$old_stats"
-	for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
-}
-trap cleanup EXIT
+. tests/bench/lib.sh
+bench_begin
 
 port=$(( (RANDOM % 20000) + 20000 ))
 head -c 1024 /dev/urandom > "$OUT/www/1k.bin"

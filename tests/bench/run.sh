@@ -22,14 +22,8 @@ rm -rf "$OUT"; mkdir -p "$OUT"
 HZ=$(getconf CLK_TCK)
 [ "$(id -u)" -eq 0 ] || { echo "bench: needs root (BPF, perf -a)"; exit 1; }
 
-old_stats=$(sysctl -n kernel.bpf_stats_enabled)
-sysctl -qw kernel.bpf_stats_enabled=1
-pids=()
-cleanup() {
-	sysctl -qw kernel.bpf_stats_enabled="$old_stats"
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-}
-trap cleanup EXIT
+. tests/bench/lib.sh
+bench_begin
 
 # keep both CPUs busy for the whole run
 for i in 1 2; do "$PROGS/fp_chain" $((DUR * 4 + 60)) > /dev/null & pids+=($!); done
@@ -120,3 +114,4 @@ sh tests/bench/query.sh
 sh tests/bench/retention.sh
 bash tests/bench/net.sh
 sh tests/bench/http.sh
+bash tests/bench/spans.sh

@@ -5,7 +5,7 @@
 # local servers while Ember runs with --net-top-peers 2: its sent-bytes
 # series must name at most 2 peers plus peer="other", and add up to exactly
 # what the client sent (its own count); each server is a service of its own.  The agent's health families must be
-# there.  Then Prometheus, started by the test on a random port with its
+# there, and the L7 span families (a request of the test's curl).  Then Prometheus, started by the test on a random port with its
 # own storage under $TEST_OUT, scrapes Ember and answers a query with the
 # same total.
 . "$(dirname "$0")/lib.sh"
@@ -25,6 +25,8 @@ done
 for i in 1 2 3 4 5; do
 	for _ in $(seq 1 50); do grep -q listening "$dir/sink$i.out" && break; sleep 0.1; done
 done
+# an HTTP request for the span families: curl's side is a client span
+spans=$(curl -sf "${URL}api/stats" | jq -r '.agent.spans != null')
 svc="fan-$$"
 EMBER_SERVICE=$svc "$NET_PUMP" fanout 127.0.0.1 "$ports" $BYTES 3000 || fail "fanout failed"
 expected=$((5 * BYTES))
@@ -41,6 +43,12 @@ for f in ember_agent_samples_total ember_agent_unwind_total ember_agent_bpf_map_
 	ember_tcp_sent_bytes_total ember_tcp_rtt_seconds_bucket ember_tcp_connects_total; do
 	grep -q "^$f" "$dir/metrics.txt" || fail "no $f in /metrics"
 done
+if [ "$spans" = true ]; then # L7 spans loaded: their families too (the curl above)
+	for f in 'ember_requests_total{service="curl",protocol="http",role="client",endpoint="GET /api/stats"' \
+		ember_request_duration_seconds_bucket ember_request_duration_seconds_count; do
+		grep -qF "$f" "$dir/metrics.txt" || fail "no $f in /metrics"
+	done
+fi
 
 series=$(grep "^ember_tcp_sent_bytes_total{service=\"$svc\"" "$dir/metrics.txt")
 echo "$series" > "$dir/fan.txt"

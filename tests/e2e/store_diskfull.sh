@@ -10,6 +10,7 @@ require_bpf
 require_prog fp_chain
 command -v sqlite3 > /dev/null || fail "sqlite3 not installed (scripts/setup-deps.sh installs it)"
 command -v curl > /dev/null || fail "curl not installed (scripts/setup-deps.sh installs it)"
+command -v jq > /dev/null || fail "jq not installed (scripts/setup-deps.sh installs it)"
 
 mnt="$OUT/small"
 mkdir -p "$mnt"
@@ -49,10 +50,11 @@ grep "flush failed" "$log" | head -n 1 | grep -qi "full" || { cat "$log"; fail "
 sleep 3
 kill -0 "$ember" 2> /dev/null || { cat "$log"; fail "ember run died on a full disk"; }
 grep -q "database file" "$log" && { cat "$log"; fail "a full disk was taken for a damaged database"; }
+# the agent's own counters (the TCP metrics and the spans have flush counters too)
 stats=$(curl -sf "${url}api/stats")
-stored=$(echo "$stats" | grep -o '"flushed_samples":[0-9]*' | head -n 1 | cut -d: -f2)
-pending=$(echo "$stats" | sed -n 's/.*"pending":{"samples":\([0-9]*\).*/\1/p')
-errors=$(echo "$stats" | grep -o '"flush_errors":[0-9]*' | head -n 1 | cut -d: -f2)
+stored=$(echo "$stats" | jq '.agent.flushed_samples')
+pending=$(echo "$stats" | jq '.agent.pending.samples')
+errors=$(echo "$stats" | jq '.agent.flush_errors')
 [ "${pending:-0}" -gt 0 ] || fail "no samples pending in memory while the disk is full"
 [ "${errors:-0}" -gt 0 ] || fail "flush_errors is ${errors:-0}"
 note "while full: $stored samples stored, $pending pending, $errors flush errors"

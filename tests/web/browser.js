@@ -4,8 +4,9 @@
  * playwright-core ships no browser: the tests drive the system's
  * /usr/bin/chromium (package chromium) headless, with a fresh profile
  * directory and everything that would reach the network switched off.
- * Shared by ui.test.js, network.test.js and render_bench.js; startServer()
- * fills a database with the test tools and serves it.
+ * Shared by ui.test.js, network.test.js, requests.test.js and
+ * render_bench.js; startServer() fills a database with the test tools and
+ * serves it.
  */
 'use strict';
 

@@ -1,5 +1,6 @@
 /*
- * net_hist.h - log-linear histograms of durations (RTT, connect latency).
+ * hist.h - log-linear histograms of durations (TCP RTT and connect latency,
+ * L7 request durations).
  *
  * Values are microseconds.  Below 16 µs every value has its own bucket;
  * above, each power of two is split into 16 equal buckets, so a bucket is
@@ -14,10 +15,10 @@
  *            ascending, the first distance counted from -1
  *
  * The decoder checks every bound (the blob comes from a database file
- * someone may have damaged: tests/fuzz/fuzz_net_hist.c).
+ * someone may have damaged: tests/fuzz/fuzz_hist.c).
  */
-#ifndef EMBER_NET_HIST_H
-#define EMBER_NET_HIST_H
+#ifndef EMBER_CORE_HIST_H
+#define EMBER_CORE_HIST_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /*
- * test_net_hist.c - the log-linear histograms of src/net/net_hist.c.
+ * test_hist.c - the log-linear histograms of src/core/hist.c.
  *
  * Bucket bounds tile the values without gaps, and no bucket is wider than
  * 1/16 of its lower bound; quantiles land within that of the exact order
@@ -12,7 +12,7 @@
 #include <errno.h>
 #include <math.h>
 
-#include "net/net_hist.h"
+#include "core/hist.h"
 
 static void bounds_tile(void **state)
 {

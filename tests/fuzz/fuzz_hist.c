@@ -1,14 +1,15 @@
 /*
- * fuzz_net_hist.c - libFuzzer target for the histogram blob decoder.
+ * fuzz_hist.c - libFuzzer target for the histogram blob decoder.
  *
- * RTT and connect-latency histograms are stored as blobs (src/net/
- * net_hist.h) in a database file anyone with write access could damage.
+ * RTT, connect-latency and request-duration histograms are stored as
+ * blobs (src/core/hist.h) in a database file anyone with write access
+ * could damage.
  * The input is decoded; a blob that decodes must re-encode to one that
  * decodes to the same histogram, and its quantiles must be ordered and
  * inside the bucket range.  Besides sanitizer reports, the target aborts
  * when either does not hold.
  *
- * FUZZ_SOURCES: src/core/array.c src/core/strbuf.c src/net/net_hist.c
+ * FUZZ_SOURCES: src/core/array.c src/core/strbuf.c src/core/hist.c
  * FUZZ_LIBS:
  */
 #include <stddef.h>
@@ -16,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net/net_hist.h"
+#include "core/hist.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,12 +1,12 @@
 /*
- * net_hist.c - sparse log-linear histograms (see net_hist.h for the layout).
+ * hist.c - sparse log-linear histograms (see hist.h for the layout).
  *
  * Adding and merging keep the bucket array sorted; merging walks both
  * arrays once into a new one.  Histograms are small (an RTT distribution
  * over a day of one peer rarely spans more than a few dozen buckets), so
  * sorted arrays beat any fancier structure here.
  */
-#include "net/net_hist.h"
+#include "core/hist.h"
 
 #include <errno.h>
 #include <stdlib.h>
