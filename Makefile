@@ -165,6 +165,12 @@ bench: deps
 	$(MAKE) all test-programs
 	bash tests/bench/run.sh
 
+# Every fuzz target for FUZZ_SECONDS each (default 300; `make test` runs
+# them for 10 s); one line per target with its run count.
+.PHONY: fuzz
+fuzz: deps
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-300} sh tests/fuzz/run.sh | tee build/fuzz-summary.txt
+
 .PHONY: soak
 soak: deps
 	$(MAKE) all test-programs

@@ -102,6 +102,7 @@ enum ember_stat {
 	EMBER_STAT_GO_SWITCHES,    /* Go stack switches crossed (g0 -> goroutine, vDSO, signal) */
 	EMBER_STAT_GO_SWITCH_FAILED, /* a Go stack switch that could not be crossed */
 	EMBER_STAT_CODE_MAPPED,    /* files mapped executable: tables loaded at once */
+	EMBER_STAT_IN_EXEC,        /* samples inside execve (no user image yet: kernel stack only) */
 	EMBER_STAT__COUNT,
 };
 
@@ -112,7 +113,7 @@ static const char *const ember_stat_names[EMBER_STAT__COUNT] = {
 	"kstack_error",   "map_full",       "no_proc",         "no_mapping",
 	"no_row",         "unsupported",    "no_shard",        "fp_frames",
 	"cfi_frames",     "complete",       "tail_calls",      "snapshots",
-	"go_switches",    "go_switch_failed", "code_mapped",
+	"go_switches",    "go_switch_failed", "code_mapped",     "in_exec",
 };
 #endif
 

@@ -54,6 +54,7 @@ struct task_struct___ember {
 	struct files_struct___ember *files;
 	struct signal_struct___ember *signal;
 	struct thread_struct___ember thread;
+	unsigned in_execve : 1; /* set by bprm_execve until the new image runs */
 } __attribute__((preserve_access_index));
 
 /*

@@ -818,6 +818,16 @@ int ember_profile(struct bpf_perf_event_data *ctx)
 		record_sample(ctx, st);
 		return 0;
 	}
+	/*
+	 * Inside execve the user registers still hold the old image's, which
+	 * mean nothing in the new mm: the exec is kernel work, not a stack.
+	 */
+	if (bpf_core_field_exists(task->in_execve) &&
+	    BPF_CORE_READ_BITFIELD_PROBED(task, in_execve)) {
+		count_stat(EMBER_STAT_IN_EXEC);
+		record_sample(ctx, st);
+		return 0;
+	}
 	if (get_user_regs(ctx, st)) {
 		count_stat(EMBER_STAT_NO_USER_REGS);
 		record_sample(ctx, st);
