@@ -103,6 +103,7 @@ enum ember_stat {
 	EMBER_STAT_GO_SWITCH_FAILED, /* a Go stack switch that could not be crossed */
 	EMBER_STAT_CODE_MAPPED,    /* files mapped executable: tables loaded at once */
 	EMBER_STAT_IN_EXEC,        /* samples inside execve (no user image yet: kernel stack only) */
+	EMBER_STAT_VMA_MAPPINGS,   /* frames of processes without `procs` entry unwound by file table */
 	EMBER_STAT__COUNT,
 };
 
@@ -114,6 +115,7 @@ static const char *const ember_stat_names[EMBER_STAT__COUNT] = {
 	"no_row",         "unsupported",    "no_shard",        "fp_frames",
 	"cfi_frames",     "complete",       "tail_calls",      "snapshots",
 	"go_switches",    "go_switch_failed", "code_mapped",     "in_exec",
+	"vma_mappings",
 };
 #endif
 

@@ -136,6 +136,32 @@ struct ember_proc {
 	struct ember_mapping mappings[EMBER_MAX_MAPPINGS];
 };
 
+/*
+ * A file with a table, by inode: how a process the agent has not read yet
+ * (no `procs` entry: just exec'd, or mapping a library) is unwound with
+ * tables at once.  The kernel's VMA (bpf_find_vma) gives the file's device
+ * (the kernel's dev_t: major << 20 | minor) and inode, and the mapping's
+ * start and file offset; the PT_LOAD segments turn that into ELF vaddrs as
+ * mapping_bias() does in user space.  Written by user space while the
+ * table is placed.
+ */
+#define EMBER_FILE_LOADS 4
+
+struct ember_file_key {
+	__u64 dev;
+	__u64 ino;
+};
+
+struct ember_file_load {
+	__u64 offset, vaddr, filesz;
+};
+
+struct ember_file_table {
+	__u32 exe_id;
+	__u32 n_loads;
+	struct ember_file_load loads[EMBER_FILE_LOADS];
+};
+
 struct ember_index_key {
 	__u32 exe_id;
 	__u32 chunk; /* ELF vaddr >> EMBER_CHUNK_SHIFT */

@@ -72,13 +72,25 @@ struct files_struct___ember {
 	struct fdtable___ember *fdt;
 } __attribute__((preserve_access_index));
 
+struct super_block___ember {
+	unsigned int s_dev;
+} __attribute__((preserve_access_index));
+
 struct inode___ember {
 	unsigned short i_mode;
+	unsigned long i_ino;
+	struct super_block___ember *i_sb;
 } __attribute__((preserve_access_index));
 
 struct file___ember {
 	struct inode___ember *f_inode;
 	void *private_data;
+} __attribute__((preserve_access_index));
+
+/* A VMA, as bpf_find_vma's callback sees it (the file's inode: vm_file->f_inode). */
+struct vm_area_struct___ember {
+	unsigned long vm_start, vm_end, vm_pgoff;
+	struct file___ember *vm_file;
 } __attribute__((preserve_access_index));
 
 /*

@@ -50,6 +50,7 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u8 filter_pids = 0;      /* 1: only pids in the `pids` map */
 const volatile __u32 thread_size = 16384; /* x86_64 THREAD_SIZE (no KASAN) */
 const volatile __u32 snapshot_every = 0;  /* validation: snapshot every Nth sample, 0 = off */
+const volatile __u8 have_find_vma = 0;    /* 1: bpf_find_vma exists (5.17+): file_tables used */
 
 /* Flipped by user space (0 or 1) to double-buffer the aggregation maps. */
 __u32 active_gen = 0;
@@ -134,6 +135,22 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ember_unwind_rule);
 } rules SEC(".maps");
+
+/* (dev, inode) -> the file's table: processes not in `procs` yet (user space). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct ember_file_key);
+	__type(value, struct ember_file_table);
+} file_tables SEC(".maps");
+
+/* Scratch for a mapping found through the VMA (one per CPU: samples do not nest). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ember_mapping);
+} vma_mapping SEC(".maps");
 
 /* exe_id -> where that Go binary keeps g, m and the saved registers (user space). */
 struct {
@@ -604,19 +621,80 @@ static __always_inline enum step_result step_row(struct unwind_state *st,
 }
 
 /* Unwind the frame at st->ip, leaving the caller's registers in st. */
+/* What the VMA holding a pc says: filled by vma_facts(). */
+struct vma_lookup {
+	__u64 start, end, pgoff, dev, ino;
+};
+
+static long vma_facts(void *task, struct vm_area_struct___ember *vma, struct vma_lookup *l)
+{
+	struct inode___ember *inode = BPF_CORE_READ(vma, vm_file, f_inode);
+
+	l->start = BPF_CORE_READ(vma, vm_start);
+	l->end = BPF_CORE_READ(vma, vm_end);
+	l->pgoff = BPF_CORE_READ(vma, vm_pgoff);
+	if (inode) {
+		l->ino = BPF_CORE_READ(inode, i_ino);
+		l->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	}
+	return 0;
+}
+
+/*
+ * The mapping of pc for a process that has no `procs` entry yet, from the
+ * kernel's own VMA and the table of its file, if that file has one
+ * (another process maps it, or mapped it lately).  NULL: frame pointers.
+ */
+static __always_inline const struct ember_mapping *find_vma_mapping(__u64 pc)
+{
+	struct vma_lookup l = {};
+	__u32 zero = 0;
+
+	if (!have_find_vma)
+		return 0;
+	if (bpf_find_vma(bpf_get_current_task_btf(), pc, vma_facts, &l, 0) || !l.ino)
+		return 0;
+	struct ember_file_key key = {.dev = l.dev, .ino = l.ino};
+	const struct ember_file_table *ft = bpf_map_lookup_elem(&file_tables, &key);
+	struct ember_mapping *m = bpf_map_lookup_elem(&vma_mapping, &zero);
+	if (!ft || !m)
+		return 0;
+	__u64 off = l.pgoff << 12;
+	for (int i = 0; i < EMBER_FILE_LOADS; i++) {
+		if (i >= ft->n_loads)
+			break;
+		const struct ember_file_load *ld = &ft->loads[i];
+		if (off >= (ld->offset & ~0xfffULL) && off < ld->offset + ld->filesz) {
+			m->start = l.start;
+			m->end = l.end;
+			m->bias = l.start - off + ld->offset - ld->vaddr;
+			m->exe_id = ft->exe_id;
+			m->flags = EMBER_MAPPING_TABLE;
+			count_stat(EMBER_STAT_VMA_MAPPINGS);
+			return m;
+		}
+	}
+	return 0;
+}
+
 static __always_inline enum step_result step_frame_at(void *ctx, struct unwind_state *st,
 						     const struct ember_proc *proc, __u32 exact)
 {
-	if (!proc)
-		return step_frame_pointer(st);
-
 	/* A return address points after the call: look up the call itself. */
 	__u64 pc = exact ? st->ip : st->ip - 1;
-	const struct ember_mapping *m = find_mapping(proc, pc);
-	if (!m) {
-		count_stat(EMBER_STAT_NO_MAPPING);
-		request_refresh(ctx, st->key.pid);
-		return STEP_ERROR;
+	const struct ember_mapping *m;
+
+	if (!proc) {
+		m = find_vma_mapping(pc);
+		if (!m)
+			return step_frame_pointer(st);
+	} else {
+		m = find_mapping(proc, pc);
+		if (!m) {
+			count_stat(EMBER_STAT_NO_MAPPING);
+			request_refresh(ctx, st->key.pid);
+			return STEP_ERROR;
+		}
 	}
 	if (!(m->flags & EMBER_MAPPING_TABLE))
 		return step_frame_pointer(st);

@@ -204,6 +204,9 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 	pr->filtered = opts->pids != NULL;
 	pr->skel->rodata->filter_pids = pr->filtered;
 	pr->skel->rodata->snapshot_every = opts->snapshot_fn ? opts->snapshot_every : 0;
+	/* new processes unwound by their files' tables before the agent reads them */
+	pr->skel->rodata->have_find_vma =
+		libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT, BPF_FUNC_find_vma, NULL) == 1;
 
 	if (opts->span_threads_fd > 0 && opts->span_req_endpoint_fd > 0 &&
 	    (bpf_map__reuse_fd(pr->skel->maps.span_threads, opts->span_threads_fd) ||
@@ -278,6 +281,7 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 		.rules_fd = bpf_map__fd(pr->skel->maps.rules),
 		.shard0_fd = bpf_map__fd(pr->skel->maps.shard0),
 		.go_runtimes_fd = bpf_map__fd(pr->skel->maps.go_runtimes),
+		.file_tables_fd = bpf_map__fd(pr->skel->maps.file_tables),
 		.procs_max = bpf_map__max_entries(pr->skel->maps.procs),
 	};
 	struct ember_unwind_tables_opts topts = {.budget_bytes = opts->unwind_budget,

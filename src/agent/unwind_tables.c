@@ -75,6 +75,8 @@
 
 #define DEFAULT_BUDGET (64u << 20)
 #define MAX_LOADS 16
+#define VDSO_INO UINT64_MAX /* the vDSO's inode among the files (get_vdso) */
+#define IDLE_KEEP_NS (30 * 1000000000LL) /* tables of files no process maps: kept 30 s */
 #define SHARD_BYTES ((size_t)EMBER_SHARD_ELEMS * sizeof(uint64_t))
 #define RULE_SLOTS (2 * EMBER_MAX_RULES) /* open addressing, half full at most */
 #define DEFAULT_MAX_PROCS 2048
@@ -120,6 +122,8 @@ struct file {
 	uint64_t rows;
 	uint64_t entry;     /* ELF entry point (e_entry), 0 if none */
 	bool go_runtime;    /* has an entry in the go_runtimes map */
+	bool published;     /* has an entry in the file_tables map */
+	int64_t idle_ns;    /* no process maps it since then (0: mapped) */
 	char *path;         /* as seen in the first process, for messages */
 };
 
@@ -761,6 +765,34 @@ static int root_entry_gap(struct ember_unwind_table *t, uint64_t entry)
 	return 0;
 }
 
+/* The kernel's dev_t of a maps-file device (major:minor as user space splits it). */
+static uint64_t kernel_dev(uint64_t dev)
+{
+	return ((dev >> 32) << 20) | (dev & 0xfffff);
+}
+
+/*
+ * Publish f's table by inode (file_tables), so that a process the agent
+ * has not read yet unwinds through it at once (bpf_find_vma).
+ */
+static void publish_file(struct ember_unwind_tables *t, struct file *f)
+{
+	struct ember_file_key key = {.dev = kernel_dev(f->dev), .ino = f->ino};
+	struct ember_file_table v = {.exe_id = f->id};
+
+	if (t->maps.file_tables_fd <= 0 || f->published || !f->has_table || f->ino == VDSO_INO)
+		return;
+	for (size_t i = 0; i < f->n_loads && v.n_loads < EMBER_FILE_LOADS; i++, v.n_loads++) {
+		v.loads[v.n_loads].offset = f->loads[i].offset;
+		v.loads[v.n_loads].vaddr = f->loads[i].vaddr;
+		v.loads[v.n_loads].filesz = f->loads[i].filesz;
+	}
+	if (bpf_map_update_elem(t->maps.file_tables_fd, &key, &v, BPF_ANY) == 0)
+		f->published = true;
+	else
+		t->stats.file_map_full++;
+}
+
 /* Load a file's table (from the cache when `cached`, else compiled).  0, or the compile error. */
 static int load_table(struct ember_unwind_tables *t, struct file *f, const char *path,
 		      bool cached)
@@ -812,6 +844,7 @@ static int load_table(struct ember_unwind_tables *t, struct file *f, const char 
 					strerror(-rc));
 		}
 		f->has_table = rc == 0;
+		publish_file(t, f);
 	}
 	ember_unwind_table_free(&table);
 	return 0;
@@ -982,7 +1015,6 @@ static struct file *get_file(struct ember_unwind_tables *t, uint32_t pid,
  * image as the agent, so its table is compiled from the agent's own copy
  * (ember_vdso_memfd).  Known as (dev 0, ino VDSO_INO) among the files.
  */
-#define VDSO_INO UINT64_MAX
 
 static struct file *get_vdso(struct ember_unwind_tables *t)
 {
@@ -1019,8 +1051,36 @@ static struct proc *find_proc(struct ember_unwind_tables *t, uint32_t pid)
 	return ember_pidtab_get(&t->proc_index, pid, &i) ? &t->procs[i] : NULL;
 }
 
+/* Free what f holds in the maps and forget it. */
+static void free_file(struct ember_unwind_tables *t, struct file *f)
+{
+	if (f->published) {
+		struct ember_file_key key = {.dev = kernel_dev(f->dev), .ino = f->ino};
+		bpf_map_delete_elem(t->maps.file_tables_fd, &key);
+	}
+	if (f->has_table) {
+		release_chunks(t, f);
+		t->stats.files--;
+		t->stats.reclaimed++;
+	}
+	if (f->go_runtime) {
+		bpf_map_delete_elem(t->maps.go_runtimes_fd, &f->id);
+		t->stats.go_runtimes--;
+	}
+	if (f->idle_ns)
+		t->stats.idle_files--;
+	remove_file(t, f);
+}
+
+/*
+ * Drop p's references.  A file no process maps any more keeps its table
+ * for IDLE_KEEP_NS when it has one: the next run of a short-lived program
+ * (a compiler, a test, a CLI tool) is unwound with it from its first sample.
+ */
 static void drop_refs(struct ember_unwind_tables *t, struct proc *p)
 {
+	int64_t now = ember_monotonic_ns();
+
 	for (size_t i = 0; i < p->n_files; i++) {
 		uint32_t pos;
 		if (!ember_pidtab_get(&t->file_index, p->file_ids[i], &pos))
@@ -1028,20 +1088,30 @@ static void drop_refs(struct ember_unwind_tables *t, struct proc *p)
 		struct file *f = &t->files[pos];
 		if (--f->refs > 0)
 			continue;
-		if (f->has_table) {
-			release_chunks(t, f);
-			t->stats.files--;
-			t->stats.reclaimed++;
+		if (f->published) {
+			f->idle_ns = now;
+			t->stats.idle_files++;
+			continue;
 		}
-		if (f->go_runtime) {
-			bpf_map_delete_elem(t->maps.go_runtimes_fd, &f->id);
-			t->stats.go_runtimes--;
-		}
-		remove_file(t, f);
+		free_file(t, f);
 	}
 	free(p->file_ids);
 	p->file_ids = NULL;
 	p->n_files = 0;
+}
+
+/* Free the tables of files idle for IDLE_KEEP_NS (all of them with force). */
+static void expire_idle_files(struct ember_unwind_tables *t, int64_t now_ns, bool force)
+{
+	for (size_t i = 0; i < t->n_files;) {
+		struct file *f = &t->files[i];
+		if (f->refs == 0 && f->idle_ns && (force || now_ns - f->idle_ns >= IDLE_KEEP_NS)) {
+			t->stats.idle_expired++;
+			free_file(t, f); /* moves the last file here */
+			continue;
+		}
+		i++;
+	}
 }
 
 /* Forget p: its map entry, its file references, its slot. */
@@ -1165,7 +1235,10 @@ int ember_unwind_tables_load_maps(struct ember_unwind_tables *t, uint32_t pid,
 				m->flags = EMBER_MAPPING_TABLE;
 			}
 			if (f) {
-				f->refs++;
+				if (f->refs++ == 0 && f->idle_ns) {
+					f->idle_ns = 0;
+					t->stats.idle_files--;
+				}
 				ids[n_ids++] = f->id;
 				if (f->failed && (!retry_ns || f->retry_ns < retry_ns))
 					retry_ns = f->retry_ns > now ? f->retry_ns : now + RETRY_FIRST_NS;
@@ -1245,6 +1318,7 @@ void ember_unwind_tables_maintain(struct ember_unwind_tables *t, int64_t now_ns)
 			due[n++] = t->procs[i].pid;
 	for (size_t i = 0; i < n; i++)
 		ember_unwind_tables_load(t, due[i]);
+	expire_idle_files(t, now_ns, false);
 }
 
 size_t ember_unwind_tables_map_entries(const struct ember_unwind_tables *t)

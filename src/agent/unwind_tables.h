@@ -28,6 +28,7 @@ struct ember_unwind_maps {
 	int procs_fd, index_fd, shards_fd, rules_fd; /* BPF map fds */
 	int shard0_fd;                     /* the shard declared in the object (slot 0) */
 	int go_runtimes_fd;                /* exe_id -> struct ember_go_runtime */
+	int file_tables_fd;                /* (dev, inode) -> struct ember_file_table */
 	size_t procs_max;                  /* capacity of the procs map (0: 2048) */
 };
 
@@ -60,6 +61,9 @@ struct ember_unwind_tables_stats {
 	uint64_t build_id_collisions; /* files whose build-id has a cached table of other inputs */
 	uint64_t go_runtimes;     /* Go binaries whose stack switches can be crossed */
 	uint64_t go_runtime_missing; /* Go binaries without usable runtime offsets */
+	uint64_t idle_files;      /* files no process maps, kept IDLE_KEEP_NS for the next one */
+	uint64_t idle_expired;    /* idle files whose tables were freed */
+	uint64_t file_map_full;   /* files not published by inode (file_tables full) */
 };
 
 int ember_unwind_tables_new(const struct ember_unwind_maps *maps,

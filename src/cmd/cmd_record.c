@@ -98,7 +98,8 @@ static void print_stats(struct ember_profiler *pr, struct ember_symbolizer *sym,
 		"(%.2f bytes per row, index included), "
 		"%llu shards (%llu KiB), compiled %llu in %.1f ms, %llu from cache, "
 		"%llu unreadable, %llu over budget, %llu build-id collisions; "
-		"Go runtimes %llu (%llu without offsets)\n",
+		"Go runtimes %llu (%llu without offsets); "
+		"%llu idle files kept, %llu expired, %llu not published by inode\n",
 		(unsigned long long)ut.files, (unsigned long long)ut.rows,
 		(unsigned long long)ut.rules, (unsigned long long)ut.table_bytes,
 		ut.rows ? (double)ut.table_bytes / (double)ut.rows : 0.0,
@@ -107,7 +108,8 @@ static void print_stats(struct ember_profiler *pr, struct ember_symbolizer *sym,
 		ut.compile_ns / 1e6, (unsigned long long)ut.cache_hits,
 		(unsigned long long)ut.failures, (unsigned long long)ut.budget_exhausted,
 		(unsigned long long)ut.build_id_collisions, (unsigned long long)ut.go_runtimes,
-		(unsigned long long)ut.go_runtime_missing);
+		(unsigned long long)ut.go_runtime_missing, (unsigned long long)ut.idle_files,
+		(unsigned long long)ut.idle_expired, (unsigned long long)ut.file_map_full);
 	struct ember_symbolizer_stats ss;
 	ember_symbolizer_stats(sym, &ss);
 	fprintf(stderr,
