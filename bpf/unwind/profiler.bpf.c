@@ -691,9 +691,12 @@ static __always_inline enum step_result step_frame_at(void *ctx, struct unwind_s
 	} else {
 		m = find_mapping(proc, pc);
 		if (!m) {
+			/* mapped since user space wrote the entry (a library, dlopen) */
 			count_stat(EMBER_STAT_NO_MAPPING);
 			request_refresh(ctx, st->key.pid);
-			return STEP_ERROR;
+			m = find_vma_mapping(pc);
+			if (!m)
+				return STEP_ERROR;
 		}
 	}
 	if (!(m->flags & EMBER_MAPPING_TABLE))
@@ -959,6 +962,12 @@ int ember_process_exec(void *ctx)
 	 */
 	__u64 never = 0;
 	bpf_map_update_elem(&refresh_sent, &pid, &never, BPF_ANY);
+	/*
+	 * The entry describes the image before exec (the forking parent's
+	 * copy): until user space reloads it, the new image is unwound
+	 * through its files' tables (find_vma_mapping), not through those.
+	 */
+	bpf_map_delete_elem(&procs, &pid);
 	send_event(ctx, EMBER_EVENT_EXEC, pid);
 	return 0;
 }
