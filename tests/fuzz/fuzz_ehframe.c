@@ -8,7 +8,7 @@
  * the rows, so a logic bug aborts too.
  *
  * FUZZ_SOURCES: src/ehframe src/core
- * FUZZ_LIBS: -lelf -lz
+ * FUZZ_LIBS: -lelf -lz -lbpf
  */
 #include <stddef.h>
 #include <stdint.h>
