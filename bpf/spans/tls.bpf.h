@@ -23,7 +23,8 @@
  * Go crypto/tls (attached by the .gopclntab symbol, so stripped binaries
  * too): (*Conn).Write(b []byte) and (*Conn).Read(b []byte), register ABI
  * (Go 1.17+): receiver in RAX, b's pointer and length in RBX and RCX, the
- * result n in RAX.  A uretprobe rewrites the return address on the
+ * result n in RAX.  Write is sent from its entry (all of b, see
+ * ember_go_tls_write); Read needs its return.  A uretprobe rewrites the return address on the
  * goroutine's stack, which Go may move (stack growth) or inspect
  * (tracebacks): it crashes Go programs.  So user space puts a plain uprobe
  * on every RET instruction of the function instead (ember_go_tls_ret).
@@ -224,10 +225,31 @@ static __always_inline int go_enter(struct tls_regs *r, __u8 dir)
 	return 0;
 }
 
+/*
+ * Write sends all of b or fails, so its bytes are known at entry and sent
+ * from there: a client's request must reach user space before the response
+ * its reader goroutine (on another thread) may get before this Write even
+ * returns.  A failed Write is counted as sent (rare: the connection broke).
+ */
 SEC("uprobe")
 int ember_go_tls_write(struct tls_regs *r)
 {
-	return go_enter(r, EMBER_DIR_EGRESS);
+	__s64 fd = go_conn_fd(r->ax);
+	struct call_args ca = {};
+
+	if ((__s64)r->cx <= 0)
+		return 0;
+	ca.fd = fd >= 0 && fd <= 0x7fffffff ? (__u32)fd : 0;
+	ca.sk = fd >= 0 && fd <= 0x7fffffff ? tcp_sock_of(ca.fd) : 0;
+	if (!ca.sk) {
+		count_stat(EMBER_SPAN_STAT_TLS_NO_FD);
+		return 0;
+	}
+	count_stat(EMBER_SPAN_STAT_TLS_CALLS);
+	ca.buf = r->bx;
+	ca.dir = EMBER_DIR_EGRESS;
+	on_bytes(r, &tls_conns, &ca, (long)r->cx, 1);
+	return 0;
 }
 
 SEC("uprobe")
@@ -236,7 +258,7 @@ int ember_go_tls_read(struct tls_regs *r)
 	return go_enter(r, EMBER_DIR_INGRESS);
 }
 
-/* A uprobe on each RET of (*Conn).Write and (*Conn).Read: n in RAX, g in R14. */
+/* A uprobe on each RET of (*Conn).Read: n in RAX, g in R14. */
 SEC("uprobe")
 int ember_go_tls_ret(struct tls_regs *r)
 {

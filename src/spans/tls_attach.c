@@ -7,9 +7,10 @@
  *                dynamic symbols (libbpf resolves them), an entry probe on
  *                each and a return probe (uretprobes are fine in C code);
  *   Go binary    crypto/tls.(*Conn).Write and .Read found in .gopclntab
- *                (stripped binaries too), an entry probe on each and a
- *                plain uprobe on every RET (symbolizer/goreturns.c), never
- *                a uretprobe (it would crash the Go runtime).
+ *                (stripped binaries too), an entry probe on each and, for
+ *                Read, a plain uprobe on every RET (symbolizer/goreturns.c),
+ *                never a uretprobe (it would crash the Go runtime).  Write
+ *                is complete at its entry (tls.bpf.h).
  * A file is remembered as done once attached or once known to need nothing
  * (not Go, or Go without crypto/tls); a failure that may be transient (the
  * process exited under us) is retried with the next process mapping it.
@@ -191,7 +192,7 @@ static int attach_go(struct ember_tls_attach *ta, const char *path)
 			break;
 		}
 		rc = add_probe(ta, entry[f], path, NULL, p.addrs[0], false);
-		for (size_t r = 0; r < p.n_rets && !rc; r++)
+		for (size_t r = 0; r < p.n_rets && !rc && entry[f] == ta->go_read; r++)
 			rc = add_probe(ta, ta->go_ret, path, NULL, p.addrs[1 + r], false);
 		if (rc)
 			count(ta, ST_FAIL_ATTACH, 1);
