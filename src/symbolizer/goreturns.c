@@ -29,7 +29,7 @@
 #define MAX_FUNC_BYTES (1u << 20)
 
 /* Function named name: its record and end.  0, or -ENOENT. */
-static int find_func(const struct ember_gopclntab *g, const char *name, struct gofunc *f,
+static int func_named(const struct ember_gopclntab *g, const char *name, struct gofunc *f,
 		     uint64_t *end)
 {
 	for (uint64_t i = 0; i < g->nfunc; i++) {
@@ -76,23 +76,52 @@ static int file_offsets(const char *path, uint64_t *vaddrs, size_t n, char *err,
 	return rc;
 }
 
-int ember_go_func_probes(const struct ember_gopclntab *g, const char *path, const char *name,
-			 struct ember_go_probes *out, char *err, size_t errlen)
+/*
+ * The RETs of function f ([f->entry, end)) whose code is code[0..len): where
+ * the SP delta comes back to 0 after a frame and the byte is 0xc3.  Fills
+ * out->vaddrs[1..] and n_rets.  0, -E2BIG, or -EINVAL (malformed table, no
+ * frame, no RET).
+ */
+static int rets_in_code(const struct ember_gopclntab *g, const struct gofunc *f, uint64_t end,
+			const uint8_t *code, size_t len, struct ember_go_probes *out)
+{
+	struct gopcvalue it;
+	bool bad = false, framed = false;
+	int32_t prev = 0;
+
+	out->vaddrs[0] = f->entry;
+	out->n_rets = 0;
+	if (!gopcvalue_init(g, f->pcsp, f->entry, &it))
+		return -EINVAL;
+	while (gopcvalue_next(&it, &bad)) {
+		if (it.value != 0)
+			framed = true;
+		if (it.value == 0 && prev != 0 && it.pc > f->entry && it.pc < end &&
+		    it.pc - f->entry < len && code[it.pc - f->entry] == 0xc3) {
+			if (out->n_rets == EMBER_GO_MAX_RETS)
+				return -E2BIG;
+			out->vaddrs[1 + out->n_rets++] = it.pc;
+		}
+		prev = it.value;
+	}
+	return bad || !framed || !out->n_rets ? -EINVAL : 0;
+}
+
+int ember_go_func_returns(const struct ember_gopclntab *g, const char *name,
+			  struct ember_go_probes *out, char *err, size_t errlen)
 {
 	struct gofunc f;
-	struct gopcvalue it;
 	uint64_t end;
-	bool bad = false;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = find_func(g, name, &f, &end);
+	rc = func_named(g, name, &f, &end);
 	if (rc) {
-		goerr(err, errlen, "%s: no function %s", path, name);
+		goerr(err, errlen, "%s: no function %s", g->name, name);
 		return rc;
 	}
 	if (end <= f.entry || end - f.entry > MAX_FUNC_BYTES) {
-		goerr(err, errlen, "%s: %s has an implausible size", path, name);
+		goerr(err, errlen, "%s: %s has an implausible size", g->name, name);
 		return -EINVAL;
 	}
 	size_t len = (size_t)(end - f.entry);
@@ -101,42 +130,28 @@ int ember_go_func_probes(const struct ember_gopclntab *g, const char *path, cons
 		return -ENOMEM;
 	rc = gotab_read_code(g, f.entry, code, len);
 	if (rc) {
-		goerr(err, errlen, "%s: cannot read the code of %s", path, name);
+		goerr(err, errlen, "%s: cannot read the code of %s", g->name, name);
 		free(code);
 		return rc;
 	}
-	if (!gopcvalue_init(g, f.pcsp, f.entry, &it)) {
-		free(code);
-		goerr(err, errlen, "%s: %s has no SP-delta table", path, name);
-		return -EINVAL;
-	}
-	int32_t prev = 0;
-	bool framed = false;
-	out->addrs[0] = f.entry;
-	out->n_rets = 0;
-	while (gopcvalue_next(&it, &bad)) {
-		if (it.value != 0)
-			framed = true;
-		if (it.value == 0 && prev != 0 && it.pc > f.entry && it.pc < end &&
-		    code[it.pc - f.entry] == 0xc3) {
-			if (out->n_rets == EMBER_GO_MAX_RETS) {
-				rc = -E2BIG;
-				break;
-			}
-			out->addrs[1 + out->n_rets++] = it.pc;
-		}
-		prev = it.value;
-	}
+	rc = rets_in_code(g, &f, end, code, len, out);
 	free(code);
-	if (rc == -E2BIG) {
-		goerr(err, errlen, "%s: %s has more than %d returns", path, name, EMBER_GO_MAX_RETS);
+	if (rc == -E2BIG)
+		goerr(err, errlen, "%s: %s has more than %d returns", g->name, name,
+		      EMBER_GO_MAX_RETS);
+	else if (rc)
+		goerr(err, errlen, "%s: %s: malformed SP-delta table, or no RET after a frame",
+		      g->name, name);
+	return rc;
+}
+
+int ember_go_func_probes(const struct ember_gopclntab *g, const char *path, const char *name,
+			 struct ember_go_probes *out, char *err, size_t errlen)
+{
+	int rc = ember_go_func_returns(g, name, out, err, errlen);
+
+	if (rc)
 		return rc;
-	}
-	if (bad || !framed || !out->n_rets) {
-		goerr(err, errlen, "%s: %s: %s", path, name,
-		      bad ? "malformed SP-delta table" : "no RET found after a frame");
-		return -EINVAL;
-	}
-	memcpy(out->vaddrs, out->addrs, sizeof(out->vaddrs));
+	memcpy(out->addrs, out->vaddrs, sizeof(out->addrs));
 	return file_offsets(path, out->addrs, 1 + out->n_rets, err, errlen);
 }

@@ -23,6 +23,13 @@ struct ember_go_probes {
 };
 
 /*
+ * The entry and RETs of the function named name as ELF virtual addresses
+ * (out->vaddrs; out->addrs is left zero).  Errors as below.
+ */
+int ember_go_func_returns(const struct ember_gopclntab *g, const char *name,
+			  struct ember_go_probes *out, char *err, size_t errlen);
+
+/*
  * Probe points of the function named name ("crypto/tls.(*Conn).Write") in
  * the Go binary at path, whose tables g were opened from path.  Returns 0,
  * -ENOENT (no such function), -EINVAL (no frame, no RET, malformed table),
