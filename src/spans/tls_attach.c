@@ -162,8 +162,11 @@ static int attach_libssl(struct ember_tls_attach *ta, const char *path)
 	return 0;
 }
 
-/* A Go binary: 0 attached, 1 nothing to attach (not Go, no crypto/tls), < 0 failed. */
-static int attach_go(struct ember_tls_attach *ta, const char *path)
+/*
+ * A Go binary: 0 attached (*n_rets: the RETs of Read probed), 1 nothing to
+ * attach (not Go, no crypto/tls), < 0 failed.
+ */
+static int attach_go(struct ember_tls_attach *ta, const char *path, size_t *n_rets)
 {
 	static const char *const funcs[] = {"crypto/tls.(*Conn).Write", "crypto/tls.(*Conn).Read"};
 	struct bpf_program *entry[] = {ta->go_write, ta->go_read};
@@ -192,6 +195,8 @@ static int attach_go(struct ember_tls_attach *ta, const char *path)
 			break;
 		}
 		rc = add_probe(ta, entry[f], path, NULL, p.addrs[0], false);
+		if (entry[f] == ta->go_read)
+			*n_rets = p.n_rets;
 		for (size_t r = 0; r < p.n_rets && !rc && entry[f] == ta->go_read; r++)
 			rc = add_probe(ta, ta->go_ret, path, NULL, p.addrs[1 + r], false);
 		if (rc)
@@ -225,9 +230,11 @@ static void look_at_process(struct ember_tls_attach *ta, uint32_t pid)
 	if (stat(path, &st) == 0 && !find_file(ta, st.st_dev, st.st_ino)) {
 		char exe[4200];
 		snprintf(exe, sizeof(exe), "%s", path);
-		int rc = attach_go(ta, exe);
+		size_t n_rets = 0;
+		int rc = attach_go(ta, exe, &n_rets);
 		if (rc == 0) {
-			ember_info("tls: tracing Go crypto/tls in pid %u (%s)", pid, exe);
+			ember_info("tls: tracing Go crypto/tls in pid %u (%s): (*Conn).Read has %zu RETs",
+				   pid, exe, n_rets);
 			remember(ta, st.st_dev, st.st_ino, FILE_GO);
 		} else if (rc == 1) {
 			remember(ta, st.st_dev, st.st_ino, FILE_NONE);

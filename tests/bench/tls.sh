@@ -53,14 +53,6 @@ echo 0 > $TRACEFS/events/ember_bench/loop/enable
 echo "-:ember_bench/loop" >> $TRACEFS/uprobe_events
 echo "bare uprobe: $bare_off ns per call without, $bare_on ns with"
 
-free_port() {
-	local p
-	while :; do
-		p=$(shuf -i 20000-32000 -n 1)
-		ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
-	done
-}
-
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
 	-keyout "$OUT/key.pem" -out "$OUT/cert.pem" > "$OUT/openssl.log" 2>&1
 nport=$(free_port)

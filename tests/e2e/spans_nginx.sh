@@ -56,8 +56,8 @@ note "ab: $ok x 200, $bad x 404"
 
 q="pid=$worker&protocol=http&role=server"
 got200=$(settle "$q" '[.rows[].statuses["200"] // 0] | add // 0')
-got404=$(spans_json "$q" | jq -r '[.rows[].statuses["404"] // 0] | add // 0')
-total=$(spans_json "$q" | jq -r '[.rows[].count] | add // 0')
+got404=$(statuses "$q" 404)
+total=$(span_count "$q")
 spans_json "$q" | jq -c '.rows[] | {endpoint, count, statuses, p50_ms, p99_ms}' > "$OUT/server-rows.txt"
 cat "$OUT/server-rows.txt"
 note "nginx server spans: $got200 x 200, $got404 x 404, $total in all"
@@ -67,8 +67,8 @@ within "$total" $((ok + bad)) 0.5 || fail "server spans: $total, ab: $((ok + bad
 grep -q '"endpoint":"GET /missing/{id}"' "$OUT/server-rows.txt" || fail "404 path not templated"
 
 # the client side, from each ab process
-c200=$(spans_json "pid=$ab200&protocol=http&role=client" | jq -r '[.rows[].statuses["200"] // 0] | add // 0')
-c404=$(spans_json "pid=$ab404&protocol=http&role=client" | jq -r '[.rows[].statuses["404"] // 0] | add // 0')
+c200=$(statuses "pid=$ab200&protocol=http&role=client" 200)
+c404=$(statuses "pid=$ab404&protocol=http&role=client" 404)
 note "ab client spans: $c200 x 200, $c404 x 404"
 within "$c200" "$ok" 0.5 || fail "ab's client spans with 200: $c200, ab: $ok"
 within "$c404" "$bad" 0.5 || fail "ab's client spans with 404: $c404, ab: $bad"

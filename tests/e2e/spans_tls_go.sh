@@ -54,10 +54,10 @@ round() {
 
 	q="pid=$server&protocol=http&role=server"
 	s200=$(settle "$q" '[.rows[].statuses["200"] // 0] | add // 0')
-	s500=$(spans_json "$q" | jq -r '[.rows[].statuses["500"] // 0] | add // 0')
+	s500=$(statuses "$q" 500)
 	spans_json "$q" | jq -c '.rows[] | {endpoint, count, statuses, p50_ms, p99_ms}'
-	c200=$(spans_json "pid=$client&protocol=http&role=client" | jq -r '[.rows[].statuses["200"] // 0] | add // 0')
-	c500=$(spans_json "pid=$client&protocol=http&role=client" | jq -r '[.rows[].statuses["500"] // 0] | add // 0')
+	c200=$(statuses "pid=$client&protocol=http&role=client" 200)
+	c500=$(statuses "pid=$client&protocol=http&role=client" 500)
 	note "$1 server spans: $s200 x 200, $s500 x 500; $2 client spans: $c200 x 200, $c500 x 500"
 	# the server also answered wait_up's and the health check's requests
 	within "$s200" $((ok + 2)) 0.5 || fail "$1 server spans with 200: $s200, client: $ok"
@@ -79,12 +79,17 @@ note "attacher: $(echo "$tls" | jq -c .)"
 # new program is found by a scan, every 0.5 s: its first calls may be missed)
 start_bg "$PROGS/gotls_stripped" idle
 idle=$BG_LAST
+# attached_rets PID: the RETs of (*Conn).Read the attacher probed in PID's binary
+attached_rets() {
+	sed -n "s/^ember: info: tls: tracing Go crypto\/tls in pid $1 (.*): (\*Conn).Read has \([0-9]*\) RETs$/\1/p" "$OUT/ember.log"
+}
 for i in $(seq 1 50); do
-	[ "$(span_stat tls.go_files)" -ge 2 ] && break
+	[ -n "$(attached_rets $idle)" ] && break
 	sleep 0.1
 done
 kill $idle
-[ "$(span_stat tls.go_files)" = 2 ] || fail "the stripped client binary was not attached"
+[ -n "$(attached_rets $idle)" ] || fail "the stripped client binary was not attached"
+[ "$(attached_rets $idle)" = "$rr" ] || fail "$(attached_rets $idle) RETs probed in the stripped (*Conn).Read, objdump: $rr"
 round gotls gotls_stripped
 kill "$server"
 
@@ -92,15 +97,8 @@ kill "$server"
 port=$(free_port)
 start_bg "$PROGS/gotls_stripped" serve "127.0.0.1:$port" "$OUT/cert.pem" "$OUT/key.pem"
 server=$BG_LAST
-for i in $(seq 1 50); do
-	[ "$(span_stat tls.go_files)" -ge 2 ] && break
-	sleep 0.1
-done
 tls=$(span_stat tls)
 note "attacher: $(echo "$tls" | jq -c .)"
-[ "$(echo "$tls" | jq -r .go_files)" = 2 ] || fail "not both Go binaries attached"
-[ "$(echo "$tls" | jq -r .probes)" = $((2 * (2 + rr) + $(echo "$tls" | jq -r .libssl_files) * 8)) ] ||
-	fail "probes attached differ from objdump's RETs of Read (+ 2 entries, + 8 per libssl)"
 wait_up $port
 round gotls_stripped gotls
 kern=$(span_stat kernel)

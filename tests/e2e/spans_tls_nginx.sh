@@ -85,8 +85,8 @@ note "clients: $want200 x 200 (ab $ok, curl $curl_ok), $bad x 404; nginx log: $l
 
 q="pid=$worker&protocol=http&role=server"
 got200=$(settle "$q" '[.rows[].statuses["200"] // 0] | add // 0')
-got404=$(spans_json "$q" | jq -r '[.rows[].statuses["404"] // 0] | add // 0')
-total=$(spans_json "$q" | jq -r '[.rows[].count] | add // 0')
+got404=$(statuses "$q" 404)
+total=$(span_count "$q")
 spans_json "$q" | jq -c '.rows[] | {endpoint, count, statuses, p50_ms, p99_ms}' > "$OUT/server-rows.txt"
 cat "$OUT/server-rows.txt"
 note "nginx HTTPS server spans: $got200 x 200, $got404 x 404, $total in all"
@@ -96,8 +96,8 @@ within "$total" $((want200 + bad)) 0.5 || fail "server spans: $total, clients: $
 grep -q '"endpoint":"GET /missing/{id}"' "$OUT/server-rows.txt" || fail "404 path not templated"
 
 # ab and curl use OpenSSL too: client spans from the ab processes
-c200=$(spans_json "pid=$ab200&protocol=http&role=client" | jq -r '[.rows[].statuses["200"] // 0] | add // 0')
-c404=$(spans_json "pid=$ab404&protocol=http&role=client" | jq -r '[.rows[].statuses["404"] // 0] | add // 0')
+c200=$(statuses "pid=$ab200&protocol=http&role=client" 200)
+c404=$(statuses "pid=$ab404&protocol=http&role=client" 404)
 note "ab client spans: $c200 x 200, $c404 x 404"
 within "$c200" "$ok" 0.5 || fail "ab's client spans with 200: $c200, ab: $ok"
 within "$c404" "$bad" 0.5 || fail "ab's client spans with 404: $c404, ab: $bad"
