@@ -56,6 +56,7 @@ enum tls_stat {
 	ST_PROBES,           /* uprobes attached */
 	ST_FAIL_SYMBOL,      /* a libssl without the SSL_* symbols */
 	ST_FAIL_GO_TABLES,   /* a Go binary whose tables or RETs could not be read */
+	ST_FAIL_GO_ABI,      /* Go before 1.17 (stack ABI) or of unknown version: not attached */
 	ST_FAIL_ATTACH,      /* the kernel refused a uprobe */
 	ST_FAIL_GONE,        /* the process exited before its files were read */
 	ST_FILES_FULL,       /* EMBER_TLS_MAX_FILES reached: file not remembered */
@@ -65,7 +66,7 @@ enum tls_stat {
 
 static const char *const stat_names[ST__COUNT] = {
 	"scans",         "new_processes",   "libssl_files", "go_files",    "probes",
-	"fail_symbol",   "fail_go_tables",  "fail_attach",  "fail_gone",   "files_full",
+	"fail_symbol",   "fail_go_tables",  "fail_go_abi",  "fail_attach", "fail_gone",   "files_full",
 	"links_full",
 };
 
@@ -163,6 +164,21 @@ static int attach_libssl(struct ember_tls_attach *ta, const char *path)
 }
 
 /*
+ * Whether the Go that built this binary passes arguments in registers
+ * (1.17+; the probes read RAX, RBX, RCX and R14).  The version is the
+ * build info's "go1.N[.M]"; a binary without one is not attached.
+ */
+static bool go_register_abi(const struct ember_gopclntab *g)
+{
+	const struct ember_gobuildinfo *bi = ember_gopclntab_buildinfo(g);
+	unsigned major, minor;
+
+	if (!bi || !bi->go_version || sscanf(bi->go_version, "go%u.%u", &major, &minor) != 2)
+		return false;
+	return major > 1 || (major == 1 && minor >= 17);
+}
+
+/*
  * A Go binary: 0 attached (*n_rets: the RETs of Read probed), 1 nothing to
  * attach (not Go, no crypto/tls), < 0 failed.
  */
@@ -188,6 +204,14 @@ static int attach_go(struct ember_tls_attach *ta, const char *path, size_t *n_re
 		if (rc == -ENOENT && f == 0) {
 			ember_gopclntab_free(g);
 			return 1; /* a Go program without crypto/tls */
+		}
+		if (f == 0 && !go_register_abi(g)) {
+			const struct ember_gobuildinfo *bi = ember_gopclntab_buildinfo(g);
+			count(ta, ST_FAIL_GO_ABI, 1);
+			ember_info("tls: not tracing %s: built by %s, before Go 1.17's register ABI",
+				   path, bi && bi->go_version ? bi->go_version : "an unknown Go");
+			ember_gopclntab_free(g);
+			return 1;
 		}
 		if (rc) {
 			count(ta, ST_FAIL_GO_TABLES, 1);

@@ -88,18 +88,22 @@ done
 curl -skf -o /dev/null "https://127.0.0.1:$gport/ok/1" || { echo "bench: gotls did not start"; exit 1; }
 
 ember_pid=""
+agent_ids="[]"
 start_agent() { # mode
 	ember_pid=""
 	[ "$1" = off ] && return
 	local extra=()
 	[ "$1" = no-tls ] && extra=(--no-tls)
 	rm -f "$OUT"/ember.db*
+	local before
+	before=$(tls_prog_ids)
 	"$EMBER" run --db "$OUT/ember.db" --listen 127.0.0.1:0 --flush 5 "${extra[@]}" 2> "$OUT/ember.log" &
 	ember_pid=$!
 	for _ in $(seq 1 100); do
 		grep -q "tracing L7" "$OUT/ember.log" && break
 		sleep 0.1
 	done
+	agent_ids=$(jq -cn --argjson a "$(tls_prog_ids)" --argjson b "$before" '$a - $b')
 	sleep 1
 }
 
@@ -109,9 +113,15 @@ stop_agent() {
 	wait "$ember_pid" || true
 }
 
-# run count and run time (ns) of the loaded TLS programs
+# ids of the loaded TLS programs (of every agent on the host)
+tls_prog_ids() {
+	bpftool prog show -j | jq -c '[.[] | select(.name | test("^ember_(ssl|go_tls)_")) | .id]'
+}
+# run count and run time (ns) of this agent's TLS programs: the ones that
+# appeared when it started (other agents on the host may load theirs)
 tls_prog_stats() {
-	bpftool prog show -j | jq -r '[.[] | select(.name | test("^ember_(ssl|go_tls)_"))] |
+	[ -n "$ember_pid" ] || { echo "0 0"; return; }
+	bpftool prog show -j | jq -r --argjson ids "$agent_ids" '[.[] | select(.id as $i | $ids | index($i))] |
 		"\(map(.run_cnt // 0) | add // 0) \(map(.run_time_ns // 0) | add // 0)"'
 }
 
