@@ -40,7 +40,7 @@ BPF_SKELS := $(foreach o,$(BPF_OBJS),$(GEN)/$(notdir $(o:.bpf.o=.skel.h)))
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ibpf/include \
 	-I/usr/include/$(shell uname -m)-linux-gnu -Wall -Werror -Wno-unused-function
 
-$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/include/*.h) | $(BUILD)
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/include/*.h) $(wildcard bpf/*/*.bpf.h) | $(BUILD)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 

@@ -23,6 +23,10 @@ PKGS="$PKGS prometheus-node-exporter"
 PKGS="$PKGS nginx redis-server redis-tools apache2-utils iproute2 prometheus jq
 mariadb-server mariadb-client sysbench postgresql postgresql-contrib"
 
+# TLS span tests (tests/e2e/spans_tls_*.sh): the openssl CLI makes their
+# self-signed certificates; nginx, curl, ab and redis link libssl.so.3.
+PKGS="$PKGS openssl libssl3"
+
 # Browser tests: Debian's Chromium, and Node.js with npm for playwright-core.
 # Node and npm count as present when their commands are (a machine may have
 # them from elsewhere, and Debian's npm would conflict with such a node).

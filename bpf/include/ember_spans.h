@@ -28,6 +28,13 @@
  * it finds the endpoint in span_req_endpoint.  So a sample is attributed
  * however late the request is parsed, and only to its own request.
  *
+ * TLS (uprobes on OpenSSL's SSL_read/SSL_write and Go's crypto/tls
+ * (*Conn).Read/Write, bpf/spans/tls.bpf.h): the plaintext goes through the
+ * same inference and the same two channels, on connection states of its
+ * own (tls_conns), flagged tls in the control event and EMBER_SPAN_F_TLS in
+ * the data events.  The syscall hooks keep seeing the ciphertext of those
+ * sockets, which matches no protocol and is dropped as unknown.
+ *
  * Only fixed-width types: the layout must be identical on both sides.
  */
 #ifndef EMBER_BPF_SPANS_H
@@ -84,12 +91,15 @@ struct ember_span_ctl {
 	__u8 laddr[16]; /* IPv4 in the first 4 bytes, network order */
 	__u8 raddr[16];
 	char comm[16];
+	__u8 tls;      /* plaintext read at the TLS library (uprobes), not the socket */
+	__u8 pad[7];
 };
 
 /* Flags of a data event. */
 #define EMBER_SPAN_F_TRUNCATED (1u << 0) /* len > captured: the rest was not copied */
 #define EMBER_SPAN_F_LOST_BEFORE (1u << 1) /* an earlier event of this connection was lost */
 #define EMBER_SPAN_F_NEW_TURN (1u << 2)   /* first event in this direction since the other's */
+#define EMBER_SPAN_F_TLS (1u << 3)        /* plaintext read at the TLS library (uprobes) */
 
 struct ember_span_data {
 	__u64 conn_id;
@@ -169,6 +179,10 @@ enum ember_span_stat {
 	EMBER_SPAN_STAT_CLOSES,         /* traced connections closed */
 	EMBER_SPAN_STAT_PEEKS,          /* MSG_PEEK reads skipped (read again later) */
 	EMBER_SPAN_STAT_THREADS_FULL,   /* span_threads full: a request's thread untagged */
+	EMBER_SPAN_STAT_TLS_CALLS,      /* TLS library calls that moved plaintext */
+	EMBER_SPAN_STAT_TLS_NO_FD,      /* TLS calls whose socket was not found (dropped) */
+	EMBER_SPAN_STAT_TLS_NO_ENTRY,   /* TLS returns without their entry (dropped) */
+	EMBER_SPAN_STAT_TLS_CALLS_FULL, /* per-thread/goroutine TLS call map update failed */
 	EMBER_SPAN_STAT__COUNT,
 };
 
@@ -177,6 +191,7 @@ static const char *const ember_span_stat_names[EMBER_SPAN_STAT__COUNT] = {
 	"calls",      "inferred",   "unknown_conns", "unknown_events", "data_events",
 	"data_lost",  "ctl_events", "ctl_lost",      "truncated",      "args_full",
 	"conns_full", "fd_reused",  "closes",        "peeks",          "threads_full",
+	"tls_calls",  "tls_no_fd",  "tls_no_entry",  "tls_calls_full",
 };
 #endif
 

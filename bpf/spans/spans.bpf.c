@@ -71,6 +71,7 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 payload_max = EMBER_SPANS_DEFAULT_HEAD;
 const volatile __u32 self_tgid = 0; /* the agent itself is never traced */
 const volatile __u8 use_ringbuf = 1;
+const volatile __u8 tls_on = 0; /* TLS uprobes loaded: syscalls tell them their fd */
 
 enum call_kind { CALL_DATA = 0, CALL_SENDFILE = 1 };
 
@@ -105,6 +106,14 @@ struct {
 	__type(key, struct ember_conn_key);
 	__type(value, struct ember_conn_state);
 } conns SEC(".maps");
+
+/* The same for the plaintext of TLS connections (tls.bpf.h): the syscalls see ciphertext. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, EMBER_SPANS_MAX_CONNS);
+	__type(key, struct ember_conn_key);
+	__type(value, struct ember_conn_state);
+} tls_conns SEC(".maps");
 
 /* Processes with a traced connection: their exit is reported. */
 struct {
@@ -376,11 +385,12 @@ static __always_inline __u8 infer(const __u8 *payload, __u32 n, __u32 len, int *
 /* ---- events ------------------------------------------------------------- */
 
 static __always_inline void send_ctl(void *ctx, __u32 type, __u32 tgid, __u32 fd,
-				     const struct ember_conn_state *st, __u64 sk_addr)
+				     const struct ember_conn_state *st, __u64 sk_addr, __u8 tls)
 {
 	struct ember_span_ctl ev = {};
 
 	ev.type = type;
+	ev.tls = tls;
 	ev.tgid = tgid;
 	ev.tid = (__u32)bpf_get_current_pid_tgid();
 	ev.fd = fd;
@@ -446,19 +456,29 @@ static __always_inline __u32 copy_payload(struct scratch *s, const struct call_a
 	return off;
 }
 
-static __always_inline void on_close(void *ctx, __u32 tgid, __u32 fd)
+static __always_inline void close_in(void *ctx, void *map, __u32 tgid, __u32 fd, __u8 tls)
 {
 	struct ember_conn_key key = {.tgid = tgid, .fd = fd};
-	struct ember_conn_state *st = bpf_map_lookup_elem(&conns, &key);
+	struct ember_conn_state *st = bpf_map_lookup_elem(map, &key);
 
 	if (!st)
 		return;
 	if (st->conn_id) {
-		send_ctl(ctx, EMBER_CTL_CLOSE, tgid, fd, st, 0);
+		send_ctl(ctx, EMBER_CTL_CLOSE, tgid, fd, st, 0, tls);
 		count_stat(EMBER_SPAN_STAT_CLOSES);
 	}
-	bpf_map_delete_elem(&conns, &key);
+	bpf_map_delete_elem(map, &key);
 }
+
+static __always_inline void on_close(void *ctx, __u32 tgid, __u32 fd)
+{
+	close_in(ctx, &conns, tgid, fd, 0);
+	if (tls_on)
+		close_in(ctx, &tls_conns, tgid, fd, 1);
+}
+
+/* tls.bpf.h: a TLS call in progress on this thread learns the socket it moves bytes on. */
+static __always_inline void tls_note_socket(__u64 id, __u32 fd, __u64 sk);
 
 static __always_inline void on_enter(void *ctx, __u32 nr, __u64 a0, __u64 a1, __u64 a2,
 				     __u64 a3)
@@ -517,6 +537,8 @@ static __always_inline void on_enter(void *ctx, __u32 nr, __u64 a0, __u64 a1, __
 	ca.sk = tcp_sock_of(ca.fd);
 	if (!ca.sk)
 		return;
+	if (tls_on)
+		tls_note_socket(id, ca.fd, ca.sk);
 	struct ember_conn_key key = {.tgid = tgid, .fd = ca.fd};
 	struct ember_conn_state *st = bpf_map_lookup_elem(&conns, &key);
 	if (st && st->sk == ca.sk) {
@@ -551,35 +573,30 @@ static __always_inline void tag_thread(struct ember_conn_state *st, struct ember
 		bpf_map_delete_elem(&span_threads, &tid);
 }
 
-static __always_inline void on_exit(void *ctx, long ret)
+/*
+ * A call on connection (tgid, ca->fd) moved ret bytes: infer, or send its
+ * payload head.  map is conns (syscalls) or tls_conns (TLS plaintext).
+ */
+static __always_inline void on_bytes(void *ctx, void *map, const struct call_args *ca, long ret,
+				     __u8 tls)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
-	struct call_args *ap = bpf_map_lookup_elem(&args, &id);
-	struct call_args ca;
 	__u32 zero = 0;
 
-	if (!ap)
-		return;
-	ca = *ap;
-	bpf_map_delete_elem(&args, &id);
-	if (ret <= 0)
-		return;
-	count_stat(EMBER_SPAN_STAT_CALLS);
-
-	struct ember_conn_key key = {.tgid = tgid, .fd = ca.fd};
-	struct ember_conn_state *st = bpf_map_lookup_elem(&conns, &key);
-	if (st && st->sk != ca.sk) {
+	struct ember_conn_key key = {.tgid = tgid, .fd = ca->fd};
+	struct ember_conn_state *st = bpf_map_lookup_elem(map, &key);
+	if (st && st->sk != ca->sk) {
 		count_stat(EMBER_SPAN_STAT_FD_REUSED);
 		if (st->conn_id)
-			send_ctl(ctx, EMBER_CTL_CLOSE, tgid, ca.fd, st, 0);
-		bpf_map_delete_elem(&conns, &key);
+			send_ctl(ctx, EMBER_CTL_CLOSE, tgid, ca->fd, st, 0, tls);
+		bpf_map_delete_elem(map, &key);
 		st = 0;
 	}
 	if (!st) {
-		struct ember_conn_state init = {.sk = ca.sk};
-		bpf_map_update_elem(&conns, &key, &init, BPF_NOEXIST);
-		st = bpf_map_lookup_elem(&conns, &key);
+		struct ember_conn_state init = {.sk = ca->sk};
+		bpf_map_update_elem(map, &key, &init, BPF_NOEXIST);
+		st = bpf_map_lookup_elem(map, &key);
 		if (!st) {
 			count_stat(EMBER_SPAN_STAT_CONNS_FULL);
 			return;
@@ -589,13 +606,13 @@ static __always_inline void on_exit(void *ctx, long ret)
 		count_stat(EMBER_SPAN_STAT_UNKNOWN_EVENTS);
 		return;
 	}
-	if (ca.kind == CALL_SENDFILE && !st->conn_id)
+	if (ca->kind == CALL_SENDFILE && !st->conn_id)
 		return;
 
 	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &zero);
 	if (!s)
 		return;
-	__u32 captured = ca.kind == CALL_SENDFILE ? 0 : copy_payload(s, &ca, (__u64)ret);
+	__u32 captured = ca->kind == CALL_SENDFILE ? 0 : copy_payload(s, ca, (__u64)ret);
 
 	if (!st->conn_id) {
 		int kind = MSG_NONE;
@@ -610,14 +627,14 @@ static __always_inline void on_exit(void *ctx, long ret)
 			return;
 		}
 		/* a request sent, or a response received, makes a client */
-		st->role = (kind == MSG_REQUEST) == (ca.dir == EMBER_DIR_EGRESS) ? EMBER_ROLE_CLIENT
+		st->role = (kind == MSG_REQUEST) == (ca->dir == EMBER_DIR_EGRESS) ? EMBER_ROLE_CLIENT
 										  : EMBER_ROLE_SERVER;
 		st->proto = proto;
 		st->conn_id = new_id();
 		count_stat(EMBER_SPAN_STAT_INFERRED);
 		__u8 one = 1;
 		bpf_map_update_elem(&traced_procs, &tgid, &one, BPF_ANY);
-		send_ctl(ctx, EMBER_CTL_OPEN, tgid, ca.fd, st, ca.sk);
+		send_ctl(ctx, EMBER_CTL_OPEN, tgid, ca->fd, st, ca->sk, tls);
 	}
 
 	struct ember_span_data *ev = &s->ev;
@@ -626,20 +643,20 @@ static __always_inline void on_exit(void *ctx, long ret)
 	ev->req_id = 0;
 	ev->tgid = tgid;
 	ev->tid = tid;
-	ev->fd = ca.fd;
+	ev->fd = ca->fd;
 	ev->len = ret > 0xffffffffL ? 0xffffffffu : (__u32)ret;
 	ev->captured = captured;
-	ev->dir = ca.dir;
+	ev->dir = ca->dir;
 	ev->proto = st->proto;
 	ev->role = st->role;
-	ev->flags = 0;
-	if (captured < ev->len && ca.kind != CALL_SENDFILE) {
+	ev->flags = tls ? EMBER_SPAN_F_TLS : 0;
+	if (captured < ev->len && ca->kind != CALL_SENDFILE) {
 		ev->flags |= EMBER_SPAN_F_TRUNCATED;
 		count_stat(EMBER_SPAN_STAT_TRUNCATED);
 	}
-	if (st->last_dir != ca.dir + 1) {
+	if (st->last_dir != ca->dir + 1) {
 		ev->flags |= EMBER_SPAN_F_NEW_TURN;
-		st->last_dir = ca.dir + 1;
+		st->last_dir = ca->dir + 1;
 	}
 	if (st->flags & EMBER_CONN_F_LOST)
 		ev->flags |= EMBER_SPAN_F_LOST_BEFORE;
@@ -657,6 +674,24 @@ static __always_inline void on_exit(void *ctx, long ret)
 		count_stat(EMBER_SPAN_STAT_DATA_EVENTS);
 	}
 }
+
+static __always_inline void on_exit(void *ctx, long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call_args *ap = bpf_map_lookup_elem(&args, &id);
+	struct call_args ca;
+
+	if (!ap)
+		return;
+	ca = *ap;
+	bpf_map_delete_elem(&args, &id);
+	if (ret <= 0)
+		return;
+	count_stat(EMBER_SPAN_STAT_CALLS);
+	on_bytes(ctx, &conns, &ca, ret, 0);
+}
+
+#include "tls.bpf.h"
 
 /* ---- hooks: syscall tracepoints ---------------------------------------- */
 
@@ -749,6 +784,6 @@ int ember_spans_exit(struct bpf_raw_tracepoint_args *ctx)
 	    !bpf_map_lookup_elem(&traced_procs, &tgid))
 		return 0;
 	bpf_map_delete_elem(&traced_procs, &tgid);
-	send_ctl(ctx, EMBER_CTL_EXIT, tgid, 0, 0, 0);
+	send_ctl(ctx, EMBER_CTL_EXIT, tgid, 0, 0, 0, 0);
 	return 0;
 }

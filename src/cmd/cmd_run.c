@@ -5,7 +5,7 @@
  *             [--services FILE] [--retention 14d] [--full-resolution 48h]
  *             [--max-db-size 2G] [--no-net] [--net-hooks FAMILY] [--net-top-peers N]
  *             [--no-spans] [--slow-threshold MS] [--payload-head BYTES]
- *             [--force-perfbuf] [--spans-hooks KIND]
+ *             [--force-perfbuf] [--spans-hooks KIND] [--no-tls]
  *
  * Profiles every process on the host, drains the kernel maps every second
  * into an in-memory profile (symbolizing while the processes still exist),
@@ -144,7 +144,8 @@ static void usage(FILE *f)
 		"  --payload-head BYTES bytes of each socket payload read for spans (default 1024,\n"
 		"                       at most 4096)\n"
 		"  --force-perfbuf      send span events through perf buffers, not ring buffers\n"
-		"  --spans-hooks KIND   auto (default), tracepoint (syscalls:*) or raw (sys_enter/exit)\n");
+		"  --spans-hooks KIND   auto (default), tracepoint (syscalls:*) or raw (sys_enter/exit)\n"
+		"  --no-tls             do not read TLS plaintext (uprobes on OpenSSL and Go crypto/tls)\n");
 }
 
 /* The pending profile and the database file, as JSON members. */
@@ -668,6 +669,7 @@ enum {
 	OPT_PAYLOAD_HEAD,
 	OPT_FORCE_PERFBUF,
 	OPT_SPANS_HOOKS,
+	OPT_NO_TLS,
 };
 
 int cmd_run(int argc, char **argv)
@@ -688,6 +690,7 @@ int cmd_run(int argc, char **argv)
 		{"payload-head", required_argument, 0, OPT_PAYLOAD_HEAD},
 		{"force-perfbuf", no_argument, 0, OPT_FORCE_PERFBUF},
 		{"spans-hooks", required_argument, 0, OPT_SPANS_HOOKS},
+		{"no-tls", no_argument, 0, OPT_NO_TLS},
 		{"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
 	};
 	bool spans_on = true;
@@ -781,6 +784,7 @@ int cmd_run(int argc, char **argv)
 				return 2;
 			break;
 		case OPT_FORCE_PERFBUF: sopts.force_perfbuf = true; break;
+		case OPT_NO_TLS: sopts.no_tls = true; break;
 		case OPT_SPANS_HOOKS:
 			if (strcmp(optarg, "auto") == 0) {
 				sopts.hooks = EMBER_SPAN_HOOKS_AUTO;
@@ -903,8 +907,9 @@ int cmd_run(int argc, char **argv)
 	if (a.spans)
 		fprintf(stderr,
 			"ember: tracing L7 requests through %s hooks and %s (payload head %lu B, "
-			"slow threshold %lu ms)\n",
-			ember_spans_hooks(a.spans), ember_spans_transport(a.spans), head, slow_ms);
+			"slow threshold %lu ms, TLS plaintext %s)\n",
+			ember_spans_hooks(a.spans), ember_spans_transport(a.spans), head, slow_ms,
+			ember_spans_tls(a.spans) ? "on" : "off");
 	if (a.net) {
 		struct ember_net_hook_report hr;
 		ember_net_bpf_report(a.net_bpf, &hr);

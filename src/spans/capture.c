@@ -98,6 +98,13 @@ static bool is_raw_prog(const struct bpf_program *p)
 	return strcmp(n, "ember_raw_enter") == 0 || strcmp(n, "ember_raw_exit") == 0;
 }
 
+/* The TLS uprobes: attached per file by tls_attach.c, not here. */
+static bool is_tls_prog(const struct bpf_program *p)
+{
+	const char *n = bpf_program__name(p);
+	return strncmp(n, "ember_ssl_", 10) == 0 || strncmp(n, "ember_go_tls_", 13) == 0;
+}
+
 static bool is_tracepoint_prog(const struct bpf_program *p)
 {
 	const char *n = bpf_program__name(p);
@@ -222,7 +229,7 @@ static int attach_all(struct ember_span_capture *cap, char *err, size_t errlen)
 	struct bpf_program *p;
 
 	bpf_object__for_each_program(p, cap->skel->obj) {
-		if (!bpf_program__autoload(p))
+		if (!bpf_program__autoload(p) || is_tls_prog(p))
 			continue;
 		if (cap->n_links == MAX_LINKS)
 			return -E2BIG;
@@ -305,8 +312,11 @@ int ember_span_capture_open(const struct ember_span_capture_opts *opts,
 	cap->skel->rodata->payload_max = cap->o.payload_head;
 	cap->skel->rodata->self_tgid = (uint32_t)getpid();
 	cap->skel->rodata->use_ringbuf = cap->ringbuf;
+	cap->skel->rodata->tls_on = cap->o.tls;
 	bpf_object__for_each_program(p, cap->skel->obj) {
-		if (is_raw_prog(p))
+		if (is_tls_prog(p))
+			bpf_program__set_autoload(p, cap->o.tls);
+		else if (is_raw_prog(p))
 			bpf_program__set_autoload(p, cap->raw);
 		else if (is_tracepoint_prog(p))
 			bpf_program__set_autoload(p, !cap->raw);
@@ -421,6 +431,11 @@ int ember_span_capture_tag(struct ember_span_capture *cap, uint64_t req_id, uint
 	int fd = bpf_map__fd(cap->skel->maps.span_req_endpoint);
 
 	return bpf_map_update_elem(fd, &req_id, &endpoint, BPF_ANY) ? -errno : 0;
+}
+
+struct bpf_object *ember_span_capture_object(const struct ember_span_capture *cap)
+{
+	return cap->skel->obj;
 }
 
 void ember_span_capture_thread_maps(const struct ember_span_capture *cap, int *threads_fd,

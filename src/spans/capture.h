@@ -34,6 +34,7 @@ struct ember_span_capture_opts {
 	unsigned payload_head;  /* bytes of each payload (default 1024, at most 4096) */
 	enum ember_span_hooks hooks;
 	bool force_perfbuf;
+	bool tls;               /* load the TLS uprobe programs (attached by tls_attach.c) */
 	size_t data_buffer;     /* bytes of the data ring buffer (default 8 MiB) */
 	void (*on_ctl)(const struct ember_span_ctl *ev, void *arg);
 	void (*on_data)(const struct ember_span_data *ev, const uint8_t *payload, void *arg);
@@ -64,6 +65,9 @@ uint64_t ember_span_capture_perf_lost(const struct ember_span_capture *cap);
 
 /* Tag a request with its endpoint for the CPU profiler (span_req_endpoint). */
 int ember_span_capture_tag(struct ember_span_capture *cap, uint64_t req_id, uint32_t endpoint);
+
+/* The loaded BPF object (for tls_attach.c to attach its uprobe programs). */
+struct bpf_object *ember_span_capture_object(const struct ember_span_capture *cap);
 
 /* File descriptors of span_threads and span_req_endpoint, for the profiler to share. */
 void ember_span_capture_thread_maps(const struct ember_span_capture *cap, int *threads_fd,

@@ -127,6 +127,7 @@ struct span_conn {
 	uint8_t proto, role;
 	uint8_t last_dir;     /* direction + 1 of the last payload, 0 = none */
 	bool dead;            /* TLS or another protocol took over: ignored */
+	bool tls;             /* plaintext from the TLS uprobes */
 	bool closed;
 	uint64_t close_sweep;  /* tracker's sweep count at the close */
 	int64_t last_ts;

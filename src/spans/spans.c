@@ -32,6 +32,7 @@
 #include "spans/endpoint.h"
 #include "spans/endpoints.h"
 #include "spans/red.h"
+#include "spans/tls_attach.h"
 #include "spans/tracker.h"
 #include "store/store_spans.h"
 
@@ -58,6 +59,7 @@ struct series {
 struct ember_spans {
 	struct ember_spans_opts o;
 	struct ember_span_capture *cap;
+	struct ember_tls_attach *tls; /* NULL with no_tls or when the uprobes cannot load */
 	struct ember_endpoints *endpoints;
 	struct ember_tracker *tracker;
 	struct ember_red *red;
@@ -237,13 +239,26 @@ int ember_spans_start(const struct ember_spans_opts *opts, struct ember_spans **
 	struct ember_span_capture_opts co = {.payload_head = sp->o.payload_head,
 					     .hooks = sp->o.hooks,
 					     .force_perfbuf = sp->o.force_perfbuf,
+					     .tls = !sp->o.no_tls,
 					     .on_ctl = on_ctl,
 					     .on_data = on_data,
 					     .arg = sp};
 	rc = ember_span_capture_open(&co, &sp->cap, err, errlen);
+	if (rc && co.tls) {
+		/* TLS is an addition: spans without it rather than none */
+		ember_warn("%s; retrying without TLS uprobes", err);
+		co.tls = false;
+		rc = ember_span_capture_open(&co, &sp->cap, err, errlen);
+	}
 	if (rc) {
 		ember_spans_stop(sp);
 		return rc;
+	}
+	if (co.tls) {
+		char terr[256];
+		if (ember_tls_attach_start(ember_span_capture_object(sp->cap), &sp->tls, terr,
+					   sizeof(terr)))
+			ember_warn("TLS plaintext not traced: %s", terr);
 	}
 	rc = pthread_create(&sp->thread, NULL, span_thread, sp);
 	if (rc) {
@@ -285,6 +300,11 @@ void ember_spans_drain(struct ember_spans *sp)
 	sp->running = false;
 }
 
+bool ember_spans_tls(const struct ember_spans *sp)
+{
+	return sp->tls != NULL;
+}
+
 const char *ember_spans_hooks(const struct ember_spans *sp)
 {
 	return sp->cap ? ember_span_capture_hooks(sp->cap) : "none";
@@ -300,6 +320,7 @@ void ember_spans_stop(struct ember_spans *sp)
 	if (!sp)
 		return;
 	ember_spans_drain(sp);
+	ember_tls_attach_stop(sp->tls);
 	ember_span_capture_close(sp->cap);
 	ember_tracker_free(sp->tracker);
 	ember_red_free(sp->red);
@@ -588,12 +609,17 @@ void ember_spans_stats_json(struct ember_spans *sp, struct strbuf *sb)
 		  sp->cap ? ember_span_capture_perf_lost(sp->cap) : 0, run_cnt, run_ns);
 	for (int i = 0; i < EMBER_TRACKER__COUNT; i++)
 		sb_printf(sb, "%s\"%s\":%" PRIu64, i ? "," : "", tnames[i], ts[i]);
+	sb_puts(sb, "},\"tls\":"); /* the attacher's counters; the kernel's are tls_* above */
+	if (sp->tls)
+		ember_tls_attach_stats_json(sp->tls, sb);
+	else
+		sb_puts(sb, "null");
 	pthread_mutex_lock(&sp->series_lock);
 	size_t series = ember_endpoints_count(sp->series_keys) - 1;
 	uint64_t series_dropped = sp->series_dropped;
 	pthread_mutex_unlock(&sp->series_lock);
 	sb_printf(sb,
-		  "},\"aggregator\":{\"spans\":%" PRIu64 ",\"cells\":%" PRIu64 ",\"cells_full\":%" PRIu64
+		  ",\"aggregator\":{\"spans\":%" PRIu64 ",\"cells\":%" PRIu64 ",\"cells_full\":%" PRIu64
 		  ",\"dropped\":%" PRIu64 ",\"slow\":%" PRIu64 ",\"slow_dropped\":%" PRIu64
 		  ",\"peers_full\":%" PRIu64 ",\"hist_nomem\":%" PRIu64 "},\"endpoints\":%zu,\"endpoints_overflow\":%" PRIu64
 		  ",\"endpoints_capped\":%" PRIu64 ",\"series\":%zu,\"series_dropped\":%" PRIu64

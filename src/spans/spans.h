@@ -32,6 +32,7 @@ struct ember_spans_opts {
 	unsigned payload_head;     /* bytes (default 1024, at most 4096) */
 	enum ember_span_hooks hooks;
 	bool force_perfbuf;
+	bool no_tls;               /* no uprobes on TLS libraries (plaintext never read) */
 	uint64_t slow_ns;          /* slow-span threshold (default 500 ms) */
 	unsigned max_endpoints;    /* per service and protocol (default 200) */
 	size_t max_conns;          /* tracked connections (default 16384) */
@@ -68,6 +69,9 @@ void ember_spans_sync(struct ember_spans *sp, int max_ms);
 
 /* Stop the span thread after it has read what the kernel sent; a flush then takes it all. */
 void ember_spans_drain(struct ember_spans *sp);
+
+/* Whether TLS plaintext is traced (uprobes loaded and the attacher running). */
+bool ember_spans_tls(const struct ember_spans *sp);
 
 /* The hooks and transport chosen ("tracepoint"/"raw_tracepoint", "ringbuf"/"perfbuf"). */
 const char *ember_spans_hooks(const struct ember_spans *sp);

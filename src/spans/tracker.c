@@ -182,6 +182,7 @@ static void emit_span(struct span_conn *c, struct span_pending *p, int64_t end_t
 		.proto = c->proto,
 		.role = c->role,
 		.error = p->error,
+		.tls = c->tls,
 		.status = p->status,
 		.endpoint = p->endpoint,
 		.text = p->text,
@@ -194,6 +195,8 @@ static void emit_span(struct span_conn *c, struct span_pending *p, int64_t end_t
 		.resp_bytes = p->resp_bytes,
 	};
 	tr->stats[EMBER_TRACKER_SPANS]++;
+	if (c->tls)
+		tr->stats[EMBER_TRACKER_TLS_SPANS]++;
 	if (tr->o.on_span)
 		tr->o.on_span(&sp, tr->o.arg);
 }
@@ -647,6 +650,7 @@ void ember_tracker_ctl(struct ember_tracker *tr, const struct ember_span_ctl *ev
 		if (!c && !(c = create_conn(tr, ev->conn_id, ev->tgid, ev->fd, ev->proto, ev->role)))
 			return;
 		format_peer(ev, c->role == EMBER_ROLE_CLIENT, c->peer, sizeof(c->peer));
+		c->tls = ev->tls != 0;
 		memcpy(c->comm, ev->comm, sizeof(c->comm) - 1);
 		c->comm[sizeof(c->comm) - 1] = '\0';
 		c->last_ts = (int64_t)ev->ts_ns;
@@ -689,6 +693,8 @@ void ember_tracker_data(struct ember_tracker *tr, const struct ember_span_data *
 	tr->stats[EMBER_TRACKER_BYTES] += captured;
 	if (!c && !(c = create_conn(tr, ev->conn_id, ev->tgid, ev->fd, ev->proto, ev->role)))
 		return;
+	if (ev->flags & EMBER_SPAN_F_TLS)
+		c->tls = true;
 	lru_front(tr, c);
 	c->last_ts = (int64_t)ev->ts_ns;
 	if (c->dead)

@@ -29,6 +29,7 @@ struct ember_span {
 	uint32_t pid, tid;
 	uint8_t proto, role;
 	bool error;
+	bool tls;                 /* read at the TLS library (uprobes), not the socket */
 	uint16_t status;          /* HTTP status, 0 for the other protocols */
 	uint32_t endpoint;        /* id in the endpoint table */
 	const char *text;         /* request text (<= 1 KiB) or NULL */
@@ -56,6 +57,7 @@ enum ember_tracker_stat {
 	EMBER_TRACKER_STMTS_EVICTED, /* prepared statements forgotten (SPAN_MAX_STMTS) */
 	EMBER_TRACKER_UNKNOWN_STMT,  /* executions of a statement never seen prepared */
 	EMBER_TRACKER_OOM,
+	EMBER_TRACKER_TLS_SPANS,     /* spans of TLS connections (plaintext from uprobes) */
 	EMBER_TRACKER__COUNT,
 };
 
@@ -64,7 +66,7 @@ enum ember_tracker_stat {
 	{"events",          "bytes",         "spans",        "conns",        "conns_opened",   \
 	 "conns_evicted",   "conns_idle",    "conns_dead",   "unanswered",   "unmatched",      \
 	 "pending_full",    "desync",        "lost",         "stmts_evicted", "unknown_stmt",  \
-	 "oom"}
+	 "oom",             "tls_spans"}
 #endif
 
 #define EMBER_TRACKER_DEFAULT_MAX_CONNS 16384

@@ -4,6 +4,7 @@
 #                 the script exits; at exit it is restored and every
 #                 process whose pid the script added to the array pids is
 #                 killed and waited for.
+#   free_port     a TCP port nothing listens on (20000-32000)
 
 bench_begin() {
 	bench_old_stats=$(sysctl -n kernel.bpf_stats_enabled)
@@ -16,4 +17,12 @@ bench_end() {
 	sysctl -qw kernel.bpf_stats_enabled="$bench_old_stats"
 	for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2> /dev/null || true; done
+}
+
+free_port() {
+	local p
+	while :; do
+		p=$(shuf -i 20000-32000 -n 1)
+		ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
+	done
 }

@@ -29,14 +29,6 @@ HZ=$(getconf CLK_TCK)
 . tests/bench/lib.sh
 bench_begin
 
-free_port() {
-	local p
-	while :; do
-		p=$(shuf -i 20000-32000 -n 1)
-		ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
-	done
-}
-
 rport=$(free_port)
 redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$OUT" \
 	--logfile "$OUT/redis.log" &

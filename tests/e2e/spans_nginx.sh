@@ -54,24 +54,7 @@ non2xx_b=$(sed -n 's/^Non-2xx responses: *//p' "$OUT/ab-404.txt")
 [ "$non2xx_b" = "$bad" ] || fail "ab saw $non2xx_b non-2xx of $bad for /missing"
 note "ab: $ok x 200, $bad x 404"
 
-q="pid=$worker&protocol=http&role=server"
-got200=$(settle "$q" '[.rows[].statuses["200"] // 0] | add // 0')
-got404=$(spans_json "$q" | jq -r '[.rows[].statuses["404"] // 0] | add // 0')
-total=$(spans_json "$q" | jq -r '[.rows[].count] | add // 0')
-spans_json "$q" | jq -c '.rows[] | {endpoint, count, statuses, p50_ms, p99_ms}' > "$OUT/server-rows.txt"
-cat "$OUT/server-rows.txt"
-note "nginx server spans: $got200 x 200, $got404 x 404, $total in all"
-within "$got200" "$ok" 0.5 || fail "server spans with 200: $got200, ab: $ok"
-within "$got404" "$bad" 0.5 || fail "server spans with 404: $got404, ab: $bad"
-within "$total" $((ok + bad)) 0.5 || fail "server spans: $total, ab: $((ok + bad))"
-grep -q '"endpoint":"GET /missing/{id}"' "$OUT/server-rows.txt" || fail "404 path not templated"
-
-# the client side, from each ab process
-c200=$(spans_json "pid=$ab200&protocol=http&role=client" | jq -r '[.rows[].statuses["200"] // 0] | add // 0')
-c404=$(spans_json "pid=$ab404&protocol=http&role=client" | jq -r '[.rows[].statuses["404"] // 0] | add // 0')
-note "ab client spans: $c200 x 200, $c404 x 404"
-within "$c200" "$ok" 0.5 || fail "ab's client spans with 200: $c200, ab: $ok"
-within "$c404" "$bad" 0.5 || fail "ab's client spans with 404: $c404, ab: $bad"
+check_nginx_spans "$worker" "$ok" "$bad" "$ab200" "$ab404" "$ok"
 err=$(spans_json "pid=$ab404&protocol=http&role=client" | jq -r '[.rows[].errors] | add // 0')
 [ "$err" = "$c404" ] || fail "a client's 404 should count as an error ($err of $c404)"
 

@@ -10,7 +10,8 @@
  *                reach the function records, pc-value tables and names
  *                instead of dying at the magic.
  * Each table that parses is looked up at every pc around its text,
- * enumerated, and compiled to unwind rows; besides sanitizer reports the
+ * enumerated, compiled to unwind rows, and searched for the RET
+ * instructions of its functions (goreturns.c, with the input as code); besides sanitizer reports the
  * target aborts when an invariant breaks (chain length, names, rows sorted
  * and merged, a GAP row last).
  *
@@ -28,6 +29,7 @@
 #include "symbolizer/goelf.c"
 #include "symbolizer/gopclntab.c"
 #include "symbolizer/gopclntab_rows.c"
+#include "symbolizer/goreturns.c"
 
 #include "../unit/gopclntab_synth.h"
 
@@ -44,6 +46,31 @@ static void check_rows(const struct ember_unwind_table *t)
 	}
 	if (t->n_rows && EMBER_ROW_CFA(&t->rows[t->n_rows - 1]) != EMBER_CFA_GAP)
 		abort();
+}
+
+/* The RETs of the first functions, with the fuzz input standing in for their code. */
+static void exercise_rets(struct ember_gopclntab *g, const uint8_t *code, size_t len)
+{
+	struct ember_go_probes p;
+	struct gofunc f;
+	uint64_t entry, end;
+	const char *name;
+	char err[128];
+
+	for (uint64_t i = 0; i < g->nfunc && i < 16; i++) {
+		if (ember_gopclntab_func(g, i, &name, &entry, &end) || gotab_func(g, i, &f))
+			continue;
+		if (rets_in_code(g, &f, end, code, len, &p) == 0) {
+			if (!p.n_rets || p.n_rets > EMBER_GO_MAX_RETS)
+				abort();
+			for (size_t r = 1; r <= p.n_rets; r++)
+				if (p.vaddrs[r] <= f.entry || p.vaddrs[r] >= end ||
+				    code[p.vaddrs[r] - f.entry] != 0xc3 || p.vaddrs[r] <= p.vaddrs[r - 1])
+					abort();
+		}
+		/* by name: no code in a bare table, so an error, never a crash */
+		ember_go_func_returns(g, name, &p, err, sizeof(err));
+	}
 }
 
 static void exercise(struct ember_gopclntab *g)
@@ -88,6 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (data[0] & 0x80) {
 		if (ember_gopclntab_parse(data + 1, size - 1, 0x4b0000, &g, err, sizeof(err)) == 0) {
 			exercise(g);
+			exercise_rets(g, data, size);
 			ember_gopclntab_free(g);
 		}
 		return 0;
@@ -102,6 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		tab[(data[i] | (size_t)data[i + 1] << 8) % len] = data[i + 2];
 	if (ember_gopclntab_parse(tab, len, 0x4b0000, &g, err, sizeof(err)) == 0) {
 		exercise(g);
+		exercise_rets(g, data, size);
 		ember_gopclntab_free(g);
 	}
 	return 0;

@@ -24,6 +24,8 @@
 #   goprog_stripped the same built with -ldflags='-s -w'
 #   gohttp          Go net/http server: /light/N, /heavy/N (heavyWork, ~20 ms of
 #                   CPU), /fail/N (500), for the span tests
+#   gotls           Go HTTPS server and client (HTTP/1.1), for the TLS span
+#                   tests; gotls_stripped the same with -ldflags='-s -w'
 #   gogc            Go, GC-heavy: allocation, stack growth, channels, the
 #                   clock (the runtime's stack switches); gogc_stripped too
 # Rebuilds only what is older than its source.
@@ -75,6 +77,12 @@ if command -v go >/dev/null 2>&1; then
 	fi
 	if newer "$out/gohttp" "$src/gohttp"; then
 		(cd "$src/gohttp" && go build -o "$out/gohttp" .)
+	fi
+	if newer "$out/gotls" "$src/gotls"; then
+		(cd "$src/gotls" && go build -o "$out/gotls" .)
+	fi
+	if newer "$out/gotls_stripped" "$src/gotls"; then
+		(cd "$src/gotls" && go build -ldflags='-s -w' -o "$out/gotls_stripped" .)
 	fi
 	if newer "$out/gogc" "$src/gogc"; then
 		(cd "$src/gogc" && go build -o "$out/gogc" .)

@@ -31,6 +31,7 @@ struct got {
 	int64_t start, end;
 	uint64_t req_bytes, resp_bytes;
 	uint32_t tid;
+	bool tls;
 };
 
 static struct h {
@@ -62,6 +63,7 @@ static void on_span(const struct ember_span *s, void *arg)
 	g->req_bytes = s->req_bytes;
 	g->resp_bytes = s->resp_bytes;
 	g->tid = s->tid;
+	g->tls = s->tls;
 }
 
 static void on_tag(uint64_t req_id, uint32_t endpoint, void *arg)
@@ -192,6 +194,37 @@ static void sstr(uint64_t conn, uint8_t proto, uint8_t role, uint8_t dir, const 
 }
 
 /* ---- HTTP ---- */
+
+/* TLS plaintext: flagged by the control event or by a data event's flag. */
+static void test_tls_marked(void **state)
+{
+	uint64_t st[EMBER_TRACKER__COUNT];
+	(void)state;
+	struct ember_span_ctl ev = {.type = EMBER_CTL_OPEN, .tgid = 10, .fd = 4, .conn_id = 7,
+				    .proto = HTTP, .role = SERVER, .family = 2, .tls = 1};
+	ember_tracker_ctl(H.tr, &ev);
+	sstr(7, HTTP, SERVER, IN, "GET /a HTTP/1.1\r\n\r\n");
+	sstr(7, HTTP, SERVER, OUT, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	/* no OPEN seen (lost): the data flag alone marks the connection */
+	static const char req[] = "GET /b HTTP/1.1\r\n\r\n";
+	static const char resp[] = "HTTP/1.1 204 No Content\r\n\r\n";
+	io_flags(8, HTTP, SERVER, IN, req, strlen(req), EMBER_SPAN_F_TLS, 0);
+	io_flags(8, HTTP, SERVER, OUT, resp, strlen(resp), EMBER_SPAN_F_TLS, 0);
+	/* and a plain connection stays plain */
+	open_conn(9, HTTP, SERVER);
+	sstr(9, HTTP, SERVER, IN, "GET /c HTTP/1.1\r\n\r\n");
+	sstr(9, HTTP, SERVER, OUT, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(count(), 3);
+	expect(0, "GET /a", 200, false);
+	expect(1, "GET /b", 204, false);
+	expect(2, "GET /c", 200, false);
+	assert_true(H.spans[0].tls);
+	assert_true(H.spans[1].tls);
+	assert_false(H.spans[2].tls);
+	ember_tracker_stats(H.tr, st);
+	assert_int_equal(st[EMBER_TRACKER_TLS_SPANS], 2);
+	assert_int_equal(st[EMBER_TRACKER_SPANS], 3);
+}
 
 static void test_http_server_keepalive(void **state)
 {
@@ -724,6 +757,7 @@ static void test_bounds(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		T(test_tls_marked),
 		T(test_http_server_keepalive),    T(test_http_client_pipelined_chunked),
 		T(test_http_body_not_captured),   T(test_http_interim_until_close_upgrade),
 		T(test_http_garbage_and_long_headers), T(test_redis_pipelined),

@@ -1,0 +1,3 @@
+module example.com/gotls
+
+go 1.19
