@@ -1,0 +1,61 @@
+#!/bin/sh
+# offcpu_run: `ember run --offcpu` stores off-CPU profiles beside the CPU
+# ones.  The API's type=offcpu selection (folded, flame graph, pprof)
+# attributes each wait of offcpu_waits to its stack within 5% of the time
+# the program measured itself; type=cpu (the default) holds the spinner's
+# CPU and no wait; a database of schema 7 migrates with its rows as cpu
+# (test_store covers the migration itself).
+. "$(dirname "$0")/lib.sh"
+require_bpf
+require_prog offcpu_waits
+
+start_ember_run --db "$OUT/ember.db" --flush 1 --offcpu --no-net --no-spans
+url=${url%/}
+grep -q "recording off-CPU profiles" "$OUT/run.log" || { cat "$OUT/run.log"; fail "no off-CPU line"; }
+
+start_bg "$PROGS/offcpu_waits" 5 > "$OUT/truth.txt"
+pid=$BG_LAST
+for i in $(seq 1 50); do grep -q '^ready' "$OUT/truth.txt" && break; sleep 0.1; done
+sleep 1 # the agent reads the new process's tables at its first samples or waits
+kill -USR1 "$pid"
+wait "$pid" || fail "offcpu_waits failed"
+sed 's/^/  truth: /' "$OUT/truth.txt"
+sleep 3 # two drains and a flush
+
+curl -sf "$url/api/folded?type=offcpu&pid=$pid" > "$OUT/off.folded" || fail "GET /api/folded?type=offcpu failed"
+curl -sf "$url/api/folded?pid=$pid" > "$OUT/cpu.folded" || fail "GET /api/folded (cpu) failed"
+curl -sf "$url/api/flamegraph?type=offcpu&pid=$pid" > "$OUT/fg.json" || fail "GET /api/flamegraph?type=offcpu failed"
+curl -sf "$url/api/pprof?type=offcpu&pid=$pid" > "$OUT/off.pb.gz" || fail "GET /api/pprof?type=offcpu failed"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$url/api/folded?type=wall")
+[ "$code" = 400 ] || fail "type=wall answered $code, not 400"
+
+offcpu_ns() {
+	awk -v pat=";$1;" '{ n = $NF; line = $0; sub(/ [0-9]+$/, "", line);
+		if (index(line, pat)) t += n } END { printf "%.0f\n", t }' "$2"
+}
+for fn in sleep_waits hold_lock lock_waits feed_pipe pipe_waits; do
+	want=$(sed -n "s/^$fn waits=[0-9]* ns=\([0-9]*\)$/\1/p" "$OUT/truth.txt")
+	got=$(offcpu_ns "$fn" "$OUT/off.folded")
+	err=$(awk -v a="$got" -v b="$want" 'BEGIN { d = (a - b) / b * 100; if (d < 0) d = -d; printf "%.2f", d }')
+	note "$fn: stored off-CPU ${got} ns, measured ${want} ns, off by ${err}%"
+	awk -v e="$err" 'BEGIN { exit !(e <= 5) }' || fail "$fn: off by $err% (> 5%)"
+	[ "$(offcpu_ns "$fn" "$OUT/cpu.folded")" -lt 1000 ] || note "($fn has CPU samples too: fine, it runs a little)"
+done
+grep -q '"type":"offcpu","unit":"nanoseconds"' "$OUT/fg.json" || fail "flame graph JSON does not say offcpu/nanoseconds"
+total=$(json_num "$OUT/fg.json" total)
+[ "$total" -gt 20000000000 ] || fail "off-CPU flame graph total $total ns, expected > 20 s over 5 threads"
+
+# the CPU profile: the spinner, and no nanosecond-sized counts
+pct=$(share "$OUT/cpu.folded" ";spin")
+note "CPU profile: spin on $pct% of samples, $(total_samples "$OUT/cpu.folded") samples"
+[ "$pct" -ge 60 ] || fail "CPU profile: spin on $pct% of samples"
+[ "$(total_samples "$OUT/cpu.folded")" -lt 100000 ] || fail "CPU profile holds off-CPU nanoseconds"
+
+HOME=${HOME:-/root} GOCACHE=/tmp/ember-gocache go tool pprof -raw "$OUT/off.pb.gz" > "$OUT/raw.txt" 2>&1 ||
+	{ cat "$OUT/raw.txt"; fail "go tool pprof rejected /api/pprof?type=offcpu"; }
+sed -n '/^Samples:/{n;p;q}' "$OUT/raw.txt" | grep -q "^off_cpu/nanoseconds *$" ||
+	{ head -n 5 "$OUT/raw.txt"; fail "pprof sample type is not off_cpu/nanoseconds"; }
+curl -sf "$url/api/stats" > "$OUT/stats.json" || fail "GET /api/stats failed"
+grep -o '"offcpu":{[^}]*}' "$OUT/stats.json" | sed 's/^/  /'
+grep -q '"offcpu":{"switches":' "$OUT/stats.json" || fail "/api/stats has no offcpu counters"
+exit 0
