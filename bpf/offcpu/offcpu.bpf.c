@@ -195,16 +195,34 @@ static __always_inline void wake(__u32 tid, __u64 now)
 	p->state = PENDING_NONE;
 }
 
-/* Note the current thread as away from now on, for `state`, with key. */
+/*
+ * Note the current thread as away from now on, for `state`, with key.
+ * The thread's entry is updated in place (only the thread itself writes
+ * it, at its own switches; its wake-up reads it at the next switch that
+ * runs it): an LRU map update per switch costs more than the rest of the
+ * program.  comm is read for a new entry only (and by the walk).
+ */
 static __always_inline void note_away(__u32 state, const struct ember_offcpu_key *key,
 				      const char *comm)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct pending p = {.state = state, .key = *key};
+	struct pending *p = bpf_map_lookup_elem(&pending, &tid);
 
-	__builtin_memcpy(p.comm, comm, sizeof(p.comm));
-	p.start_ns = bpf_ktime_get_ns();
-	if (bpf_map_update_elem(&pending, &tid, &p, BPF_ANY))
+	if (p) {
+		p->key = *key;
+		if (comm)
+			__builtin_memcpy(p->comm, comm, sizeof(p->comm));
+		p->start_ns = bpf_ktime_get_ns();
+		p->state = state;
+		return;
+	}
+	struct pending n = {.state = state, .key = *key};
+	if (comm)
+		__builtin_memcpy(n.comm, comm, sizeof(n.comm));
+	else
+		bpf_get_current_comm(n.comm, sizeof(n.comm));
+	n.start_ns = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&pending, &tid, &n, BPF_ANY))
 		offcpu_stat(EMBER_OFFCPU_PENDING_FULL, 1);
 }
 
@@ -299,12 +317,10 @@ int ember_offcpu_switch(__u64 *ctx)
 	if (filter_pids && !bpf_map_lookup_elem(&pids, &tgid))
 		return 0;
 	struct ember_offcpu_key key = {.pid = tgid};
-	char comm[EMBER_COMM_LEN];
 	if (preempt || !(prev_state & (TASK_INTERRUPTIBLE_ | TASK_UNINTERRUPTIBLE_))) {
 		/* runnable: it waits for a CPU, not for an event */
 		offcpu_stat(EMBER_OFFCPU_PREEMPTED, 1);
-		bpf_get_current_comm(comm, sizeof(comm));
-		note_away(PENDING_PREEMPTED, &key, comm);
+		note_away(PENDING_PREEMPTED, &key, 0);
 		return 0;
 	}
 	struct task_struct___ember *task = (void *)bpf_get_current_task();
@@ -321,8 +337,7 @@ int ember_offcpu_switch(__u64 *ctx)
 	if (!may_walk(sc, now)) {
 		offcpu_stat(EMBER_OFFCPU_RATE_LIMITED, 1);
 		key.flags = EMBER_OFFCPU_NOT_WALKED;
-		bpf_get_current_comm(comm, sizeof(comm));
-		note_away(PENDING_BLOCKED, &key, comm);
+		note_away(PENDING_BLOCKED, &key, 0);
 		return 0;
 	}
 	offcpu_stat(EMBER_OFFCPU_WALKS, 1);

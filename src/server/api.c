@@ -486,8 +486,9 @@ static int target_row(const struct ember_target_row *t, void *arg)
 	sb_puts(sb, ",\"labels\":");
 	sb_json_str(sb, t->labels);
 	sb_printf(sb, ",\"first_seen\":%" PRId64 ",\"last_seen\":%" PRId64
-		      ",\"samples\":%" PRIu64 "}",
-		  t->first_seen_ns / NS_PER_MS, t->last_seen_ns / NS_PER_MS, t->samples);
+		      ",\"samples\":%" PRIu64 ",\"type\":\"%s\"}",
+		  t->first_seen_ns / NS_PER_MS, t->last_seen_ns / NS_PER_MS, t->samples,
+		  ember_profile_type_name(t->type));
 	return sb->oom ? 1 : 0;
 }
 
