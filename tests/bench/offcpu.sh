@@ -51,7 +51,7 @@ stop_agent() {
 		local port
 		port=$(sed -n 's/^ember: serving http:\/\/127.0.0.1:\([0-9]*\)\/$/\1/p' "$OUT/run-offcpu.log")
 		exec 3<> "/dev/tcp/127.0.0.1/$port"
-		printf 'GET /api/stats HTTP/1.0\r\nHost: x\r\n\r\n' >&3
+		printf 'GET /api/stats HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
 		sed '1,/^\r$/d' <&3 > "$OUT/stats-$round.json"
 		exec 3<&-
 	fi

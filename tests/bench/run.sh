@@ -115,3 +115,4 @@ sh tests/bench/retention.sh
 bash tests/bench/net.sh
 sh tests/bench/http.sh
 bash tests/bench/spans.sh
+bash tests/bench/offcpu.sh
