@@ -5,8 +5,9 @@
 #      context switch per message) in interleaved rounds with no agent
 #      ("off"), `ember run` ("cpu": the sampler alone) and `ember run
 #      --offcpu` ("offcpu"), default settings (waits >= 1 ms, 1000 walks per
-#      CPU per second); the order rotates every round; medians of usecs/op
-#      and their ratios.
+#      CPU per second); the order rotates every round; each measurement
+#      follows a short warm-up run in the same mode (the agent's first
+#      tables); medians of usecs/op and their ratios.
 #   2. BPF time per sched_switch, from the "offcpu" rounds
 #      (kernel.bpf_stats_enabled=1: the tracer's run time / switches), and
 #      the tracer's counters: walks, rate-limited and short waits.
@@ -37,12 +38,19 @@ start_agent() { # start_agent MODE: ember run for cpu / offcpu, none for off
 		2> "$OUT/run-$1.log" &
 	agent=$!
 	pids+=("$agent")
-	for _ in $(seq 1 100); do
+	for _ in $(seq 1 600); do # a loaded VM may take a while
 		grep -q '^ember: serving' "$OUT/run-$1.log" && break
 		sleep 0.1
 	done
 	grep -q '^ember: serving' "$OUT/run-$1.log" || { cat "$OUT/run-$1.log"; exit 1; }
-	sleep 2 # its first tables and drains
+}
+
+# A short run first, in every mode: the agent loads the tables of perf (a
+# new process each time, whose tables the unwind cache keeps) and of every
+# process that blocks meanwhile; steady state is what is measured.
+warm_up() {
+	perf bench sched pipe -l 20000 > /dev/null 2>&1
+	sleep 2
 }
 
 stop_agent() {
@@ -65,6 +73,7 @@ for round in $(seq 1 "$ROUNDS"); do
 	for i in 0 1 2; do
 		m=${modes[$(((i + round) % 3))]}
 		start_agent "$m"
+		warm_up
 		v=$(perf bench sched pipe -l "$LOOPS" 2>&1 | awk '/usecs\/op/ { print $1 }')
 		stop_agent "$m"
 		us[$m]="${us[$m]:-} $v"
@@ -78,7 +87,7 @@ cpu=$(echo "${us[cpu]}" | median)
 offcpu=$(echo "${us[offcpu]}" | median)
 
 # the tracer's counters over all offcpu rounds
-sum() { jq -s "map(.offcpu.$1) | add" "$OUT"/stats-*.json; }
+sum() { jq -s "map(.agent.offcpu.$1) | add" "$OUT"/stats-*.json; }
 switches=$(sum switches); run_ns=$(sum run_ns); walks=$(sum walks)
 limited=$(sum rate_limited); short=$(sum short); blocks=$(sum blocks); recorded=$(sum recorded)
 {

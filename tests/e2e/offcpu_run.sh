@@ -4,7 +4,8 @@
 # attributes each wait of offcpu_waits to its stack within 5% of the time
 # the program measured itself; type=cpu (the default) holds the spinner's
 # CPU and no wait; a database of schema 7 migrates with its rows as cpu
-# (test_store covers the migration itself).
+# (test_store_offcpu covers the migration itself); diff and top take
+# the type.
 . "$(dirname "$0")/lib.sh"
 require_bpf
 require_prog offcpu_waits
@@ -55,6 +56,16 @@ HOME=${HOME:-/root} GOCACHE=/tmp/ember-gocache go tool pprof -raw "$OUT/off.pb.g
 	{ cat "$OUT/raw.txt"; fail "go tool pprof rejected /api/pprof?type=offcpu"; }
 sed -n '/^Samples:/{n;p;q}' "$OUT/raw.txt" | grep -q "^off_cpu/nanoseconds *$" ||
 	{ head -n 5 "$OUT/raw.txt"; fail "pprof sample type is not off_cpu/nanoseconds"; }
+# diff and top take the type: B is the off-CPU profile, A the same selection's CPU one
+curl -sf "$url/api/diff?a.pid=$pid&b.pid=$pid&b.type=offcpu" > "$OUT/diff.json" || fail "GET /api/diff failed"
+b_total=$(json_num "$OUT/diff.json" b_total)
+a_total=$(json_num "$OUT/diff.json" a_total)
+note "diff: b_total (offcpu) $b_total, a_total (cpu) $a_total"
+[ "$b_total" = "$total" ] || fail "diff b.type=offcpu total $b_total, flame graph $total"
+[ "$a_total" -lt 100000 ] || fail "diff a side (cpu) holds nanoseconds: $a_total"
+curl -sf "$url/api/top?type=offcpu&pid=$pid&limit=60&sort=total" > "$OUT/top.json" || fail "GET /api/top?type=offcpu failed"
+grep -q '"name":"pipe_waits"\|"name":"lock_waits"\|"name":"sleep_waits"' "$OUT/top.json" ||
+	fail "top?type=offcpu does not list the waiting functions"
 curl -sf "$url/api/stats" > "$OUT/stats.json" || fail "GET /api/stats failed"
 grep -o '"offcpu":{[^}]*}' "$OUT/stats.json" | sed 's/^/  /'
 grep -q '"offcpu":{"switches":' "$OUT/stats.json" || fail "/api/stats has no offcpu counters"
