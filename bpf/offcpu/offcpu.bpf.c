@@ -48,6 +48,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define TASK_INTERRUPTIBLE_ 0x1
 #define TASK_UNINTERRUPTIBLE_ 0x2
 
+extern int LINUX_KERNEL_VERSION __kconfig;
+
 /* Set by user space before load. */
 const volatile __u8 filter_pids = 0;
 const volatile __u64 min_block_ns = EMBER_OFFCPU_MIN_BLOCK_NS;
@@ -283,6 +285,21 @@ int ember_offcpu_step(__u64 *ctx)
 	return 0;
 }
 
+/*
+ * The state prev leaves in: the tracepoint's fourth argument since 5.18;
+ * before, read from the task (`__state` since 5.14, `state` before).  The
+ * verifier knows LINUX_KERNEL_VERSION and never sees the branch that does
+ * not apply (ctx[3] does not exist before 5.18).
+ */
+static __always_inline __u32 prev_state_of(__u64 *ctx, struct task_struct___ember *prev)
+{
+	if (LINUX_KERNEL_VERSION >= KERNEL_VERSION(5, 18, 0))
+		return (__u32)ctx[3];
+	if (bpf_core_field_exists(prev->__state))
+		return BPF_CORE_READ(prev, __state);
+	return (__u32)BPF_CORE_READ((struct task_struct___ember_old *)prev, state);
+}
+
 /* The walk budget of this CPU: 1 when a walk may start now. */
 static __always_inline int may_walk(struct offcpu_scratch *sc, __u64 now)
 {
@@ -300,8 +317,9 @@ SEC("tp_btf/sched_switch")
 int ember_offcpu_switch(__u64 *ctx)
 {
 	int preempt = (int)ctx[0];
+	struct task_struct___ember *prev = (void *)ctx[1];
 	struct task_struct___ember *next = (void *)ctx[2];
-	__u32 prev_state = (__u32)ctx[3];
+	__u32 prev_state = prev_state_of(ctx, prev);
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
 	__u64 now = bpf_ktime_get_ns();
