@@ -148,7 +148,8 @@ static void usage(FILE *f)
 		"  --force-perfbuf      send span events through perf buffers, not ring buffers\n"
 		"  --spans-hooks KIND   auto (default), tracepoint (syscalls:*) or raw (sys_enter/exit)\n"
 		"  --offcpu             also record off-CPU profiles: where threads block, in ns\n"
-		"  --offcpu-min-block MS  waits shorter than this are not recorded (default 1)\n");
+		"  --offcpu-min-block MS  waits shorter than this are not recorded (default 1)\n"
+		"  --offcpu-max-walks N   off-CPU stack walks per CPU per second (default 1000)\n");
 }
 
 /* The pending profile and the database file, as JSON members. */
@@ -680,6 +681,7 @@ enum {
 	OPT_SPANS_HOOKS,
 	OPT_OFFCPU,
 	OPT_OFFCPU_MIN_BLOCK,
+	OPT_OFFCPU_MAX_WALKS,
 };
 
 int cmd_run(int argc, char **argv)
@@ -702,6 +704,7 @@ int cmd_run(int argc, char **argv)
 		{"spans-hooks", required_argument, 0, OPT_SPANS_HOOKS},
 		{"offcpu", no_argument, 0, OPT_OFFCPU},
 		{"offcpu-min-block", required_argument, 0, OPT_OFFCPU_MIN_BLOCK},
+		{"offcpu-max-walks", required_argument, 0, OPT_OFFCPU_MAX_WALKS},
 		{"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
 	};
 	bool spans_on = true;
@@ -712,7 +715,7 @@ int cmd_run(int argc, char **argv)
 	const char *cache = CMD_DEFAULT_UNWIND_CACHE, *services_file = NULL;
 	struct ember_service_map *services = NULL;
 	bool fp_only = false, no_net = false, offcpu = false;
-	unsigned long offcpu_min_block_ms = 1;
+	unsigned long offcpu_min_block_ms = 1, offcpu_max_walks = EMBER_OFFCPU_MAX_WALKS;
 	int net_io = -1;
 	unsigned long top_peers = 20, net_sockets = 0, net_counts = 0;
 	struct agent a = {0};
@@ -815,6 +818,10 @@ int cmd_run(int argc, char **argv)
 					   &offcpu_min_block_ms))
 				return 2;
 			break;
+		case OPT_OFFCPU_MAX_WALKS:
+			if (cmd_parse_uint("--offcpu-max-walks", optarg, 1, 1000000, &offcpu_max_walks))
+				return 2;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -900,7 +907,8 @@ int cmd_run(int argc, char **argv)
 		ember_collector_set_endpoint_namer(a.collector, endpoint_name, a.spans);
 	if (offcpu) {
 		struct ember_offcpu_opts oo = {
-			.min_block_ns = offcpu_min_block_ms ? offcpu_min_block_ms * 1000000ULL : 1};
+			.min_block_ns = offcpu_min_block_ms ? offcpu_min_block_ms * 1000000ULL : 1,
+			.max_walks_per_sec = (unsigned)offcpu_max_walks};
 		if (ember_offcpu_recorder_open(a.profiler, a.sym, &oo, a.max_pending, &a.offcpu, err,
 					       sizeof(err))) {
 			fprintf(stderr, "ember run: %s\n", err);

@@ -10,20 +10,39 @@
 require_bpf
 require_prog offcpu_waits
 
-start_ember_run --db "$OUT/ember.db" --flush 1 --offcpu --no-net --no-spans
+# a walk budget no loaded host exhausts: this test is about storage and the API
+# (offcpu_switches checks the budget)
+start_ember_run --db "$OUT/ember.db" --flush 1 --offcpu --offcpu-max-walks 20000 --no-net --no-spans
 url=${url%/}
 grep -q "recording off-CPU profiles" "$OUT/run.log" || { cat "$OUT/run.log"; fail "no off-CPU line"; }
 
 start_bg "$PROGS/offcpu_waits" 5 > "$OUT/truth.txt"
 pid=$BG_LAST
 for i in $(seq 1 50); do grep -q '^ready' "$OUT/truth.txt" && break; sleep 0.1; done
-sleep 1 # the agent reads the new process's tables at its first samples or waits
+# the agent is ready for the process (tables, symbols) when main's 50 ms
+# waits show with their stack; a loaded host's agent may take a while
+for i in $(seq 1 120); do
+	curl -sf "$url/api/folded?type=offcpu&pid=$pid" > "$OUT/pre.folded" || fail "GET /api/folded failed"
+	grep -q ';main;' "$OUT/pre.folded" && break
+	sleep 0.5
+done
+grep -q ';main;' "$OUT/pre.folded" || { cat "$OUT/pre.folded"; fail "main's waits never showed with their stack"; }
+note "agent ready for the process after ${i} polls"
+start_ns=$(total_samples "$OUT/pre.folded")
 kill -USR1 "$pid"
 wait "$pid" || fail "offcpu_waits failed"
 sed 's/^/  truth: /' "$OUT/truth.txt"
-sleep 3 # two drains and a flush
-
-curl -sf "$url/api/folded?type=offcpu&pid=$pid" > "$OUT/off.folded" || fail "GET /api/folded?type=offcpu failed"
+# until the flushes hold all of the program's waits (it has exited: the
+# total stops moving; a loaded host's agent lags)
+last=-1
+for i in $(seq 1 90); do
+	curl -sf "$url/api/folded?type=offcpu&pid=$pid" > "$OUT/off.folded" || fail "GET /api/folded?type=offcpu failed"
+	now=$(total_samples "$OUT/off.folded")
+	[ "$now" = "$last" ] && [ "$now" != "$start_ns" ] && break
+	last=$now
+	sleep 2
+done
+note "stored after ${i} s: $(total_samples "$OUT/off.folded") ns"
 curl -sf "$url/api/folded?pid=$pid" > "$OUT/cpu.folded" || fail "GET /api/folded (cpu) failed"
 curl -sf "$url/api/flamegraph?type=offcpu&pid=$pid" > "$OUT/fg.json" || fail "GET /api/flamegraph?type=offcpu failed"
 curl -sf "$url/api/pprof?type=offcpu&pid=$pid" > "$OUT/off.pb.gz" || fail "GET /api/pprof?type=offcpu failed"

@@ -3,7 +3,8 @@
  *
  *   offcpu_waits SECONDS
  *
- * Waits for SIGUSR1 (so a recording can start first), then for SECONDS runs:
+ * Waits for SIGUSR1 (so a recording can start first; main wakes every 50 ms
+ * meanwhile, so its waits show once a profiler is ready), then for SECONDS runs:
  *   sleeper      nanosleep(10 ms) in a loop                 (sleep_waits)
  *   lock holder  takes a mutex, holds it 30 ms asleep, then
  *                sleeps 5 ms without it                     (hold_lock)
@@ -163,7 +164,10 @@ int main(int argc, char **argv)
 	}
 	printf("ready %d\n", getpid());
 	fflush(stdout);
-	sigwait(&set, &sig);
+	/* 50 ms waits until the signal: a profiler shows main's stack once it is ready */
+	struct timespec tick = {0, 50 * 1000000L};
+	while ((sig = sigtimedwait(&set, NULL, &tick)) != SIGUSR1)
+		;
 
 	for (int i = 0; i < n; i++)
 		pthread_create(&w[i].th, NULL, run, &w[i]);
