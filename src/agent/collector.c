@@ -279,12 +279,14 @@ bool ember_collector_describe(struct ember_collector *c, uint32_t pid, const cha
 /*
  * An off-CPU kernel stack is taken by the tracer on sched_switch: its
  * innermost frames are the BPF program and the tracepoint's glue
- * (bpf_prog_*, bpf_trace_run*, __bpf_trace_*), above __schedule.
+ * (bpf_prog_*, bpf_trace_run*, __bpf_trace_*, __traceiter_*), above
+ * __schedule.
  */
 static bool is_tracer_frame(const struct ember_frame *f)
 {
 	return f->function && (strncmp(f->function, "bpf_", 4) == 0 ||
-			       strncmp(f->function, "__bpf_trace_", 12) == 0);
+			       strncmp(f->function, "__bpf_trace_", 12) == 0 ||
+			       strncmp(f->function, "__traceiter_", 12) == 0);
 }
 
 void ember_collector_add(const struct ember_raw_sample *s, void *arg)
