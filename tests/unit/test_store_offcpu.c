@@ -11,7 +11,6 @@
 #include "testutil.h"
 
 #include <sqlite3.h>
-#include <unistd.h>
 
 #include "core/profile.h"
 #include "store/store.h"
@@ -23,23 +22,12 @@ static char path[64];
 
 static int setup(void **state)
 {
-	snprintf(path, sizeof(path), "/tmp/ember-test-so-XXXXXX");
-	int fd = mkstemp(path);
-	if (fd < 0)
-		return -1;
-	close(fd);
-	unlink(path);
-	return 0;
+	return test_db_path(path, sizeof(path), "so");
 }
 
 static int teardown(void **state)
 {
-	char p[96];
-
-	for (const char *const *sfx = (const char *const[]){"", "-wal", "-shm", NULL}; *sfx; sfx++) {
-		snprintf(p, sizeof(p), "%s%s", path, *sfx);
-		unlink(p);
-	}
+	test_db_remove(path);
 	return 0;
 }
 
