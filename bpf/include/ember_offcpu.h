@@ -27,6 +27,7 @@
 
 /* Key flags. */
 #define EMBER_OFFCPU_NOT_WALKED (1u << 0) /* stacks skipped by the walk rate limit */
+#define EMBER_OFFCPU_PREDICTED_SHORT (1u << 1) /* not walked: the thread's last waits were short */
 
 struct ember_offcpu_key {
 	__u32 pid;          /* tgid */
@@ -65,6 +66,8 @@ enum ember_offcpu_stat {
 	EMBER_OFFCPU_PENDING_FULL,  /* a blocked thread could not be noted (map full) */
 	EMBER_OFFCPU_MAP_FULL,      /* counts map full: the wait's time is lost */
 	EMBER_OFFCPU_STACK_FAILED,  /* a stack could not be stored (map full) */
+	EMBER_OFFCPU_PREDICTED, /* blocks not walked: the thread's last two waits were short */
+	EMBER_OFFCPU_MISPREDICTED_NS, /* time of those that were long after all (no stacks) */
 	EMBER_OFFCPU__COUNT,
 };
 
@@ -73,7 +76,7 @@ static const char *const ember_offcpu_stat_names[EMBER_OFFCPU__COUNT] = {
 	"switches",  "blocks",          "walks",        "rate_limited", "rate_limited_ns",
 	"recorded",  "recorded_ns",     "short",        "short_ns",     "preempted",
 	"preempted_ns", "kernel_threads", "filtered",   "pending_full", "map_full",
-	"stack_failed",
+	"stack_failed", "predicted_short", "mispredicted_ns",
 };
 #endif
 

@@ -96,8 +96,8 @@ enum pending_state { PENDING_NONE, PENDING_BLOCKED, PENDING_PREEMPTED };
 /* A thread off the CPU: since when, why, and where its time goes. */
 struct pending {
 	__u64 start_ns;
-	__u32 state; /* enum pending_state */
-	__u32 pad;
+	__u32 state;        /* enum pending_state */
+	__u32 short_streak; /* blocked waits in a row under min_block_ns */
 	struct ember_offcpu_key key;
 	char comm[EMBER_COMM_LEN];
 };
@@ -171,6 +171,8 @@ static __always_inline void record_wait(const struct pending *p, __u64 ns)
 	offcpu_stat(EMBER_OFFCPU_RECORDED_NS, ns);
 	if (p->key.flags & EMBER_OFFCPU_NOT_WALKED)
 		offcpu_stat(EMBER_OFFCPU_RATE_LIMITED_NS, ns);
+	if (p->key.flags & EMBER_OFFCPU_PREDICTED_SHORT)
+		offcpu_stat(EMBER_OFFCPU_MISPREDICTED_NS, ns);
 	/* keep the stacks recent in their LRU maps until they are drained */
 	if (p->key.user_hash)
 		bpf_map_lookup_elem(&offcpu_ustacks, &p->key.user_hash);
@@ -191,8 +193,10 @@ static __always_inline void wake(__u32 tid, __u64 now)
 	} else if (ns < min_block_ns) {
 		offcpu_stat(EMBER_OFFCPU_SHORT, 1);
 		offcpu_stat(EMBER_OFFCPU_SHORT_NS, ns);
+		p->short_streak++;
 	} else {
 		record_wait(p, ns);
+		p->short_streak = 0;
 	}
 	p->state = PENDING_NONE;
 }
@@ -218,7 +222,7 @@ static __always_inline void note_away(__u32 state, const struct ember_offcpu_key
 		p->state = state;
 		return;
 	}
-	struct pending n = {.state = state, .key = *key};
+	struct pending n = {.state = state, .key = *key, .short_streak = 0};
 	if (comm)
 		__builtin_memcpy(n.comm, comm, sizeof(n.comm));
 	else
@@ -352,6 +356,19 @@ int ember_offcpu_switch(__u64 *ctx)
 	struct unwind_state *st = bpf_map_lookup_elem(&state_map, &zero);
 	if (!sc || !st)
 		return 0;
+	/*
+	 * A thread whose last two waits were short (a ping-pong, a busy lock)
+	 * most likely waits briefly again: its walk would be spent on a wait
+	 * that is not recorded.  Not walked; if it is long after all, its time
+	 * is kept without stacks (mispredicted_ns) and the next one is walked.
+	 */
+	struct pending *prevp = bpf_map_lookup_elem(&pending, &tid);
+	if (prevp && prevp->short_streak >= 2) {
+		offcpu_stat(EMBER_OFFCPU_PREDICTED, 1);
+		key.flags = EMBER_OFFCPU_PREDICTED_SHORT;
+		note_away(PENDING_BLOCKED, &key, 0);
+		return 0;
+	}
 	if (!may_walk(sc, now)) {
 		offcpu_stat(EMBER_OFFCPU_RATE_LIMITED, 1);
 		key.flags = EMBER_OFFCPU_NOT_WALKED;
