@@ -18,6 +18,7 @@
     if (sel.from) p.set(prefix + 'from', String(Math.floor(sel.from)));
     if (sel.to) p.set(prefix + 'to', String(Math.ceil(sel.to)));
     if (sel.endpoint) p.set(prefix + 'endpoint', sel.endpoint);
+    if (sel.type && sel.type !== 'cpu') p.set(prefix + 'type', sel.type);
     return p;
   }
 

@@ -18,7 +18,7 @@
 (function (E) {
   const RANGES = { '15m': 15 * 60e3, '1h': 3600e3, '6h': 6 * 3600e3, '24h': 86400e3, '7d': 7 * 86400e3, all: 0 };
   const DEFAULTS = {
-    svc: '', ver: '', cmp: '', r: '24h', from: 0, to: 0, afrom: 0, ato: 0, view: 'flame', ep: '',
+    svc: '', ver: '', cmp: '', r: '24h', from: 0, to: 0, afrom: 0, ato: 0, view: 'flame', ep: '', t: 'cpu',
     q: '', z: [], fn: '', sort: '', pal: 'rb', by: 'delta', neg: false,
   };
   const VIEWS = ['flame', 'top', 'sandwich'];
@@ -57,6 +57,7 @@
     s.ver = p.get('v') || '';
     s.cmp = p.get('cmp') || '';
     s.ep = p.get('ep') || '';
+    s.t = E.profileType.parse(p.get('t'));
     s.r = p.get('r') in RANGES ? p.get('r') : DEFAULTS.r;
     for (const k of ['from', 'to', 'afrom', 'ato']) s[k] = Math.max(0, parseInt(p.get(k), 10) || 0);
     s.view = VIEWS.includes(p.get('view')) ? p.get('view') : 'flame';
@@ -79,6 +80,7 @@
     put('v', S.ver);
     put('cmp', S.cmp);
     put('ep', S.ep);
+    if (S.t !== 'cpu') p.set('t', S.t);
     if (S.r !== DEFAULTS.r) p.set('r', S.r);
     put('from', S.from);
     put('to', S.to);
@@ -112,16 +114,16 @@
   /* The selection (B); ep: the CPU of one endpoint's requests (from the Requests tab). */
   function selB() {
     const w = S.from ? { from: S.from, to: S.to } : windowRange();
-    return { service: S.svc, version: S.ver, from: w.from, to: w.to, endpoint: S.ep };
+    return { service: S.svc, version: S.ver, from: w.from, to: w.to, endpoint: S.ep, type: S.t };
   }
 
   /* The baseline, or null when not comparing. */
   function selA() {
     if (S.cmp.startsWith('v:')) {
       const w = S.from ? { from: S.from, to: S.to } : windowRange();
-      return { service: S.svc, version: S.cmp.slice(2), from: w.from, to: w.to, endpoint: S.ep };
+      return { service: S.svc, version: S.cmp.slice(2), from: w.from, to: w.to, endpoint: S.ep, type: S.t };
     }
-    if (S.cmp === 'range' && S.afrom) return { service: S.svc, version: S.ver, from: S.afrom, to: S.ato, endpoint: S.ep };
+    if (S.cmp === 'range' && S.afrom) return { service: S.svc, version: S.ver, from: S.afrom, to: S.ato, endpoint: S.ep, type: S.t };
     return null;
   }
 
@@ -187,6 +189,7 @@
     option(ui.base, 'range', 'another time range');
     ui.base.value = S.cmp;
     ui.range.value = S.r;
+    $('ptype').value = S.t;
     ui.search.value = S.q;
     ui.palette.value = S.pal;
     ui.colorBy.value = S.by;
@@ -298,11 +301,11 @@
     /* in the sandwich, shares are of the whole selection and of the function */
     const inSandwich = graph !== flame && sandwich.data;
     const all = inSandwich ? sandwich.allSamples : graph.totalValue;
-    lines.push(['num', 'total: ' + fmt(n.value) + ' samples, ' + pct(n.value, all) + ' of all']);
+    lines.push(['num', 'total: ' + E.profileType.value(n.value, S.t) + ', ' + pct(n.value, all) + ' of all']);
     if (inSandwich) lines.push(['', pct(n.value, graph.totalValue) + ' of ' + graph.root.name]);
     /* a caller's "self" would only say where stacks end: not shown */
     if (n.self !== undefined && graph !== sandwich.callers) {
-      lines.push(['', 'self: ' + fmt(n.self) + ' (' + pct(n.self, all) + ')']);
+      lines.push(['', 'self: ' + E.profileType.value(n.self, S.t) + ' (' + pct(n.self, all) + ')']);
     }
     const focus = graph.focusNode;
     if (!inSandwich && focus && focus !== graph.root && n !== focus && n.value <= focus.value) {
@@ -614,6 +617,10 @@
       S.ato = 0;
       brushSide = 'b';
     }
+    changed();
+  });
+  E.profileType.bind(document.getElementById('ptype'), S.t, (t) => {
+    Object.assign(S, { t, z: [], fn: '' });
     changed();
   });
   ui.range.addEventListener('change', () => {

@@ -46,6 +46,7 @@ struct thread_struct___ember {
 } __attribute__((preserve_access_index));
 
 struct task_struct___ember {
+	unsigned int __state; /* since 5.14 (was `long state`, task_struct___ember_old) */
 	int pid;
 	int tgid;
 	void *stack;
@@ -55,6 +56,11 @@ struct task_struct___ember {
 	struct signal_struct___ember *signal;
 	struct thread_struct___ember thread;
 	unsigned in_execve : 1; /* set by bprm_execve until the new image runs */
+} __attribute__((preserve_access_index));
+
+/* Before 5.14 the task state was `long state` (bpf/offcpu/, kernels before 5.18). */
+struct task_struct___ember_old {
+	long state;
 } __attribute__((preserve_access_index));
 
 /*

@@ -276,6 +276,19 @@ bool ember_collector_describe(struct ember_collector *c, uint32_t pid, const cha
 	return true;
 }
 
+/*
+ * An off-CPU kernel stack is taken by the tracer on sched_switch: its
+ * innermost frames are the BPF program and the tracepoint's glue
+ * (bpf_prog_*, bpf_trace_run*, __bpf_trace_*, __traceiter_*), above
+ * __schedule.
+ */
+static bool is_tracer_frame(const struct ember_frame *f)
+{
+	return f->function && (strncmp(f->function, "bpf_", 4) == 0 ||
+			       strncmp(f->function, "__bpf_trace_", 12) == 0 ||
+			       strncmp(f->function, "__traceiter_", 12) == 0);
+}
+
 void ember_collector_add(const struct ember_raw_sample *s, void *arg)
 {
 	struct ember_collector *c = arg;
@@ -293,6 +306,9 @@ void ember_collector_add(const struct ember_raw_sample *s, void *arg)
 	for (uint32_t i = 0; i < s->kernel_depth && n < MAX_FRAMES; i++) {
 		int got = ember_symbolize_kernel(c->sym, s->kernel_pcs[i], c->profile, c->frames + n,
 						 (int)(MAX_FRAMES - n));
+		if (got > 0 && n == 0 && c->profile->type == EMBER_PROFILE_OFFCPU &&
+		    is_tracer_frame(&c->profile->frames[c->frames[0]]))
+			continue; /* the tracer itself, atop where the thread blocked */
 		if (got > 0)
 			n += (uint32_t)got;
 	}

@@ -526,3 +526,29 @@ int ember_profiler_prog_stats(struct ember_profiler *pr, uint64_t *run_cnt, uint
 	return ember_bpf_prog_run_stats(bpf_program__fd(pr->skel->progs.ember_profile), run_cnt,
 					run_time_ns);
 }
+
+void ember_profiler_shared_maps(struct ember_profiler *pr, struct ember_profiler_shared *out)
+{
+	struct profiler *sk = pr->skel;
+
+	*out = (struct ember_profiler_shared){
+		.filtered = pr->filtered,
+		.pids_fd = bpf_map__fd(sk->maps.pids),
+		.procs_fd = bpf_map__fd(sk->maps.procs),
+		.unwind_index_fd = bpf_map__fd(sk->maps.unwind_index),
+		.shards_fd = bpf_map__fd(sk->maps.shards),
+		.shard0_fd = bpf_map__fd(sk->maps.shard0),
+		.rules_fd = bpf_map__fd(sk->maps.rules),
+		.go_runtimes_fd = bpf_map__fd(sk->maps.go_runtimes),
+		.have_find_vma = sk->rodata->have_find_vma,
+		.file_tables_fd = bpf_map__fd(sk->maps.file_tables),
+		.refresh_sent_fd = bpf_map__fd(sk->maps.refresh_sent),
+		.events_fd = bpf_map__fd(sk->maps.events),
+	};
+}
+
+void ember_profiler_seen(struct ember_profiler *pr, uint32_t pid, int64_t now_ns)
+{
+	ember_proctrack_seen(pr->tracker, pid, false, now_ns);
+	ember_unwind_tables_touch(pr->tables, pid, now_ns);
+}

@@ -118,4 +118,21 @@ size_t ember_profiler_procs_map_entries(struct ember_profiler *pr);
 /* BPF program run statistics (needs kernel.bpf_stats_enabled=1 for run_time_ns). */
 int ember_profiler_prog_stats(struct ember_profiler *pr, uint64_t *run_cnt, uint64_t *run_time_ns);
 
+/*
+ * The maps another BPF object shares with the sampler by file descriptor
+ * (the off-CPU tracer, src/offcpu/): the process filter, the unwind tables,
+ * the refresh rate limit and the event buffer, so one set of tables and
+ * one event loop serve both.
+ */
+struct ember_profiler_shared {
+	bool filtered;      /* pids holds the processes to profile */
+	bool have_find_vma; /* file_tables usable (bpf_find_vma) */
+	int pids_fd, procs_fd, unwind_index_fd, shards_fd, shard0_fd, rules_fd, go_runtimes_fd;
+	int file_tables_fd, refresh_sent_fd, events_fd;
+};
+void ember_profiler_shared_maps(struct ember_profiler *pr, struct ember_profiler_shared *out);
+
+/* pid has samples of another kind (off-CPU) at now_ns: tracked and its tables kept recent. */
+void ember_profiler_seen(struct ember_profiler *pr, uint32_t pid, int64_t now_ns);
+
 #endif

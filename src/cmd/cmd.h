@@ -48,6 +48,7 @@ struct ember_collector;
 struct cmd_process_state {
 	struct ember_symbolizer *sym;
 	struct ember_collector *collector;
+	struct ember_collector *offcpu_collector; /* NULL without off-CPU profiles */
 };
 void cmd_forget_process(uint32_t pid, void *state);
 

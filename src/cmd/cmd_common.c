@@ -114,6 +114,8 @@ void cmd_forget_process(uint32_t pid, void *state)
 		ember_symbolizer_forget(ps->sym, pid);
 	if (ps->collector)
 		ember_collector_forget(ps->collector, pid);
+	if (ps->offcpu_collector)
+		ember_collector_forget(ps->offcpu_collector, pid);
 }
 
 struct counter {

@@ -2,7 +2,12 @@
  * cmd_record.c - `ember record`: a one-shot profile to a file.
  *
  *   ember record (--pid PID[,PID...] | --all) [--duration S] [--frequency HZ]
- *                --output FILE [--format collapsed|pprof] [--stats]
+ *                [--type cpu|offcpu] --output FILE [--format collapsed|pprof] [--stats]
+ *
+ * --type cpu (the default) samples running threads; --type offcpu records
+ * where threads block and for how long (src/offcpu/: counts are
+ * nanoseconds): the sampler is opened for its unwind tables and events but
+ * its perf events are not started.
  *
  * Samples every CPU, keeps the selected processes, drains the kernel maps
  * once a second (so processes that exit early are still symbolized while
@@ -23,6 +28,7 @@
 #include "cmd.h"
 #include "core/log.h"
 #include "core/safefile.h"
+#include "offcpu/offcpu.h"
 #include "pprof/folded.h"
 #include "pprof/pprof.h"
 #include "symbolizer/symbolizer.h"
@@ -38,6 +44,10 @@ static void usage(FILE *f)
 		"  -a, --all             profile every process (stacks start with the process name)\n"
 		"  -d, --duration SECS   how long to record (default 10)\n"
 		"  -F, --frequency HZ    samples per second per CPU (default 99)\n"
+		"  -t, --type TYPE       cpu (running threads, samples; default) or offcpu\n"
+		"                        (blocked threads, nanoseconds off the CPU)\n"
+		"      --min-block MS    offcpu: waits shorter than this are not recorded (default 1)\n"
+		"      --max-walks N     offcpu: stack walks per second per CPU (default 1000)\n"
 		"  -o, --output FILE     where to write; '-' for standard output\n"
 		"  -f, --format FMT      collapsed (folded text) or pprof (gzip'd profile.proto);\n"
 		"                        default: pprof for *.pb.gz / *.pprof, else collapsed\n"
@@ -185,6 +195,8 @@ int cmd_record(int argc, char **argv)
 		{"stats", no_argument, 0, 'S'},          {"help", no_argument, 0, 'h'},
 		{"frame-pointers", no_argument, 0, 'P'}, {"unwind-budget", required_argument, 0, 'B'},
 		{"unwind-cache", required_argument, 0, 'C'},
+		{"type", required_argument, 0, 't'},     {"min-block", required_argument, 0, 'M'},
+		{"max-walks", required_argument, 0, 'W'},
 		{0, 0, 0, 0},
 	};
 	static uint32_t pids[MAX_PIDS];
@@ -194,10 +206,12 @@ int cmd_record(int argc, char **argv)
 	bool all = false, stats = false, fp_only = false;
 	unsigned long budget_mb = 64;
 	const char *cache = CMD_DEFAULT_UNWIND_CACHE;
+	enum ember_profile_type type = EMBER_PROFILE_CPU;
+	unsigned long min_block_ms = 1, max_walks = EMBER_OFFCPU_MAX_WALKS;
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:ad:F:o:f:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:ad:F:o:f:t:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (parse_pids(optarg, pids, &n_pids))
@@ -221,6 +235,21 @@ int cmd_record(int argc, char **argv)
 				return 2;
 			break;
 		case 'C': cache = optarg; break;
+		case 't':
+			if (ember_profile_type_parse(optarg, &type)) {
+				fprintf(stderr, "ember record: --type: '%s' is not cpu or offcpu\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'M':
+			if (cmd_parse_uint("--min-block", optarg, 0, 3600 * 1000, &min_block_ms))
+				return 2;
+			break;
+		case 'W':
+			if (cmd_parse_uint("--max-walks", optarg, 1, 1000000, &max_walks))
+				return 2;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -288,6 +317,7 @@ int cmd_record(int argc, char **argv)
 	}
 	struct ember_collector *col = ember_collector_new(sym);
 	struct ember_profile *prof = ember_profile_new();
+	struct ember_offcpu *oc = NULL;
 	procs.collector = col;
 	if (!col || !prof) {
 		fprintf(stderr, "ember record: out of memory\n");
@@ -296,29 +326,45 @@ int cmd_record(int argc, char **argv)
 	}
 	for (size_t i = 0; i < n_pids; i++)
 		ember_symbolizer_track(sym, pids[i]);
-	if (ember_profiler_start(pr, err, sizeof(err))) {
+	if (type == EMBER_PROFILE_OFFCPU) {
+		/* min 0 would mean "the default" to the tracer: 1 ns records every wait */
+		struct ember_offcpu_opts oopts = {
+			.min_block_ns = min_block_ms ? min_block_ms * 1000000ULL : 1,
+			.max_walks_per_sec = (unsigned)max_walks};
+		rc = ember_offcpu_open(pr, &oopts, &oc, err, sizeof(err));
+	} else {
+		rc = ember_profiler_start(pr, err, sizeof(err));
+	}
+	if (rc) {
 		fprintf(stderr, "ember record: %s\n", err);
 		rc = 1;
 		goto out;
 	}
 
 	long long start = cmd_now_ns();
-	prof->period_ns = 1000000000ULL / frequency;
+	prof->type = type;
+	prof->period_ns = type == EMBER_PROFILE_CPU ? 1000000000ULL / frequency : 1;
 	prof->start_ns = start;
 	ember_collector_set_profile(col, prof, 0);
 	cmd_handle_signals();
-	if (all)
-		fprintf(stderr, "ember: recording every process at %lu Hz for %lu s...\n", frequency,
-			duration);
+	char rate[64];
+	if (type == EMBER_PROFILE_CPU)
+		snprintf(rate, sizeof(rate), "at %lu Hz", frequency);
 	else
-		fprintf(stderr, "ember: recording %zu process%s at %lu Hz for %lu s...\n", n_pids,
-			n_pids == 1 ? "" : "es", frequency, duration);
+		snprintf(rate, sizeof(rate), "off-CPU (waits >= %lu ms)", min_block_ms);
+	if (all)
+		fprintf(stderr, "ember: recording every process %s for %lu s...\n", rate, duration);
+	else
+		fprintf(stderr, "ember: recording %zu process%s %s for %lu s...\n", n_pids,
+			n_pids == 1 ? "" : "es", rate, duration);
 
 	long long deadline = start + (long long)duration * 1000000000LL;
 	bool all_exited = false;
 	while (!cmd_stopping() && cmd_now_ns() < deadline && !all_exited) {
 		long long left_ms = (deadline - cmd_now_ns()) / 1000000;
 		cmd_wait_ms(pr, left_ms < 1000 ? left_ms : 1000);
+		if (oc)
+			ember_offcpu_drain(oc, ember_collector_add, col);
 		ember_profiler_drain(pr, ember_collector_add, col);
 		ember_symbolizer_maintain(sym);
 		if (!all) {
@@ -328,24 +374,33 @@ int cmd_record(int argc, char **argv)
 					all_exited = false;
 		}
 	}
+	if (oc)
+		ember_offcpu_drain(oc, ember_collector_add, col);
 	ember_profiler_drain(pr, ember_collector_add, col);
 	prof->duration_ns = cmd_now_ns() - start;
 	if (all_exited)
 		fprintf(stderr, "ember: every recorded process has exited; stopping early\n");
-	if (stats)
+	if (stats) {
 		print_stats(pr, sym, col);
+		if (oc)
+			ember_offcpu_print_stats(oc, stderr);
+	}
 
 	if (prof->total == 0) {
-		fprintf(stderr, "ember record: no samples recorded (did the process use CPU?)\n");
+		fprintf(stderr, "ember record: no samples recorded (%s)\n",
+			type == EMBER_PROFILE_CPU ? "did the process use CPU?"
+						  : "did the process block for long enough?");
 		rc = 1;
 		goto out;
 	}
 	rc = write_output(prof, output, pprof, all) ? 1 : 0;
 	if (rc == 0)
-		fprintf(stderr, "ember: wrote %llu samples in %zu stacks to %s (%s)\n",
-			(unsigned long long)prof->total, prof->n_stacks, output,
+		fprintf(stderr, "ember: wrote %llu %s in %zu stacks to %s (%s)\n",
+			(unsigned long long)prof->total, ember_profile_type_unit(type), prof->n_stacks,
+			output,
 			pprof ? "pprof" : "collapsed");
 out:
+	ember_offcpu_close(oc);
 	ember_profile_free(prof);
 	ember_collector_free(col);
 	ember_symbolizer_free(sym);

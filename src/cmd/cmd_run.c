@@ -57,6 +57,7 @@
 #include "net/net_bpf.h"
 #include "net/net_collector.h"
 #include "server/metrics.h"
+#include "offcpu/offcpu_recorder.h"
 #include "server/server.h"
 #include "server/spans_metrics.h"
 #include "spans/spans.h"
@@ -86,6 +87,7 @@ struct agent {
 	const char *db;
 	struct ember_profile *pending; /* samples since the last flush */
 	struct ember_spans *spans;     /* NULL with --no-spans or when they cannot load */
+	struct ember_offcpu_recorder *offcpu; /* NULL without --offcpu */
 	int64_t pending_bucket;        /* the bucket the collector stamps samples with */
 	size_t max_pending;            /* stacks; frames: twice as many */
 	struct ember_net_bpf *net_bpf; /* NULL: TCP metrics off or unavailable */
@@ -145,7 +147,11 @@ static void usage(FILE *f)
 		"                       at most 4096)\n"
 		"  --force-perfbuf      send span events through perf buffers, not ring buffers\n"
 		"  --spans-hooks KIND   auto (default), tracepoint (syscalls:*) or raw (sys_enter/exit)\n"
-		"  --no-tls             do not read TLS plaintext (uprobes on OpenSSL and Go crypto/tls)\n");
+		"  --no-tls             do not read TLS plaintext (uprobes on OpenSSL and Go crypto/tls)\n"
+
+		"  --offcpu             also record off-CPU profiles: where threads block, in ns\n"
+		"  --offcpu-min-block MS  waits shorter than this are not recorded (default 1)\n"
+		"  --offcpu-max-walks N   off-CPU stack walks per CPU per second (default 1000)\n");
 }
 
 /* The pending profile and the database file, as JSON members. */
@@ -381,6 +387,10 @@ static void stats_json(struct strbuf *sb, void *arg)
 		sb_puts(sb, ",\"spans\":");
 		ember_spans_stats_json(a->spans, sb);
 	}
+	if (a->offcpu) {
+		sb_putc(sb, ',');
+		ember_offcpu_recorder_stats_json(a->offcpu, sb);
+	}
 	sb_putc(sb, '}');
 }
 
@@ -479,6 +489,8 @@ static void drain(struct agent *a)
 		else
 			a->pending_bucket = 0; /* point the collector back at pending next time */
 	}
+	if (a->offcpu) /* first: the sampler's drain forgets processes that exited */
+		ember_offcpu_recorder_drain(a->offcpu, bucket);
 	ember_profiler_drain(a->profiler, ember_collector_add, a->collector);
 	if (scratch) {
 		a->dropped_samples += scratch->total;
@@ -629,6 +641,8 @@ static void flush(struct agent *a)
 		return; /* keep pending */
 	if (a->spans && ember_spans_flush(a->spans, a->store, err, sizeof(err)))
 		ember_warn("span flush failed (those spans are lost): %s", err);
+	if (a->offcpu && ember_offcpu_recorder_flush(a->offcpu, a->store, now, err, sizeof(err)))
+		ember_warn("off-CPU flush failed (kept for the next try): %s", err);
 	if (a->pending->total > 0) {
 		a->pending->duration_ns = now - a->pending->start_ns;
 		if (ember_store_ingest(a->store, a->pending, now, err, sizeof(err))) {
@@ -670,6 +684,9 @@ enum {
 	OPT_FORCE_PERFBUF,
 	OPT_SPANS_HOOKS,
 	OPT_NO_TLS,
+	OPT_OFFCPU,
+	OPT_OFFCPU_MIN_BLOCK,
+	OPT_OFFCPU_MAX_WALKS,
 };
 
 int cmd_run(int argc, char **argv)
@@ -691,6 +708,9 @@ int cmd_run(int argc, char **argv)
 		{"force-perfbuf", no_argument, 0, OPT_FORCE_PERFBUF},
 		{"spans-hooks", required_argument, 0, OPT_SPANS_HOOKS},
 		{"no-tls", no_argument, 0, OPT_NO_TLS},
+		{"offcpu", no_argument, 0, OPT_OFFCPU},
+		{"offcpu-min-block", required_argument, 0, OPT_OFFCPU_MIN_BLOCK},
+		{"offcpu-max-walks", required_argument, 0, OPT_OFFCPU_MAX_WALKS},
 		{"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
 	};
 	bool spans_on = true;
@@ -700,7 +720,8 @@ int cmd_run(int argc, char **argv)
 	unsigned long frequency = 19, flush_s = 5, budget_mb = 64, max_pending = PENDING_MAX_STACKS;
 	const char *cache = CMD_DEFAULT_UNWIND_CACHE, *services_file = NULL;
 	struct ember_service_map *services = NULL;
-	bool fp_only = false, no_net = false;
+	bool fp_only = false, no_net = false, offcpu = false;
+	unsigned long offcpu_min_block_ms = 1, offcpu_max_walks = EMBER_OFFCPU_MAX_WALKS;
 	int net_io = -1;
 	unsigned long top_peers = 20, net_sockets = 0, net_counts = 0;
 	struct agent a = {0};
@@ -798,6 +819,16 @@ int cmd_run(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case OPT_OFFCPU: offcpu = true; break;
+		case OPT_OFFCPU_MIN_BLOCK:
+			if (cmd_parse_uint("--offcpu-min-block", optarg, 0, 3600 * 1000,
+					   &offcpu_min_block_ms))
+				return 2;
+			break;
+		case OPT_OFFCPU_MAX_WALKS:
+			if (cmd_parse_uint("--offcpu-max-walks", optarg, 1, 1000000, &offcpu_max_walks))
+				return 2;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -881,6 +912,21 @@ int cmd_run(int argc, char **argv)
 	ember_collector_set_service_map(a.collector, services);
 	if (a.spans)
 		ember_collector_set_endpoint_namer(a.collector, endpoint_name, a.spans);
+	if (offcpu) {
+		struct ember_offcpu_opts oo = {
+			.min_block_ns = offcpu_min_block_ms ? offcpu_min_block_ms * 1000000ULL : 1,
+			.max_walks_per_sec = (unsigned)offcpu_max_walks};
+		if (ember_offcpu_recorder_open(a.profiler, a.sym, &oo, a.max_pending, &a.offcpu, err,
+					       sizeof(err))) {
+			fprintf(stderr, "ember run: %s\n", err);
+			goto out;
+		}
+		struct ember_collector *oc = ember_offcpu_recorder_collector(a.offcpu);
+		ember_collector_set_service_map(oc, services);
+		a.procs.offcpu_collector = oc;
+		fprintf(stderr, "ember: recording off-CPU profiles (waits >= %lu ms)\n",
+			offcpu_min_block_ms);
+	}
 	if (!no_net && open_net(&a, net_io, top_peers, net_sockets, net_counts))
 		goto out;
 
@@ -948,6 +994,7 @@ out:
 	ember_net_collector_free(a.net);
 	ember_net_bpf_close(a.net_bpf);
 	ember_profile_free(a.pending);
+	ember_offcpu_recorder_free(a.offcpu);
 	ember_collector_free(a.collector);
 	ember_symbolizer_free(a.sym);
 	ember_profiler_close(a.profiler);

@@ -399,3 +399,31 @@ void ember_target_display_names(const struct ember_target *t, const char **servi
 	if (!*version)
 		*version = "unknown";
 }
+
+static const char *const type_names[EMBER_PROFILE__TYPES] = {"cpu", "offcpu"};
+static const char *const type_units[EMBER_PROFILE__TYPES] = {"samples", "nanoseconds"};
+
+const char *ember_profile_type_name(enum ember_profile_type type)
+{
+	return type < EMBER_PROFILE__TYPES ? type_names[type] : "unknown";
+}
+
+const char *ember_profile_type_unit(enum ember_profile_type type)
+{
+	return type < EMBER_PROFILE__TYPES ? type_units[type] : "unknown";
+}
+
+int ember_profile_type_parse(const char *name, enum ember_profile_type *type)
+{
+	if (!name || !*name) {
+		*type = EMBER_PROFILE_CPU;
+		return 0;
+	}
+	for (int i = 0; i < EMBER_PROFILE__TYPES; i++) {
+		if (strcmp(name, type_names[i]) == 0) {
+			*type = (enum ember_profile_type)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}

@@ -62,7 +62,27 @@ struct ember_stack {
 	int64_t time_ns;  /* optional: bucket start (unix ns), 0 if not tracked */
 };
 
+/*
+ * What a profile's counts measure.  CPU profiles count samples of running
+ * threads (period_ns each); off-CPU profiles sum the nanoseconds threads
+ * spent blocked (src/offcpu/).  Stored with the data, never mixed in one
+ * view: every query, diff and report selects one type.
+ */
+enum ember_profile_type {
+	EMBER_PROFILE_CPU = 0,
+	EMBER_PROFILE_OFFCPU = 1,
+	EMBER_PROFILE__TYPES,
+};
+
+/* "cpu", "offcpu" */
+const char *ember_profile_type_name(enum ember_profile_type type);
+/* The unit of a count: "samples", "nanoseconds". */
+const char *ember_profile_type_unit(enum ember_profile_type type);
+/* Parse a type name (NULL or "" is cpu).  0, or -EINVAL for an unknown name. */
+int ember_profile_type_parse(const char *name, enum ember_profile_type *type);
+
 struct ember_profile {
+	enum ember_profile_type type; /* what the counts measure (0: CPU samples) */
 	struct ember_frame *frames;
 	size_t n_frames;
 	struct ember_target *targets;

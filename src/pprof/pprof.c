@@ -17,7 +17,8 @@
  *             the function they were inlined into, all at the same address)
  *             is folded into one Location whose Lines are innermost first.
  *   Sample    one per stack of the profile: location ids leaf first, values
- *             {count, count * period_ns}, optional labels.
+ *             {count, count * period_ns} (CPU) or {nanoseconds} (off-CPU:
+ *             sample type off_cpu/nanoseconds), optional labels.
  *
  * Every string goes into one string table (entry 0 is "").  Each table is
  * deduplicated through a small open-addressing index of (hash, element
@@ -632,7 +633,7 @@ static int encode_sample(struct enc *e, const struct ember_stack *s, uint64_t *i
 	vals[0] = (int64_t)s->count;
 	vals[1] = (int64_t)(s->count * p->period_ns);
 	sample.value = vals;
-	sample.n_value = 2;
+	sample.n_value = p->type == EMBER_PROFILE_OFFCPU ? 1 : 2; /* off_cpu: ns already */
 	if (e->target_labels && s->target < p->n_targets) {
 		struct label_set *ls = &e->target_labels[s->target];
 		if (!ls->ptrs && (err = build_target_labels(e, s->target)))
@@ -808,10 +809,17 @@ static int pack_profile(struct enc *e, uint8_t **out, size_t *out_len)
 	int64_t comment = 0;
 	int err;
 
-	if ((err = value_type(e, &types[0], "samples", "count")) ||
-	    (err = value_type(e, &types[1], "cpu", "nanoseconds")) ||
-	    (err = value_type(e, &period, "cpu", "nanoseconds")))
+	bool offcpu = p->type == EMBER_PROFILE_OFFCPU;
+	if (offcpu) {
+		/* one value, the time blocked; no sampling period */
+		if ((err = value_type(e, &types[0], "off_cpu", "nanoseconds")) ||
+		    (err = value_type(e, &period, "off_cpu", "nanoseconds")))
+			return err;
+	} else if ((err = value_type(e, &types[0], "samples", "count")) ||
+		   (err = value_type(e, &types[1], "cpu", "nanoseconds")) ||
+		   (err = value_type(e, &period, "cpu", "nanoseconds"))) {
 		return err;
+	}
 	if (e->opt.comment && (err = str_id(e, e->opt.comment, &comment)))
 		return err;
 
@@ -849,10 +857,10 @@ static int pack_profile(struct enc *e, uint8_t **out, size_t *out_len)
 	}
 	prof.n_location = e->n_locs;
 
-	prof.n_sample_type = 2;
+	prof.n_sample_type = offcpu ? 1 : 2;
 	prof.sample_type = type_ptrs;
 	prof.period_type = &period;
-	prof.period = (int64_t)p->period_ns;
+	prof.period = offcpu ? 1 : (int64_t)p->period_ns;
 	prof.time_nanos = p->start_ns;
 	prof.duration_nanos = p->duration_ns;
 	if (comment) {

@@ -12,7 +12,9 @@
  *       Newest first; at most 10000 targets ("truncated":true when cut).
  *
  * Selections.  target=ID, service=S, version=V, pid=P, from=MS, to=MS,
- * endpoint=E, all optional (absent or empty = any); endpoint keeps the CPU
+ * endpoint=E, type=cpu|offcpu, all optional (absent or empty = any; type:
+ * cpu, samples of running threads; offcpu: nanoseconds threads spent
+ * blocked, never mixed with cpu); endpoint keeps the CPU
  * samples of threads while they served requests of that L7 endpoint
  * ("GET /orders/{id}", see /api/spans); from is inclusive, to exclusive, and a
  * time bucket (10 s) is selected when it overlaps [from, to).  version may
@@ -30,7 +32,8 @@
  *       environment, Go build info, else the short build-id).
  *
  *   GET /api/flamegraph?target=ID&service=S&version=V&pid=P&from=MS&to=MS
- *       {"total":N,"from":MS|null,"to":MS|null,"nodes":K,"truncated":false,
+ *       {"total":N,"type":"cpu"|"offcpu","unit":"samples"|"nanoseconds",
+ *        "from":MS|null,"to":MS|null,"nodes":K,"truncated":false,
  *        "root":{"name":"all","value":N,"self":0,"children":[
  *          {"name":"main","value":V,"self":S,"file":"main.c","line":12,
  *           "kernel":false,"inlined":false,"children":[...]}, ...]}}
@@ -232,9 +235,9 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	return -EINVAL;
 }
 
-enum { P_TARGET, P_SERVICE, P_VERSION, P_PID, P_FROM, P_TO, P_ENDPOINT, P_COUNT };
+enum { P_TARGET, P_SERVICE, P_VERSION, P_PID, P_FROM, P_TO, P_ENDPOINT, P_TYPE, P_COUNT };
 static const char *const param_names[P_COUNT] = {"target", "service", "version", "pid",
-						 "from",   "to",      "endpoint"};
+						 "from",   "to",      "endpoint", "type"};
 
 static int param_index(const char *key)
 {
@@ -296,6 +299,10 @@ static int parse_one(int which, const char *key, const char *val, struct ember_a
 	case P_ENDPOINT:
 		snprintf(q->endpoint, sizeof(q->endpoint), "%s", val);
 		q->sel.endpoint = q->endpoint;
+		return 0;
+	case P_TYPE:
+		if (ember_profile_type_parse(val, &q->sel.type))
+			return fail(err, errlen, "%s: must be cpu or offcpu", key);
 		return 0;
 	case P_TO:
 		if (!ember_api_parse_int(val, 1, MAX_MS, &v))
@@ -479,8 +486,9 @@ static int target_row(const struct ember_target_row *t, void *arg)
 	sb_puts(sb, ",\"labels\":");
 	sb_json_str(sb, t->labels);
 	sb_printf(sb, ",\"first_seen\":%" PRId64 ",\"last_seen\":%" PRId64
-		      ",\"samples\":%" PRIu64 "}",
-		  t->first_seen_ns / NS_PER_MS, t->last_seen_ns / NS_PER_MS, t->samples);
+		      ",\"samples\":%" PRIu64 ",\"type\":\"%s\"}",
+		  t->first_seen_ns / NS_PER_MS, t->last_seen_ns / NS_PER_MS, t->samples,
+		  ember_profile_type_name(t->type));
 	return sb->oom ? 1 : 0;
 }
 
@@ -575,7 +583,8 @@ static void api_flamegraph(struct ember_api *api, const struct ember_api_param *
 		return;
 	}
 	sb_init(&sb);
-	sb_printf(&sb, "{\"total\":%" PRIu64, p->total);
+	sb_printf(&sb, "{\"total\":%" PRIu64 ",\"type\":\"%s\",\"unit\":\"%s\"", p->total,
+		  ember_profile_type_name(p->type), ember_profile_type_unit(p->type));
 	json_ms(&sb, "from", q.has_from, q.from_ms);
 	json_ms(&sb, "to", q.has_to, q.to_ms);
 	sb_printf(&sb, ",\"nodes\":%zu,\"truncated\":%s,\"root\":", res.nodes,

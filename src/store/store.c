@@ -43,8 +43,10 @@ static const char *const stmt_sql[STMT_COUNT_] = {
 			  " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
 	[STMT_TARGET_UPSERT] =
 		"INSERT INTO targets(service, version, host, pid, comm, exe, build_id, labels,"
-		" first_seen_ns, last_seen_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-		" ON CONFLICT(service, version, host, pid, comm, exe, build_id, labels) DO UPDATE SET"
+		" first_seen_ns, last_seen_ns, profile_type)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+		" ON CONFLICT(service, version, host, pid, comm, exe, build_id, labels, profile_type)"
+		" DO UPDATE SET"
 		" first_seen_ns = min(first_seen_ns, excluded.first_seen_ns),"
 		" last_seen_ns = max(last_seen_ns, excluded.last_seen_ns)"
 		" RETURNING id",

@@ -104,6 +104,7 @@ struct ember_selection {
 	const char *endpoint;    /* NULL = any; else only the CPU samples of threads serving
 				    this span endpoint (targets labelled endpoint=, spans/endpoint.h) */
 	size_t max_stacks;       /* 0 = default bound (EMBER_STORE_MAX_STACKS) */
+	enum ember_profile_type type; /* the profile type (0: CPU samples); never mixed */
 	bool merge_targets;      /* sum each stack over targets: the profile holds one
 				    target, pid 0, service/version/comm "*" (for flame
 				    graphs and diffs, which ignore targets; much faster) */
@@ -131,8 +132,9 @@ struct ember_target_row {
 	int64_t id;
 	const char *service, *version, *host, *comm, *exe, *build_id, *labels;
 	uint32_t pid;
+	enum ember_profile_type type; /* a target records one profile type */
 	int64_t first_seen_ns, last_seen_ns;
-	uint64_t samples;
+	uint64_t samples; /* CPU samples, or off-CPU nanoseconds (type) */
 };
 
 /* Call fn for every target (newest last_seen first).  fn returns non-zero to stop. */
@@ -144,7 +146,8 @@ int ember_store_list_targets(struct ember_store *s,
 struct ember_version_row {
 	const char *service, *version;
 	int64_t first_seen_ns, last_seen_ns;
-	uint64_t samples, targets;
+	uint64_t samples, targets; /* CPU samples; targets of every profile type */
+	uint64_t offcpu_ns;        /* off-CPU time recorded */
 };
 
 /*

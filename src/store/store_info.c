@@ -16,15 +16,21 @@
 #define LIST_TARGETS_SQL                                                                   \
 	"SELECT t.id, t.service, t.version, t.host, t.comm, t.exe, t.build_id, t.labels,"  \
 	" t.pid, t.first_seen_ns, t.last_seen_ns,"                                          \
-	" (SELECT coalesce(sum(s.count), 0) FROM sample_totals AS s WHERE s.target_id = t.id)" \
+	" (SELECT coalesce(sum(s.count), 0) FROM sample_totals AS s WHERE s.target_id = t.id),"\
+	" t.profile_type"                                                                   \
 	" FROM targets AS t ORDER BY t.last_seen_ns DESC, t.id DESC"
 
 #define LIST_VERSIONS_SQL                                                                  \
 	"SELECT t.service, t.version, min(t.first_seen_ns), max(t.last_seen_ns), count(*),"  \
 	" sum((SELECT coalesce(sum(s.count), 0) FROM sample_totals AS s"                     \
-	"      WHERE s.target_id = t.id))"                                                    \
+	"      WHERE s.target_id = t.id AND t.profile_type = 0)),"                           \
+	" sum((SELECT coalesce(sum(s.count), 0) FROM sample_totals AS s"                     \
+	"      WHERE s.target_id = t.id AND t.profile_type = 1))"                            \
 	" FROM targets AS t GROUP BY t.service, t.version"                                   \
 	" ORDER BY t.service, max(t.last_seen_ns) DESC, t.version"
+
+_Static_assert(EMBER_PROFILE_CPU == 0 && EMBER_PROFILE_OFFCPU == 1,
+	       "LIST_VERSIONS_SQL names the profile types by number");
 
 #define TIMELINE_MAX_POINTS 2000
 
@@ -61,6 +67,7 @@ int ember_store_list_targets(struct ember_store *s,
 			.first_seen_ns = sqlite3_column_int64(st, 9),
 			.last_seen_ns = sqlite3_column_int64(st, 10),
 			.samples = (uint64_t)sqlite3_column_int64(st, 11),
+			.type = (enum ember_profile_type)sqlite3_column_int(st, 12),
 		};
 		if (fn(&row, arg)) {
 			rc = SQLITE_DONE;
@@ -94,6 +101,7 @@ int ember_store_list_versions(struct ember_store *s,
 			.last_seen_ns = sqlite3_column_int64(st, 3),
 			.targets = (uint64_t)sqlite3_column_int64(st, 4),
 			.samples = (uint64_t)sqlite3_column_int64(st, 5),
+			.offcpu_ns = (uint64_t)sqlite3_column_int64(st, 6),
 		};
 		if (fn(&row, arg)) {
 			rc = SQLITE_DONE;

@@ -72,8 +72,9 @@ static int touch_target(struct ember_store *s, int64_t id, const struct target_s
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-static int upsert_target(struct ember_store *s, const struct ember_target *t, const char *service,
-			 const char *version, const struct target_span *span, int64_t *id)
+static int upsert_target(struct ember_store *s, const struct ember_target *t,
+			 enum ember_profile_type type, const char *service, const char *version,
+			 const struct target_span *span, int64_t *id)
 {
 	sqlite3_stmt *st = store_stmt(s, STMT_TARGET_UPSERT);
 	int rc;
@@ -90,6 +91,7 @@ static int upsert_target(struct ember_store *s, const struct ember_target *t, co
 	store_bind_text(st, 8, t->labels);
 	sqlite3_bind_int64(st, 9, span->first);
 	sqlite3_bind_int64(st, 10, span->last);
+	sqlite3_bind_int64(st, 11, type);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		*id = sqlite3_column_int64(st, 0);
@@ -100,7 +102,8 @@ static int upsert_target(struct ember_store *s, const struct ember_target *t, co
 }
 
 static int resolve_target(struct ember_store *s, const struct ember_target *t,
-			  const struct target_span *span, int64_t *id, char *err, size_t errlen)
+			  enum ember_profile_type type, const struct target_span *span, int64_t *id,
+			  char *err, size_t errlen)
 {
 	char short_id[EMBER_SHORT_BUILD_ID + 1];
 	const char *service, *version;
@@ -118,6 +121,7 @@ static int resolve_target(struct ember_store *s, const struct ember_target *t,
 	key_str(&s->key, t->build_id);
 	key_str(&s->key, t->labels);
 	sb_append(&s->key, &t->pid, sizeof(t->pid));
+	sb_append(&s->key, &type, sizeof(type));
 	if (s->key.oom)
 		return store_error(s, err, errlen, -ENOMEM, "ingest: out of memory");
 
@@ -132,7 +136,7 @@ static int resolve_target(struct ember_store *s, const struct ember_target *t,
 			return 0;
 		}
 	}
-	rc = upsert_target(s, t, service, version, span, id);
+	rc = upsert_target(s, t, type, service, version, span, id);
 	if (rc != SQLITE_OK)
 		return store_sqlite_error(s, err, errlen, rc, "ingest: add target %s pid %u",
 					  service, t->pid);
@@ -146,7 +150,7 @@ int store_resolve_target(struct ember_store *s, const struct ember_target *t, in
 {
 	struct target_span span = {first_ns, last_ns, true};
 
-	return resolve_target(s, t, &span, id, err, errlen);
+	return resolve_target(s, t, EMBER_PROFILE_CPU, &span, id, err, errlen);
 }
 
 /* ---- frames ---- */
@@ -443,7 +447,8 @@ static int ingest_rows(struct ember_store *s, const struct ember_profile *p, int
 	for (size_t i = 0; i < p->n_targets; i++) {
 		if (!spans[i].used)
 			continue;
-		ret = resolve_target(s, &p->targets[i], &spans[i], &target_ids[i], err, errlen);
+		ret = resolve_target(s, &p->targets[i], p->type, &spans[i], &target_ids[i], err,
+				     errlen);
 		if (ret)
 			return ret;
 	}
@@ -569,5 +574,5 @@ int store_target_id(struct ember_store *s, const struct ember_target *t, int64_t
 {
 	struct target_span span = {.first = first_ns, .last = last_ns, .used = true};
 
-	return resolve_target(s, t, &span, id, err, errlen);
+	return resolve_target(s, t, EMBER_PROFILE_CPU, &span, id, err, errlen);
 }

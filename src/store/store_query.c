@@ -113,9 +113,8 @@ void store_append_target_filter(struct strbuf *sql, const struct ember_selection
 
 	if (sel->target_id)
 		sb_puts(sql, " AND target_id = :target");
-	if (!sel->service && !nv && !sel->pid && !sel->endpoint)
-		return;
-	sb_puts(sql, " AND target_id IN (SELECT id FROM targets WHERE 1");
+	/* one profile type per selection: CPU samples and off-CPU ns never mix */
+	sb_puts(sql, " AND target_id IN (SELECT id FROM targets WHERE profile_type = :ptype");
 	if (sel->service)
 		sb_puts(sql, " AND service = :service");
 	if (nv) {
@@ -152,6 +151,7 @@ void store_bind_selection(sqlite3_stmt *st, const struct ember_selection *sel)
 	char name[32];
 
 	bind_int(st, ":target", sel->target_id);
+	bind_int(st, ":ptype", sel->type);
 	bind_str(st, ":service", sel->service);
 	bind_int(st, ":pid", sel->pid);
 	if (sel->endpoint) {
@@ -775,7 +775,8 @@ static void set_window(struct ember_store *s, const struct query *q,
 	int64_t start = sel->from_ns ? sel->from_ns : any ? lo : 0;
 	int64_t end = sel->to_ns ? sel->to_ns : any ? hi : 0;
 
-	p->period_ns = (uint64_t)read_period(s);
+	p->type = sel->type;
+	p->period_ns = sel->type == EMBER_PROFILE_CPU ? (uint64_t)read_period(s) : 1;
 	p->start_ns = start;
 	p->duration_ns = end > start ? end - start : 0;
 }

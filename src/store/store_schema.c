@@ -73,6 +73,16 @@
  *    are kept (store_spans.c), the rest by age.
  *  Retention deletes spans with the 10 s data, spans_1h and slow_spans with
  *  the roll-ups, span_endpoints by their last use (store_retention.c).
+ *
+ * Version 8 (issue [11]: off-CPU profiles):
+ *  - targets.profile_type: what the counts of a target's sample rows
+ *    measure (enum ember_profile_type: 0 CPU samples, 1 off-CPU
+ *    nanoseconds), part of the target's identity.  A process profiled both
+ *    ways is two targets, so every sample table (samples, samples_1h,
+ *    samples_1h_packed, sample_totals), the roll-ups, sealing and retention
+ *    keep their shape; a selection picks one type through the target filter
+ *    (store_query.c).  The UNIQUE constraint cannot be altered in place, so
+ *    the table is rebuilt with the same ids; existing targets are CPU ones.
  */
 #include "store/store_internal.h"
 
@@ -272,6 +282,31 @@ static const char *const migrations[] = {
 	"  err         TEXT NOT NULL"
 	");"
 	"CREATE INDEX slow_spans_by_time ON slow_spans(time_ns);",
+
+	/* 7 -> 8: the profile type, part of a target's identity (issue [11]) */
+	"CREATE TABLE targets_v8 ("
+	"  id            INTEGER PRIMARY KEY,"
+	"  service       TEXT NOT NULL,"
+	"  version       TEXT NOT NULL,"
+	"  host          TEXT NOT NULL,"
+	"  pid           INTEGER NOT NULL,"
+	"  comm          TEXT NOT NULL,"
+	"  exe           TEXT NOT NULL,"
+	"  build_id      TEXT NOT NULL,"
+	"  labels        TEXT NOT NULL,"
+	"  first_seen_ns INTEGER NOT NULL,"
+	"  last_seen_ns  INTEGER NOT NULL,"
+	"  profile_type  INTEGER NOT NULL DEFAULT 0,"
+	"  UNIQUE (service, version, host, pid, comm, exe, build_id, labels, profile_type)"
+	");"
+	"INSERT INTO targets_v8(id, service, version, host, pid, comm, exe, build_id, labels,"
+	"  first_seen_ns, last_seen_ns)"
+	"  SELECT id, service, version, host, pid, comm, exe, build_id, labels,"
+	"         first_seen_ns, last_seen_ns FROM targets;"
+	"DROP TABLE targets;"
+	"ALTER TABLE targets_v8 RENAME TO targets;"
+	"CREATE INDEX targets_by_last_seen ON targets(last_seen_ns);"
+	"CREATE INDEX targets_by_type ON targets(profile_type, id);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -116,3 +116,4 @@ bash tests/bench/net.sh
 sh tests/bench/http.sh
 bash tests/bench/spans.sh
 bash tests/bench/tls.sh
+bash tests/bench/offcpu.sh

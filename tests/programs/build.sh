@@ -20,6 +20,9 @@
 #                   second (mostly churn_child: static, no libc, exits at once)
 #   cpu_endpoints   C -O2 HTTP server, a thread per connection: /heavy/N spends
 #                   ~20 ms in heavy_work, /light/N nothing (per-endpoint CPU test)
+#   offcpu_waits    C -O2 -fomit-frame-pointer, threads that sleep, wait on a mutex,
+#                   read a slowly fed pipe and spin, timing their own waits
+#                   (the off-CPU ground truth)
 #   goprog          Go, main.main -> goA -> goB -> goHot
 #   goprog_stripped the same built with -ldflags='-s -w'
 #   gohttp          Go net/http server: /light/N, /heavy/N (heavyWork, ~20 ms of
@@ -56,6 +59,9 @@ for v in 1 2; do
 done
 if newer "$out/clock_spin" "$src/clock_spin.c"; then
 	gcc -O2 -g -o "$out/clock_spin" "$src/clock_spin.c"
+fi
+if newer "$out/offcpu_waits" "$src/offcpu_waits.c"; then
+	gcc -O2 -g -Wall -Wextra -fomit-frame-pointer -o "$out/offcpu_waits" "$src/offcpu_waits.c" -lpthread
 fi
 if newer "$out/churn" "$src/churn.c"; then
 	gcc -O2 -g -Wall -Wextra -o "$out/churn" "$src/churn.c"

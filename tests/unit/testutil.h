@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 static inline const char *test_prog(const char *name)
@@ -56,6 +57,29 @@ static inline int test_rmtree(const char *dir)
 
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* A path for a new database, "/tmp/ember-test-<name>-XXXXXX" (not created); 0 or -1. */
+static inline int test_db_path(char *path, size_t size, const char *name)
+{
+	snprintf(path, size, "/tmp/ember-test-%s-XXXXXX", name);
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	unlink(path);
+	return 0;
+}
+
+/* Remove a database and its WAL and SHM files. */
+static inline void test_db_remove(const char *path)
+{
+	char p[4200];
+
+	for (const char *const *sfx = (const char *const[]){"", "-wal", "-shm", NULL}; *sfx; sfx++) {
+		snprintf(p, sizeof(p), "%s%s", path, *sfx);
+		unlink(p);
+	}
 }
 
 /* dir/name, in one of 16 rotating buffers (enough for the paths of one test). */

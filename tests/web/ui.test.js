@@ -7,7 +7,7 @@
  * real HTTP server and API, no BPF needed) and Debian's Chromium, driven by
  * playwright-core, clicks through the page like a user: pick the service
  * and two versions, read the diff, zoom, search, sort the table, open the
- * sandwich view, download pprof, reload the URL.  Assertions are on what
+ * sandwich view, download pprof, reload the URL, switch the profile type.  Assertions are on what
  * the page shows (text, tooltip, URL, downloaded bytes); no console errors,
  * page errors or requests to other hosts are allowed during the run.
  * Screenshots go to $TEST_OUT (default build/test-output/web/).
@@ -281,6 +281,23 @@ test('web UI', { skip: why || false, timeout: 180000 }, async (t) => {
         return out;
       });
       assert.deepStrictEqual(overlaps, []);
+    });
+
+    await t.test('the profile selector asks for off-CPU data and reads durations', async () => {
+      const asked = page.waitForRequest((r) => /\/api\/(flamegraph|diff)\?.*type=offcpu/.test(r.url()));
+      await page.selectOption('#ptype', 'offcpu');
+      await asked;
+      await page.waitForFunction(() => /[#&]t=offcpu/.test(location.hash));
+      const read = await page.evaluate(() => [
+        window.Ember.profileType.value(1500000000, 'offcpu'),
+        window.Ember.profileType.value(2500000, 'offcpu'),
+        window.Ember.profileType.value(1234, 'cpu'),
+      ]);
+      assert.deepStrictEqual(read, ['1.50 s off-CPU', '2.5 ms off-CPU', '1,234 samples']);
+      const back = page.waitForRequest((r) => /\/api\/(flamegraph|diff)\?/.test(r.url()) && !/type=/.test(r.url()));
+      await page.selectOption('#ptype', 'cpu');
+      await back;
+      assert.ok(!/t=offcpu/.test(await page.evaluate(() => location.hash)), 'cpu is the default: no t= in the URL');
     });
 
     await t.test('no console errors, page errors or foreign requests', () => {
