@@ -338,14 +338,15 @@ static void stats_json(struct strbuf *sb, void *arg)
 		  "\"rules\":%llu,\"table_bytes\":%llu,\"shards\":%llu,\"shard_bytes\":%llu,\"compiles\":%llu,"
 		  "\"compile_ms\":%.1f,\"cache_hits\":%llu,\"failures\":%llu,"
 		  "\"budget_exhausted\":%llu,\"reclaimed\":%llu,\"build_id_collisions\":%llu,"
-		  "\"go_runtimes\":%llu,\"go_runtime_missing\":%llu",
+		  "\"cache_dir_reads\":%llu,\"go_runtimes\":%llu,\"go_runtime_missing\":%llu",
 		  (unsigned long long)ut.processes, (unsigned long long)ut.files,
 		  (unsigned long long)ut.rows, (unsigned long long)ut.rules,
 		  (unsigned long long)ut.table_bytes, (unsigned long long)ut.shards, (unsigned long long)ut.shard_bytes,
 		  (unsigned long long)ut.compiles, ut.compile_ns / 1e6,
 		  (unsigned long long)ut.cache_hits, (unsigned long long)ut.failures,
 		  (unsigned long long)ut.budget_exhausted, (unsigned long long)ut.reclaimed,
-		  (unsigned long long)ut.build_id_collisions, (unsigned long long)ut.go_runtimes,
+		  (unsigned long long)ut.build_id_collisions,
+		  (unsigned long long)ut.cache_dir_reads, (unsigned long long)ut.go_runtimes,
 		  (unsigned long long)ut.go_runtime_missing);
 	sb_printf(sb,
 		  "},\"collector\":{\"samples\":%llu,\"stacks\":%llu,\"truncated\":%llu,"
