@@ -383,11 +383,19 @@ void ember_profiler_close(struct ember_profiler *pr)
 
 int ember_profiler_add_pid(struct ember_profiler *pr, uint32_t pid)
 {
+	__u32 slot = pid % EMBER_PID_SLOTS, held = 0;
 	__u8 one = 1;
 
 	if (!pr->filtered)
 		return 0;
+	/* the hash first: a slot marked shared sends the program to it */
 	if (bpf_map__update_elem(pr->skel->maps.pids, &pid, sizeof(pid), &one, sizeof(one), BPF_ANY))
+		return -errno;
+	if (bpf_map__lookup_elem(pr->skel->maps.pid_slots, &slot, sizeof(slot), &held, sizeof(held), 0))
+		return -errno;
+	__u32 value = held == 0 || held == pid ? pid : EMBER_PID_SLOT_SHARED;
+	if (bpf_map__update_elem(pr->skel->maps.pid_slots, &slot, sizeof(slot), &value, sizeof(value),
+				 BPF_ANY))
 		return -errno;
 	return 0;
 }
