@@ -341,6 +341,17 @@ int ember_profiler_start(struct ember_profiler *pr, char *err, size_t errlen)
 	return 0;
 }
 
+void ember_profiler_stop(struct ember_profiler *pr)
+{
+	for (int i = 0; i < pr->n_links; i++) {
+		bpf_link__destroy(pr->links[i]);
+		pr->links[i] = NULL;
+		if (pr->perf_fds[i] >= 0)
+			close(pr->perf_fds[i]);
+		pr->perf_fds[i] = -1;
+	}
+}
+
 int ember_profiler_poll(struct ember_profiler *pr, int timeout_ms)
 {
 	int rc = 0;
@@ -363,10 +374,7 @@ void ember_profiler_close(struct ember_profiler *pr)
 {
 	if (!pr)
 		return;
-	for (int i = 0; i < pr->n_links; i++) {
-		bpf_link__destroy(pr->links[i]);
-		close(pr->perf_fds[i]);
-	}
+	ember_profiler_stop(pr);
 	bpf_link__destroy(pr->exit_link);
 	bpf_link__destroy(pr->exec_link);
 	bpf_link__destroy(pr->mmap_links[0]);

@@ -82,6 +82,12 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 int ember_profiler_start(struct ember_profiler *pr, char *err, size_t errlen);
 
 /*
+ * Stop sampling (detach from every CPU) and keep the maps: a drain after
+ * this one gets every sample taken, none can land after the last flip.
+ */
+void ember_profiler_stop(struct ember_profiler *pr);
+
+/*
  * Wait up to timeout_ms for kernel events and handle them: load the tables
  * of processes the unwinder met, reload after exec, note exits (unloaded
  * after the next drain), pass validation snapshots on.

@@ -326,6 +326,8 @@ int cmd_record(int argc, char **argv)
 					all_exited = false;
 		}
 	}
+	/* detached first, so no sample lands after the last drain's flip */
+	ember_profiler_stop(pr);
 	ember_profiler_drain(pr, ember_collector_add, col);
 	prof->duration_ns = cmd_now_ns() - start;
 	if (all_exited)
@@ -339,10 +341,17 @@ int cmd_record(int argc, char **argv)
 		goto out;
 	}
 	rc = write_output(prof, output, pprof, all) ? 1 : 0;
-	if (rc == 0)
+	if (rc == 0) {
+		uint64_t st[EMBER_STAT__COUNT];
+		ember_profiler_stats(pr, st);
+		uint64_t recorded = st[EMBER_STAT_RECORDED];
 		fprintf(stderr, "ember: wrote %llu samples in %zu stacks to %s (%s)\n",
 			(unsigned long long)prof->total, prof->n_stacks, output,
 			pprof ? "pprof" : "collapsed");
+		fprintf(stderr, "ember: samples recorded vs written: %llu vs %llu, %llu lost\n",
+			(unsigned long long)recorded, (unsigned long long)prof->total,
+			(unsigned long long)(recorded > prof->total ? recorded - prof->total : 0));
+	}
 out:
 	ember_profile_free(prof);
 	ember_collector_free(col);

@@ -929,6 +929,7 @@ int cmd_run(int argc, char **argv)
 		retention(&a);
 	}
 	fprintf(stderr, "ember: stopping; writing the last samples\n");
+	ember_profiler_stop(a.profiler); /* no sample after the last drain's flip */
 	ember_spans_drain(a.spans);
 	drain(&a);
 	drain_net(&a);
