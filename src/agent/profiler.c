@@ -72,6 +72,12 @@ struct ember_profiler {
 	void *refresh_arg;
 	struct ember_proctrack *tracker;
 	uint64_t events_lost;
+	/* drain buffers, sized once for the maps (a per-drain malloc of this
+	 * size is an mmap + munmap, whose TLB shootdown hits every CPU) */
+	struct ember_stack_key *drain_keys;
+	__u64 *drain_uhashes;
+	uint64_t recorded_at_drain; /* the kernel's `recorded` when the last drain began */
+	uint64_t drains_skipped;    /* drains with nothing recorded since the last: no flip */
 };
 
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -282,6 +288,14 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 	};
 	struct ember_unwind_tables_opts topts = {.budget_bytes = opts->unwind_budget,
 						 .cache_dir = opts->unwind_cache};
+	pr->drain_keys = malloc(bpf_map__max_entries(pr->skel->maps.counts0) * sizeof(*pr->drain_keys));
+	pr->drain_uhashes =
+		malloc(bpf_map__max_entries(pr->skel->maps.ustacks0) * sizeof(*pr->drain_uhashes));
+	if (!pr->drain_keys || !pr->drain_uhashes) {
+		rc = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	rc = ember_unwind_tables_new(&maps, &topts, &pr->tables);
 	if (rc) {
 		snprintf(err, errlen, "cannot set up the unwind tables: %s", strerror(-rc));
@@ -384,6 +398,8 @@ void ember_profiler_close(struct ember_profiler *pr)
 	ember_unwind_tables_free(pr->tables);
 	ember_proctrack_free(pr->tracker);
 	profiler__destroy(pr->skel);
+	free(pr->drain_keys);
+	free(pr->drain_uhashes);
 	free(pr->links);
 	free(pr->perf_fds);
 	free(pr);
@@ -437,18 +453,28 @@ long ember_profiler_drain(struct ember_profiler *pr, ember_sample_fn fn, void *a
 	int kstacks_fd = bpf_map__fd(kstacks);
 	size_t max_counts = bpf_map__max_entries(counts);
 	size_t max_ustacks = bpf_map__max_entries(ustacks);
-	struct ember_stack_key *keys = malloc(max_counts * sizeof(*keys));
-	__u64 *uhashes = malloc(max_ustacks * sizeof(*uhashes));
+	struct ember_stack_key *keys = pr->drain_keys;
+	__u64 *uhashes = pr->drain_uhashes;
 	__u64 kpcs[EMBER_MAX_KERNEL_DEPTH];
 	struct ember_user_stack ust;
 	long drained = 0;
 	int64_t now = ember_monotonic_ns(), consumed_ns = now;
 
-	if (!keys || !uhashes) {
-		free(keys);
-		free(uhashes);
-		return -ENOMEM;
+	/*
+	 * Nothing recorded since the last drain began: the active generation
+	 * is empty (a sample being counted now bumps `recorded` after its
+	 * insert, so the next drain takes it).  No flip, no grace period, no
+	 * walk of empty maps: an idle host costs one lookup a second.
+	 */
+	__u32 rec_key = EMBER_STAT_RECORDED;
+	uint64_t recorded = 0;
+	if (ember_bpf_percpu_get(bpf_map__fd(sk->maps.stats), rec_key, &recorded) == 0 &&
+	    recorded == pr->recorded_at_drain) {
+		pr->drains_skipped++;
+		ember_proctrack_drain_begins(pr->tracker); /* every sample of an exit is in */
+		goto maintain;
 	}
+	pr->recorded_at_drain = recorded;
 	__atomic_store_n(&sk->bss->active_gen, old ^ 1, __ATOMIC_SEQ_CST);
 	ember_proctrack_drain_begins(pr->tracker);
 	ember_bpf_wait_for_programs();
@@ -506,9 +532,7 @@ long ember_profiler_drain(struct ember_profiler *pr, ember_sample_fn fn, void *a
 	for (size_t i = 0; i < nu; i++)
 		bpf_map_delete_elem(ustacks_fd, &uhashes[i]);
 
-	free(keys);
-	free(uhashes);
-
+maintain:
 	/* processes that exited before this drain: their samples are in */
 	ember_proctrack_collect(pr->tracker, ember_monotonic_ns());
 	ember_unwind_tables_maintain(pr->tables, ember_monotonic_ns());
@@ -524,6 +548,7 @@ void ember_profiler_lifetime_stats(struct ember_profiler *pr, struct ember_profi
 {
 	ember_proctrack_stats(pr->tracker, &out->tracker);
 	out->events_lost = pr->events_lost;
+	out->drains_skipped = pr->drains_skipped;
 	out->procs_map_max = bpf_map__max_entries(pr->skel->maps.procs);
 }
 

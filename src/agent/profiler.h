@@ -115,6 +115,7 @@ struct ember_profiler_lifetime {
 	struct ember_proctrack_stats tracker;
 	uint64_t events_lost;       /* kernel events lost (full buffer): the sweep finds those exits */
 	uint64_t procs_map_max;     /* capacity of the kernel's procs map */
+	uint64_t drains_skipped;    /* drains that found nothing recorded: no flip, no walk */
 };
 void ember_profiler_lifetime_stats(struct ember_profiler *pr, struct ember_profiler_lifetime *out);
 
