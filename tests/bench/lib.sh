@@ -1,5 +1,6 @@
 # lib.sh - what the benchmark scripts share (bash; sourced by run.sh, net.sh, spans.sh).
 #
+#   bench_setup DIR  sets EMBER, PROGS, HZ and OUT=DIR (emptied), needs root
 #   bench_begin   turns kernel.bpf_stats_enabled on (BPF run times) until
 #                 the script exits; at exit it is restored and every
 #                 process whose pid the script added to the array pids is
@@ -16,4 +17,13 @@ bench_end() {
 	sysctl -qw kernel.bpf_stats_enabled="$bench_old_stats"
 	for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2> /dev/null || true; done
+}
+
+bench_setup() {
+	OUT=$1
+	EMBER=build/ember
+	PROGS=build/progs
+	HZ=$(getconf CLK_TCK)
+	[ "$(id -u)" -eq 0 ] || { echo "bench: needs root (BPF, perf -a)"; exit 1; }
+	rm -rf "$OUT"; mkdir -p "$OUT"
 }
