@@ -119,15 +119,21 @@ bpftrace_bpf() { # pid -> "ns_per_run samples": bpftrace FP ustack at 99 Hz
 	bpftrace -e "profile:hz:99 /pid == $1/ { @s[ustack(perf, 127)] = count(); @n = count(); }" \
 		> "$OUT/bt.out" 2>&1 &
 	local b=$! id=""
-	for _ in $(seq 50); do
-		id=$(bpftool prog show 2> /dev/null | awk '/perf_event/ && /name 99/ { sub(":", "", $1); print $1 }' | tail -n 1)
-		[ -n "$id" ] && break
+	# attached (and its SIGINT handler installed: a background job starts
+	# with SIGINT ignored) before the clock starts; its program is the newest
+	for _ in $(seq 300); do
+		grep -q '^Attaching' "$OUT/bt.out" && break
 		sleep 0.2
 	done
+	sleep 1
+	id=$(bpftool prog show 2> /dev/null | awk '/perf_event/ && /name 99/ { sub(":", "", $1); print $1 }' | tail -n 1)
 	sleep "$REC"
 	local s
 	s=$(prog_stats "$id")
-	kill -INT $b; wait $b || true
+	kill -INT $b
+	for _ in $(seq 50); do kill -0 $b 2> /dev/null || break; sleep 0.2; done
+	kill -TERM $b 2> /dev/null || true
+	wait $b || true
 	local n
 	n=$(sed -n 's/^@n: \([0-9]*\)/\1/p' "$OUT/bt.out")
 	awk -v s="$s" -v n="${n:-0}" 'BEGIN { split(s, a, " "); printf "%d %d %d %d\n", a[1] ? a[2] / a[1] : 0, n, a[1], a[2] }'
