@@ -77,6 +77,16 @@ struct ember_stack_snapshot {
 	__u8 stack[EMBER_SNAPSHOT_STACK]; /* memory at [sp, sp + stack_len) */
 };
 
+/*
+ * `record --pid` filter, first level: a direct-mapped array indexed by
+ * pid % EMBER_PID_SLOTS holding the wanted pid, 0 (no wanted pid there:
+ * the sample is dropped with one inlined array load) or
+ * EMBER_PID_SLOT_SHARED (several wanted pids share the slot: the `pids`
+ * hash decides).
+ */
+#define EMBER_PID_SLOTS 4096
+#define EMBER_PID_SLOT_SHARED 0xffffffffu
+
 /* Counters in the per-CPU stats map, indexed by this enum. */
 enum ember_stat {
 	EMBER_STAT_SAMPLES,        /* program runs */

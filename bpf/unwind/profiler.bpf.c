@@ -58,6 +58,14 @@ struct {
 	__type(value, __u8);
 } pids SEC(".maps");
 
+/* pid % EMBER_PID_SLOTS -> wanted pid (ember_profiler.h): the filter's fast path */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EMBER_PID_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} pid_slots SEC(".maps");
+
 #define COUNTS_MAP(name)                                                                  \
 	struct {                                                                          \
 		__uint(type, BPF_MAP_TYPE_HASH);                                          \
@@ -248,6 +256,19 @@ int ember_unwind_step(struct bpf_perf_event_data *ctx)
 	return 0;
 }
 
+/* The `record --pid` filter: the direct-mapped slots, the hash on a shared slot. */
+static __always_inline int pid_wanted(__u32 tgid)
+{
+	__u32 slot = tgid & (EMBER_PID_SLOTS - 1);
+	__u32 *v = bpf_map_lookup_elem(&pid_slots, &slot);
+
+	if (!v || *v == 0)
+		return 0;
+	if (*v == tgid)
+		return 1;
+	return *v == EMBER_PID_SLOT_SHARED && bpf_map_lookup_elem(&pids, &tgid);
+}
+
 SEC("perf_event")
 int ember_profile(struct bpf_perf_event_data *ctx)
 {
@@ -261,7 +282,11 @@ int ember_profile(struct bpf_perf_event_data *ctx)
 		count_stat(EMBER_STAT_IDLE);
 		return 0;
 	}
-	if (filter_pids && !bpf_map_lookup_elem(&pids, &tgid)) {
+	/*
+	 * Before anything else: a process `record --pid` does not want costs
+	 * an inlined array load here, not a hash lookup (let alone an unwind).
+	 */
+	if (filter_pids && !pid_wanted(tgid)) {
 		count_stat(EMBER_STAT_FILTERED);
 		return 0;
 	}

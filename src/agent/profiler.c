@@ -72,6 +72,12 @@ struct ember_profiler {
 	void *refresh_arg;
 	struct ember_proctrack *tracker;
 	uint64_t events_lost;
+	/* drain buffers, sized once for the maps (a per-drain malloc of this
+	 * size is an mmap + munmap, whose TLB shootdown hits every CPU) */
+	struct ember_stack_key *drain_keys;
+	__u64 *drain_uhashes;
+	uint64_t recorded_at_drain; /* the kernel's `recorded` when the last drain began */
+	uint64_t drains_skipped;    /* drains with nothing recorded since the last: no flip */
 };
 
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -286,6 +292,14 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 	};
 	struct ember_unwind_tables_opts topts = {.budget_bytes = opts->unwind_budget,
 						 .cache_dir = opts->unwind_cache};
+	pr->drain_keys = malloc(bpf_map__max_entries(pr->skel->maps.counts0) * sizeof(*pr->drain_keys));
+	pr->drain_uhashes =
+		malloc(bpf_map__max_entries(pr->skel->maps.ustacks0) * sizeof(*pr->drain_uhashes));
+	if (!pr->drain_keys || !pr->drain_uhashes) {
+		rc = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	rc = ember_unwind_tables_new(&maps, &topts, &pr->tables);
 	if (rc) {
 		snprintf(err, errlen, "cannot set up the unwind tables: %s", strerror(-rc));
@@ -345,6 +359,17 @@ int ember_profiler_start(struct ember_profiler *pr, char *err, size_t errlen)
 	return 0;
 }
 
+void ember_profiler_stop(struct ember_profiler *pr)
+{
+	for (int i = 0; i < pr->n_links; i++) {
+		bpf_link__destroy(pr->links[i]);
+		pr->links[i] = NULL;
+		if (pr->perf_fds[i] >= 0)
+			close(pr->perf_fds[i]);
+		pr->perf_fds[i] = -1;
+	}
+}
+
 int ember_profiler_poll(struct ember_profiler *pr, int timeout_ms)
 {
 	int rc = 0;
@@ -367,10 +392,7 @@ void ember_profiler_close(struct ember_profiler *pr)
 {
 	if (!pr)
 		return;
-	for (int i = 0; i < pr->n_links; i++) {
-		bpf_link__destroy(pr->links[i]);
-		close(pr->perf_fds[i]);
-	}
+	ember_profiler_stop(pr);
 	bpf_link__destroy(pr->exit_link);
 	bpf_link__destroy(pr->exec_link);
 	bpf_link__destroy(pr->mmap_links[0]);
@@ -380,6 +402,8 @@ void ember_profiler_close(struct ember_profiler *pr)
 	ember_unwind_tables_free(pr->tables);
 	ember_proctrack_free(pr->tracker);
 	profiler__destroy(pr->skel);
+	free(pr->drain_keys);
+	free(pr->drain_uhashes);
 	free(pr->links);
 	free(pr->perf_fds);
 	free(pr);
@@ -387,11 +411,19 @@ void ember_profiler_close(struct ember_profiler *pr)
 
 int ember_profiler_add_pid(struct ember_profiler *pr, uint32_t pid)
 {
+	__u32 slot = pid % EMBER_PID_SLOTS, held = 0;
 	__u8 one = 1;
 
 	if (!pr->filtered)
 		return 0;
+	/* the hash first: a slot marked shared sends the program to it */
 	if (bpf_map__update_elem(pr->skel->maps.pids, &pid, sizeof(pid), &one, sizeof(one), BPF_ANY))
+		return -errno;
+	if (bpf_map__lookup_elem(pr->skel->maps.pid_slots, &slot, sizeof(slot), &held, sizeof(held), 0))
+		return -errno;
+	__u32 value = held == 0 || held == pid ? pid : EMBER_PID_SLOT_SHARED;
+	if (bpf_map__update_elem(pr->skel->maps.pid_slots, &slot, sizeof(slot), &value, sizeof(value),
+				 BPF_ANY))
 		return -errno;
 	return 0;
 }
@@ -425,18 +457,28 @@ long ember_profiler_drain(struct ember_profiler *pr, ember_sample_fn fn, void *a
 	int kstacks_fd = bpf_map__fd(kstacks);
 	size_t max_counts = bpf_map__max_entries(counts);
 	size_t max_ustacks = bpf_map__max_entries(ustacks);
-	struct ember_stack_key *keys = malloc(max_counts * sizeof(*keys));
-	__u64 *uhashes = malloc(max_ustacks * sizeof(*uhashes));
+	struct ember_stack_key *keys = pr->drain_keys;
+	__u64 *uhashes = pr->drain_uhashes;
 	__u64 kpcs[EMBER_MAX_KERNEL_DEPTH];
 	struct ember_user_stack ust;
 	long drained = 0;
 	int64_t now = ember_monotonic_ns(), consumed_ns = now;
 
-	if (!keys || !uhashes) {
-		free(keys);
-		free(uhashes);
-		return -ENOMEM;
+	/*
+	 * Nothing recorded since the last drain began: the active generation
+	 * is empty (a sample being counted now bumps `recorded` after its
+	 * insert, so the next drain takes it).  No flip, no grace period, no
+	 * walk of empty maps: an idle host costs one lookup a second.
+	 */
+	__u32 rec_key = EMBER_STAT_RECORDED;
+	uint64_t recorded = 0;
+	if (ember_bpf_percpu_get(bpf_map__fd(sk->maps.stats), rec_key, &recorded) == 0 &&
+	    recorded == pr->recorded_at_drain) {
+		pr->drains_skipped++;
+		ember_proctrack_drain_begins(pr->tracker); /* every sample of an exit is in */
+		goto maintain;
 	}
+	pr->recorded_at_drain = recorded;
 	__atomic_store_n(&sk->bss->active_gen, old ^ 1, __ATOMIC_SEQ_CST);
 	ember_proctrack_drain_begins(pr->tracker);
 	ember_bpf_wait_for_programs();
@@ -494,9 +536,7 @@ long ember_profiler_drain(struct ember_profiler *pr, ember_sample_fn fn, void *a
 	for (size_t i = 0; i < nu; i++)
 		bpf_map_delete_elem(ustacks_fd, &uhashes[i]);
 
-	free(keys);
-	free(uhashes);
-
+maintain:
 	/* processes that exited before this drain: their samples are in */
 	ember_proctrack_collect(pr->tracker, ember_monotonic_ns());
 	ember_unwind_tables_maintain(pr->tables, ember_monotonic_ns());
@@ -512,6 +552,7 @@ void ember_profiler_lifetime_stats(struct ember_profiler *pr, struct ember_profi
 {
 	ember_proctrack_stats(pr->tracker, &out->tracker);
 	out->events_lost = pr->events_lost;
+	out->drains_skipped = pr->drains_skipped;
 	out->procs_map_max = bpf_map__max_entries(pr->skel->maps.procs);
 }
 

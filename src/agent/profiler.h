@@ -82,6 +82,12 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 int ember_profiler_start(struct ember_profiler *pr, char *err, size_t errlen);
 
 /*
+ * Stop sampling (detach from every CPU) and keep the maps: a drain after
+ * this one gets every sample taken, none can land after the last flip.
+ */
+void ember_profiler_stop(struct ember_profiler *pr);
+
+/*
  * Wait up to timeout_ms for kernel events and handle them: load the tables
  * of processes the unwinder met, reload after exec, note exits (unloaded
  * after the next drain), pass validation snapshots on.
@@ -109,6 +115,7 @@ struct ember_profiler_lifetime {
 	struct ember_proctrack_stats tracker;
 	uint64_t events_lost;       /* kernel events lost (full buffer): the sweep finds those exits */
 	uint64_t procs_map_max;     /* capacity of the kernel's procs map */
+	uint64_t drains_skipped;    /* drains that found nothing recorded: no flip, no walk */
 };
 void ember_profiler_lifetime_stats(struct ember_profiler *pr, struct ember_profiler_lifetime *out);
 

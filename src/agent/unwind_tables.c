@@ -66,6 +66,7 @@
 #include "agent/pidtab.h"
 #include "agent/procmaps.h"
 #include "core/clock.h"
+#include "core/dir_names.h"
 #include "core/log.h"
 #include "core/safefile.h"
 #include "ehframe/ehframe.h"
@@ -146,6 +147,7 @@ struct ember_unwind_tables {
 	uint32_t n_rules;
 	size_t budget;
 	char *cache_dir;
+	struct ember_dir_names cache_names; /* cache_dir's file names (collision checks) */
 	struct shard shards[EMBER_MAX_SHARDS];
 	size_t n_shards;
 	struct file *files;
@@ -391,25 +393,31 @@ static void cache_path(const struct ember_unwind_tables *t, const char *key, cha
  * True when the cache holds a table for key's build-id (its first id_len
  * characters) compiled from other inputs: two files claim one build-id
  * (a copied --build-id, or a stripped copy without .debug_frame).  Neither
- * table is used for the other; the caller counts it.
+ * table is used for the other; the caller counts it.  The directory's names
+ * are kept in memory and read again only when it changes (dir_names.h):
+ * walking a cache of thousands of tables for every new file was the
+ * agent's largest cost on a host that builds software.
  */
-static bool cache_collides(const struct ember_unwind_tables *t, const char *key, size_t id_len)
+static bool cache_collides(struct ember_unwind_tables *t, const char *key, size_t id_len)
 {
 	size_t klen = strlen(key), slen = sizeof(CACHE_SUFFIX) - 1;
-	struct dirent *de;
-	bool found = false;
-	DIR *d;
+	char prefix[CACHE_KEY_MAX];
 
-	if (!t->cache_dir || id_len == 0 || !(d = opendir(t->cache_dir)))
+	if (!t->cache_dir || id_len == 0 || id_len + 1 >= sizeof(prefix) ||
+	    ember_dir_names_refresh(&t->cache_names))
 		return false;
-	while (!found && (de = readdir(d)) != NULL) {
-		size_t n = strlen(de->d_name);
-		found = n == klen + slen && strncmp(de->d_name, key, id_len + 1) == 0 &&
-			strncmp(de->d_name, key, klen) != 0 &&
-			strcmp(de->d_name + klen, CACHE_SUFFIX) == 0;
+	memcpy(prefix, key, id_len + 1); /* "BUILDID-" */
+	prefix[id_len + 1] = '\0';
+	for (size_t i = ember_dir_names_lower_bound(&t->cache_names, prefix);
+	     i < t->cache_names.n; i++) {
+		const char *name = t->cache_names.names[i];
+		if (strncmp(name, prefix, id_len + 1) != 0)
+			break;
+		if (strlen(name) == klen + slen && strncmp(name, key, klen) != 0 &&
+		    strcmp(name + klen, CACHE_SUFFIX) == 0)
+			return true;
 	}
-	closedir(d);
-	return found;
+	return false;
 }
 
 static int cache_read(const struct ember_unwind_tables *t, const char *key,
@@ -1368,9 +1376,15 @@ int ember_unwind_tables_new(const struct ember_unwind_maps *maps,
 			free(t->cache_dir);
 			t->cache_dir = NULL;
 		}
+		if (t->cache_dir && ember_dir_names_init(&t->cache_names, t->cache_dir)) {
+			free(t->cache_dir);
+			free(t);
+			return -ENOMEM;
+		}
 	}
 	t->rule_slots = calloc(RULE_SLOTS, sizeof(*t->rule_slots));
 	if (!t->rule_slots) {
+		ember_dir_names_free(&t->cache_names);
 		free(t->cache_dir);
 		free(t);
 		return -ENOMEM;
@@ -1382,6 +1396,7 @@ int ember_unwind_tables_new(const struct ember_unwind_maps *maps,
 	rc = shard_init(&t->shards[0], maps->shard0_fd);
 	if (rc) {
 		free(t->rule_slots);
+		ember_dir_names_free(&t->cache_names);
 		free(t->cache_dir);
 		free(t);
 		return rc;
@@ -1415,6 +1430,7 @@ void ember_unwind_tables_free(struct ember_unwind_tables *t)
 	ember_pidtab_free(&t->file_index);
 	free(t->rule_slots);
 	free(t->cache_dir);
+	ember_dir_names_free(&t->cache_names);
 	free(t);
 }
 
@@ -1429,6 +1445,7 @@ void ember_unwind_tables_stats(const struct ember_unwind_tables *t,
 	*st = t->stats;
 	st->shard_bytes = t->n_shards * SHARD_BYTES;
 	st->rules = t->n_rules;
+	st->cache_dir_reads = t->cache_names.reads;
 	/* what the rows occupy: their elements, index entries and the rules */
 	st->table_bytes = t->stats.table_bytes + st->rules * sizeof(uint64_t);
 }

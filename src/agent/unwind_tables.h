@@ -59,6 +59,7 @@ struct ember_unwind_tables_stats {
 	uint64_t budget_exhausted;/* files left to FP because the budget was spent */
 	uint64_t reclaimed;       /* files whose rows were freed */
 	uint64_t build_id_collisions; /* files whose build-id has a cached table of other inputs */
+	uint64_t cache_dir_reads; /* walks of the cache directory (only when it changed) */
 	uint64_t go_runtimes;     /* Go binaries whose stack switches can be crossed */
 	uint64_t go_runtime_missing; /* Go binaries without usable runtime offsets */
 	uint64_t idle_files;      /* files no process maps, kept IDLE_KEEP_NS for the next one */

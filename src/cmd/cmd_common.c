@@ -86,7 +86,12 @@ void cmd_wait_ms(struct ember_profiler *pr, long ms)
 		long long left = (end - cmd_now_ns()) / 1000000LL;
 		if (left <= 0)
 			break;
-		ember_profiler_poll(pr, left > 100 ? 100 : (int)left);
+		/*
+		 * One wait for the whole time: kernel events end it early, and a
+		 * stop signal delivered to another thread is seen within `ms`
+		 * (callers wait a second at most), without waking 10 times a second.
+		 */
+		ember_profiler_poll(pr, left > INT32_MAX ? INT32_MAX : (int)left);
 	}
 }
 
@@ -123,7 +128,7 @@ struct counter {
 	uint64_t value;
 };
 
-#define LIFETIME_COUNTERS 29
+#define LIFETIME_COUNTERS 30
 
 /*
  * Every per-process table with its size, bound and evictions, and how
@@ -153,6 +158,7 @@ static void lifetime_counters(struct ember_profiler *pr, struct ember_symbolizer
 		{"sweeps", lt.tracker.sweeps},
 		{"life_checks", lt.tracker.checks},
 		{"events_lost", lt.events_lost},
+		{"drains_skipped", lt.drains_skipped},
 		{"procs_map_entries", ember_profiler_procs_map_entries(pr)},
 		{"procs_map_max", lt.procs_map_max},
 		{"unwind_processes", ut.processes},

@@ -374,6 +374,8 @@ int cmd_record(int argc, char **argv)
 					all_exited = false;
 		}
 	}
+	/* detached first, so no sample lands after the last drain's flip */
+	ember_profiler_stop(pr);
 	if (oc)
 		ember_offcpu_drain(oc, ember_collector_add, col);
 	ember_profiler_drain(pr, ember_collector_add, col);
@@ -394,11 +396,20 @@ int cmd_record(int argc, char **argv)
 		goto out;
 	}
 	rc = write_output(prof, output, pprof, all) ? 1 : 0;
-	if (rc == 0)
+	if (rc == 0) {
+		uint64_t st[EMBER_STAT__COUNT];
+		ember_profiler_stats(pr, st);
+		uint64_t recorded = st[EMBER_STAT_RECORDED];
 		fprintf(stderr, "ember: wrote %llu %s in %zu stacks to %s (%s)\n",
 			(unsigned long long)prof->total, ember_profile_type_unit(type), prof->n_stacks,
 			output,
 			pprof ? "pprof" : "collapsed");
+		if (type == EMBER_PROFILE_CPU)
+			fprintf(stderr, "ember: samples recorded vs written: %llu vs %llu, %llu lost\n",
+				(unsigned long long)recorded, (unsigned long long)prof->total,
+				(unsigned long long)(recorded > prof->total ? recorded - prof->total
+									   : 0));
+	}
 out:
 	ember_offcpu_close(oc);
 	ember_profile_free(prof);

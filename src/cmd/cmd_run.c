@@ -345,15 +345,16 @@ static void stats_json(struct strbuf *sb, void *arg)
 		  "\"rules\":%llu,\"table_bytes\":%llu,\"shards\":%llu,\"shard_bytes\":%llu,\"compiles\":%llu,"
 		  "\"compile_ms\":%.1f,\"cache_hits\":%llu,\"failures\":%llu,"
 		  "\"budget_exhausted\":%llu,\"reclaimed\":%llu,\"build_id_collisions\":%llu,"
-		  "\"go_runtimes\":%llu,\"go_runtime_missing\":%llu,\"idle_files\":%llu,"
-		  "\"idle_expired\":%llu,\"file_map_full\":%llu",
+		  "\"cache_dir_reads\":%llu,\"go_runtimes\":%llu,\"go_runtime_missing\":%llu,"
+		  "\"idle_files\":%llu,\"idle_expired\":%llu,\"file_map_full\":%llu",
 		  (unsigned long long)ut.processes, (unsigned long long)ut.files,
 		  (unsigned long long)ut.rows, (unsigned long long)ut.rules,
 		  (unsigned long long)ut.table_bytes, (unsigned long long)ut.shards, (unsigned long long)ut.shard_bytes,
 		  (unsigned long long)ut.compiles, ut.compile_ns / 1e6,
 		  (unsigned long long)ut.cache_hits, (unsigned long long)ut.failures,
 		  (unsigned long long)ut.budget_exhausted, (unsigned long long)ut.reclaimed,
-		  (unsigned long long)ut.build_id_collisions, (unsigned long long)ut.go_runtimes,
+		  (unsigned long long)ut.build_id_collisions,
+		  (unsigned long long)ut.cache_dir_reads, (unsigned long long)ut.go_runtimes,
 		  (unsigned long long)ut.go_runtime_missing, (unsigned long long)ut.idle_files,
 		  (unsigned long long)ut.idle_expired, (unsigned long long)ut.file_map_full);
 	sb_printf(sb,
@@ -981,6 +982,7 @@ int cmd_run(int argc, char **argv)
 		retention(&a);
 	}
 	fprintf(stderr, "ember: stopping; writing the last samples\n");
+	ember_profiler_stop(a.profiler); /* no sample after the last drain's flip */
 	ember_spans_drain(a.spans);
 	drain(&a);
 	drain_net(&a);

@@ -26,6 +26,23 @@ void ember_bpf_percpu_sum(int map_fd, uint32_t n, uint64_t *out)
 	free(vals);
 }
 
+int ember_bpf_percpu_get(int map_fd, uint32_t key, uint64_t *out)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	__u64 *vals = ncpus > 0 ? calloc((size_t)ncpus, sizeof(*vals)) : NULL;
+	int rc = 0;
+
+	*out = 0;
+	if (!vals)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(map_fd, &key, vals))
+		rc = -errno;
+	for (int c = 0; rc == 0 && c < ncpus; c++)
+		*out += vals[c];
+	free(vals);
+	return rc;
+}
+
 int ember_bpf_prog_run_stats(int prog_fd, uint64_t *run_cnt, uint64_t *run_ns)
 {
 	struct bpf_prog_info info = {0};

@@ -16,6 +16,9 @@
  * (0 where it cannot be read). */
 void ember_bpf_percpu_sum(int map_fd, uint32_t n, uint64_t *out);
 
+/* *out = entry key of the per-CPU array map_fd summed over the CPUs (one lookup).  0 or -errno. */
+int ember_bpf_percpu_get(int map_fd, uint32_t key, uint64_t *out);
+
 /* Add program prog_fd's run count and run time (ns) to *run_cnt and
  * *run_ns.  0, or -errno (nothing added) when it cannot be read. */
 int ember_bpf_prog_run_stats(int prog_fd, uint64_t *run_cnt, uint64_t *run_ns);

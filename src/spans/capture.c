@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -50,10 +51,12 @@ struct ember_span_capture {
 	bool ringbuf, raw;
 	struct ring_buffer *rb;
 	struct perf_buffer *pb_ctl, *pb_data;
-	int epfd;
+	int epfd;    /* the buffers' epoll fds and wake_fd */
+	int wake_fd; /* eventfd: ember_span_capture_wake() ends a poll early */
 	uint64_t perf_lost;
 	struct ember_span_capture_opts o;
 	int delivered;
+	bool woken; /* the last poll was ended by ember_span_capture_wake() */
 	/* perfbuf: data events of one poll, sorted by time before delivery */
 	uint8_t *batch_buf;
 	size_t batch_len, batch_cap;
@@ -249,11 +252,29 @@ static int open_buffers(struct ember_span_capture *cap, char *err, size_t errlen
 {
 	int ctl_fd = bpf_map__fd(cap->skel->maps.ctl_events);
 	int data_fd = bpf_map__fd(cap->skel->maps.data_events);
+	struct epoll_event e = {.events = EPOLLIN};
 
+	cap->epfd = epoll_create1(EPOLL_CLOEXEC);
+	cap->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (cap->epfd < 0 || cap->wake_fd < 0) {
+		snprintf(err, errlen, "spans: epoll: %s", strerror(errno));
+		return -errno;
+	}
+	e.data.fd = cap->wake_fd;
+	if (epoll_ctl(cap->epfd, EPOLL_CTL_ADD, cap->wake_fd, &e)) {
+		snprintf(err, errlen, "spans: epoll: %s", strerror(errno));
+		return -errno;
+	}
+	e.data.fd = -1;
 	if (cap->ringbuf) {
 		cap->rb = ring_buffer__new(ctl_fd, on_ring_ctl, cap, NULL);
 		if (!cap->rb || ring_buffer__add(cap->rb, data_fd, on_ring_data, cap)) {
 			snprintf(err, errlen, "spans: cannot open the ring buffers: %s", strerror(errno));
+			return -errno;
+		}
+		/* libbpf's epoll fd is itself pollable: one wait covers rings and wake_fd */
+		if (epoll_ctl(cap->epfd, EPOLL_CTL_ADD, ring_buffer__epoll_fd(cap->rb), &e)) {
+			snprintf(err, errlen, "spans: epoll: %s", strerror(errno));
 			return -errno;
 		}
 		return 0;
@@ -264,12 +285,10 @@ static int open_buffers(struct ember_span_capture *cap, char *err, size_t errlen
 	size_t pages = pow2_at_least(per_cpu) / 4096;
 	cap->pb_ctl = perf_buffer__new(ctl_fd, PERF_CTL_PAGES, on_perf_ctl, on_perf_lost, cap, NULL);
 	cap->pb_data = perf_buffer__new(data_fd, pages, on_perf_data, on_perf_lost, cap, NULL);
-	cap->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (!cap->pb_ctl || !cap->pb_data || cap->epfd < 0) {
+	if (!cap->pb_ctl || !cap->pb_data) {
 		snprintf(err, errlen, "spans: cannot open the perf buffers: %s", strerror(errno));
 		return -errno;
 	}
-	struct epoll_event e = {.events = EPOLLIN};
 	if (epoll_ctl(cap->epfd, EPOLL_CTL_ADD, perf_buffer__epoll_fd(cap->pb_ctl), &e) ||
 	    epoll_ctl(cap->epfd, EPOLL_CTL_ADD, perf_buffer__epoll_fd(cap->pb_data), &e)) {
 		snprintf(err, errlen, "spans: epoll: %s", strerror(errno));
@@ -290,6 +309,7 @@ int ember_span_capture_open(const struct ember_span_capture_opts *opts,
 		return -ENOMEM;
 	cap->o = *opts;
 	cap->epfd = -1;
+	cap->wake_fd = -1;
 	if (!cap->o.payload_head)
 		cap->o.payload_head = EMBER_SPANS_DEFAULT_HEAD;
 	if (cap->o.payload_head > EMBER_SPANS_MAX_HEAD) {
@@ -363,6 +383,8 @@ void ember_span_capture_close(struct ember_span_capture *cap)
 	perf_buffer__free(cap->pb_data);
 	if (cap->epfd >= 0)
 		close(cap->epfd);
+	if (cap->wake_fd >= 0)
+		close(cap->wake_fd);
 	spans__destroy(cap->skel);
 	free(cap->batch_buf);
 	free(cap->batch);
@@ -371,25 +393,41 @@ void ember_span_capture_close(struct ember_span_capture *cap)
 
 int ember_span_capture_poll(struct ember_span_capture *cap, int timeout_ms)
 {
-	struct epoll_event ev;
+	struct epoll_event ev[2];
 	int rc;
 
 	cap->delivered = 0;
+	cap->woken = false;
+	rc = epoll_wait(cap->epfd, ev, 2, timeout_ms);
+	if (rc < 0 && errno != EINTR)
+		return -errno;
+	for (int i = 0; i < rc; i++) {
+		uint64_t n;
+		if (ev[i].data.fd == cap->wake_fd && read(cap->wake_fd, &n, sizeof(n)) == sizeof(n))
+			cap->woken = true;
+	}
 	if (cap->ringbuf) {
-		/* wait, then consume both rings in the order added: control first */
-		rc = epoll_wait(ring_buffer__epoll_fd(cap->rb), &ev, 1, timeout_ms);
-		if (rc < 0 && errno != EINTR)
-			return -errno;
+		/* both rings in the order added: control first */
 		rc = ring_buffer__consume(cap->rb);
 		return rc < 0 ? rc : cap->delivered;
 	}
-	rc = epoll_wait(cap->epfd, &ev, 1, timeout_ms);
-	if (rc < 0 && errno != EINTR)
-		return -errno;
 	perf_buffer__consume(cap->pb_ctl);
 	perf_buffer__consume(cap->pb_data);
 	flush_batch(cap);
 	return cap->delivered;
+}
+
+void ember_span_capture_wake(struct ember_span_capture *cap)
+{
+	uint64_t one = 1;
+
+	if (cap->wake_fd >= 0 && write(cap->wake_fd, &one, sizeof(one)) != sizeof(one))
+		ember_debug("spans: cannot wake the span thread: %s", strerror(errno));
+}
+
+bool ember_span_capture_woken(const struct ember_span_capture *cap)
+{
+	return cap->woken;
 }
 
 const char *ember_span_capture_hooks(const struct ember_span_capture *cap)

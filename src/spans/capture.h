@@ -51,6 +51,11 @@ void ember_span_capture_close(struct ember_span_capture *cap);
 /* Wait up to timeout_ms for events and deliver them.  Returns events delivered or -errno. */
 int ember_span_capture_poll(struct ember_span_capture *cap, int timeout_ms);
 
+/* End a poll in progress (or the next one) at once; from any thread. */
+void ember_span_capture_wake(struct ember_span_capture *cap);
+/* Whether the last poll was ended by ember_span_capture_wake(). */
+bool ember_span_capture_woken(const struct ember_span_capture *cap);
+
 const char *ember_span_capture_hooks(const struct ember_span_capture *cap);
 const char *ember_span_capture_transport(const struct ember_span_capture *cap);
 

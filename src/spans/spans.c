@@ -2,7 +2,9 @@
  * spans.c - the span thread, and what the agent's thread does with its output.
  *
  * The span thread reads the capture every POLL_MS (data events do not wake
- * it; control events and a ring past half full do),
+ * it; control events and a ring past half full do), backing off to
+ * POLL_IDLE_MS while the polls find nothing, so an idle host costs a few
+ * wakeups a second, not a hundred (ember_spans_sync wakes it at once),
  * feeds the tracker, and once a second sweeps it and re-reads the offset
  * between the kernel's monotonic clock and the wall clock.  Spans go to the
  * aggregator (red.c); requests a server thread starts serving are tagged
@@ -39,7 +41,8 @@
 #define PID_CACHE 4096
 #define MAX_SERVICE_KEYS 1024
 #define SWEEP_NS 1000000000LL
-#define POLL_MS 10 /* data events wake no one: the ring is read this often */
+#define POLL_MS 10       /* data events wake no one: the ring is read this often... */
+#define POLL_IDLE_MS 160 /* ...backing off to this while nothing comes */
 #define SPAN_THREAD_NICE (-10)
 #define SEP "\x1f"
 #define KEY_MAX (EMBER_ENDPOINT_MAX + 256)
@@ -152,9 +155,14 @@ static void *span_thread(void *arg)
 	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), SPAN_THREAD_NICE))
 		ember_debug("spans: cannot raise the span thread's priority: %s", strerror(errno));
 
+	int timeout_ms = POLL_MS;
 	while (!__atomic_load_n(&sp->stop, __ATOMIC_ACQUIRE)) {
-		ember_span_capture_poll(sp->cap, POLL_MS);
+		int got = ember_span_capture_poll(sp->cap, timeout_ms);
 		__atomic_add_fetch(&sp->polls, 1, __ATOMIC_RELEASE);
+		if (got != 0 || ember_span_capture_woken(sp->cap))
+			timeout_ms = POLL_MS; /* traffic, or a sync waiting for the next poll */
+		else if (timeout_ms < POLL_IDLE_MS)
+			timeout_ms *= 2;
 		int64_t now = ember_monotonic_ns();
 		if (now < next_sweep)
 			continue;
@@ -287,6 +295,8 @@ void ember_spans_sync(struct ember_spans *sp, int max_ms)
 	int64_t end = ember_monotonic_ns() + (int64_t)max_ms * 1000000;
 	struct timespec ts = {0, 1000000};
 
+	ember_span_capture_wake(sp->cap); /* out of an idle back-off */
+
 	while (__atomic_load_n(&sp->polls, __ATOMIC_ACQUIRE) < target && ember_monotonic_ns() < end)
 		nanosleep(&ts, NULL);
 }
@@ -296,6 +306,7 @@ void ember_spans_drain(struct ember_spans *sp)
 	if (!sp || !sp->running)
 		return;
 	__atomic_store_n(&sp->stop, 1, __ATOMIC_RELEASE);
+	ember_span_capture_wake(sp->cap);
 	pthread_join(sp->thread, NULL);
 	sp->running = false;
 }

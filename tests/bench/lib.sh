@@ -1,5 +1,6 @@
 # lib.sh - what the benchmark scripts share (bash; sourced by run.sh, net.sh, spans.sh).
 #
+#   bench_setup DIR  sets EMBER, PROGS, HZ and OUT=DIR (emptied), needs root
 #   bench_begin   turns kernel.bpf_stats_enabled on (BPF run times) until
 #                 the script exits; at exit it is restored and every
 #                 process whose pid the script added to the array pids is
@@ -25,4 +26,13 @@ free_port() {
 		p=$(shuf -i 20000-32000 -n 1)
 		ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
 	done
+}
+
+bench_setup() {
+	OUT=$1
+	EMBER=build/ember
+	PROGS=build/progs
+	HZ=$(getconf CLK_TCK)
+	[ "$(id -u)" -eq 0 ] || { echo "bench: needs root (BPF, perf -a)"; exit 1; }
+	rm -rf "$OUT"; mkdir -p "$OUT"
 }

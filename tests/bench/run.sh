@@ -9,7 +9,9 @@
 # Prints a markdown table (also written to build/bench/results.md), then
 # runs unwind.sh, symbolize.sh, query.sh and net.sh (TCP metrics cost).
 # Prints a markdown table (also written to build/bench/results.md), then runs
-# the unwind, symbolize, query and HTTP benchmarks (tests/bench/*.sh).
+# the unwind, symbolize, query and HTTP benchmarks (tests/bench/*.sh), and
+# cost.sh (idle and steady-state agent CPU, BPF time per sample against
+# bpftrace, CPU per 1k samples against perf --call-graph dwarf).
 #
 #   BENCH_SECONDS   length of each measurement (default 60)
 set -euo pipefail
@@ -117,3 +119,4 @@ sh tests/bench/http.sh
 bash tests/bench/spans.sh
 bash tests/bench/tls.sh
 bash tests/bench/offcpu.sh
+bash tests/bench/cost.sh

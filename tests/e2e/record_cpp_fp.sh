@@ -2,7 +2,8 @@
 # record_cpp_fp: `ember record --pid` on a frame-pointer C++ program shows the
 # whole chain main -> chain_a -> chain_b -> hot_leaf on most samples, in
 # folded form (with DWARF tables and by frame pointers alone) and in pprof
-# form (read back by `go tool pprof`).
+# form (read back by `go tool pprof`); the file holds every sample the
+# kernel counted.
 . "$(dirname "$0")/lib.sh"
 require_bpf
 require_prog fp_chain
@@ -15,6 +16,9 @@ sleep 0.3
 cat "$OUT/record.err"
 total=$(total_samples "$OUT/fp.folded")
 note "samples: $total"
+# every sample the kernel counted is in the file (the last drain runs after detaching)
+kernel=$(sed -n 's/^ember: samples recorded vs written: \([0-9]*\) vs .*/\1/p' "$OUT/record.err")
+[ "$kernel" = "$total" ] || fail "the kernel recorded ${kernel:-?} samples, the file has $total"
 [ "$total" -ge 100 ] || fail "expected >= 100 samples at 99 Hz for 4 s, got $total"
 chain="main;work::chain_a(double);work::chain_b(double);work::hot_leaf(double)"
 pct=$(share "$OUT/fp.folded" "$chain")
