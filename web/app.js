@@ -19,9 +19,10 @@
   const RANGES = { '15m': 15 * 60e3, '1h': 3600e3, '6h': 6 * 3600e3, '24h': 86400e3, '7d': 7 * 86400e3, all: 0 };
   const DEFAULTS = {
     svc: '', ver: '', cmp: '', r: '24h', from: 0, to: 0, afrom: 0, ato: 0, view: 'flame', ep: '',
-    q: '', z: [], fn: '', sort: '', pal: 'rb', by: 'delta', neg: false,
+    q: '', z: [], fn: '', sort: '', asc: false, pal: 'rb', by: 'delta', neg: false, side: '',
   };
   const VIEWS = ['flame', 'top', 'sandwich'];
+  const SORTS = ['self', 'total', 'diff', 'diff_total'];
   const STEPS = [10, 30, 60, 120, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 86400];
 
   const $ = (id) => document.getElementById(id);
@@ -63,7 +64,9 @@
     s.q = p.get('q') || '';
     s.z = p.getAll('z');
     s.fn = p.get('fn') || '';
-    s.sort = ['self', 'total', 'diff'].includes(p.get('sort')) ? p.get('sort') : '';
+    s.sort = SORTS.includes(p.get('sort')) ? p.get('sort') : '';
+    s.asc = p.get('asc') === '1';
+    s.side = /^[a-z]+$/.test(p.get('tab') || '') ? p.get('tab') : '';
     s.pal = p.get('pal') in E.diff.PALETTES ? p.get('pal') : 'rb';
     s.by = p.get('by') === 'self' ? 'delta_self' : 'delta';
     s.neg = p.get('neg') === '1';
@@ -89,6 +92,8 @@
     for (const z of S.z) p.append('z', z);
     put('fn', S.fn);
     put('sort', S.sort);
+    if (S.asc) p.set('asc', '1');
+    put('tab', S.side);
     if (S.pal !== 'rb') p.set('pal', S.pal);
     if (S.by === 'delta_self') p.set('by', 'self');
     if (S.neg) p.set('neg', '1');
@@ -450,9 +455,12 @@
   function tableOpts() {
     return {
       sort: effectiveSort(),
+      asc: S.asc,
       filter: searchRe(),
       palette: diffPalette(),
       onSort: (k) => {
+        /* the active column again flips the order; a new one starts largest first */
+        S.asc = k === effectiveSort() ? !S.asc : false;
         S.sort = k;
         changed({ timeline: false });
       },
@@ -461,14 +469,14 @@
   }
 
   function effectiveSort() {
-    if (S.sort === 'diff' && !selA()) return 'self';
+    if ((S.sort === 'diff' || S.sort === 'diff_total') && !selA()) return 'self';
     return S.sort || (selA() ? 'diff' : 'self');
   }
 
   async function loadTop() {
     const tick = E.api.latest('top');
     const a = selA();
-    const data = await E.api.top(selB(), a, effectiveSort(), 200);
+    const data = await E.api.top(selB(), a, effectiveSort(), 200, S.asc);
     if (!tick()) return;
     topData = data;
     diffOn = !!a;
@@ -527,9 +535,9 @@
       t.setAttribute('aria-selected', String(on));
       t.classList.toggle('active', on);
     }
-    for (const v of VIEWS) $('view-' + v).hidden = v !== S.view;
+    for (const v of VIEWS) $('view-' + v).hidden = v !== S.view || !!sideShown();
     const a = selA();
-    ui.legend.hidden = !(a && S.view === 'flame');
+    ui.legend.hidden = !(a && S.view === 'flame') || !!sideShown();
     ui.pprofBase.hidden = !a;
     ui.crumbs.hidden = S.view !== 'flame';
     ui.hint.textContent = {
@@ -575,6 +583,18 @@
     return loadView();
   }
 
+  /* The side tab (sidetab.js) the URL names and that is shown, or null. */
+  function sideShown() {
+    const t = S.side && E.sideTabs && E.sideTabs[S.side];
+    return t && t.shown() ? t : null;
+  }
+
+  /* Show the side tab the URL names (a reload, a link). */
+  function openSide() {
+    const t = S.side && E.sideTabs && E.sideTabs[S.side];
+    if (t && !t.shown()) t.show();
+  }
+
   async function start() {
     readHash();
     showView();
@@ -586,6 +606,7 @@
     }
     brushSide = S.cmp === 'range' && !S.afrom ? 'a' : 'b';
     await changed();
+    openSide();
     document.body.dataset.ready = '1';
   }
 
@@ -703,6 +724,7 @@
     readHash();
     brushSide = S.cmp === 'range' && !S.afrom ? 'a' : 'b';
     changed();
+    openSide();
   });
   let resizeFrame = 0;
   window.addEventListener('resize', () => {
@@ -715,6 +737,13 @@
   });
   for (const v of Object.keys(E.diff.PALETTES)) option(ui.palette, v, E.diff.PALETTES[v].label);
 
-  E.app = { state: () => S, selection: selB, flame, sandwich, timeline };
+  /* sidetab.js: which side tab is shown ('' = app.js's view), kept in the URL */
+  function setSide(name) {
+    if (S.side === name) return;
+    S.side = name;
+    writeHash();
+  }
+
+  E.app = { state: () => S, selection: selB, flame, sandwich, timeline, setSide };
   start();
 })(window.Ember = window.Ember || {});

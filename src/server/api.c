@@ -56,7 +56,8 @@
  *       ("truncated":true when either cut something).  "vanished": functions
  *       of A that no stack of B contains, by A's share (at most 200).
  *
- *   GET /api/top?<selection>[&base.<selection>][&limit=100][&sort=self|total|diff]
+ *   GET /api/top?<selection>[&base.<selection>][&limit=100]
+ *                [&sort=self|total|diff|diff_total][&order=desc|asc]
  *       {"total":N,"base_total":M|null,"functions_total":K,"functions":[
  *          {"name":"f","file":"f.c"|null,"line":7,"kernel":false,"self":S,"total":T,
  *           "self_share":F,"total_share":F,"base_self_share":F|null,
@@ -64,8 +65,10 @@
  *       A function is a frame name; total = samples whose stack contains it
  *       (once per stack, even when recursive), self = samples where it is the
  *       leaf.  With base.* the diff columns are share in the selection minus
- *       share in the base.  Sorted by self (default), total, or diff_self
- *       (default with a base; needs one), largest first; limit 1..10000.
+ *       share in the base.  Sorted by self (default), total, diff_self
+ *       (diff: default with a base; needs one) or diff_total (needs one),
+ *       largest first, or smallest first with order=asc (improvements
+ *       first); limit 1..10000.
  *
  *   GET /api/sandwich?function=NAME&<selection>
  *       {"function":NAME,"total":N,"self":S,"total_share":F,"samples":ALL,
@@ -789,6 +792,8 @@ static int parse_sort(const char *v, enum ember_top_sort *sort)
 		*sort = EMBER_TOP_TOTAL;
 	else if (strcmp(v, "diff") == 0)
 		*sort = EMBER_TOP_DIFF;
+	else if (strcmp(v, "diff_total") == 0)
+		*sort = EMBER_TOP_DIFF_TOTAL;
 	else
 		return -EINVAL;
 	return 0;
@@ -798,11 +803,12 @@ static void api_top(struct ember_api *api, const struct ember_api_param *params,
 		    struct ember_api_reply *r)
 {
 	static const char *const prefixes[] = {"", "base.", NULL};
-	static const char *const extras[] = {"limit", "sort", NULL};
+	static const char *const extras[] = {"limit", "sort", "order", NULL};
 	char err[EMBER_STORE_ERRLEN] = "";
 	struct ember_api_query q, qbase;
 	struct ember_profile *p = NULL, *base = NULL;
 	enum ember_top_sort sort;
+	bool ascending = false;
 	int64_t limit = EMBER_TOP_DEFAULT_LIMIT;
 	const char *v;
 	struct strbuf sb;
@@ -823,12 +829,20 @@ static void api_top(struct ember_api *api, const struct ember_api_param *params,
 	}
 	v = ember_api_param_value(params, n, "sort");
 	if (v && *v && parse_sort(v, &sort)) {
-		ember_api_reply_error(r, 400, "sort: must be self, total or diff");
+		ember_api_reply_error(r, 400, "sort: must be self, total, diff or diff_total");
 		return;
 	}
-	if (sort == EMBER_TOP_DIFF && !qbase.given) {
-		ember_api_reply_error(r, 400, "sort: diff needs a base (base.* parameters)");
+	if ((sort == EMBER_TOP_DIFF || sort == EMBER_TOP_DIFF_TOTAL) && !qbase.given) {
+		ember_api_reply_error(r, 400, "sort: diff and diff_total need a base (base.* parameters)");
 		return;
+	}
+	v = ember_api_param_value(params, n, "order");
+	if (v && *v) {
+		if (strcmp(v, "asc") && strcmp(v, "desc")) {
+			ember_api_reply_error(r, 400, "order: must be asc or desc");
+			return;
+		}
+		ascending = !strcmp(v, "asc");
 	}
 	p = query_profile(api, &q, r);
 	if (!p)
@@ -838,7 +852,7 @@ static void api_top(struct ember_api *api, const struct ember_api_param *params,
 		return;
 	}
 	sb_init(&sb);
-	if (ember_top_json(p, base, sort, (size_t)limit, &sb)) {
+	if (ember_top_json(p, base, sort, ascending, (size_t)limit, &sb)) {
 		sb_free(&sb);
 		ember_api_reply_error(r, 500, "out of memory building the table");
 	} else {

@@ -310,6 +310,18 @@ static void test_top(void **state)
 	assert_true(fabs(num_after(b, "{\"name\":\"legacy\"", "diff_total") + 0.1) < 1e-9);
 	assert_int_equal((int)num_after(b, "{\"name\":\"legacy\"", "total"), 0);
 	free(b);
+
+	/* smallest change first: the improvements (parse -0.114, legacy -0.1) on top */
+	b = get_ok("/api/top", "version=v2&base.version=v1&sort=diff_total&order=asc&limit=2");
+	const char *parse = strstr(b, "\"functions\":[{\"name\":\"parse\"");
+	assert_non_null(parse);
+	assert_true(fabs(num_after(parse, "", "diff_total") - (80.0 / 280 - 0.4)) < 1e-4);
+	assert_non_null(strstr(b, "},{\"name\":\"legacy\""));
+	free(b);
+	/* by the change of total share, largest first: main and handle (0) below render */
+	b = get_ok("/api/top", "version=v2&base.version=v1&sort=diff_total&order=desc");
+	assert_non_null(strstr(b, "\"functions\":[{\"name\":\"render\""));
+	free(b);
 }
 
 static void test_sandwich(void **state)
@@ -401,6 +413,8 @@ static void test_bad_params(void **state)
 	expect_400("/api/top", "limit=100000", "limit");
 	expect_400("/api/top", "sort=name", "sort");
 	expect_400("/api/top", "sort=diff", "sort");
+	expect_400("/api/top", "sort=diff_total", "sort");
+	expect_400("/api/top", "order=up", "order");
 	expect_400("/api/top", "base.target=x", "base.target");
 	expect_400("/api/top", "a.version=1", "unknown parameter 'a.version'");
 	expect_400("/api/sandwich", "service=shop", "function");

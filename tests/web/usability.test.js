@@ -1,0 +1,227 @@
+/*
+ * usability.test.js - browser tests of what a new user found wrong with
+ * the UI (issue [13]), run with `node --test`.
+ *
+ * The known dataset of ui.test.js (tests/tools/fill_db.c: service "shop",
+ * versions 1.0 and 2.0) is served by tests/tools/serve_db.c; Debian's
+ * Chromium, driven by playwright-core, opens each tab at 1440x900 and
+ * 1024x768 and checks that no element reaches past the viewport.  Where
+ * the dataset has no long C++ names, the answers of the API are lengthened
+ * on their way to the page (page.route): 48 vanished functions with
+ * 300-character names, saved reports with long summaries, a table row with
+ * a long template name.  Each numbered problem of the issue has its own
+ * subtest that failed before its fix.
+ *
+ * Environment: EMBER_BUILD (default build) locates build/tools/.
+ */
+'use strict';
+
+const test = require('node:test');
+const assert = require('node:assert');
+const fs = require('fs');
+const path = require('path');
+const { missing, launch, startServer, watchedPage } = require('./browser.js');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const OUT = path.resolve(ROOT, process.env.TEST_OUT || path.join('build', 'test-output', 'web'));
+const SIZES = [{ width: 1440, height: 900 }, { width: 1024, height: 768 }];
+
+const why = missing();
+if (why) console.log('SKIPPED: ' + why);
+
+/* A C++ name as long as the ones that broke the layout. */
+function longName(i) {
+  return 'std::_Function_handler<void (boost::system::error_code const&), ' +
+    'boost::asio::detail::binder2<shop::Session::on_read(std::shared_ptr<shop::Request<' +
+    'std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> > > >)::' +
+    'lambda' + i + ', boost::system::error_code, unsigned long> >::_M_invoke(std::_Any_data const&)';
+}
+
+/*
+ * Elements of the page that reach past the right edge of the viewport
+ * (and are not clipped by a scrolling or hiding ancestor), and the page's
+ * scroll width.
+ */
+function overflow(page) {
+  return page.evaluate(() => {
+    const vw = document.documentElement.clientWidth;
+    const clipped = (e) => {
+      for (let p = e.parentElement; p && p !== document.body; p = p.parentElement) {
+        const o = getComputedStyle(p).overflowX;
+        if (o !== 'visible') {
+          const r = p.getBoundingClientRect();
+          return r.right <= vw + 1;
+        }
+      }
+      return false;
+    };
+    const out = [];
+    for (const e of document.body.querySelectorAll('*')) {
+      const r = e.getBoundingClientRect();
+      if (!r.width || !r.height || r.right <= vw + 1) continue;
+      if (getComputedStyle(e).visibility === 'hidden' || !e.checkVisibility() || clipped(e)) continue;
+      out.push((e.id ? '#' + e.id : e.tagName.toLowerCase() + '.' + e.className) + ' right=' + Math.round(r.right));
+      if (out.length > 5) break;
+    }
+    return { scrollWidth: document.documentElement.scrollWidth, vw, out };
+  });
+}
+
+async function assertFits(page, what) {
+  const o = await overflow(page);
+  assert.ok(o.scrollWidth <= o.vw, what + ': page is ' + o.scrollWidth + ' px wide in ' + o.vw + ': ' + o.out.join(', '));
+  assert.deepStrictEqual(o.out, [], what + ': elements past the right edge');
+}
+
+/* Replace the JSON answers of an API path with edit(json). */
+function rewrite(page, glob, edit) {
+  return page.route(glob, async (route) => {
+    const resp = await route.fetch();
+    const json = await resp.json();
+    await route.fulfill({ response: resp, json: edit(json) });
+  });
+}
+
+const ready = (page) => page.waitForFunction(() => document.body.dataset.ready === '1');
+
+test('usability (issue 13)', { skip: why || false, timeout: 240000 }, async (t) => {
+  fs.mkdirSync(OUT, { recursive: true });
+  const server = await startServer();
+  const browser = await launch({ viewport: SIZES[0] });
+  const problems = [];
+  try {
+    const page = await watchedPage(browser.context, server.url, problems);
+    const shot = (name) => page.screenshot({ path: path.join(OUT, 'usability-' + name + '.png') });
+
+    await t.test('1. a long "Vanished in B" list stays in the window', async () => {
+      await rewrite(page, '**/api/diff?*', (j) => {
+        for (let i = 0; i < 47; i++) j.vanished.push({ name: longName(i), a_total_share: 0.001, a_self_share: 0.001 });
+        return j;
+      });
+      for (const size of SIZES) {
+        await page.setViewportSize(size);
+        await page.goto(server.url + '#s=shop&v=2.0&cmp=v%3A1.0');
+        await ready(page);
+        await page.waitForFunction(() => /Vanished in B \(48\)/.test(document.querySelector('#vanished summary').textContent));
+        await page.click('#vanished summary');
+        const box = await page.locator('#vanished ul').boundingBox();
+        assert.ok(box.x >= 0 && box.x + box.width <= size.width, 'list at ' + box.x + '+' + box.width + ' in ' + size.width);
+        await assertFits(page, 'vanished list open at ' + size.width);
+        /* the full name is in the tooltip of the shortened line */
+        const title = await page.locator('#vanished ul li button').nth(1).getAttribute('title');
+        assert.ok(title.startsWith(longName(0)), title);
+        await shot('vanished-' + size.width);
+        await page.click('#vanished summary');
+      }
+      await page.unroute('**/api/diff?*');
+    });
+
+    await t.test('2. the Reports tab fits and is kept in the URL', async () => {
+      await rewrite(page, '**/api/reports?*', () => ({
+        reports: [0, 1, 2].map((i) => ({
+          id: 10 + i, from: Date.now() - 86400e3 * (i + 1), to: Date.now() - 86400e3 * i,
+          baseline: 'previous day', service: 'search-indexer-' + 'x'.repeat(40), regressions: 3,
+          summary: '3 regressions, 2 improvements; worst: ' + longName(i) + ' +4.2 pp self',
+          created: Date.now(), url: 'api/reports/' + (10 + i),
+        })),
+      }));
+      for (const size of SIZES) {
+        await page.setViewportSize(size);
+        await page.goto('about:blank');
+        await page.goto(server.url + '#s=shop');
+        await ready(page);
+        await page.click('#tab-reports');
+        await page.waitForSelector('#reports tbody tr');
+        await assertFits(page, 'reports at ' + size.width);
+        const json = await page.locator('#reports a:has-text("JSON")').first().boundingBox();
+        assert.ok(json.x + json.width <= size.width, 'JSON link at ' + json.x);
+        assert.match(page.url(), /tab=reports/);
+        await page.reload();
+        await ready(page);
+        await page.waitForSelector('#reports tbody tr');
+        assert.ok(await page.locator('#view-reports').isVisible(), 'reports shown after a reload');
+        assert.ok(!(await page.locator('#view-flame').isVisible()), 'flame graph hidden after a reload');
+        assert.match(await page.locator('#tab-reports').getAttribute('class'), /active/);
+      }
+      await shot('reports');
+      /* another tab takes tab= out of the URL */
+      await page.click('[data-view=flame]');
+      assert.doesNotMatch(page.url(), /tab=/);
+      await page.unroute('**/api/reports?*');
+    });
+
+    await t.test('3. the top table sorts by each change, both ways, and shortens long names', async () => {
+      await page.setViewportSize(SIZES[0]);
+      await page.goto(server.url + '#s=shop&v=2.0&cmp=v%3A1.0&view=top');
+      await ready(page);
+      await page.waitForSelector('#top tr[data-fn]');
+      const column = (key) => page.evaluate((key) => {
+        const i = [...document.querySelectorAll('#top thead th')].findIndex((th) => th.dataset.key === key);
+        return [...document.querySelectorAll('#top tbody tr')].map((tr) =>
+          parseFloat(tr.children[i].textContent.replace('\u2212', '-').replace('\u00b1', '')));
+      }, key);
+      const sorted = (xs, asc) => xs.every((x, i) => !i || (asc ? xs[i - 1] <= x : xs[i - 1] >= x));
+      const req = page.waitForRequest((r) => /api\/top\?.*sort=diff_total/.test(r.url()));
+      await page.click('#top th[data-key=diff_total] button');
+      await req;
+      await page.waitForFunction(() => /sort=diff_total/.test(location.hash) &&
+        document.querySelector('#top th[data-key=diff_total] button.active'));
+      await page.waitForSelector('#top tr[data-fn]');
+      const desc = await column('diff_total');
+      assert.ok(sorted(desc, false), 'Δ total descending: ' + desc.slice(0, 8));
+      assert.ok(desc[0] > 0, 'largest growth first');
+      /* again: ascending, the improvements first */
+      await page.click('#top th[data-key=diff_total] button');
+      await page.waitForFunction(() => /asc=1/.test(location.hash));
+      await page.waitForFunction(() => /\u25b4/.test(document.querySelector('#top th[data-key=diff_total]').textContent));
+      await page.waitForSelector('#top tr[data-fn]');
+      const asc = await column('diff_total');
+      assert.ok(sorted(asc, true), 'Δ total ascending: ' + asc.slice(0, 8));
+      assert.ok(asc[0] < 0, 'an improvement first: ' + asc[0]);
+      assert.equal(await page.locator('#top tbody tr').first().getAttribute('data-fn'), 'legacy_cache_lookup');
+      /* the Δ self header still sorts by Δ self */
+      await page.click('#top th[data-key=diff_self] button');
+      await page.waitForFunction(() => /sort=diff(&|$)/.test(location.hash));
+      await page.waitForSelector('#top tr[data-fn]');
+      assert.ok(sorted(await column('diff_self'), false), 'Δ self descending');
+
+      /* a long name: an ellipsis, the full name in the tooltip */
+      await rewrite(page, '**/api/top?*', (j) => {
+        j.functions[0].name = longName(7);
+        return j;
+      });
+      await page.click('[data-view=flame]');
+      await page.click('[data-view=top]');
+      await page.waitForSelector('#top tbody tr[data-fn^="std::"]');
+      const b = page.locator('#top tbody tr').first().locator('button');
+      const cut = await b.evaluate((e) => ({ clipped: e.scrollWidth > e.clientWidth, style: getComputedStyle(e).textOverflow }));
+      assert.ok(cut.clipped, 'the long name is shortened');
+      assert.equal(cut.style, 'ellipsis');
+      assert.ok((await b.getAttribute('title')).startsWith(longName(7)), 'full name in the tooltip');
+      await assertFits(page, 'top table with a long name');
+      await shot('top-long');
+      await page.unroute('**/api/top?*');
+    });
+
+    await t.test('every tab fits at 1440x900 and 1024x768', async () => {
+      for (const size of SIZES) {
+        await page.setViewportSize(size);
+        await page.goto('about:blank');
+        await page.goto(server.url + '#s=shop&v=2.0&cmp=v%3A1.0');
+        await ready(page);
+        for (const tab of ['[data-view=flame]', '[data-view=top]', '[data-view=sandwich]', '#tab-network', '#tab-requests', '#tab-reports']) {
+          await page.click(tab);
+          await page.waitForLoadState('networkidle');
+          await assertFits(page, tab + ' at ' + size.width + 'x' + size.height);
+        }
+      }
+    });
+
+    await t.test('no console errors, page errors or foreign requests', () => {
+      assert.deepStrictEqual(problems, []);
+    });
+  } finally {
+    await browser.close();
+    server.stop();
+  }
+});
