@@ -148,6 +148,25 @@ static int write_folded(const struct ember_profile *p, const char *path,
 	return ember_safefile_commit(&sf, true);
 }
 
+/*
+ * Can path be written?  A temporary is created next to it and removed, as
+ * the real write will do, so that a missing or read-only directory is
+ * found before recording rather than after.
+ */
+static int check_output(const char *path)
+{
+	struct ember_safefile sf;
+	int rc;
+
+	if (!strcmp(path, "-"))
+		return 0;
+	rc = ember_safefile_begin(&sf, path, EMBER_FILE_MODE);
+	if (rc)
+		return rc;
+	ember_safefile_abort(&sf);
+	return 0;
+}
+
 static int write_output(const struct ember_profile *p, const char *path, bool pprof, bool all)
 {
 	int rc;
@@ -192,7 +211,7 @@ int cmd_record(int argc, char **argv)
 	bool all = false, stats = false, fp_only = false;
 	unsigned long budget_mb = 64;
 	const char *cache = CMD_DEFAULT_UNWIND_CACHE;
-	int c;
+	int c, rc;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:ad:F:o:f:h", opts, NULL)) != -1) {
@@ -249,6 +268,12 @@ int cmd_record(int argc, char **argv)
 			ends_with(output, ".pb");
 	}
 
+	rc = check_output(output);
+	if (rc) {
+		fprintf(stderr, "ember record: cannot write %s: %s\n", output, strerror(-rc));
+		return 1;
+	}
+
 	/* Keep the pids that exist; say which do not. */
 	size_t live = 0;
 	for (size_t i = 0; i < n_pids; i++) {
@@ -278,7 +303,7 @@ int cmd_record(int argc, char **argv)
 					    .exit_arg = &procs};
 	struct ember_profiler *pr;
 	char err[512];
-	int rc = sym ? ember_profiler_open(&popts, &pr, err, sizeof(err)) : -ENOMEM;
+	rc = sym ? ember_profiler_open(&popts, &pr, err, sizeof(err)) : -ENOMEM;
 	if (rc) {
 		fprintf(stderr, "ember record: %s\n", sym ? err : "out of memory");
 		ember_symbolizer_free(sym);
