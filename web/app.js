@@ -19,7 +19,7 @@
   const RANGES = { '15m': 15 * 60e3, '1h': 3600e3, '6h': 6 * 3600e3, '24h': 86400e3, '7d': 7 * 86400e3, all: 0 };
   const DEFAULTS = {
     svc: '', ver: '', cmp: '', r: '24h', from: 0, to: 0, afrom: 0, ato: 0, view: 'flame', ep: '',
-    q: '', z: [], fn: '', sort: '', asc: false, pal: 'rb', by: 'delta', neg: false, side: '',
+    q: '', z: [], fn: '', sort: '', asc: false, pal: 'rb', by: 'delta', neg: false, side: '', allsvc: false,
   };
   const VIEWS = ['flame', 'top', 'sandwich'];
   const SORTS = ['self', 'total', 'diff', 'diff_total'];
@@ -27,7 +27,7 @@
 
   const $ = (id) => document.getElementById(id);
   const ui = {
-    service: $('service'), version: $('version'), base: $('base'), range: $('range'),
+    service: $('service'), svcFilter: $('svc-filter'), version: $('version'), base: $('base'), range: $('range'),
     refresh: $('refresh'), pprof: $('pprof'), pprofBase: $('pprof-base'),
     timeline: $('timeline'), tlRange: $('tl-range'), tlClear: $('tl-clear'), tlKey: $('tl-key'),
     brushSide: $('brush-side'), tabs: document.querySelectorAll('.tabs [data-view]'),
@@ -39,6 +39,9 @@
   };
 
   const fmt = (n) => Number(n).toLocaleString('en-US');
+  const samples = (n) => fmt(n) + (Number(n) === 1 ? ' sample' : ' samples');
+  /* services under this share of all samples are folded into "show all" */
+  const SMALL_SERVICE = 0.005;
   const pct = (v, of) => (of > 0 ? ((100 * v) / of).toFixed(2) : '0.00') + '%';
 
   let S = Object.assign({}, DEFAULTS);
@@ -66,6 +69,7 @@
     s.fn = p.get('fn') || '';
     s.sort = SORTS.includes(p.get('sort')) ? p.get('sort') : '';
     s.asc = p.get('asc') === '1';
+    s.allsvc = p.get('svcs') === 'all';
     s.side = /^[a-z]+$/.test(p.get('tab') || '') ? p.get('tab') : '';
     s.pal = p.get('pal') in E.diff.PALETTES ? p.get('pal') : 'rb';
     s.by = p.get('by') === 'self' ? 'delta_self' : 'delta';
@@ -93,6 +97,7 @@
     put('fn', S.fn);
     put('sort', S.sort);
     if (S.asc) p.set('asc', '1');
+    if (S.allsvc) p.set('svcs', 'all');
     put('tab', S.side);
     if (S.pal !== 'rb') p.set('pal', S.pal);
     if (S.by === 'delta_self') p.set('by', 'self');
@@ -169,16 +174,38 @@
     return 'seen ' + E.timeLabel(v.first_seen, 3 * 86400e3) + ' \u2013 ' + E.timeLabel(v.last_seen, 3 * 86400e3);
   }
 
-  function fillPickers() {
+  /*
+   * The service picker: largest first; services under SMALL_SERVICE of all
+   * samples (a shell command, a cron job) hidden behind a last "show all"
+   * entry unless chosen; the filter box narrows the list by name.
+   */
+  function fillServices() {
+    const all = services.reduce((t, s) => t + s.samples, 0);
+    const filter = ui.svcFilter.value.trim().toLowerCase();
     ui.service.replaceChildren();
     if (!services.length) option(ui.service, '', 'no data yet');
-    for (const s of services) option(ui.service, s.service, s.service + ' \u00b7 ' + fmt(s.samples) + ' samples');
+    let hidden = 0;
+    for (const s of services) {
+      const small = s.samples < SMALL_SERVICE * all;
+      const match = !filter || s.service.toLowerCase().includes(filter);
+      if (s.service !== S.svc && (!match || (small && !S.allsvc && !filter))) {
+        if (small && match) hidden++;
+        continue;
+      }
+      option(ui.service, s.service, s.service + ' \u00b7 ' + samples(s.samples));
+    }
+    if (hidden) option(ui.service, '*all', '+ ' + hidden + ' small service' + (hidden === 1 ? '' : 's') + ' (under 0.5%)');
+    else if (S.allsvc && !filter && services.some((s) => s.samples < SMALL_SERVICE * all)) option(ui.service, '*few', '\u2212 hide small services');
     ui.service.value = S.svc;
+  }
+
+  function fillPickers() {
+    fillServices();
     const svc = service();
     const versions = svc ? svc.versions || [] : [];
     ui.version.replaceChildren();
     option(ui.version, '', 'all versions');
-    for (const v of versions) option(ui.version, v.version, v.version + ' \u00b7 ' + fmt(v.samples) + ' samples').title = versionSpan(v);
+    for (const v of versions) option(ui.version, v.version, v.version + ' \u00b7 ' + samples(v.samples)).title = versionSpan(v);
     if (S.ver && !versions.some((v) => v.version === S.ver)) option(ui.version, S.ver, S.ver + ' (no samples)');
     ui.version.value = S.ver;
     ui.base.replaceChildren();
@@ -613,8 +640,26 @@
   /* ---- wiring ---- */
 
   ui.service.addEventListener('change', () => {
+    if (ui.service.value === '*all' || ui.service.value === '*few') {
+      S.allsvc = ui.service.value === '*all';
+      ui.svcFilter.value = '';
+      writeHash();
+      fillServices();
+      return;
+    }
+    ui.svcFilter.value = '';
     Object.assign(S, { svc: ui.service.value, ver: '', cmp: S.cmp === 'range' ? 'range' : '', z: [], fn: '', ep: '' });
     changed();
+  });
+  ui.svcFilter.addEventListener('input', fillServices);
+  ui.svcFilter.addEventListener('keydown', (ev) => {
+    if (ev.key !== 'Enter') return;
+    const first = [...ui.service.options].find((o) => !o.value.startsWith('*') && o.value !== S.svc &&
+      o.value.toLowerCase().includes(ui.svcFilter.value.trim().toLowerCase()));
+    if (first) {
+      ui.service.value = first.value;
+      ui.service.dispatchEvent(new Event('change'));
+    }
   });
   ui.version.addEventListener('change', () => {
     S.ver = ui.version.value;

@@ -237,9 +237,13 @@ test('web UI', { skip: why || false, timeout: 180000 }, async (t) => {
     await t.test('comparing two time ranges picked on the timeline', async () => {
       await page.click('[data-view=flame]');
       await page.selectOption('#version', '');
+      /* the timeline is fetched and drawn again for this mode: drag once it is
+       * (networkidle alone does not wait: the page reached it long ago) */
+      const drawn = page.waitForResponse((r) => /api\/timeline/.test(r.url()));
       await page.selectOption('#base', 'range');
-      /* the timeline is fetched and drawn again for this mode: drag once it is */
+      await drawn;
       await page.waitForLoadState('networkidle');
+      await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
       const box = await page.locator('#timeline').boundingBox();
       const drag = async (f0, f1) => {
         await page.mouse.move(box.x + box.width * f0, box.y + 30);

@@ -203,6 +203,45 @@ test('usability (issue 13)', { skip: why || false, timeout: 240000 }, async (t) 
       await page.unroute('**/api/top?*');
     });
 
+    await t.test('7. the service picker: largest first, small ones folded, a filter', async () => {
+      const tiny = ['kworker/u8:1-writeback', 'ls', 'cat', 'sed', 'cron'].concat([...Array(40).keys()].map((i) => 'job-' + i));
+      await rewrite(page, '**/api/services', (j) => {
+        const now = Date.now();
+        for (const name of tiny) {
+          j.services.push({ service: name, samples: 1, first_seen: now - 60e3, last_seen: now,
+            versions: [{ version: 'abc', samples: 1, first_seen: now - 60e3, last_seen: now, targets: 1 }] });
+        }
+        j.services.sort((a, b) => a.service.localeCompare(b.service)); /* the API lists by name */
+        return j;
+      });
+      await page.setViewportSize(SIZES[0]);
+      await page.goto('about:blank');
+      await page.goto(server.url + '#');
+      await ready(page);
+      const options = () => page.locator('#service option').allInnerTexts();
+      let list = await options();
+      assert.equal(list.length, 3, 'shop, search and the fold: ' + list.join(' | '));
+      assert.match(list[0], /^shop \u00b7/, 'largest first');
+      assert.match(list[2], /^\+ 45 small services/);
+      assert.ok(!list.some((o) => /\b1 samples/.test(o)), 'no "1 samples"');
+      /* show all: everything, singular "1 sample", and the choice kept in the URL */
+      await page.selectOption('#service', '*all');
+      await page.waitForFunction(() => document.querySelectorAll('#service option').length > 40);
+      list = await options();
+      assert.ok(list.includes('ls \u00b7 1 sample'), list.slice(0, 6).join(' | '));
+      assert.match(page.url(), /svcs=all/);
+      /* the filter narrows the list; Enter picks the first match */
+      await page.fill('#svc-filter', 'kwork');
+      list = await options();
+      assert.ok(list.some((o) => o.startsWith('kworker/u8:1-writeback')), list.join(' | '));
+      assert.ok(!list.some((o) => o.startsWith('job-')), list.join(' | '));
+      await page.press('#svc-filter', 'Enter');
+      await page.waitForFunction(() => /s=kworker/.test(location.hash));
+      assert.equal(await page.inputValue('#service'), 'kworker/u8:1-writeback');
+      await assertFits(page, 'service picker');
+      await page.unroute('**/api/services');
+    });
+
     await t.test('every tab fits at 1440x900 and 1024x768', async () => {
       for (const size of SIZES) {
         await page.setViewportSize(size);
