@@ -1,7 +1,8 @@
 #!/bin/sh
 # cli_usability: what a new user ran into with the command line (issue [13]):
 # an output that cannot be written is refused before recording (#4), -v
-# works after the command and twice shows libbpf's log (#5).
+# works after the command and twice shows libbpf's log (#5), a port in use
+# fails `ember run` before it creates the database and its directory (#9).
 . "$(dirname "$0")/lib.sh"
 require_bpf
 require_prog fp_chain
@@ -30,4 +31,22 @@ grep -q "^libbpf: " "$OUT/v1" && fail "record -v: libbpf's debug log with one -v
 [ $rc -eq 0 ] || fail "-v record -v: exit $rc"
 grep -q "^libbpf: " "$OUT/v2" || fail "-v -v: no libbpf log: $(head -n 5 "$OUT/v2")"
 note "-v -v: $(grep -c '^libbpf: ' "$OUT/v2") libbpf lines"
+
+# 9. a port in use: ember run fails first, creating no directory and no database
+command -v python3 > /dev/null || skip "python3 not installed (holds a port for the test)"
+python3 -c 'import socket,sys,time
+s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(1)
+print(s.getsockname()[1], flush=True); time.sleep(60)' > "$OUT/port" &
+holder=$!
+i=0; while [ $i -lt 100 ] && [ ! -s "$OUT/port" ]; do i=$((i + 1)); sleep 0.1; done
+port=$(cat "$OUT/port")
+[ -n "$port" ] || fail "no port held"
+# the oracle: the kernel says something listens there
+ss -ltn "sport = :$port" | grep -q ":$port" || fail "port $port not held"
+"$EMBER" run --db "$OUT/missing/dir/x.db" --listen "127.0.0.1:$port" 2> "$OUT/e9"; rc=$?
+kill "$holder" 2> /dev/null
+[ $rc -ne 0 ] || fail "run on a port in use: exit 0"
+grep -q "$port" "$OUT/e9" || fail "message does not name the address: $(cat "$OUT/e9")"
+[ ! -e "$OUT/missing" ] || fail "the database directory was created: $(find "$OUT/missing")"
+note "port in use: $(cat "$OUT/e9")"
 exit 0
