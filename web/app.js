@@ -579,10 +579,11 @@
     const b = selB();
     const a = selA();
     ui.pprof.href = E.api.pprofUrl(b);
+    /* the server names the files too (ember-SERVICE-VERSION[-FROM-TO].pb.gz) */
     ui.pprof.download = 'ember-' + (S.svc || 'all') + (S.ver ? '-' + S.ver : '') + '.pb.gz';
     if (a) {
       ui.pprofBase.href = E.api.pprofUrl(a);
-      ui.pprofBase.download = 'ember-' + (S.svc || 'all') + '-base' + (a.version ? '-' + a.version : '') + '.pb.gz';
+      ui.pprofBase.download = 'ember-' + (S.svc || 'all') + (a.version ? '-' + a.version : '') + '.pb.gz';
     }
   }
 

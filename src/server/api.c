@@ -89,7 +89,8 @@
  *
  *   GET /api/pprof?<same selection>
  *       gzip'd profile.proto (application/octet-stream, attachment
- *       "ember-profile.pb.gz"), for `go tool pprof`; also the base of
+ *       "ember-SERVICE-VERSION.pb.gz", "all" for no service, the UTC time
+ *       range appended when from and to are both given), for `go tool pprof`; also the base of
  *       `go tool pprof -diff_base=base.pb.gz new.pb.gz`.  Samples carry the
  *       labels service, version and their target's own (endpoint=... for
  *       the CPU of threads serving an L7 endpoint: -tagfocus endpoint=...).
@@ -124,12 +125,14 @@
  */
 #include "server/api.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "pprof/folded.h"
@@ -590,6 +593,53 @@ static void api_flamegraph(struct ember_api *api, const struct ember_api_param *
 	ember_api_reply_sb(r, 200, CT_JSON, &sb);
 }
 
+/* Append s to the file name at *o, as characters safe in a file name and a header. */
+static void name_part(char *dst, size_t size, size_t *o, const char *s)
+{
+	for (; *s && *o + 1 < size; s++)
+		dst[(*o)++] = (isalnum((unsigned char)*s) || strchr("._+", *s)) ? *s : '-';
+	dst[*o] = '\0';
+}
+
+static void name_time(char *dst, size_t size, size_t *o, int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	char buf[32];
+
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "-%Y%m%dT%H%MZ", &tm);
+	name_part(dst, size, o, buf);
+}
+
+/*
+ * The Content-Disposition of a pprof download, named by what it holds:
+ * "ember-SERVICE-VERSION.pb.gz", and the time range when both ends were
+ * given (two ranges of one version), so that the two files of a
+ * `go tool pprof -diff_base=A B` do not share a name.
+ */
+static void pprof_filename(const struct ember_api_query *q, char *dst, size_t size)
+{
+	char name[112];
+	size_t o = 0;
+
+	name_part(name, sizeof(name) - 8, &o, "ember-");
+	name_part(name, sizeof(name) - 8, &o, q->service[0] ? q->service : "all");
+	if (q->version[0]) {
+		name_part(name, sizeof(name) - 8, &o, "-");
+		for (size_t i = 0; i < q->sel.n_versions; i++) {
+			if (i)
+				name_part(name, sizeof(name) - 8, &o, "+");
+			name_part(name, sizeof(name) - 8, &o, q->versions[i]);
+		}
+	}
+	if (q->has_from && q->has_to) {
+		name_time(name, sizeof(name) - 8, &o, q->from_ms);
+		name_time(name, sizeof(name) - 8, &o, q->to_ms);
+	}
+	snprintf(dst, size, "attachment; filename=\"%s.pb.gz\"", name);
+}
+
 static void api_pprof(struct ember_api *api, const struct ember_api_param *params, size_t n,
 		      struct ember_api_reply *r)
 {
@@ -613,7 +663,7 @@ static void api_pprof(struct ember_api *api, const struct ember_api_param *param
 	}
 	r->status = 200;
 	r->content_type = "application/octet-stream";
-	r->disposition = "attachment; filename=\"ember-profile.pb.gz\"";
+	pprof_filename(&q, r->disposition, sizeof(r->disposition));
 	r->body = (char *)out;
 	r->len = len;
 }

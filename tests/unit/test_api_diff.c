@@ -324,6 +324,34 @@ static void test_top(void **state)
 	free(b);
 }
 
+/* pprof downloads are named by service, version and, for two ranges, time */
+static void test_pprof_names(void **state)
+{
+	struct ember_api_reply r;
+	char q[160];
+
+	assert_int_equal(get("/api/pprof", "service=shop&version=v2", &r), 200);
+	assert_string_equal(r.disposition, "attachment; filename=\"ember-shop-v2.pb.gz\"");
+	free(r.body);
+	assert_int_equal(get("/api/pprof", "service=shop&version=v1", &r), 200);
+	assert_string_equal(r.disposition, "attachment; filename=\"ember-shop-v1.pb.gz\"");
+	free(r.body);
+	/* T0 is 2023-11-14 22:13:20 UTC */
+	snprintf(q, sizeof(q), "service=shop&from=%lld&to=%lld", (long long)T0_MS,
+		 (long long)(T0_MS + HOUR_MS));
+	assert_int_equal(get("/api/pprof", q, &r), 200);
+	assert_string_equal(r.disposition, "attachment; filename=\"ember-shop-20231114T2213Z-"
+					   "20231114T2313Z.pb.gz\"");
+	free(r.body);
+	/* no service: "all"; characters unsafe in a header or a file name replaced */
+	assert_int_equal(get("/api/pprof", "version=v1,v2", &r), 200);
+	assert_string_equal(r.disposition, "attachment; filename=\"ember-all-v1+v2.pb.gz\"");
+	free(r.body);
+	assert_int_equal(get("/api/pprof", "service=a\"b/c d", &r), 200);
+	assert_string_equal(r.disposition, "attachment; filename=\"ember-a-b-c-d.pb.gz\"");
+	free(r.body);
+}
+
 static void test_sandwich(void **state)
 {
 	char *b = get_ok("/api/sandwich", "function=fib&service=rec");
@@ -460,6 +488,7 @@ int main(void)
 		cmocka_unit_test(test_diff_versions),
 		cmocka_unit_test(test_diff_same),
 		cmocka_unit_test(test_top),
+		cmocka_unit_test(test_pprof_names),
 		cmocka_unit_test(test_sandwich),
 		cmocka_unit_test(test_timeline),
 		cmocka_unit_test(test_version_list_selects),

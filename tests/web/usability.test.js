@@ -242,6 +242,20 @@ test('usability (issue 13)', { skip: why || false, timeout: 240000 }, async (t) 
       await page.unroute('**/api/services');
     });
 
+    await t.test('11. the two pprof downloads are named by service and version', async () => {
+      await page.setViewportSize(SIZES[0]);
+      await page.goto('about:blank');
+      await page.goto(server.url + '#s=shop&v=2.0&cmp=v%3A1.0');
+      await ready(page);
+      const names = [];
+      for (const sel of ['#pprof', '#pprof-base']) {
+        const [download] = await Promise.all([page.waitForEvent('download'), page.click(sel)]);
+        names.push(download.suggestedFilename());
+        await download.cancel();
+      }
+      assert.deepStrictEqual(names, ['ember-shop-2.0.pb.gz', 'ember-shop-1.0.pb.gz']);
+    });
+
     await t.test('every tab fits at 1440x900 and 1024x768', async () => {
       for (const size of SIZES) {
         await page.setViewportSize(size);
