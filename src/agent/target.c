@@ -511,20 +511,40 @@ static bool kernel_thread(uint32_t pid)
 }
 
 /*
+ * The name of a program run from a memfd ("memfd:sealed-..." names no
+ * program, and the kernel copies it into comm): the last part of its
+ * argv[0], else "memfd".
+ */
+static void memfd_name(uint32_t pid, char *dst, size_t size)
+{
+	size_t len = 0;
+	char *cmd = read_proc(pid, "cmdline", 4096, &len);
+	const char *name = NULL;
+
+	if (cmd && len) {
+		cmd[len - 1] = '\0'; /* argv[0] ends at the first NUL */
+		name = ember_basename(cmd);
+	}
+	snprintf(dst, size, "%s", name && name[0] && strncmp(name, "memfd:", 6) ? name : "memfd");
+	free(cmd);
+}
+
+/*
  * The service a process is named by when it says nothing about itself:
  * its executable's name; "kernel" for every kernel thread (one service, not
- * one per kworker); the process name for an executable run from a memfd
- * ("memfd:sealed-..." names no program).
+ * one per kworker); for an executable run from a memfd, its argv[0].
  */
 static void fallback_service(uint32_t pid, const char *comm, const char *exe, char *dst,
 			     size_t size)
 {
 	const char *name = exe && exe[0] ? ember_basename(exe) : NULL;
 
+	if ((name && !strncmp(name, "memfd:", 6)) || (!name && comm && !strncmp(comm, "memfd:", 6))) {
+		memfd_name(pid, dst, size);
+		return;
+	}
 	if (!name && kernel_thread(pid))
 		name = EMBER_KERNEL_SERVICE;
-	else if (name && !strncmp(name, "memfd:", 6))
-		name = comm && comm[0] ? comm : "memfd";
 	else if (!name)
 		name = comm;
 	snprintf(dst, size, "%s", name && name[0] ? name : "unknown");

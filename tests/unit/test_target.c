@@ -280,9 +280,14 @@ static void test_live_process(void **state)
 	assert_string_equal(n.service, "gone");
 	assert_string_equal(n.version, "unknown");
 
-	/* an executable run from a memfd is named by its process name */
-	ember_target_names(0, "runc:[2:INIT]", "/memfd:sealed-runc-7f", NULL, NULL, &n);
-	assert_string_equal(n.service, "runc:[2:INIT]");
+	/* an executable run from a memfd is named by its argv[0], else "memfd" */
+	ember_target_names(0, "memfd:sealed-91", "/memfd:sealed-runc-7f", NULL, NULL, &n);
+	assert_string_equal(n.service, "memfd");
+	ember_target_names((uint32_t)getpid(), "memfd:sealed-91", "/memfd:sealed-runc-7f", NULL,
+			   NULL, &n);
+	if (!getenv("EMBER_SERVICE") && !getenv("OTEL_SERVICE_NAME") && !getenv("OTEL_RESOURCE_ATTRIBUTES") &&
+	    ember_target_from_cgroup(cg, got, unit, sizeof(unit)) != EMBER_CGROUP_SERVICE)
+		assert_string_equal(n.service, "test_target"); /* this program's argv[0] */
 }
 
 /* Kernel threads (PF_KTHREAD in /proc/PID/stat) are one service, "kernel". */
