@@ -20,6 +20,7 @@
   const DEFAULTS = {
     svc: '', ver: '', cmp: '', r: '24h', from: 0, to: 0, afrom: 0, ato: 0, view: 'flame', ep: '',
     q: '', z: [], fn: '', sort: '', asc: false, pal: 'rb', by: 'delta', neg: false, side: '', allsvc: false,
+    live: '',
   };
   const VIEWS = ['flame', 'top', 'sandwich'];
   const SORTS = ['self', 'total', 'diff', 'diff_total'];
@@ -28,7 +29,7 @@
   const $ = (id) => document.getElementById(id);
   const ui = {
     service: $('service'), svcFilter: $('svc-filter'), version: $('version'), base: $('base'), range: $('range'),
-    refresh: $('refresh'), pprof: $('pprof'), pprofBase: $('pprof-base'),
+    refresh: $('refresh'), live: $('live'), pprof: $('pprof'), pprofBase: $('pprof-base'),
     timeline: $('timeline'), tlRange: $('tl-range'), tlClear: $('tl-clear'), tlKey: $('tl-key'),
     brushSide: $('brush-side'), tabs: document.querySelectorAll('.tabs [data-view]'),
     search: $('search'), legend: $('legend'), scale: $('scale'), palette: $('palette'),
@@ -70,6 +71,7 @@
     s.sort = SORTS.includes(p.get('sort')) ? p.get('sort') : '';
     s.asc = p.get('asc') === '1';
     s.allsvc = p.get('svcs') === 'all';
+    s.live = ['0', '1'].includes(p.get('live')) ? p.get('live') : '';
     s.side = /^[a-z]+$/.test(p.get('tab') || '') ? p.get('tab') : '';
     s.pal = p.get('pal') in E.diff.PALETTES ? p.get('pal') : 'rb';
     s.by = p.get('by') === 'self' ? 'delta_self' : 'delta';
@@ -98,6 +100,7 @@
     put('sort', S.sort);
     if (S.asc) p.set('asc', '1');
     if (S.allsvc) p.set('svcs', 'all');
+    put('live', S.live);
     put('tab', S.side);
     if (S.pal !== 'rb') p.set('pal', S.pal);
     if (S.by === 'delta_self') p.set('by', 'self');
@@ -446,7 +449,10 @@
     flame.zoomToPath(S.z);
     const total = diffOn ? (S.neg ? flameData.a_total : flameData.b_total) : flameData.total;
     ui.empty.hidden = total > 0;
-    ui.empty.textContent = diffOn && S.neg ? 'No samples in A.' : 'No samples for this selection.';
+    ui.empty.textContent = diffOn && S.neg ? 'No samples in A.' : !services.length
+      ? 'No samples yet. The agent writes what it sampled every few seconds (one flush, 5 s by default): ' +
+        (liveOn() ? 'this page shows it as it arrives.' : 'tick Live or press Refresh.')
+      : 'No samples for this selection.' + (liveOn() ? ' Live: new samples show up within one flush.' : '');
     renderCrumbs();
     applySearch();
   }
@@ -606,9 +612,45 @@
     showView();
     updateLinks();
     syncBrushes();
+    syncLive();
     ui.match.textContent = '';
     if (what.timeline !== false) loadTimeline().catch((e) => setStatus('Error: ' + e.message, true));
     return loadView();
+  }
+
+  /* ---- live mode: poll while the window ends now ---- */
+
+  const LIVE_MS = 10000;
+  let liveTimer = 0;
+
+  /*
+   * Live unless switched off; by default only for the "last N" windows
+   * without a brush, and not while ranges are being picked on the timeline.
+   */
+  function liveOn() {
+    if (S.live) return S.live === '1';
+    return RANGES[S.r] > 0 && !S.from && !S.afrom && S.cmp !== 'range';
+  }
+
+  function syncLive() {
+    ui.live.checked = liveOn();
+    ui.live.parentElement.classList.toggle('on', liveOn());
+    clearInterval(liveTimer);
+    liveTimer = liveOn() ? setInterval(liveTick, LIVE_MS) : 0;
+  }
+
+  /* Reload what the page shows, keeping zoom, search and the side tab; skipped while hidden. */
+  async function liveTick() {
+    if (document.hidden || sideShown()) return;
+    try {
+      await loadServices();
+    } catch (e) {
+      return; /* the next tick retries */
+    }
+    writeHash(); /* the first service to arrive is picked */
+    updateLinks();
+    loadTimeline().catch(() => {});
+    loadView();
   }
 
   /* The side tab (sidetab.js) the URL names and that is shown, or null. */
@@ -686,6 +728,12 @@
   ui.range.addEventListener('change', () => {
     Object.assign(S, { r: ui.range.value, from: 0, to: 0, afrom: 0, ato: 0, ep: '' });
     changed();
+  });
+  ui.live.addEventListener('change', () => {
+    S.live = ui.live.checked ? '1' : '0';
+    writeHash();
+    syncLive();
+    if (liveOn()) liveTick();
   });
   ui.refresh.addEventListener('click', async () => {
     try {

@@ -244,8 +244,9 @@ test('web UI', { skip: why || false, timeout: 180000 }, async (t) => {
       await drawn;
       await page.waitForLoadState('networkidle');
       await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
-      const box = await page.locator('#timeline').boundingBox();
       const drag = async (f0, f1) => {
+        /* measured each time: the header may wrap once the base pprof link shows */
+        const box = await page.locator('#timeline').boundingBox();
         await page.mouse.move(box.x + box.width * f0, box.y + 30);
         await page.mouse.down();
         await page.mouse.move(box.x + box.width * f1, box.y + 30, { steps: 4 });

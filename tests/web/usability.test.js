@@ -242,6 +242,33 @@ test('usability (issue 13)', { skip: why || false, timeout: 240000 }, async (t) 
       await page.unroute('**/api/services');
     });
 
+    await t.test('10. live mode: a fresh database fills in without a click', async () => {
+      let fresh = true; /* until flipped, the API answers as an empty database would */
+      await page.route('**/api/services', (route) => (fresh ? route.fulfill({ json: { services: [], truncated: false } }) : route.continue()));
+      await page.route('**/api/flamegraph?*', (route) => (fresh
+        ? route.fulfill({ json: { total: 0, nodes: 1, truncated: false, root: { name: 'all', value: 0, self: 0, children: [] } } })
+        : route.continue()));
+      await page.setViewportSize(SIZES[0]);
+      await page.goto('about:blank');
+      await page.goto(server.url + '#r=1h');
+      await ready(page);
+      assert.ok(await page.isChecked('#live'), 'live by default for "last 1 h"');
+      assert.match(await page.locator('#empty').innerText(), /No samples yet.*every few seconds/);
+      fresh = false;
+      await page.waitForFunction(() => /samples/.test(document.getElementById('status').textContent) &&
+        window.Ember.app.flame.totalValue > 0, null, { timeout: 25000 });
+      assert.match(page.url(), /s=shop/);
+      assert.ok(await page.locator('#empty').isHidden());
+      await page.unroute('**/api/services');
+      await page.unroute('**/api/flamegraph?*');
+      /* a brushed (fixed) window is not live; the box turns it on by hand, in the URL */
+      await page.goto(server.url + '#s=shop&from=1&to=2');
+      await ready(page);
+      assert.ok(!(await page.isChecked('#live')), 'not live for a fixed window');
+      await page.check('#live');
+      assert.match(page.url(), /live=1/);
+    });
+
     await t.test('11. the two pprof downloads are named by service and version', async () => {
       await page.setViewportSize(SIZES[0]);
       await page.goto('about:blank');
