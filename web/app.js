@@ -315,8 +315,30 @@
 
   /* ---- the flame graph (plain or diff) ---- */
 
+  /* The agent's count of stacks cut short (api/stats agent.collector.truncated), or null. */
+  let truncatedCount = null;
+  function loadAgentStats() {
+    fetch('api/stats', { cache: 'no-store' }).then((r) => r.json()).then((st) => {
+      const c = st && st.agent && st.agent.collector;
+      truncatedCount = c && typeof c.truncated === 'number' ? c.truncated : null;
+    }).catch(() => {});
+  }
+
+  /* Why a stack ends in [truncated], for its tooltip. */
+  function truncatedLines() {
+    return [
+      ['loc', 'The unwinder could not walk this stack to its end: deeper than its limit, a frame with ' +
+        'no unwind information (code without frame pointers or CFI), or a stack it could not read. ' +
+        'The frames above it are right; the callers below it are missing.'],
+      ['tags', truncatedCount === null
+        ? 'Counted by the agent: /api/stats agent.collector.truncated'
+        : 'The agent has cut ' + fmt(truncatedCount) + ' sampled stacks short so far (/api/stats agent.collector.truncated)'],
+    ];
+  }
+
   function tooltipLines(n, graph) {
     const lines = [['name', n.name]];
+    if (n.name === '[truncated]') lines.push(...truncatedLines());
     if (n.file) lines.push(['loc', n.file + (n.line ? ':' + n.line : '')]);
     const tags = [n.kernel && 'kernel', n.inlined && 'inlined'].filter(Boolean);
     if (tags.length) lines.push(['tags', tags.join(' \u00b7 ')]);
@@ -648,6 +670,7 @@
       return; /* the next tick retries */
     }
     writeHash(); /* the first service to arrive is picked */
+    loadAgentStats();
     updateLinks();
     loadTimeline().catch(() => {});
     loadView();
@@ -675,6 +698,7 @@
       return;
     }
     brushSide = S.cmp === 'range' && !S.afrom ? 'a' : 'b';
+    loadAgentStats();
     await changed();
     openSide();
     document.body.dataset.ready = '1';

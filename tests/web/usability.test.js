@@ -283,6 +283,86 @@ test('usability (issue 13)', { skip: why || false, timeout: 240000 }, async (t) 
       assert.deepStrictEqual(names, ['ember-shop-2.0.pb.gz', 'ember-shop-1.0.pb.gz']);
     });
 
+    await t.test('12. dark mode follows the system, and the button overrides it', async () => {
+      const bg = () => page.evaluate(() => {
+        const m = /rgb\((\d+), (\d+), (\d+)/.exec(getComputedStyle(document.body).backgroundColor);
+        return (Number(m[1]) + Number(m[2]) + Number(m[3])) / 3;
+      });
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await page.goto('about:blank');
+      await page.goto(server.url + '#s=shop');
+      await ready(page);
+      assert.ok((await bg()) < 60, 'dark background under prefers-color-scheme: dark: ' + (await bg()));
+      const panel = await page.evaluate(() => getComputedStyle(document.querySelector('.chart')).backgroundColor);
+      assert.notEqual(panel, 'rgb(255, 255, 255)', 'the chart panel is not white');
+      await shot('dark');
+      /* auto -> dark -> light: light wins over the system */
+      await page.click('#theme');
+      assert.match(await page.locator('#theme').innerText(), /dark/);
+      await page.click('#theme');
+      assert.match(await page.locator('#theme').innerText(), /light/);
+      assert.ok((await bg()) > 200, 'light when chosen: ' + (await bg()));
+      await page.reload();
+      await ready(page);
+      assert.ok((await bg()) > 200, 'the choice survives a reload');
+      await page.click('#theme'); /* back to auto */
+      await page.emulateMedia({ colorScheme: 'light' });
+      assert.ok((await bg()) > 200);
+    });
+
+    await t.test('13. a [truncated] frame says why in its tooltip, with the counter', async () => {
+      await rewrite(page, '**/api/flamegraph?*', (j) => {
+        /* a third more samples, whose stacks were cut short */
+        const v = Math.round(j.total / 3);
+        j.root.children.push({ name: '[truncated]', value: v, self: v, kernel: false, inlined: false, children: [] });
+        j.root.value += v;
+        j.total += v;
+        return j;
+      });
+      await rewrite(page, '**/api/stats', (j) => Object.assign(j, { agent: { collector: { truncated: 1234 } } }));
+      await page.goto('about:blank');
+      await page.goto(server.url + '#s=shop&v=2.0');
+      await ready(page);
+      await page.waitForFunction(() => window.Ember.app.flame.nodes.some((n) => n.name === '[truncated]'));
+      const p = await page.evaluate(() => {
+        const g = window.Ember.app.flame;
+        const i = g.nodes.findIndex((n) => n.name === '[truncated]');
+        const r = g.canvas.getBoundingClientRect();
+        const scale = r.width / g.w[g.focus];
+        return { x: r.left + (g.x[i] - g.x[g.focus]) * scale + 10, y: r.top + g.depth[i] * 18 + 9 };
+      });
+      await page.mouse.move(p.x, p.y);
+      await page.waitForSelector('#tooltip:not([hidden])');
+      const tip = await page.locator('#tooltip').innerText();
+      assert.match(tip, /\[truncated\]/);
+      assert.match(tip, /could not walk this stack/);
+      assert.match(tip, /1,234 sampled stacks/);
+      await page.mouse.move(5, 5);
+      await page.unroute('**/api/flamegraph?*');
+      await page.unroute('**/api/stats');
+    });
+
+    await t.test('16. the timeline has a y-axis; the table marks kernel functions', async () => {
+      await page.goto('about:blank');
+      await page.goto(server.url + '#s=shop&v=2.0&view=top');
+      await ready(page);
+      await page.waitForFunction(() => window.Ember.app.timeline.yLabel);
+      const label = await page.evaluate(() => window.Ember.app.timeline.yLabel);
+      /* the oracle: the largest step of the same timeline, from the API */
+      const api = await page.evaluate(async () => {
+        const t = window.Ember.app.timeline;
+        const q = new URLSearchParams({ service: 'shop', version: '2.0', from: String(Math.floor(t.from)), to: String(Math.ceil(t.to)), step: String(t.step / 1000) });
+        const j = await (await fetch('api/timeline?' + q)).json();
+        return Math.max(...j.points.map((p) => p[1]));
+      });
+      assert.equal(label.split(' ')[0], api.toLocaleString('en-US'), label);
+      /* tcp_sendmsg is a kernel function in the dataset */
+      await page.waitForSelector('#top tr[data-fn]');
+      const k = page.locator('#top tr[data-fn=tcp_sendmsg]');
+      assert.equal(await k.locator('.tag.kernel').innerText(), 'kernel');
+      assert.equal(await page.locator('#top tr[data-fn=compute_hash] .tag.kernel').count(), 0);
+    });
+
     await t.test('every tab fits at 1440x900 and 1024x768', async () => {
       for (const size of SIZES) {
         await page.setViewportSize(size);
