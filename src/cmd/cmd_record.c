@@ -36,6 +36,7 @@ static void usage(FILE *f)
 		"Profile processes for a while and write the stacks to a file.\n\n"
 		"  -p, --pid LIST        comma-separated pids to profile\n"
 		"  -a, --all             profile every process (stacks start with the process name)\n"
+		"                        (with several --pid: \"name-PID;main;...\")\n"
 		"  -d, --duration SECS   how long to record (default 10)\n"
 		"  -F, --frequency HZ    samples per second per CPU (default 99)\n"
 		"  -o, --output FILE     where to write; '-' for standard output\n"
@@ -167,12 +168,18 @@ static int check_output(const char *path)
 	return 0;
 }
 
-static int write_output(const struct ember_profile *p, const char *path, bool pprof, bool all)
+/*
+ * all: stacks start with the process name (--all); pids: several --pid,
+ * whose stacks start with "name-PID" so that each line names its process.
+ */
+static int write_output(const struct ember_profile *p, const char *path, bool pprof, bool all,
+			bool pids)
 {
 	int rc;
 
 	if (pprof) {
-		struct ember_pprof_options opt = {.process_labels = all, .target_labels = true};
+		struct ember_pprof_options opt = {.process_labels = all || pids,
+						  .target_labels = true};
 		if (!strcmp(path, "-")) {
 			uint8_t *buf;
 			size_t len;
@@ -185,7 +192,7 @@ static int write_output(const struct ember_profile *p, const char *path, bool pp
 			rc = ember_pprof_write_file(p, &opt, path);
 		}
 	} else {
-		struct ember_folded_options opt = {.with_process = all};
+		struct ember_folded_options opt = {.with_process = all || pids, .with_pid = pids};
 		rc = write_folded(p, path, &opt);
 	}
 	if (rc)
@@ -363,7 +370,8 @@ int cmd_record(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
-	rc = write_output(prof, output, pprof, all) ? 1 : 0;
+	/* more than one process: say which one each stack came from, as --all does */
+	rc = write_output(prof, output, pprof, all, n_pids > 1) ? 1 : 0;
 	if (rc == 0)
 		fprintf(stderr, "ember: wrote %llu samples in %zu stacks to %s (%s)\n",
 			(unsigned long long)prof->total, prof->n_stacks, output,

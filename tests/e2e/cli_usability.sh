@@ -2,7 +2,9 @@
 # cli_usability: what a new user ran into with the command line (issue [13]):
 # an output that cannot be written is refused before recording (#4), -v
 # works after the command and twice shows libbpf's log (#5), a port in use
-# fails `ember run` before it creates the database and its directory (#9).
+# fails `ember run` before it creates the database and its directory (#9),
+# `symbolize --json --llvm` is refused, and `record --pid A,B` prefixes
+# each stack with its process and pid (#14).
 . "$(dirname "$0")/lib.sh"
 require_bpf
 require_prog fp_chain
@@ -31,6 +33,23 @@ grep -q "^libbpf: " "$OUT/v1" && fail "record -v: libbpf's debug log with one -v
 [ $rc -eq 0 ] || fail "-v record -v: exit $rc"
 grep -q "^libbpf: " "$OUT/v2" || fail "-v -v: no libbpf log: $(head -n 5 "$OUT/v2")"
 note "-v -v: $(grep -c '^libbpf: ' "$OUT/v2") libbpf lines"
+
+# 14. two output styles at once are refused
+"$EMBER" symbolize --json --llvm --pid "$pid" 0x1000 > /dev/null 2> "$OUT/e14"; rc=$?
+[ $rc -eq 2 ] || fail "symbolize --json --llvm: exit $rc, expected 2"
+grep -q -- "--json and --llvm" "$OUT/e14" || fail "symbolize --json --llvm: $(cat "$OUT/e14")"
+# two processes: each line names its process and pid (the oracle: the pids started here)
+start_bg "$PROGS/fp_chain" 60
+pid2=$BG_LAST
+"$EMBER" record --pid "$pid,$pid2" --duration 2 -o "$OUT/two.folded" 2> "$OUT/two.err" ||
+	fail "record --pid A,B: $(cat "$OUT/two.err")"
+grep -q "^fp_chain-$pid;" "$OUT/two.folded" || fail "no line of pid $pid: $(head -n 3 "$OUT/two.folded")"
+grep -q "^fp_chain-$pid2;" "$OUT/two.folded" || fail "no line of pid $pid2"
+bad=$(grep -v -c "^fp_chain-\($pid\|$pid2\);" "$OUT/two.folded")
+[ "$bad" -eq 0 ] || fail "$bad lines without a process prefix: $(grep -v -m 2 "^fp_chain-" "$OUT/two.folded")"
+# one pid: no prefix, as before
+"$EMBER" record --pid "$pid" --duration 1 -o "$OUT/one.folded" 2> /dev/null || fail "record --pid A failed"
+grep -q "^fp_chain-" "$OUT/one.folded" && fail "one pid: a process prefix"
 
 # 9. a port in use: ember run fails first, creating no directory and no database
 command -v python3 > /dev/null || skip "python3 not installed (holds a port for the test)"
