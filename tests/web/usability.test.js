@@ -363,6 +363,50 @@ test('usability (issue 13)', { skip: why || false, timeout: 240000 }, async (t) 
       assert.equal(await page.locator('#top tr[data-fn=compute_hash] .tag.kernel').count(), 0);
     });
 
+    await t.test('16. siblings are in the same order in the flame graph and the diff', async () => {
+      const order = () => page.evaluate(() => {
+        const g = window.Ember.app.flame;
+        const out = {};
+        for (let i = 0; i < g.n; i++) {
+          const p = g.parent[i];
+          if (p < 0) continue;
+          const key = g.nodes[p].name + '@' + g.depth[p];
+          (out[key] = out[key] || []).push(g.nodes[i].name);
+        }
+        return out;
+      });
+      await page.goto('about:blank');
+      await page.goto(server.url + '#s=shop&v=2.0');
+      await ready(page);
+      await page.waitForFunction(() => window.Ember.app.flame.n > 3);
+      const flame = await order();
+      /* /api/diff orders siblings by the larger of their two shares, which for a
+       * function that shrank is A's: reversed here, the page must still order by B */
+      await rewrite(page, '**/api/diff?*', (j) => {
+        const stack = [j.root];
+        while (stack.length) {
+          const n = stack.pop();
+          if (n.children) {
+            n.children.reverse();
+            stack.push(...n.children);
+          }
+        }
+        return j;
+      });
+      await page.selectOption('#base', 'v:1.0');
+      await page.waitForFunction(() => /A shop 1\.0/.test(document.getElementById('status').textContent));
+      const diff = await order();
+      let compared = 0;
+      for (const key of Object.keys(flame)) {
+        if (!diff[key] || flame[key].length < 2) continue;
+        /* frames of B only: the diff may add A's frames (zero width, not drawn) */
+        assert.deepStrictEqual(diff[key].filter((n) => flame[key].includes(n)), flame[key], 'children of ' + key);
+        compared++;
+      }
+      assert.ok(compared > 0, 'some frame with several children compared');
+      await page.unroute('**/api/diff?*');
+    });
+
     await t.test('every tab fits at 1440x900 and 1024x768', async () => {
       for (const size of SIZES) {
         await page.setViewportSize(size);
