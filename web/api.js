@@ -58,10 +58,11 @@
       const p = addSelection(new URLSearchParams(), a, 'a.');
       return getJSON('diff', addSelection(p, b, 'b.'));
     },
-    top: (sel, base, sort, limit) => {
+    top: (sel, base, sort, limit, asc) => {
       const p = addSelection(new URLSearchParams(), sel, '');
       if (base) addSelection(p, base, 'base.');
       if (sort) p.set('sort', sort);
+      if (asc) p.set('order', 'asc');
       p.set('limit', String(limit || 200));
       return getJSON('top', p);
     },

@@ -19,15 +19,17 @@
   const RANGES = { '15m': 15 * 60e3, '1h': 3600e3, '6h': 6 * 3600e3, '24h': 86400e3, '7d': 7 * 86400e3, all: 0 };
   const DEFAULTS = {
     svc: '', ver: '', cmp: '', r: '24h', from: 0, to: 0, afrom: 0, ato: 0, view: 'flame', ep: '', t: 'cpu',
-    q: '', z: [], fn: '', sort: '', pal: 'rb', by: 'delta', neg: false,
+    q: '', z: [], fn: '', sort: '', asc: false, pal: 'rb', by: 'delta', neg: false, side: '', allsvc: false,
+    live: '',
   };
   const VIEWS = ['flame', 'top', 'sandwich'];
+  const SORTS = ['self', 'total', 'diff', 'diff_total'];
   const STEPS = [10, 30, 60, 120, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 86400];
 
   const $ = (id) => document.getElementById(id);
   const ui = {
-    service: $('service'), version: $('version'), base: $('base'), range: $('range'),
-    refresh: $('refresh'), pprof: $('pprof'), pprofBase: $('pprof-base'),
+    service: $('service'), svcFilter: $('svc-filter'), version: $('version'), base: $('base'), range: $('range'),
+    refresh: $('refresh'), live: $('live'), pprof: $('pprof'), pprofBase: $('pprof-base'),
     timeline: $('timeline'), tlRange: $('tl-range'), tlClear: $('tl-clear'), tlKey: $('tl-key'),
     brushSide: $('brush-side'), tabs: document.querySelectorAll('.tabs [data-view]'),
     search: $('search'), legend: $('legend'), scale: $('scale'), palette: $('palette'),
@@ -38,6 +40,9 @@
   };
 
   const fmt = (n) => Number(n).toLocaleString('en-US');
+  const samples = (n) => fmt(n) + (Number(n) === 1 ? ' sample' : ' samples');
+  /* services under this share of all samples are folded into "show all" */
+  const SMALL_SERVICE = 0.005;
   const pct = (v, of) => (of > 0 ? ((100 * v) / of).toFixed(2) : '0.00') + '%';
 
   let S = Object.assign({}, DEFAULTS);
@@ -64,7 +69,11 @@
     s.q = p.get('q') || '';
     s.z = p.getAll('z');
     s.fn = p.get('fn') || '';
-    s.sort = ['self', 'total', 'diff'].includes(p.get('sort')) ? p.get('sort') : '';
+    s.sort = SORTS.includes(p.get('sort')) ? p.get('sort') : '';
+    s.asc = p.get('asc') === '1';
+    s.allsvc = p.get('svcs') === 'all';
+    s.live = ['0', '1'].includes(p.get('live')) ? p.get('live') : '';
+    s.side = /^[a-z]+$/.test(p.get('tab') || '') ? p.get('tab') : '';
     s.pal = p.get('pal') in E.diff.PALETTES ? p.get('pal') : 'rb';
     s.by = p.get('by') === 'self' ? 'delta_self' : 'delta';
     s.neg = p.get('neg') === '1';
@@ -91,6 +100,10 @@
     for (const z of S.z) p.append('z', z);
     put('fn', S.fn);
     put('sort', S.sort);
+    if (S.asc) p.set('asc', '1');
+    if (S.allsvc) p.set('svcs', 'all');
+    put('live', S.live);
+    put('tab', S.side);
     if (S.pal !== 'rb') p.set('pal', S.pal);
     if (S.by === 'delta_self') p.set('by', 'self');
     if (S.neg) p.set('neg', '1');
@@ -166,16 +179,38 @@
     return 'seen ' + E.timeLabel(v.first_seen, 3 * 86400e3) + ' \u2013 ' + E.timeLabel(v.last_seen, 3 * 86400e3);
   }
 
-  function fillPickers() {
+  /*
+   * The service picker: largest first; services under SMALL_SERVICE of all
+   * samples (a shell command, a cron job) hidden behind a last "show all"
+   * entry unless chosen; the filter box narrows the list by name.
+   */
+  function fillServices() {
+    const all = services.reduce((t, s) => t + s.samples, 0);
+    const filter = ui.svcFilter.value.trim().toLowerCase();
     ui.service.replaceChildren();
     if (!services.length) option(ui.service, '', 'no data yet');
-    for (const s of services) option(ui.service, s.service, s.service + ' \u00b7 ' + fmt(s.samples) + ' samples');
+    let hidden = 0;
+    for (const s of services) {
+      const small = s.samples < SMALL_SERVICE * all;
+      const match = !filter || s.service.toLowerCase().includes(filter);
+      if (s.service !== S.svc && (!match || (small && !S.allsvc && !filter))) {
+        if (small && match) hidden++;
+        continue;
+      }
+      option(ui.service, s.service, s.service + ' \u00b7 ' + samples(s.samples));
+    }
+    if (hidden) option(ui.service, '*all', '+ ' + hidden + ' small service' + (hidden === 1 ? '' : 's') + ' (under 0.5%)');
+    else if (S.allsvc && !filter && services.some((s) => s.samples < SMALL_SERVICE * all)) option(ui.service, '*few', '\u2212 hide small services');
     ui.service.value = S.svc;
+  }
+
+  function fillPickers() {
+    fillServices();
     const svc = service();
     const versions = svc ? svc.versions || [] : [];
     ui.version.replaceChildren();
     option(ui.version, '', 'all versions');
-    for (const v of versions) option(ui.version, v.version, v.version + ' \u00b7 ' + fmt(v.samples) + ' samples').title = versionSpan(v);
+    for (const v of versions) option(ui.version, v.version, v.version + ' \u00b7 ' + samples(v.samples)).title = versionSpan(v);
     if (S.ver && !versions.some((v) => v.version === S.ver)) option(ui.version, S.ver, S.ver + ' (no samples)');
     ui.version.value = S.ver;
     ui.base.replaceChildren();
@@ -283,8 +318,30 @@
 
   /* ---- the flame graph (plain or diff) ---- */
 
+  /* The agent's count of stacks cut short (api/stats agent.collector.truncated), or null. */
+  let truncatedCount = null;
+  function loadAgentStats() {
+    fetch('api/stats', { cache: 'no-store' }).then((r) => r.json()).then((st) => {
+      const c = st && st.agent && st.agent.collector;
+      truncatedCount = c && typeof c.truncated === 'number' ? c.truncated : null;
+    }).catch(() => {});
+  }
+
+  /* Why a stack ends in [truncated], for its tooltip. */
+  function truncatedLines() {
+    return [
+      ['loc', 'The unwinder could not walk this stack to its end: deeper than its limit, a frame with ' +
+        'no unwind information (code without frame pointers or CFI), or a stack it could not read. ' +
+        'The frames above it are right; the callers below it are missing.'],
+      ['tags', truncatedCount === null
+        ? 'Counted by the agent: /api/stats agent.collector.truncated'
+        : 'The agent has cut ' + fmt(truncatedCount) + ' sampled stacks short so far (/api/stats agent.collector.truncated)'],
+    ];
+  }
+
   function tooltipLines(n, graph) {
     const lines = [['name', n.name]];
+    if (n.name === '[truncated]') lines.push(...truncatedLines());
     if (n.file) lines.push(['loc', n.file + (n.line ? ':' + n.line : '')]);
     const tags = [n.kernel && 'kernel', n.inlined && 'inlined'].filter(Boolean);
     if (tags.length) lines.push(['tags', tags.join(' \u00b7 ')]);
@@ -417,7 +474,10 @@
     flame.zoomToPath(S.z);
     const total = diffOn ? (S.neg ? flameData.a_total : flameData.b_total) : flameData.total;
     ui.empty.hidden = total > 0;
-    ui.empty.textContent = diffOn && S.neg ? 'No samples in A.' : 'No samples for this selection.';
+    ui.empty.textContent = diffOn && S.neg ? 'No samples in A.' : !services.length
+      ? 'No samples yet. The agent writes what it sampled every few seconds (one flush, 5 s by default): ' +
+        (liveOn() ? 'this page shows it as it arrives.' : 'tick Live or press Refresh.')
+      : 'No samples for this selection.' + (liveOn() ? ' Live: new samples show up within one flush.' : '');
     renderCrumbs();
     applySearch();
   }
@@ -453,9 +513,12 @@
   function tableOpts() {
     return {
       sort: effectiveSort(),
+      asc: S.asc,
       filter: searchRe(),
       palette: diffPalette(),
       onSort: (k) => {
+        /* the active column again flips the order; a new one starts largest first */
+        S.asc = k === effectiveSort() ? !S.asc : false;
         S.sort = k;
         changed({ timeline: false });
       },
@@ -464,14 +527,14 @@
   }
 
   function effectiveSort() {
-    if (S.sort === 'diff' && !selA()) return 'self';
+    if ((S.sort === 'diff' || S.sort === 'diff_total') && !selA()) return 'self';
     return S.sort || (selA() ? 'diff' : 'self');
   }
 
   async function loadTop() {
     const tick = E.api.latest('top');
     const a = selA();
-    const data = await E.api.top(selB(), a, effectiveSort(), 200);
+    const data = await E.api.top(selB(), a, effectiveSort(), 200, S.asc);
     if (!tick()) return;
     topData = data;
     diffOn = !!a;
@@ -530,9 +593,9 @@
       t.setAttribute('aria-selected', String(on));
       t.classList.toggle('active', on);
     }
-    for (const v of VIEWS) $('view-' + v).hidden = v !== S.view;
+    for (const v of VIEWS) $('view-' + v).hidden = v !== S.view || !!sideShown();
     const a = selA();
-    ui.legend.hidden = !(a && S.view === 'flame');
+    ui.legend.hidden = !(a && S.view === 'flame') || !!sideShown();
     ui.pprofBase.hidden = !a;
     ui.crumbs.hidden = S.view !== 'flame';
     ui.hint.textContent = {
@@ -547,10 +610,11 @@
     const b = selB();
     const a = selA();
     ui.pprof.href = E.api.pprofUrl(b);
+    /* the server names the files too (ember-SERVICE-VERSION[-FROM-TO].pb.gz) */
     ui.pprof.download = 'ember-' + (S.svc || 'all') + (S.ver ? '-' + S.ver : '') + '.pb.gz';
     if (a) {
       ui.pprofBase.href = E.api.pprofUrl(a);
-      ui.pprofBase.download = 'ember-' + (S.svc || 'all') + '-base' + (a.version ? '-' + a.version : '') + '.pb.gz';
+      ui.pprofBase.download = 'ember-' + (S.svc || 'all') + (a.version ? '-' + a.version : '') + '.pb.gz';
     }
   }
 
@@ -573,9 +637,58 @@
     showView();
     updateLinks();
     syncBrushes();
+    syncLive();
     ui.match.textContent = '';
     if (what.timeline !== false) loadTimeline().catch((e) => setStatus('Error: ' + e.message, true));
     return loadView();
+  }
+
+  /* ---- live mode: poll while the window ends now ---- */
+
+  const LIVE_MS = 10000;
+  let liveTimer = 0;
+
+  /*
+   * Live unless switched off; by default only for the "last N" windows
+   * without a brush, and not while ranges are being picked on the timeline.
+   */
+  function liveOn() {
+    if (S.live) return S.live === '1';
+    return RANGES[S.r] > 0 && !S.from && !S.afrom && S.cmp !== 'range';
+  }
+
+  function syncLive() {
+    ui.live.checked = liveOn();
+    ui.live.parentElement.classList.toggle('on', liveOn());
+    clearInterval(liveTimer);
+    liveTimer = liveOn() ? setInterval(liveTick, LIVE_MS) : 0;
+  }
+
+  /* Reload what the page shows, keeping zoom, search and the side tab; skipped while hidden. */
+  async function liveTick() {
+    if (document.hidden || sideShown()) return;
+    try {
+      await loadServices();
+    } catch (e) {
+      return; /* the next tick retries */
+    }
+    writeHash(); /* the first service to arrive is picked */
+    loadAgentStats();
+    updateLinks();
+    loadTimeline().catch(() => {});
+    loadView();
+  }
+
+  /* The side tab (sidetab.js) the URL names and that is shown, or null. */
+  function sideShown() {
+    const t = S.side && E.sideTabs && E.sideTabs[S.side];
+    return t && t.shown() ? t : null;
+  }
+
+  /* Show the side tab the URL names (a reload, a link). */
+  function openSide() {
+    const t = S.side && E.sideTabs && E.sideTabs[S.side];
+    if (t && !t.shown()) t.show();
   }
 
   async function start() {
@@ -588,15 +701,35 @@
       return;
     }
     brushSide = S.cmp === 'range' && !S.afrom ? 'a' : 'b';
+    loadAgentStats();
     await changed();
+    openSide();
     document.body.dataset.ready = '1';
   }
 
   /* ---- wiring ---- */
 
   ui.service.addEventListener('change', () => {
+    if (ui.service.value === '*all' || ui.service.value === '*few') {
+      S.allsvc = ui.service.value === '*all';
+      ui.svcFilter.value = '';
+      writeHash();
+      fillServices();
+      return;
+    }
+    ui.svcFilter.value = '';
     Object.assign(S, { svc: ui.service.value, ver: '', cmp: S.cmp === 'range' ? 'range' : '', z: [], fn: '', ep: '' });
     changed();
+  });
+  ui.svcFilter.addEventListener('input', fillServices);
+  ui.svcFilter.addEventListener('keydown', (ev) => {
+    if (ev.key !== 'Enter') return;
+    const first = [...ui.service.options].find((o) => !o.value.startsWith('*') && o.value !== S.svc &&
+      o.value.toLowerCase().includes(ui.svcFilter.value.trim().toLowerCase()));
+    if (first) {
+      ui.service.value = first.value;
+      ui.service.dispatchEvent(new Event('change'));
+    }
   });
   ui.version.addEventListener('change', () => {
     S.ver = ui.version.value;
@@ -626,6 +759,12 @@
   ui.range.addEventListener('change', () => {
     Object.assign(S, { r: ui.range.value, from: 0, to: 0, afrom: 0, ato: 0, ep: '' });
     changed();
+  });
+  ui.live.addEventListener('change', () => {
+    S.live = ui.live.checked ? '1' : '0';
+    writeHash();
+    syncLive();
+    if (liveOn()) liveTick();
   });
   ui.refresh.addEventListener('click', async () => {
     try {
@@ -710,6 +849,7 @@
     readHash();
     brushSide = S.cmp === 'range' && !S.afrom ? 'a' : 'b';
     changed();
+    openSide();
   });
   let resizeFrame = 0;
   window.addEventListener('resize', () => {
@@ -722,6 +862,13 @@
   });
   for (const v of Object.keys(E.diff.PALETTES)) option(ui.palette, v, E.diff.PALETTES[v].label);
 
-  E.app = { state: () => S, selection: selB, flame, sandwich, timeline };
+  /* sidetab.js: which side tab is shown ('' = app.js's view), kept in the URL */
+  function setSide(name) {
+    if (S.side === name) return;
+    S.side = name;
+    writeHash();
+  }
+
+  E.app = { state: () => S, selection: selB, flame, sandwich, timeline, setSide };
   start();
 })(window.Ember = window.Ember || {});

@@ -103,6 +103,17 @@
   function renderVanished(details, list, onPick) {
     const summary = details.querySelector('summary');
     const ul = details.querySelector('ul');
+    if (!details.dataset.placed) {
+      /* the popup opens under the summary, moved left as far as it must to stay on screen */
+      details.dataset.placed = '1';
+      details.addEventListener('toggle', () => {
+        ul.style.left = '0px';
+        if (!details.open) return;
+        const r = ul.getBoundingClientRect();
+        const room = document.documentElement.clientWidth - 16;
+        if (r.right > room) ul.style.left = Math.min(0, room - r.right) + 'px';
+      });
+    }
     ul.replaceChildren();
     summary.textContent = 'Vanished in B (' + list.length + ')';
     details.hidden = false;
@@ -113,7 +124,7 @@
       b.type = 'button';
       b.className = 'link';
       b.textContent = v.name;
-      b.title = 'Show it in the negated view (widths from A)';
+      b.title = v.name + '\nShow it in the negated view (widths from A)';
       b.addEventListener('click', () => {
         details.open = false;
         onPick(v.name);

@@ -145,7 +145,14 @@
         x[i] = left;
         w[i] = valueOf(node);
         depth[i] = d;
-        const kids = node.children;
+        /*
+         * siblings largest first by the value that sets their widths, then
+         * by name: the flame graph and the diff (widths from B, or from A
+         * when negated) order the same frames the same way
+         */
+        const kids = node.children && node.children.length > 1
+          ? node.children.slice().sort((p, q) => valueOf(q) - valueOf(p) || (p.name < q.name ? -1 : p.name > q.name ? 1 : 0))
+          : node.children;
         if (kids && kids.length) {
           let right = left;
           for (let k = 0; k < kids.length; k++) {

@@ -216,6 +216,7 @@
     p.set('from', String(from));
     p.set('to', String(to));
     p.delete('view');
+    p.delete('tab'); /* the flame graph, not this tab */
     p.delete('z');
     side.hide();
     location.hash = '#' + p.toString();
@@ -432,6 +433,7 @@
   }
 
   const side = E.sideTab({
+    name: 'network',
     tab, view, load: open, pickers: true,
     hint: 'TCP traffic of the service by peer (in: clients connecting to it; ' +
       'out: what it calls). Drag across a chart to open the flame graph of that window; click a column to sort.',

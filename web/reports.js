@@ -60,8 +60,8 @@
         ? day(r.from) : day(r.from) + ' \u2013 ' + day(r.to);
       cell(tr, link(r.url, span, 'Open report ' + r.id));
       cell(tr, r.baseline);
-      cell(tr, r.service || 'all services');
-      cell(tr, r.summary);
+      cell(tr, r.service || 'all services', 'service');
+      cell(tr, r.summary, 'summary');
       cell(tr, String(r.regressions), 'num' + (r.regressions ? ' diff more' : ''));
       cell(tr, day(r.created));
       const links = document.createElement('span');
@@ -97,6 +97,7 @@
   }
 
   const side = E.sideTab({
+    name: 'reports',
     tab, view, load,
     hint: 'Reports made by `ember report` (daily with --install-cron). ' +
       'Each finding in a report links to the diff view that shows it.',

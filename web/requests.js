@@ -217,6 +217,7 @@
   }
 
   const side = E.sideTab({
+    name: 'requests',
     tab, view, load, pickers: true,
     hint: 'Requests seen on the wire (HTTP/1.x, MySQL, PostgreSQL, Redis), no instrumentation. ' +
       'Click an endpoint for the CPU spent serving it.',

@@ -8,7 +8,10 @@
  * app.js's view show again.  With pickers: true the tab also reloads when
  * the service, version or window picker changes while it is shown.
  *
- *   const t = E.sideTab({ tab, view, hint: 'text', load: () => {...}, pickers: true });
+ * The tab shown is kept in the URL (tab=NAME, through app.js's state), so
+ * a reload or a link opens it again.
+ *
+ *   const t = E.sideTab({ name: 'reports', tab, view, hint: 'text', load: () => {...}, pickers: true });
  *   t.show(); t.hide(); t.shown();
  */
 'use strict';
@@ -18,6 +21,12 @@
   const APP_VIEWS = ['view-flame', 'view-top', 'view-sandwich'];
   const PICKERS = ['service', 'version', 'range'];
   const all = [];
+  E.sideTabs = E.sideTabs || {};
+
+  /* Tell app.js which side tab is shown ('' = none), for the URL. */
+  function remember(name) {
+    if (E.app && E.app.setSide) E.app.setSide(name);
+  }
 
   E.sideTab = function (opts) {
     let shown = false;
@@ -33,6 +42,7 @@
           t.classList.toggle('active', on);
         }
         opts.view.hidden = false;
+        remember(opts.name);
         if ($('hint')) $('hint').textContent = opts.hint;
         if ($('match')) $('match').textContent = '';
         opts.load();
@@ -43,14 +53,17 @@
         opts.view.hidden = true;
         opts.tab.classList.remove('active');
         opts.tab.setAttribute('aria-selected', 'false');
+        remember('');
       },
     };
     all.push(self);
+    E.sideTabs[opts.name] = self;
     opts.tab.addEventListener('click', self.show);
     /* app.js's tabs show their views themselves; this page just steps aside */
     for (const t of document.querySelectorAll('.tabs [data-view]')) t.addEventListener('click', self.hide, true);
     window.addEventListener('hashchange', () => {
       if (!shown) return;
+      if (E.app && E.app.state && E.app.state().side === opts.name) return; /* still wanted */
       self.hide();
       if (E.app && E.app.state) {
         const el = $('view-' + E.app.state().view);

@@ -3,10 +3,13 @@
  *
  * One row per function: self and total samples and shares, and with a
  * baseline the base shares and the changes (percentage points).  Clicking a
- * column head re-sorts on the server (sort=self|total|diff: the server keeps
- * only the top rows, so sorting there is what shows the right rows);
- * clicking a function opens its sandwich view.  The search box filters the
- * rows shown.
+ * column head re-sorts on the server (sort=self|total|diff|diff_total,
+ * order=asc|desc: the server keeps only the top rows, so sorting there is
+ * what shows the right rows); clicking the sorted column again flips the
+ * order, so that improvements (the most negative changes) can come first.
+ * Clicking a function opens its sandwich view.  Long names end in an
+ * ellipsis, with the full name, its file and line in the tooltip; kernel
+ * functions carry a "kernel" tag.  The search box filters the rows shown.
  */
 'use strict';
 
@@ -50,7 +53,7 @@
     if (hasBase) {
       cols.push(['base_self_share', 'A self %', null]);
       cols.push(['diff_self', '\u0394 self', 'diff']);
-      cols.push(['diff_total', '\u0394 total', 'diff']);
+      cols.push(['diff_total', '\u0394 total', 'diff_total']);
     }
     const thead = document.createElement('thead');
     const hr = document.createElement('tr');
@@ -63,12 +66,12 @@
         b.type = 'button';
         b.className = 'sort';
         b.textContent = label;
-        b.title = 'Sort by ' + (sort === 'diff' ? 'change of self share' : sort);
-        const active = opts.sort === sort && (sort !== 'diff' || key === 'diff_self');
-        if (active) {
+        const what = { diff: 'change of self share', diff_total: 'change of total share' }[sort] || sort;
+        b.title = 'Sort by ' + what + ' (click again to reverse)';
+        if (opts.sort === sort) {
           b.classList.add('active');
-          b.textContent = label + ' \u25be';
-          th.setAttribute('aria-sort', 'descending');
+          b.textContent = label + (opts.asc ? ' \u25b4' : ' \u25be');
+          th.setAttribute('aria-sort', opts.asc ? 'ascending' : 'descending');
         }
         b.addEventListener('click', () => opts.onSort(sort));
         th.appendChild(b);
@@ -88,14 +91,24 @@
       shown++;
       const tr = document.createElement('tr');
       tr.dataset.fn = f.name;
-      const name = cell(tr, '', 'fn');
+      const name = document.createElement('div');
+      name.className = 'fnbox';
+      cell(tr, '', 'fn').appendChild(name);
       const b = document.createElement('button');
       b.type = 'button';
       b.className = 'link';
       b.textContent = f.name;
-      b.title = (f.file ? f.file + '\n' : '') + 'Open the sandwich view (callers and callees)';
+      b.title = f.name + (f.file ? '\n' + f.file + (f.line ? ':' + f.line : '') : '') +
+        (f.kernel ? '\nkernel function' : '') + '\nClick: callers and callees (sandwich view)';
       b.addEventListener('click', () => opts.onPick(f.name));
       name.appendChild(b);
+      if (f.kernel) {
+        const k = document.createElement('span');
+        k.className = 'tag kernel';
+        k.textContent = 'kernel';
+        name.appendChild(k);
+        tr.classList.add('kernel');
+      }
       cell(tr, fmt(f.self), 'num');
       cell(tr, pct(f.self_share), 'num');
       cell(tr, fmt(f.total), 'num');

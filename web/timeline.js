@@ -110,10 +110,23 @@
         }
         ctx.fill();
       }
-      /* axis */
-      ctx.fillStyle = '#d8d0c6';
+      /* axes: time below; samples per step on the left (the top line is the largest step) */
+      const dark = E.theme && E.theme.dark();
+      ctx.fillStyle = dark ? '#4d453d' : '#d8d0c6';
       ctx.fillRect(0, plotH, width, 1);
-      ctx.fillStyle = '#6f6860';
+      this.yLabel = '';
+      if (max > 0) {
+        ctx.fillRect(0, 4, width, 0.5);
+        ctx.fillRect(0, 4 + (plotH - 4) / 2, width, 0.5);
+        const per = this.step >= 60e3 ? Math.round(this.step / 60e3) + ' min' : Math.round(this.step / 1e3) + ' s';
+        this.yLabel = Number(max).toLocaleString('en-US') + ' samples / ' + per;
+        ctx.font = '10px system-ui, sans-serif';
+        ctx.textBaseline = 'top';
+        ctx.fillStyle = dark ? '#a59b90' : '#6f6860';
+        ctx.fillText(this.yLabel, 3, 6);
+        ctx.fillText(Number(Math.round(max / 2)).toLocaleString('en-US'), 3, 6 + (plotH - 4) / 2);
+      }
+      ctx.fillStyle = dark ? '#a59b90' : '#6f6860';
       ctx.font = '11px system-ui, sans-serif';
       ctx.textBaseline = 'top';
       const span = this.to - this.from;

@@ -84,7 +84,7 @@ static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list 
 {
 	if (level == LIBBPF_WARN && ember_log_get_level() >= EMBER_LOG_DEBUG)
 		return vfprintf(stderr, fmt, ap);
-	if (level == LIBBPF_DEBUG && getenv("EMBER_LIBBPF_DEBUG"))
+	if (level == LIBBPF_DEBUG && ember_log_libbpf())
 		return vfprintf(stderr, fmt, ap);
 	return 0;
 }

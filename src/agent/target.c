@@ -489,6 +489,67 @@ static void names_from_cgroup(uint32_t pid, struct ember_target_names *out)
 	free(text);
 }
 
+#define PF_KTHREAD_FLAG 0x00200000 /* include/linux/sched.h */
+
+/* Is pid a kernel thread (kworker, ksoftirqd, ...)?  From the flags of /proc/PID/stat. */
+static bool kernel_thread(uint32_t pid)
+{
+	size_t len = 0;
+	char *stat = read_proc(pid, "stat", 1024, &len);
+	unsigned long flags = 0;
+	bool yes = false;
+
+	if (!stat)
+		return false;
+	stat[len ? len - 1 : 0] = '\0';
+	/* "PID (COMM) S PPID PGRP SESSION TTY TPGID FLAGS": comm may hold ") " */
+	const char *p = strrchr(stat, ')');
+	if (p && sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) == 1)
+		yes = (flags & PF_KTHREAD_FLAG) != 0;
+	free(stat);
+	return yes;
+}
+
+/*
+ * The name of a program run from a memfd ("memfd:sealed-..." names no
+ * program, and the kernel copies it into comm): the last part of its
+ * argv[0], else "memfd".
+ */
+static void memfd_name(uint32_t pid, char *dst, size_t size)
+{
+	size_t len = 0;
+	char *cmd = read_proc(pid, "cmdline", 4096, &len);
+	const char *name = NULL;
+
+	if (cmd && len) {
+		cmd[len - 1] = '\0'; /* argv[0] ends at the first NUL */
+		name = ember_basename(cmd);
+	}
+	snprintf(dst, size, "%s", name && name[0] && strncmp(name, "memfd:", 6) ? name : "memfd");
+	free(cmd);
+}
+
+/*
+ * The service a process is named by when it says nothing about itself:
+ * its executable's name; "kernel" for every kernel thread (one service, not
+ * one per kworker); for an executable run from a memfd, its argv[0].
+ */
+static void fallback_service(uint32_t pid, const char *comm, const char *exe, char *dst,
+			     size_t size)
+{
+	const char *name = exe && exe[0] ? ember_basename(exe) : NULL;
+
+	if ((name && !strncmp(name, "memfd:", 6)) || (!name && comm && !strncmp(comm, "memfd:", 6))) {
+		memfd_name(pid, dst, size);
+		return;
+	}
+	if (!name && kernel_thread(pid))
+		name = EMBER_KERNEL_SERVICE;
+	else if (!name)
+		name = comm;
+	snprintf(dst, size, "%s", name && name[0] ? name : "unknown");
+}
+
 void ember_target_names(uint32_t pid, const char *comm, const char *exe, const char *build_id,
 			const struct ember_service_map *map, struct ember_target_names *out)
 {
@@ -508,10 +569,8 @@ void ember_target_names(uint32_t pid, const char *comm, const char *exe, const c
 	if (!out->service[0] || !out->version[0])
 		names_from_go(pid, exe, out);
 	names_from_cgroup(pid, out);
-	if (!out->service[0]) {
-		const char *name = exe ? ember_basename(exe) : comm;
-		snprintf(out->service, sizeof(out->service), "%s", name && name[0] ? name : "unknown");
-	}
+	if (!out->service[0])
+		fallback_service(pid, comm, exe, out->service, sizeof(out->service));
 	if (!out->version[0])
 		snprintf(out->version, sizeof(out->version), "%.*s", SHORT_ID,
 			 build_id && build_id[0] ? build_id : "unknown");

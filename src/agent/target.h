@@ -83,10 +83,15 @@ int ember_service_map_load(const char *path, struct ember_service_map **out, cha
 const char *ember_service_map_lookup(const struct ember_service_map *m, const char *exe);
 void ember_service_map_free(struct ember_service_map *m);
 
+/* The one service every kernel thread (kworker/..., ksoftirqd/...) belongs to. */
+#define EMBER_KERNEL_SERVICE "kernel"
+
 /*
  * Names for a live process, from all the sources above.  map may be NULL.
  * Reads /proc/PID/environ, /proc/PID/exe (Go build info) and
- * /proc/PID/cgroup; a source that cannot be read is skipped.
+ * /proc/PID/cgroup; a source that cannot be read is skipped.  Without any,
+ * the service is the executable's name, EMBER_KERNEL_SERVICE for a kernel
+ * thread, or the process name (comm) for an executable run from a memfd.
  */
 void ember_target_names(uint32_t pid, const char *comm, const char *exe, const char *build_id,
 			const struct ember_service_map *map, struct ember_target_names *out);

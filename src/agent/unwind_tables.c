@@ -57,6 +57,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -911,8 +912,22 @@ static int open_mapped(uint32_t pid, const struct ember_map_entry *e)
 		snprintf(path, sizeof(path), "/proc/%u/root%s", pid, e->path);
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 	}
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		/*
+		 * The process is exiting (its map_files and root go first): the
+		 * same file by the path the agent sees, if dev and inode match.
+		 */
+		int saved = errno;
+		fd = open(e->path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0 && (fstat(fd, &st) || (uint64_t)st.st_ino != e->inode ||
+				major(st.st_dev) != e->dev_major || minor(st.st_dev) != e->dev_minor)) {
+			close(fd);
+			fd = -1;
+		}
+		if (fd < 0)
+			return -saved;
+		return fd;
+	}
 	if (fstat(fd, &st) || (uint64_t)st.st_ino != e->inode) {
 		close(fd);
 		return -ESTALE; /* the path names another file now */
@@ -986,6 +1001,15 @@ static void read_file(struct ember_unwind_tables *t, struct file *f, uint32_t pi
 		f->failures = 0;
 		if (f->has_table)
 			t->stats.files++;
+		return;
+	}
+	if (fd < 0 && !ember_proc_alive(pid)) {
+		/* it exited while being read: a race, not the user's business */
+		t->stats.vanished++;
+		ember_debug("cannot open %s: pid %u exited meanwhile (%s); read again when mapped",
+			    f->path, pid, strerror(-rc));
+		f->failed = true;
+		f->retry_ns = 0;
 		return;
 	}
 	int64_t backoff = RETRY_FIRST_NS << (f->failures < 10 ? f->failures : 10);

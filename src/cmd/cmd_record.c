@@ -42,6 +42,7 @@ static void usage(FILE *f)
 		"Profile processes for a while and write the stacks to a file.\n\n"
 		"  -p, --pid LIST        comma-separated pids to profile\n"
 		"  -a, --all             profile every process (stacks start with the process name)\n"
+		"                        (with several --pid: \"name-PID;main;...\")\n"
 		"  -d, --duration SECS   how long to record (default 10)\n"
 		"  -F, --frequency HZ    samples per second per CPU (default 99)\n"
 		"  -t, --type TYPE       cpu (running threads, samples; default) or offcpu\n"
@@ -160,12 +161,37 @@ static int write_folded(const struct ember_profile *p, const char *path,
 	return ember_safefile_commit(&sf, true);
 }
 
-static int write_output(const struct ember_profile *p, const char *path, bool pprof, bool all)
+/*
+ * Can path be written?  A temporary is created next to it and removed, as
+ * the real write will do, so that a missing or read-only directory is
+ * found before recording rather than after.
+ */
+static int check_output(const char *path)
+{
+	struct ember_safefile sf;
+	int rc;
+
+	if (!strcmp(path, "-"))
+		return 0;
+	rc = ember_safefile_begin(&sf, path, EMBER_FILE_MODE);
+	if (rc)
+		return rc;
+	ember_safefile_abort(&sf);
+	return 0;
+}
+
+/*
+ * all: stacks start with the process name (--all); pids: several --pid,
+ * whose stacks start with "name-PID" so that each line names its process.
+ */
+static int write_output(const struct ember_profile *p, const char *path, bool pprof, bool all,
+			bool pids)
 {
 	int rc;
 
 	if (pprof) {
-		struct ember_pprof_options opt = {.process_labels = all, .target_labels = true};
+		struct ember_pprof_options opt = {.process_labels = all || pids,
+						  .target_labels = true};
 		if (!strcmp(path, "-")) {
 			uint8_t *buf;
 			size_t len;
@@ -178,7 +204,7 @@ static int write_output(const struct ember_profile *p, const char *path, bool pp
 			rc = ember_pprof_write_file(p, &opt, path);
 		}
 	} else {
-		struct ember_folded_options opt = {.with_process = all};
+		struct ember_folded_options opt = {.with_process = all || pids, .with_pid = pids};
 		rc = write_folded(p, path, &opt);
 	}
 	if (rc)
@@ -208,7 +234,7 @@ int cmd_record(int argc, char **argv)
 	const char *cache = CMD_DEFAULT_UNWIND_CACHE;
 	enum ember_profile_type type = EMBER_PROFILE_CPU;
 	unsigned long min_block_ms = 1, max_walks = EMBER_OFFCPU_MAX_WALKS;
-	int c;
+	int c, rc;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:ad:F:o:f:t:h", opts, NULL)) != -1) {
@@ -280,6 +306,12 @@ int cmd_record(int argc, char **argv)
 			ends_with(output, ".pb");
 	}
 
+	rc = check_output(output);
+	if (rc) {
+		fprintf(stderr, "ember record: cannot write %s: %s\n", output, strerror(-rc));
+		return 1;
+	}
+
 	/* Keep the pids that exist; say which do not. */
 	size_t live = 0;
 	for (size_t i = 0; i < n_pids; i++) {
@@ -309,7 +341,7 @@ int cmd_record(int argc, char **argv)
 					    .exit_arg = &procs};
 	struct ember_profiler *pr;
 	char err[512];
-	int rc = sym ? ember_profiler_open(&popts, &pr, err, sizeof(err)) : -ENOMEM;
+	rc = sym ? ember_profiler_open(&popts, &pr, err, sizeof(err)) : -ENOMEM;
 	if (rc) {
 		fprintf(stderr, "ember record: %s\n", sym ? err : "out of memory");
 		ember_symbolizer_free(sym);

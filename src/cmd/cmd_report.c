@@ -446,6 +446,78 @@ static int output(const struct args *a, const struct ember_report *r, const stru
 	return 0;
 }
 
+struct service_seen {
+	const char *name;
+	bool found;
+	struct strbuf known; /* the first services of the database, for the message */
+	size_t n_known;
+	char last[256];      /* the service of the previous row */
+};
+
+static int note_service(const struct ember_version_row *row, void *arg)
+{
+	struct service_seen *s = arg;
+
+	if (!strcmp(row->service, s->name))
+		s->found = true;
+	/* rows come ordered by service: a new name starts a new group */
+	if (s->n_known && !strcmp(row->service, s->last))
+		return 0;
+	snprintf(s->last, sizeof(s->last), "%s", row->service);
+	if (s->n_known < 8)
+		sb_printf(&s->known, "%s%s", s->n_known ? ", " : "", row->service);
+	s->n_known++;
+	return 0;
+}
+
+/* --service NAME must name a service the database knows. */
+static int check_service(struct ember_store *store, const char *name)
+{
+	struct service_seen s = {.name = name};
+	char err[EMBER_STORE_ERRLEN] = "";
+	int rc = 0;
+
+	sb_init(&s.known);
+	if (ember_store_list_versions(store, note_service, &s, err, sizeof(err))) {
+		fprintf(stderr, "ember report: %s\n", err);
+		rc = 1;
+	} else if (!s.found) {
+		fprintf(stderr, "ember report: --service %s: unknown service (the database has: %s%s)\n",
+			name, s.n_known ? s.known.buf : "no service yet", s.n_known > 8 ? ", ..." : "");
+		rc = 2;
+	}
+	sb_free(&s.known);
+	return rc;
+}
+
+/* Does the report compare anything: some service with samples in its window? */
+static bool report_has_samples(const struct ember_report *r)
+{
+	for (size_t i = 0; i < r->n_services; i++)
+		if (r->services[i].samples)
+			return true;
+	return false;
+}
+
+/* The window held no samples: say what the database holds and how to ask for it. */
+static void explain_empty(struct ember_store *store, const struct ember_report *r)
+{
+	struct ember_store_stats st;
+	char err[EMBER_STORE_ERRLEN] = "";
+	char from[32], to[32];
+
+	ember_report_format_time(r->opt.from_ns, from, sizeof(from));
+	ember_report_format_time(r->opt.to_ns, to, sizeof(to));
+	fprintf(stderr, "ember report: no samples between %s and %s", from, to);
+	if (ember_store_stats(store, &st, err, sizeof(err)) == 0 && st.samples) {
+		ember_report_format_time(st.oldest_ns, from, sizeof(from));
+		ember_report_format_time(st.newest_ns, to, sizeof(to));
+		long long hours = (cmd_now_ns() - st.oldest_ns) / 3600000000000LL + 1;
+		fprintf(stderr, "; the database holds %s to %s: try --from -%lldh", from, to, hours);
+	}
+	fprintf(stderr, "; nothing saved\n");
+}
+
 int cmd_report(int argc, char **argv)
 {
 	struct args a = {0};
@@ -483,12 +555,23 @@ int cmd_report(int argc, char **argv)
 		fprintf(stderr, "ember report: %s\n", err);
 		return 1;
 	}
+	if (a.service && (rc = check_service(store, a.service))) {
+		ember_store_close(store);
+		return rc;
+	}
 	if (ember_report_build(store, &o, &r, err, sizeof(err))) {
 		fprintf(stderr, "ember report: %s\n", err);
 		ember_store_close(store);
 		return 1;
 	}
 	rc = 0;
+	/* an empty report (a young database, a quiet day) is not worth listing */
+	bool empty = !report_has_samples(r);
+	if (empty) {
+		explain_empty(store, r);
+		a.no_save = true;
+		a.keep_given = false;
+	}
 	if (!a.no_save && save(store, r, &id))
 		rc = 1;
 	if (!rc && !a.no_save && a.keep_given) {

@@ -690,6 +690,26 @@ enum {
 	OPT_OFFCPU_MAX_WALKS,
 };
 
+/*
+ * Can the HTTP address be bound?  Tried (and let go) before the database
+ * or its directory is created, so that a port in use fails at once and
+ * leaves nothing behind.  Returns 0 or -errno.
+ */
+static int check_listen(const struct sockaddr_storage *addr, unsigned addrlen)
+{
+	int one = 1, rc = 0;
+	int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	/* as the server binds: SO_REUSEADDR, so TIME_WAIT leftovers do not count */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)addr, addrlen))
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -850,6 +870,11 @@ int cmd_run(int argc, char **argv)
 	if (ember_server_parse_listen(listen, &addr, &addrlen, err, sizeof(err))) {
 		fprintf(stderr, "ember run: %s\n", err);
 		return 2;
+	}
+	int lrc = check_listen(&addr, addrlen);
+	if (lrc) {
+		fprintf(stderr, "ember run: cannot listen on %s: %s\n", listen, strerror(-lrc));
+		return 1;
 	}
 
 	if (services_file && ember_service_map_load(services_file, &services, err, sizeof(err))) {

@@ -297,10 +297,14 @@ int cmd_symbolize(int argc, char **argv)
 				return 2;
 			break;
 		case 'j':
-			c.style = STYLE_JSON;
-			break;
 		case 'l':
-			c.style = STYLE_LLVM;
+			/* one output style: asking for two is a mistake, not a choice */
+			if (c.style != STYLE_PLAIN && c.style != (opt == 'j' ? STYLE_JSON : STYLE_LLVM)) {
+				fprintf(stderr, "ember symbolize: --json and --llvm are two output "
+						"styles: give one\n");
+				return 2;
+			}
+			c.style = opt == 'j' ? STYLE_JSON : STYLE_LLVM;
 			break;
 		case 'h':
 			usage(stdout);

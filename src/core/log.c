@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/profile.h"
@@ -21,6 +22,10 @@ static uint64_t once_keys[ONCE_SLOTS];
 
 void ember_log_set_level(enum ember_log_level level) { current_level = level; }
 enum ember_log_level ember_log_get_level(void) { return current_level; }
+
+static bool libbpf_log;
+void ember_log_set_libbpf(bool on) { libbpf_log = on; }
+bool ember_log_libbpf(void) { return libbpf_log || getenv("EMBER_LIBBPF_DEBUG"); }
 
 static void vlog(enum ember_log_level level, const char *fmt, va_list ap)
 {

@@ -17,6 +17,14 @@ enum ember_log_level ember_log_get_level(void);
 void ember_log(enum ember_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*
+ * libbpf's own debug log (`ember -v -v`, or EMBER_LIBBPF_DEBUG set in the
+ * environment): the BPF loaders pass libbpf's LIBBPF_DEBUG lines through
+ * when this says so.
+ */
+void ember_log_set_libbpf(bool on);
+bool ember_log_libbpf(void);
+
 /* Log a warning unless one with the same key was logged before.  Returns true if logged. */
 bool ember_warn_once(const char *key, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -59,7 +59,7 @@ static void put_frame(struct strbuf *sb, const struct ember_frame *f)
 		sb_puts(sb, "_[k]");
 }
 
-static void put_process(struct strbuf *sb, const struct ember_target *t)
+static void put_process(struct strbuf *sb, const struct ember_target *t, bool with_pid)
 {
 	const char *name = t->comm;
 
@@ -67,16 +67,18 @@ static void put_process(struct strbuf *sb, const struct ember_target *t)
 		name = t->exe ? ember_basename(t->exe) : NULL;
 	if (!name || !name[0] || put_sanitized(sb, name) == 0)
 		sb_printf(sb, "pid %" PRIu32, t->pid);
+	else if (with_pid)
+		sb_printf(sb, "-%" PRIu32, t->pid);
 }
 
 /* Render stack s (root first) at the end of text. */
 static void render_stack(struct strbuf *text, const struct ember_profile *p,
-			 const struct ember_stack *s, bool with_process)
+			 const struct ember_stack *s, bool with_process, bool with_pid)
 {
 	bool first = true;
 
 	if (with_process && s->target < p->n_targets) {
-		put_process(text, &p->targets[s->target]);
+		put_process(text, &p->targets[s->target], with_pid);
 		first = false;
 	}
 	for (uint32_t i = s->depth; i-- > 0;) {
@@ -130,7 +132,7 @@ int ember_folded_format(struct strbuf *sb, const struct ember_profile *p,
 		if (s->count == 0)
 			continue;
 		lines[n].off = text.len;
-		render_stack(&text, p, s, with_process);
+		render_stack(&text, p, s, with_process, opt && opt->with_pid);
 		lines[n].len = text.len - lines[n].off;
 		lines[n].count = s->count;
 		n++;

@@ -25,6 +25,8 @@
 struct ember_folded_options {
 	/* Start each stack with the process name (target comm), as `record --all` wants. */
 	bool with_process;
+	/* ... followed by "-PID" ("api-4242"), to tell several processes of one program apart. */
+	bool with_pid;
 };
 
 /* Append the folded text of p to sb.  opt may be NULL.  Returns 0 or -ENOMEM. */

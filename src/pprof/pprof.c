@@ -918,15 +918,12 @@ int ember_pprof_write_file(const struct ember_profile *p, const struct ember_ppr
 	size_t len;
 	int err;
 
+	/* the caller reports a failure, naming the file: one message, not two */
 	err = ember_pprof_encode(p, opt, &data, &len);
-	if (err) {
-		ember_err("pprof: cannot encode profile for %s: %s", path, strerror(-err));
+	if (err)
 		return err;
-	}
 	/* a safe temporary renamed into place, not world-readable (core/safefile.h) */
 	err = ember_safefile_write(path, data, len, EMBER_FILE_MODE, true);
-	if (err)
-		ember_err("pprof: cannot write %s: %s", path, strerror(-err));
 	free(data);
 	return err;
 }

@@ -59,7 +59,8 @@
  *       ("truncated":true when either cut something).  "vanished": functions
  *       of A that no stack of B contains, by A's share (at most 200).
  *
- *   GET /api/top?<selection>[&base.<selection>][&limit=100][&sort=self|total|diff]
+ *   GET /api/top?<selection>[&base.<selection>][&limit=100]
+ *                [&sort=self|total|diff|diff_total][&order=desc|asc]
  *       {"total":N,"base_total":M|null,"functions_total":K,"functions":[
  *          {"name":"f","file":"f.c"|null,"line":7,"kernel":false,"self":S,"total":T,
  *           "self_share":F,"total_share":F,"base_self_share":F|null,
@@ -67,8 +68,10 @@
  *       A function is a frame name; total = samples whose stack contains it
  *       (once per stack, even when recursive), self = samples where it is the
  *       leaf.  With base.* the diff columns are share in the selection minus
- *       share in the base.  Sorted by self (default), total, or diff_self
- *       (default with a base; needs one), largest first; limit 1..10000.
+ *       share in the base.  Sorted by self (default), total, diff_self
+ *       (diff: default with a base; needs one) or diff_total (needs one),
+ *       largest first, or smallest first with order=asc (improvements
+ *       first); limit 1..10000.
  *
  *   GET /api/sandwich?function=NAME&<selection>
  *       {"function":NAME,"total":N,"self":S,"total_share":F,"samples":ALL,
@@ -89,7 +92,8 @@
  *
  *   GET /api/pprof?<same selection>
  *       gzip'd profile.proto (application/octet-stream, attachment
- *       "ember-profile.pb.gz"), for `go tool pprof`; also the base of
+ *       "ember-SERVICE-VERSION.pb.gz", "all" for no service, the UTC time
+ *       range appended when from and to are both given), for `go tool pprof`; also the base of
  *       `go tool pprof -diff_base=base.pb.gz new.pb.gz`.  Samples carry the
  *       labels service, version and their target's own (endpoint=... for
  *       the CPU of threads serving an L7 endpoint: -tagfocus endpoint=...).
@@ -124,12 +128,14 @@
  */
 #include "server/api.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "pprof/folded.h"
@@ -596,6 +602,53 @@ static void api_flamegraph(struct ember_api *api, const struct ember_api_param *
 	ember_api_reply_sb(r, 200, CT_JSON, &sb);
 }
 
+/* Append s to the file name at *o, as characters safe in a file name and a header. */
+static void name_part(char *dst, size_t size, size_t *o, const char *s)
+{
+	for (; *s && *o + 1 < size; s++)
+		dst[(*o)++] = (isalnum((unsigned char)*s) || strchr("._+", *s)) ? *s : '-';
+	dst[*o] = '\0';
+}
+
+static void name_time(char *dst, size_t size, size_t *o, int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	char buf[32];
+
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "-%Y%m%dT%H%MZ", &tm);
+	name_part(dst, size, o, buf);
+}
+
+/*
+ * The Content-Disposition of a pprof download, named by what it holds:
+ * "ember-SERVICE-VERSION.pb.gz", and the time range when both ends were
+ * given (two ranges of one version), so that the two files of a
+ * `go tool pprof -diff_base=A B` do not share a name.
+ */
+static void pprof_filename(const struct ember_api_query *q, char *dst, size_t size)
+{
+	char name[112];
+	size_t o = 0;
+
+	name_part(name, sizeof(name) - 8, &o, "ember-");
+	name_part(name, sizeof(name) - 8, &o, q->service[0] ? q->service : "all");
+	if (q->version[0]) {
+		name_part(name, sizeof(name) - 8, &o, "-");
+		for (size_t i = 0; i < q->sel.n_versions; i++) {
+			if (i)
+				name_part(name, sizeof(name) - 8, &o, "+");
+			name_part(name, sizeof(name) - 8, &o, q->versions[i]);
+		}
+	}
+	if (q->has_from && q->has_to) {
+		name_time(name, sizeof(name) - 8, &o, q->from_ms);
+		name_time(name, sizeof(name) - 8, &o, q->to_ms);
+	}
+	snprintf(dst, size, "attachment; filename=\"%s.pb.gz\"", name);
+}
+
 static void api_pprof(struct ember_api *api, const struct ember_api_param *params, size_t n,
 		      struct ember_api_reply *r)
 {
@@ -619,7 +672,7 @@ static void api_pprof(struct ember_api *api, const struct ember_api_param *param
 	}
 	r->status = 200;
 	r->content_type = "application/octet-stream";
-	r->disposition = "attachment; filename=\"ember-profile.pb.gz\"";
+	pprof_filename(&q, r->disposition, sizeof(r->disposition));
 	r->body = (char *)out;
 	r->len = len;
 }
@@ -798,6 +851,8 @@ static int parse_sort(const char *v, enum ember_top_sort *sort)
 		*sort = EMBER_TOP_TOTAL;
 	else if (strcmp(v, "diff") == 0)
 		*sort = EMBER_TOP_DIFF;
+	else if (strcmp(v, "diff_total") == 0)
+		*sort = EMBER_TOP_DIFF_TOTAL;
 	else
 		return -EINVAL;
 	return 0;
@@ -807,11 +862,12 @@ static void api_top(struct ember_api *api, const struct ember_api_param *params,
 		    struct ember_api_reply *r)
 {
 	static const char *const prefixes[] = {"", "base.", NULL};
-	static const char *const extras[] = {"limit", "sort", NULL};
+	static const char *const extras[] = {"limit", "sort", "order", NULL};
 	char err[EMBER_STORE_ERRLEN] = "";
 	struct ember_api_query q, qbase;
 	struct ember_profile *p = NULL, *base = NULL;
 	enum ember_top_sort sort;
+	bool ascending = false;
 	int64_t limit = EMBER_TOP_DEFAULT_LIMIT;
 	const char *v;
 	struct strbuf sb;
@@ -832,12 +888,20 @@ static void api_top(struct ember_api *api, const struct ember_api_param *params,
 	}
 	v = ember_api_param_value(params, n, "sort");
 	if (v && *v && parse_sort(v, &sort)) {
-		ember_api_reply_error(r, 400, "sort: must be self, total or diff");
+		ember_api_reply_error(r, 400, "sort: must be self, total, diff or diff_total");
 		return;
 	}
-	if (sort == EMBER_TOP_DIFF && !qbase.given) {
-		ember_api_reply_error(r, 400, "sort: diff needs a base (base.* parameters)");
+	if ((sort == EMBER_TOP_DIFF || sort == EMBER_TOP_DIFF_TOTAL) && !qbase.given) {
+		ember_api_reply_error(r, 400, "sort: diff and diff_total need a base (base.* parameters)");
 		return;
+	}
+	v = ember_api_param_value(params, n, "order");
+	if (v && *v) {
+		if (strcmp(v, "asc") && strcmp(v, "desc")) {
+			ember_api_reply_error(r, 400, "order: must be asc or desc");
+			return;
+		}
+		ascending = !strcmp(v, "asc");
 	}
 	p = query_profile(api, &q, r);
 	if (!p)
@@ -847,7 +911,7 @@ static void api_top(struct ember_api *api, const struct ember_api_param *params,
 		return;
 	}
 	sb_init(&sb);
-	if (ember_top_json(p, base, sort, (size_t)limit, &sb)) {
+	if (ember_top_json(p, base, sort, ascending, (size_t)limit, &sb)) {
 		sb_free(&sb);
 		ember_api_reply_error(r, 500, "out of memory building the table");
 	} else {

@@ -15,6 +15,10 @@
 #include "server/server.h"
 #include "store/store.h"
 
+#ifndef EMBER_DISPOSITION_MAX
+#define EMBER_DISPOSITION_MAX 160 /* a Content-Disposition header value, NUL included */
+#endif
+
 #define EMBER_API_MAX_PARAMS 32     /* more parameters than this: 400 */
 #define EMBER_API_MAX_VALUE_LEN 256 /* longer values: 400 */
 #define EMBER_API_MAX_VERSIONS 32   /* versions in one comma-separated list */
@@ -28,7 +32,7 @@ struct ember_api_param {
 struct ember_api_reply {
 	unsigned int status;
 	const char *content_type;
-	const char *disposition; /* Content-Disposition header or NULL */
+	char disposition[EMBER_DISPOSITION_MAX]; /* Content-Disposition header, "" = none */
 	char *body;              /* malloc'd, the caller frees */
 	size_t len;
 };

@@ -15,10 +15,14 @@
 
 #include <microhttpd.h>
 
+#ifndef EMBER_DISPOSITION_MAX
+#define EMBER_DISPOSITION_MAX 160 /* a Content-Disposition header value, NUL included */
+#endif
+
 struct http_reply {
 	unsigned int status;
 	const char *content_type;
-	const char *disposition; /* Content-Disposition or NULL */
+	char disposition[EMBER_DISPOSITION_MAX]; /* Content-Disposition, "" = none */
 	const char *cache;       /* Cache-Control */
 	const char *allow;       /* Allow (with 405) or NULL */
 	const char *retry_after; /* Retry-After (with 503) or NULL */

@@ -594,8 +594,9 @@ static void run_job(struct query_job *job, void *ctx, void *arg)
 		http_reply_text(&rq->reply, MHD_HTTP_INTERNAL_SERVER_ERROR, "500 out of memory\n");
 	} else {
 		rq->reply = (struct http_reply){.status = ar.status, .content_type = ar.content_type,
-						.disposition = ar.disposition, .cache = "no-store",
+						.cache = "no-store",
 						.body = ar.body, .len = ar.len, .owned = true};
+		memcpy(rq->reply.disposition, ar.disposition, sizeof(ar.disposition));
 		http_reply_compress(&rq->reply, rq->gzip);
 	}
 	finish_job(rq);

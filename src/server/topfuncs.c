@@ -75,6 +75,7 @@ struct top_ctx {
 	const struct ember_func_stat *st;
 	double total[2]; /* side totals, 0 = none */
 	enum ember_top_sort sort;
+	bool ascending;
 };
 
 static double share(uint64_t v, double total)
@@ -91,6 +92,8 @@ static double sort_key(const struct top_ctx *c, uint32_t id)
 		return (double)f->total[0];
 	case EMBER_TOP_DIFF:
 		return share(f->self[0], c->total[0]) - share(f->self[1], c->total[1]);
+	case EMBER_TOP_DIFF_TOTAL:
+		return share(f->total[0], c->total[0]) - share(f->total[1], c->total[1]);
 	default:
 		return (double)f->self[0];
 	}
@@ -103,7 +106,7 @@ static int cmp_funcs(const void *pa, const void *pb, void *arg)
 	double x = sort_key(c, a), y = sort_key(c, b);
 
 	if (x != y)
-		return x > y ? -1 : 1;
+		return (x > y) != c->ascending ? -1 : 1;
 	if (c->st[a].total[0] != c->st[b].total[0])
 		return c->st[a].total[0] > c->st[b].total[0] ? -1 : 1;
 	return strcmp(c->names->names[a], c->names->names[b]);
@@ -142,7 +145,7 @@ static void write_func(const struct top_ctx *c, uint32_t id, bool has_base, stru
 }
 
 int ember_top_json(const struct ember_profile *p, const struct ember_profile *base,
-		   enum ember_top_sort sort, size_t limit, struct strbuf *sb)
+		   enum ember_top_sort sort, bool ascending, size_t limit, struct strbuf *sb)
 {
 	struct ct_names names;
 	struct ember_func_stat *st = NULL;
@@ -160,9 +163,9 @@ int ember_top_json(const struct ember_profile *p, const struct ember_profile *ba
 	if (err)
 		goto out;
 
-	struct top_ctx c = {.names = &names, .st = st, .sort = sort,
+	struct top_ctx c = {.names = &names, .st = st, .sort = sort, .ascending = ascending,
 			    .total = {(double)p->total, base ? (double)base->total : 0}};
-	if (!base && sort == EMBER_TOP_DIFF)
+	if (!base && (sort == EMBER_TOP_DIFF || sort == EMBER_TOP_DIFF_TOTAL))
 		c.sort = EMBER_TOP_SELF;
 	for (uint32_t i = 0; i < names.n; i++)
 		if (st[i].total[0] || st[i].total[1])

@@ -36,17 +36,18 @@ struct ember_func_stat {
  */
 int ember_func_stats(const struct ct_names *names, struct ember_func_stat **out);
 
-enum ember_top_sort { EMBER_TOP_SELF, EMBER_TOP_TOTAL, EMBER_TOP_DIFF };
+enum ember_top_sort { EMBER_TOP_SELF, EMBER_TOP_TOTAL, EMBER_TOP_DIFF, EMBER_TOP_DIFF_TOTAL };
 
 /*
  * Append {"total":N,"base_total":M|null,"functions":[{"name","file","line",
  * "self","total","self_share","total_share","base_self_share",
  * "base_total_share","diff_self","diff_total"}, ...]} to sb: at most limit
- * functions (0 = default), sorted by self, total or diff_self, largest
- * first.  base may be NULL (then the base and diff fields are null and
- * EMBER_TOP_DIFF sorts by self).  Returns 0 or -ENOMEM.
+ * functions (0 = default), sorted by self, total, diff_self or diff_total,
+ * largest first (smallest first when ascending: the most negative changes,
+ * the improvements, come first).  base may be NULL (then the base and diff
+ * fields are null and the diff sorts sort by self).  Returns 0 or -ENOMEM.
  */
 int ember_top_json(const struct ember_profile *p, const struct ember_profile *base,
-		   enum ember_top_sort sort, size_t limit, struct strbuf *sb);
+		   enum ember_top_sort sort, bool ascending, size_t limit, struct strbuf *sb);
 
 #endif

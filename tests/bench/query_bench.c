@@ -255,7 +255,7 @@ static void bench_top(struct ember_store *s, const struct ember_selection *sa,
 	double b = now_ms();
 
 	sb_init(&sb);
-	if (ember_top_json(pb, pa, EMBER_TOP_DIFF, 100, &sb))
+	if (ember_top_json(pb, pa, EMBER_TOP_DIFF, false, 100, &sb))
 		die("top", "out of memory");
 	t->query = b - a;
 	t->build = now_ms() - b;

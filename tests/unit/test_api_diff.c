@@ -310,6 +310,46 @@ static void test_top(void **state)
 	assert_true(fabs(num_after(b, "{\"name\":\"legacy\"", "diff_total") + 0.1) < 1e-9);
 	assert_int_equal((int)num_after(b, "{\"name\":\"legacy\"", "total"), 0);
 	free(b);
+
+	/* smallest change first: the improvements (parse -0.114, legacy -0.1) on top */
+	b = get_ok("/api/top", "version=v2&base.version=v1&sort=diff_total&order=asc&limit=2");
+	const char *parse = strstr(b, "\"functions\":[{\"name\":\"parse\"");
+	assert_non_null(parse);
+	assert_true(fabs(num_after(parse, "", "diff_total") - (80.0 / 280 - 0.4)) < 1e-4);
+	assert_non_null(strstr(b, "},{\"name\":\"legacy\""));
+	free(b);
+	/* by the change of total share, largest first: main and handle (0) below render */
+	b = get_ok("/api/top", "version=v2&base.version=v1&sort=diff_total&order=desc");
+	assert_non_null(strstr(b, "\"functions\":[{\"name\":\"render\""));
+	free(b);
+}
+
+/* pprof downloads are named by service, version and, for two ranges, time */
+static void test_pprof_names(void **state)
+{
+	struct ember_api_reply r;
+	char q[160];
+
+	assert_int_equal(get("/api/pprof", "service=shop&version=v2", &r), 200);
+	assert_string_equal(r.disposition, "attachment; filename=\"ember-shop-v2.pb.gz\"");
+	free(r.body);
+	assert_int_equal(get("/api/pprof", "service=shop&version=v1", &r), 200);
+	assert_string_equal(r.disposition, "attachment; filename=\"ember-shop-v1.pb.gz\"");
+	free(r.body);
+	/* T0 is 2023-11-14 22:13:20 UTC */
+	snprintf(q, sizeof(q), "service=shop&from=%lld&to=%lld", (long long)T0_MS,
+		 (long long)(T0_MS + HOUR_MS));
+	assert_int_equal(get("/api/pprof", q, &r), 200);
+	assert_string_equal(r.disposition, "attachment; filename=\"ember-shop-20231114T2213Z-"
+					   "20231114T2313Z.pb.gz\"");
+	free(r.body);
+	/* no service: "all"; characters unsafe in a header or a file name replaced */
+	assert_int_equal(get("/api/pprof", "version=v1,v2", &r), 200);
+	assert_string_equal(r.disposition, "attachment; filename=\"ember-all-v1+v2.pb.gz\"");
+	free(r.body);
+	assert_int_equal(get("/api/pprof", "service=a\"b/c d", &r), 200);
+	assert_string_equal(r.disposition, "attachment; filename=\"ember-a-b-c-d.pb.gz\"");
+	free(r.body);
 }
 
 static void test_sandwich(void **state)
@@ -401,6 +441,8 @@ static void test_bad_params(void **state)
 	expect_400("/api/top", "limit=100000", "limit");
 	expect_400("/api/top", "sort=name", "sort");
 	expect_400("/api/top", "sort=diff", "sort");
+	expect_400("/api/top", "sort=diff_total", "sort");
+	expect_400("/api/top", "order=up", "order");
 	expect_400("/api/top", "base.target=x", "base.target");
 	expect_400("/api/top", "a.version=1", "unknown parameter 'a.version'");
 	expect_400("/api/sandwich", "service=shop", "function");
@@ -446,6 +488,7 @@ int main(void)
 		cmocka_unit_test(test_diff_versions),
 		cmocka_unit_test(test_diff_same),
 		cmocka_unit_test(test_top),
+		cmocka_unit_test(test_pprof_names),
 		cmocka_unit_test(test_sandwich),
 		cmocka_unit_test(test_timeline),
 		cmocka_unit_test(test_version_list_selects),

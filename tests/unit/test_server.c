@@ -354,7 +354,7 @@ static void test_pprof(void **state)
 	assert_int_equal(r.status, 200);
 	assert_true(has_header(&r, "Content-Type", "application/octet-stream"));
 	assert_true(has_header(&r, "Content-Disposition",
-			       "attachment; filename=\"ember-profile.pb.gz\""));
+			       "attachment; filename=\"ember-testsvc.pb.gz\""));
 	assert_true(r.len > 20);
 	assert_int_equal((unsigned char)r.body[0], 0x1f);
 	assert_int_equal((unsigned char)r.body[1], 0x8b);

@@ -279,12 +279,44 @@ static void test_live_process(void **state)
 	ember_target_names(0, "gone", NULL, NULL, NULL, &n);
 	assert_string_equal(n.service, "gone");
 	assert_string_equal(n.version, "unknown");
+
+	/* an executable run from a memfd is named by its argv[0], else "memfd" */
+	ember_target_names(0, "memfd:sealed-91", "/memfd:sealed-runc-7f", NULL, NULL, &n);
+	assert_string_equal(n.service, "memfd");
+	ember_target_names((uint32_t)getpid(), "memfd:sealed-91", "/memfd:sealed-runc-7f", NULL,
+			   NULL, &n);
+	if (!getenv("EMBER_SERVICE") && !getenv("OTEL_SERVICE_NAME") && !getenv("OTEL_RESOURCE_ATTRIBUTES") &&
+	    ember_target_from_cgroup(cg, got, unit, sizeof(unit)) != EMBER_CGROUP_SERVICE)
+		assert_string_equal(n.service, "test_target"); /* this program's argv[0] */
+}
+
+/* Kernel threads (PF_KTHREAD in /proc/PID/stat) are one service, "kernel". */
+static void test_kernel_threads(void **state)
+{
+	struct ember_target_names n;
+	char stat[512] = "";
+	FILE *f = fopen("/proc/2/stat", "r");
+	unsigned long flags = 0;
+
+	/* the oracle: kthreadd's own flags, read here independently */
+	if (!f || !fgets(stat, sizeof(stat), f) || !strstr(stat, "(kthreadd)"))
+		skip(); /* a pid namespace without kthreadd */
+	fclose(f);
+	assert_int_equal(sscanf(strrchr(stat, ')') + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags), 1);
+	assert_true(flags & 0x00200000);
+	ember_target_names(2, "kthreadd", NULL, NULL, NULL, &n);
+	assert_string_equal(n.service, EMBER_KERNEL_SERVICE);
+	/* a user process without an executable path keeps its name */
+	ember_target_names((uint32_t)getpid(), "myproc", NULL, NULL, NULL, &n);
+	if (!getenv("EMBER_SERVICE") && !getenv("OTEL_SERVICE_NAME"))
+		assert_string_not_equal(n.service, EMBER_KERNEL_SERVICE);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_environ),
+		cmocka_unit_test(test_kernel_threads),
 		cmocka_unit_test(test_cgroup),
 		cmocka_unit_test(test_service_map),
 		cmocka_unit_test(test_gobuildinfo_fields),

@@ -237,11 +237,16 @@ test('web UI', { skip: why || false, timeout: 180000 }, async (t) => {
     await t.test('comparing two time ranges picked on the timeline', async () => {
       await page.click('[data-view=flame]');
       await page.selectOption('#version', '');
+      /* the timeline is fetched and drawn again for this mode: drag once it is
+       * (networkidle alone does not wait: the page reached it long ago) */
+      const drawn = page.waitForResponse((r) => /api\/timeline/.test(r.url()));
       await page.selectOption('#base', 'range');
-      /* the timeline is fetched and drawn again for this mode: drag once it is */
+      await drawn;
       await page.waitForLoadState('networkidle');
-      const box = await page.locator('#timeline').boundingBox();
+      await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
       const drag = async (f0, f1) => {
+        /* measured each time: the header may wrap once the base pprof link shows */
+        const box = await page.locator('#timeline').boundingBox();
         await page.mouse.move(box.x + box.width * f0, box.y + 30);
         await page.mouse.down();
         await page.mouse.move(box.x + box.width * f1, box.y + 30, { steps: 4 });
