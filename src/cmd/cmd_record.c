@@ -427,7 +427,7 @@ int cmd_record(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
-	rc = write_output(prof, output, pprof, all) ? 1 : 0;
+	rc = write_output(prof, output, pprof, all, n_pids > 1) ? 1 : 0;
 	if (rc == 0) {
 		uint64_t st[EMBER_STAT__COUNT];
 		ember_profiler_stats(pr, st);
