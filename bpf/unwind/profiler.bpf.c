@@ -24,8 +24,11 @@
  *     no tables yet: then the whole stack, and user space is told).
  *
  * Kernel features: everything here exists in 5.4 (bounded loops, tail
- * calls, map-in-map, perf buffers) except the helpers used behind
- * bpf_core_enum_value_exists() checks, which fall back to older ones.
+ * calls, map-in-map, perf buffers) except two helpers, used only when user
+ * space found them working (src/agent/kfeatures.c) and said so in
+ * read-only flags; the verifier treats those as constants and never looks
+ * at the branch not taken, so a kernel without the helper (or, for
+ * bpf_task_pt_regs, without BTF) still accepts the program.
  */
 #include <linux/bpf.h>
 #include <linux/bpf_perf_event.h>
@@ -47,6 +50,8 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u8 filter_pids = 0;      /* 1: only pids in the `pids` map */
 const volatile __u32 thread_size = 16384; /* x86_64 THREAD_SIZE (no KASAN) */
 const volatile __u32 snapshot_every = 0;  /* validation: snapshot every Nth sample, 0 = off */
+const volatile __u8 have_probe_read_user = 0; /* 5.5 */
+const volatile __u8 have_task_pt_regs = 0;    /* 5.15, and the kernel built with BTF */
 
 /* Flipped by user space (0 or 1) to double-buffer the aggregation maps. */
 __u32 active_gen = 0;
@@ -206,7 +211,7 @@ static __always_inline void count_stat(__u32 which)
 /* bpf_probe_read_user appeared in 5.5; older kernels only have bpf_probe_read. */
 static __always_inline long read_user(void *dst, __u32 size, const void *src)
 {
-	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_probe_read_user))
+	if (have_probe_read_user)
 		return bpf_probe_read_user(dst, size, src);
 	return bpf_probe_read(dst, size, src);
 }
@@ -248,7 +253,7 @@ static __always_inline int get_user_regs(struct bpf_perf_event_data *ctx, struct
 	struct task_struct___ember *task = (void *)bpf_get_current_task();
 	struct pt_regs___ember *regs;
 
-	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs)) {
+	if (have_task_pt_regs) {
 		regs = (void *)bpf_task_pt_regs((void *)bpf_get_current_task_btf());
 	} else {
 		/* x86_64: pt_regs sit at the very top of the kernel stack. */

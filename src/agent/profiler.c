@@ -6,7 +6,8 @@
  * event per online CPU in frequency mode and attach the program to each.
  *
  * Draining, the double-buffer protocol:
- *   1. flip `active_gen` in the program's .bss (mmap'ed by libbpf);
+ *   1. flip `active_gen` in the program's .bss (mmap'ed by libbpf; a map
+ *      update on kernels before 5.5, which cannot mmap maps);
  *   2. wait until no program still runs with the old value: the programs run
  *      with preemption disabled, so one RCU grace period is enough, which
  *      membarrier(MEMBARRIER_CMD_GLOBAL) waits for (a short sleep where the
@@ -30,6 +31,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "agent/kernel.h"
 #include "agent/unwind_tables.h"
 #include "core/log.h"
 #include "profiler.skel.h"
@@ -38,6 +40,8 @@
 
 struct ember_profiler {
 	struct profiler *skel;
+	struct ember_kernel *kernel;
+	bool bss_mmaped;     /* skel->bss is the map itself (else map lookups/updates) */
 	struct bpf_link **links;
 	int *perf_fds;
 	int n_links;
@@ -79,14 +83,6 @@ static int open_cpu_clock(int cpu, unsigned frequency)
 	return (int)syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
 }
 
-static const char *permission_hint(void)
-{
-	return geteuid() != 0 ? "run ember as root (or grant CAP_BPF, CAP_PERFMON and "
-				"CAP_SYS_RESOURCE)"
-			      : "BPF is not permitted here (kernel.unprivileged_bpf_disabled, "
-				"lockdown or a seccomp filter?)";
-}
-
 static void on_event(void *ctx, int cpu, void *data, __u32 size)
 {
 	struct ember_profiler *pr = ctx;
@@ -124,6 +120,36 @@ static void on_snapshot(void *ctx, int cpu, void *data, __u32 size)
 		pr->snapshot_fn(data, pr->snapshot_arg);
 }
 
+/*
+ * Set the program's feature flags from what the kernel offers, and for
+ * each feature missing note the fallback.  Returns whether maps may be
+ * mmap'ed; when not, the shard maps are declared without BPF_F_MMAPABLE
+ * (libbpf does the same for .bss/.rodata on such kernels).
+ */
+static bool choose_features(struct ember_profiler *pr)
+{
+	struct ember_kernel *k = pr->kernel;
+	struct profiler *sk = pr->skel;
+
+	sk->rodata->have_probe_read_user = ember_kernel_has(k, EMBER_KF_PROBE_READ_USER);
+	if (!sk->rodata->have_probe_read_user)
+		ember_kernel_note_fallback(k, "profiler", EMBER_KF_PROBE_READ_USER, "bpf_probe_read");
+	sk->rodata->have_task_pt_regs = ember_kernel_has(k, EMBER_KF_TASK_PT_REGS);
+	if (!sk->rodata->have_task_pt_regs)
+		ember_kernel_note_fallback(k, "profiler", EMBER_KF_TASK_PT_REGS,
+					   "user registers from the top of the task's kernel stack");
+	if (ember_kernel_has(k, EMBER_KF_MMAP_MAPS))
+		return true;
+	struct bpf_map *maps[] = {sk->maps.shard0, bpf_map__inner_map(sk->maps.shards)};
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
+		if (maps[i])
+			bpf_map__set_map_flags(maps[i],
+					       bpf_map__map_flags(maps[i]) & ~(__u32)BPF_F_MMAPABLE);
+	ember_kernel_note_fallback(k, "profiler", EMBER_KF_MMAP_MAPS,
+				   "unwind rows and the active generation written by map updates");
+	return false;
+}
+
 int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_profiler **out,
 			char *err, size_t errlen)
 {
@@ -155,7 +181,12 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 	pr->refresh_fn = opts->refresh_fn;
 	pr->refresh_arg = opts->refresh_arg;
 
-	pr->skel = profiler__open();
+	pr->kernel = opts->kernel ? opts->kernel : ember_kernel_default(err, errlen);
+	if (!pr->kernel) {
+		rc = -ENOENT;
+		goto fail;
+	}
+	pr->skel = profiler__open_opts(ember_kernel_open_opts(pr->kernel));
 	if (!pr->skel) {
 		rc = -errno;
 		snprintf(err, errlen, "cannot open the BPF object: %s", strerror(errno));
@@ -164,23 +195,17 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 	pr->filtered = opts->pids != NULL;
 	pr->skel->rodata->filter_pids = pr->filtered;
 	pr->skel->rodata->snapshot_every = opts->snapshot_fn ? opts->snapshot_every : 0;
+	bool mmap_maps = choose_features(pr);
 
 	rc = profiler__load(pr->skel);
 	if (rc) {
-		if (rc == -EACCES && geteuid() == 0)
-			snprintf(err, errlen,
-				 "the kernel's verifier rejected the BPF profiler "
-				 "(run with -v for its log)");
-		else if (rc == -EPERM || rc == -EACCES)
-			snprintf(err, errlen, "cannot load the BPF profiler: %s: %s", strerror(-rc),
-				 permission_hint());
-		else
-			snprintf(err, errlen,
-				 "cannot load the BPF profiler: %s (kernel BTF at "
-				 "/sys/kernel/btf/vmlinux needed; run with -v for libbpf's log)",
-				 strerror(-rc));
+		ember_kernel_load_error(pr->kernel, "profiler", rc, err, errlen);
 		goto fail;
 	}
+	pr->bss_mmaped = mmap_maps && pr->skel->bss;
+	ember_kernel_note_hooks(pr->kernel, "profiler",
+				"perf_event cpu-clock on every CPU; raw_tp sched_process_exec, "
+				"sched_process_exit; perf buffers");
 
 	/* the unwinder continues through tail calls into slot 0 */
 	__u32 slot = 0;
@@ -224,7 +249,8 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 		.shard0_fd = bpf_map__fd(pr->skel->maps.shard0),
 	};
 	struct ember_unwind_tables_opts topts = {.budget_bytes = opts->unwind_budget,
-						 .cache_dir = opts->unwind_cache};
+						 .cache_dir = opts->unwind_cache,
+						 .no_mmap = !mmap_maps};
 	rc = ember_unwind_tables_new(&maps, &topts, &pr->tables);
 	if (rc) {
 		snprintf(err, errlen, "cannot set up the unwind tables: %s", strerror(-rc));
@@ -365,10 +391,40 @@ static size_t map_keys(int fd, void *keys, size_t key_size, size_t max)
 	return n;
 }
 
+/* active_gen in .bss: through the mmap'ed map, or a lookup and an update of it. */
+static __u32 get_active_gen(struct ember_profiler *pr)
+{
+	struct profiler__bss bss = {0};
+	__u32 zero = 0;
+
+	if (pr->bss_mmaped)
+		return __atomic_load_n(&pr->skel->bss->active_gen, __ATOMIC_SEQ_CST);
+	if (bpf_map__lookup_elem(pr->skel->maps.bss, &zero, sizeof(zero), &bss, sizeof(bss), 0))
+		ember_warn_once("bss-read", "cannot read the profiler's .bss: %s", strerror(errno));
+	return bss.active_gen;
+}
+
+static void set_active_gen(struct ember_profiler *pr, __u32 gen)
+{
+	struct profiler__bss bss = {0};
+	__u32 zero = 0;
+
+	if (pr->bss_mmaped) {
+		__atomic_store_n(&pr->skel->bss->active_gen, gen, __ATOMIC_SEQ_CST);
+		return;
+	}
+	/* the user side is the only writer of .bss: read-modify-write is safe */
+	bpf_map__lookup_elem(pr->skel->maps.bss, &zero, sizeof(zero), &bss, sizeof(bss), 0);
+	bss.active_gen = gen;
+	if (bpf_map__update_elem(pr->skel->maps.bss, &zero, sizeof(zero), &bss, sizeof(bss), 0))
+		ember_warn_once("bss-write", "cannot flip the profiler's generation: %s",
+				strerror(errno));
+}
+
 long ember_profiler_drain(struct ember_profiler *pr, ember_sample_fn fn, void *arg)
 {
 	struct profiler *sk = pr->skel;
-	__u32 old = sk->bss->active_gen & 1;
+	__u32 old = get_active_gen(pr) & 1;
 	struct bpf_map *counts = old ? sk->maps.counts1 : sk->maps.counts0;
 	struct bpf_map *ustacks = old ? sk->maps.ustacks1 : sk->maps.ustacks0;
 	struct bpf_map *kstacks = old ? sk->maps.kstacks1 : sk->maps.kstacks0;
@@ -387,7 +443,7 @@ long ember_profiler_drain(struct ember_profiler *pr, ember_sample_fn fn, void *a
 		free(uhashes);
 		return -ENOMEM;
 	}
-	__atomic_store_n(&sk->bss->active_gen, old ^ 1, __ATOMIC_SEQ_CST);
+	set_active_gen(pr, old ^ 1);
 	wait_for_running_programs();
 
 	size_t n = map_keys(counts_fd, keys, sizeof(*keys), max_counts);

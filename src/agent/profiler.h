@@ -17,8 +17,10 @@
 #include "ember_unwind.h"
 
 struct ember_profiler;
+struct ember_kernel;
 
 struct ember_profiler_opts {
+	struct ember_kernel *kernel; /* BTF and features (agent/kernel.h); NULL: the default */
 	unsigned frequency;    /* samples per second per CPU (default 19) */
 	const uint32_t *pids;  /* process filter, NULL = every process */
 	size_t n_pids;
@@ -57,8 +59,10 @@ typedef void (*ember_sample_fn)(const struct ember_raw_sample *s, void *arg);
 
 /*
  * Load the programs and the process tracepoints; load the unwind tables of
- * the given pids.  On failure returns a negative errno and writes a message
- * that says what is missing (root, BPF permission, perf events).
+ * the given pids.  Helpers and map features the kernel lacks are replaced
+ * by their 5.4-era fallbacks, each noted on the kernel (ember_kernel_note_fallback).
+ * On failure returns a negative errno and writes a message that says what
+ * is missing (root, BPF permission, BTF, perf events).
  */
 int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_profiler **out,
 			char *err, size_t errlen);

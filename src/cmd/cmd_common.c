@@ -5,8 +5,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
+#include "agent/kernel.h"
 #include "agent/profiler.h"
 #include "cmd.h"
 #include "symbolizer/symbolizer.h"
@@ -80,4 +82,47 @@ void cmd_snapshot_process(uint32_t pid, bool exec, void *symbolizer)
 		ember_symbolizer_track(symbolizer, pid);
 	else
 		ember_symbolizer_refresh(symbolizer, pid);
+}
+
+int cmd_kernel_option(int opt, const char *arg, struct ember_kernel_opts *ko)
+{
+	switch (opt) {
+	case CMD_OPT_BTF: ko->btf_file = arg; return 1;
+	case CMD_OPT_BTF_ARCHIVE: ko->btf_archive = arg; return 1;
+	case CMD_OPT_NO_KPROBES: ko->disabled |= 1u << EMBER_KF_KPROBES; return 1;
+	case CMD_OPT_NO_FENTRY: ko->disabled |= 1u << EMBER_KF_FENTRY; return 1;
+	case CMD_OPT_FORCE_PERFBUF: ko->disabled |= 1u << EMBER_KF_RINGBUF; return 1;
+	case CMD_OPT_NO_FEATURE: break;
+	default: return 0;
+	}
+	char *copy = strdup(arg), *save = NULL;
+	int rc = 1;
+	if (!copy)
+		return -1;
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		int f = ember_kfeature_by_name(tok);
+		if (f < 0) {
+			fprintf(stderr, "ember: --no-feature: unknown feature '%s' (one of:", tok);
+			for (int i = 0; i < EMBER_KF__COUNT; i++)
+				fprintf(stderr, " %s", ember_kfeature_names[i]);
+			fprintf(stderr, ")\n");
+			rc = -1;
+			break;
+		}
+		ko->disabled |= 1u << f;
+	}
+	free(copy);
+	return rc;
+}
+
+struct ember_kernel *cmd_open_kernel(const char *cmd, const struct ember_kernel_opts *ko)
+{
+	struct ember_kernel *k;
+	char err[1024];
+
+	if (ember_kernel_open(ko, &k, err, sizeof(err))) {
+		fprintf(stderr, "ember %s: %s\n", cmd, err);
+		return NULL;
+	}
+	return k;
 }

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "agent/collector.h"
+#include "agent/kernel.h"
 #include "agent/profiler.h"
 #include "agent/unwind_tables.h"
 #include "cmd.h"
@@ -43,7 +44,8 @@ static void usage(FILE *f)
 		"      --stats           print the BPF sampler's counters at the end\n"
 		"      --frame-pointers  unwind by frame pointer only (no DWARF tables)\n"
 		"      --unwind-budget MB  kernel memory for unwind tables (default 64)\n"
-		"      --unwind-cache DIR  cache of compiled tables (default " CMD_DEFAULT_UNWIND_CACHE ")\n");
+		"      --unwind-cache DIR  cache of compiled tables (default " CMD_DEFAULT_UNWIND_CACHE ")\n"
+		"\nKernel options:\n" CMD_KERNEL_USAGE);
 }
 
 static int parse_pids(const char *arg, uint32_t *pids, size_t *n)
@@ -161,6 +163,7 @@ int cmd_record(int argc, char **argv)
 		{"stats", no_argument, 0, 'S'},          {"help", no_argument, 0, 'h'},
 		{"frame-pointers", no_argument, 0, 'P'}, {"unwind-budget", required_argument, 0, 'B'},
 		{"unwind-cache", required_argument, 0, 'C'},
+		CMD_KERNEL_LONG_OPTIONS,
 		{0, 0, 0, 0},
 	};
 	static uint32_t pids[MAX_PIDS];
@@ -170,7 +173,8 @@ int cmd_record(int argc, char **argv)
 	bool all = false, stats = false, fp_only = false;
 	unsigned long budget_mb = 64;
 	const char *cache = CMD_DEFAULT_UNWIND_CACHE;
-	int c;
+	struct ember_kernel_opts kopts = {0};
+	int c, kr;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:ad:F:o:f:h", opts, NULL)) != -1) {
@@ -198,7 +202,12 @@ int cmd_record(int argc, char **argv)
 			break;
 		case 'C': cache = optarg; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		default:
+			if ((kr = cmd_kernel_option(c, optarg, &kopts)) == 1)
+				break;
+			if (kr == 0)
+				usage(stderr);
+			return 2;
 		}
 	}
 	if (optind < argc) {
@@ -241,8 +250,12 @@ int cmd_record(int argc, char **argv)
 	}
 	n_pids = live;
 
+	struct ember_kernel *kernel = cmd_open_kernel("record", &kopts);
+	if (!kernel)
+		return 1;
 	struct ember_symbolizer *sym = ember_symbolizer_new();
-	struct ember_profiler_opts popts = {.frequency = (unsigned)frequency,
+	struct ember_profiler_opts popts = {.kernel = kernel,
+					    .frequency = (unsigned)frequency,
 					    .pids = all ? NULL : pids,
 					    .n_pids = all ? 0 : n_pids,
 					    .unwind_budget = budget_mb << 20,
@@ -256,8 +269,10 @@ int cmd_record(int argc, char **argv)
 	if (rc) {
 		fprintf(stderr, "ember record: %s\n", sym ? err : "out of memory");
 		ember_symbolizer_free(sym);
+		ember_kernel_close(kernel);
 		return 1;
 	}
+	ember_kernel_describe(kernel, stderr);
 	struct ember_collector *col = ember_collector_new(sym);
 	struct ember_profile *prof = ember_profile_new();
 	if (!col || !prof) {
@@ -320,5 +335,6 @@ out:
 	ember_collector_free(col);
 	ember_symbolizer_free(sym);
 	ember_profiler_close(pr);
+	ember_kernel_close(kernel);
 	return rc;
 }

@@ -22,6 +22,7 @@
 #include <sys/time.h>
 
 #include "agent/collector.h"
+#include "agent/kernel.h"
 #include "agent/profiler.h"
 #include "agent/target.h"
 #include "agent/unwind_tables.h"
@@ -38,6 +39,7 @@
 #define MEMORY_IDLE_NS (30 * 1000000000LL) /* API idle time before freed query memory goes back */
 
 struct agent {
+	struct ember_kernel *kernel;
 	struct ember_profiler *profiler;
 	struct ember_symbolizer *sym;
 	struct ember_collector *collector;
@@ -63,7 +65,8 @@ static void usage(FILE *f)
 		"  --unwind-budget MB   kernel memory for unwind tables (default 64)\n"
 		"  --unwind-cache DIR   cache of compiled tables (default " CMD_DEFAULT_UNWIND_CACHE ")\n"
 		"  --services FILE      name services by executable: \"PATTERN = SERVICE\" lines\n"
-		"                       (fnmatch on the path if PATTERN has a '/', else the name)\n");
+		"                       (fnmatch on the path if PATTERN has a '/', else the name)\n"
+		"\nKernel options:\n" CMD_KERNEL_USAGE);
 }
 
 /* Appends the agent's counters as a JSON object (called from the HTTP thread). */
@@ -110,7 +113,7 @@ static void stats_json(struct strbuf *sb, void *arg)
 		  "\"symcache_lookups\":%llu,\"symcache_hits\":%llu,\"symcache_hit_rate\":%.5f,"
 		  "\"symcache_entries\":%llu,\"symcache_bytes\":%llu,\"symcache_max_bytes\":%llu},"
 		  "\"flushes\":%llu,\"flush_errors\":%llu,\"flushed_samples\":%llu,"
-		  "\"cpu_user_s\":%.3f,\"cpu_system_s\":%.3f,\"max_rss_kb\":%ld}",
+		  "\"cpu_user_s\":%.3f,\"cpu_system_s\":%.3f,\"max_rss_kb\":%ld,\"kernel\":",
 		  (unsigned long long)cs.samples, (unsigned long long)cs.stacks,
 		  (unsigned long long)cs.truncated, (unsigned long long)cs.processes,
 		  (unsigned long long)cs.garbage_callers,
@@ -124,6 +127,9 @@ static void stats_json(struct strbuf *sb, void *arg)
 		  (unsigned long long)a->flush_errors, (unsigned long long)a->flushed_samples,
 		  ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
 		  ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6, ru.ru_maxrss);
+	/* the kernel: its features, BTF source, the hooks chosen, fallbacks */
+	ember_kernel_json(a->kernel, sb);
+	sb_putc(sb, '}');
 }
 
 /* A process exited and its samples are drained: drop what the symbolizer kept for it. */
@@ -197,7 +203,8 @@ int cmd_run(int argc, char **argv)
 		{"frequency", required_argument, 0, 'F'}, {"flush", required_argument, 0, 'f'},
 		{"frame-pointers", no_argument, 0, 'P'},  {"unwind-budget", required_argument, 0, 'B'},
 		{"unwind-cache", required_argument, 0, 'C'}, {"services", required_argument, 0, 'S'},
-		{"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
+		{"help", no_argument, 0, 'h'},            CMD_KERNEL_LONG_OPTIONS,
+		{0, 0, 0, 0},
 	};
 	const char *db = DEFAULT_DB, *listen = DEFAULT_LISTEN;
 	unsigned long frequency = 19, flush_s = 5, budget_mb = 64;
@@ -207,7 +214,8 @@ int cmd_run(int argc, char **argv)
 	struct agent a = {0};
 	struct ember_server *server = NULL;
 	char err[EMBER_STORE_ERRLEN];
-	int c, rc = 1;
+	struct ember_kernel_opts kopts = {0};
+	int c, kr, rc = 1;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "F:h", opts, NULL)) != -1) {
@@ -230,7 +238,12 @@ int cmd_run(int argc, char **argv)
 		case 'C': cache = optarg; break;
 		case 'S': services_file = optarg; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		default:
+			if ((kr = cmd_kernel_option(c, optarg, &kopts)) == 1)
+				break;
+			if (kr == 0)
+				usage(stderr);
+			return 2;
 		}
 	}
 	if (optind < argc) {
@@ -262,8 +275,12 @@ int cmd_run(int argc, char **argv)
 		return 1;
 	}
 
+	a.kernel = cmd_open_kernel("run", &kopts);
+	if (!a.kernel)
+		goto out;
 	a.sym = ember_symbolizer_new();
-	struct ember_profiler_opts popts = {.frequency = a.frequency,
+	struct ember_profiler_opts popts = {.kernel = a.kernel,
+					    .frequency = a.frequency,
 					    .exit_fn = forget_process,
 					    .exit_arg = a.sym,
 					    .refresh_fn = cmd_snapshot_process,
@@ -275,6 +292,7 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "ember run: %s\n", err);
 		goto out;
 	}
+	ember_kernel_describe(a.kernel, stderr);
 	a.collector = a.sym ? ember_collector_new(a.sym) : NULL;
 	if (!a.collector || start_pending(&a)) {
 		fprintf(stderr, "ember run: out of memory\n");
@@ -324,6 +342,7 @@ out:
 	ember_collector_free(a.collector);
 	ember_symbolizer_free(a.sym);
 	ember_profiler_close(a.profiler);
+	ember_kernel_close(a.kernel);
 	ember_store_close(a.store);
 	ember_service_map_free(services);
 	return rc;
