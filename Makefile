@@ -173,6 +173,15 @@ test: deps
 	$(MAKE) build-tests
 	sh tests/run-tests.sh
 
+# The kernel matrix in qemu (tests/kernels/, docs/kernels.md): Debian's 6.1
+# and 6.12 cloud kernels, 6.1 with /sys/kernel/btf hidden, and a 6.1 built
+# without BTF (built once, ~15-25 min, cached in build/kernels/).
+# KERNELS="deb61 ..." picks cases from tests/kernels/cases.conf.
+.PHONY: test-kernels
+test-kernels: deps
+	$(MAKE) all test-programs $(BUILD)/tools/validate_unwind
+	sh tests/kernels/run.sh $(KERNELS)
+
 .PHONY: run
 run: deps
 	$(MAKE) all

@@ -8,6 +8,7 @@
 #   btfgen.sh embed DIR            print the C file compiling DIR into ember
 #   btfgen.sh hash [OBJ...]        print the hash of the BPF objects
 #   btfgen.sh stats [DIR]          entries, total bytes, bytes per kernel
+#   btfgen.sh key SRC              print the release and build SRC would be keyed by
 #
 # SRC, for `add`, is any of:
 #   /sys/kernel/btf/vmlinux   this machine's kernel (key from uname -r / -v)
@@ -107,6 +108,20 @@ elf_btf() { # ELF -> raw BTF in $2: its .BTF, or its DWARF encoded by pahole
 	else
 		die "$1: an ELF file with neither .BTF nor DWARF (.debug_info)"
 	fi
+}
+
+cmd_key() {
+	[ $# -eq 1 ] || die "usage: btfgen.sh key SRC"
+	if [ "$1" = /sys/kernel/btf/vmlinux ]; then
+		release=${RELEASE:-$(uname -r)} build=${BUILD:-$(uname -v)}
+	elif [ "$(magic "$1" 4 $((0x202)))" = 48647253 ]; then
+		key_from_banner "$(bzimage_banner "$1")"
+	elif [ "$(magic "$1")" = 7f454c46 ]; then
+		key_from_banner "$(elf_banner "$1")"
+	else
+		die "$1: not a bzImage, a vmlinux or /sys/kernel/btf/vmlinux"
+	fi
+	printf '%s\t%s\n' "$release" "$build"
 }
 
 cmd_add() {
@@ -265,5 +280,6 @@ min) cmd_min "$@" ;;
 embed) cmd_embed "$@" ;;
 hash) objects_hash "$@" ;;
 stats) cmd_stats "$@" ;;
-*) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+key) cmd_key "$@" ;;
+*) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -334,9 +334,16 @@ struct ember_kernel *ember_kernel_default(char *err, size_t errlen)
 {
 	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	static struct ember_kernel *k;
+	struct ember_kernel_opts o = {.btf_file = getenv("EMBER_BTF"),
+				      .btf_archive = getenv("EMBER_BTF_ARCHIVE")};
+	const char *off = getenv("EMBER_NO_FEATURE");
 
 	pthread_mutex_lock(&lock);
-	if (!k && ember_kernel_open(NULL, &k, err, errlen))
+	if (!k && off && ember_kfeatures_parse_list(off, &o.disabled, err, errlen)) {
+		pthread_mutex_unlock(&lock);
+		return NULL;
+	}
+	if (!k && ember_kernel_open(&o, &k, err, errlen))
 		k = NULL;
 	pthread_mutex_unlock(&lock);
 	return k;

@@ -52,8 +52,10 @@ int ember_kernel_open(const struct ember_kernel_opts *opts, struct ember_kernel 
 void ember_kernel_close(struct ember_kernel *k);
 
 /*
- * The process-wide kernel opened with default options, for callers that
- * were not handed one (test tools).  NULL on failure, with err set.
+ * The process-wide kernel for callers that were not handed one (test
+ * tools), opened with the options in the environment: EMBER_BTF,
+ * EMBER_BTF_ARCHIVE, EMBER_NO_FEATURE (as --btf, --btf-archive,
+ * --no-feature).  NULL on failure, with err set.
  */
 struct ember_kernel *ember_kernel_default(char *err, size_t errlen);
 

@@ -65,6 +65,33 @@ int ember_kfeature_by_name(const char *name)
 	return -1;
 }
 
+int ember_kfeatures_parse_list(const char *list, uint32_t *mask, char *err, size_t errlen)
+{
+	const char *p = list;
+
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		int f = -1;
+		for (int i = 0; i < EMBER_KF__COUNT && f < 0; i++)
+			if (strlen(ember_kfeature_names[i]) == n && !strncmp(p, ember_kfeature_names[i], n))
+				f = i;
+		if (f < 0 && n > 0) {
+			int len = snprintf(err, errlen, "unknown feature '%.*s' (one of:", (int)(n > 32 ? 32 : n), p);
+			for (int i = 0; i < EMBER_KF__COUNT && len > 0 && (size_t)len < errlen; i++)
+				len += snprintf(err + len, errlen - (size_t)len, " %s", ember_kfeature_names[i]);
+			if (len > 0 && (size_t)len < errlen)
+				snprintf(err + len, errlen - (size_t)len, ")");
+			return -EINVAL;
+		}
+		if (f >= 0)
+			*mask |= 1u << f;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
 /* ---- tiny programs ---------------------------------------------------------- */
 
 #define INSN_CALL(fn) ((struct bpf_insn){.code = BPF_JMP | BPF_CALL, .imm = (fn)})
@@ -305,7 +332,9 @@ void ember_kfeatures_probe(struct ember_kfeatures *kf, uint32_t disabled)
 		case EMBER_KF_KERNEL_BTF:
 			vmlinux = btf__load_vmlinux_btf();
 			have = vmlinux != NULL;
-			if (!have)
+			if (!have && errno == ESRCH) /* libbpf: nowhere it looks */
+				snprintf(why, EMBER_KF_DETAIL_LEN, "no /sys/kernel/btf/vmlinux");
+			else if (!have)
 				set_errno_detail(why, "/sys/kernel/btf/vmlinux", errno);
 			break;
 		case EMBER_KF_KPROBES: have = probe_kprobes(why); break;

@@ -14,6 +14,7 @@
 #define EMBER_AGENT_KFEATURES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum ember_kfeature {
@@ -45,6 +46,13 @@ struct ember_kfeatures {
 
 /* The feature called name, or -1. */
 int ember_kfeature_by_name(const char *name);
+
+/*
+ * Add the features of a comma-separated list of names to *mask
+ * (1u << EMBER_KF_*).  Returns 0, or -EINVAL with err naming the unknown
+ * name and the known ones.
+ */
+int ember_kfeatures_parse_list(const char *list, uint32_t *mask, char *err, size_t errlen);
 
 /*
  * Probe every feature, skipping (and reporting as absent) those whose bit

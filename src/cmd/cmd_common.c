@@ -5,7 +5,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 #include "agent/kernel.h"
@@ -95,24 +94,12 @@ int cmd_kernel_option(int opt, const char *arg, struct ember_kernel_opts *ko)
 	case CMD_OPT_NO_FEATURE: break;
 	default: return 0;
 	}
-	char *copy = strdup(arg), *save = NULL;
-	int rc = 1;
-	if (!copy)
+	char err[256];
+	if (ember_kfeatures_parse_list(arg, &ko->disabled, err, sizeof(err))) {
+		fprintf(stderr, "ember: --no-feature: %s\n", err);
 		return -1;
-	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		int f = ember_kfeature_by_name(tok);
-		if (f < 0) {
-			fprintf(stderr, "ember: --no-feature: unknown feature '%s' (one of:", tok);
-			for (int i = 0; i < EMBER_KF__COUNT; i++)
-				fprintf(stderr, " %s", ember_kfeature_names[i]);
-			fprintf(stderr, ")\n");
-			rc = -1;
-			break;
-		}
-		ko->disabled |= 1u << f;
 	}
-	free(copy);
-	return rc;
+	return 1;
 }
 
 struct ember_kernel *cmd_open_kernel(const char *cmd, const struct ember_kernel_opts *ko)

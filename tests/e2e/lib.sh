@@ -40,11 +40,4 @@ require_prog() {
 	[ -x "$PROGS/$1" ] || fail "test program $PROGS/$1 not built (make test-programs)"
 }
 
-# share FILE PATTERN: percentage (integer) of samples in folded FILE whose stack matches PATTERN
-share() {
-	awk -v pat="$2" '{ n = $NF; total += n; line = $0; sub(/ [0-9]+$/, "", line);
-		if (index(line, pat)) hit += n }
-		END { if (total == 0) print 0; else printf "%d\n", hit * 100 / total }' "$1"
-}
-
-total_samples() { awk '{ t += $NF } END { print t + 0 }' "$1"; }
+. "$(dirname "$0")/../lib/folded.sh" # share, total_samples, rooted_permille, deep_samples

@@ -15,6 +15,8 @@
 #                   versions (-DVERSION=1/2): same name, different build-ids;
 #                   version 2 spends 4x as long in render_page
 #   clock_spin      C -O2, main -> spin_on_clock -> clock_gettime (the vDSO)
+#   syscall_chain   C -O2 -fomit-frame-pointer, main -> syscall_outer ->
+#                   syscall_inner -> getppid(): samples in kernel mode
 #   goprog          Go, main.main -> goA -> goB -> goHot
 #   goprog_stripped the same built with -ldflags='-s -w'
 # Rebuilds only what is older than its source.
@@ -45,6 +47,9 @@ for v in 1 2; do
 done
 if newer "$out/clock_spin" "$src/clock_spin.c"; then
 	gcc -O2 -g -o "$out/clock_spin" "$src/clock_spin.c"
+fi
+if newer "$out/syscall_chain" "$src/syscall_chain.c"; then
+	gcc -O2 -g -fomit-frame-pointer -o "$out/syscall_chain" "$src/syscall_chain.c"
 fi
 if command -v go >/dev/null 2>&1; then
 	export GOCACHE="${GOCACHE:-/tmp/ember-gocache}" GOFLAGS=-mod=mod GOPROXY=off
