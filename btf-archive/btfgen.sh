@@ -213,7 +213,7 @@ cmd_min() {
 			# shellcheck disable=SC2086
 			bpftool gen min_core_btf "$tmp/full.btf" "$tmp/min.btf" $objs > "$tmp/log" 2>&1 ||
 				{ cat "$tmp/log" >&2; die "min_core_btf failed for $release"; }
-			mkdir -p "$out/$release"
+			mkdir -p "$(dirname "$out/$file")"
 			zstd -q -19 -f "$tmp/min.btf" -o "$out/$file"
 			printf 'entry\t%s\t%s\t%s\t%s\t%s\n' "$release" "$build" "$file" \
 				"$(wc -c < "$tmp/min.btf")" "$origin" >> "$tmp/index"

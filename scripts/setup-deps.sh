@@ -11,6 +11,12 @@ zlib1g-dev libzstd-dev libsqlite3-dev sqlite3 libmicrohttpd-dev libcmocka-dev
 libprotobuf-c-dev protobuf-c-compiler libunwind-dev golang-go linux-perf elfutils
 binutils procps curl libc6-dbg bpftrace"
 
+# The BTF archive (btf-archive/btfgen.sh: zstd, pahole from dwarves, lz4
+# for LZ4-compressed kernels) and the kernel matrix in qemu
+# (tests/kernels/: qemu-system-x86, busybox-static, cpio; the no-BTF
+# kernel build: bc, bison, flex, libssl-dev, xz-utils).
+PKGS="$PKGS zstd dwarves lz4 xz-utils qemu-system-x86 busybox-static cpio bc bison flex libssl-dev"
+
 # Browser tests: Debian's Chromium, and Node.js with npm for playwright-core.
 # Node and npm count as present when their commands are (a machine may have
 # them from elsewhere, and Debian's npm would conflict with such a node).

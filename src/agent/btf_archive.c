@@ -221,6 +221,8 @@ const struct ember_btf_entry *ember_btf_archive_find(const struct ember_btf_entr
 {
 	const struct ember_btf_entry *any_build = NULL, *other = NULL;
 
+	if (same_release)
+		*same_release = NULL;
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(entries[i].release, release))
 			continue;

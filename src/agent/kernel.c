@@ -31,6 +31,7 @@
 
 #include "agent/btf_archive.h"
 #include "agent/btf_archive_embedded.h"
+#include "core/log.h"
 #include "core/strbuf.h"
 
 #define MAX_NOTES 32
@@ -286,6 +287,16 @@ static int use_archive(struct ember_kernel *k, const struct ember_kernel_opts *o
 
 /* ---- opening ------------------------------------------------------------------ */
 
+/* libbpf's warnings with -v, its debug log with EMBER_LIBBPF_DEBUG set; else quiet. */
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_WARN && ember_log_get_level() >= EMBER_LOG_DEBUG)
+		return vfprintf(stderr, fmt, ap);
+	if (level == LIBBPF_DEBUG && getenv("EMBER_LIBBPF_DEBUG"))
+		return vfprintf(stderr, fmt, ap);
+	return 0;
+}
+
 int ember_kernel_open(const struct ember_kernel_opts *opts, struct ember_kernel **out,
 		      char *err, size_t errlen)
 {
@@ -297,6 +308,7 @@ int ember_kernel_open(const struct ember_kernel_opts *opts, struct ember_kernel 
 		opts = &none;
 	if (!k)
 		return -ENOMEM;
+	libbpf_set_print(libbpf_quiet);
 	k->memfd = -1;
 	pthread_mutex_init(&k->lock, NULL);
 	uname(&k->uts);

@@ -62,15 +62,6 @@ struct ember_profiler {
 	size_t n_pending_exits;
 };
 
-static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	if (level == LIBBPF_WARN && ember_log_get_level() >= EMBER_LOG_DEBUG)
-		return vfprintf(stderr, fmt, ap);
-	if (level == LIBBPF_DEBUG && getenv("EMBER_LIBBPF_DEBUG"))
-		return vfprintf(stderr, fmt, ap);
-	return 0;
-}
-
 static int open_cpu_clock(int cpu, unsigned frequency)
 {
 	struct perf_event_attr attr = {
@@ -156,7 +147,6 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 	struct ember_profiler *pr;
 	int rc, ncpus;
 
-	libbpf_set_print(libbpf_quiet);
 	ncpus = libbpf_num_possible_cpus();
 	if (ncpus <= 0) {
 		snprintf(err, errlen, "cannot count CPUs: %s", strerror(-ncpus));

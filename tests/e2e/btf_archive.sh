@@ -14,11 +14,19 @@ command -v bpftool > /dev/null && command -v zstd > /dev/null ||
 	fail "bpftool or zstd missing (scripts/setup-deps.sh installs them)"
 
 gen() { sh btf-archive/btfgen.sh "$@" > "$OUT/btfgen.log" 2>&1 || { cat "$OUT/btfgen.log"; fail "btfgen.sh $*"; }; }
+# this kernel, this kernel under another release name, another build of this release
 BTF_SOURCES="$OUT/src" gen add /sys/kernel/btf/vmlinux "e2e test"
 BTF_SOURCES="$OUT/src" gen min "$OUT/arch" build/bpf/*/*.bpf.o
-sh btf-archive/btfgen.sh stats "$OUT/arch" 2> /dev/null | sed 's/^/  /'
+BTF_SOURCES="$OUT/src" sh btf-archive/btfgen.sh stats "$OUT/arch" 2> /dev/null | sed 's/^/  /'
+mkdir -p "$OUT/src2" "$OUT/src3"
+sed "s/^$(uname -r)	/0.0.0-other	/" "$OUT/src/index" > "$OUT/src2/index"
+sed "s/^\($(uname -r)\)	[^	]*	/\1	#999 another build	/" "$OUT/src/index" > "$OUT/src3/index"
+ln -s "$OUT/src/$(uname -r)" "$OUT/src2/$(uname -r)"
+ln -s "$OUT/src/$(uname -r)" "$OUT/src3/$(uname -r)"
+BTF_SOURCES="$OUT/src2" gen min "$OUT/other" build/bpf/*/*.bpf.o
+BTF_SOURCES="$OUT/src3" gen min "$OUT/build" build/bpf/*/*.bpf.o
 
-start_bg "$PROGS/fp_chain_nofp" 60
+start_bg "$PROGS/fp_chain_nofp" 600
 pid=$BG_LAST
 sleep 0.3
 chain="main;work::chain_a(double);work::chain_b(double);work::hot_leaf(double)"
@@ -48,14 +56,10 @@ cp -r "$OUT/arch" "$OUT/stale"
 sed -i 's/^objects\t.*/objects\t0000000000000000000000000000000000000000000000000000000000000000/' "$OUT/stale/index"
 refused "stale entry" "reduced against other BPF objects" --no-feature kernel_btf --btf-archive "$OUT/stale"
 # an archive without this kernel (and none embedded for it)
-BTF_SOURCES="$OUT/src2" RELEASE=0.0.0-other gen add /sys/kernel/btf/vmlinux
-BTF_SOURCES="$OUT/src2" gen min "$OUT/other" build/bpf/*/*.bpf.o
 if ! grep -q "^entry	$(uname -r)	" build/btf-archive/index; then
 	refused "no entry" "kernel $(uname -r) .* has no BTF" --no-feature kernel_btf --btf-archive "$OUT/other"
 	grep -q "make btf-archive BTF=FILE" "$OUT/refused.err" || fail "the refusal does not say how to add the kernel"
 	# another build of this release
-	BTF_SOURCES="$OUT/src3" BUILD="#999 another build" gen add /sys/kernel/btf/vmlinux
-	BTF_SOURCES="$OUT/src3" gen min "$OUT/build" build/bpf/*/*.bpf.o
 	refused "other build" "only as build '#999 another build'" --no-feature kernel_btf --btf-archive "$OUT/build"
 fi
 

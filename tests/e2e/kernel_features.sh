@@ -1,6 +1,6 @@
 #!/bin/sh
 # kernel_features: `ember run` reports the kernel's features in its
-# start-up output and in /api/stats "kernel" (checked against what the
+# start-up output and in /api/stats agent.kernel (checked against what the
 # kernel itself shows: /sys/kernel/btf/vmlinux, the kprobe PMU in sysfs),
 # the flags force features off, and each forced fallback the profiler takes
 # is listed and counted.  The forced fallbacks (the 5.4-era paths) unwind
@@ -33,10 +33,10 @@ curl -sf "${url}api/stats" > "$OUT/stats.json" || fail "GET /api/stats failed"
 kbtf=false; [ -r /sys/kernel/btf/vmlinux ] && kbtf=true
 kprobe_pmu=$([ -e /sys/bus/event_source/devices/kprobe/type ] && echo yes || echo no)
 node -e '
-const s = JSON.parse(require("fs").readFileSync(process.argv[1])).kernel;
+const s = JSON.parse(require("fs").readFileSync(process.argv[1])).agent.kernel;
 const [kbtf, pmu] = [process.argv[2] === "true", process.argv[3]];
 const bad = (m) => { console.log("FAIL: /api/stats kernel: " + m); process.exit(1); };
-if (!s) bad("missing");
+if (!s) bad("missing (agent.kernel)");
 if (s.release !== require("os").release()) bad("release " + s.release);
 if (s.features.kernel_btf !== kbtf) bad("kernel_btf " + s.features.kernel_btf);
 if (s.btf.source !== (kbtf ? "kernel" : "archive")) bad("btf.source " + s.btf.source);

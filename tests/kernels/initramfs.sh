@@ -21,10 +21,10 @@ cd "$(dirname "$0")/../.."
 progs=${EMBER_PROGS:-build/progs}
 GUEST_TOOLS="build/ember build/tools/validate_unwind"
 
-busybox=$(command -v busybox || true)
-[ -n "$busybox" ] && file -L "$busybox" 2> /dev/null | grep -q 'statically linked' ||
-	busybox=/bin/busybox
-[ -x "$busybox" ] || { echo "initramfs: busybox-static not installed" >&2; exit 1; }
+# busybox-static installs /bin/busybox; a dynamic one (package busybox) would need its libraries
+busybox=/bin/busybox
+[ -x "$busybox" ] && ! readelf -l "$busybox" 2> /dev/null | grep -q INTERP ||
+	{ echo "initramfs: /bin/busybox is missing or not static (install busybox-static)" >&2; exit 1; }
 [ -x build/ember ] || { echo "initramfs: build/ember not built" >&2; exit 1; }
 
 root=$(mktemp -d)
