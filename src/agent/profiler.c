@@ -505,6 +505,22 @@ void ember_profiler_stats(struct ember_profiler *pr, uint64_t out[EMBER_STAT__CO
 	free(vals);
 }
 
+static uint32_t verified_insns(const struct bpf_program *prog)
+{
+	struct bpf_prog_info info = {0};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
+		return 0;
+	return info.verified_insns;
+}
+
+void ember_profiler_verified_insns(struct ember_profiler *pr, uint32_t *profile, uint32_t *step)
+{
+	*profile = verified_insns(pr->skel->progs.ember_profile);
+	*step = verified_insns(pr->skel->progs.ember_unwind_step);
+}
+
 int ember_profiler_prog_stats(struct ember_profiler *pr, uint64_t *run_cnt, uint64_t *run_time_ns)
 {
 	struct bpf_prog_info info = {0};

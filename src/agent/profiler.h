@@ -93,6 +93,13 @@ void ember_profiler_stats(struct ember_profiler *pr, uint64_t out[EMBER_STAT__CO
 /* Number of CPUs the sampler is attached to. */
 int ember_profiler_ncpus(const struct ember_profiler *pr);
 
+/*
+ * Instructions the verifier processed to accept each program (ember_profile,
+ * ember_unwind_step): the complexity to hold against the 1M limit of 5.2+.
+ * 0 on kernels before 5.16, which do not report it.
+ */
+void ember_profiler_verified_insns(struct ember_profiler *pr, uint32_t *profile, uint32_t *step);
+
 /* BPF program run statistics (needs kernel.bpf_stats_enabled=1 for run_time_ns). */
 int ember_profiler_prog_stats(struct ember_profiler *pr, uint64_t *run_cnt, uint64_t *run_time_ns);
 

@@ -115,6 +115,11 @@ static void print_stats(struct ember_profiler *pr, struct ember_symbolizer *sym)
 		ss.symcache_lookups ? 100.0 * (double)ss.symcache_hits / (double)ss.symcache_lookups
 				    : 0.0,
 		(unsigned long long)ss.symcache_entries, (unsigned long long)(ss.symcache_bytes >> 10));
+	uint32_t vprofile, vstep;
+	ember_profiler_verified_insns(pr, &vprofile, &vstep);
+	if (vprofile || vstep)
+		fprintf(stderr, "verifier: ember_profile %u instructions processed, ember_unwind_step %u\n",
+			vprofile, vstep);
 	uint64_t run_cnt, run_ns;
 	if (ember_profiler_prog_stats(pr, &run_cnt, &run_ns) == 0 && run_cnt && run_ns)
 		fprintf(stderr, "  %-16s %.0f ns (kernel.bpf_stats_enabled)\n", "per_sample_cost",

@@ -193,7 +193,7 @@ EOF
 	m=$(sed -n 's/^METRIC [^ ]* //p' "$cdir/results.txt" | tr '\n' ' ')
 	get() { echo " $m " | sed -n "s/.* $1=\([^ ]*\) .*/\1/p"; }
 	hooks="kprobes $(get features | tr ',' '\n' | sed -n 's/^kprobes=//p'), fentry $(get features | tr ',' '\n' | sed -n 's/^fentry=//p'), tp_btf $(get features | tr ',' '\n' | sed -n 's/^tp_btf=//p'), task_pt_regs $(get features | tr ',' '\n' | sed -n 's/^task_pt_regs=//p')"
-	compl="rooted $(get zoo_rooted_permille)/1000, deep150 $(get zoo_deep150), nofp $(get nofp_chain_pct)%, go $(get go_chain_pct)%, syscall $(get syscall_chain_pct)%, fallbacks rooted $(get fallback_zoo_rooted_permille)/1000, libunwind $(get libunwind_agreement_pct)%"
+	compl="rooted $(get zoo_rooted_permille)/1000, deep150 $(get zoo_deep150), nofp $(get nofp_chain_pct)%, go $(get go_chain_pct)%, syscall $(get syscall_chain_pct)%, fallbacks rooted $(get fallback_zoo_rooted_permille)/1000, libunwind $(get libunwind_agreement_pct)%, verifier insns $(get verifier_insns)"
 	row "$name" "$release" "$btf_from" "$status" "$secs" "$hooks" "$compl"
 	say "$name: $status in $secs s"
 }

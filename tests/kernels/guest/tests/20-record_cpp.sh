@@ -15,6 +15,7 @@ total=$(total_samples "$OUT/zoo.folded")
 rooted=$(rooted_permille "$OUT/zoo.folded")
 deep=$(deep_samples "$OUT/zoo.folded" 150)
 metric "zoo_samples=$total zoo_rooted_permille=$rooted zoo_deep150=$deep"
+metric "verifier_insns=$(sed -n 's/^verifier: ember_profile \([0-9]*\) .*ember_unwind_step \([0-9]*\)$/\1+\2/p' "$OUT/zoo.folded.err")"
 [ "$total" -ge 100 ] || fail "unwind_zoo: $total samples, expected >= 100"
 [ "$rooted" -ge 990 ] || fail "unwind_zoo: $rooted/1000 of samples end at a root (expected >= 990)"
 [ "$deep" -ge 5 ] || fail "unwind_zoo: the 150-deep recursion is whole in $deep samples (expected >= 5)"
