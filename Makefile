@@ -55,7 +55,7 @@ $(GEN)/profile.pb-c.c $(GEN)/profile.pb-c.h: src/pprof/profile.proto | $(GEN)
 	$(PROTOC_C) --c_out=$(GEN) --proto_path=src/pprof src/pprof/profile.proto
 
 WEB_FILES := $(shell find web -type f 2>/dev/null | sort)
-$(GEN)/web_assets.c: $(WEB_FILES) scripts/embed-web.sh | $(GEN)
+$(GEN)/web_assets.c: $(WEB_FILES) scripts/embed-web.sh scripts/c-array.sh | $(GEN)
 	sh scripts/embed-web.sh web > $@.tmp && mv $@.tmp $@
 
 # ---- the BTF archive (btf-archive/README.md) -----------------------------
@@ -68,7 +68,7 @@ BTF_ARCHIVE_OUT ?= $(BUILD)/btf-archive
 $(BUILD)/btf-archive/index: $(BPF_OBJS) $(BTF_SOURCES) btf-archive/btfgen.sh
 	sh btf-archive/btfgen.sh min $(BUILD)/btf-archive $(BPF_OBJS)
 
-$(GEN)/btf_archive_data.c: $(BUILD)/btf-archive/index | $(GEN)
+$(GEN)/btf_archive_data.c: $(BUILD)/btf-archive/index scripts/c-array.sh | $(GEN)
 	sh btf-archive/btfgen.sh embed $(BUILD)/btf-archive > $@.tmp && mv $@.tmp $@
 
 # make btf-archive [BTF=FILE [ORIGIN="where it came from"]] [BTF_ARCHIVE_OUT=DIR]

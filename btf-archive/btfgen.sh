@@ -237,9 +237,7 @@ cmd_embed() {
 	printf 'const char ember_btf_objects_hash[] = %s;\n' "$(cstr "$(sed -n 's/^objects\t//p' "$dir/index")")"
 	n=0
 	grep "^entry$tab" "$dir/index" | while IFS="$tab" read -r _ release build file bytes origin; do
-		echo "static const unsigned char entry_$n[] = {"
-		od -An -v -tx1 "$dir/$file" | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'
-		echo "};"
+		sh "$root/scripts/c-array.sh" "entry_$n" "$dir/$file"
 		n=$((n + 1))
 	done
 	echo 'const struct ember_btf_entry ember_btf_embedded[] = {'

@@ -176,19 +176,22 @@ static bool probe_kprobes(char *why)
 	return attach_to_perf_event(&attr, BPF_PROG_TYPE_KPROBE, why);
 }
 
-/* Load a tracing program of attach type `at` on BTF id `id` and attach it. */
-static bool attach_tracing(enum bpf_attach_type at, int id, char *why)
+/*
+ * Load a return-0 program and attach it with BPF_RAW_TRACEPOINT_OPEN: to
+ * the raw tracepoint tp, or (tp NULL) to the BTF id its load options name.
+ */
+static bool load_and_open_raw(enum bpf_prog_type type, struct bpf_prog_load_opts *opts,
+			      const char *tp, char *why)
 {
-	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = at, .attach_btf_id = (__u32)id);
-	int fd = load_return_zero(BPF_PROG_TYPE_TRACING, &opts);
+	int fd = load_return_zero(type, opts);
 	if (fd < 0) {
 		set_errno_detail(why, "program load", fd);
 		return false;
 	}
-	int link = bpf_raw_tracepoint_open(NULL, fd);
+	int link = bpf_raw_tracepoint_open(tp, fd);
 	bool ok = link >= 0;
 	if (!ok)
-		set_errno_detail(why, "attach", errno);
+		set_errno_detail(why, tp ? "attach to " TRACEPOINT_TARGET : "attach", errno);
 	else
 		close(link);
 	close(fd);
@@ -207,24 +210,8 @@ static bool probe_btf_attach(const struct btf *vmlinux, enum bpf_attach_type at,
 		snprintf(why, EMBER_KF_DETAIL_LEN, "%s not in the kernel's BTF", name);
 		return false;
 	}
-	return attach_tracing(at, id, why);
-}
-
-static bool probe_raw_tp(char *why)
-{
-	int fd = load_return_zero(BPF_PROG_TYPE_RAW_TRACEPOINT, NULL);
-	if (fd < 0) {
-		set_errno_detail(why, "program load", fd);
-		return false;
-	}
-	int link = bpf_raw_tracepoint_open(TRACEPOINT_TARGET, fd);
-	bool ok = link >= 0;
-	if (!ok)
-		set_errno_detail(why, "attach to " TRACEPOINT_TARGET, errno);
-	else
-		close(link);
-	close(fd);
-	return ok;
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = at, .attach_btf_id = (__u32)id);
+	return load_and_open_raw(BPF_PROG_TYPE_TRACING, &opts, NULL, why);
 }
 
 static bool probe_tracepoints(char *why)
@@ -269,25 +256,13 @@ static bool probe_task_pt_regs(char *why)
 	return true;
 }
 
-static bool probe_helper(enum bpf_func_id helper, char *why)
+/* A libbpf probe's answer: 1 yes, 0 "unknown to this kernel", < 0 the probe failed. */
+static bool libbpf_answer(int rc, const char *what, char *why)
 {
-	int rc = libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT, helper, NULL);
 	if (rc == 1)
 		return true;
 	if (rc == 0)
-		snprintf(why, EMBER_KF_DETAIL_LEN, "helper unknown to this kernel");
-	else
-		set_errno_detail(why, "probe", rc);
-	return false;
-}
-
-static bool probe_ringbuf(char *why)
-{
-	int rc = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL);
-	if (rc == 1)
-		return true;
-	if (rc == 0)
-		snprintf(why, EMBER_KF_DETAIL_LEN, "map type unknown to this kernel");
+		snprintf(why, EMBER_KF_DETAIL_LEN, "%s unknown to this kernel", what);
 	else
 		set_errno_detail(why, "probe", rc);
 	return false;
@@ -345,12 +320,24 @@ void ember_kfeatures_probe(struct ember_kfeatures *kf, uint32_t disabled)
 			have = probe_btf_attach(vmlinux, BPF_TRACE_RAW_TP, "btf_trace_" TRACEPOINT_TARGET,
 						BTF_KIND_TYPEDEF, why);
 			break;
-		case EMBER_KF_RAW_TP: have = probe_raw_tp(why); break;
+		case EMBER_KF_RAW_TP:
+			have = load_and_open_raw(BPF_PROG_TYPE_RAW_TRACEPOINT, NULL, TRACEPOINT_TARGET, why);
+			break;
 		case EMBER_KF_TRACEPOINTS: have = probe_tracepoints(why); break;
-		case EMBER_KF_RINGBUF: have = probe_ringbuf(why); break;
+		case EMBER_KF_RINGBUF:
+			have = libbpf_answer(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL),
+					     "map type", why);
+			break;
 		case EMBER_KF_TASK_PT_REGS: have = probe_task_pt_regs(why); break;
-		case EMBER_KF_PROBE_READ_USER: have = probe_helper(BPF_FUNC_probe_read_user, why); break;
-		case EMBER_KF_BPF_LOOP: have = probe_helper(BPF_FUNC_loop, why); break;
+		case EMBER_KF_PROBE_READ_USER:
+		case EMBER_KF_BPF_LOOP:
+			have = libbpf_answer(libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT,
+								     f == EMBER_KF_BPF_LOOP
+									     ? BPF_FUNC_loop
+									     : BPF_FUNC_probe_read_user,
+								     NULL),
+					     "helper", why);
+			break;
 		case EMBER_KF_MMAP_MAPS: have = probe_mmap_maps(why); break;
 		case EMBER_KF__COUNT: break;
 		}

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 int cmd_run(int argc, char **argv);
 int cmd_record(int argc, char **argv);
@@ -78,6 +79,12 @@ enum {
 
 /* 1: opt was a kernel option (applied to ko); 0: not one; -1: bad value (message printed). */
 int cmd_kernel_option(int opt, const char *arg, struct ember_kernel_opts *ko);
+/*
+ * The default: of a subcommand's option switch: 0 when opt was a kernel
+ * option, else the exit status (2) after the usage or the message.
+ */
+int cmd_other_option(int opt, const char *arg, struct ember_kernel_opts *ko,
+		     void (*usage)(FILE *f));
 /* Open the kernel (BTF, features); NULL (message printed) on failure. */
 struct ember_kernel *cmd_open_kernel(const char *cmd, const struct ember_kernel_opts *ko);
 

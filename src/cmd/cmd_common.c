@@ -83,6 +83,18 @@ void cmd_snapshot_process(uint32_t pid, bool exec, void *symbolizer)
 		ember_symbolizer_refresh(symbolizer, pid);
 }
 
+int cmd_other_option(int opt, const char *arg, struct ember_kernel_opts *ko,
+		     void (*usage)(FILE *f))
+{
+	int kr = cmd_kernel_option(opt, arg, ko);
+
+	if (kr == 1)
+		return 0;
+	if (kr == 0)
+		usage(stderr);
+	return 2;
+}
+
 int cmd_kernel_option(int opt, const char *arg, struct ember_kernel_opts *ko)
 {
 	switch (opt) {

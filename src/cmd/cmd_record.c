@@ -208,11 +208,9 @@ int cmd_record(int argc, char **argv)
 		case 'C': cache = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default:
-			if ((kr = cmd_kernel_option(c, optarg, &kopts)) == 1)
-				break;
-			if (kr == 0)
-				usage(stderr);
-			return 2;
+			if ((kr = cmd_other_option(c, optarg, &kopts, usage)))
+				return kr;
+			break;
 		}
 	}
 	if (optind < argc) {

@@ -239,11 +239,9 @@ int cmd_run(int argc, char **argv)
 		case 'S': services_file = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default:
-			if ((kr = cmd_kernel_option(c, optarg, &kopts)) == 1)
-				break;
-			if (kr == 0)
-				usage(stderr);
-			return 2;
+			if ((kr = cmd_other_option(c, optarg, &kopts, usage)))
+				return kr;
+			break;
 		}
 	}
 	if (optind < argc) {

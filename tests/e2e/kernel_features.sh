@@ -18,14 +18,7 @@ off=task_pt_regs,probe_read_user,mmap_maps
 start_bg "$EMBER" run --db "$OUT/ember.db" --listen 127.0.0.1:0 --flush 60 \
 	--no-feature $off --no-kprobes --force-perfbuf 2> "$OUT/run.log"
 ember=$BG_LAST
-url=""
-for i in $(seq 1 100); do
-	url=$(sed -n 's/^ember: serving \(http:[^ ]*\)$/\1/p' "$OUT/run.log")
-	[ -n "$url" ] && break
-	kill -0 "$ember" 2> /dev/null || { cat "$OUT/run.log"; fail "ember run exited"; }
-	sleep 0.2
-done
-[ -n "$url" ] || { cat "$OUT/run.log"; fail "ember run did not print its address"; }
+wait_for_url "$OUT/run.log" "$ember"
 grep -E '^ember: (BTF|features|hooks|fallback)' "$OUT/run.log" | sed 's/^/  /'
 grep -q '^ember: features: .*ringbuf=off' "$OUT/run.log" || fail "no features line with ringbuf=off"
 curl -sf "${url}api/stats" > "$OUT/stats.json" || fail "GET /api/stats failed"

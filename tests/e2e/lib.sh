@@ -11,23 +11,7 @@ PROGS=${EMBER_PROGS:-build/progs}
 OUT=${TEST_OUT:-/tmp/ember-e2e}
 rm -rf "$OUT"
 mkdir -p "$OUT"
-BG_PIDS=""
-
-cleanup() {
-	for p in $BG_PIDS; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-}
-trap cleanup EXIT INT TERM
-
-fail() { echo "FAIL: $*"; exit 1; }
-skip() { echo "SKIPPED: $*"; exit 77; }
-note() { echo "  $*"; }
-
-start_bg() { # start_bg CMD... ; sets $! in BG_LAST
-	"$@" &
-	BG_LAST=$!
-	BG_PIDS="$BG_PIDS $BG_LAST"
-}
+. "$(dirname "$0")/../lib/harness.sh" # fail, skip, note, start_bg; cleanup on exit
 
 # Skip unless this machine can load BPF and open perf events.
 require_bpf() {
@@ -41,3 +25,17 @@ require_prog() {
 }
 
 . "$(dirname "$0")/../lib/folded.sh" # share, total_samples, rooted_permille, deep_samples
+
+# wait_for_url LOG PID: set url to what `ember run` (pid PID, stderr in LOG)
+# prints it serves, failing if it exits or prints nothing within 20 s
+wait_for_url() {
+	url=""
+	for i in $(seq 1 100); do
+		url=$(sed -n 's/^ember: serving \(http:[^ ]*\)$/\1/p' "$1")
+		[ -n "$url" ] && return 0
+		kill -0 "$2" 2> /dev/null || { cat "$1"; fail "ember run exited"; }
+		sleep 0.2
+	done
+	cat "$1"
+	fail "ember run did not print its address"
+}

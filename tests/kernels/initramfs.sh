@@ -72,7 +72,7 @@ done
 
 cp tests/kernels/guest/init "$root/init"
 cp tests/kernels/guest/lib.sh "$root/lib/ember/lib.sh"
-cp tests/lib/folded.sh "$root/lib/ember/folded.sh"
+cp tests/lib/folded.sh tests/lib/harness.sh "$root/lib/ember/"
 cp tests/kernels/guest/tests/*.sh "$root/tests/"
 chmod 755 "$root/init" "$root"/tests/*.sh
 echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"

@@ -16,24 +16,8 @@ PROGS=/progs
 TEST=$(basename "$0" .sh)
 OUT=/tmp/$TEST
 mkdir -p "$OUT"
-BG_PIDS=""
-
-cleanup() {
-	for p in $BG_PIDS; do kill "$p" 2> /dev/null; done
-	wait 2> /dev/null
-}
-trap cleanup EXIT INT TERM
-
-fail() { echo "FAIL: $*"; exit 1; }
-skip() { echo "SKIPPED: $*"; exit 77; }
-note() { echo "  $*"; }
+. /lib/ember/harness.sh # fail, skip, note, start_bg; cleanup on exit
 metric() { echo "METRIC $TEST $*" > "${RESULTS:-/dev/null}"; note "$*"; }
-
-start_bg() {
-	"$@" &
-	BG_LAST=$!
-	BG_PIDS="$BG_PIDS $BG_LAST"
-}
 
 secs() { echo $(($1 * ${SCALE:-1})); }
 
