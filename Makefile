@@ -192,6 +192,11 @@ bench: deps
 	$(MAKE) all test-programs
 	sh tests/bench/run.sh
 
-.PHONY: clean
+# build/kernels/ (downloaded and built kernels of the matrix, slow to
+# remake) survives `make clean`; `make distclean` removes it too.
+.PHONY: clean distclean
 clean:
+	rm -rf $(filter-out $(BUILD)/kernels,$(wildcard $(BUILD)/*))
+
+distclean:
 	rm -rf $(BUILD)
