@@ -456,8 +456,6 @@ uint64_t ember_kernel_fallbacks(const struct ember_kernel *k)
 
 void ember_kernel_describe(const struct ember_kernel *k, FILE *f)
 {
-	struct ember_kernel *mk = (struct ember_kernel *)k; /* the lock only */
-
 	fprintf(f, "ember: kernel %s %s\n", k->uts.release, k->uts.version);
 	fprintf(f, "ember: BTF: %s: %s\n", source_name(k->source), k->btf_from);
 	fprintf(f, "ember: features:");
@@ -468,6 +466,12 @@ void ember_kernel_describe(const struct ember_kernel *k, FILE *f)
 	for (int i = 0; i < EMBER_KF__COUNT; i++)
 		if (!k->kf.have[i] && !k->kf.forced_off[i])
 			fprintf(f, "ember:   no %s: %s\n", ember_kfeature_names[i], k->kf.detail[i]);
+}
+
+void ember_kernel_describe_choices(const struct ember_kernel *k, FILE *f)
+{
+	struct ember_kernel *mk = (struct ember_kernel *)k; /* the lock only */
+
 	pthread_mutex_lock(&mk->lock);
 	for (size_t i = 0; i < k->n_hooks; i++)
 		fprintf(f, "ember: hooks: %s: %s\n", k->hooks[i].family, k->hooks[i].text);

@@ -87,8 +87,10 @@ void ember_kernel_note_fallback(struct ember_kernel *k, const char *family,
 /* Total fallbacks noted. */
 uint64_t ember_kernel_fallbacks(const struct ember_kernel *k);
 
-/* Start-up lines: kernel, BTF source, features, hooks, fallbacks (each prefixed "ember: "). */
+/* Start-up lines (prefixed "ember: "): the kernel, where BTF came from, the features. */
 void ember_kernel_describe(const struct ember_kernel *k, FILE *f);
+/* Start-up lines once the families are loaded: the hooks each chose, each fallback taken. */
+void ember_kernel_describe_choices(const struct ember_kernel *k, FILE *f);
 
 /* The "kernel" object of /api/stats (thread-safe). */
 void ember_kernel_json(const struct ember_kernel *k, struct strbuf *sb);

@@ -85,7 +85,7 @@ int cmd_kernel_option(int opt, const char *arg, struct ember_kernel_opts *ko);
  */
 int cmd_other_option(int opt, const char *arg, struct ember_kernel_opts *ko,
 		     void (*usage)(FILE *f));
-/* Open the kernel (BTF, features); NULL (message printed) on failure. */
+/* Open the kernel (BTF, features) and describe it; NULL (message printed) on failure. */
 struct ember_kernel *cmd_open_kernel(const char *cmd, const struct ember_kernel_opts *ko);
 
 #endif

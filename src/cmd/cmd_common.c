@@ -123,5 +123,6 @@ struct ember_kernel *cmd_open_kernel(const char *cmd, const struct ember_kernel_
 		fprintf(stderr, "ember %s: %s\n", cmd, err);
 		return NULL;
 	}
+	ember_kernel_describe(k, stderr);
 	return k;
 }

@@ -290,7 +290,7 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "ember run: %s\n", err);
 		goto out;
 	}
-	ember_kernel_describe(a.kernel, stderr);
+	ember_kernel_describe_choices(a.kernel, stderr);
 	a.collector = a.sym ? ember_collector_new(a.sym) : NULL;
 	if (!a.collector || start_pending(&a)) {
 		fprintf(stderr, "ember run: out of memory\n");
