@@ -6,6 +6,7 @@
 #   make bench      benchmarks against peers; figures go to BENCHMARKS.md
 #   make btf-archive  (re)make the minimized BTF archive; BTF=FILE adds a kernel
 #   make test-kernels the kernel matrix in qemu (Debian 6.1, 6.12, no-BTF kernels)
+#   make soak       30 min of `ember run` under process churn: RSS must stay flat
 #   make deps       install the Debian packages (scripts/setup-deps.sh)
 #
 # Sources are discovered: every src/**/*.c except src/cmd/ goes into
@@ -27,7 +28,7 @@ GEN      := $(BUILD)/gen
 WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN) -D_GNU_SOURCE -Isrc -Ibpf/include -I$(GEN) -fno-omit-frame-pointer
-LDLIBS   := -lbpf -lelf -ldw -lz -lzstd -lsqlite3 -lmicrohttpd -lprotobuf-c -lstdc++ -lpthread -lm
+LDLIBS   := -lbpf -lelf -ldw -lz -lzstd -lcrypto -lsqlite3 -lmicrohttpd -lprotobuf-c -lstdc++ -lpthread -lm
 SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 # ---- BPF: clang -target bpf, then bpftool gen skeleton ------------------
@@ -136,7 +137,7 @@ UNIT_SAN_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests-asan/%,$(UNIT_SRCS))
 # Extra libraries of single tests; libunwind is for the test oracle only and
 # never links into build/ember.
 TEST_LIBS_test_oracle := -lunwind-generic -lunwind
-TEST_DEPS := tests/unit/testutil.h $(wildcard tests/oracle/*)
+TEST_DEPS := $(wildcard tests/unit/*.h) $(wildcard tests/oracle/*)
 
 $(BUILD)/tests/%: tests/unit/%.c $(TEST_DEPS) $(BUILD)/libember.a
 	@mkdir -p $(dir $@)
@@ -182,15 +183,23 @@ test-kernels: deps
 	$(MAKE) all test-programs $(BUILD)/tools/validate_unwind
 	sh tests/kernels/run.sh $(KERNELS)
 
+# The system group `ember` may read the database and reports (files are
+# 0640 root:ember); ember itself never creates it, this setup does.
 .PHONY: run
 run: deps
 	$(MAKE) all
+	getent group ember > /dev/null || groupadd --system ember
 	$(BUILD)/ember run --db $${EMBER_DB:-/var/lib/ember/ember.db}
 
 .PHONY: bench
 bench: deps
 	$(MAKE) all test-programs
-	sh tests/bench/run.sh
+	bash tests/bench/run.sh
+
+.PHONY: soak
+soak: deps
+	$(MAKE) all test-programs
+	sh tests/soak/soak.sh
 
 # build/kernels/ (downloaded and built kernels of the matrix, slow to
 # remake) survives `make clean`; `make distclean` removes it too.

@@ -7,9 +7,21 @@
 set -eu
 
 PKGS="build-essential pkg-config clang llvm bpftool libbpf-dev libelf-dev libdw-dev
-zlib1g-dev libzstd-dev libsqlite3-dev sqlite3 libmicrohttpd-dev libcmocka-dev
+zlib1g-dev libzstd-dev libssl-dev libsqlite3-dev sqlite3 libmicrohttpd-dev libcmocka-dev
 libprotobuf-c-dev protobuf-c-compiler libunwind-dev golang-go linux-perf elfutils
-binutils procps curl libc6-dbg bpftrace"
+binutils procps curl libc6-dbg bpftrace git"
+
+# Real programs the end-to-end tests profile (tests/e2e/go_node_exporter.sh).
+PKGS="$PKGS prometheus-node-exporter"
+
+# TCP metrics and span tests (tests/e2e/net_*.sh, tests/e2e/spans_*.sh): real
+# servers and their own clients, the kernel's and the servers' own counters
+# as oracles, promtool and a Prometheus server to check /metrics, jq to read
+# the API's JSON.  The tests start their own nginx, redis, MariaDB and
+# PostgreSQL on random loopback ports with their own config files and data
+# directories; the system services these packages install are never used.
+PKGS="$PKGS nginx redis-server redis-tools apache2-utils iproute2 prometheus jq
+mariadb-server mariadb-client sysbench postgresql postgresql-contrib"
 
 # The BTF archive (btf-archive/btfgen.sh: zstd, pahole from dwarves, lz4
 # for LZ4-compressed kernels) and the kernel matrix in qemu
@@ -44,6 +56,17 @@ fi
 echo "setup-deps: installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# Server packages (nginx, redis, MariaDB, PostgreSQL, prometheus, node
+# exporter) start their system service when
+# installed; Ember's tests never use those, so keep them from starting
+# (policy-rc.d, Debian's switch for this), unless the machine has its own.
+policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	policy=/usr/sbin/policy-rc.d
+	printf '#!/bin/sh\nexit 101\n' > "$policy"
+	chmod 755 "$policy"
+	trap 'rm -f "$policy"' EXIT
+fi
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing
 echo "setup-deps: done"

@@ -1,8 +1,8 @@
 /*
  * api.js - talking to Ember's JSON API (documented in src/server/api.c).
  *
- * A selection is {service, version, from, to} (empty fields select
- * everything); two-sided endpoints take the same fields prefixed "a." and
+ * A selection is {service, version, from, to, endpoint} (empty fields
+ * select everything); two-sided endpoints take the same fields prefixed "a." and
  * "b." (/api/diff) or plain and "base." (/api/top).  Requests that a newer
  * one replaced are dropped by the caller through the sequence numbers kept
  * here, so a slow answer never overwrites a fresh one.
@@ -17,6 +17,7 @@
     if (sel.version) p.set(prefix + 'version', sel.version);
     if (sel.from) p.set(prefix + 'from', String(Math.floor(sel.from)));
     if (sel.to) p.set(prefix + 'to', String(Math.ceil(sel.to)));
+    if (sel.endpoint) p.set(prefix + 'endpoint', sel.endpoint);
     return p;
   }
 

@@ -18,7 +18,7 @@
 (function (E) {
   const RANGES = { '15m': 15 * 60e3, '1h': 3600e3, '6h': 6 * 3600e3, '24h': 86400e3, '7d': 7 * 86400e3, all: 0 };
   const DEFAULTS = {
-    svc: '', ver: '', cmp: '', r: '24h', from: 0, to: 0, afrom: 0, ato: 0, view: 'flame',
+    svc: '', ver: '', cmp: '', r: '24h', from: 0, to: 0, afrom: 0, ato: 0, view: 'flame', ep: '',
     q: '', z: [], fn: '', sort: '', pal: 'rb', by: 'delta', neg: false,
   };
   const VIEWS = ['flame', 'top', 'sandwich'];
@@ -56,6 +56,7 @@
     s.svc = p.get('s') || '';
     s.ver = p.get('v') || '';
     s.cmp = p.get('cmp') || '';
+    s.ep = p.get('ep') || '';
     s.r = p.get('r') in RANGES ? p.get('r') : DEFAULTS.r;
     for (const k of ['from', 'to', 'afrom', 'ato']) s[k] = Math.max(0, parseInt(p.get(k), 10) || 0);
     s.view = VIEWS.includes(p.get('view')) ? p.get('view') : 'flame';
@@ -77,6 +78,7 @@
     put('s', S.svc);
     put('v', S.ver);
     put('cmp', S.cmp);
+    put('ep', S.ep);
     if (S.r !== DEFAULTS.r) p.set('r', S.r);
     put('from', S.from);
     put('to', S.to);
@@ -107,24 +109,26 @@
     return { from: Date.now() - span, to: 0 };
   }
 
+  /* The selection (B); ep: the CPU of one endpoint's requests (from the Requests tab). */
   function selB() {
     const w = S.from ? { from: S.from, to: S.to } : windowRange();
-    return { service: S.svc, version: S.ver, from: w.from, to: w.to };
+    return { service: S.svc, version: S.ver, from: w.from, to: w.to, endpoint: S.ep };
   }
 
   /* The baseline, or null when not comparing. */
   function selA() {
     if (S.cmp.startsWith('v:')) {
       const w = S.from ? { from: S.from, to: S.to } : windowRange();
-      return { service: S.svc, version: S.cmp.slice(2), from: w.from, to: w.to };
+      return { service: S.svc, version: S.cmp.slice(2), from: w.from, to: w.to, endpoint: S.ep };
     }
-    if (S.cmp === 'range' && S.afrom) return { service: S.svc, version: S.ver, from: S.afrom, to: S.ato };
+    if (S.cmp === 'range' && S.afrom) return { service: S.svc, version: S.ver, from: S.afrom, to: S.ato, endpoint: S.ep };
     return null;
   }
 
   function sideLabel(sel) {
     if (!sel) return '';
     let s = (sel.service || 'all services') + ' ' + (sel.version || 'all versions');
+    if (sel.endpoint) s += ' \u00b7 serving ' + sel.endpoint;
     if (S.cmp === 'range' && sel.from) s += ' ' + E.timeLabel(sel.from, 86400e3) + '\u2013' + E.timeLabel(sel.to || Date.now(), 86400e3);
     return s;
   }
@@ -588,7 +592,7 @@
   /* ---- wiring ---- */
 
   ui.service.addEventListener('change', () => {
-    Object.assign(S, { svc: ui.service.value, ver: '', cmp: S.cmp === 'range' ? 'range' : '', z: [], fn: '' });
+    Object.assign(S, { svc: ui.service.value, ver: '', cmp: S.cmp === 'range' ? 'range' : '', z: [], fn: '', ep: '' });
     changed();
   });
   ui.version.addEventListener('change', () => {
@@ -613,7 +617,7 @@
     changed();
   });
   ui.range.addEventListener('change', () => {
-    Object.assign(S, { r: ui.range.value, from: 0, to: 0, afrom: 0, ato: 0 });
+    Object.assign(S, { r: ui.range.value, from: 0, to: 0, afrom: 0, ato: 0, ep: '' });
     changed();
   });
   ui.refresh.addEventListener('click', async () => {
@@ -711,6 +715,6 @@
   });
   for (const v of Object.keys(E.diff.PALETTES)) option(ui.palette, v, E.diff.PALETTES[v].label);
 
-  E.app = { state: () => S, flame, sandwich, timeline };
+  E.app = { state: () => S, selection: selB, flame, sandwich, timeline };
   start();
 })(window.Ember = window.Ember || {});

@@ -1,11 +1,10 @@
 /*
  * reports.js - the Reports tab: the regression reports `ember report` saved.
  *
- * A tab of its own next to the views of app.js, kept apart from app.js's
- * state: choosing it hides the views and lists GET api/reports (newest
- * first); each report opens as the self-contained page api/reports/ID (its
- * findings link back to this page's diff view), or as JSON.  Choosing any
- * other tab, or a change of the URL hash, hides the list again.
+ * A tab of its own next to the views of app.js (sidetab.js): it lists GET
+ * api/reports (newest first); each report opens as the self-contained page
+ * api/reports/ID (its findings link back to this page's diff view), or as
+ * JSON.
  */
 'use strict';
 
@@ -16,9 +15,6 @@
   const table = $('reports');
   const empty = $('reports-empty');
   if (!tab || !view || !table) return;
-
-  const VIEW_IDS = ['view-flame', 'view-top', 'view-sandwich'];
-  let shown = false;
 
   function day(ms) {
     const d = new Date(ms);
@@ -85,7 +81,7 @@
       const resp = await fetch('api/reports?limit=200', { cache: 'no-store' });
       const body = await resp.json();
       if (!resp.ok) throw new Error(body.error || 'HTTP ' + resp.status);
-      if (!shown) return;
+      if (!side.shown()) return;
       render(body.reports || []);
       if (status) {
         const n = (body.reports || []).length;
@@ -100,46 +96,11 @@
     }
   }
 
-  function show() {
-    shown = true;
-    for (const id of VIEW_IDS) if ($(id)) $(id).hidden = true;
-    for (const id of ['legend', 'crumbs']) if ($(id)) $(id).hidden = true;
-    for (const t of document.querySelectorAll('.tabs [role=tab]')) {
-      const on = t === tab;
-      t.setAttribute('aria-selected', String(on));
-      t.classList.toggle('active', on);
-    }
-    view.hidden = false;
-    const hint = $('hint');
-    if (hint) {
-      hint.textContent = 'Reports made by `ember report` (daily with --install-cron). ' +
-        'Each finding in a report links to the diff view that shows it.';
-    }
-    if ($('match')) $('match').textContent = '';
-    load();
-  }
-
-  function hide() {
-    if (!shown) return;
-    shown = false;
-    view.hidden = true;
-    tab.classList.remove('active');
-    tab.setAttribute('aria-selected', 'false');
-  }
-
-  tab.addEventListener('click', show);
-  /* app.js's tabs show their views themselves; the list just steps aside */
-  for (const t of document.querySelectorAll('.tabs [data-view]')) t.addEventListener('click', hide, true);
-  window.addEventListener('hashchange', () => {
-    if (shown) {
-      hide();
-      /* let app.js show its view again */
-      if (E.app && E.app.state) {
-        const v = E.app.state().view;
-        const el = $('view-' + v);
-        if (el) el.hidden = false;
-      }
-    }
+  const side = E.sideTab({
+    tab, view, load,
+    hint: 'Reports made by `ember report` (daily with --install-cron). ' +
+      'Each finding in a report links to the diff view that shows it.',
   });
-  E.reports = { show, hide, load };
+
+  E.reports = { show: side.show, hide: side.hide, load };
 })(window.Ember = window.Ember || {});

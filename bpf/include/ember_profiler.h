@@ -44,6 +44,7 @@ struct ember_stack_key {
 	__u32 pid;            /* tgid: the process */
 	__s32 kernel_stack_id; /* id in the kstacks map, < 0 when none */
 	__u64 user_stack_hash; /* key in the ustacks map, 0 when none */
+	__u64 req_id;         /* request the thread was serving (ember_spans.h), 0 = none */
 };
 
 struct ember_user_stack {
@@ -98,6 +99,9 @@ enum ember_stat {
 	EMBER_STAT_COMPLETE,       /* stacks that reached the root */
 	EMBER_STAT_TAIL_CALLS,     /* tail calls taken */
 	EMBER_STAT_SNAPSHOTS,      /* validation snapshots sent */
+	EMBER_STAT_GO_SWITCHES,    /* Go stack switches crossed (g0 -> goroutine, vDSO, signal) */
+	EMBER_STAT_GO_SWITCH_FAILED, /* a Go stack switch that could not be crossed */
+	EMBER_STAT_CODE_MAPPED,    /* files mapped executable: tables loaded at once */
 	EMBER_STAT__COUNT,
 };
 
@@ -108,6 +112,7 @@ static const char *const ember_stat_names[EMBER_STAT__COUNT] = {
 	"kstack_error",   "map_full",       "no_proc",         "no_mapping",
 	"no_row",         "unsupported",    "no_shard",        "fp_frames",
 	"cfi_frames",     "complete",       "tail_calls",      "snapshots",
+	"go_switches",    "go_switch_failed", "code_mapped",
 };
 #endif
 

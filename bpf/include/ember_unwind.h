@@ -32,7 +32,38 @@ enum ember_cfa_rule {
 	EMBER_CFA_GAP = 6,          /* no FDE covers this pc (between functions) */
 	EMBER_CFA_SIGNAL = 7,       /* signal trampoline (__restore_rt): registers in the ucontext */
 	EMBER_CFA_RSP_X8 = 8,       /* CFA = rsp + cfa_offset * 8 (frames over 64 KiB) */
+	EMBER_CFA_GO_SWITCH = 9,    /* Go stack switch: continue on the goroutine (cfa_offset:
+				       enum ember_go_switch), struct ember_go_runtime */
+	EMBER_CFA_GO_SIGTRAMP = 10, /* runtime.sigtramp: ucontext at CFA = rsp + cfa_offset */
 };
+
+/*
+ * Go functions that leave one stack for another (EMBER_CFA_GO_SWITCH rows).
+ * Go's own traceback crosses them from the system stack (g0) to the
+ * goroutine that was running (m.curg); so does the unwinder, with the
+ * offsets of struct ember_go_runtime.  The row's cfa_offset holds how to
+ * cross (low 2 bits) and the function's own CFA offset from rsp (the rest:
+ * SP-delta + 8), for samples taken before the switch:
+ *   SYSTEMSTACK  runtime.systemstack, asmcgocall: curg.sched.sp points at the
+ *                return address into the caller (sched.pc is the fake
+ *                systemstack_switch, skipped)
+ *   SCHED        runtime.mcall, morestack: curg.sched.{pc,sp,bp} are the
+ *                caller's return address and registers; on g0 without a
+ *                goroutine (mcall(park_m) dropped it) the root of g0
+ *   VDSO         runtime.nanotime1, time.now, walltime: m.vdsoPC/vdsoSP are
+ *                the caller's return address and stack pointer
+ *   GOGO         runtime.gogo: still on g0, an ordinary frame; once g is the
+ *                goroutine it resumes, continue at g.sched.pc (resuming)
+ */
+enum ember_go_switch {
+	EMBER_GO_SWITCH_SYSTEMSTACK = 0,
+	EMBER_GO_SWITCH_SCHED = 1,
+	EMBER_GO_SWITCH_VDSO = 2,
+	EMBER_GO_SWITCH_GOGO = 3,
+};
+#define EMBER_GO_SWITCH_HOW(off) ((off) & 3)
+#define EMBER_GO_SWITCH_CFA(off) ((off) >> 2)
+#define EMBER_GO_SWITCH_OFFSET(how, cfa) ((__u16)((how) | ((cfa) << 2)))
 
 /* Where the caller's rbp is (high 4 bits of kind). */
 enum ember_rbp_rule {
@@ -115,6 +146,19 @@ struct ember_index_value {
 	__u32 first; /* first element in the shard */
 	__u32 count; /* elements of this chunk (rows / 2, rounded up) */
 	__u32 pad;
+};
+
+/*
+ * Where a Go binary keeps its runtime state, for EMBER_CFA_GO_SWITCH: the
+ * current g at fs_base + tls_g, and field offsets in runtime.g, runtime.m
+ * and runtime.gobuf (from the binary's DWARF, or decoded from the runtime's
+ * own instructions; src/symbolizer/goruntime.c).  Keyed by exe_id.
+ */
+struct ember_go_runtime {
+	__s32 tls_g;                              /* g = *(fs_base + tls_g), -8 on linux/amd64 */
+	__u16 g_m, g_sched_sp, g_sched_pc, g_sched_bp; /* g.m, g.sched.{sp,pc,bp} */
+	__u16 m_g0, m_curg, m_vdso_sp, m_vdso_pc;  /* m.g0, m.curg, m.vdsoSP, m.vdsoPC */
+	__u16 pad;
 };
 
 #define EMBER_ROW_CFA(row) ((row)->kind & 0x0f)

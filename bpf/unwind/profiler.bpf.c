@@ -36,7 +36,9 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 
+#include "ember_bpf_helpers.h"
 #include "ember_profiler.h"
+#include "ember_spans.h"
 #include "ember_unwind.h"
 #include "kernel_types.h"
 
@@ -44,13 +46,13 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define FRAMES_PER_STEP 8
 #define MAX_STEPS (EMBER_MAX_USER_DEPTH / FRAMES_PER_STEP + 1)
+#define MAX_GO_SWITCHES 3 /* per sample: more would be a loop through garbage */
 #define REFRESH_INTERVAL_NS (1000ULL * 1000 * 1000) /* per pid, at most once a second */
 
 /* Set by user space before load. */
 const volatile __u8 filter_pids = 0;      /* 1: only pids in the `pids` map */
 const volatile __u32 thread_size = 16384; /* x86_64 THREAD_SIZE (no KASAN) */
 const volatile __u32 snapshot_every = 0;  /* validation: snapshot every Nth sample, 0 = off */
-const volatile __u8 have_probe_read_user = 0; /* 5.5 */
 const volatile __u8 have_task_pt_regs = 0;    /* 5.15, and the kernel built with BTF */
 
 /* Flipped by user space (0 or 1) to double-buffer the aggregation maps. */
@@ -137,8 +139,19 @@ struct {
 	__type(value, struct ember_unwind_rule);
 } rules SEC(".maps");
 
+/* exe_id -> where that Go binary keeps g, m and the saved registers (user space). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct ember_go_runtime);
+} go_runtimes SEC(".maps");
+
 struct unwind_state {
 	__u64 ip, sp, bp;    /* registers of the frame being unwound */
+	__u64 fs_base;       /* the thread's fs base (Go's g is below it), 0 = not read yet */
+	__u32 go_switched;   /* Go stack switches crossed (a vDSO call inside systemstack: 2) */
+	__u32 pad;
 	__u64 ip0, sp0, bp0; /* registers at the sample (validation) */
 	__u64 hash;          /* running hash of the pcs */
 	struct ember_stack_key key;
@@ -170,7 +183,13 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
-/* pid -> time of the last refresh request, so requests are rate-limited. */
+/*
+ * pid -> time of the last refresh request, so requests are rate-limited.
+ * It also lists the pids user space was told about (refresh or exec: 0
+ * then), whose exits are reported even when they are not in `procs` yet:
+ * the agent holds state for them.  An exit removes the pid; LRU bounds the
+ * rest (a pid pushed out still has its exit found by the agent's sweep).
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 8192);
@@ -190,6 +209,15 @@ struct {
 	__uint(value_size, sizeof(__u32));
 } snapshots SEC(".maps");
 
+/*
+ * Per-endpoint CPU (bpf/spans/, ember_spans.h): the request a thread is
+ * serving goes into the sample's key; user space finds the request's
+ * endpoint when it drains the sample, by then parsed.  Both are the span
+ * object's maps, shared by file descriptor (bpf_map__reuse_fd) before load;
+ * unshared, they stay empty.
+ */
+EMBER_SPAN_SHARED_MAPS;
+
 /* Slot 0: ember_unwind_step (filled by user space after load). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
@@ -202,18 +230,7 @@ struct {
 
 static __always_inline void count_stat(__u32 which)
 {
-	__u64 *v = bpf_map_lookup_elem(&stats, &which);
-
-	if (v)
-		__sync_fetch_and_add(v, 1);
-}
-
-/* bpf_probe_read_user appeared in 5.5; older kernels only have bpf_probe_read. */
-static __always_inline long read_user(void *dst, __u32 size, const void *src)
-{
-	if (have_probe_read_user)
-		return bpf_probe_read_user(dst, size, src);
-	return bpf_probe_read(dst, size, src);
+	ember_count(&stats, which);
 }
 
 static __always_inline void send_event(void *ctx, __u32 type, __u32 pid)
@@ -223,16 +240,25 @@ static __always_inline void send_event(void *ctx, __u32 type, __u32 pid)
 	bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, &ev, sizeof(ev));
 }
 
-/* Ask user space to (re)load a process's mappings, at most once a second. */
-static __always_inline void request_refresh(void *ctx, __u32 pid)
+/*
+ * Ask user space to (re)load a process's mappings, at most once a second
+ * unless `now_please` (the process just mapped code: the request that
+ * matters most, rare).
+ */
+static __always_inline void refresh(void *ctx, __u32 pid, int now_please)
 {
 	__u64 now = bpf_ktime_get_ns();
 	__u64 *last = bpf_map_lookup_elem(&refresh_sent, &pid);
 
-	if (last && now - *last < REFRESH_INTERVAL_NS)
+	if (!now_please && last && now - *last < REFRESH_INTERVAL_NS)
 		return;
 	bpf_map_update_elem(&refresh_sent, &pid, &now, BPF_ANY);
 	send_event(ctx, EMBER_EVENT_REFRESH, pid);
+}
+
+static __always_inline void request_refresh(void *ctx, __u32 pid)
+{
+	refresh(ctx, pid, 0);
 }
 
 /*
@@ -387,9 +413,143 @@ static __always_inline enum step_result step_signal_frame(struct unwind_state *s
 	return STEP_NEXT;
 }
 
+/* Read a pointer-sized Go runtime field; 0 when unreadable. */
+static __always_inline __u64 go_read(__u64 base, __u32 off)
+{
+	__u64 v = 0;
+
+	if (!base || read_user(&v, sizeof(v), (void *)(base + off)))
+		return 0;
+	return v;
+}
+
+/* An ordinary frame at CFA = rsp + cfa: the return address is at CFA - 8. */
+static __always_inline enum step_result step_rsp_frame(struct unwind_state *st, __u64 cfa)
+{
+	__u64 ra;
+
+	if (read_user(&ra, sizeof(ra), (void *)(cfa - 8))) {
+		count_stat(EMBER_STAT_USER_READ_FAULT);
+		return STEP_ERROR;
+	}
+	st->ip = ra;
+	st->sp = cfa;
+	count_stat(EMBER_STAT_CFI_FRAMES);
+	return STEP_NEXT;
+}
+
+/*
+ * A Go function that switches stacks (enum ember_go_switch,
+ * bpf/include/ember_unwind.h): continue where Go's traceback does, on the
+ * goroutine that was running (m.curg), or at the caller saved before a
+ * vDSO call.  A sample taken before the switch is an ordinary frame at the
+ * row's CFA offset.
+ */
+static __always_inline enum step_result step_go_switch(struct unwind_state *st, __u32 exe_id,
+						       __u16 off, __u32 exact)
+{
+	const struct ember_go_runtime *rt = bpf_map_lookup_elem(&go_runtimes, &exe_id);
+	__u32 how = EMBER_GO_SWITCH_HOW(off);
+	__u64 frame_cfa = st->sp + EMBER_GO_SWITCH_CFA(off);
+
+	if (!rt || st->go_switched >= MAX_GO_SWITCHES)
+		goto fail;
+	if (!st->fs_base) {
+		struct task_struct___ember *task = (void *)bpf_get_current_task();
+		st->fs_base = BPF_CORE_READ(task, thread.fsbase);
+	}
+	__u64 g = 0;
+	if (!st->fs_base ||
+	    read_user(&g, sizeof(g), (void *)(st->fs_base + (__s64)rt->tls_g)))
+		goto fail;
+	__u64 m = go_read(g, rt->g_m);
+	if (!m)
+		goto fail;
+	if (how == EMBER_GO_SWITCH_VDSO) {
+		__u64 sp = go_read(m, rt->m_vdso_sp);
+		__u64 pc = go_read(m, rt->m_vdso_pc);
+		if (sp && pc) {
+			st->sp = sp;
+			st->ip = pc;
+			goto crossed;
+		}
+		/* not in the vDSO call: the prologue or epilogue, where rbp tells */
+		if (exact && st->bp > st->sp && st->bp - st->sp <= 64)
+			return step_frame_pointer(st);
+		return step_rsp_frame(st, frame_cfa);
+	}
+	/*
+	 * On the system stack?  Decided by where rsp is, not by which g the
+	 * thread-local slot holds: in a signal handler that is gsignal, while
+	 * the interrupted frames we are walking may be g0's or the goroutine's.
+	 * g.stack {lo, hi} is the first field of every Go release's runtime.g.
+	 */
+	__u64 curg = go_read(m, rt->m_curg);
+	__u64 g0 = go_read(m, rt->m_g0);
+	__u64 lo = go_read(g0, 0), hi = go_read(g0, 8);
+	int on_g0 = lo && st->sp >= lo && st->sp <= hi;
+	if (how == EMBER_GO_SWITCH_GOGO) {
+		if (on_g0)
+			return step_rsp_frame(st, frame_cfa);
+		/*
+		 * gogo has moved to the goroutine it resumes (g, now in the
+		 * thread-local slot) at g.sched.pc: rsp and rbp are loaded
+		 * from g.sched, which is then cleared.  The pc is a resume
+		 * point, looked up as is.
+		 */
+		__u64 sp = go_read(g, rt->g_sched_sp);
+		if (sp) {
+			st->bp = go_read(g, rt->g_sched_bp);
+			st->sp = sp;
+		}
+		st->ip = go_read(g, rt->g_sched_pc);
+		if (!st->ip)
+			goto fail;
+		st->exact_pc = 1;
+		goto crossed;
+	}
+	if (!on_g0)
+		return step_rsp_frame(st, frame_cfa);
+	if (!curg)
+		return STEP_DONE; /* no goroutine (mcall(park_m) dropped it): g0's root */
+	__u64 sp = go_read(curg, rt->g_sched_sp);
+	if (!sp)
+		goto fail;
+	st->bp = go_read(curg, rt->g_sched_bp);
+	if (how == EMBER_GO_SWITCH_SYSTEMSTACK) {
+		/* sched.pc is the fake systemstack_switch; sp points at the real return address */
+		if (read_user(&st->ip, sizeof(st->ip), (void *)sp))
+			goto fail;
+		st->sp = sp + 8;
+	} else {
+		st->ip = go_read(curg, rt->g_sched_pc);
+		st->sp = sp;
+	}
+crossed:
+	st->go_switched++;
+	count_stat(EMBER_STAT_GO_SWITCHES);
+	return STEP_NEXT;
+fail:
+	count_stat(EMBER_STAT_GO_SWITCH_FAILED);
+	return STEP_ERROR;
+}
+
+/*
+ * runtime.sigtramp, Go's signal handler entry: the kernel's ucontext sits at
+ * its CFA (just above the restorer's address), so the interrupted registers
+ * are read from there, as for __restore_rt.
+ */
+static __always_inline enum step_result step_go_sigtramp(struct unwind_state *st, __u16 cfa_off)
+{
+	st->sp += cfa_off; /* the ucontext, where step_signal_frame expects it */
+	count_stat(EMBER_STAT_GO_SWITCHES);
+	return step_signal_frame(st);
+}
+
 /* One frame from a CFI rule. */
 static __always_inline enum step_result step_row(struct unwind_state *st,
-						 const struct ember_unwind_rule *row)
+						 const struct ember_unwind_rule *row, __u32 exe_id,
+						 __u32 exact)
 {
 	__u64 cfa, ra;
 
@@ -413,6 +573,10 @@ static __always_inline enum step_result step_row(struct unwind_state *st,
 		break;
 	case EMBER_CFA_SIGNAL:
 		return step_signal_frame(st);
+	case EMBER_CFA_GO_SWITCH:
+		return step_go_switch(st, exe_id, row->cfa_offset, exact);
+	case EMBER_CFA_GO_SIGTRAMP:
+		return step_go_sigtramp(st, row->cfa_offset);
 	case EMBER_CFA_GAP:
 		count_stat(EMBER_STAT_NO_ROW);
 		return STEP_ERROR;
@@ -463,7 +627,7 @@ static __always_inline enum step_result step_frame_at(void *ctx, struct unwind_s
 	const struct ember_unwind_rule *rule = find_rule(m, pc - m->bias);
 	if (!rule)
 		return STEP_ERROR;
-	return step_row(st, rule);
+	return step_row(st, rule, m->exe_id, exact);
 }
 
 static __always_inline void push_pc(struct unwind_state *st, __u64 pc)
@@ -635,11 +799,15 @@ int ember_profile(struct bpf_perf_event_data *ctx)
 	st->key.pid = tgid;
 	st->key.kernel_stack_id = -1;
 	st->key.user_stack_hash = 0;
+	__u64 *req = bpf_map_lookup_elem(&span_threads, &tid);
+	st->key.req_id = req ? *req : 0; /* its endpoint is looked up when drained */
 	st->steps = 0;
 	st->exact_pc = 1;
 	st->hash = 0xcbf29ce484222325ULL;
 	st->stack.depth = 0;
 	st->stack.flags = 0;
+	st->fs_base = 0;
+	st->go_switched = 0;
 	bpf_get_current_comm(st->comm, sizeof(st->comm));
 
 	long kid = st->gen ? bpf_get_stackid(ctx, &kstacks1, 0) : bpf_get_stackid(ctx, &kstacks0, 0);
@@ -684,7 +852,9 @@ int ember_process_exit(void *ctx)
 	if ((__u32)pid_tgid != (__u32)(pid_tgid >> 32))
 		return 0; /* a thread, not the process */
 	__u32 pid = pid_tgid >> 32;
-	if (!bpf_map_lookup_elem(&procs, &pid))
+	/* delete first: its result says whether user space heard of the pid */
+	int told = bpf_map_delete_elem(&refresh_sent, &pid) == 0;
+	if (!told && !bpf_map_lookup_elem(&procs, &pid))
 		return 0;
 	send_event(ctx, EMBER_EVENT_EXIT, pid);
 	return 0;
@@ -701,8 +871,71 @@ int ember_process_exec(void *ctx)
 	 * The new image's libraries are mapped after exec: the first pc in
 	 * one of them must get its refresh at once, not wait out a rate limit
 	 * run down by the process before exec (the forking parent's copy).
+	 * Time 0 clears the limit and keeps the pid listed as told.
 	 */
-	bpf_map_delete_elem(&refresh_sent, &pid);
+	__u64 never = 0;
+	bpf_map_update_elem(&refresh_sent, &pid, &never, BPF_ANY);
 	send_event(ctx, EMBER_EVENT_EXEC, pid);
 	return 0;
 }
+
+/*
+ * Code mapped from a file (the dynamic loader mapping libraries after exec,
+ * dlopen): user space loads the new mapping's table right away, so the
+ * process's first milliseconds are unwound by table too.  The enter side
+ * notes the thread when prot has PROT_EXEC and a file backs the mapping;
+ * the exit side asks for the refresh once the mapping exists.  Attached
+ * where syscall tracepoints exist (tracefs); otherwise the first sample
+ * outside the known mappings asks for it (REFRESH_INTERVAL_NS).
+ */
+struct syscall_enter_args {
+	__u64 common;
+	long id;
+	unsigned long args[6];
+};
+
+struct syscall_exit_args {
+	__u64 common;
+	long id;
+	long ret;
+};
+
+#define PROT_EXEC_ 0x4
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} mapping_code SEC(".maps");
+
+SEC("tracepoint/syscalls/sys_enter_mmap")
+int ember_mmap_enter(struct syscall_enter_args *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid, pid = pid_tgid >> 32;
+	__u8 one = 1;
+
+	if (!(ctx->args[2] & PROT_EXEC_) || (int)ctx->args[4] < 0)
+		return 0;
+	if (filter_pids && !bpf_map_lookup_elem(&pids, &pid))
+		return 0;
+	bpf_map_update_elem(&mapping_code, &tid, &one, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_mmap")
+int ember_mmap_exit(struct syscall_exit_args *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+
+	if (bpf_map_delete_elem(&mapping_code, &tid) != 0)
+		return 0;
+	if (ctx->ret < 0 && ctx->ret > -4096)
+		return 0; /* the mmap failed */
+	count_stat(EMBER_STAT_CODE_MAPPED);
+	refresh(ctx, pid_tgid >> 32, 1);
+	return 0;
+}
+

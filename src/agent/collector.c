@@ -11,16 +11,21 @@
  * Targets are cached per pid: reading /proc/PID/environ and the executable's
  * build-id happens once per process, not once per sample, and the names are
  * kept across profiles, so the samples drained after a process exited still
- * carry its service and version.
+ * carry its service and version.  The cache is bounded (PID_SLOTS slots,
+ * direct-mapped: a pid takes the slot of another, counted as an eviction)
+ * and the agent empties a pid's slot when the process has exited and its
+ * samples are drained (ember_collector_forget).
  */
 #include "agent/collector.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent/target.h"
 #include "core/log.h"
+#include "spans/endpoint.h"
 
 #define MAX_FRAMES (EMBER_MAX_KERNEL_DEPTH + EMBER_MAX_USER_DEPTH * 4 + 2)
 #define PID_SLOTS 8192 /* direct-mapped cache of pid -> target id */
@@ -47,6 +52,8 @@ struct ember_collector {
 	struct pid_entry pids[PID_SLOTS];
 	uint32_t frames[MAX_FRAMES];
 	struct ember_collector_stats stats;
+	const char *(*endpoint_name)(uint32_t id, void *arg);
+	void *endpoint_arg;
 };
 
 struct ember_collector *ember_collector_new(struct ember_symbolizer *sym)
@@ -156,6 +163,27 @@ static bool same_str(const char *a, const char *b)
  * process exited (its last samples are drained after it is gone), unless
  * the pid now runs another executable.
  */
+/*
+ * The names of a live process, read fresh (environment, Go build info,
+ * cgroup, ...): into *t, whose strings point into info, names and exe_buf.
+ */
+static void fresh_target(struct ember_collector *c, uint32_t pid, const char *comm,
+			 const struct ember_process_info *info, const char *exe,
+			 struct ember_target_names *names, struct ember_target *t)
+{
+	comm = info->comm && info->comm[0] ? info->comm : comm;
+	ember_target_names(pid, comm, exe, info->build_id, c->services, names);
+	*t = (struct ember_target){
+		.pid = pid,
+		.comm = comm,
+		.exe = exe,
+		.service = names->service,
+		.version = names->version,
+		.build_id = info->build_id,
+		.labels = names->labels[0] ? names->labels : NULL,
+	};
+}
+
 static uint32_t target_of(struct ember_collector *c, const struct ember_raw_sample *s)
 {
 	struct pid_entry *e = &c->pids[s->pid % PID_SLOTS];
@@ -174,25 +202,17 @@ static uint32_t target_of(struct ember_collector *c, const struct ember_raw_samp
 		k = NULL; /* the pid was reused or exec'd another program */
 
 	struct ember_target fresh;
-	if (!k) {
-		const char *comm = info.comm && info.comm[0] ? info.comm : s->comm;
-		ember_target_names(s->pid, comm, exe, info.build_id, c->services, &names);
-		fresh = (struct ember_target){
-			.pid = s->pid,
-			.comm = comm,
-			.exe = exe,
-			.service = names.service,
-			.version = names.version,
-			.build_id = info.build_id,
-			.labels = names.labels[0] ? names.labels : NULL,
-		};
-	}
+	if (!k)
+		fresh_target(c, s->pid, s->comm, &info, exe, &names, &fresh);
 	const struct ember_target *t = k ? &k->t : &fresh;
 	uint32_t id = ember_profile_target(c->profile, t);
 	if (id == UINT32_MAX)
 		return id;
-	if (e->pid != s->pid)
+	if (e->pid != s->pid) {
 		c->stats.processes++;
+		if (e->known)
+			c->stats.evictions++;
+	}
 	if (!k) {
 		/* remember only what was read from a live process */
 		struct known_target *nk = alive ? known_new(t) : NULL;
@@ -203,6 +223,57 @@ static uint32_t target_of(struct ember_collector *c, const struct ember_raw_samp
 	e->target = id;
 	e->generation = c->generation;
 	return id;
+}
+
+void ember_collector_set_endpoint_namer(struct ember_collector *c,
+					const char *(*fn)(uint32_t id, void *arg), void *arg)
+{
+	c->endpoint_name = fn;
+	c->endpoint_arg = arg;
+}
+
+/* The target of a sample taken while its thread served an endpoint: + "endpoint=NAME". */
+static uint32_t endpoint_target(struct ember_collector *c, uint32_t target, uint32_t endpoint)
+{
+	const char *name = c->endpoint_name ? c->endpoint_name(endpoint, c->endpoint_arg) : NULL;
+	char label[1024], labels[1400];
+
+	if (!name)
+		return target;
+	struct ember_target t = c->profile->targets[target];
+	snprintf(labels, sizeof(labels), "%s%s%s", t.labels ? t.labels : "",
+		 t.labels && *t.labels ? "," : "", ember_endpoint_label(name, label, sizeof(label)));
+	t.labels = labels;
+	uint32_t id = ember_profile_target(c->profile, &t);
+	return id == UINT32_MAX ? target : id;
+}
+
+bool ember_collector_describe(struct ember_collector *c, uint32_t pid, const char *comm,
+			      struct ember_target *t)
+{
+	struct pid_entry *e = &c->pids[pid % PID_SLOTS];
+	struct ember_process_info info = {0};
+	struct ember_target_names names;
+	char exe_buf[4096];
+
+	if (e->pid == pid && e->known) {
+		*t = e->known->t;
+		return true;
+	}
+	if (ember_symbolizer_process(c->sym, pid, &info) != 0)
+		return false;
+	const char *exe = strip_deleted(info.exe, exe_buf, sizeof(exe_buf));
+	struct ember_target fresh;
+	fresh_target(c, pid, comm, &info, exe, &names, &fresh);
+	struct known_target *k = known_new(&fresh);
+	if (!k)
+		return false;
+	known_free(e->known);
+	e->known = k;
+	e->pid = pid;
+	e->generation = 0; /* the slot's profile target id belonged to another pid */
+	*t = k->t;
+	return true;
 }
 
 void ember_collector_add(const struct ember_raw_sample *s, void *arg)
@@ -216,6 +287,8 @@ void ember_collector_add(const struct ember_raw_sample *s, void *arg)
 	uint32_t target = target_of(c, s);
 	if (target == UINT32_MAX)
 		return;
+	if (s->endpoint)
+		target = endpoint_target(c, target, s->endpoint);
 
 	for (uint32_t i = 0; i < s->kernel_depth && n < MAX_FRAMES; i++) {
 		int got = ember_symbolize_kernel(c->sym, s->kernel_pcs[i], c->profile, c->frames + n,
@@ -280,6 +353,17 @@ void ember_collector_add(const struct ember_raw_sample *s, void *arg)
 		c->stats.samples += s->count;
 		c->stats.stacks++;
 	}
+}
+
+void ember_collector_forget(struct ember_collector *c, uint32_t pid)
+{
+	struct pid_entry *e = &c->pids[pid % PID_SLOTS];
+
+	if (e->pid != pid)
+		return;
+	known_free(e->known);
+	memset(e, 0, sizeof(*e));
+	c->stats.forgotten++;
 }
 
 void ember_collector_stats(const struct ember_collector *c, struct ember_collector_stats *st)

@@ -307,6 +307,41 @@ int ember_maps_read_pid(uint32_t pid, enum ember_maps_filter filter, struct embe
 	return err == -ENOENT ? -ESRCH : err;
 }
 
+bool ember_proc_has_mm(uint32_t pid)
+{
+	char path[40], target[8];
+
+	snprintf(path, sizeof(path), "/proc/%u/exe", pid);
+	if (readlink(path, target, sizeof(target)) >= 0)
+		return true;
+	return errno != ENOENT && errno != ESRCH;
+}
+
+bool ember_proc_alive(uint32_t pid)
+{
+	char path[40], buf[512];
+	ssize_t n;
+	int fd;
+
+	if (ember_proc_has_mm(pid))
+		return true;
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno != ENOENT && errno != ESRCH;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	/* "PID (COMM) S ...": the state follows the last ')' (comm may hold one) */
+	const char *paren = strrchr(buf, ')');
+	if (!paren || paren[1] != ' ')
+		return true;
+	char state = paren[2];
+	return state != 'Z' && state != 'X' && state != 'x';
+}
+
 const struct ember_map_entry *ember_maps_find(const struct ember_maps *m, uint64_t addr)
 {
 	size_t lo = 0, hi = m->n;

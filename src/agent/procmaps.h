@@ -61,6 +61,23 @@ int ember_maps_read_pid(uint32_t pid, enum ember_maps_filter filter, struct embe
 /* Read and parse any maps-format file (tests, saved snapshots). */
 int ember_maps_read_file(const char *path, enum ember_maps_filter filter, struct ember_maps *m);
 
+/*
+ * Has pid an address space (a user process that has not yet exited)?
+ * False for a gone pid, a zombie, a kernel thread, and a process past the
+ * point in exit where its memory is released, which the kernel does before
+ * sched_process_exit: so a process found with memory after some moment
+ * exits after it.  One readlink of /proc/PID/exe; errors other than
+ * "no such file" (EACCES...) count as yes.
+ */
+bool ember_proc_has_mm(uint32_t pid);
+
+/*
+ * Is pid still running: a process with memory, or a kernel thread?  False
+ * when it is gone or a zombie.  Reads /proc/PID/stat only when
+ * ember_proc_has_mm says no.
+ */
+bool ember_proc_alive(uint32_t pid);
+
 /* The mapping containing addr (binary search; entries must be sorted), or NULL. */
 const struct ember_map_entry *ember_maps_find(const struct ember_maps *m, uint64_t addr);
 

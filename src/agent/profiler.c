@@ -15,11 +15,22 @@
  *   3. read every (key, count) of the old generation's counts map, look up
  *      its user and kernel stacks, hand them to the callback;
  *   4. delete what was read, leaving the old generation empty for the next flip.
+ *
+ * Kernel events are handled between polls and, every 10 ms, during a
+ * drain, so that a busy drain does not make a short-lived process miss
+ * its snapshot at exec.
+ *
+ * Process lifetime: every pid the agent hears of (exec, refresh request,
+ * drained sample) goes into the process tracker (proctrack.h).  An exit
+ * reported by the kernel unloads the pid's unwind tables at once (no more
+ * samples can come) and lets the tracker forget it after the next drain:
+ * exit_fn is called then, when its last samples have been symbolized.
+ * Exits the kernel did not report (lost events, exits before the agent
+ * first read the process) are found by the tracker's sweep after a drain.
  */
 #include "agent/profiler.h"
 
 #include <errno.h>
-#include <linux/membarrier.h>
 #include <linux/perf_event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,11 +43,15 @@
 #include <bpf/libbpf.h>
 
 #include "agent/kernel.h"
+#include "agent/proctrack.h"
 #include "agent/unwind_tables.h"
+#include "core/bpf_counters.h"
+#include "core/bpf_sync.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "profiler.skel.h"
 
-#define MAX_PENDING_EXITS 4096
+#define EVENTS_DURING_DRAIN_NS (10 * 1000000LL) /* kernel events handled this often in a drain */
 
 struct ember_profiler {
 	struct profiler *skel;
@@ -50,6 +65,7 @@ struct ember_profiler {
 	bool filtered;
 	bool fp_only;
 	struct bpf_link *exit_link, *exec_link;
+	struct bpf_link *mmap_links[2]; /* NULL without syscall tracepoints (tracefs) */
 	struct perf_buffer *events, *snapshots;
 	struct ember_unwind_tables *tables;
 	void (*snapshot_fn)(const struct ember_stack_snapshot *snap, void *arg);
@@ -58,8 +74,8 @@ struct ember_profiler {
 	void *exit_arg;
 	void (*refresh_fn)(uint32_t pid, bool exec, void *arg);
 	void *refresh_arg;
-	uint32_t pending_exits[MAX_PENDING_EXITS];
-	size_t n_pending_exits;
+	struct ember_proctrack *tracker;
+	uint64_t events_lost;
 };
 
 static int open_cpu_clock(int cpu, unsigned frequency)
@@ -85,22 +101,38 @@ static void on_event(void *ctx, int cpu, void *data, __u32 size)
 	switch (ev.type) {
 	case EMBER_EVENT_REFRESH:
 	case EMBER_EVENT_EXEC:
+		ember_proctrack_seen(pr->tracker, ev.pid, true, ember_monotonic_ns());
 		if (pr->tables && !pr->fp_only)
 			ember_unwind_tables_load(pr->tables, ev.pid);
 		if (pr->refresh_fn)
 			pr->refresh_fn(ev.pid, ev.type == EMBER_EVENT_EXEC, pr->refresh_arg);
 		break;
 	case EMBER_EVENT_EXIT:
-		/* unloaded after the next drain, whose samples may still need it */
-		if (pr->n_pending_exits < MAX_PENDING_EXITS)
-			pr->pending_exits[pr->n_pending_exits++] = ev.pid;
+		/* no more samples can come: the tables go now; the rest after the next drain */
+		if (pr->tables)
+			ember_unwind_tables_unload(pr->tables, ev.pid);
+		ember_proctrack_exited(pr->tracker, ev.pid);
 		break;
 	}
 }
 
 static void on_lost(void *ctx, int cpu, __u64 count)
 {
+	struct ember_profiler *pr = ctx;
+
+	pr->events_lost += count;
 	ember_debug("lost %llu kernel events on CPU %d", (unsigned long long)count, cpu);
+}
+
+/* The tracker's forget: pid exited (or was evicted) and its samples are drained. */
+static void forget_pid(uint32_t pid, void *arg)
+{
+	struct ember_profiler *pr = arg;
+
+	if (pr->tables)
+		ember_unwind_tables_unload(pr->tables, pid);
+	if (pr->exit_fn)
+		pr->exit_fn(pid, pr->exit_arg);
 }
 
 static void on_snapshot(void *ctx, int cpu, void *data, __u32 size)
@@ -170,6 +202,14 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 	pr->exit_arg = opts->exit_arg;
 	pr->refresh_fn = opts->refresh_fn;
 	pr->refresh_arg = opts->refresh_arg;
+	struct ember_proctrack_opts tops = {.max_pids = opts->max_processes,
+					    .forget = forget_pid,
+					    .arg = pr};
+	rc = ember_proctrack_new(&tops, &pr->tracker);
+	if (rc) {
+		snprintf(err, errlen, "cannot set up the process tracker: %s", strerror(-rc));
+		goto fail;
+	}
 
 	pr->kernel = opts->kernel ? opts->kernel : ember_kernel_default(err, errlen);
 	if (!pr->kernel) {
@@ -187,6 +227,11 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 	pr->skel->rodata->snapshot_every = opts->snapshot_fn ? opts->snapshot_every : 0;
 	bool mmap_maps = choose_features(pr);
 
+	if (opts->span_threads_fd > 0 && opts->span_req_endpoint_fd > 0 &&
+	    (bpf_map__reuse_fd(pr->skel->maps.span_threads, opts->span_threads_fd) ||
+	     bpf_map__reuse_fd(pr->skel->maps.span_req_endpoint, opts->span_req_endpoint_fd)))
+		ember_warn("cannot share the span maps with the profiler: CPU samples carry no "
+			   "endpoint");
 	rc = profiler__load(pr->skel);
 	if (rc) {
 		ember_kernel_load_error(pr->kernel, "profiler", rc, err, errlen);
@@ -214,6 +259,16 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 			 strerror(errno));
 		goto fail;
 	}
+	/* libraries' tables as soon as they are mapped; without tracefs, at their first sample */
+	pr->mmap_links[0] = bpf_program__attach(pr->skel->progs.ember_mmap_enter);
+	pr->mmap_links[1] = pr->mmap_links[0] ? bpf_program__attach(pr->skel->progs.ember_mmap_exit)
+					      : NULL;
+	if (!pr->mmap_links[1]) {
+		ember_debug("no syscall tracepoints for mmap (%s): new libraries get their tables "
+			    "at their first sample", strerror(errno));
+		bpf_link__destroy(pr->mmap_links[0]);
+		pr->mmap_links[0] = NULL;
+	}
 	pr->events = perf_buffer__new(bpf_map__fd(pr->skel->maps.events), 16, on_event, on_lost,
 				      pr, NULL);
 	if (!pr->events) {
@@ -237,6 +292,8 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 		.shards_fd = bpf_map__fd(pr->skel->maps.shards),
 		.rules_fd = bpf_map__fd(pr->skel->maps.rules),
 		.shard0_fd = bpf_map__fd(pr->skel->maps.shard0),
+		.go_runtimes_fd = bpf_map__fd(pr->skel->maps.go_runtimes),
+		.procs_max = bpf_map__max_entries(pr->skel->maps.procs),
 	};
 	struct ember_unwind_tables_opts topts = {.budget_bytes = opts->unwind_budget,
 						 .cache_dir = opts->unwind_cache,
@@ -254,6 +311,7 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 				 strerror(-rc));
 			goto fail;
 		}
+		ember_proctrack_seen(pr->tracker, opts->pids[i], true, ember_monotonic_ns());
 		if (!pr->fp_only)
 			ember_unwind_tables_load(pr->tables, opts->pids[i]);
 	}
@@ -327,9 +385,12 @@ void ember_profiler_close(struct ember_profiler *pr)
 	}
 	bpf_link__destroy(pr->exit_link);
 	bpf_link__destroy(pr->exec_link);
+	bpf_link__destroy(pr->mmap_links[0]);
+	bpf_link__destroy(pr->mmap_links[1]);
 	perf_buffer__free(pr->events);
 	perf_buffer__free(pr->snapshots);
 	ember_unwind_tables_free(pr->tables);
+	ember_proctrack_free(pr->tracker);
 	profiler__destroy(pr->skel);
 	free(pr->links);
 	free(pr->perf_fds);
@@ -348,22 +409,6 @@ int ember_profiler_add_pid(struct ember_profiler *pr, uint32_t pid)
 }
 
 int ember_profiler_ncpus(const struct ember_profiler *pr) { return pr->n_links; }
-
-/* Wait until every program that may have read the old generation has returned. */
-static void wait_for_running_programs(void)
-{
-	static int membarrier_ok = -1;
-
-	if (membarrier_ok != 0) {
-		if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0) {
-			membarrier_ok = 1;
-			return;
-		}
-		membarrier_ok = 0;
-	}
-	struct timespec ts = {0, 10 * 1000 * 1000};
-	nanosleep(&ts, NULL);
-}
 
 /* Collect every key of a hash map (they are deleted after reading). */
 static size_t map_keys(int fd, void *keys, size_t key_size, size_t max)
@@ -427,6 +472,7 @@ long ember_profiler_drain(struct ember_profiler *pr, ember_sample_fn fn, void *a
 	__u64 kpcs[EMBER_MAX_KERNEL_DEPTH];
 	struct ember_user_stack ust;
 	long drained = 0;
+	int64_t now = ember_monotonic_ns(), consumed_ns = now;
 
 	if (!keys || !uhashes) {
 		free(keys);
@@ -434,12 +480,16 @@ long ember_profiler_drain(struct ember_profiler *pr, ember_sample_fn fn, void *a
 		return -ENOMEM;
 	}
 	set_active_gen(pr, old ^ 1);
-	wait_for_running_programs();
+	ember_proctrack_drain_begins(pr->tracker);
+	ember_bpf_wait_for_programs();
 
 	size_t n = map_keys(counts_fd, keys, sizeof(*keys), max_counts);
 	for (size_t i = 0; i < n; i++) {
 		struct ember_count c;
 		struct ember_raw_sample s = {.pid = keys[i].pid};
+		if (keys[i].req_id)
+			bpf_map__lookup_elem(pr->skel->maps.span_req_endpoint, &keys[i].req_id,
+					     sizeof(keys[i].req_id), &s.endpoint, sizeof(s.endpoint), 0);
 
 		if (bpf_map_lookup_elem(counts_fd, &keys[i], &c))
 			continue;
@@ -460,8 +510,20 @@ long ember_profiler_drain(struct ember_profiler *pr, ember_sample_fn fn, void *a
 			s.kernel_depth = d;
 			s.kernel_pcs = (const uint64_t *)kpcs;
 		}
+		ember_proctrack_seen(pr->tracker, s.pid, false, now);
+		ember_unwind_tables_touch(pr->tables, s.pid, now);
 		fn(&s, arg);
 		drained += (long)c.count;
+		/*
+		 * A long drain (a loaded host, many new stacks to symbolize) must
+		 * not delay exec events: a short-lived process is snapshotted for
+		 * the symbolizer at its exec, or its samples go unnamed.
+		 */
+		int64_t t = ember_monotonic_ns();
+		if (t - consumed_ns >= EVENTS_DURING_DRAIN_NS) {
+			perf_buffer__consume(pr->events);
+			consumed_ns = t;
+		}
 	}
 
 	/* Clear the old generation for its next turn. */
@@ -478,31 +540,26 @@ long ember_profiler_drain(struct ember_profiler *pr, ember_sample_fn fn, void *a
 	free(uhashes);
 
 	/* processes that exited before this drain: their samples are in */
-	for (size_t i = 0; i < pr->n_pending_exits; i++) {
-		ember_unwind_tables_unload(pr->tables, pr->pending_exits[i]);
-		if (pr->exit_fn)
-			pr->exit_fn(pr->pending_exits[i], pr->exit_arg);
-	}
-	pr->n_pending_exits = 0;
+	ember_proctrack_collect(pr->tracker, ember_monotonic_ns());
+	ember_unwind_tables_maintain(pr->tables, ember_monotonic_ns());
 	return drained;
 }
 
 void ember_profiler_stats(struct ember_profiler *pr, uint64_t out[EMBER_STAT__COUNT])
 {
-	int fd = bpf_map__fd(pr->skel->maps.stats);
-	int ncpu = libbpf_num_possible_cpus();
-	__u64 *vals = calloc((size_t)ncpu, sizeof(*vals));
+	ember_bpf_percpu_sum(bpf_map__fd(pr->skel->maps.stats), EMBER_STAT__COUNT, out);
+}
 
-	memset(out, 0, sizeof(uint64_t) * EMBER_STAT__COUNT);
-	if (!vals)
-		return;
-	for (__u32 k = 0; k < EMBER_STAT__COUNT; k++) {
-		if (bpf_map_lookup_elem(fd, &k, vals))
-			continue;
-		for (int c = 0; c < ncpu; c++)
-			out[k] += vals[c];
-	}
-	free(vals);
+void ember_profiler_lifetime_stats(struct ember_profiler *pr, struct ember_profiler_lifetime *out)
+{
+	ember_proctrack_stats(pr->tracker, &out->tracker);
+	out->events_lost = pr->events_lost;
+	out->procs_map_max = bpf_map__max_entries(pr->skel->maps.procs);
+}
+
+size_t ember_profiler_procs_map_entries(struct ember_profiler *pr)
+{
+	return ember_unwind_tables_map_entries(pr->tables);
 }
 
 static uint32_t verified_insns(const struct bpf_program *prog)
@@ -523,13 +580,7 @@ void ember_profiler_verified_insns(struct ember_profiler *pr, uint32_t *profile,
 
 int ember_profiler_prog_stats(struct ember_profiler *pr, uint64_t *run_cnt, uint64_t *run_time_ns)
 {
-	struct bpf_prog_info info = {0};
-	__u32 len = sizeof(info);
-	int fd = bpf_program__fd(pr->skel->progs.ember_profile);
-
-	if (bpf_obj_get_info_by_fd(fd, &info, &len))
-		return -errno;
-	*run_cnt = info.run_cnt;
-	*run_time_ns = info.run_time_ns;
-	return 0;
+	*run_cnt = *run_time_ns = 0;
+	return ember_bpf_prog_run_stats(bpf_program__fd(pr->skel->progs.ember_profile), run_cnt,
+					run_time_ns);
 }

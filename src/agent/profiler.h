@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/proctrack.h"
 #include "ember_profiler.h"
 #include "ember_unwind.h"
 
@@ -30,7 +31,12 @@ struct ember_profiler_opts {
 	unsigned snapshot_every;  /* validation: snapshot 1 in N samples (0 = off) */
 	void (*snapshot_fn)(const struct ember_stack_snapshot *snap, void *arg);
 	void *snapshot_arg;
-	/* Called for each process that exited, once its last samples are drained. */
+	/*
+	 * Called once for each process the agent heard of (exec, refresh,
+	 * sample) when it has exited, or was evicted because more than
+	 * max_processes were tracked, once its last samples are drained: the
+	 * moment to drop what is kept for it.
+	 */
 	void (*exit_fn)(uint32_t pid, void *arg);
 	void *exit_arg;
 	/*
@@ -41,6 +47,14 @@ struct ember_profiler_opts {
 	 */
 	void (*refresh_fn)(uint32_t pid, bool exec, void *arg);
 	void *refresh_arg;
+	size_t max_processes; /* processes tracked at most (0: EMBER_PROCTRACK_DEFAULT_MAX) */
+	/*
+	 * Per-endpoint CPU: the span programs' span_threads and
+	 * span_req_endpoint maps (src/spans/spans.h), shared so that a sample
+	 * carries the endpoint its thread is serving.  0 (or negative): not
+	 * shared, samples carry none.
+	 */
+	int span_threads_fd, span_req_endpoint_fd;
 };
 
 /* One aggregated sample as drained from the maps. */
@@ -53,6 +67,7 @@ struct ember_raw_sample {
 	const uint64_t *user_pcs;  /* leaf first; [1..] are return addresses */
 	uint32_t kernel_depth;
 	const uint64_t *kernel_pcs; /* leaf first */
+	uint32_t endpoint;          /* span endpoint id the thread was serving, 0 = none */
 };
 
 typedef void (*ember_sample_fn)(const struct ember_raw_sample *s, void *arg);
@@ -99,6 +114,17 @@ int ember_profiler_ncpus(const struct ember_profiler *pr);
  * 0 on kernels before 5.16, which do not report it.
  */
 void ember_profiler_verified_insns(struct ember_profiler *pr, uint32_t *profile, uint32_t *step);
+
+/* Process lifetime: the tracker, lost kernel events, the kernel's procs map. */
+struct ember_profiler_lifetime {
+	struct ember_proctrack_stats tracker;
+	uint64_t events_lost;       /* kernel events lost (full buffer): the sweep finds those exits */
+	uint64_t procs_map_max;     /* capacity of the kernel's procs map */
+};
+void ember_profiler_lifetime_stats(struct ember_profiler *pr, struct ember_profiler_lifetime *out);
+
+/* Entries in the kernel's procs map, counted there (a syscall per entry; any thread). */
+size_t ember_profiler_procs_map_entries(struct ember_profiler *pr);
 
 /* BPF program run statistics (needs kernel.bpf_stats_enabled=1 for run_time_ns). */
 int ember_profiler_prog_stats(struct ember_profiler *pr, uint64_t *run_cnt, uint64_t *run_time_ns);

@@ -20,7 +20,9 @@
  *      "container=<first 12 digits of its id>" instead: an id changes with
  *      every restart, so it would split a service's history;
  *   5. the executable's basename (else comm) and the first 12 hex digits of
- *      its build-id.
+ *      its build-id: the GNU one, else derived from Go's build ID, else from
+ *      the file's content (symbolizer/elf_identity.h), so two builds are two
+ *      versions even without a GNU build-id or VCS information.
  */
 #ifndef EMBER_AGENT_TARGET_H
 #define EMBER_AGENT_TARGET_H

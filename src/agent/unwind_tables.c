@@ -3,7 +3,8 @@
  *
  * Files.  A mapped file is known by (device, inode).  The first time one is
  * seen its PT_LOAD segments and build-id are read, its CFI compiled (or read
- * back from the zstd disk cache, keyed by build-id) and its rows placed:
+ * back from the zstd disk cache, keyed by build-id plus a hash of the
+ * compiler's inputs: see cache_key) and its rows placed:
  * cut at 64 KiB chunk boundaries of ELF address, each chunk contiguous in a
  * shard and starting with a row at the chunk's first byte, one index entry
  * per chunk.  A file without CFI or .gopclntab is walked by frame pointer.
@@ -22,10 +23,33 @@
  * Processes.  The procs entry of a pid lists its executable mappings sorted
  * by start, each with its bias (runtime address - ELF address) and file id.
  * The pid holds a reference on each file; the last reference frees the rows.
+ *
+ * Lifetime.  The kernel reports the exit of a pid in the procs map, so an
+ * entry written after the process exited would stay forever (and fill the
+ * map under process churn).  Hence: a process without executable mappings
+ * (a zombie, a kernel thread) is never entered, and after writing an entry
+ * the process is checked for memory (ember_proc_has_mm): the kernel frees
+ * a process's memory before sched_process_exit, so a process that still
+ * has memory after the write will have its exit reported, and one that
+ * has none is unloaded at once.  The table is bounded by the procs map's
+ * capacity: when full, the process least recently sampled (or loaded) is
+ * evicted and counted; a map found full while the table is not (it should
+ * not happen) is first cleared of pids the table does not hold.  Lookups
+ * by pid and by file id go through
+ * pidtab indexes (thousands of processes come and go a second under churn).
+ *
+ * Failed reads.  A mapped file is opened once, through the process
+ * (/proc/PID/map_files, else /proc/PID/root/PATH), and read from that
+ * descriptor, so a process exiting after the open cannot fail the read.  A
+ * failure is never final: the file is retried with exponential backoff
+ * (1 s doubling to 10 min) and the processes mapping it are reloaded when
+ * it is due.  An open that fails because the process exited is a race, not
+ * a problem: counted as "vanished" and logged at debug level only.
  */
 #include "core/array.h"
 #include "agent/unwind_tables.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -41,10 +65,13 @@
 
 #include <bpf/bpf.h>
 
+#include "agent/pidtab.h"
 #include "agent/procmaps.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/safefile.h"
 #include "ehframe/ehframe.h"
+#include "symbolizer/elf_identity.h"
 #include "symbolizer/gopclntab.h"
 #include "ember_unwind.h"
 
@@ -52,6 +79,12 @@
 #define MAX_LOADS 16
 #define SHARD_BYTES ((size_t)EMBER_SHARD_ELEMS * sizeof(uint64_t))
 #define RULE_SLOTS (2 * EMBER_MAX_RULES) /* open addressing, half full at most */
+#define DEFAULT_MAX_PROCS 2048
+/* map bytes of a chunk: its elements (8 bytes, two rows) and its index entry */
+#define CHUNK_BYTES(elems) \
+	((elems) * sizeof(uint64_t) + sizeof(struct ember_index_key) + sizeof(struct ember_index_value))
+#define RETRY_FIRST_NS 1000000000LL          /* first retry of a failed file after 1 s */
+#define RETRY_MAX_NS (600 * 1000000000LL)   /* backoff cap: 10 min */
 #define CACHE_MAGIC 0x52424d45u /* "EMBR" */
 #define CACHE_VERSION (0x100 + EMBER_EHFRAME_ROWS_VERSION)
 
@@ -80,11 +113,16 @@ struct file {
 	uint32_t id;        /* exe_id in the index (never 0) */
 	uint32_t refs;      /* processes mapping it */
 	bool has_table;
+	bool failed;        /* the last read failed: retried at retry_ns */
+	uint32_t failures;  /* consecutive failed reads (backoff exponent) */
+	int64_t retry_ns;
 	struct load_segment loads[MAX_LOADS];
 	size_t n_loads;
 	struct chunk *chunks;
 	size_t n_chunks;
 	uint64_t rows;
+	uint64_t entry;     /* ELF entry point (e_entry), 0 if none */
+	bool go_runtime;    /* has an entry in the go_runtimes map */
 	char *path;         /* as seen in the first process, for messages */
 };
 
@@ -92,6 +130,8 @@ struct proc {
 	uint32_t pid;
 	uint32_t *file_ids; /* references held */
 	size_t n_files;
+	int64_t used_ns;    /* last loaded or sampled: the eviction order */
+	int64_t retry_ns;   /* reload then: a file it maps failed to read (0 = none) */
 };
 
 struct rule_slot {
@@ -111,9 +151,11 @@ struct ember_unwind_tables {
 	size_t n_shards;
 	struct file *files;
 	size_t n_files, cap_files;
+	struct ember_pidtab file_index; /* file id -> position in files[] */
 	uint32_t next_id;
 	struct proc *procs;
-	size_t n_procs, cap_procs;
+	size_t n_procs, cap_procs, max_procs;
+	struct ember_pidtab proc_index; /* pid -> position in procs[] */
 	struct ember_unwind_tables_stats stats;
 };
 
@@ -254,6 +296,8 @@ static int read_elf_facts(const char *path, struct file *f, char *build_id, size
 		rc = -ENOEXEC;
 		goto out;
 	}
+	GElf_Ehdr eh;
+	f->entry = gelf_getehdr(elf, &eh) ? eh.e_entry : 0;
 	for (size_t i = 0; i < nph; i++) {
 		GElf_Phdr ph;
 		if (!gelf_getphdr(elf, (int)i, &ph))
@@ -312,22 +356,86 @@ struct cache_header {
 	uint64_t base, n_rows;
 };
 
-static void cache_path(const struct ember_unwind_tables *t, const char *build_id, char *buf,
-		       size_t size)
+#define CACHE_SUFFIX ".rows.zst"
+#define CACHE_HASH_BYTES 16 /* of the SHA-256 in a key: 128 bits */
+#define CACHE_KEY_MAX (2 * EMBER_BUILD_ID_MAX + 2 + 2 * CACHE_HASH_BYTES + 1)
+
+/*
+ * The disk cache key of the file at path: "BUILDID-HASH", BUILDID its GNU
+ * build-id, else the one derived from Go's build ID, else "nobuildid"
+ * (elf_identity.h); HASH 128 bits of ember_elf_unwind_hash in hex.  The
+ * hash covers what the compiler reads (CFI, .gopclntab, headers; ~4 ms for
+ * the 6 MB of CFI of a 117 MB libLLVM, whose compile takes 25-75 ms), so
+ * a table is read back only for a file with the inputs it was compiled
+ * from, whatever build-id the file claims.  *id_len gets strlen(BUILDID),
+ * 0 for "nobuildid".  Returns 0, or -errno (then nothing is cached).
+ */
+static int cache_key(const char *path, char *key, size_t size, size_t *id_len)
 {
-	snprintf(buf, size, "%s/%s.rows.zst", t->cache_dir, build_id);
+	char id[2 * EMBER_BUILD_ID_MAX + 1], gnu[2 * EMBER_BUILD_ID_MAX + 1], hex[65];
+	uint8_t hash[EMBER_HASH_BYTES];
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = -ENOEXEC;
+
+	if (fd < 0)
+		return -errno;
+	Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
+	if (elf && elf_kind(elf) == ELF_K_ELF) {
+		ember_elf_read_build_id(elf, gnu);
+		if (ember_elf_build_id(elf, fd, gnu, NULL, id) == EMBER_BUILD_ID_NONE)
+			strcpy(id, "nobuildid");
+		rc = ember_elf_unwind_hash(elf, fd, hash);
+	}
+	if (elf)
+		elf_end(elf);
+	close(fd);
+	if (rc)
+		return rc;
+	ember_hex_encode(hash, CACHE_HASH_BYTES, hex);
+	*id_len = strcmp(id, "nobuildid") ? strlen(id) : 0;
+	return (size_t)snprintf(key, size, "%s-%s", id, hex) < size ? 0 : -ENAMETOOLONG;
 }
 
-static int cache_read(const struct ember_unwind_tables *t, const char *build_id,
+static void cache_path(const struct ember_unwind_tables *t, const char *key, char *buf,
+		       size_t size)
+{
+	snprintf(buf, size, "%s/%s" CACHE_SUFFIX, t->cache_dir, key);
+}
+
+/*
+ * True when the cache holds a table for key's build-id (its first id_len
+ * characters) compiled from other inputs: two files claim one build-id
+ * (a copied --build-id, or a stripped copy without .debug_frame).  Neither
+ * table is used for the other; the caller counts it.
+ */
+static bool cache_collides(const struct ember_unwind_tables *t, const char *key, size_t id_len)
+{
+	size_t klen = strlen(key), slen = sizeof(CACHE_SUFFIX) - 1;
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
+
+	if (!t->cache_dir || id_len == 0 || !(d = opendir(t->cache_dir)))
+		return false;
+	while (!found && (de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		found = n == klen + slen && strncmp(de->d_name, key, id_len + 1) == 0 &&
+			strncmp(de->d_name, key, klen) != 0 &&
+			strcmp(de->d_name + klen, CACHE_SUFFIX) == 0;
+	}
+	closedir(d);
+	return found;
+}
+
+static int cache_read(const struct ember_unwind_tables *t, const char *key,
 		      struct ember_unwind_table *table)
 {
 	char path[4096];
 	struct stat st;
 	int rc = -ENOENT;
 
-	if (!t->cache_dir || !build_id[0])
+	if (!t->cache_dir || !key)
 		return -ENOENT;
-	cache_path(t, build_id, path, sizeof(path));
+	cache_path(t, key, path, sizeof(path));
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -384,12 +492,12 @@ out:
 	return rc;
 }
 
-static void cache_write(const struct ember_unwind_tables *t, const char *build_id,
+static void cache_write(const struct ember_unwind_tables *t, const char *key,
 			const struct ember_unwind_table *table)
 {
-	char path[4096], tmp[4200];
+	char path[4096];
 
-	if (!t->cache_dir || !build_id[0])
+	if (!t->cache_dir || !key)
 		return;
 	size_t raw = sizeof(struct cache_header) + table->n_rows * sizeof(struct ember_unwind_row);
 	char *buf = malloc(raw);
@@ -403,14 +511,12 @@ static void cache_write(const struct ember_unwind_tables *t, const char *build_i
 	size_t zlen = ZSTD_compress(z, zcap, buf, raw, 3);
 	if (ZSTD_isError(zlen))
 		goto out;
-	cache_path(t, build_id, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, getpid());
-	FILE *fp = fopen(tmp, "wb");
-	if (!fp)
-		goto out;
-	bool ok = fwrite(z, 1, zlen, fp) == zlen;
-	if (fclose(fp) || !ok || rename(tmp, path))
-		unlink(tmp);
+	cache_path(t, key, path, sizeof(path));
+	/* a random O_EXCL|O_NOFOLLOW temporary renamed over path; no fsync: a
+	 * torn cache file fails its checks on read and is recompiled */
+	int rc = ember_safefile_write(path, z, zlen, 0600, false);
+	if (rc)
+		ember_warn_once(path, "cannot write the unwind cache %s: %s", path, strerror(-rc));
 out:
 	free(buf);
 	free(z);
@@ -426,20 +532,13 @@ static struct file *find_file(struct ember_unwind_tables *t, uint64_t dev, uint6
 	return NULL;
 }
 
-static struct file *find_file_id(struct ember_unwind_tables *t, uint32_t id)
-{
-	for (size_t i = 0; i < t->n_files; i++)
-		if (t->files[i].id == id)
-			return &t->files[i];
-	return NULL;
-}
-
 static void release_chunks(struct ember_unwind_tables *t, struct file *f)
 {
 	for (size_t i = 0; i < f->n_chunks; i++) {
 		struct ember_index_key k = {.exe_id = f->id, .chunk = f->chunks[i].chunk};
 		bpf_map_delete_elem(t->maps.index_fd, &k);
 		free_rows(t, f->chunks[i].shard, f->chunks[i].first, f->chunks[i].count);
+		t->stats.table_bytes -= CHUNK_BYTES(f->chunks[i].count);
 	}
 	t->stats.rows -= f->rows;
 	free(f->chunks);
@@ -535,6 +634,7 @@ static int place_table(struct ember_unwind_tables *t, struct file *f,
 		}
 		f->chunks = nc;
 		f->chunks[f->n_chunks++] = (struct chunk){chunk, shard, first, count};
+		t->stats.table_bytes += CHUNK_BYTES(count);
 		f->rows += n;
 		t->stats.rows += n;
 		if (bpf_map_update_elem(t->maps.index_fd, &key, &v, BPF_ANY)) {
@@ -563,9 +663,19 @@ static int push_row(struct ember_unwind_table *t, size_t *cap, struct ember_unwi
 	return 0;
 }
 
+/* Go rows that know more than any FDE: stack switches, signal frames, roots. */
+static bool go_row_wins(const struct ember_unwind_row *g)
+{
+	unsigned cfa = EMBER_ROW_CFA(g);
+
+	return cfa == EMBER_CFA_GO_SWITCH || cfa == EMBER_CFA_GO_SIGTRAMP ||
+	       cfa == EMBER_CFA_SIGNAL || cfa == EMBER_CFA_END_OF_STACK;
+}
+
 /*
- * Overlay Go's rows (from .gopclntab) with the CFI rows of a cgo binary:
- * where an FDE covers a pc its row wins, elsewhere the Go row applies.
+ * Overlay Go's rows (from .gopclntab) with the CFI rows of a cgo binary
+ * (or Go's own .debug_frame): where an FDE covers a pc its row wins, except
+ * over Go's stack-switch, sigtramp and root rows; elsewhere the Go row applies.
  * Both tables are sorted; every pc where either changes is a breakpoint.
  */
 static int merge_go_rows(struct ember_unwind_table *cfi, struct ember_unwind_table *go,
@@ -586,7 +696,7 @@ static int merge_go_rows(struct ember_unwind_table *cfi, struct ember_unwind_tab
 		const struct ember_unwind_row *c = ember_unwind_find(cfi, pc);
 		const struct ember_unwind_row *g = ember_unwind_find(go, pc);
 		struct ember_unwind_row row;
-		if (c && EMBER_ROW_CFA(c) != EMBER_CFA_GAP)
+		if (c && EMBER_ROW_CFA(c) != EMBER_CFA_GAP && !(g && go_row_wins(g)))
 			row = *c;
 		else if (g)
 			row = *g;
@@ -637,12 +747,62 @@ static int compile_table(const char *path, struct ember_unwind_table *table, cha
 	return rc;
 }
 
-static void load_table(struct ember_unwind_tables *t, struct file *f, const char *path,
-		       const char *build_id)
+/*
+ * The entry point of a program or of the dynamic loader is the root of its
+ * first thread.  Programs describe theirs (_start's CFI leaves the return
+ * address undefined); glibc's ld.so has no FDE around its _start and
+ * _dl_start_user at all, so every sample of a process still in the loader
+ * ended in a gap.  An entry point in a gap becomes end-of-stack up to the
+ * gap's end.  Returns 0 or -ENOMEM.
+ */
+static int root_entry_gap(struct ember_unwind_table *t, uint64_t entry)
+{
+	if (!entry || entry < t->base || entry - t->base > UINT32_MAX || !t->n_rows)
+		return 0;
+	uint32_t pc = (uint32_t)(entry - t->base);
+	size_t i = 0;
+	while (i < t->n_rows && t->rows[i].pc <= pc)
+		i++;
+	/* rows[i - 1] covers pc; it must be a gap for the rule to apply */
+	if (i == 0 || EMBER_ROW_CFA(&t->rows[i - 1]) != EMBER_CFA_GAP)
+		return 0;
+	bool starts_here = t->rows[i - 1].pc == pc;
+	struct ember_unwind_row root = {.pc = pc,
+					.kind = EMBER_ROW_KIND(EMBER_CFA_END_OF_STACK,
+							       EMBER_RBP_SAME)};
+	if (starts_here) {
+		t->rows[i - 1] = root; /* the gap ends where the next row starts */
+		return 0;
+	}
+	struct ember_unwind_row *rows = realloc(t->rows, (t->n_rows + 1) * sizeof(*rows));
+	if (!rows)
+		return -ENOMEM;
+	memmove(&rows[i + 1], &rows[i], (t->n_rows - i) * sizeof(*rows));
+	rows[i] = root;
+	t->rows = rows;
+	t->n_rows++;
+	return 0;
+}
+
+/* Load a file's table (from the cache when `cached`, else compiled).  0, or the compile error. */
+static int load_table(struct ember_unwind_tables *t, struct file *f, const char *path,
+		      bool cached)
 {
 	struct ember_unwind_table table;
-	char err[256];
-	int rc = cache_read(t, build_id, &table);
+	char err[256], key_buf[CACHE_KEY_MAX];
+	size_t id_len = 0;
+	const char *key = NULL;
+
+	if (cached && t->cache_dir && cache_key(path, key_buf, sizeof(key_buf), &id_len) == 0)
+		key = key_buf;
+	int rc = cache_read(t, key, &table);
+	if (key && cache_collides(t, key, id_len)) {
+		t->stats.build_id_collisions++;
+		ember_warn_once(f->path,
+				"unwind tables: %s has the build-id of a table cached from other "
+				"contents (a stripped copy, or a copied build-id); its own is used",
+				f->path);
+	}
 
 	if (rc == 0) {
 		t->stats.cache_hits++;
@@ -655,11 +815,13 @@ static void load_table(struct ember_unwind_tables *t, struct file *f, const char
 			t->stats.failures++;
 			ember_warn_once(f->path, "no unwind table for %s (frame pointers used): %s",
 					f->path, err);
-			return;
+			return rc;
 		}
 		if (table.n_rows)
-			cache_write(t, build_id, &table);
+			cache_write(t, key, &table);
 	}
+	if (table.n_rows && root_entry_gap(&table, f->entry))
+		ember_debug("%s: out of memory marking the entry point", f->path);
 	if (table.n_rows) {
 		rc = place_table(t, f, &table);
 		if (rc == -ENOSPC) {
@@ -675,41 +837,166 @@ static void load_table(struct ember_unwind_tables *t, struct file *f, const char
 		f->has_table = rc == 0;
 	}
 	ember_unwind_table_free(&table);
+	return 0;
 }
 
+/* A new, empty file entry with a fresh id, indexed (NULL on OOM). */
+static struct file *new_file(struct ember_unwind_tables *t, uint64_t dev, uint64_t ino,
+			     const char *path)
+{
+	char *copy = strdup(path);
+
+	if (!copy ||
+	    ember_array_grow((void **)&t->files, &t->cap_files, t->n_files + 1, sizeof(*t->files)) ||
+	    ember_pidtab_set(&t->file_index, t->next_id, (uint32_t)t->n_files)) {
+		free(copy);
+		return NULL;
+	}
+	struct file *f = &t->files[t->n_files++];
+	memset(f, 0, sizeof(*f));
+	f->dev = dev;
+	f->ino = ino;
+	f->id = t->next_id++;
+	f->path = copy;
+	return f;
+}
+
+/* Remove a file entry (its rows already released), moving the last one into its place. */
+static void remove_file(struct ember_unwind_tables *t, struct file *f)
+{
+	size_t pos = (size_t)(f - t->files);
+
+	ember_pidtab_del(&t->file_index, f->id);
+	free(f->chunks);
+	free(f->path);
+	if (pos != t->n_files - 1) {
+		*f = t->files[t->n_files - 1];
+		ember_pidtab_set(&t->file_index, f->id, (uint32_t)pos);
+	}
+	t->n_files--;
+}
+
+/*
+ * Open the file behind mapping e of pid, through the process (map_files
+ * works for deleted files and other mount namespaces, root for the
+ * process's own view of the path).  The inode must be the mapped one.
+ */
+static int open_mapped(uint32_t pid, const struct ember_map_entry *e)
+{
+	char path[4200];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%u/map_files/%llx-%llx", pid,
+		 (unsigned long long)e->start, (unsigned long long)e->end);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(path, sizeof(path), "/proc/%u/root%s", pid, e->path);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) || (uint64_t)st.st_ino != e->inode) {
+		close(fd);
+		return -ESTALE; /* the path names another file now */
+	}
+	return fd;
+}
+
+/*
+ * A Go binary: tell the unwinder where its runtime keeps g, m and the saved
+ * registers, so it can cross runtime.systemstack & co (goruntime.c).
+ */
+static void load_go_runtime(struct ember_unwind_tables *t, struct file *f, const char *path)
+{
+	struct ember_gopclntab *go;
+	struct ember_go_runtime rt;
+	enum ember_go_runtime_source source;
+	char err[256];
+
+	if (t->maps.go_runtimes_fd <= 0 || ember_gopclntab_open(path, &go, err, sizeof(err)))
+		return;
+	if (ember_gopclntab_runtime(go, path, &rt, &source) == 0 &&
+	    bpf_map_update_elem(t->maps.go_runtimes_fd, &f->id, &rt, BPF_ANY) == 0) {
+		f->go_runtime = true;
+		t->stats.go_runtimes++;
+		ember_debug("%s: Go runtime offsets from %s: tls_g %d g.m %u g.sched.sp %u "
+			    "m.g0 %u m.curg %u m.vdsoSP %u m.vdsoPC %u",
+			    f->path, source == EMBER_GO_RUNTIME_DWARF ? "DWARF" : "code", rt.tls_g,
+			    rt.g_m, rt.g_sched_sp, rt.m_g0, rt.m_curg, rt.m_vdso_sp, rt.m_vdso_pc);
+	} else {
+		t->stats.go_runtime_missing++;
+		ember_debug("%s: no Go runtime offsets: its stack switches end the walk", f->path);
+	}
+	ember_gopclntab_free(go);
+}
+
+/*
+ * Read f (mapped by pid as e): ELF facts, then its table.  On failure f is
+ * marked for a retry: at once when pid exited before the file could be
+ * opened (a race, counted as vanished), else after a backoff.
+ */
+static void read_file(struct ember_unwind_tables *t, struct file *f, uint32_t pid,
+		      const struct ember_map_entry *e, int64_t now)
+{
+	char path[64], build_id[129];
+	int fd = open_mapped(pid, e), rc;
+
+	if (fd < 0 && !ember_proc_has_mm(pid)) {
+		t->stats.vanished++;
+		ember_debug("cannot open %s: pid %u exited meanwhile; the next process mapping it "
+			    "reads it", f->path, pid);
+		f->failed = true;
+		f->retry_ns = 0;
+		return;
+	}
+	if (fd < 0) {
+		rc = fd;
+	} else {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		f->n_loads = 0;
+		rc = read_elf_facts(path, f, build_id, sizeof(build_id));
+		if (rc == 0)
+			rc = load_table(t, f, path, true);
+		else
+			t->stats.failures++;
+		if (rc == 0 && f->has_table)
+			load_go_runtime(t, f, path);
+		close(fd);
+	}
+	if (rc == 0) {
+		f->failed = false;
+		f->failures = 0;
+		if (f->has_table)
+			t->stats.files++;
+		return;
+	}
+	int64_t backoff = RETRY_FIRST_NS << (f->failures < 10 ? f->failures : 10);
+	f->failed = true;
+	f->failures++;
+	f->retry_ns = now + (backoff < RETRY_MAX_NS ? backoff : RETRY_MAX_NS);
+	if (fd < 0)
+		t->stats.failures++;
+	ember_warn_once(f->path, "cannot read ELF %s (pid %u): %s; frame pointers used until a "
+			"retry succeeds", f->path, pid, strerror(-rc));
+}
+
+
 static struct file *get_file(struct ember_unwind_tables *t, uint32_t pid,
-			     const struct ember_map_entry *e)
+			     const struct ember_map_entry *e, int64_t now)
 {
 	uint64_t dev = ((uint64_t)e->dev_major << 32) | e->dev_minor;
 	struct file *f = find_file(t, dev, e->inode);
-	char path[4200], build_id[129];
 
-	if (f)
+	if (f) {
+		if (f->failed && now >= f->retry_ns) {
+			t->stats.retries++;
+			read_file(t, f, pid, e, now);
+		}
 		return f;
-	if (ember_array_grow((void **)&t->files, &t->cap_files, t->n_files + 1, sizeof(*t->files)))
-		return NULL;
-	f = &t->files[t->n_files];
-	memset(f, 0, sizeof(*f));
-	f->dev = dev;
-	f->ino = e->inode;
-	f->id = t->next_id++;
-	f->path = strdup(e->path);
-	if (!f->path)
-		return NULL;
-	/* map_files works for deleted files and other mount namespaces */
-	snprintf(path, sizeof(path), "/proc/%u/map_files/%llx-%llx", pid,
-		 (unsigned long long)e->start, (unsigned long long)e->end);
-	if (access(path, R_OK))
-		snprintf(path, sizeof(path), "/proc/%u/root%s", pid, e->path);
-	t->n_files++;
-	if (read_elf_facts(path, f, build_id, sizeof(build_id)) == 0) {
-		load_table(t, f, path, build_id);
-		if (f->has_table)
-			t->stats.files++;
-	} else {
-		t->stats.failures++;
-		ember_warn_once(f->path, "cannot read ELF %s (frame pointers used)", f->path);
 	}
+	f = new_file(t, dev, e->inode, e->path);
+	if (f)
+		read_file(t, f, pid, e, now);
 	return f;
 }
 
@@ -731,23 +1018,14 @@ static struct file *get_vdso(struct ember_unwind_tables *t)
 	int fd = ember_vdso_memfd(&size);
 	if (fd < 0)
 		return NULL;
-	if (ember_array_grow(&t->files, &t->cap_files, t->n_files + 1, sizeof(*t->files))) {
+	f = new_file(t, 0, VDSO_INO, "[vdso]");
+	if (!f) {
 		close(fd);
 		return NULL;
 	}
-	f = &t->files[t->n_files];
-	memset(f, 0, sizeof(*f));
-	f->ino = VDSO_INO;
-	f->id = t->next_id++;
-	f->path = strdup("[vdso]");
-	if (!f->path) {
-		close(fd);
-		return NULL;
-	}
-	t->n_files++;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	if (read_elf_facts(path, f, build_id, sizeof(build_id)) == 0) {
-		load_table(t, f, path, ""); /* no build-id cache: the image is at hand */
+		load_table(t, f, path, false); /* no disk cache: the image is at hand */
 		if (f->has_table)
 			t->stats.files++;
 	}
@@ -759,41 +1037,136 @@ static struct file *get_vdso(struct ember_unwind_tables *t)
 
 static struct proc *find_proc(struct ember_unwind_tables *t, uint32_t pid)
 {
-	for (size_t i = 0; i < t->n_procs; i++)
-		if (t->procs[i].pid == pid)
-			return &t->procs[i];
-	return NULL;
+	uint32_t i;
+
+	return ember_pidtab_get(&t->proc_index, pid, &i) ? &t->procs[i] : NULL;
 }
 
 static void drop_refs(struct ember_unwind_tables *t, struct proc *p)
 {
 	for (size_t i = 0; i < p->n_files; i++) {
-		struct file *f = find_file_id(t, p->file_ids[i]);
-		if (!f || --f->refs > 0)
+		uint32_t pos;
+		if (!ember_pidtab_get(&t->file_index, p->file_ids[i], &pos))
+			continue;
+		struct file *f = &t->files[pos];
+		if (--f->refs > 0)
 			continue;
 		if (f->has_table) {
 			release_chunks(t, f);
 			t->stats.files--;
 			t->stats.reclaimed++;
 		}
-		free(f->path);
-		*f = t->files[--t->n_files];
+		if (f->go_runtime) {
+			bpf_map_delete_elem(t->maps.go_runtimes_fd, &f->id);
+			t->stats.go_runtimes--;
+		}
+		remove_file(t, f);
 	}
 	free(p->file_ids);
 	p->file_ids = NULL;
 	p->n_files = 0;
 }
 
+/* Forget p: its map entry, its file references, its slot. */
+static void remove_proc(struct ember_unwind_tables *t, struct proc *p)
+{
+	size_t pos = (size_t)(p - t->procs);
+	uint32_t pid = p->pid;
+
+	bpf_map_delete_elem(t->maps.procs_fd, &pid);
+	drop_refs(t, p);
+	ember_pidtab_del(&t->proc_index, pid);
+	if (pos != t->n_procs - 1) {
+		*p = t->procs[t->n_procs - 1];
+		ember_pidtab_set(&t->proc_index, p->pid, (uint32_t)pos);
+	}
+	t->n_procs--;
+	t->stats.processes--;
+}
+
+/* Make room: evict the process least recently sampled or loaded (never `keep`). */
+static void evict_lru(struct ember_unwind_tables *t, uint32_t keep)
+{
+	struct proc *victim = NULL;
+
+	for (size_t i = 0; i < t->n_procs; i++) {
+		struct proc *p = &t->procs[i];
+		if (p->pid != keep && (!victim || p->used_ns < victim->used_ns))
+			victim = p;
+	}
+	if (!victim)
+		return;
+	ember_debug("unwind tables full (%zu processes): evicting pid %u", t->max_procs,
+		    victim->pid);
+	remove_proc(t, victim);
+	t->stats.evictions++;
+}
+
+/* Delete map entries of pids the table does not hold (there should be none). */
+static void reconcile_map(struct ember_unwind_tables *t)
+{
+	uint32_t key, next, pos, *stale = NULL;
+	size_t n = 0, cap = 0;
+	uint32_t *prev = NULL;
+
+	while (bpf_map_get_next_key(t->maps.procs_fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (!ember_pidtab_get(&t->proc_index, key, &pos) &&
+		    !ember_array_grow((void **)&stale, &cap, n + 1, sizeof(*stale)))
+			stale[n++] = key;
+	}
+	for (size_t i = 0; i < n; i++)
+		bpf_map_delete_elem(t->maps.procs_fd, &stale[i]);
+	t->stats.stale_entries += n;
+	free(stale);
+}
+
+/* Write pid's entry, making room when the map is full. */
+static int write_entry(struct ember_unwind_tables *t, uint32_t pid, const struct ember_proc *entry)
+{
+	for (int attempt = 0;; attempt++) {
+		if (bpf_map_update_elem(t->maps.procs_fd, &pid, entry, BPF_ANY) == 0)
+			return 0;
+		if (errno != E2BIG || attempt == 2)
+			return -errno;
+		if (attempt == 0)
+			reconcile_map(t);
+		else
+			evict_lru(t, pid);
+	}
+}
+
 int ember_unwind_tables_load(struct ember_unwind_tables *t, uint32_t pid)
 {
 	struct ember_maps maps = {0};
-	struct ember_proc *entry;
 	int rc = ember_maps_read_pid(pid, EMBER_MAPS_EXEC_ONLY, &maps);
 
-	if (rc)
-		return rc;
+	if (rc == 0)
+		rc = ember_unwind_tables_load_maps(t, pid, &maps);
+	else
+		ember_unwind_tables_unload(t, pid);
+	ember_maps_free(&maps);
+	return rc;
+}
+
+int ember_unwind_tables_load_maps(struct ember_unwind_tables *t, uint32_t pid,
+				  const struct ember_maps *maps_in)
+{
+	const struct ember_maps maps = *maps_in;
+	struct ember_proc *entry = NULL;
+	uint32_t *ids = NULL;
+	int64_t now = ember_monotonic_ns(), retry_ns = 0;
+	int rc = 0;
+
+	if (maps.n == 0) {
+		/* no memory: a zombie or a kernel thread; its exit may be past already */
+		t->stats.refused_dead++;
+		ember_unwind_tables_unload(t, pid);
+		return -ESRCH;
+	}
 	entry = calloc(1, sizeof(*entry));
-	uint32_t *ids = calloc(maps.n + 1, sizeof(*ids));
+	ids = calloc(maps.n + 1, sizeof(*ids));
 	if (!entry || !ids) {
 		rc = -ENOMEM;
 		goto out;
@@ -807,7 +1180,7 @@ int ember_unwind_tables_load(struct ember_unwind_tables *t, uint32_t pid)
 		m->flags = EMBER_MAPPING_FP;
 		bool vdso = !strcmp(e->path, "[vdso]");
 		if (vdso || (e->inode && !ember_map_is_special(e))) {
-			struct file *f = vdso ? get_vdso(t) : get_file(t, pid, e);
+			struct file *f = vdso ? get_vdso(t) : get_file(t, pid, e, now);
 			uint64_t bias;
 			if (f && f->has_table && mapping_bias(f, e, &bias)) {
 				m->bias = bias;
@@ -817,6 +1190,8 @@ int ember_unwind_tables_load(struct ember_unwind_tables *t, uint32_t pid)
 			if (f) {
 				f->refs++;
 				ids[n_ids++] = f->id;
+				if (f->failed && (!retry_ns || f->retry_ns < retry_ns))
+					retry_ns = f->retry_ns > now ? f->retry_ns : now + RETRY_FIRST_NS;
 			}
 		}
 		entry->n_mappings++;
@@ -826,26 +1201,41 @@ int ember_unwind_tables_load(struct ember_unwind_tables *t, uint32_t pid)
 	if (p) {
 		drop_refs(t, p);
 	} else {
-		if (ember_array_grow((void **)&t->procs, &t->cap_procs, t->n_procs + 1, sizeof(*t->procs))) {
+		if (t->n_procs >= t->max_procs)
+			evict_lru(t, pid);
+		if (ember_array_grow((void **)&t->procs, &t->cap_procs, t->n_procs + 1,
+				     sizeof(*t->procs)) ||
+		    ember_pidtab_set(&t->proc_index, pid, (uint32_t)t->n_procs)) {
+			struct proc taken = {.pid = pid, .file_ids = ids, .n_files = n_ids};
+			drop_refs(t, &taken); /* give back the references (frees ids) */
+			ids = NULL;
 			rc = -ENOMEM;
 			goto out;
 		}
 		p = &t->procs[t->n_procs++];
+		memset(p, 0, sizeof(*p));
 		p->pid = pid;
 		t->stats.processes++;
 	}
 	p->file_ids = ids;
 	p->n_files = n_ids;
+	p->used_ns = now;
+	p->retry_ns = retry_ns;
 	ids = NULL;
-	if (bpf_map_update_elem(t->maps.procs_fd, &pid, entry, BPF_ANY)) {
-		rc = -errno;
+	rc = write_entry(t, pid, entry);
+	if (rc) {
 		ember_warn_once("procs-full", "cannot add pid %u to the unwinder: %s", pid,
 				strerror(-rc));
+		ember_unwind_tables_unload(t, pid);
+	} else if (!ember_proc_has_mm(pid)) {
+		/* exited meanwhile, maybe before the entry existed: no exit event would come */
+		t->stats.raced_exits++;
+		ember_unwind_tables_unload(t, pid);
+		rc = -ESRCH;
 	}
 out:
 	free(ids);
 	free(entry);
-	ember_maps_free(&maps);
 	return rc;
 }
 
@@ -853,12 +1243,44 @@ void ember_unwind_tables_unload(struct ember_unwind_tables *t, uint32_t pid)
 {
 	struct proc *p = find_proc(t, pid);
 
-	bpf_map_delete_elem(t->maps.procs_fd, &pid);
-	if (!p)
-		return;
-	drop_refs(t, p);
-	*p = t->procs[--t->n_procs];
-	t->stats.processes--;
+	if (p)
+		remove_proc(t, p);
+	else
+		bpf_map_delete_elem(t->maps.procs_fd, &pid);
+}
+
+void ember_unwind_tables_touch(struct ember_unwind_tables *t, uint32_t pid, int64_t now_ns)
+{
+	struct proc *p = find_proc(t, pid);
+
+	if (p)
+		p->used_ns = now_ns;
+}
+
+void ember_unwind_tables_maintain(struct ember_unwind_tables *t, int64_t now_ns)
+{
+	uint32_t due[64];
+	size_t n = 0;
+
+	/* reloads change procs[]: collect the pids first */
+	for (size_t i = 0; i < t->n_procs && n < sizeof(due) / sizeof(due[0]); i++)
+		if (t->procs[i].retry_ns && now_ns >= t->procs[i].retry_ns)
+			due[n++] = t->procs[i].pid;
+	for (size_t i = 0; i < n; i++)
+		ember_unwind_tables_load(t, due[i]);
+}
+
+size_t ember_unwind_tables_map_entries(const struct ember_unwind_tables *t)
+{
+	uint32_t key, next;
+	size_t n = 0;
+
+	for (uint32_t *prev = NULL; bpf_map_get_next_key(t->maps.procs_fd, prev, &next) == 0;
+	     prev = &key) {
+		key = next;
+		n++;
+	}
+	return n;
 }
 
 /* ---- lifetime -------------------------------------------------------------------- */
@@ -878,6 +1300,8 @@ int ember_unwind_tables_new(const struct ember_unwind_maps *maps,
 	if (t->budget < SHARD_BYTES)
 		t->budget = SHARD_BYTES;
 	t->next_id = 1;
+	t->max_procs = maps->procs_max ? maps->procs_max : DEFAULT_MAX_PROCS;
+	t->stats.max_processes = t->max_procs;
 	if (opts && opts->cache_dir && opts->cache_dir[0]) {
 		t->cache_dir = strdup(opts->cache_dir);
 		for (char *p = t->cache_dir ? t->cache_dir + 1 : NULL; p && *p; p++) {
@@ -942,6 +1366,8 @@ void ember_unwind_tables_free(struct ember_unwind_tables *t)
 	}
 	free(t->procs);
 	free(t->files);
+	ember_pidtab_free(&t->proc_index);
+	ember_pidtab_free(&t->file_index);
 	free(t->rule_slots);
 	free(t->cache_dir);
 	free(t->scratch);
@@ -951,16 +1377,14 @@ void ember_unwind_tables_free(struct ember_unwind_tables *t)
 void ember_unwind_tables_stats(const struct ember_unwind_tables *t,
 			       struct ember_unwind_tables_stats *st)
 {
+	/*
+	 * Plain counters only: this runs on the HTTP thread while the agent
+	 * thread changes the tables (a slightly stale figure is fine, walking
+	 * arrays being reallocated is not).
+	 */
 	*st = t->stats;
 	st->shard_bytes = t->n_shards * SHARD_BYTES;
 	st->rules = t->n_rules;
 	/* what the rows occupy: their elements, index entries and the rules */
-	st->table_bytes = st->rules * sizeof(uint64_t); /* array elements are 8 bytes */
-	for (size_t i = 0; i < t->n_files; i++) {
-		const struct file *f = &t->files[i];
-		for (size_t c = 0; c < f->n_chunks; c++)
-			st->table_bytes += f->chunks[c].count * sizeof(uint64_t) +
-					   sizeof(struct ember_index_key) +
-					   sizeof(struct ember_index_value);
-	}
+	st->table_bytes = t->stats.table_bytes + st->rules * sizeof(uint64_t);
 }

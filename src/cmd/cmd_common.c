@@ -5,11 +5,18 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
+#include "agent/collector.h"
 #include "agent/kernel.h"
 #include "agent/profiler.h"
+#include "agent/unwind_tables.h"
 #include "cmd.h"
+#include "core/log.h"
+#include "core/safefile.h"
+#include "core/units.h"
+#include "core/strbuf.h"
 #include "symbolizer/symbolizer.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -61,6 +68,15 @@ int cmd_parse_uint(const char *opt, const char *s, unsigned long min, unsigned l
 	}
 	*out = v;
 	return 0;
+}
+
+int cmd_parse_age(const char *cmd, const char *opt, const char *s, int64_t min_ns, int64_t *out)
+{
+	if (ember_parse_duration(s, out) == 0 && *out >= min_ns)
+		return 0;
+	fprintf(stderr, "%s: %s: '%s' is not an age of %lld s or more, like 48h or 14d "
+			"(units s, m, h, d, w)\n", cmd, opt, s, (long long)(min_ns / 1000000000LL));
+	return -1;
 }
 
 void cmd_wait_ms(struct ember_profiler *pr, long ms)
@@ -125,4 +141,105 @@ struct ember_kernel *cmd_open_kernel(const char *cmd, const struct ember_kernel_
 	}
 	ember_kernel_describe(k, stderr);
 	return k;
+}
+
+void cmd_make_cache_dir(const char *dir)
+{
+	int rc = dir && dir[0] ? ember_mkdirs(dir, 0700) : 0;
+
+	if (rc)
+		ember_warn("cannot create the unwind cache %s: %s", dir, strerror(-rc));
+}
+
+void cmd_forget_process(uint32_t pid, void *state)
+{
+	struct cmd_process_state *ps = state;
+
+	if (ps->sym)
+		ember_symbolizer_forget(ps->sym, pid);
+	if (ps->collector)
+		ember_collector_forget(ps->collector, pid);
+}
+
+struct counter {
+	const char *name;
+	uint64_t value;
+};
+
+#define LIFETIME_COUNTERS 29
+
+/*
+ * Every per-process table with its size, bound and evictions, and how
+ * exits were found: one list for the JSON and the text forms.
+ */
+static void lifetime_counters(struct ember_profiler *pr, struct ember_symbolizer *sym,
+			      struct ember_collector *col, struct counter out[LIFETIME_COUNTERS])
+{
+	struct ember_profiler_lifetime lt;
+	struct ember_unwind_tables_stats ut;
+	struct ember_symbolizer_stats ss = {0};
+	struct ember_collector_stats cs = {0};
+
+	ember_profiler_lifetime_stats(pr, &lt);
+	ember_unwind_tables_stats(ember_profiler_tables(pr), &ut);
+	if (sym)
+		ember_symbolizer_stats(sym, &ss);
+	if (col)
+		ember_collector_stats(col, &cs);
+	const struct counter c[LIFETIME_COUNTERS] = {
+		{"tracked", lt.tracker.tracked},
+		{"tracked_max", lt.tracker.max},
+		{"exits_reported", lt.tracker.exits_reported},
+		{"dead_reaped", lt.tracker.reaped},
+		{"tracker_evictions", lt.tracker.evicted},
+		{"forgotten", lt.tracker.forgotten},
+		{"sweeps", lt.tracker.sweeps},
+		{"life_checks", lt.tracker.checks},
+		{"events_lost", lt.events_lost},
+		{"procs_map_entries", ember_profiler_procs_map_entries(pr)},
+		{"procs_map_max", lt.procs_map_max},
+		{"unwind_processes", ut.processes},
+		{"unwind_processes_max", ut.max_processes},
+		{"unwind_evictions", ut.evictions},
+		{"refused_dead", ut.refused_dead},
+		{"raced_exits", ut.raced_exits},
+		{"stale_map_entries", ut.stale_entries},
+		{"file_read_vanished", ut.vanished},
+		{"file_read_retries", ut.retries},
+		{"symbolizer_processes", ss.processes},
+		{"symbolizer_processes_max", ss.max_processes},
+		{"symbolizer_evictions", ss.proc_evictions},
+		{"symbolizer_elf_retries", ss.elf_retries},
+		{"symbolizer_open_vanished", ss.open_vanished},
+		{"symbolizer_elf_files", ss.elf_files},
+		{"symbolizer_elf_symbol_bytes", ss.elf_symbol_bytes},
+		{"collector_evictions", cs.evictions},
+		{"collector_forgotten", cs.forgotten},
+		{"collector_processes", cs.processes},
+	};
+	memcpy(out, c, sizeof(c));
+}
+
+void cmd_lifetime_json(struct strbuf *sb, struct ember_profiler *pr, struct ember_symbolizer *sym,
+		       struct ember_collector *col)
+{
+	struct counter c[LIFETIME_COUNTERS];
+
+	lifetime_counters(pr, sym, col, c);
+	sb_putc(sb, '{');
+	for (int i = 0; i < LIFETIME_COUNTERS; i++)
+		sb_printf(sb, "%s\"%s\":%llu", i ? "," : "", c[i].name,
+			  (unsigned long long)c[i].value);
+	sb_putc(sb, '}');
+}
+
+void cmd_lifetime_print(FILE *f, struct ember_profiler *pr, struct ember_symbolizer *sym,
+			struct ember_collector *col)
+{
+	struct counter c[LIFETIME_COUNTERS];
+
+	lifetime_counters(pr, sym, col, c);
+	fprintf(f, "process lifetime:\n");
+	for (int i = 0; i < LIFETIME_COUNTERS; i++)
+		fprintf(f, "  %-26s %llu\n", c[i].name, (unsigned long long)c[i].value);
 }

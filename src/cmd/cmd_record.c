@@ -23,6 +23,7 @@
 #include "agent/unwind_tables.h"
 #include "cmd.h"
 #include "core/log.h"
+#include "core/safefile.h"
 #include "pprof/folded.h"
 #include "pprof/pprof.h"
 #include "symbolizer/symbolizer.h"
@@ -83,7 +84,8 @@ static bool ends_with(const char *s, const char *suffix)
 	return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-static void print_stats(struct ember_profiler *pr, struct ember_symbolizer *sym)
+static void print_stats(struct ember_profiler *pr, struct ember_symbolizer *sym,
+			struct ember_collector *col)
 {
 	uint64_t st[EMBER_STAT__COUNT];
 
@@ -97,20 +99,24 @@ static void print_stats(struct ember_profiler *pr, struct ember_symbolizer *sym)
 		"unwind tables: %llu files, %llu rows + %llu shared rules in %llu bytes "
 		"(%.2f bytes per row, index included), "
 		"%llu shards (%llu KiB), compiled %llu in %.1f ms, %llu from cache, "
-		"%llu unreadable, %llu over budget\n",
+		"%llu unreadable, %llu over budget, %llu build-id collisions; "
+		"Go runtimes %llu (%llu without offsets)\n",
 		(unsigned long long)ut.files, (unsigned long long)ut.rows,
 		(unsigned long long)ut.rules, (unsigned long long)ut.table_bytes,
 		ut.rows ? (double)ut.table_bytes / (double)ut.rows : 0.0,
 		(unsigned long long)ut.shards,
 		(unsigned long long)(ut.shard_bytes >> 10), (unsigned long long)ut.compiles,
 		ut.compile_ns / 1e6, (unsigned long long)ut.cache_hits,
-		(unsigned long long)ut.failures, (unsigned long long)ut.budget_exhausted);
+		(unsigned long long)ut.failures, (unsigned long long)ut.budget_exhausted,
+		(unsigned long long)ut.build_id_collisions, (unsigned long long)ut.go_runtimes,
+		(unsigned long long)ut.go_runtime_missing);
 	struct ember_symbolizer_stats ss;
 	ember_symbolizer_stats(sym, &ss);
 	fprintf(stderr,
-		"symbolizer: %llu addresses, %llu ELF files; cache %llu/%llu hits (%.2f%%), "
-		"%llu entries, %llu KiB\n",
+		"symbolizer: %llu addresses, %llu ELF files, %llu build-id collisions; "
+		"cache %llu/%llu hits (%.2f%%), %llu entries, %llu KiB\n",
 		(unsigned long long)ss.lookups, (unsigned long long)ss.elf_files,
+		(unsigned long long)ss.build_id_collisions,
 		(unsigned long long)ss.symcache_hits, (unsigned long long)ss.symcache_lookups,
 		ss.symcache_lookups ? 100.0 * (double)ss.symcache_hits / (double)ss.symcache_lookups
 				    : 0.0,
@@ -124,6 +130,29 @@ static void print_stats(struct ember_profiler *pr, struct ember_symbolizer *sym)
 	if (ember_profiler_prog_stats(pr, &run_cnt, &run_ns) == 0 && run_cnt && run_ns)
 		fprintf(stderr, "  %-16s %.0f ns (kernel.bpf_stats_enabled)\n", "per_sample_cost",
 			(double)run_ns / (double)run_cnt);
+	cmd_lifetime_print(stderr, pr, sym, col);
+}
+
+/* The folded text into path: a safe temporary renamed into place (core/safefile.h). */
+static int write_folded(const struct ember_profile *p, const char *path,
+			const struct ember_folded_options *opt)
+{
+	struct ember_safefile sf;
+	FILE *f;
+	int rc;
+
+	if (!strcmp(path, "-"))
+		return ember_folded_write(stdout, p, opt);
+	rc = ember_safefile_begin(&sf, path, EMBER_FILE_MODE);
+	if (rc)
+		return rc;
+	f = ember_safefile_stream(&sf);
+	rc = f ? ember_folded_write(f, p, opt) : -ENOMEM;
+	if (rc) {
+		ember_safefile_abort(&sf);
+		return rc;
+	}
+	return ember_safefile_commit(&sf, true);
 }
 
 static int write_output(const struct ember_profile *p, const char *path, bool pprof, bool all)
@@ -145,14 +174,7 @@ static int write_output(const struct ember_profile *p, const char *path, bool pp
 		}
 	} else {
 		struct ember_folded_options opt = {.with_process = all};
-		FILE *f = strcmp(path, "-") ? fopen(path, "w") : stdout;
-		if (!f) {
-			fprintf(stderr, "ember: cannot write %s: %s\n", path, strerror(errno));
-			return -errno;
-		}
-		rc = ember_folded_write(f, p, &opt);
-		if (f != stdout && fclose(f) && !rc)
-			rc = -errno;
+		rc = write_folded(p, path, &opt);
 	}
 	if (rc)
 		fprintf(stderr, "ember: cannot write %s: %s\n", path, strerror(-rc));
@@ -256,7 +278,9 @@ int cmd_record(int argc, char **argv)
 	struct ember_kernel *kernel = cmd_open_kernel("record", &kopts);
 	if (!kernel)
 		return 1;
+	cmd_make_cache_dir(cache);
 	struct ember_symbolizer *sym = ember_symbolizer_new();
+	struct cmd_process_state procs = {.sym = sym};
 	struct ember_profiler_opts popts = {.kernel = kernel,
 					    .frequency = (unsigned)frequency,
 					    .pids = all ? NULL : pids,
@@ -265,7 +289,9 @@ int cmd_record(int argc, char **argv)
 					    .unwind_cache = cache,
 					    .frame_pointers_only = fp_only,
 					    .refresh_fn = cmd_snapshot_process,
-					    .refresh_arg = sym};
+					    .refresh_arg = sym,
+					    .exit_fn = cmd_forget_process,
+					    .exit_arg = &procs};
 	struct ember_profiler *pr;
 	char err[512];
 	int rc = sym ? ember_profiler_open(&popts, &pr, err, sizeof(err)) : -ENOMEM;
@@ -278,6 +304,7 @@ int cmd_record(int argc, char **argv)
 	ember_kernel_describe_choices(kernel, stderr);
 	struct ember_collector *col = ember_collector_new(sym);
 	struct ember_profile *prof = ember_profile_new();
+	procs.collector = col;
 	if (!col || !prof) {
 		fprintf(stderr, "ember record: out of memory\n");
 		rc = 1;
@@ -309,6 +336,7 @@ int cmd_record(int argc, char **argv)
 		long long left_ms = (deadline - cmd_now_ns()) / 1000000;
 		cmd_wait_ms(pr, left_ms < 1000 ? left_ms : 1000);
 		ember_profiler_drain(pr, ember_collector_add, col);
+		ember_symbolizer_maintain(sym);
 		if (!all) {
 			all_exited = true;
 			for (size_t i = 0; i < n_pids; i++)
@@ -321,7 +349,7 @@ int cmd_record(int argc, char **argv)
 	if (all_exited)
 		fprintf(stderr, "ember: every recorded process has exited; stopping early\n");
 	if (stats)
-		print_stats(pr, sym);
+		print_stats(pr, sym, col);
 
 	if (prof->total == 0) {
 		fprintf(stderr, "ember record: no samples recorded (did the process use CPU?)\n");

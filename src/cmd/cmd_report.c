@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "core/safefile.h"
 #include "core/strbuf.h"
 #include "report/report.h"
 #include "report/report_cron.h"
@@ -58,7 +59,8 @@ static void usage(FILE *f)
 		"  --format F           html (default), json or md\n"
 		"  --output FILE        write there instead of stdout\n"
 		"  --output-dir DIR     write DIR/ember-report-<window start>.<format>\n"
-		"  --keep N             with --output-dir: keep the newest N reports (default %d)\n"
+		"  --keep N             keep the newest N reports: in --output-dir (default %d)\n"
+		"                       and saved in the database (default %d)\n"
 		"  --ui-url URL         where findings link to (default " EMBER_REPORT_DEFAULT_UI ")\n"
 		"  --alpha Q            corrected p-value bound (default 0.01)\n"
 		"  --min-delta POINTS   smallest change of share, in points (default 0.5)\n"
@@ -71,7 +73,7 @@ static void usage(FILE *f)
 		"  --at HH:MM           time of the daily run (default " DEFAULT_AT ")\n"
 		"  --uninstall-cron     remove the cron entry\n\n"
 		"Exit status: 0 done, 1 failed, 2 bad usage, 3 regressions (--fail-on-regression).\n",
-		DEFAULT_KEEP);
+		DEFAULT_KEEP, EMBER_STORE_MAX_REPORTS);
 }
 
 struct args {
@@ -201,8 +203,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 		fprintf(stderr, "ember report: give either --output or --output-dir, not both\n");
 		return 2;
 	}
-	if (a->keep_given && !a->output_dir && !a->install_cron) {
-		fprintf(stderr, "ember report: --keep goes with --output-dir\n");
+	if (a->keep_given && a->no_save && !a->output_dir) {
+		fprintf(stderr, "ember report: --keep with --no-save needs --output-dir\n");
 		return 2;
 	}
 	if (a->at && !a->install_cron) {
@@ -350,28 +352,6 @@ static enum ember_report_format format_of(const char *f)
 	return EMBER_REPORT_HTML;
 }
 
-static int write_all(const char *path, const struct strbuf *sb)
-{
-	char tmp[PATH_MAX];
-	FILE *f;
-	int ret = 0;
-
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	f = fopen(tmp, "w");
-	if (!f)
-		return -errno;
-	if (fwrite(sb->buf, 1, sb->len, f) != sb->len)
-		ret = -EIO;
-	if (fclose(f) && !ret)
-		ret = -errno;
-	if (!ret && rename(tmp, path))
-		ret = -errno;
-	if (ret)
-		unlink(tmp);
-	return ret;
-}
-
 /* Save the report in the database (HTML with links relative to the server, and JSON). */
 static int save(struct ember_store *store, const struct ember_report *r, int64_t *id)
 {
@@ -436,16 +416,17 @@ static int output(const struct args *a, const struct ember_report *r, const stru
 	}
 	if (a->output_dir) {
 		char name[128];
-		if (mkdir(a->output_dir, 0755) && errno != EEXIST) {
+		ret = ember_mkdirs(a->output_dir, EMBER_DIR_MODE);
+		if (ret) {
 			fprintf(stderr, "ember report: cannot create %s: %s\n", a->output_dir,
-				strerror(errno));
+				strerror(-ret));
 			return 1;
 		}
 		ember_report_file_name(r->opt.from_ns, ext[format_of(a->format)], name, sizeof(name));
 		snprintf(path, sizeof(path), "%s/%s", a->output_dir, name);
 		target = path;
 	}
-	ret = write_all(target, sb);
+	ret = ember_safefile_write(target, sb->buf, sb->len, EMBER_FILE_MODE, true);
 	if (ret) {
 		fprintf(stderr, "ember report: cannot write %s: %s\n", target, strerror(-ret));
 		return 1;
@@ -510,6 +491,16 @@ int cmd_report(int argc, char **argv)
 	rc = 0;
 	if (!a.no_save && save(store, r, &id))
 		rc = 1;
+	if (!rc && !a.no_save && a.keep_given) {
+		uint64_t deleted;
+		if (ember_store_prune_reports(store, (uint32_t)a.keep, &deleted, err, sizeof(err))) {
+			fprintf(stderr, "ember report: %s\n", err);
+			rc = 1;
+		} else if (deleted) {
+			fprintf(stderr, "ember report: deleted %llu old saved report%s\n",
+				(unsigned long long)deleted, deleted == 1 ? "" : "s");
+		}
+	}
 	sb_init(&sb);
 	if (ember_report_render(r, format_of(a.format), a.ui_url, &sb)) {
 		fprintf(stderr, "ember report: out of memory rendering the report\n");

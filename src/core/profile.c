@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -372,4 +373,29 @@ const char *ember_frame_name(const struct ember_frame *f, char *buf, size_t size
 	else
 		snprintf(buf, size, "[unknown]");
 	return buf;
+}
+
+static const char *nonempty(const char *s)
+{
+	return s && s[0] ? s : NULL;
+}
+
+void ember_target_display_names(const struct ember_target *t, const char **service,
+				const char **version, char short_id[EMBER_SHORT_BUILD_ID + 1])
+{
+	*service = nonempty(t->service);
+	if (!*service)
+		*service = nonempty(t->comm);
+	if (!*service && t->exe)
+		*service = nonempty(ember_basename(t->exe));
+	if (!*service)
+		*service = "unknown";
+
+	*version = nonempty(t->version);
+	if (!*version && nonempty(t->build_id)) {
+		snprintf(short_id, EMBER_SHORT_BUILD_ID + 1, "%s", t->build_id);
+		*version = short_id;
+	}
+	if (!*version)
+		*version = "unknown";
 }

@@ -84,6 +84,16 @@ void ember_profile_free(struct ember_profile *p);
 /* Intern a frame (strings are copied).  Returns its id, or UINT32_MAX on OOM. */
 uint32_t ember_profile_frame(struct ember_profile *p, const struct ember_frame *f);
 
+/*
+ * The service and version a target is stored and shown under: service as
+ * given, else comm, else the executable's name, else "unknown"; version as
+ * given, else the first EMBER_SHORT_BUILD_ID digits of the build-id (written
+ * into short_id), else "unknown".
+ */
+#define EMBER_SHORT_BUILD_ID 12
+void ember_target_display_names(const struct ember_target *t, const char **service,
+				const char **version, char short_id[EMBER_SHORT_BUILD_ID + 1]);
+
 /* Intern a target (strings are copied).  Returns its id, or UINT32_MAX on OOM. */
 uint32_t ember_profile_target(struct ember_profile *p, const struct ember_target *t);
 

@@ -66,7 +66,7 @@ struct ember_unwind_table {
  * Bumped whenever the compiler's output changes for the same input, so
  * tables cached on disk by an older build are recompiled.
  */
-#define EMBER_EHFRAME_ROWS_VERSION 3
+#define EMBER_EHFRAME_ROWS_VERSION 4
 
 /* flags: keep the list of FDEs in the table (ember_unwind_find_fde()). */
 #define EMBER_EHFRAME_KEEP_FDES 1u

@@ -447,6 +447,15 @@ void ember_unwind_row_format(const struct ember_unwind_row *row, char *buf, size
 	case EMBER_CFA_GAP: snprintf(buf, len, "gap"); return;
 	case EMBER_CFA_UNSUPPORTED: snprintf(buf, len, "unsupported"); return;
 	case EMBER_CFA_SIGNAL: snprintf(buf, len, "signal-frame"); return;
+	case EMBER_CFA_GO_SWITCH: {
+		static const char *const how[] = {"systemstack", "sched", "vdso", "gogo"};
+		snprintf(buf, len, "go-switch-%s cfa=rsp+%u", how[EMBER_GO_SWITCH_HOW(row->cfa_offset)],
+			 EMBER_GO_SWITCH_CFA(row->cfa_offset));
+		return;
+	}
+	case EMBER_CFA_GO_SIGTRAMP:
+		snprintf(buf, len, "go-sigtramp ucontext=rsp+%u", row->cfa_offset);
+		return;
 	case EMBER_CFA_RSP: reg = "rsp"; break;
 	case EMBER_CFA_RBP: reg = "rbp"; break;
 	case EMBER_CFA_RSP_X8: reg = "rsp"; break;

@@ -37,6 +37,7 @@
 #include <zlib.h>
 
 #include "core/log.h"
+#include "core/safefile.h"
 #include "profile.pb-c.h"
 
 typedef Perftools__Profiles__Profile pb_profile;
@@ -907,7 +908,6 @@ int ember_pprof_write_file(const struct ember_profile *p, const struct ember_ppr
 {
 	uint8_t *data;
 	size_t len;
-	FILE *f;
 	int err;
 
 	err = ember_pprof_encode(p, opt, &data, &len);
@@ -915,17 +915,8 @@ int ember_pprof_write_file(const struct ember_profile *p, const struct ember_ppr
 		ember_err("pprof: cannot encode profile for %s: %s", path, strerror(-err));
 		return err;
 	}
-	f = fopen(path, "wb");
-	if (!f) {
-		err = -errno;
-		ember_err("pprof: cannot create %s: %s", path, strerror(errno));
-		free(data);
-		return err;
-	}
-	if (fwrite(data, 1, len, f) != len)
-		err = -EIO;
-	if (fclose(f) != 0 && !err)
-		err = errno ? -errno : -EIO;
+	/* a safe temporary renamed into place, not world-readable (core/safefile.h) */
+	err = ember_safefile_write(path, data, len, EMBER_FILE_MODE, true);
 	if (err)
 		ember_err("pprof: cannot write %s: %s", path, strerror(-err));
 	free(data);

@@ -36,7 +36,10 @@ struct ember_pprof_options {
 int ember_pprof_encode(const struct ember_profile *p, const struct ember_pprof_options *opt,
 		       uint8_t **out, size_t *out_len);
 
-/* Encode p and write it to path (conventionally "*.pb.gz").  Returns 0 or -errno. */
+/*
+ * Encode p and write it to path (conventionally "*.pb.gz"), through a safe
+ * temporary renamed into place, mode 0640 (core/safefile.h).  Returns 0 or -errno.
+ */
 int ember_pprof_write_file(const struct ember_profile *p, const struct ember_pprof_options *opt,
 			   const char *path);
 

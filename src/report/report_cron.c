@@ -5,8 +5,9 @@
  * day month weekday user command).  Every value put on the command line is
  * single-quoted for /bin/sh and its '%' escaped (cron turns a bare '%' into
  * a newline); a value with a newline or other control character is
- * refused.  The file is written to a dot-file in the same directory (cron
- * ignores names with dots) and renamed over the old one, so cron never
+ * refused.  The file is written to a dot-file with a random name in the
+ * same directory (cron ignores names with dots) and renamed over the old
+ * one (core/safefile.c: nothing planted there is followed), so cron never
  * reads half a file, and it is left alone when its text is unchanged.
  */
 #include "report/report_cron.h"
@@ -21,9 +22,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/safefile.h"
 #include "report/report.h"
 
 #define MAX_CRON_FILE 8192
+#define CRON_FILE_MODE 0640
 #define MAX_REPORT_FILES 100000
 
 const char *ember_cron_dir(const char *cron_dir)
@@ -125,65 +128,27 @@ int ember_cron_entry(const struct ember_cron_options *o, struct strbuf *out, cha
 	return out->oom ? -ENOMEM : 0;
 }
 
-/* mkdir -p */
-static int make_dirs(const char *path)
-{
-	char buf[4096];
-	size_t len = strlen(path);
-
-	if (len >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, len + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /* Whether path holds exactly text. */
 static bool same_file(const char *path, const char *text, size_t len)
 {
 	char buf[MAX_CRON_FILE + 1];
-	FILE *f = fopen(path, "r");
-	size_t n;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	ssize_t n;
 
-	if (!f)
+	if (fd < 0)
 		return false;
-	n = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
-	return n == len && memcmp(buf, text, len) == 0;
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	return n == (ssize_t)len && memcmp(buf, text, len) == 0;
 }
 
-static int write_file(const char *dir, const char *path, const char *text, size_t len,
-		      char *err, size_t errlen)
+/* The cron daemon reads the file as root: 0640 keeps the paths in it from other users. */
+static int write_file(const char *path, const char *text, size_t len, char *err, size_t errlen)
 {
-	char tmp[4096];
-	int fd, ret = 0;
+	int ret = ember_safefile_write(path, text, len, CRON_FILE_MODE, true);
 
-	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, EMBER_CRON_FILE);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "report: cannot write %s: %s", tmp, strerror(-ret));
-		return ret;
-	}
-	if (write(fd, text, len) != (ssize_t)len || fchmod(fd, 0644) || fsync(fd))
-		ret = errno ? -errno : -EIO;
-	if (close(fd) && !ret)
-		ret = -errno;
-	if (!ret && rename(tmp, path))
-		ret = -errno;
-	if (ret) {
+	if (ret)
 		snprintf(err, errlen, "report: cannot write %s: %s", path, strerror(-ret));
-		unlink(tmp);
-	}
 	return ret;
 }
 
@@ -209,7 +174,7 @@ int ember_cron_install(const struct ember_cron_options *o, char *path_out, size_
 	ret = ember_cron_entry(o, &text, err, errlen);
 	if (ret)
 		goto out;
-	ret = make_dirs(o->output_dir);
+	ret = ember_mkdirs(o->output_dir, EMBER_DIR_MODE);
 	if (ret) {
 		snprintf(err, errlen, "report: cannot create the output directory %s: %s",
 			 o->output_dir, strerror(-ret));
@@ -217,7 +182,7 @@ int ember_cron_install(const struct ember_cron_options *o, char *path_out, size_
 	}
 	if (same_file(path, text.buf, text.len))
 		goto out;
-	ret = write_file(dir, path, text.buf, text.len, err, errlen);
+	ret = write_file(path, text.buf, text.len, err, errlen);
 	*changed = ret == 0;
 out:
 	sb_free(&text);

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/units.h"
+
 #define NS 1000000000LL
 
 /* Local midnight of y-m-d (+ days), or -1 when mktime fails. */
@@ -62,22 +64,11 @@ int ember_report_parse_day(const char *s, int64_t *from_ns, int64_t *to_ns)
 
 static int parse_relative(const char *s, int64_t now_ns, int64_t *out)
 {
-	char unit = 0, extra;
-	long long n;
+	int64_t d;
 
-	if (sscanf(s, "-%lld%c%c", &n, &unit, &extra) != 2 || n < 0 || n > 100000)
+	if (s[0] != '-' || ember_parse_duration(s + 1, &d))
 		return -EINVAL;
-	for (const char *p = s + 1; *p && *p != unit; p++)
-		if (*p < '0' || *p > '9')
-			return -EINVAL;
-	switch (unit) {
-	case 's': break;
-	case 'm': n *= 60; break;
-	case 'h': n *= 3600; break;
-	case 'd': n *= 86400; break;
-	default: return -EINVAL;
-	}
-	*out = now_ns - (int64_t)n * NS;
+	*out = now_ns - d;
 	return 0;
 }
 

@@ -11,8 +11,10 @@
  *        "truncated":false}
  *       Newest first; at most 10000 targets ("truncated":true when cut).
  *
- * Selections.  target=ID, service=S, version=V, pid=P, from=MS, to=MS, all
- * optional (absent or empty = any); from is inclusive, to exclusive, and a
+ * Selections.  target=ID, service=S, version=V, pid=P, from=MS, to=MS,
+ * endpoint=E, all optional (absent or empty = any); endpoint keeps the CPU
+ * samples of threads while they served requests of that L7 endpoint
+ * ("GET /orders/{id}", see /api/spans); from is inclusive, to exclusive, and a
  * time bucket (10 s) is selected when it overlaps [from, to).  version may
  * be a comma-separated list ("v1,v2" = either; at most 32).  Two-sided
  * endpoints take the same parameters prefixed "a." and "b." (or "base."); a
@@ -85,7 +87,9 @@
  *   GET /api/pprof?<same selection>
  *       gzip'd profile.proto (application/octet-stream, attachment
  *       "ember-profile.pb.gz"), for `go tool pprof`; also the base of
- *       `go tool pprof -diff_base=base.pb.gz new.pb.gz`.
+ *       `go tool pprof -diff_base=base.pb.gz new.pb.gz`.  Samples carry the
+ *       labels service, version and their target's own (endpoint=... for
+ *       the CPU of threads serving an L7 endpoint: -tagfocus endpoint=...).
  *
  *   GET /api/folded?<same selection>
  *       text/plain folded stacks ("main;work;memcpy 42" per line).
@@ -93,10 +97,21 @@
  *   GET /api/stats
  *       {"store":{"targets":N,"frames":N,"stacks":N,"sample_rows":N,"samples":N,
  *                 "oldest":MS|null,"newest":MS|null},
- *        "agent":{...}|null}
+ *        "server":{...}|null, "agent":{...}|null}
+ *       "server": the HTTP server's limits and counters (server.c).
  *
  *   GET /api/reports, /api/reports/ID[?format=json], /api/reports/report.css
  *       The regression reports `ember report` saved (src/server/reports_api.h).
+ *
+ *   GET /api/net, /api/topology
+ *       TCP metrics per peer, their timeline, who calls whom (src/server/net_api.h).
+ *
+ *   GET /metrics
+ *       Prometheus text format: the agent's health, TCP metrics, store size
+ *       (src/server/metrics.h).
+ *
+ *   GET /api/spans, /api/spans/slow
+ *       L7 requests: the RED table and the slowest requests (src/server/spans_api.h).
  *
  * Errors: 400 {"error":"target: must be a positive integer"} for a bad,
  * repeated, unknown or over-long (> 256 bytes) parameter or from > to (the
@@ -118,8 +133,11 @@
 #include "pprof/pprof.h"
 #include "server/diff.h"
 #include "server/flamegraph.h"
+#include "server/metrics.h"
+#include "server/net_api.h"
 #include "server/reports_api.h"
 #include "server/sandwich.h"
+#include "server/spans_api.h"
 #include "server/topfuncs.h"
 
 #define NS_PER_MS ((int64_t)1000000)
@@ -129,11 +147,19 @@
 #define CT_JSON "application/json; charset=utf-8"
 #define CT_TEXT "text/plain; charset=utf-8"
 
+/*
+ * One per query thread: the server makes one for each, so every thread has
+ * its own read-only store connection and nothing here needs a lock.
+ */
 struct ember_api {
 	char *db_path;
-	struct ember_store *store; /* opened on first use, on the server thread */
+	struct ember_store *store; /* opened read-only on first use */
 	void (*stats_json)(struct strbuf *sb, void *arg);
 	void *stats_arg;
+	void (*metrics_text)(struct strbuf *sb, void *arg);
+	void *metrics_arg;
+	void (*server_json)(struct strbuf *sb, void *arg);
+	void *server_arg;
 };
 
 struct ember_api *ember_api_new(const struct ember_server_config *cfg)
@@ -149,7 +175,16 @@ struct ember_api *ember_api_new(const struct ember_server_config *cfg)
 	}
 	api->stats_json = cfg->stats_json;
 	api->stats_arg = cfg->stats_arg;
+	api->metrics_text = cfg->metrics_text;
+	api->metrics_arg = cfg->metrics_arg;
 	return api;
+}
+
+void ember_api_set_server_stats(struct ember_api *api,
+				void (*fn)(struct strbuf *sb, void *arg), void *arg)
+{
+	api->server_json = fn;
+	api->server_arg = arg;
 }
 
 void ember_api_free(struct ember_api *api)
@@ -164,8 +199,7 @@ void ember_api_free(struct ember_api *api)
 
 /* ---- parameters ---- */
 
-/* Decimal digits only (no sign, no spaces), value in [min, max]. */
-static bool parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+bool ember_api_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
 {
 	int64_t v = 0;
 
@@ -198,9 +232,9 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	return -EINVAL;
 }
 
-enum { P_TARGET, P_SERVICE, P_VERSION, P_PID, P_FROM, P_TO, P_COUNT };
-static const char *const param_names[P_COUNT] = {"target", "service", "version",
-						 "pid",    "from",    "to"};
+enum { P_TARGET, P_SERVICE, P_VERSION, P_PID, P_FROM, P_TO, P_ENDPOINT, P_COUNT };
+static const char *const param_names[P_COUNT] = {"target", "service", "version", "pid",
+						 "from",   "to",      "endpoint"};
 
 static int param_index(const char *key)
 {
@@ -217,7 +251,7 @@ static int parse_versions(const char *key, const char *val, struct ember_api_que
 	size_t n = 0;
 	char *save = NULL;
 
-	snprintf(q->version, sizeof(q->version), "%s", val);
+	snprintf(q->version, sizeof(q->version), "%.*s", EMBER_API_MAX_VALUE_LEN, val);
 	for (char *v = strtok_r(q->version, ",", &save); v; v = strtok_r(NULL, ",", &save)) {
 		if (n == EMBER_API_MAX_VERSIONS)
 			return fail(err, errlen, "%s: more than %d versions", key,
@@ -236,31 +270,35 @@ static int parse_one(int which, const char *key, const char *val, struct ember_a
 
 	switch (which) {
 	case P_TARGET:
-		if (!parse_int(val, 1, INT64_MAX, &v))
+		if (!ember_api_parse_int(val, 1, INT64_MAX, &v))
 			return fail(err, errlen, "%s: must be a positive integer target id", key);
 		q->sel.target_id = v;
 		return 0;
 	case P_SERVICE:
-		snprintf(q->service, sizeof(q->service), "%s", val);
+		snprintf(q->service, sizeof(q->service), "%.*s", EMBER_API_MAX_VALUE_LEN, val);
 		q->sel.service = q->service;
 		return 0;
 	case P_VERSION:
 		return parse_versions(key, val, q, err, errlen);
 	case P_PID:
-		if (!parse_int(val, 1, UINT32_MAX, &v))
+		if (!ember_api_parse_int(val, 1, UINT32_MAX, &v))
 			return fail(err, errlen, "%s: must be a process id (1..%" PRIu32 ")", key,
 				    UINT32_MAX);
 		q->sel.pid = (uint32_t)v;
 		return 0;
 	case P_FROM:
-		if (!parse_int(val, 0, MAX_MS, &v))
+		if (!ember_api_parse_int(val, 0, MAX_MS, &v))
 			return fail(err, errlen, "%s: must be unix time in milliseconds", key);
 		q->has_from = true;
 		q->from_ms = v;
 		q->sel.from_ns = v * NS_PER_MS;
 		return 0;
+	case P_ENDPOINT:
+		snprintf(q->endpoint, sizeof(q->endpoint), "%s", val);
+		q->sel.endpoint = q->endpoint;
+		return 0;
 	case P_TO:
-		if (!parse_int(val, 1, MAX_MS, &v))
+		if (!ember_api_parse_int(val, 1, MAX_MS, &v))
 			return fail(err, errlen, "%s: must be unix time in milliseconds (> 0)", key);
 		q->has_to = true;
 		q->to_ms = v;
@@ -292,9 +330,9 @@ int ember_api_parse_selection(const struct ember_api_param *params, size_t n,
 			return fail(err, errlen, "%s: given more than once", key);
 		seen[which] = true;
 		q->given = true;
-		if (strlen(val) > EMBER_API_MAX_VALUE_LEN)
-			return fail(err, errlen, "%s: longer than %d bytes", key,
-				    EMBER_API_MAX_VALUE_LEN);
+		size_t max = which == P_ENDPOINT ? EMBER_API_MAX_ENDPOINT_LEN : EMBER_API_MAX_VALUE_LEN;
+		if (strlen(val) > max)
+			return fail(err, errlen, "%s: longer than %zu bytes", key, max);
 		if (!*val)
 			continue; /* empty = any */
 		ret = parse_one(which, key, val, q, err, errlen);
@@ -307,12 +345,7 @@ int ember_api_parse_selection(const struct ember_api_param *params, size_t n,
 	return 0;
 }
 
-/*
- * Reject parameters that are neither a selection parameter under one of
- * prefixes (NULL-terminated) nor one of extras (NULL-terminated, each at
- * most once).
- */
-static int check_params(const struct ember_api_param *params, size_t n,
+int ember_api_check_params(const struct ember_api_param *params, size_t n,
 			const char *const *prefixes, const char *const *extras, char *err,
 			size_t errlen)
 {
@@ -343,8 +376,7 @@ static int check_params(const struct ember_api_param *params, size_t n,
 	return 0;
 }
 
-/* The value of an extra parameter, NULL when absent. */
-static const char *param_value(const struct ember_api_param *params, size_t n, const char *key)
+const char *ember_api_param_value(const struct ember_api_param *params, size_t n, const char *key)
 {
 	for (size_t i = 0; i < n; i++)
 		if (params[i].key && strcmp(params[i].key, key) == 0)
@@ -359,7 +391,7 @@ int ember_api_parse_query(const struct ember_api_param *params, size_t n,
 	int ret;
 
 	memset(q, 0, sizeof(*q));
-	ret = check_params(params, n, plain, NULL, err, errlen);
+	ret = ember_api_check_params(params, n, plain, NULL, err, errlen);
 	return ret ? ret : ember_api_parse_selection(params, n, "", q, err, errlen);
 }
 
@@ -396,7 +428,7 @@ static int open_store(struct ember_api *api, struct ember_api_reply *r)
 
 	if (api->store)
 		return 0;
-	ret = ember_store_open(api->db_path, &api->store, err, sizeof(err));
+	ret = ember_store_open_readonly(api->db_path, &api->store, err, sizeof(err));
 	if (ret) {
 		api->store = NULL;
 		ember_warn("server: cannot open store %s: %s", api->db_path, err);
@@ -559,7 +591,8 @@ static void api_pprof(struct ember_api *api, const struct ember_api_param *param
 		      struct ember_api_reply *r)
 {
 	struct ember_api_query q;
-	struct ember_pprof_options opt = {0};
+	/* service, version and the targets' labels (endpoint=...) on each sample */
+	struct ember_pprof_options opt = {.target_labels = true};
 	struct ember_profile *p = select_profile(api, params, n, &q, false, r);
 	uint8_t *out = NULL;
 	size_t len = 0;
@@ -720,13 +753,13 @@ static void api_diff(struct ember_api *api, const struct ember_api_param *params
 	const char *v;
 	struct strbuf sb;
 
-	if (check_params(params, n, prefixes, extras, err, sizeof(err)) ||
+	if (ember_api_check_params(params, n, prefixes, extras, err, sizeof(err)) ||
 	    ember_api_parse_selection(params, n, "a.", &qa, err, sizeof(err)) ||
 	    ember_api_parse_selection(params, n, "b.", &qb, err, sizeof(err))) {
 		ember_api_reply_error(r, 400, err);
 		return;
 	}
-	v = param_value(params, n, "min_share");
+	v = ember_api_param_value(params, n, "min_share");
 	if (v && *v && !parse_fraction(v, &opt.min_share)) {
 		ember_api_reply_error(r, 400, "min_share: must be a fraction between 0 and 1");
 		return;
@@ -774,21 +807,21 @@ static void api_top(struct ember_api *api, const struct ember_api_param *params,
 	const char *v;
 	struct strbuf sb;
 
-	if (check_params(params, n, prefixes, extras, err, sizeof(err)) ||
+	if (ember_api_check_params(params, n, prefixes, extras, err, sizeof(err)) ||
 	    ember_api_parse_selection(params, n, "", &q, err, sizeof(err)) ||
 	    ember_api_parse_selection(params, n, "base.", &qbase, err, sizeof(err))) {
 		ember_api_reply_error(r, 400, err);
 		return;
 	}
 	sort = qbase.given ? EMBER_TOP_DIFF : EMBER_TOP_SELF;
-	v = param_value(params, n, "limit");
-	if (v && *v && !parse_int(v, 1, EMBER_TOP_MAX_LIMIT, &limit)) {
+	v = ember_api_param_value(params, n, "limit");
+	if (v && *v && !ember_api_parse_int(v, 1, EMBER_TOP_MAX_LIMIT, &limit)) {
 		snprintf(err, sizeof(err), "limit: must be an integer from 1 to %d",
 			 EMBER_TOP_MAX_LIMIT);
 		ember_api_reply_error(r, 400, err);
 		return;
 	}
-	v = param_value(params, n, "sort");
+	v = ember_api_param_value(params, n, "sort");
 	if (v && *v && parse_sort(v, &sort)) {
 		ember_api_reply_error(r, 400, "sort: must be self, total or diff");
 		return;
@@ -828,12 +861,12 @@ static void api_sandwich(struct ember_api *api, const struct ember_api_param *pa
 	const char *function;
 	struct strbuf sb;
 
-	if (check_params(params, n, prefixes, extras, err, sizeof(err)) ||
+	if (ember_api_check_params(params, n, prefixes, extras, err, sizeof(err)) ||
 	    ember_api_parse_selection(params, n, "", &q, err, sizeof(err))) {
 		ember_api_reply_error(r, 400, err);
 		return;
 	}
-	function = param_value(params, n, "function");
+	function = ember_api_param_value(params, n, "function");
 	if (!function || !*function) {
 		ember_api_reply_error(r, 400, "function: required (the function's name)");
 		return;
@@ -867,13 +900,13 @@ static void api_timeline(struct ember_api *api, const struct ember_api_param *pa
 	const char *v;
 	struct strbuf sb;
 
-	if (check_params(params, n, prefixes, extras, err, sizeof(err)) ||
+	if (ember_api_check_params(params, n, prefixes, extras, err, sizeof(err)) ||
 	    ember_api_parse_selection(params, n, "", &q, err, sizeof(err))) {
 		ember_api_reply_error(r, 400, err);
 		return;
 	}
-	v = param_value(params, n, "step");
-	if (v && *v && !parse_int(v, 1, MAX_STEP_S, &step_s)) {
+	v = ember_api_param_value(params, n, "step");
+	if (v && *v && !ember_api_parse_int(v, 1, MAX_STEP_S, &step_s)) {
 		snprintf(err, sizeof(err), "step: must be seconds from 1 to %lld", MAX_STEP_S);
 		ember_api_reply_error(r, 400, err);
 		return;
@@ -899,32 +932,46 @@ static void api_timeline(struct ember_api *api, const struct ember_api_param *pa
 
 /* ---- /api/stats ---- */
 
+/* ,"key": and what fn appends, or null when there is no fn or it appends nothing */
+static void json_object_of(struct strbuf *sb, const char *key,
+			   void (*fn)(struct strbuf *sb, void *arg), void *arg)
+{
+	size_t mark;
+
+	sb_printf(sb, ",\"%s\":", key);
+	mark = sb->len;
+	if (fn)
+		fn(sb, arg);
+	if (sb->len == mark)
+		sb_puts(sb, "null");
+}
+
 static void api_stats(struct ember_api *api, struct ember_api_reply *r)
 {
 	char err[EMBER_STORE_ERRLEN] = "";
 	struct ember_store_stats st;
 	struct strbuf sb;
-	size_t mark;
 
-	if (open_store(api, r))
-		return;
-	if (ember_store_stats(api->store, &st, err, sizeof(err))) {
-		ember_api_reply_error(r, 500, err[0] ? err : "cannot read store stats");
-		return;
-	}
+	/* the agent's counters are served even when the database cannot be read
+	 * (they say why: a damaged file, see store_file.c) */
+	int ret = api->store ? 0 : ember_store_open(api->db_path, &api->store, err, sizeof(err));
+	if (!ret)
+		ret = ember_store_stats(api->store, &st, err, sizeof(err));
 	sb_init(&sb);
-	sb_printf(&sb,
-		  "{\"store\":{\"targets\":%" PRIu64 ",\"frames\":%" PRIu64 ",\"stacks\":%" PRIu64
-		  ",\"sample_rows\":%" PRIu64 ",\"samples\":%" PRIu64,
-		  st.targets, st.frames, st.stacks, st.sample_rows, st.samples);
-	json_ms(&sb, "oldest", st.oldest_ns != 0, st.oldest_ns / NS_PER_MS);
-	json_ms(&sb, "newest", st.newest_ns != 0, st.newest_ns / NS_PER_MS);
-	sb_puts(&sb, "},\"agent\":");
-	mark = sb.len;
-	if (api->stats_json)
-		api->stats_json(&sb, api->stats_arg);
-	if (sb.len == mark)
-		sb_puts(&sb, "null");
+	if (ret) {
+		sb_puts(&sb, "{\"store\":{\"error\":");
+		sb_json_str(&sb, err[0] ? err : "cannot read store stats");
+	} else {
+		sb_printf(&sb,
+			  "{\"store\":{\"targets\":%" PRIu64 ",\"frames\":%" PRIu64
+			  ",\"stacks\":%" PRIu64 ",\"sample_rows\":%" PRIu64 ",\"samples\":%" PRIu64,
+			  st.targets, st.frames, st.stacks, st.sample_rows, st.samples);
+		json_ms(&sb, "oldest", st.oldest_ns != 0, st.oldest_ns / NS_PER_MS);
+		json_ms(&sb, "newest", st.newest_ns != 0, st.newest_ns / NS_PER_MS);
+	}
+	sb_putc(&sb, '}');
+	json_object_of(&sb, "server", api->server_json, api->server_arg);
+	json_object_of(&sb, "agent", api->stats_json, api->stats_arg);
 	sb_putc(&sb, '}');
 	ember_api_reply_sb(r, 200, CT_JSON, &sb);
 }
@@ -944,40 +991,123 @@ static bool no_params(const struct ember_api_param *params, size_t n,
 	return false;
 }
 
+/* Every endpoint takes the same arguments; those without parameters ignore them. */
+typedef void api_fn(struct ember_api *api, const char *path,
+		    const struct ember_api_param *params, size_t n, struct ember_api_reply *r);
+
+static void ep_targets(struct ember_api *api, const char *path,
+		       const struct ember_api_param *params, size_t n, struct ember_api_reply *r)
+{
+	api_targets(api, r);
+}
+
+static void ep_services(struct ember_api *api, const char *path,
+			const struct ember_api_param *params, size_t n, struct ember_api_reply *r)
+{
+	api_services(api, r);
+}
+
+static void ep_stats(struct ember_api *api, const char *path,
+		     const struct ember_api_param *params, size_t n, struct ember_api_reply *r)
+{
+	api_stats(api, r);
+}
+
+static void ep_reports(struct ember_api *api, const char *path,
+		       const struct ember_api_param *params, size_t n, struct ember_api_reply *r)
+{
+	if (open_store(api, r) == 0)
+		ember_reports_api_handle(api->store, path, params, n, r);
+}
+
+static void ep_net(struct ember_api *api, const char *path,
+		   const struct ember_api_param *params, size_t n, struct ember_api_reply *r)
+{
+	if (open_store(api, r) == 0)
+		ember_net_api_handle(api->store, path, params, n, r);
+}
+
+static void ep_spans(struct ember_api *api, const char *path,
+		     const struct ember_api_param *params, size_t n, struct ember_api_reply *r)
+{
+	if (open_store(api, r) == 0)
+		ember_spans_api_handle(api->store, path, params, n, r);
+}
+
+static void ep_metrics(struct ember_api *api, const char *path,
+		       const struct ember_api_param *params, size_t n, struct ember_api_reply *r)
+{
+	ember_metrics_reply(api->db_path, api->metrics_text, api->metrics_arg, r);
+}
+
+#define EP(fn)                                                                            \
+	static void ep_##fn(struct ember_api *api, const char *path,                      \
+			    const struct ember_api_param *params, size_t n,               \
+			    struct ember_api_reply *r)                                    \
+	{                                                                                 \
+		api_##fn(api, params, n, r);                                              \
+	}
+EP(flamegraph)
+EP(pprof)
+EP(folded)
+EP(diff)
+EP(top)
+EP(sandwich)
+EP(timeline)
+#undef EP
+
+/*
+ * The endpoints.  A new one is a function with api_fn's arguments and a
+ * row here; `tree` also answers every path below it ("/api/reports/7").
+ */
+static const struct endpoint {
+	const char *path;
+	api_fn *fn;
+	bool no_params; /* any parameter is a 400 */
+	bool tree;
+} endpoints[] = {
+	{"/api/targets", ep_targets, true, false},
+	{"/api/services", ep_services, true, false},
+	{"/api/stats", ep_stats, true, false},
+	{"/api/flamegraph", ep_flamegraph, false, false},
+	{"/api/pprof", ep_pprof, false, false},
+	{"/api/folded", ep_folded, false, false},
+	{"/api/diff", ep_diff, false, false},
+	{"/api/top", ep_top, false, false},
+	{"/api/sandwich", ep_sandwich, false, false},
+	{"/api/timeline", ep_timeline, false, false},
+	{"/api/reports", ep_reports, false, true},
+	{"/api/net", ep_net, false, false},
+	{"/api/topology", ep_net, false, false},
+	{"/api/spans", ep_spans, false, true},
+	{"/metrics", ep_metrics, true, false},
+};
+
+static const struct endpoint *find_endpoint(const char *path)
+{
+	for (size_t i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++) {
+		const struct endpoint *e = &endpoints[i];
+		size_t len = strlen(e->path);
+		if (strcmp(path, e->path) == 0 ||
+		    (e->tree && strncmp(path, e->path, len) == 0 && path[len] == '/'))
+			return e;
+	}
+	return NULL;
+}
+
 void ember_api_handle(struct ember_api *api, const char *path,
 		      const struct ember_api_param *params, size_t n,
 		      struct ember_api_reply *reply)
 {
+	const struct endpoint *e = find_endpoint(path);
+
 	memset(reply, 0, sizeof(*reply));
-	if (strcmp(path, "/api/targets") == 0) {
-		if (no_params(params, n, reply))
-			api_targets(api, reply);
-	} else if (strcmp(path, "/api/flamegraph") == 0) {
-		api_flamegraph(api, params, n, reply);
-	} else if (strcmp(path, "/api/pprof") == 0) {
-		api_pprof(api, params, n, reply);
-	} else if (strcmp(path, "/api/folded") == 0) {
-		api_folded(api, params, n, reply);
-	} else if (strcmp(path, "/api/stats") == 0) {
-		if (no_params(params, n, reply))
-			api_stats(api, reply);
-	} else if (strcmp(path, "/api/services") == 0) {
-		if (no_params(params, n, reply))
-			api_services(api, reply);
-	} else if (strcmp(path, "/api/diff") == 0) {
-		api_diff(api, params, n, reply);
-	} else if (strcmp(path, "/api/top") == 0) {
-		api_top(api, params, n, reply);
-	} else if (strcmp(path, "/api/sandwich") == 0) {
-		api_sandwich(api, params, n, reply);
-	} else if (strcmp(path, "/api/timeline") == 0) {
-		api_timeline(api, params, n, reply);
-	} else if (ember_reports_api_path(path)) {
-		if (open_store(api, reply) == 0)
-			ember_reports_api_handle(api->store, path, params, n, reply);
-	} else {
+	if (!e) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "no such endpoint: %.80s", path);
 		ember_api_reply_error(reply, 404, msg);
+		return;
 	}
+	if (!e->no_params || no_params(params, n, reply))
+		e->fn(api, path, params, n, reply);
 }

@@ -5,8 +5,14 @@
  * readers (the HTTP server, on its own connection to the same file): WAL
  * journal, synchronous=NORMAL (a power loss may lose the last transactions,
  * never corrupt the file) and a busy timeout so a reader or writer waits for
- * a lock instead of failing.  Then the schema is migrated to the version this
- * code knows (store_schema.c).
+ * a lock instead of failing.  No memory-mapped I/O: a read through a mapping
+ * of a file someone truncated is a SIGBUS that kills the process, where a
+ * read() returns short and SQLite reports an error (store_file.c handles
+ * the damage).  Then the schema is migrated to the version this code knows
+ * (store_schema.c).
+ * A read-only handle (the HTTP server's query threads, one each) changes
+ * nothing in the file: it needs the schema this code knows already in place
+ * and leaves the journal mode to the writer.
  *
  * SQL text lives here, in one table of statements that are prepared on first
  * use and kept for the life of the handle.
@@ -19,12 +25,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/clock.h"
 
-#define STORE_BUSY_TIMEOUT_MS 5000
 
 static const char *const stmt_sql[STMT_COUNT_] = {
 	[STMT_BEGIN_READ] = "BEGIN",
@@ -153,6 +159,7 @@ int store_sqlite_error(struct ember_store *s, char *err, size_t errlen, int rc,
 	va_list ap;
 	int sys = s->db ? sqlite3_system_errno(s->db) : 0;
 
+	s->last_rc = rc;
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
@@ -267,8 +274,38 @@ int64_t store_bucket_of(const struct ember_store *s, int64_t t)
 
 /* ---- open and close ---- */
 
+/*
+ * A read-only handle only checks that the file holds the schema this code
+ * reads (the writer migrates; an older file needs `ember run` first).
+ */
+static int check_schema_readonly(struct ember_store *s, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int rc, version;
+
+	/* The first statement reads the file: a corrupt or foreign file fails here. */
+	rc = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		rc = SQLITE_OK;
+	if (rc != SQLITE_OK) {
+		int ret = store_sqlite_error(s, err, errlen, rc, "open read-only");
+		sqlite3_finalize(st);
+		return ret;
+	}
+	version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version != store_schema_version())
+		return store_error(s, err, errlen, version ? -EPROTO : -ENOENT,
+				   "schema version %d, this ember reads version %d%s", version,
+				   store_schema_version(),
+				   version < store_schema_version()
+					   ? " (ember run opens it for writing and migrates it)"
+					   : " (written by a newer ember)");
+	return 0;
+}
+
 /* WAL, synchronous=NORMAL, busy timeout, and the temp table queries use. */
-static int configure(struct ember_store *s, char *err, size_t errlen)
+static int configure(struct ember_store *s, bool readonly, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -276,6 +313,18 @@ static int configure(struct ember_store *s, char *err, size_t errlen)
 	sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
 	/* every 1000 virtual machine steps: is a read past its deadline? */
 	sqlite3_progress_handler(s->db, 1000, past_deadline, s);
+	if (readonly) {
+		rc = check_schema_readonly(s, err, errlen);
+		if (rc)
+			return rc;
+		goto settings;
+	}
+	/* a new file can give freed pages back (store_retention.c); only
+	 * before the first table, and before WAL mode writes the header */
+	struct stat fst;
+	if (stat(s->path, &fst) == 0 && fst.st_size == 0 &&
+	    (rc = store_exec(s, "PRAGMA auto_vacuum=INCREMENTAL")) != SQLITE_OK)
+		return store_sqlite_error(s, err, errlen, rc, "open");
 	/* The first statement reads the file: a corrupt or foreign file fails here. */
 	rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
 	if (rc != SQLITE_OK)
@@ -292,19 +341,69 @@ static int configure(struct ember_store *s, char *err, size_t errlen)
 	if (!wal)
 		return store_error(s, err, errlen, -EIO, "cannot switch to WAL journal mode");
 
+settings:
 	rc = store_exec(s, "PRAGMA synchronous=NORMAL;"
 			   "PRAGMA temp_store=MEMORY;"
-			   "PRAGMA mmap_size=268435456;" /* reads without a copy */
+			   "PRAGMA mmap_size=0;" /* never SIGBUS on a truncated file */
 			   "CREATE TEMP TABLE IF NOT EXISTS query_ids(id INTEGER PRIMARY KEY)");
 	if (rc != SQLITE_OK)
 		return store_sqlite_error(s, err, errlen, rc, "configure");
 	return 0;
 }
 
-int ember_store_open(const char *path, struct ember_store **out, char *err, size_t errlen)
+int store_connect(struct ember_store *s, int flags, char *err, size_t errlen)
+{
+	int rc, ret;
+
+	ret = store_file_prepare(s, flags & SQLITE_OPEN_CREATE, err, errlen);
+	if (ret)
+		return ret;
+	/* NOFOLLOW: the database path may not be a symlink (core/safefile.h) */
+	rc = sqlite3_open_v2(s->path, &s->db, flags | SQLITE_OPEN_NOFOLLOW, NULL);
+	if (rc != SQLITE_OK) {
+		ret = store_sqlite_error(s, err, errlen, rc, "open");
+		goto fail;
+	}
+	s->open_flags = flags;
+	bool readonly = flags & SQLITE_OPEN_READONLY;
+	ret = configure(s, readonly, err, errlen);
+	if (!ret)
+		ret = store_spans_connect(s, err, errlen);
+	if (!ret && !readonly)
+		ret = store_migrate(s, err, errlen);
+	if (!ret)
+		ret = store_load_meta(s, err, errlen);
+	if (ret)
+		goto fail;
+	store_file_identify(s);
+	return 0;
+fail:
+	store_disconnect(s, false);
+	return ret;
+}
+
+void store_disconnect(struct ember_store *s, bool checkpoint)
+{
+	store_retention_disconnected(s); /* its statements first */
+	for (int i = 0; i < STMT_COUNT_; i++) {
+		sqlite3_finalize(s->stmts[i]);
+		s->stmts[i] = NULL;
+	}
+	if (s->db && !checkpoint)
+		sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+	sqlite3_close(s->db); /* NULL is a no-op */
+	s->db = NULL;
+	s->reader_cache = false;
+	s->own_checkpoints = false;
+	s->known_hour = false;
+	store_caches_clear(s);
+}
+
+static int open_store(const char *path, bool readonly, struct ember_store **out, char *err,
+		      size_t errlen)
 {
 	struct ember_store *s;
-	int rc, ret;
+	int ret;
 
 	*out = NULL;
 	if (err && errlen)
@@ -328,33 +427,36 @@ int ember_store_open(const char *path, struct ember_store **out, char *err, size
 	sb_init(&s->blob);
 	s->query_timeout_ns = EMBER_STORE_QUERY_TIMEOUT_NS;
 
-	rc = sqlite3_open_v2(path, &s->db,
-			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		ret = store_sqlite_error(s, err, errlen, rc, "open");
-		goto fail;
+	ret = store_connect(s,
+			    (readonly ? SQLITE_OPEN_READONLY
+				      : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+				    SQLITE_OPEN_NOMUTEX,
+			    err, errlen);
+	if (ret) {
+		ember_store_close(s);
+		return ret;
 	}
-	ret = configure(s, err, errlen);
-	if (!ret)
-		ret = store_migrate(s, err, errlen);
-	if (!ret)
-		ret = store_load_meta(s, err, errlen);
-	if (ret)
-		goto fail;
 	*out = s;
 	return 0;
-fail:
-	ember_store_close(s);
-	return ret;
+}
+
+int ember_store_open(const char *path, struct ember_store **out, char *err, size_t errlen)
+{
+	return open_store(path, false, out, err, errlen);
+}
+
+int ember_store_open_readonly(const char *path, struct ember_store **out, char *err,
+			      size_t errlen)
+{
+	return open_store(path, true, out, err, errlen);
 }
 
 void ember_store_close(struct ember_store *s)
 {
 	if (!s)
 		return;
-	for (int i = 0; i < STMT_COUNT_; i++)
-		sqlite3_finalize(s->stmts[i]);
-	sqlite3_close(s->db); /* NULL is a no-op */
+	store_disconnect(s, true);
+	store_retention_free(s);
 	store_idmap_free(&s->targets);
 	store_idmap_free(&s->frames);
 	store_idmap_free(&s->stacks);

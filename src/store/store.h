@@ -10,6 +10,12 @@
  *
  * Every function returns 0 on success or a negative errno-style code, and
  * fills `err` (when given) with a message that names the database path.
+ *
+ * The file is read and written with plain read()/write(), never through
+ * mmap (PRAGMA mmap_size = 0): a file truncated under a memory-mapped read
+ * raises SIGBUS, which would kill the agent.  It is created 0640 (group
+ * `ember` when it exists), and so are its WAL and SHM (SQLite gives them
+ * the database's mode and owner).
  */
 #ifndef EMBER_STORE_H
 #define EMBER_STORE_H
@@ -27,7 +33,47 @@ struct ember_store;
 
 /* Open (creating and migrating as needed) the database at path. */
 int ember_store_open(const char *path, struct ember_store **out, char *err, size_t errlen);
+/*
+ * Open an existing database for reading only (SQLITE_OPEN_READONLY): for
+ * readers beside the writer, such as the HTTP server's query threads.  The
+ * file must already hold this code's schema (-EPROTO otherwise, -ENOENT
+ * when it holds none).  Ingest and saving reports fail on such a handle.
+ */
+int ember_store_open_readonly(const char *path, struct ember_store **out, char *err,
+			      size_t errlen);
 void ember_store_close(struct ember_store *s);
+
+/* ---- the file under a long-running writer (store_file.c) ---- */
+
+/*
+ * Something outside Ember may truncate, remove, replace or corrupt the
+ * file while the agent writes.  ember_store_ingest() notices (the file is
+ * shorter than it can legitimately be, is another file or none, or SQLite
+ * finds it corrupt), closes the connection without writing anything more
+ * into the file and fails with -EIO and a message naming the file.  The
+ * handle is then "damaged": nothing is read or written until
+ * ember_store_recover() finds the file usable again: removed (a new
+ * database is created), replaced or restored (reopened), or emptied (a
+ * zero-byte file is a new database).  Readers (the HTTP server) reconnect
+ * by themselves when the file they read was replaced.
+ */
+struct ember_store_file_stats {
+	uint64_t damaged;   /* times the file was found damaged, truncated, replaced or removed */
+	uint64_t recovered; /* times writing resumed afterwards */
+	uint64_t reopened;  /* reconnections of a reading handle to a replaced file */
+	bool is_damaged;    /* now */
+};
+
+bool ember_store_damaged(const struct ember_store *s);
+
+/*
+ * Try to go on after damage.  0: the store is usable again (what happened
+ * is in err, for the log); -EAGAIN: the file has not changed since the
+ * last try (err says it is still damaged); another error: it changed but
+ * is still unusable (err says why).  0 at once when not damaged.
+ */
+int ember_store_recover(struct ember_store *s, char *err, size_t errlen);
+void ember_store_get_file_stats(const struct ember_store *s, struct ember_store_file_stats *st);
 
 /* Name of the host this store records for (defaults to gethostname()). */
 int ember_store_set_host(struct ember_store *s, const char *host);
@@ -55,6 +101,8 @@ struct ember_selection {
 	const char *const *versions; /* any of these; at most EMBER_STORE_MAX_VERSIONS */
 	size_t n_versions;
 	uint32_t pid;            /* 0 = any */
+	const char *endpoint;    /* NULL = any; else only the CPU samples of threads serving
+				    this span endpoint (targets labelled endpoint=, spans/endpoint.h) */
 	size_t max_stacks;       /* 0 = default bound (EMBER_STORE_MAX_STACKS) */
 	bool merge_targets;      /* sum each stack over targets: the profile holds one
 				    target, pid 0, service/version/comm "*" (for flame
@@ -136,6 +184,70 @@ struct ember_store_stats {
 int ember_store_stats(struct ember_store *s, struct ember_store_stats *st, char *err,
 		      size_t errlen);
 
+/* ---- retention and a bounded size (store_retention.c) ---- */
+
+/*
+ * Old data is deleted table by table (every table with a time column is
+ * registered in store_retention.c, see store_internal.h), in transactions
+ * of at most batch_rows rows, by whoever ingests (the agent) calling
+ * ember_store_retention_step() between flushes:
+ *  - 10 s buckets (samples) older than full_res_ns;
+ *  - hourly roll-ups, per-bucket totals, saved reports older than
+ *    retention_ns;
+ *  - stacks, frames and targets no row references any more;
+ *  - when the database and its WAL outgrow max_bytes, the oldest data
+ *    first (10 s buckets, then roll-ups) until they fit in 90% of it.
+ * Freed pages are given back to the file system by incremental vacuum.
+ * Queries over a time range older than the full-resolution window read
+ * whole hours of the roll-up there.
+ */
+#define EMBER_RETENTION_FULL_RES_NS (48LL * 3600 * 1000000000LL)
+#define EMBER_RETENTION_NS (14LL * 86400 * 1000000000LL)
+#define EMBER_MAX_DB_BYTES (2ULL << 30)
+#define EMBER_RETENTION_BATCH_ROWS 1000
+#define EMBER_RETENTION_VACUUM_PAGES 256
+
+struct ember_retention_options {
+	int64_t full_res_ns;   /* keep 10 s buckets this long (0: the default; at most retention) */
+	int64_t retention_ns;  /* keep everything this long (0: the default; < 0: forever) */
+	uint64_t max_bytes;    /* bound of database + WAL (0: none) */
+	uint32_t batch_rows;   /* rows deleted per transaction (0: the default) */
+	uint32_t vacuum_pages; /* pages given back per step (0: the default) */
+};
+
+/*
+ * Set retention up on the handle that ingests.  A database created before
+ * incremental vacuum existed is converted once (VACUUM) when it is at most
+ * 256 MiB; a larger one keeps reusing its free pages but its file does not
+ * shrink (the log and stats say so).  err may hold a notice on success.
+ */
+int ember_store_retention_setup(struct ember_store *s, const struct ember_retention_options *o,
+				char *err, size_t errlen);
+
+/*
+ * One bounded piece of the work: a transaction of at most batch_rows rows
+ * (or a scan of at most 16 x batch_rows rows, or vacuum_pages pages).
+ * Returns 1 when it did something (call again soon), 0 when there is
+ * nothing to do until now_ns moves on (a pass starts at most once a
+ * minute, or at once when the size bound is exceeded), < 0 on an error.
+ */
+int ember_store_retention_step(struct ember_store *s, int64_t now_ns, char *err, size_t errlen);
+
+struct ember_retention_stats {
+	uint64_t passes, rows_deleted, stacks_deleted, frames_deleted, targets_deleted,
+		reports_deleted, gc_runs, pages_vacuumed;
+	uint64_t batches, max_batch_rows; /* write transactions, and the largest */
+	uint64_t max_step_ns;             /* the longest step (wall time) */
+	uint64_t size_passes;             /* passes forced by the size bound */
+	uint64_t bound_unreachable;       /* passes that could not get under it */
+	int64_t full_res_from_ns;         /* 10 s buckets before this are deleted (0: none yet) */
+	int64_t rollup_from_ns;           /* everything before this is deleted (0: none yet) */
+	uint64_t db_bytes, wal_bytes, free_bytes, max_bytes;
+	bool incremental_vacuum;          /* the file shrinks */
+	bool collecting;                  /* a collection of unreferenced rows is under way */
+};
+void ember_store_retention_stats(const struct ember_store *s, struct ember_retention_stats *st);
+
 /* ---- saved reports (store_reports.c): `ember report` saves, the UI lists ---- */
 
 struct ember_report_row {
@@ -152,6 +264,10 @@ struct ember_report_row {
 int ember_store_save_report(struct ember_store *s, const struct ember_report_row *row,
 			    const char *html, const char *json, int64_t *id, char *err,
 			    size_t errlen);
+
+/* Keep only the newest `keep` reports (`ember report --keep`); *deleted (may be NULL) counts the rest. */
+int ember_store_prune_reports(struct ember_store *s, uint32_t keep, uint64_t *deleted, char *err,
+			      size_t errlen);
 
 /* Call fn for the newest `limit` reports (0 = all kept), newest first; fn returns non-zero to stop. */
 int ember_store_list_reports(struct ember_store *s, size_t limit,

@@ -42,6 +42,8 @@ int ember_store_list_targets(struct ember_store *s,
 
 	if (err && errlen)
 		err[0] = '\0';
+	if ((rc = store_refresh(s, err, errlen)))
+		return rc;
 	rc = sqlite3_prepare_v2(s->db, LIST_TARGETS_SQL, -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return store_sqlite_error(s, err, errlen, rc, "list targets");
@@ -79,6 +81,8 @@ int ember_store_list_versions(struct ember_store *s,
 
 	if (err && errlen)
 		err[0] = '\0';
+	if ((rc = store_refresh(s, err, errlen)))
+		return rc;
 	rc = sqlite3_prepare_v2(s->db, LIST_VERSIONS_SQL, -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return store_sqlite_error(s, err, errlen, rc, "list versions");
@@ -217,6 +221,8 @@ int ember_store_timeline(struct ember_store *s, const struct ember_selection *se
 		err[0] = '\0';
 	sel = sel ? sel : &all;
 	ret = store_check_selection(s, sel, err, errlen);
+	if (!ret)
+		ret = store_refresh(s, err, errlen);
 	if (ret)
 		return ret;
 	if (!max_points)
@@ -249,6 +255,8 @@ int ember_store_stats(struct ember_store *s, struct ember_store_stats *stats, ch
 
 	if (err && errlen)
 		err[0] = '\0';
+	if ((ret = store_refresh(s, err, errlen)))
+		return ret;
 	rc = sqlite3_prepare_v2(s->db, STATS_SQL, -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return store_sqlite_error(s, err, errlen, rc, "stats");

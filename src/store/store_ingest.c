@@ -31,18 +31,12 @@
 
 #define STACK_HASH_SEEDS 8
 #define STACK_HASH_EXHAUSTED (-1) /* not an SQLite code */
-#define SHORT_BUILD_ID 12
 
 /* Earliest and latest sample time of one profile target in this ingest. */
 struct target_span {
 	int64_t first, last;
 	bool used;
 };
-
-static const char *nonempty(const char *s)
-{
-	return s && s[0] ? s : NULL;
-}
 
 static void cache_put(struct store_idmap *m, const struct strbuf *key, int64_t id)
 {
@@ -59,27 +53,6 @@ static void key_str(struct strbuf *key, const char *str)
 }
 
 /* ---- targets ---- */
-
-/* Service: as given, else comm, else the executable's name.  Version: as given, else short build-id. */
-static void target_names(const struct ember_target *t, const char **service, const char **version,
-			 char short_id[SHORT_BUILD_ID + 1])
-{
-	*service = nonempty(t->service);
-	if (!*service)
-		*service = nonempty(t->comm);
-	if (!*service && t->exe)
-		*service = nonempty(ember_basename(t->exe));
-	if (!*service)
-		*service = "unknown";
-
-	*version = nonempty(t->version);
-	if (!*version && nonempty(t->build_id)) {
-		snprintf(short_id, SHORT_BUILD_ID + 1, "%s", t->build_id);
-		*version = short_id;
-	}
-	if (!*version)
-		*version = "unknown";
-}
 
 /* Move the seen times of a cached target.  *found is false if its row is gone. */
 static int touch_target(struct ember_store *s, int64_t id, const struct target_span *span,
@@ -129,13 +102,13 @@ static int upsert_target(struct ember_store *s, const struct ember_target *t, co
 static int resolve_target(struct ember_store *s, const struct ember_target *t,
 			  const struct target_span *span, int64_t *id, char *err, size_t errlen)
 {
-	char short_id[SHORT_BUILD_ID + 1];
+	char short_id[EMBER_SHORT_BUILD_ID + 1];
 	const char *service, *version;
 	bool found = false;
 	int64_t cached;
 	int rc;
 
-	target_names(t, &service, &version, short_id);
+	ember_target_display_names(t, &service, &version, short_id);
 	sb_reset(&s->key);
 	key_str(&s->key, service);
 	key_str(&s->key, version);
@@ -155,6 +128,7 @@ static int resolve_target(struct ember_store *s, const struct ember_target *t,
 						  service, t->pid);
 		if (found) {
 			*id = cached;
+			store_retention_touch(s, STORE_REF_TARGET, *id);
 			return 0;
 		}
 	}
@@ -163,7 +137,16 @@ static int resolve_target(struct ember_store *s, const struct ember_target *t,
 		return store_sqlite_error(s, err, errlen, rc, "ingest: add target %s pid %u",
 					  service, t->pid);
 	cache_put(&s->targets, &s->key, *id);
+	store_retention_touch(s, STORE_REF_TARGET, *id); /* in use: not to be collected */
 	return 0;
+}
+
+int store_resolve_target(struct ember_store *s, const struct ember_target *t, int64_t first_ns,
+			 int64_t last_ns, int64_t *id, char *err, size_t errlen)
+{
+	struct target_span span = {first_ns, last_ns, true};
+
+	return resolve_target(s, t, &span, id, err, errlen);
 }
 
 /* ---- frames ---- */
@@ -226,14 +209,17 @@ static int resolve_frame(struct ember_store *s, const struct ember_frame *f, int
 	sb_append(&s->key, &f->flags, sizeof(f->flags));
 	if (s->key.oom)
 		return store_error(s, err, errlen, -ENOMEM, "ingest: out of memory");
-	if (store_idmap_get(&s->frames, s->key.buf, s->key.len, id))
+	if (store_idmap_get(&s->frames, s->key.buf, s->key.len, id)) {
+		store_retention_touch(s, STORE_REF_FRAME, *id);
 		return 0;
+	}
 
 	rc = find_or_insert_frame(s, f, id);
 	if (rc != SQLITE_OK)
 		return store_sqlite_error(s, err, errlen, rc, "ingest: add frame %s",
 					  ember_frame_name(f, name, sizeof(name)));
 	cache_put(&s->frames, &s->key, *id);
+	store_retention_touch(s, STORE_REF_FRAME, *id);
 	return 0;
 }
 
@@ -305,8 +291,10 @@ static int resolve_stack(struct ember_store *s, const struct ember_profile *p,
 	for (uint32_t i = 0; i < stack->depth; i++)
 		s->blob.len += store_varint_put((unsigned char *)s->blob.buf + s->blob.len,
 						(uint64_t)frame_ids[stack->frames[i]]);
-	if (store_idmap_get(&s->stacks, s->blob.buf, s->blob.len, id))
+	if (store_idmap_get(&s->stacks, s->blob.buf, s->blob.len, id)) {
+		store_retention_touch(s, STORE_REF_STACK, *id);
 		return 0;
+	}
 
 	rc = find_or_insert_stack(s, id);
 	if (rc == STACK_HASH_EXHAUSTED)
@@ -316,6 +304,7 @@ static int resolve_stack(struct ember_store *s, const struct ember_profile *p,
 		return store_sqlite_error(s, err, errlen, rc, "ingest: add stack of %u frames",
 					  stack->depth);
 	cache_put(&s->stacks, &s->blob, *id);
+	store_retention_touch(s, STORE_REF_STACK, *id);
 	return 0;
 }
 
@@ -389,20 +378,6 @@ static int add_sample(struct ember_store *s, int64_t bucket, int64_t target_id, 
 		rc = add_count(s, STMT_ROLLUP_ADD, store_floor_to(bucket, STORE_ROLLUP_NS),
 			       target_id, stack_id, count);
 	return rc;
-}
-
-static int set_period(struct ember_store *s, uint64_t period_ns)
-{
-	sqlite3_stmt *st = store_stmt(s, STMT_META_SET);
-	int rc;
-
-	if (!st)
-		return sqlite3_errcode(s->db);
-	sqlite3_bind_text(st, 1, "period_ns", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)period_ns);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
 /* Reject a profile whose indexes point outside its arrays. */
@@ -507,7 +482,7 @@ static int ingest_rows(struct ember_store *s, const struct ember_profile *p, int
 		}
 	}
 	if (p->period_ns && p->period_ns != s->period_ns) {
-		rc = set_period(s, p->period_ns);
+		rc = store_meta_set_int(s, "period_ns", (int64_t)p->period_ns);
 		if (rc != SQLITE_OK) {
 			ret = store_sqlite_error(s, err, errlen, rc, "ingest: record period");
 			goto out;
@@ -521,15 +496,32 @@ out:
 	return ret;
 }
 
+struct ingest_write {
+	const struct ember_profile *p;
+	int64_t time_ns;
+	struct target_span *spans;
+	int64_t *target_ids, *frame_ids;
+	int64_t newest_hour; /* out */
+};
+
+static int ingest_write(struct ember_store *s, void *arg, char *err, size_t errlen)
+{
+	struct ingest_write *w = arg;
+
+	return ingest_rows(s, w->p, w->time_ns, w->spans, w->target_ids, w->frame_ids,
+			   &w->newest_hour, err, errlen);
+}
+
 int ember_store_ingest(struct ember_store *s, const struct ember_profile *p, int64_t time_ns,
 		       char *err, size_t errlen)
 {
 	struct target_span *spans = NULL;
-	int64_t *target_ids = NULL, *frame_ids = NULL, newest_hour = 0;
-	int ret, rc;
+	int64_t *target_ids = NULL, *frame_ids = NULL;
+	int ret;
 
 	if (err && errlen)
 		err[0] = '\0';
+	s->last_rc = SQLITE_OK;
 	ret = check_profile(s, p, err, errlen);
 	if (ret || !p->n_stacks)
 		return ret;
@@ -557,24 +549,12 @@ int ember_store_ingest(struct ember_store *s, const struct ember_profile *p, int
 		span->used = true;
 	}
 
-	rc = store_step_done(s, STMT_BEGIN_WRITE);
-	if (rc != SQLITE_OK) {
-		ret = store_sqlite_error(s, err, errlen, rc, "ingest: begin");
-		goto out;
-	}
-	ret = ingest_rows(s, p, time_ns, spans, target_ids, frame_ids, &newest_hour, err, errlen);
+	struct ingest_write w = {p, time_ns, spans, target_ids, frame_ids, 0};
+	ret = store_file_write(s, "ingest", ingest_write, &w, err, errlen);
 	if (!ret) {
-		rc = store_step_done(s, STMT_COMMIT);
-		if (rc != SQLITE_OK)
-			ret = store_sqlite_error(s, err, errlen, rc, "ingest: commit");
-	}
-	if (ret) {
-		store_step_done(s, STMT_ROLLBACK);
-		store_caches_clear(s);
-	} else {
 		if (p->period_ns)
 			s->period_ns = p->period_ns;
-		s->newest_hour = newest_hour;
+		s->newest_hour = w.newest_hour;
 		s->known_hour = true;
 	}
 out:
@@ -582,4 +562,12 @@ out:
 	free(target_ids);
 	free(frame_ids);
 	return ret;
+}
+
+int store_target_id(struct ember_store *s, const struct ember_target *t, int64_t first_ns,
+		    int64_t last_ns, int64_t *id, char *err, size_t errlen)
+{
+	struct target_span span = {.first = first_ns, .last = last_ns, .used = true};
+
+	return resolve_target(s, t, &span, id, err, errlen);
 }

@@ -18,8 +18,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 
 #include "core/strbuf.h"
+#include "core/varint.h"
 #include "store/store.h"
 
 /* ---- byte-keyed map to int64 (store_idmap.c) ---- */
@@ -70,6 +73,9 @@ bool store_intmap_get(const struct store_intmap *m, uint64_t key, uint32_t *valu
 int store_intmap_put(struct store_intmap *m, uint64_t key, uint32_t value);
 void store_intmap_free(struct store_intmap *m);
 
+/* How long a connection waits for a lock before it fails with SQLITE_BUSY. */
+#define STORE_BUSY_TIMEOUT_MS 5000
+
 /* Hourly roll-up (samples_1h, schema version 2). */
 #define STORE_ROLLUP_NS (3600LL * 1000000000LL)
 
@@ -111,9 +117,17 @@ enum store_stmt_id {
 	STMT_COUNT_
 };
 
+/* Which file a path named when it was opened (store_file.c). */
+struct store_file_id {
+	dev_t dev;
+	ino_t ino;
+	bool valid;
+};
+
 struct ember_store {
-	sqlite3 *db;
+	sqlite3 *db; /* NULL while the file is damaged (store_file.c) */
 	char *path;
+	int open_flags; /* of sqlite3_open_v2, for reopening */
 	char host[256];
 	int64_t bucket_ns;  /* from meta, EMBER_STORE_DEFAULT_BUCKET_NS for new files */
 	uint64_t period_ns; /* last sampling period recorded in meta, 0 = none */
@@ -124,6 +138,19 @@ struct ember_store {
 	int64_t deadline_ns;      /* CLOCK_MONOTONIC end of the running read, 0 = none */
 	int64_t newest_hour; /* newest hour in the roll-up, once known_hour (store_seal.c) */
 	bool known_hour;
+	int last_rc; /* SQLite code of the last error reported (store_sqlite_error) */
+
+	/* ---- the file (store_file.c) ---- */
+	struct store_file_id db_id, wal_id, shm_id; /* as connected */
+	int64_t min_size;     /* the file cannot legitimately be smaller: it was truncated */
+	bool own_checkpoints; /* this handle ingests: it checkpoints after each write */
+	bool reader_cache;    /* the larger page cache of a reading handle is set */
+	bool damaged;         /* the connection is closed until ember_store_recover() */
+	struct stat damaged_st; /* the file when found damaged (st_ino 0: missing) */
+	char damage[256];     /* why */
+	struct ember_store_file_stats file_stats;
+
+	struct store_retention *retention; /* store_retention.c, once set up */
 };
 
 /* The cached statement, reset and with bindings cleared; NULL if it fails to prepare. */
@@ -169,6 +196,17 @@ int64_t store_bucket_of(const struct ember_store *s, int64_t t);
 int64_t store_floor_to(int64_t t, int64_t step);
 int64_t store_ceil_to(int64_t t, int64_t step);
 
+/*
+ * The row id of target t, made or moved (seen from first_ns to last_ns) as
+ * an ingest would; for tables beside the samples (spans).  Call inside a
+ * write transaction.  Returns 0 or a negative errno with err filled.
+ */
+int store_target_id(struct ember_store *s, const struct ember_target *t, int64_t first_ns,
+		    int64_t last_ns, int64_t *id, char *err, size_t errlen);
+
+/* Span tables (store_spans.c): register their SQL function on a new connection. */
+int store_spans_connect(struct ember_store *s, char *err, size_t errlen);
+
 /* ---- selections (store_query.c) ---- */
 
 /*
@@ -185,6 +223,19 @@ void store_bind_selection(sqlite3_stmt *st, const struct ember_selection *sel);
  */
 int store_sample_span(struct ember_store *s, const struct ember_selection *sel, int64_t *lo,
 		      int64_t *hi, bool *any);
+/*
+ * Which rows a time selection reads: buckets [lo, hi) of a 10 s table, of
+ * which the whole hours [hour_lo, hour_hi) come from its hourly roll-up
+ * (when `hourly`).  has_* false = unbounded on that side.  Shared by the
+ * sample queries and the net queries (store_net.c).
+ */
+struct store_read_plan {
+	bool has_lo, has_hi, hourly;
+	int64_t lo, hi, hour_lo, hour_hi;
+};
+void store_plan_reads(const struct ember_store *s, const struct ember_selection *sel,
+		      int64_t full_res_from, struct store_read_plan *plan);
+
 /* -EINVAL with a message when sel asks for too much (versions). */
 int store_check_selection(struct ember_store *s, const struct ember_selection *sel, char *err,
 			  size_t errlen);
@@ -200,46 +251,127 @@ int store_seal_hours(struct ember_store *s, int64_t below);
 /* The newest hour in either roll-up table, INT64_MIN when both are empty. */
 int store_newest_hour(struct ember_store *s, int64_t *hour);
 
+/* ---- the database file (store_file.c) ---- */
+
+/*
+ * Connect s->db to s->path with `flags` (creating the file safely first
+ * when they include SQLITE_OPEN_CREATE), configure, migrate and identify
+ * the files (store.c).  On failure s->db is NULL.
+ */
+int store_connect(struct ember_store *s, int flags, char *err, size_t errlen);
+/* Close the connection; `checkpoint` false leaves the file and WAL as they are. */
+void store_disconnect(struct ember_store *s, bool checkpoint);
+/* Create the database file 0640 (ember group) if missing; refuse symlinks and foreign files. */
+int store_file_prepare(struct ember_store *s, bool create, char *err, size_t errlen);
+/* Remember which files (database, WAL, SHM) the new connection uses. */
+void store_file_identify(struct ember_store *s);
+/*
+ * Before and after a write: is the file still the one connected, and not
+ * shorter than it can be?  If not, the handle becomes damaged (the
+ * connection is closed without writing) and -EIO comes back with a message.
+ */
+int store_file_check(struct ember_store *s, char *err, size_t errlen);
+/* After a committed write: checkpoint and record the smallest legitimate size. */
+void store_file_written(struct ember_store *s);
+/* The same without the checkpoint, for writes that come in runs (retention). */
+void store_file_noted(struct ember_store *s);
+/*
+ * After a write that failed (a full disk): checkpoint what was committed
+ * so the WAL restarts at its beginning instead of growing; on
+ * SQLITE_FULL, truncate it (if no reader holds it) to give the space back.
+ */
+void store_file_failed(struct ember_store *s);
+/* Declare the file damaged: close without a checkpoint, remember why. */
+int store_file_damaged(struct ember_store *s, char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Whether an SQLite code says the file itself is damaged (corrupt, not a database, truncated). */
+bool store_rc_is_damage(int rc);
+/*
+ * One write transaction of an ingest: the file checked before and after,
+ * fn(s, arg, ...) run between BEGIN and COMMIT (rolled back, the id caches
+ * dropped, when it fails), a checkpoint after, damage declared or a full
+ * disk handled (store_file_failed) on failure.  what names the writer in
+ * messages ("net ingest: commit").  Returns 0 or a negative errno, err filled.
+ */
+int store_file_write(struct ember_store *s, const char *what,
+		     int (*fn)(struct ember_store *s, void *arg, char *err, size_t errlen),
+		     void *arg, char *err, size_t errlen);
+/*
+ * Start of every read: reconnect when the file was replaced, removed and
+ * recreated, or its WAL index renewed; set the reading page cache.
+ */
+int store_refresh(struct ember_store *s, char *err, size_t errlen);
+
+/* ---- retention (store_retention.c) ---- */
+
+/*
+ * The tables retention manages.  A table of another part of the store
+ * (net metrics, spans) registers itself with ONE line in
+ * store_retained_tables[] in store_retention.c:
+ *
+ *   {"net_peer_10s", "bucket_ns", STORE_KEEP_FULL, "target_id", NULL},
+ *
+ * naming its time column (ns since the epoch; an index must start with
+ * it, so deleting the oldest rows is a range scan), how long its rows live
+ * (STORE_KEEP_FULL: the 10 s window; STORE_KEEP_ROLLUP: the retention
+ * period; STORE_KEEP_REFS: no time column, never deleted by age), and the
+ * columns by which it references targets(id) and stacks(id), if any:
+ * rows of targets and stacks nobody references are deleted, so every
+ * table holding such ids must be registered.  A registered table that
+ * does not exist (an older schema) is skipped.
+ */
+enum store_keep { STORE_KEEP_FULL, STORE_KEEP_ROLLUP, STORE_KEEP_REFS };
+
+struct store_retained_table {
+	const char *table;
+	const char *time_column;   /* NULL with STORE_KEEP_REFS */
+	enum store_keep keep;
+	const char *target_column; /* references targets(id), or NULL */
+	const char *stack_column;  /* references stacks(id), or NULL */
+	bool packed_stacks;        /* stack_column is a packed blob (store_packed_next) */
+};
+
+enum store_ref { STORE_REF_TARGET, STORE_REF_STACK, STORE_REF_FRAME, STORE_REF_COUNT_ };
+
+/*
+ * Ingest resolved the row id of a target, stack or frame: while a
+ * collection of unreferenced rows runs it must not delete that one.
+ */
+void store_retention_touch(struct ember_store *s, enum store_ref ref, int64_t id);
+/* The connection closed (damage, close): a collection in progress is abandoned. */
+void store_retention_disconnected(struct ember_store *s);
+void store_retention_free(struct ember_store *s);
+/* Oldest 10 s bucket still stored (meta full_res_from_ns), 0 when nothing was deleted. */
+int store_full_res_from(struct ember_store *s, int64_t *from_ns);
+
+/* ---- targets (store_ingest.c) ---- */
+
+/*
+ * The row id of target t (created, or its seen times widened to
+ * [first_ns, last_ns]), through the handle's cache.  Call inside a write
+ * transaction.  Returns 0 or a negative errno with err filled.  Other
+ * tables keyed by target (store_net.c) use it so their rows share the
+ * samples' target ids.
+ */
+int store_resolve_target(struct ember_store *s, const struct ember_target *t, int64_t first_ns,
+			 int64_t last_ns, int64_t *id, char *err, size_t errlen);
+
 /* ---- schema (store_schema.c) ---- */
 
 /* Bring the schema to the newest version this code knows, or fail. */
 int store_migrate(struct ember_store *s, char *err, size_t errlen);
+/* An integer setting of the meta table; *value is left alone when the key is absent. */
+int store_meta_get_int(struct ember_store *s, const char *key, int64_t *value);
+int store_meta_set_int(struct ember_store *s, const char *key, int64_t value);
 /* Read settings kept in the meta table (bucket size, sampling period). */
 int store_load_meta(struct ember_store *s, char *err, size_t errlen);
 int store_schema_version(void);
 
 /* ---- stack blobs ---- */
 
-#define STORE_VARINT_MAX 10
-
-static inline size_t store_varint_put(unsigned char *out, uint64_t v)
-{
-	size_t n = 0;
-
-	while (v >= 0x80) {
-		out[n++] = (unsigned char)(v | 0x80);
-		v >>= 7;
-	}
-	out[n++] = (unsigned char)v;
-	return n;
-}
-
-/* Decode one varint from [*p, end).  Returns false on a truncated or overlong one. */
-static inline bool store_varint_get(const unsigned char **p, const unsigned char *end,
-				    uint64_t *v)
-{
-	uint64_t r = 0;
-
-	for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
-		unsigned char b = *(*p)++;
-		r |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80)) {
-			*v = r;
-			return true;
-		}
-	}
-	return false;
-}
+#define STORE_VARINT_MAX EMBER_VARINT_MAX
+#define store_varint_put ember_varint_put /* core/varint.h */
+#define store_varint_get ember_varint_get
 
 /*
  * A packed roll-up row (store_seal.c): (stack id distance >= 1, count >= 1)

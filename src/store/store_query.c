@@ -24,6 +24,9 @@
  * and after them from samples: a day costs ~24 pairs per distinct
  * (target, stack) instead of up to 8640 rows.
  *
+ * Before the full-resolution window (retention deleted those buckets,
+ * store_retention.c) a range is widened to whole hours of the roll-up.
+ *
  * When more than max_stacks (target, stack) pairs match, the heaviest
  * max_stacks are returned, a warning is logged and err says so, but the
  * return value is still 0: a flame graph of the heaviest stacks beats none.
@@ -39,6 +42,7 @@
 
 #include "core/log.h"
 #include "core/profile.h"
+#include "spans/endpoint.h"
 
 /* Scan the whole table when wanted ids * SCAN_RATIO >= its largest id. */
 #define SCAN_RATIO 8
@@ -109,7 +113,7 @@ void store_append_target_filter(struct strbuf *sql, const struct ember_selection
 
 	if (sel->target_id)
 		sb_puts(sql, " AND target_id = :target");
-	if (!sel->service && !nv && !sel->pid)
+	if (!sel->service && !nv && !sel->pid && !sel->endpoint)
 		return;
 	sb_puts(sql, " AND target_id IN (SELECT id FROM targets WHERE 1");
 	if (sel->service)
@@ -122,6 +126,9 @@ void store_append_target_filter(struct strbuf *sql, const struct ember_selection
 	}
 	if (sel->pid)
 		sb_puts(sql, " AND pid = :pid");
+	/* the endpoint label is the last of a target's labels */
+	if (sel->endpoint)
+		sb_puts(sql, " AND (labels = :eplabel OR substr(labels, -length(:eplabel) - 1) = ',' || :eplabel)");
 	sb_puts(sql, ")");
 }
 
@@ -147,6 +154,13 @@ void store_bind_selection(sqlite3_stmt *st, const struct ember_selection *sel)
 	bind_int(st, ":target", sel->target_id);
 	bind_str(st, ":service", sel->service);
 	bind_int(st, ":pid", sel->pid);
+	if (sel->endpoint) {
+		char label[EMBER_ENDPOINT_MAX + sizeof(EMBER_ENDPOINT_LABEL) + 8];
+		int i = sqlite3_bind_parameter_index(st, ":eplabel");
+		if (i)
+			sqlite3_bind_text(st, i, ember_endpoint_label(sel->endpoint, label, sizeof(label)), -1,
+					  SQLITE_TRANSIENT);
+	}
 	if (sel->version) {
 		snprintf(name, sizeof(name), ":v%zu", v++);
 		bind_str(st, name, sel->version);
@@ -170,18 +184,14 @@ int store_check_selection(struct ember_store *s, const struct ember_selection *s
 /* ---- 1. selected samples, summed per (target, stack) ---- */
 
 /*
- * Which rows to read: buckets [lo, hi) of samples, of which the whole hours
- * [hour_lo, hour_hi) come from samples_1h.  has_* false = unbounded.
+ * full_res_from: retention deleted the 10 s buckets before it (an hour
+ * boundary, store_retention.c); there the range is widened to whole hours
+ * of the roll-up, which still holds them.
  */
-struct read_plan {
-	bool has_lo, has_hi, hourly;
-	int64_t lo, hi, hour_lo, hour_hi;
-};
-
-static void plan_reads(const struct ember_store *s, const struct ember_selection *sel,
-		       struct read_plan *plan)
+void store_plan_reads(const struct ember_store *s, const struct ember_selection *sel,
+		      int64_t full_res_from, struct store_read_plan *plan)
 {
-	*plan = (struct read_plan){.has_lo = sel->from_ns != 0, .has_hi = sel->to_ns != 0};
+	*plan = (struct store_read_plan){.has_lo = sel->from_ns != 0, .has_hi = sel->to_ns != 0};
 	/* a bucket is selected when its start is in [bucket of from, to) */
 	if (plan->has_lo)
 		plan->lo = store_bucket_of(s, sel->from_ns);
@@ -192,6 +202,10 @@ static void plan_reads(const struct ember_store *s, const struct ember_selection
 		return;
 	plan->hour_lo = plan->has_lo ? store_ceil_to(plan->lo, STORE_ROLLUP_NS) : INT64_MIN;
 	plan->hour_hi = plan->has_hi ? store_floor_to(plan->hi, STORE_ROLLUP_NS) : INT64_MAX;
+	if (full_res_from && plan->has_lo && plan->lo < full_res_from)
+		plan->hour_lo = store_floor_to(plan->lo, STORE_ROLLUP_NS);
+	if (full_res_from && plan->has_hi && plan->hi <= full_res_from)
+		plan->hour_hi = store_ceil_to(plan->hi, STORE_ROLLUP_NS);
 	plan->hourly = plan->hour_lo < plan->hour_hi;
 }
 
@@ -211,7 +225,7 @@ static void select_part(struct strbuf *sql, const struct ember_selection *sel, b
 }
 
 static void build_sql(struct strbuf *sql, const struct ember_selection *sel,
-		      const struct read_plan *plan)
+		      const struct store_read_plan *plan)
 {
 	if (!plan->hourly) {
 		select_part(sql, sel, false, plan->has_lo ? ":lo" : NULL,
@@ -292,7 +306,7 @@ static int add_sample(struct query *q, int64_t target_id, int64_t stack_id, uint
 
 /* Columns: target, packed blob of the sealed hours inside the plan's whole hours. */
 static void build_packed_sql(struct strbuf *sql, const struct ember_selection *sel,
-			     const struct read_plan *plan)
+			     const struct store_read_plan *plan)
 {
 	sb_puts(sql, "SELECT target_id, stacks FROM samples_1h_packed WHERE 1");
 	if (plan->has_lo)
@@ -336,7 +350,7 @@ static int add_packed(struct ember_store *s, struct query *q, sqlite3_stmt *st, 
 
 /* Run the statement in sql (rows or packed rows) and add what it returns. */
 static int read_samples(struct ember_store *s, struct query *q, const struct ember_selection *sel,
-			const struct read_plan *plan, struct strbuf *sql, bool packed, char *err,
+			const struct store_read_plan *plan, struct strbuf *sql, bool packed, char *err,
 			size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
@@ -378,10 +392,14 @@ static int select_samples(struct ember_store *s, struct query *q,
 			  const struct ember_selection *sel, char *err, size_t errlen)
 {
 	struct strbuf sql;
-	struct read_plan plan;
-	int ret;
+	struct store_read_plan plan;
+	int64_t full_res_from;
+	int ret, rc;
 
-	plan_reads(s, sel, &plan);
+	rc = store_full_res_from(s, &full_res_from);
+	if (rc != SQLITE_OK)
+		return store_sqlite_error(s, err, errlen, rc, "query: read meta");
+	store_plan_reads(s, sel, full_res_from, &plan);
 	sb_init(&sql);
 	build_sql(&sql, sel, &plan);
 	ret = read_samples(s, q, sel, &plan, &sql, false, err, errlen);
@@ -826,6 +844,8 @@ int ember_store_query(struct ember_store *s, const struct ember_selection *sel,
 		err[0] = '\0';
 	sel = sel ? sel : &all;
 	ret = store_check_selection(s, sel, err, errlen);
+	if (!ret)
+		ret = store_refresh(s, err, errlen);
 	if (ret)
 		return ret;
 	max_stacks = sel->max_stacks ? sel->max_stacks : EMBER_STORE_MAX_STACKS;

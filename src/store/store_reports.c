@@ -4,7 +4,9 @@
  * A report is kept twice, as rendered HTML (links relative to the server
  * that serves it) and as JSON, with the few fields the list shows.  Reports
  * are small (tens of KiB) and daily; the newest EMBER_STORE_MAX_REPORTS are
- * kept, older ones deleted when a new one is saved.  The table comes from
+ * kept, older ones deleted when a new one is saved; `ember report --keep N`
+ * keeps N (ember_store_prune_reports), and retention deletes those older
+ * than the retention period (store_retention.c).  The table comes from
  * schema migration 3 (store_schema.c).
  */
 #include "store/store_internal.h"
@@ -55,6 +57,8 @@ int ember_store_save_report(struct ember_store *s, const struct ember_report_row
 		err[0] = '\0';
 	if (!html || !json)
 		return store_error(s, err, errlen, -EINVAL, "save report: no content");
+	if ((ret = store_refresh(s, err, errlen)))
+		return ret;
 	rc = store_exec(s, "BEGIN IMMEDIATE");
 	if (rc != SQLITE_OK)
 		return store_sqlite_error(s, err, errlen, rc, "save report: begin");
@@ -90,6 +94,25 @@ rollback:
 	return ret;
 }
 
+int ember_store_prune_reports(struct ember_store *s, uint32_t keep, uint64_t *deleted, char *err,
+			      size_t errlen)
+{
+	int ret;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (deleted)
+		*deleted = 0;
+	if (!keep)
+		return store_error(s, err, errlen, -EINVAL, "prune reports: keep at least one");
+	if ((ret = store_refresh(s, err, errlen)))
+		return ret;
+	ret = exec_one(s, PRUNE_SQL, keep, err, errlen, "delete old reports");
+	if (!ret && deleted)
+		*deleted = (uint64_t)sqlite3_changes(s->db);
+	return ret;
+}
+
 int ember_store_list_reports(struct ember_store *s, size_t limit,
 			     int (*fn)(const struct ember_report_row *row, void *arg), void *arg,
 			     char *err, size_t errlen)
@@ -99,6 +122,8 @@ int ember_store_list_reports(struct ember_store *s, size_t limit,
 
 	if (err && errlen)
 		err[0] = '\0';
+	if ((rc = store_refresh(s, err, errlen)))
+		return rc;
 	rc = sqlite3_prepare_v2(s->db, LIST_SQL, -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return store_sqlite_error(s, err, errlen, rc, "list reports");
@@ -142,6 +167,8 @@ int ember_store_get_report(struct ember_store *s, int64_t id, const char *format
 	else
 		return store_error(s, err, errlen, -EINVAL, "report format %.20s: not html or json",
 				   format);
+	if ((ret = store_refresh(s, err, errlen)))
+		return ret;
 	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return store_sqlite_error(s, err, errlen, rc, "read report %lld", (long long)id);

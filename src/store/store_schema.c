@@ -45,6 +45,34 @@
  *    (hour, target) with a blob of (stack, count) pairs (store_seal.c);
  *    samples_1h keeps the current hour.  The migration seals all hours but
  *    the newest.  A rowid table, not WITHOUT ROWID: its rows are large.
+ *
+ * Version 6 (issue [6]: network metrics, store_net.c):
+ *  - net_peers: what processes talk to (direction, address, port, the
+ *    peer's service when it is a local process), deduplicated.
+ *  - net_samples: TCP counters per (bucket, target, peer), the targets of
+ *    the samples; RTT and connect latency as log-linear histogram blobs
+ *    (src/core/hist.h).  net_samples_1h: the same per hour, written in
+ *    the same transaction (few rows: one per peer and target per hour, so
+ *    no sealed form is needed).
+ *  - net_drops / net_drops_1h: packets the kernel dropped, by reason.
+ *  Retention must delete from all four like from the sample tables, and
+ *  net_peers rows by their last use (last_ns, store_retention.c).
+ *
+ * Version 7 (issue [7]: L7 spans, store_spans.c):
+ *  - span_endpoints: (protocol, name) -> id, with its last use (last_ns,
+ *    moved up at every ingest that names it).  Names are bounded in the
+ *    agent (per service, then "other"), so this stays small.
+ *  - spans: per (bucket, target, endpoint, role, peer, status) the count,
+ *    errors, summed and maximum duration (ns), request and response bytes,
+ *    and the durations as a histogram blob (core/hist.h, µs).  WITHOUT
+ *    ROWID, the primary key leading with the bucket like samples;
+ *    spans_by_target serves selections of a service.
+ *  - spans_1h: the same per hour, written in the same transaction.
+ *  - slow_spans: one row per span over the agent's slow threshold, with
+ *    its text (<= 1 KiB) and error; the newest EMBER_STORE_MAX_SLOW_SPANS
+ *    are kept (store_spans.c), the rest by age.
+ *  Retention deletes spans with the 10 s data, spans_1h and slow_spans with
+ *  the roll-ups, span_endpoints by their last use (store_retention.c).
  */
 #include "store/store_internal.h"
 
@@ -53,6 +81,50 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The net tables of version 6: one shape at 10 s and per hour. */
+#define NET_SAMPLES_TABLE(name, time)                                                     \
+	"CREATE TABLE " name " ("                                                         \
+	"  " time "    INTEGER NOT NULL,"                                                 \
+	"  target_id   INTEGER NOT NULL REFERENCES targets(id),"                         \
+	"  peer_id     INTEGER NOT NULL REFERENCES net_peers(id),"                       \
+	"  bytes_sent  INTEGER NOT NULL, bytes_recv INTEGER NOT NULL,"                   \
+	"  sends       INTEGER NOT NULL, recvs INTEGER NOT NULL,"                        \
+	"  connects    INTEGER NOT NULL, accepts INTEGER NOT NULL,"                      \
+	"  closes      INTEGER NOT NULL, failures INTEGER NOT NULL,"                     \
+	"  resets_sent INTEGER NOT NULL, resets_recv INTEGER NOT NULL,"                  \
+	"  retransmits INTEGER NOT NULL, drops INTEGER NOT NULL,"                        \
+	"  rtt         BLOB NOT NULL, connect BLOB NOT NULL,"                            \
+	"  PRIMARY KEY (" time ", target_id, peer_id)"                                    \
+	") WITHOUT ROWID;"                                                                \
+	"CREATE INDEX " name "_by_target ON " name "(target_id, " time ");"
+
+#define NET_DROPS_TABLE(name, time)                                                       \
+	"CREATE TABLE " name " ("                                                         \
+	"  " time "  INTEGER NOT NULL,"                                                   \
+	"  target_id INTEGER NOT NULL REFERENCES targets(id),"                           \
+	"  peer_id   INTEGER NOT NULL REFERENCES net_peers(id),"                         \
+	"  reason    TEXT NOT NULL,"                                                      \
+	"  count     INTEGER NOT NULL,"                                                   \
+	"  PRIMARY KEY (" time ", target_id, peer_id, reason)"                            \
+	") WITHOUT ROWID;"
+
+/* The span tables of version 7: one shape at 10 s and per hour. */
+#define SPANS_TABLE(name, time)                                                           \
+	"CREATE TABLE " name " ("                                                         \
+	"  " time "      INTEGER NOT NULL,"                                               \
+	"  target_id   INTEGER NOT NULL REFERENCES targets(id),"                         \
+	"  endpoint_id INTEGER NOT NULL REFERENCES span_endpoints(id),"                  \
+	"  role        INTEGER NOT NULL," /* 1 client, 2 server */                      \
+	"  peer        TEXT NOT NULL,"                                                   \
+	"  status      TEXT NOT NULL,"                                                   \
+	"  count       INTEGER NOT NULL, errors INTEGER NOT NULL,"                       \
+	"  duration_ns INTEGER NOT NULL, max_ns INTEGER NOT NULL,"                       \
+	"  req_bytes   INTEGER NOT NULL, resp_bytes INTEGER NOT NULL,"                   \
+	"  hist        BLOB NOT NULL,"                                                   \
+	"  PRIMARY KEY (" time ", target_id, endpoint_id, role, peer, status)"            \
+	") WITHOUT ROWID;"                                                                \
+	"CREATE INDEX " name "_by_target ON " name "(target_id, " time ");"
 
 static const char *const migrations[] = {
 	/* 0 -> 1: the initial schema */
@@ -157,6 +229,49 @@ static const char *const migrations[] = {
 	"  stacks    BLOB NOT NULL,"
 	"  UNIQUE (hour_ns, target_id)"
 	");",
+
+	/* 5 -> 6: network metrics (issue [6], store_net.c) */
+	"CREATE TABLE net_peers ("
+	"  id        INTEGER PRIMARY KEY,"
+	"  direction INTEGER NOT NULL," /* 0: the target connected, 1: it accepted */
+	"  addr      TEXT NOT NULL,"
+	"  port      INTEGER NOT NULL," /* out: remote port; in: the target's own port */
+	"  service   TEXT NOT NULL,"    /* the peer's service when local, else '' */
+	"  last_ns   INTEGER NOT NULL DEFAULT 0," /* the last bucket that named it (retention) */
+	"  UNIQUE (direction, addr, port, service)"
+	");"
+	"CREATE INDEX net_peers_by_last ON net_peers(last_ns);"
+	NET_SAMPLES_TABLE("net_samples", "bucket_ns")
+	NET_SAMPLES_TABLE("net_samples_1h", "hour_ns")
+	NET_DROPS_TABLE("net_drops", "bucket_ns")
+	NET_DROPS_TABLE("net_drops_1h", "hour_ns"),
+
+	/* 6 -> 7: L7 spans (issue [7], store_spans.c) */
+	"CREATE TABLE span_endpoints ("
+	"  id       INTEGER PRIMARY KEY,"
+	"  protocol TEXT NOT NULL,"
+	"  name     TEXT NOT NULL,"
+	"  last_ns  INTEGER NOT NULL," /* the last bucket or slow span that named it */
+	"  UNIQUE (protocol, name)"
+	");"
+	"CREATE INDEX span_endpoints_by_last ON span_endpoints(last_ns);"
+	SPANS_TABLE("spans", "bucket_ns")
+	SPANS_TABLE("spans_1h", "hour_ns")
+	"CREATE TABLE slow_spans ("
+	"  id          INTEGER PRIMARY KEY,"
+	"  time_ns     INTEGER NOT NULL,"
+	"  target_id   INTEGER NOT NULL REFERENCES targets(id),"
+	"  endpoint_id INTEGER NOT NULL REFERENCES span_endpoints(id),"
+	"  role        INTEGER NOT NULL,"
+	"  peer        TEXT NOT NULL,"
+	"  status      TEXT NOT NULL,"
+	"  error       INTEGER NOT NULL,"
+	"  duration_ns INTEGER NOT NULL,"
+	"  tid         INTEGER NOT NULL,"
+	"  text        TEXT NOT NULL,"
+	"  err         TEXT NOT NULL"
+	");"
+	"CREATE INDEX slow_spans_by_time ON slow_spans(time_ns);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -269,8 +384,7 @@ int store_migrate(struct ember_store *s, char *err, size_t errlen)
 	return 0;
 }
 
-/* Read an integer setting; *value is left alone when the key is absent. */
-static int meta_get_int(struct ember_store *s, const char *key, int64_t *value)
+int store_meta_get_int(struct ember_store *s, const char *key, int64_t *value)
 {
 	sqlite3_stmt *st = store_stmt(s, STMT_META_GET);
 	int rc;
@@ -289,13 +403,27 @@ static int meta_get_int(struct ember_store *s, const char *key, int64_t *value)
 	return rc;
 }
 
+int store_meta_set_int(struct ember_store *s, const char *key, int64_t value)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_META_SET);
+	int rc;
+
+	if (!st)
+		return sqlite3_errcode(s->db);
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, value);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 int store_load_meta(struct ember_store *s, char *err, size_t errlen)
 {
 	int64_t bucket = EMBER_STORE_DEFAULT_BUCKET_NS, period = 0;
-	int rc = meta_get_int(s, "bucket_ns", &bucket);
+	int rc = store_meta_get_int(s, "bucket_ns", &bucket);
 
 	if (rc == SQLITE_OK)
-		rc = meta_get_int(s, "period_ns", &period);
+		rc = store_meta_get_int(s, "period_ns", &period);
 	if (rc != SQLITE_OK)
 		return store_sqlite_error(s, err, errlen, rc, "read meta");
 	if (bucket <= 0)

@@ -99,22 +99,31 @@ static bool crc_matches(const char *path, uint32_t want)
 	return ok;
 }
 
-/* True when the ELF file at path carries build-id `want` (hex). */
-static bool build_id_matches(const char *path, const char *want)
+/*
+ * True when the ELF file at path is the binary's debug file as far as its
+ * headers tell: its build-id is `want` (unless want is NULL) and its
+ * PT_LOAD layout is `layout` (unless 0).
+ */
+static bool headers_match(const char *path, const char *want, uint64_t layout)
 {
 	char have[2 * EMBER_BUILD_ID_MAX + 1] = "";
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool ok = false;
 
 	if (fd < 0)
 		return false;
 	if (elf_version(EV_CURRENT) != EV_NONE) {
 		Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
-		if (elf && elf_kind(elf) == ELF_K_ELF)
-			ember_elf_read_build_id(elf, have);
+		if (elf && elf_kind(elf) == ELF_K_ELF) {
+			if (want)
+				ember_elf_read_build_id(elf, have);
+			ok = (!want || strcmp(have, want) == 0) &&
+			     (!layout || ember_elf_layout_hash(elf) == layout);
+		}
 		elf_end(elf);
 	}
 	close(fd);
-	return strcmp(have, want) == 0;
+	return ok;
 }
 
 static const char *debug_dir(void)
@@ -123,7 +132,7 @@ static const char *debug_dir(void)
 	return d && d[0] ? d : EMBER_DEBUG_DIR_DEFAULT;
 }
 
-static int by_build_id(const char *build_id, char *out, size_t size)
+static int by_build_id(const char *build_id, uint64_t layout, char *out, size_t size)
 {
 	size_t len = strlen(build_id);
 
@@ -132,7 +141,7 @@ static int by_build_id(const char *build_id, char *out, size_t size)
 	if ((size_t)snprintf(out, size, "%s/.build-id/%.2s/%s.debug", debug_dir(), build_id,
 			     build_id + 2) >= size)
 		return -ENAMETOOLONG;
-	if (is_regular_file(out) && build_id_matches(out, build_id))
+	if (is_regular_file(out) && headers_match(out, build_id, layout))
 		return 0;
 	return -ENOENT;
 }
@@ -159,7 +168,8 @@ static int by_debuglink(const char *path, const struct ember_debuglink *link, ch
 		/* Never take the binary itself for its debug file. */
 		if (i == 0 && strcmp(out, path) == 0)
 			continue;
-		if (is_regular_file(out) && crc_matches(out, link->crc))
+		if (is_regular_file(out) && crc_matches(out, link->crc) &&
+		    headers_match(out, NULL, link->layout))
 			return 0;
 	}
 	return -ENOENT;
@@ -169,7 +179,7 @@ int ember_debuglink_find(const char *path, const struct ember_debuglink *link, c
 			 size_t out_size)
 {
 	if (link->build_id && link->build_id[0] &&
-	    by_build_id(link->build_id, out, out_size) == 0)
+	    by_build_id(link->build_id, link->layout, out, out_size) == 0)
 		return 0;
 	if (link->name[0] && path && path[0])
 		return by_debuglink(path, link, out, out_size);

@@ -15,7 +15,11 @@
  * variable EMBER_DEBUG_DIR (tests; offline symbolization with a copy of
  * the debug files).  A .gnu_debuglink candidate is accepted only when its
  * CRC32 matches; a build-id candidate only when it is an ELF file whose
- * own build-id matches (when the caller knows it).
+ * own build-id matches (when the caller knows it).  Either must also have
+ * the binary's PT_LOAD layout (when the caller knows it): a build-id can
+ * be copied into another program, the layout of the code it describes
+ * comes with the code (objcopy --only-keep-debug keeps the program
+ * headers).
  */
 #ifndef EMBER_SYMBOLIZER_DEBUGLINK_H
 #define EMBER_SYMBOLIZER_DEBUGLINK_H
@@ -29,7 +33,8 @@
 struct ember_debuglink {
 	char name[256];       /* .gnu_debuglink file name, "" when absent */
 	uint32_t crc;         /* its CRC32 */
-	const char *build_id; /* lower-case hex build-id, NULL or "" when none */
+	const char *build_id; /* lower-case GNU build-id, NULL or "" when none */
+	uint64_t layout;      /* ember_elf_layout_hash of the binary, 0 = not checked */
 };
 
 struct Elf; /* libelf */

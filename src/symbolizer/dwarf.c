@@ -315,6 +315,7 @@ int ember_dwarf_open_fd(int fd, const char *path, const char *build_id,
 	if (build_id && strlen(build_id) < sizeof(d->build_id))
 		strcpy(d->build_id, build_id);
 	d->link.build_id = d->build_id;
+	d->link.layout = ember_elf_layout_hash(elf);
 	if (has_section(elf, ".debug_info", ".zdebug_info")) {
 		d->elf = elf;
 	} else {

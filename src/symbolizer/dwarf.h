@@ -52,8 +52,9 @@ struct ember_sym_frame {
 /*
  * Prepare DWARF symbolization for the ELF file open on fd (fd may be
  * closed afterwards).  `path` names the file in messages and is where a
- * .gnu_debuglink debug file is looked for; build_id (hex, may be "") finds
- * /usr/lib/debug/.build-id/ files.  Returns 0 and *out, with *out == NULL
+ * .gnu_debuglink debug file is looked for; build_id (the GNU build-id in
+ * hex, may be "") finds /usr/lib/debug/.build-id/ files.  A debug file is
+ * used only when its PT_LOAD layout is the binary's (debuglink.h).  Returns 0 and *out, with *out == NULL
  * when the file has neither DWARF nor a way to find a debug file; or a
  * negative errno.
  */

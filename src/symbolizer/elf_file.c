@@ -16,6 +16,7 @@
  * local, then fewer leading underscores, then the shorter name.
  */
 #include "symbolizer/elf_file.h"
+#include "symbolizer/elf_plt.h"
 #include "symbolizer/gopclntab.h"
 #include "symbolizer/dwarf.h"
 
@@ -29,6 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/array.h"
 #include "core/log.h"
 
 /* Provided by the C++ runtime (libstdc++), which Ember links. */
@@ -38,83 +40,6 @@ char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
 #define NAMES_MAX_BYTES (256u << 20)
 /* How far lookup walks back to find a sized symbol enclosing a nested one. */
 #define ENCLOSING_SCAN_MAX 64
-
-#ifndef NT_GNU_BUILD_ID
-#define NT_GNU_BUILD_ID 3
-#endif
-
-/* ---- build-id ---- */
-
-static void hex_encode(const unsigned char *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-/* Look for NT_GNU_BUILD_ID "GNU" in a note data block.  Returns true if found. */
-static bool build_id_from_notes(Elf_Data *data, char *out)
-{
-	size_t off = 0, next, name_off, desc_off;
-	GElf_Nhdr nh;
-
-	if (!data || !data->d_buf)
-		return false;
-	while (off < data->d_size &&
-	       (next = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
-		if (next <= off)
-			break; /* no progress: corrupt */
-		if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 && nh.n_descsz > 0 &&
-		    nh.n_descsz <= EMBER_BUILD_ID_MAX && name_off + 4 <= data->d_size &&
-		    desc_off <= data->d_size && nh.n_descsz <= data->d_size - desc_off &&
-		    memcmp((const char *)data->d_buf + name_off, "GNU", 4) == 0) {
-			hex_encode((const unsigned char *)data->d_buf + desc_off, nh.n_descsz, out);
-			return true;
-		}
-		off = next;
-	}
-	return false;
-}
-
-static void read_build_id(Elf *elf, struct ember_elf *e, size_t phnum)
-{
-	Elf_Scn *scn = NULL;
-	GElf_Shdr sh;
-
-	/* Sections first (.note.gnu.build-id), then PT_NOTE for section-less files. */
-	while ((scn = elf_nextscn(elf, scn)) != NULL) {
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE)
-			continue;
-		if (build_id_from_notes(elf_getdata(scn, NULL), e->build_id))
-			return;
-	}
-	for (size_t i = 0; i < phnum; i++) {
-		GElf_Phdr ph;
-		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_NOTE || ph.p_filesz == 0)
-			continue;
-		Elf_Type t = ph.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR;
-		Elf_Data *d = elf_getdata_rawchunk(elf, (int64_t)ph.p_offset, ph.p_filesz, t);
-		if (build_id_from_notes(d, e->build_id))
-			return;
-	}
-}
-
-bool ember_elf_read_build_id(Elf *elf, char *out)
-{
-	struct ember_elf tmp;
-	size_t phnum = 0;
-
-	tmp.build_id[0] = '\0';
-	if (elf_getphdrnum(elf, &phnum) != 0 || phnum > 65535)
-		phnum = 0;
-	read_build_id(elf, &tmp, phnum);
-	strcpy(out, tmp.build_id);
-	return out[0] != '\0';
-}
 
 /* ---- segments ---- */
 
@@ -200,6 +125,12 @@ static int add_name(struct sym_builder *b, const char *name, uint32_t *off)
 	return 0;
 }
 
+/* Room for one more symbol in b. */
+static int sym_reserve(struct sym_builder *b)
+{
+	return ember_array_grow(&b->syms, &b->cap, b->n + 1, sizeof(*b->syms));
+}
+
 /* End of the section holding a zero-size symbol; UINT64_MAX when unknown. */
 static uint64_t section_end(Elf *elf, size_t shndx)
 {
@@ -233,17 +164,11 @@ static int read_symtab(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, struct sym_b
 		const char *name = elf_strptr(elf, sh->sh_link, sym.st_name);
 		if (!name || !name[0])
 			continue;
-		if (b->n == b->cap) {
-			size_t cap = b->cap ? b->cap * 2 : 1024;
-			struct ember_elf_symbol *p = realloc(b->syms, cap * sizeof(*p));
-			if (!p)
-				return -ENOMEM;
-			b->syms = p;
-			b->cap = cap;
-		}
-		struct ember_elf_symbol *s = &b->syms[b->n];
-		int err = add_name(b, name, &s->name);
+		int err = sym_reserve(b);
 		if (err)
+			return err;
+		struct ember_elf_symbol *s = &b->syms[b->n];
+		if ((err = add_name(b, name, &s->name)))
 			return err;
 		s->addr = sym.st_value;
 		s->size = sym.st_size;
@@ -333,6 +258,27 @@ static int finish_symbols(struct ember_elf *e, struct sym_builder *b)
 	return 0;
 }
 
+/* One "NAME@plt" stub (elf_plt.h): a local function symbol of the stub's size. */
+static int add_plt_symbol(void *arg, uint64_t addr, uint64_t size, const char *name)
+{
+	struct sym_builder *b = arg;
+	struct ember_elf_symbol *s;
+	int err = sym_reserve(b);
+
+	if (err)
+		return err;
+	s = &b->syms[b->n];
+	if ((err = add_name(b, name, &s->name)))
+		return err;
+	s->addr = addr;
+	s->size = size;
+	s->end = addr + size;
+	s->bind = STB_LOCAL;
+	s->type = STT_FUNC;
+	b->n++;
+	return 0;
+}
+
 static int read_symbols(Elf *elf, struct ember_elf *e)
 {
 	Elf_Scn *scn = NULL, *symtab = NULL, *dynsym = NULL;
@@ -357,6 +303,8 @@ static int read_symbols(Elf *elf, struct ember_elf *e)
 		err = read_symtab(elf, dynsym, &dynsym_sh, &b);
 		e->from_dynsym = true;
 	}
+	if (!err)
+		err = ember_elf_plt_symbols(elf, add_plt_symbol, &b);
 	if (!err)
 		err = finish_symbols(e, &b);
 	free(b.syms);
@@ -423,6 +371,22 @@ char *ember_demangle(const char *name)
 	return out;
 }
 
+/* ember_demangle, also for PLT stubs: "_Z3fooi@plt" -> "foo(int)@plt". */
+static char *demangle_symbol(const char *raw)
+{
+	size_t len = strlen(raw);
+
+	if (len <= 4 || strcmp(raw + len - 4, "@plt") != 0)
+		return ember_demangle(raw);
+	char *mangled = strndup(raw, len - 4), *d = mangled ? ember_demangle(mangled) : NULL;
+	char *out = NULL;
+	free(mangled);
+	if (d && asprintf(&out, "%s@plt", d) < 0)
+		out = NULL;
+	free(d);
+	return out;
+}
+
 const char *ember_elf_sym_display_name(struct ember_elf *e, const struct ember_elf_symbol *s)
 {
 	size_t i = (size_t)(s - e->syms);
@@ -436,7 +400,7 @@ const char *ember_elf_sym_display_name(struct ember_elf *e, const struct ember_e
 			return raw;
 	}
 	if (!e->demangled[i]) {
-		char *d = ember_demangle(raw);
+		char *d = demangle_symbol(raw);
 		/* Unmangled or invalid names point at the raw name (not freed). */
 		e->demangled[i] = d ? d : (char *)raw;
 	}
@@ -444,6 +408,22 @@ const char *ember_elf_sym_display_name(struct ember_elf *e, const struct ember_e
 }
 
 /* ---- open / free ---- */
+
+/*
+ * Build-id and content hash (elf_identity.h).  A file that cannot be
+ * read to the end (truncated under us) fails: it must not be shared.
+ */
+static int read_identity(Elf *elf, int fd, struct ember_elf *e)
+{
+	int err = ember_elf_content_hash(elf, fd, e->content_hash);
+
+	if (err)
+		return err == -ENOMEM ? err : -EINVAL;
+	ember_elf_read_build_id(elf, e->gnu_build_id);
+	e->build_id_kind = ember_elf_build_id(elf, fd, e->gnu_build_id, e->content_hash,
+					      e->build_id);
+	return 0;
+}
 
 int ember_elf_open_fd(int fd, const char *name, struct ember_elf **out)
 {
@@ -477,13 +457,13 @@ int ember_elf_open_fd(int fd, const char *name, struct ember_elf **out)
 	}
 	e->type = eh.e_type;
 	err = read_loads(elf, e, phnum);
-	if (!err) {
-		read_build_id(elf, e, phnum);
+	if (!err)
 		err = read_symbols(elf, e);
-	}
+	if (!err)
+		err = read_identity(elf, fd, e);
 	elf_end(elf);
 	/* No DWARF is not an error: the symbol table still names functions. */
-	if (!err && ember_dwarf_open_fd(fd, e->path, e->build_id, &e->dwarf) == -ENOMEM)
+	if (!err && ember_dwarf_open_fd(fd, e->path, e->gnu_build_id, &e->dwarf) == -ENOMEM)
 		err = -ENOMEM;
 	/* Go binaries carry names, lines and inline trees in .gopclntab, even stripped */
 	if (!err) {

@@ -3,11 +3,15 @@
  *
  * An ember_elf is loaded once per binary (the symbolizer shares it between
  * every process that maps the file) and holds:
- *   - the GNU build-id, as lower-case hex, "" when the file has none;
+ *   - its build-id (elf_identity.h: the GNU build-id, else derived from
+ *     Go's build ID, else from a content hash) and the hash of its content,
+ *     which together key the symbolizer's caches;
  *   - the PT_LOAD segments, to turn a file offset into an ELF virtual
  *     address (the address space symbols, DWARF and llvm-symbolizer use);
  *   - the function symbols of .symtab (or .dynsym when the file is
- *     stripped), sorted by address for binary search.
+ *     stripped), sorted by address for binary search, plus one "NAME@plt"
+ *     symbol per PLT entry (x86-64: .plt, .plt.sec, .plt.got), as perf,
+ *     objdump and llvm-symbolizer name them.
  * Names are copied out of the file and the file is closed after loading,
  * so holding many ember_elf objects costs memory, not descriptors.
  *
@@ -25,8 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Longest build-id we keep (SHA-1 is 20 bytes; allow up to 64). */
-#define EMBER_BUILD_ID_MAX 64
+#include "symbolizer/elf_identity.h"
 
 struct ember_elf_segment {
 	uint64_t vaddr, memsz;   /* p_vaddr, p_memsz */
@@ -45,7 +48,10 @@ struct ember_elf_symbol {
 
 struct ember_elf {
 	char *path;                               /* name used in messages */
-	char build_id[2 * EMBER_BUILD_ID_MAX + 1]; /* lower-case hex, "" if none */
+	char build_id[2 * EMBER_BUILD_ID_MAX + 1]; /* lower-case hex (elf_identity.h) */
+	char gnu_build_id[2 * EMBER_BUILD_ID_MAX + 1]; /* the GNU note's, "" if none */
+	enum ember_build_id_kind build_id_kind;
+	uint8_t content_hash[EMBER_HASH_BYTES];   /* ember_elf_content_hash */
 	uint16_t type;                            /* ET_EXEC or ET_DYN */
 	struct ember_elf_segment *loads;          /* PT_LOAD, in file order */
 	size_t n_loads;
@@ -110,8 +116,5 @@ const char *ember_elf_sym_display_name(struct ember_elf *e, const struct ember_e
  * Returns a malloc'd string, or NULL when name is not mangled or invalid.
  */
 char *ember_demangle(const char *name);
-
-/* The GNU build-id of an open libelf handle as hex into out (2*EMBER_BUILD_ID_MAX+1 bytes). */
-bool ember_elf_read_build_id(struct Elf *elf, char *out);
 
 #endif

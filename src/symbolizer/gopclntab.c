@@ -238,6 +238,35 @@ int gotab_func(const struct ember_gopclntab *g, uint64_t i, struct gofunc *f)
 	return 0;
 }
 
+int gotab_read_code(const struct ember_gopclntab *g, uint64_t vaddr, uint8_t *buf, size_t len)
+{
+	const struct gobytes *c = &g->code;
+	struct goelf e;
+	struct stat st;
+	int rc = -ENOENT;
+
+	if (c->data) {
+		if (vaddr < c->vaddr || vaddr - c->vaddr > c->len || len > c->len - (vaddr - c->vaddr))
+			return -ERANGE;
+		memcpy(buf, c->data + (vaddr - c->vaddr), len);
+		return 0;
+	}
+	if (!g->path)
+		return -ENOENT;
+	int fd = open(g->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) == 0 && st.st_dev == g->dev && st.st_ino == g->ino &&
+	    st.st_size == g->fsize &&
+	    (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec == g->mtime_ns &&
+	    goelf_open_fd(&e, fd, g->name, NULL, 0) == 0) {
+		rc = goelf_read_vaddr(&e, vaddr, buf, len);
+		goelf_close(&e);
+	}
+	close(fd);
+	return rc;
+}
+
 const char *gotab_name(const struct ember_gopclntab *g, int64_t off)
 {
 	if (off < 0 || (uint64_t)off >= g->funcnames.len)

@@ -143,4 +143,21 @@ int ember_gopclntab_func(const struct ember_gopclntab *g, uint64_t i, const char
 int ember_gopclntab_compile_rows(const struct ember_gopclntab *g, struct ember_unwind_table *out,
 				 char *err, size_t errlen);
 
+/*
+ * Where the binary's Go runtime keeps g, m and the registers a stack switch
+ * saved (struct ember_go_runtime, bpf/include/ember_unwind.h), for the BPF
+ * unwinder to cross runtime.systemstack, mcall, morestack and vDSO calls.
+ * From the DWARF of dwarf_path when it has runtime.g/m/gobuf (pass NULL to
+ * skip), else decoded from the runtime's own code (goruntime.c).  Returns 0,
+ * -ENOENT when neither source gives them, -ENOTSUP off x86-64.
+ */
+struct ember_go_runtime;
+enum ember_go_runtime_source {
+	EMBER_GO_RUNTIME_NONE,
+	EMBER_GO_RUNTIME_DWARF,
+	EMBER_GO_RUNTIME_CODE,
+};
+int ember_gopclntab_runtime(const struct ember_gopclntab *g, const char *dwarf_path,
+			    struct ember_go_runtime *out, enum ember_go_runtime_source *source);
+
 #endif

@@ -126,6 +126,12 @@ int gotab_func_bounds(const struct ember_gopclntab *g, uint64_t i, uint64_t *ent
 		      uint64_t *next);
 /* Decode function i. 0 or -EINVAL. */
 int gotab_func(const struct ember_gopclntab *g, uint64_t i, struct gofunc *f);
+/*
+ * Copy len bytes of code at vaddr: from the image-mode copy, or read again
+ * from the file in path mode if it is still the file that was opened (same
+ * device, inode, size and mtime).  0, or a negative errno.
+ */
+int gotab_read_code(const struct ember_gopclntab *g, uint64_t vaddr, uint8_t *buf, size_t len);
 /* NUL-terminated name at funcnametab+off, NULL if out of bounds. */
 const char *gotab_name(const struct ember_gopclntab *g, int64_t off);
 

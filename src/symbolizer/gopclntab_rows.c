@@ -38,12 +38,18 @@
  * (its return address is what a goroutine's first frame returns to) and
  * runtime.mstart and runtime.rt0_go at the root of the system stacks.
  * Go 1.16 has no flag byte, so those three are also matched by name.
- * Functions flagged SPWRITE are assembly that moves SP to another stack
- * (runtime.systemstack, mcall, morestack, asmcgocall, and time.now and
- * nanotime1 around their vDSO calls): past that instruction their spdelta
- * describes nothing, and the pcsp table does not say where it is, so the
- * whole function gets EMBER_CFA_UNSUPPORTED rows -- the stack is reported
- * as cut short, as Go's own traceback stops there, rather than guessed.
+ * Functions flagged SPWRITE are assembly that moves SP to another stack:
+ * past that instruction their spdelta describes nothing.  The ones Go's own
+ * traceback crosses get an EMBER_CFA_GO_SWITCH row saying how
+ * (runtime.systemstack and asmcgocall, mcall and morestack, and time.now
+ * and nanotime1 around their vDSO calls): the unwinder continues on the
+ * goroutine with the offsets of goruntime.c.  runtime.sigtramp gets
+ * EMBER_CFA_GO_SIGTRAMP rows (the interrupted context is at its CFA)
+ * instead of being a root, and its restorer runtime.sigreturn (sigreturn__sigaction
+ * in newer releases) gets EMBER_CFA_SIGNAL rows like glibc's __restore_rt.
+ * The other SPWRITE functions get
+ * EMBER_CFA_UNSUPPORTED rows -- the stack is reported as cut short, never
+ * guessed.
  *
  * Functions without an SP-delta table are the C functions of a cgo binary
  * (externally linked): they are described by .eh_frame, and get GAP rows.
@@ -56,11 +62,8 @@
 
 #include <elf.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "ehframe/ehframe.h"
 
@@ -83,7 +86,10 @@ static int emit(struct rowbuf *b, uint64_t pc, uint8_t cfa, uint16_t cfa_off, ui
 {
 	struct ember_unwind_row r = {
 		.pc = (uint32_t)(pc - b->base),
-		.cfa_offset = cfa == EMBER_CFA_RSP ? cfa_off : 0,
+		.cfa_offset = cfa == EMBER_CFA_RSP || cfa == EMBER_CFA_GO_SWITCH ||
+					      cfa == EMBER_CFA_GO_SIGTRAMP
+				      ? cfa_off
+				      : 0,
 		.kind = EMBER_ROW_KIND(cfa, rbp),
 		.rbp_offset = rbp == EMBER_RBP_AT_CFA ? RBP_SLOT : 0,
 	};
@@ -143,39 +149,27 @@ static uint64_t rbp_saved_from(const struct gobytes *code, uint64_t p, int32_t d
 
 /*
  * The code of the Go functions: the copy kept in image mode, or read again
- * from the file if it is still the file we opened.  *owned is set when the
- * caller must free code->data.
+ * from the file (gotab_read_code).  *owned is set when the caller must free
+ * code->data.
  */
 static void get_code(const struct ember_gopclntab *g, struct gobytes *code, bool *owned)
 {
-	struct goelf e;
-	struct stat st;
 	uint64_t lo, hi, dummy;
 
 	*owned = false;
 	*code = g->code;
 	if (code->data || !g->path || gotab_func_bounds(g, 0, &lo, &dummy) ||
-	    gotab_func_bounds(g, g->nfunc - 1, &dummy, &hi) || hi - lo > GOELF_MAX_READ)
+	    gotab_func_bounds(g, g->nfunc - 1, &dummy, &hi) || hi <= lo || hi - lo > GOELF_MAX_READ)
 		return;
-	int fd = open(g->path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	if (fstat(fd, &st) == 0 && st.st_dev == g->dev && st.st_ino == g->ino &&
-	    st.st_size == g->fsize &&
-	    (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec == g->mtime_ns &&
-	    goelf_open_fd(&e, fd, g->name, NULL, 0) == 0) {
-		uint8_t *buf = malloc(hi - lo);
-		if (buf && goelf_read_vaddr(&e, lo, buf, hi - lo) == 0) {
-			code->data = buf;
-			code->len = hi - lo;
-			code->vaddr = lo;
-			*owned = true;
-		} else {
-			free(buf);
-		}
-		goelf_close(&e);
+	uint8_t *buf = malloc(hi - lo);
+	if (buf && gotab_read_code(g, lo, buf, hi - lo) == 0) {
+		code->data = buf;
+		code->len = hi - lo;
+		code->vaddr = lo;
+		*owned = true;
+	} else {
+		free(buf);
 	}
-	close(fd);
 }
 
 /* ---- one function ---- */
@@ -190,6 +184,77 @@ static bool is_stack_root(const char *name, const struct gofunc *f)
 		if (strcmp(name, roots[i]) == 0)
 			return true;
 	return false;
+}
+
+/*
+ * The runtime functions that switch stacks and how the unwinder crosses
+ * them (enum ember_go_switch, bpf/include/ember_unwind.h); -1 for others.
+ */
+static int go_switch_kind(const char *name)
+{
+	static const struct {
+		const char *name;
+		int kind;
+	} switches[] = {
+		{"runtime.systemstack", EMBER_GO_SWITCH_SYSTEMSTACK},
+		{"runtime.asmcgocall", EMBER_GO_SWITCH_SYSTEMSTACK},
+		{"runtime.mcall", EMBER_GO_SWITCH_SCHED},
+		{"runtime.morestack", EMBER_GO_SWITCH_SCHED},
+		{"runtime.nanotime1", EMBER_GO_SWITCH_VDSO},
+		{"runtime.walltime", EMBER_GO_SWITCH_VDSO},
+		{"runtime.walltime1", EMBER_GO_SWITCH_VDSO},
+		{"time.now", EMBER_GO_SWITCH_VDSO},
+		{"runtime.gogo", EMBER_GO_SWITCH_GOGO},
+		{"gogo", EMBER_GO_SWITCH_GOGO},
+	};
+
+	for (size_t i = 0; name && i < sizeof(switches) / sizeof(switches[0]); i++)
+		if (strcmp(name, switches[i].name) == 0)
+			return switches[i].kind;
+	return -1;
+}
+
+/*
+ * Rows of a function the unwinder handles specially, per SP-delta range:
+ *   runtime.sigtramp   EMBER_CFA_GO_SIGTRAMP, cfa_offset = CFA offset: the
+ *                      kernel's ucontext is at the CFA, so the unwinder
+ *                      continues in the interrupted code (Go marks sigtramp
+ *                      TOPFRAME, a root: its traceback reads the context from
+ *                      the handler's arguments)
+ *   stack switches     EMBER_CFA_GO_SWITCH, cfa_offset = how | CFA offset << 2
+ *                      (bpf/include/ember_unwind.h)
+ */
+static int compile_special(const struct ember_gopclntab *g, const struct gofunc *f,
+			   uint64_t next, struct rowbuf *b, uint64_t *end, uint8_t kind, int how)
+{
+	struct gopcvalue it;
+	bool bad = false;
+	int32_t max = kind == EMBER_CFA_GO_SWITCH ? (0xffff >> 2) - 8 : 0xffff - 8;
+
+	*end = f->entry;
+	if (gopcvalue_init(g, f->pcsp, f->entry, &it)) {
+		while (gopcvalue_next(&it, &bad) && it.pc < next) {
+			uint64_t stop = it.next_pc < next ? it.next_pc : next;
+			if (stop <= it.pc)
+				continue;
+			uint16_t cfa = (uint16_t)(it.value + 8);
+			int rc = it.value < 0 || it.value > max
+					 ? emit(b, it.pc, EMBER_CFA_UNSUPPORTED, 0, EMBER_RBP_SAME)
+				 : kind == EMBER_CFA_GO_SWITCH
+					 ? emit(b, it.pc, kind, EMBER_GO_SWITCH_OFFSET(how, cfa),
+						EMBER_RBP_SAME)
+					 : emit(b, it.pc, kind, cfa, EMBER_RBP_SAME);
+			if (rc)
+				return rc;
+			*end = stop;
+		}
+	}
+	if (bad || *end == f->entry) {
+		b->st->errors += bad;
+		*end = next;
+		return emit(b, f->entry, EMBER_CFA_UNSUPPORTED, 0, EMBER_RBP_SAME);
+	}
+	return 0;
 }
 
 /* The rule for one pcsp range [a, b) with spdelta v. */
@@ -225,7 +290,16 @@ static int compile_func(const struct ember_gopclntab *g, const struct gobytes *c
 		*end = f->entry;
 		return 0;
 	}
-	if (is_stack_root(gotab_name(g, f->nameoff), f))
+	const char *name = gotab_name(g, f->nameoff);
+	int sw = go_switch_kind(name);
+	if (sw >= 0)
+		return compile_special(g, f, next, b, end, EMBER_CFA_GO_SWITCH, sw);
+	if (name && strcmp(name, "runtime.sigtramp") == 0)
+		return compile_special(g, f, next, b, end, EMBER_CFA_GO_SIGTRAMP, 0);
+	if (name && (strcmp(name, "runtime.sigreturn") == 0 ||
+		     strcmp(name, "runtime.sigreturn__sigaction") == 0))
+		return emit(b, f->entry, EMBER_CFA_SIGNAL, 0, EMBER_RBP_SAME); /* the restorer */
+	if (is_stack_root(name, f))
 		return emit(b, f->entry, EMBER_CFA_END_OF_STACK, 0, EMBER_RBP_SAME);
 	if (f->flag & GO_FUNCFLAG_SPWRITE)
 		return emit(b, f->entry, EMBER_CFA_UNSUPPORTED, 0, EMBER_RBP_SAME);

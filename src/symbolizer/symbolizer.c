@@ -19,12 +19,23 @@
  *    <path>; the candidate whose inode matches the maps line wins.  fstat
  *    gives an identity key (dev, inode, size, mtime) that finds a file we
  *    already loaded without reading it; a newly loaded file is then looked
- *    up by build-id, so the same binary in many containers is loaded once.
- *    Files that fail to load are cached too (elf == NULL) and warned about
- *    once.  Entries no mapping refers to are dropped when the cache grows
- *    past ELF_CACHE_SOFT_MAX (checked when a process is forgotten).
+ *    up by its content hash (elf_identity.h), so the same binary in many
+ *    containers or at another path is loaded once.  A build-id is never
+ *    trusted alone: two files with one build-id and different contents
+ *    (a copied --build-id, or a stripped copy) are loaded apart and
+ *    counted (build_id_collisions).  Files that fail to load are cached
+ *    too (elf == NULL) and warned about once, but never for good: once the
+ *    entry's backoff (1 s doubling to 10 min) has passed, the next open of
+ *    the file loads it again and a new entry replaces the failed one;
+ *    mappings that got no file retry on the same schedule.  An open that
+ *    fails because the process has exited is a race, counted as vanished
+ *    and logged at debug level.  Entries no mapping refers to are dropped
+ *    once unused for ELF_IDLE_NS (a program run again soon, a compiler in a
+ *    build, finds its file loaded), and all of them when the cache grows
+ *    past ELF_CACHE_SOFT_MAX: checked when a process is forgotten and by
+ *    ember_symbolizer_maintain.
  *
- *  - resolved addresses: (build-id or file identity, ELF vaddr) -> the
+ *  - resolved addresses: (content hash, ELF vaddr) -> the
  *    whole inline chain (symcache.h), bounded in bytes, CLOCK eviction.
  *    A miss resolves through DWARF (dwarf.h: function, file:line, inline
  *    frames), falling back to .symtab/.dynsym.  The stats' cache_hits
@@ -45,6 +56,12 @@
  * environment variable EMBER_KALLSYMS names another file (tests, offline
  * symbolization of a saved kallsyms).
  *
+ * Bounds: at most max_procs processes (EMBER_SYMBOLIZER_MAX_PROCS unless
+ * set): when full, the least recently used one is forgotten (counted as
+ * an eviction; it is read again if it is still running and sampled).  The
+ * agent forgets processes when they exit (ember_symbolizer_forget), and a
+ * snapshot attempt on a process that is gone leaves nothing behind.
+ *
  * Thread-safety: none.  One symbolizer is used by one thread (the agent's
  * drain loop); use one symbolizer per thread otherwise.
  */
@@ -54,6 +71,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +89,9 @@
 #include "symbolizer/symcache.h"
 
 #define ELF_CACHE_SOFT_MAX 512
+#define ELF_IDLE_NS (30 * 1000000000LL)    /* unreferenced files are dropped after this */
+#define RETRY_FIRST_NS 1000000000LL        /* first retry of a failed file */
+#define RETRY_MAX_NS (600 * 1000000000LL)  /* backoff cap */
 #define REREAD_THROTTLE_NS 1000000000LL
 #define KALLSYMS_RELOAD_NS (60 * 1000000000LL)
 
@@ -79,9 +100,12 @@
 struct elf_entry {
 	struct elf_entry *next; /* list of all entries */
 	struct ember_elf *elf;  /* NULL when loading failed */
-	uint64_t cache_key;     /* symcache module key: hash of build-id, else of file identity */
+	uint64_t cache_key;     /* symcache module key: 64 bits of the content hash */
 	int err;
+	unsigned failures;      /* consecutive failed loads of this file (backoff exponent) */
+	int64_t retry_ns;       /* when elf == NULL: load again after this */
 	unsigned refs;          /* mappings pointing here */
+	int64_t idle_since_ns;  /* when refs last became 0 (or the entry was made) */
 	bool doomed;            /* being evicted */
 };
 
@@ -107,11 +131,13 @@ struct pmap {
 	char *path;
 	enum map_kind kind;
 	bool resolved;          /* tried to open the file */
+	int64_t retry_ns;       /* resolution failed: try again after this (0 = never) */
 	struct elf_entry *elf;  /* holds a ref when not NULL */
 };
 
 struct proc {
 	struct proc *next;
+	struct proc *lru_prev, *lru_next; /* most recently used first */
 	uint32_t pid;
 	bool have_maps, have_info;
 	struct pmap *maps;
@@ -122,7 +148,8 @@ struct proc {
 
 struct ember_symbolizer {
 	struct proc **procs;
-	size_t n_proc_buckets, n_procs;
+	size_t n_proc_buckets, n_procs, max_procs;
+	struct proc *lru_head, *lru_tail;
 
 	struct key_map keys;
 	struct elf_entry *entries;
@@ -150,6 +177,13 @@ static uint32_t intern_frame(struct ember_profile *p, const struct ember_frame *
 		return 0;
 	out[0] = id;
 	return 1;
+}
+
+/* Backoff before the next try after `failures` failed ones. */
+static int64_t retry_delay(unsigned failures)
+{
+	int64_t d = RETRY_FIRST_NS << (failures < 10 ? failures : 10);
+	return d < RETRY_MAX_NS ? d : RETRY_MAX_NS;
 }
 
 static const char *describe_err(int err)
@@ -259,6 +293,15 @@ static void key_map_free(struct key_map *m)
 
 /* ---- ELF cache ---- */
 
+/* Heap bytes of a loaded file's symbol table (DWARF not included). */
+static uint64_t elf_symbol_bytes(const struct ember_elf *elf)
+{
+	if (!elf)
+		return 0;
+	return elf->n_syms * (sizeof(*elf->syms) + sizeof(*elf->max_end) + sizeof(*elf->demangled)) +
+	       elf->names_len;
+}
+
 static struct elf_entry *entry_new(struct ember_symbolizer *s, struct ember_elf *elf, int err)
 {
 	struct elf_entry *e = calloc(1, sizeof(*e));
@@ -267,28 +310,29 @@ static struct elf_entry *entry_new(struct ember_symbolizer *s, struct ember_elf 
 		return NULL;
 	e->elf = elf;
 	e->err = err;
+	e->idle_since_ns = ember_monotonic_ns();
 	e->next = s->entries;
 	s->entries = e;
 	s->n_entries++;
 	if (elf)
 		s->stats.elf_files++;
+	s->stats.elf_symbol_bytes += elf_symbol_bytes(elf);
 	return e;
 }
 
 static void entry_unref(struct elf_entry *e)
 {
-	if (e && e->refs > 0)
-		e->refs--;
+	if (e && e->refs > 0 && --e->refs == 0)
+		e->idle_since_ns = ember_monotonic_ns();
 }
 
-/* Drop unreferenced entries once the cache is big. */
-static void elf_cache_trim(struct ember_symbolizer *s)
+/* Drop unreferenced entries idle for ELF_IDLE_NS, and all of them once the cache is big. */
+static void elf_cache_trim(struct ember_symbolizer *s, int64_t now)
 {
-	if (s->n_entries <= ELF_CACHE_SOFT_MAX)
-		return;
-	bool any = false;
+	bool big = s->n_entries > ELF_CACHE_SOFT_MAX, any = false;
+
 	for (struct elf_entry *e = s->entries; e; e = e->next)
-		if (e->refs == 0)
+		if (e->refs == 0 && (big || now - e->idle_since_ns >= ELF_IDLE_NS))
 			e->doomed = any = true;
 	if (!any)
 		return;
@@ -299,9 +343,11 @@ static void elf_cache_trim(struct ember_symbolizer *s)
 			*pp = e->next;
 			if (e->elf)
 				s->stats.elf_files--;
+			s->stats.elf_symbol_bytes -= elf_symbol_bytes(e->elf);
 			ember_elf_free(e->elf);
 			free(e);
 			s->n_entries--;
+			s->stats.elf_dropped++;
 		} else {
 			pp = &e->next;
 		}
@@ -309,14 +355,33 @@ static void elf_cache_trim(struct ember_symbolizer *s)
 }
 
 /*
- * The cache entry for the file open on fd (name for messages).  Loads the
- * file when neither its identity nor its build-id is known.  Returns NULL
- * only on OOM.
+ * Two files claim one build-id but differ: keep them apart, count it, and
+ * say so once per build-id.
+ */
+static void note_collision(struct ember_symbolizer *s, const struct ember_elf *have,
+			   const struct ember_elf *elf)
+{
+	s->stats.build_id_collisions++;
+	ember_warn_once(elf->build_id,
+			"symbolizer: %s and %s have the same build-id %s but different "
+			"contents (a stripped copy, or a copied build-id): each is "
+			"symbolized from its own file",
+			have->path, elf->path, elf->build_id);
+}
+
+/*
+ * The cache entry for the file open on fd (name for messages).  Files are
+ * known by identity (device, inode, size, mtime): the libc that 100
+ * processes map is read once.  A file not seen yet is loaded; if another
+ * file with the same content hash is loaded already (the same binary at
+ * another path, in another container), that entry is shared.  A build-id
+ * alone shares nothing: another file with the same build-id but other
+ * content is a collision, counted and kept apart.  Returns NULL only on OOM.
  */
 static struct elf_entry *elf_cache_get(struct ember_symbolizer *s, int fd, const char *name)
 {
-	char id_key[128], bid_key[2 * EMBER_BUILD_ID_MAX + 8];
-	struct elf_entry *e;
+	char id_key[128], content_key[2 * EMBER_HASH_BYTES + 8], bid_key[2 * EMBER_BUILD_ID_MAX + 8];
+	struct elf_entry *e, *same_id;
 	struct ember_elf *elf;
 	struct stat st;
 	int err;
@@ -327,8 +392,13 @@ static struct elf_entry *elf_cache_get(struct ember_symbolizer *s, int fd, const
 		 (uint64_t)st.st_dev, (uint64_t)st.st_ino, (int64_t)st.st_size,
 		 (int64_t)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec);
 	e = key_get(&s->keys, id_key);
-	if (e)
+	int64_t now = ember_monotonic_ns();
+	if (e && (e->elf || now < e->retry_ns))
 		return e;
+	/* a failed load whose backoff has passed: load again; a new entry replaces it */
+	unsigned failures = e ? e->failures : 0;
+	if (e)
+		s->stats.elf_retries++;
 
 	err = ember_elf_open_fd(fd, name, &elf);
 	if (err) {
@@ -336,31 +406,34 @@ static struct elf_entry *elf_cache_get(struct ember_symbolizer *s, int fd, const
 		ember_warn_once(name, "symbolizer: cannot use %s: %s; its frames stay unnamed",
 				name, describe_err(err));
 		e = entry_new(s, NULL, err);
-	} else if (elf->build_id[0]) {
-		snprintf(bid_key, sizeof(bid_key), "b:%s", elf->build_id);
-		e = key_get(&s->keys, bid_key);
-		if (e) {
-			ember_elf_free(elf); /* same binary under another path or container */
-		} else {
-			e = entry_new(s, elf, 0);
-			if (!e) {
-				ember_elf_free(elf);
-				return NULL;
-			}
-			if (key_put(&s->keys, bid_key, e))
-				return NULL;
-		}
-	} else {
-		e = entry_new(s, elf, 0);
 		if (!e)
-			ember_elf_free(elf);
+			return NULL;
+		e->failures = failures + 1;
+		e->retry_ns = now + retry_delay(failures);
+		return key_put(&s->keys, id_key, e) ? NULL : e;
 	}
-	if (!e || key_put(&s->keys, id_key, e))
+	strcpy(content_key, "c:");
+	ember_hex_encode(elf->content_hash, EMBER_HASH_BYTES, content_key + 2);
+	snprintf(bid_key, sizeof(bid_key), "b:%s", elf->build_id);
+	e = key_get(&s->keys, content_key);
+	if (e) {
+		ember_elf_free(elf); /* same bytes under another path or container */
+		return key_put(&s->keys, id_key, e) ? NULL : e;
+	}
+	same_id = key_get(&s->keys, bid_key);
+	if (same_id && same_id->elf)
+		note_collision(s, same_id->elf, elf);
+	e = entry_new(s, elf, 0);
+	if (!e) {
+		ember_elf_free(elf);
 		return NULL;
-	if (!e->cache_key) {
-		const char *k = e->elf && e->elf->build_id[0] ? bid_key : id_key;
-		e->cache_key = ember_hash64(k, strlen(k), 0x73796d63) | 1;
 	}
+	/* symcache entries are keyed by content: 64 bits of its SHA-256 */
+	memcpy(&e->cache_key, elf->content_hash, sizeof(e->cache_key));
+	e->cache_key |= 1;
+	if (key_put(&s->keys, id_key, e) || key_put(&s->keys, content_key, e) ||
+	    (!same_id && key_put(&s->keys, bid_key, e)))
+		return NULL;
 	return e;
 }
 
@@ -428,7 +501,14 @@ static struct elf_entry *vdso_entry(struct ember_symbolizer *s, size_t size)
 
 static void resolve_map(struct ember_symbolizer *s, uint32_t pid, struct pmap *m)
 {
+	int64_t now = ember_monotonic_ns();
+
+	if (m->elf) { /* a retry: let go of the failed entry */
+		entry_unref(m->elf);
+		m->elf = NULL;
+	}
 	m->resolved = true;
+	m->retry_ns = 0;
 	if (m->kind == MAP_VDSO) {
 		m->elf = vdso_entry(s, m->end - m->start);
 		if (m->elf)
@@ -439,15 +519,26 @@ static void resolve_map(struct ember_symbolizer *s, uint32_t pid, struct pmap *m
 		return;
 	int fd = open_mapped_file(pid, m);
 	if (fd < 0) {
+		if (!ember_proc_has_mm(pid)) {
+			/* the process exited under us: a race, nothing to tell */
+			s->stats.open_vanished++;
+			ember_debug("symbolizer: cannot open %s: pid %u exited meanwhile", m->path,
+				    pid);
+			return;
+		}
 		s->stats.elf_errors++;
 		ember_warn_once(m->path, "symbolizer: cannot open %s (pid %u): %s", m->path, pid,
 				strerror(-fd));
+		m->retry_ns = now + RETRY_FIRST_NS;
 		return;
 	}
 	m->elf = elf_cache_get(s, fd, m->path);
 	close(fd);
-	if (m->elf)
+	if (m->elf) {
 		m->elf->refs++;
+		if (!m->elf->elf)
+			m->retry_ns = m->elf->retry_ns;
+	}
 }
 
 /* ---- processes ---- */
@@ -481,11 +572,41 @@ static int procs_grow(struct ember_symbolizer *s)
 	return 0;
 }
 
+static void lru_unlink(struct ember_symbolizer *s, struct proc *p)
+{
+	if (p->lru_prev)
+		p->lru_prev->lru_next = p->lru_next;
+	else
+		s->lru_head = p->lru_next;
+	if (p->lru_next)
+		p->lru_next->lru_prev = p->lru_prev;
+	else
+		s->lru_tail = p->lru_prev;
+	p->lru_prev = p->lru_next = NULL;
+}
+
+static void lru_push_front(struct ember_symbolizer *s, struct proc *p)
+{
+	p->lru_prev = NULL;
+	p->lru_next = s->lru_head;
+	if (s->lru_head)
+		s->lru_head->lru_prev = p;
+	else
+		s->lru_tail = p;
+	s->lru_head = p;
+}
+
+/* pid's process, marked most recently used; NULL when unknown. */
 static struct proc *proc_find(struct ember_symbolizer *s, uint32_t pid)
 {
 	if (!s->n_proc_buckets)
 		return NULL;
-	return *proc_slot(s, pid);
+	struct proc *p = *proc_slot(s, pid);
+	if (p && p != s->lru_head) {
+		lru_unlink(s, p);
+		lru_push_front(s, p);
+	}
+	return p;
 }
 
 static struct proc *proc_get(struct ember_symbolizer *s, uint32_t pid)
@@ -494,6 +615,10 @@ static struct proc *proc_get(struct ember_symbolizer *s, uint32_t pid)
 
 	if (p)
 		return p;
+	if (s->n_procs >= s->max_procs && s->lru_tail) {
+		s->stats.proc_evictions++;
+		ember_symbolizer_forget(s, s->lru_tail->pid);
+	}
 	if (s->n_procs >= s->n_proc_buckets && procs_grow(s))
 		return NULL;
 	p = calloc(1, sizeof(*p));
@@ -502,6 +627,7 @@ static struct proc *proc_get(struct ember_symbolizer *s, uint32_t pid)
 	p->pid = pid;
 	struct proc **pp = proc_slot(s, pid);
 	*pp = p;
+	lru_push_front(s, p);
 	s->n_procs++;
 	s->stats.processes = s->n_procs;
 	return p;
@@ -583,6 +709,7 @@ static int load_maps(struct proc *p)
 		m->kind = classify(e);
 		if (old && same_mapping(old, e)) {
 			m->resolved = old->resolved;
+			m->retry_ns = old->retry_ns;
 			m->elf = old->elf; /* move the reference */
 			old->elf = NULL;
 		}
@@ -697,6 +824,10 @@ struct ember_symbolizer *ember_symbolizer_new(void)
 	if (s && !(s->symcache = ember_symcache_new(symcache_budget()))) {
 		free(s);
 		return NULL;
+	}
+	if (s) {
+		s->max_procs = EMBER_SYMBOLIZER_MAX_PROCS;
+		s->stats.max_processes = s->max_procs;
 	}
 	return s;
 }
@@ -830,7 +961,7 @@ int ember_symbolize_user(struct ember_symbolizer *s, uint32_t pid, uint64_t pc,
 		}
 	}
 	if (m) {
-		if (!m->resolved) {
+		if (!m->resolved || (m->retry_ns && ember_monotonic_ns() >= m->retry_ns)) {
 			hit = false;
 			resolve_map(s, pid, m);
 		}
@@ -908,6 +1039,8 @@ int ember_symbolizer_process(struct ember_symbolizer *s, uint32_t pid,
 	struct proc *p = proc_find(s, pid);
 
 	memset(info, 0, sizeof(*info));
+	if (!p && kill((pid_t)pid, 0) && errno == ESRCH)
+		return -ESRCH; /* gone: make no room for it */
 	if (!p || !p->have_info) {
 		bool created = !p;
 		if (created && !(p = proc_get(s, pid)))
@@ -932,8 +1065,11 @@ int ember_symbolizer_refresh(struct ember_symbolizer *s, uint32_t pid)
 	if (!p)
 		return -ENOMEM;
 	err = load_maps(p); /* keeps the mappings already resolved */
-	if (err)
+	if (err) {
+		if (!p->have_maps && !p->have_info) /* gone before anything was read */
+			ember_symbolizer_forget(s, pid);
 		return err;
+	}
 	p->futile_reread_ns = 0;
 	if (!p->have_info)
 		load_info(s, p);
@@ -968,10 +1104,26 @@ void ember_symbolizer_forget(struct ember_symbolizer *s, uint32_t pid)
 	if (!p)
 		return;
 	*pp = p->next;
+	lru_unlink(s, p);
 	proc_free(p);
 	s->n_procs--;
 	s->stats.processes = s->n_procs;
-	elf_cache_trim(s);
+	elf_cache_trim(s, ember_monotonic_ns());
+}
+
+void ember_symbolizer_maintain(struct ember_symbolizer *s)
+{
+	elf_cache_trim(s, ember_monotonic_ns());
+}
+
+void ember_symbolizer_set_max_processes(struct ember_symbolizer *s, size_t max)
+{
+	s->max_procs = max ? max : EMBER_SYMBOLIZER_MAX_PROCS;
+	s->stats.max_processes = s->max_procs;
+	while (s->n_procs > s->max_procs && s->lru_tail) {
+		s->stats.proc_evictions++;
+		ember_symbolizer_forget(s, s->lru_tail->pid);
+	}
 }
 
 void ember_symbolizer_stats(const struct ember_symbolizer *s, struct ember_symbolizer_stats *st)

@@ -3,8 +3,9 @@
  *
  * User addresses are resolved per process: the process's executable
  * mappings come from /proc/PID/maps (files opened through /proc/PID/root so
- * containers work), each mapped ELF file is loaded once per build-id and
- * shared by every process that maps it.  Kernel addresses come from
+ * containers work), each mapped ELF file is loaded once per content (not
+ * per build-id alone, which any binary can copy) and shared by every
+ * process that maps it.  Kernel addresses come from
  * /proc/kallsyms.  Results are interned into the caller's ember_profile.
  *
  * Nothing here fails on bad input: an unreadable or malformed ELF file
@@ -41,7 +42,9 @@ int ember_symbolize_kernel(struct ember_symbolizer *s, uint64_t pc, struct ember
 struct ember_process_info {
 	const char *comm;     /* /proc/PID/comm */
 	const char *exe;      /* readlink /proc/PID/exe, NULL if unreadable */
-	const char *build_id; /* hex build-id of the executable, NULL if none */
+	const char *build_id; /* hex build-id of the executable (GNU, else derived from
+			       * Go's build ID or the content: elf_identity.h), NULL
+			       * when it cannot be read */
 };
 /* Returns 0, or -ESRCH when the process is gone and nothing was cached. */
 int ember_symbolizer_process(struct ember_symbolizer *s, uint32_t pid,
@@ -61,12 +64,29 @@ int ember_symbolizer_refresh(struct ember_symbolizer *s, uint32_t pid);
 /* Drop everything cached for pid (it exited and its samples are flushed). */
 void ember_symbolizer_forget(struct ember_symbolizer *s, uint32_t pid);
 
+/*
+ * Processes kept at most; beyond, the least recently used is forgotten
+ * (stats: proc_evictions).  0 restores the default.
+ */
+#define EMBER_SYMBOLIZER_MAX_PROCS 16384
+
+/* Periodic work (once a second or so): drop ELF files no process has used for a while. */
+void ember_symbolizer_maintain(struct ember_symbolizer *s);
+void ember_symbolizer_set_max_processes(struct ember_symbolizer *s, size_t max);
+
 struct ember_symbolizer_stats {
 	uint64_t lookups;    /* addresses resolved */
 	uint64_t cache_hits; /* of those, answered without loading or resolving anything */
 	uint64_t elf_files;  /* ELF files loaded now */
 	uint64_t elf_errors; /* files that could not be read (running total) */
+	uint64_t elf_dropped;   /* unused files dropped from the cache (running total) */
+	uint64_t elf_symbol_bytes; /* heap held by the loaded files' symbol tables */
+	uint64_t elf_retries;   /* failed files loaded again after their backoff */
+	uint64_t open_vanished; /* files not opened because their process had exited (a race) */
 	uint64_t processes;  /* processes with cached maps now */
+	uint64_t build_id_collisions; /* files sharing a build-id, not their content */
+	uint64_t max_processes;  /* the bound on processes */
+	uint64_t proc_evictions; /* processes forgotten because the bound was reached */
 	/* the (build-id, pc) -> frames cache */
 	uint64_t symcache_lookups, symcache_hits, symcache_entries, symcache_bytes;
 	uint64_t symcache_max_bytes, symcache_evictions;

@@ -3,9 +3,11 @@
  *
  * Profiling a fixed set of programs samples the same few thousand pcs over
  * and over; resolving one through DWARF costs microseconds, finding it here
- * tens of nanoseconds.  Keys are (module, pc): module is a 64-bit hash of
- * the binary's build-id (or of its file identity when it has none), pc the
- * ELF virtual address, so every process mapping a binary shares entries.
+ * tens of nanoseconds.  Keys are (module, pc): module is 64 bits of the
+ * SHA-256 of the binary's content (elf_identity.h; never its build-id
+ * alone, which another binary can copy), pc the ELF virtual address, so
+ * every process mapping a binary shares entries, and a copy of it at
+ * another path too.
  * Values are whole inline chains (ember_sym_frame, innermost first) whose
  * strings are copied into the cache, so they outlive the ELF/DWARF objects
  * they came from; each distinct string once, shared by every frame naming

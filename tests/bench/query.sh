@@ -15,6 +15,6 @@ RATE=${BENCH_RATE:-400}
 mkdir -p "$OUT"
 gcc -O2 -g -std=gnu11 -D_GNU_SOURCE -Isrc -Ibpf/include -I"$BUILD/gen" -o "$OUT/query_bench" \
 	tests/bench/query_bench.c "$BUILD/libember.a" \
-	-lbpf -lelf -ldw -lz -lzstd -lsqlite3 -lmicrohttpd -lprotobuf-c -lstdc++ -lpthread -lm
+	-lbpf -lelf -ldw -lz -lzstd -lcrypto -lsqlite3 -lmicrohttpd -lprotobuf-c -lstdc++ -lpthread -lm
 db="$OUT/query-$HOURS-$RATE.db"
 "$OUT/query_bench" "$db" "$HOURS" "$RATE" | tee "$OUT/results.md"

@@ -17,6 +17,10 @@
  *   - the top-functions table with a base, a timeline, the services list,
  * best of 3 runs each, and how many sample rows the hourly roll-up saved
  * (finished hours are sealed into one packed row per hour and target).
+ * The peer: the flame graph and diff again on a handle reading through
+ * mmap (PRAGMA mmap_size = 256 MiB), as the store did before issue [9]
+ * (a truncated file then killed the process with SIGBUS); the store now
+ * reads with read() and a 16 MiB page cache per reading handle.
  * The database is reused when it already holds the data (delete it to
  * regenerate).
  */
@@ -36,6 +40,7 @@
 #include "server/flamegraph.h"
 #include "server/topfuncs.h"
 #include "store/store.h"
+#include "store/store_internal.h"
 
 #define N_FUNCS 5000
 #define N_STACKS 60000
@@ -388,6 +393,16 @@ int main(int argc, char **argv)
 	report("top functions v2 with base v1", run_top, &a);
 	report("timeline (points)", run_timeline, &a);
 	report("services (versions)", run_services, &a);
+
+	/* the peer in the same run: the same queries read through mmap */
+	struct bench_args m = a;
+	if (ember_store_open(argv[1], &m.s, err, sizeof(err)))
+		die("open", err);
+	if (sqlite3_exec(m.s->db, "PRAGMA mmap_size=268435456", NULL, NULL, NULL) != SQLITE_OK)
+		die("mmap", sqlite3_errmsg(m.s->db));
+	report("flame graph, mmap reads (before issue [9], unsafe)", run_flame, &m);
+	report("diff v1 vs v2, mmap reads (before issue [9], unsafe)", run_diff, &m);
+	ember_store_close(m.s);
 
 	sqlite3_close(db);
 	ember_store_close(a.s);

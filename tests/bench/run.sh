@@ -6,7 +6,10 @@
 # `perf record -a -g` (frame pointers) and `perf record --call-graph dwarf`
 # over the same workload and duration, each followed by `perf script` (the
 # post-processing to symbolized stacks that Ember does online).
-# Prints a markdown table (also written to build/bench/results.md).
+# Prints a markdown table (also written to build/bench/results.md), then
+# runs unwind.sh, symbolize.sh, query.sh and net.sh (TCP metrics cost).
+# Prints a markdown table (also written to build/bench/results.md), then runs
+# the unwind, symbolize, query and HTTP benchmarks (tests/bench/*.sh).
 #
 #   BENCH_SECONDS   length of each measurement (default 60)
 set -euo pipefail
@@ -19,14 +22,8 @@ rm -rf "$OUT"; mkdir -p "$OUT"
 HZ=$(getconf CLK_TCK)
 [ "$(id -u)" -eq 0 ] || { echo "bench: needs root (BPF, perf -a)"; exit 1; }
 
-old_stats=$(sysctl -n kernel.bpf_stats_enabled)
-sysctl -qw kernel.bpf_stats_enabled=1
-pids=()
-cleanup() {
-	sysctl -qw kernel.bpf_stats_enabled="$old_stats"
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-}
-trap cleanup EXIT
+. tests/bench/lib.sh
+bench_begin
 
 # keep both CPUs busy for the whole run
 for i in 1 2; do "$PROGS/fp_chain" $((DUR * 4 + 60)) > /dev/null & pids+=($!); done
@@ -114,3 +111,7 @@ perf_run perf_dwarf --call-graph dwarf
 bash tests/bench/unwind.sh
 sh tests/bench/symbolize.sh
 sh tests/bench/query.sh
+sh tests/bench/retention.sh
+bash tests/bench/net.sh
+sh tests/bench/http.sh
+bash tests/bench/spans.sh

@@ -1,6 +1,7 @@
 #!/bin/sh
 # symbolize.sh - Ember's symbolizer against llvm-symbolizer, eu-addr2line and
-# addr2line on the same addresses of a large generated C++ binary with DWARF.
+# addr2line on the same addresses of a large generated C++ binary with DWARF;
+# then what keying caches by content costs (identity_bench.c, vs sha256sum).
 #
 #   sh tests/bench/symbolize.sh            (from the repository root, after make)
 #   BENCH_ADDRS=100000 BENCH_FUNCS=3000    (sizes; defaults shown)
@@ -52,7 +53,9 @@ echo "bench: $(wc -l < "$OUT/addrs.txt") addresses"
 CFLAGS="-std=gnu11 -O2 -g -D_GNU_SOURCE -Isrc -Ibpf/include"
 [ -f build/libember.a ] || make build/libember.a > /dev/null
 gcc $CFLAGS -o "$OUT/symbolize_bench" tests/bench/symbolize_bench.c build/libember.a \
-	-lbpf -lelf -ldw -lz -lzstd -lsqlite3 -lmicrohttpd -lprotobuf-c -lstdc++ -lpthread -lm
+	-lbpf -lelf -ldw -lz -lzstd -lcrypto -lsqlite3 -lmicrohttpd -lprotobuf-c -lstdc++ -lpthread -lm
+gcc $CFLAGS -o "$OUT/identity_bench" tests/bench/identity_bench.c build/libember.a \
+	-lbpf -lelf -ldw -lz -lzstd -lcrypto -lsqlite3 -lmicrohttpd -lprotobuf-c -lstdc++ -lpthread -lm
 
 # llvm-symbolizer reads an address only with its 0x (a bare 1100 is decimal,
 # a bare 110e a symbol name); addr2line and eu-addr2line read bare hex.  The
@@ -123,3 +126,20 @@ if command -v addr2line >/dev/null; then
 	[ -s "$OUT/addr2line.out" ] && chains_a2l "$OUT/addr2line.out" > "$OUT/a2l.chains" &&
 		agree addr2line "$OUT/a2l.chains" "$OUT/ember_slow.chains"
 fi
+
+# What knowing a binary by its content costs (docs/symbolization.md): the
+# hashes next to the ELF load and CFI compile they key, and sha256sum
+# (coreutils) on the same files as the peer.
+ID_FILES="$OUT/big /lib/x86_64-linux-gnu/libc.so.6 /usr/lib/x86_64-linux-gnu/libstdc++.so.6"
+for f in /usr/lib/x86_64-linux-gnu/libLLVM-15.so.1 /usr/lib/x86_64-linux-gnu/libLLVM-14.so.1; do
+	[ -r "$f" ] && ID_FILES="$ID_FILES $f" && break
+done
+# shellcheck disable=SC2086 # a list of paths
+"$OUT/identity_bench" $ID_FILES
+for f in $ID_FILES; do
+	t0=$(date +%s.%N)
+	sha256sum "$f" > /dev/null
+	t1=$(date +%s.%N)
+	awk -v a="$t0" -v b="$t1" -v f="$(basename "$f")" \
+		'BEGIN { printf "sha256sum %-28s %8.1f ms (peer, one process)\n", f, (b - a) * 1e3 }'
+done

@@ -7,7 +7,7 @@
 require_bpf
 require_prog fp_chain
 
-start_bg "$PROGS/fp_chain" 12
+start_bg "$PROGS/fp_chain" 60 # ended by the trap; three recordings must fit, however slow their start
 pid=$BG_LAST
 sleep 0.3
 "$EMBER" record --pid "$pid" --duration 4 --output "$OUT/fp.folded" 2> "$OUT/record.err" ||

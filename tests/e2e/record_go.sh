@@ -7,7 +7,7 @@
 require_bpf
 require_prog goprog
 
-start_bg "$PROGS/goprog" 10
+start_bg "$PROGS/goprog" 60 # ended by the trap; two recordings must fit
 pid=$BG_LAST
 sleep 0.3
 "$EMBER" record --pid "$pid" --duration 4 --output "$OUT/go.folded" 2> "$OUT/record.err" ||

@@ -31,14 +31,7 @@ env -u EMBER_SERVICE -u EMBER_VERSION -u OTEL_SERVICE_NAME -u OTEL_RESOURCE_ATTR
 	"$EMBER" run --db "$db" --listen 127.0.0.1:0 --frequency 997 --flush 2 2> "$OUT/run.log" &
 ember=$!
 BG_PIDS="$BG_PIDS $ember"
-url=""
-for i in $(seq 1 50); do
-	url=$(sed -n 's/^ember: serving \(http:[^ ]*\)$/\1/p' "$OUT/run.log")
-	[ -n "$url" ] && break
-	kill -0 "$ember" 2> /dev/null || { cat "$OUT/run.log"; fail "ember run exited"; }
-	sleep 0.2
-done
-[ -n "$url" ] || { cat "$OUT/run.log"; fail "ember run did not print its address"; }
+wait_for_server "$ember" "$OUT/run.log"
 note "serving at $url"
 sleep 1
 

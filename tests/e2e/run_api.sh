@@ -13,14 +13,7 @@ start_bg "$EMBER" run --db "$db" --listen 127.0.0.1:0 --frequency 49 --flush 2 2
 ember=$BG_LAST
 
 # the server prints its address once it listens
-url=""
-for i in $(seq 1 50); do
-	url=$(sed -n 's/^ember: serving \(http:[^ ]*\)$/\1/p' "$OUT/run.log")
-	[ -n "$url" ] && break
-	kill -0 "$ember" 2> /dev/null || { cat "$OUT/run.log"; fail "ember run exited"; }
-	sleep 0.2
-done
-[ -n "$url" ] || { cat "$OUT/run.log"; fail "ember run did not print its address"; }
+wait_for_server "$ember" "$OUT/run.log"
 note "serving at $url"
 case "$url" in http://127.0.0.1:*) ;; *) fail "not listening on loopback: $url" ;; esac
 

@@ -31,7 +31,7 @@ grep -qE '^(__x64_sys_read|ksys_read|vfs_read|__x64_sys_write|ksys_write|vfs_wri
 [ "$named" -eq "$all" ] || fail "unnamed kernel frames: $(grep -E '^\[unknown\]|\+0x' "$OUT/kframes.txt" | head -n 3)"
 
 # inline frames: the zoo is built with -O2 -g; std::sort's helpers are inlined
-start_bg "$PROGS/unwind_zoo" 10
+start_bg "$PROGS/unwind_zoo" 60 # ended by the trap; two recordings must fit
 zoo=$BG_LAST
 sleep 0.3
 "$EMBER" record --pid "$zoo" --duration 3 --output "$OUT/zoo.pb.gz" 2> /dev/null || fail "record pprof failed"

@@ -19,14 +19,7 @@ env -u EMBER_SERVICE -u EMBER_VERSION -u OTEL_SERVICE_NAME -u OTEL_RESOURCE_ATTR
 ember=$!
 BG_PIDS="$BG_PIDS $ember"
 
-url=""
-for i in $(seq 1 50); do
-	url=$(sed -n 's/^ember: serving \(http:[^ ]*\)$/\1/p' "$OUT/run.log")
-	[ -n "$url" ] && break
-	kill -0 "$ember" 2> /dev/null || { cat "$OUT/run.log"; fail "ember run exited"; }
-	sleep 0.2
-done
-[ -n "$url" ] || { cat "$OUT/run.log"; fail "ember run did not print its address"; }
+wait_for_server "$ember" "$OUT/run.log"
 note "serving at $url"
 sleep 1 # the profiler is attached once the address is printed; let it settle
 

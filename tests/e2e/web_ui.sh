@@ -1,7 +1,8 @@
 #!/bin/sh
-# web_ui: the browser tests (tests/web/ui.test.js) - Debian's Chromium driven
-# by playwright-core over a known dataset (tests/tools/fill_db.c) served by
-# tests/tools/serve_db.c.  Needs no BPF; needs node, npm and chromium.
+# web_ui: the browser tests (tests/web/*.test.js) - Debian's Chromium driven
+# by playwright-core over known datasets (tests/tools/fill_db.c, fill_net.c,
+# fill_spans.c)
+# served by tests/tools/serve_db.c.  Needs no BPF; needs node, npm and chromium.
 # playwright-core comes from the npm registry (npm ci, pinned by
 # tests/web/package-lock.json); it downloads no browser.
 . "$(dirname "$0")/lib.sh"
@@ -10,7 +11,7 @@ command -v node > /dev/null || skip "node not installed (Debian package nodejs)"
 command -v npm > /dev/null || skip "npm not installed (Debian package npm)"
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || skip "${CHROMIUM:-/usr/bin/chromium} not installed (Debian package chromium)"
 build=$(dirname "$EMBER")
-for t in fill_db serve_db; do
+for t in fill_db fill_net fill_spans serve_db; do
 	[ -x "$build/tools/$t" ] || fail "$build/tools/$t not built (make build-tests)"
 done
 

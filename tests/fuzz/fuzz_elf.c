@@ -8,8 +8,8 @@
  * around its segments.  Besides sanitizer reports, the target aborts when
  * a chain is longer than asked or a frame has a NULL name with a file.
  *
- * FUZZ_SOURCES: src/core src/symbolizer/debuglink.c src/symbolizer/dwarf.c src/symbolizer/dwarf_line.c src/symbolizer/elf_file.c src/symbolizer/gobuildinfo.c src/symbolizer/goelf.c src/symbolizer/gopclntab.c src/symbolizer/gopclntab_rows.c
- * FUZZ_LIBS: -lelf -ldw -lz -lzstd -lstdc++
+ * FUZZ_SOURCES: src/core src/symbolizer/debuglink.c src/symbolizer/dwarf.c src/symbolizer/dwarf_line.c src/symbolizer/elf_file.c src/symbolizer/elf_identity.c src/symbolizer/elf_plt.c src/symbolizer/gobuildinfo.c src/symbolizer/goelf.c src/symbolizer/gopclntab.c src/symbolizer/gopclntab_rows.c
+ * FUZZ_LIBS: -lelf -ldw -lz -lzstd -lcrypto -lstdc++
  */
 #include <stddef.h>
 #include <stdint.h>

@@ -35,7 +35,7 @@ static void check_rows(const struct ember_unwind_table *t)
 {
 	for (size_t i = 0; i < t->n_rows; i++) {
 		const struct ember_unwind_row *r = &t->rows[i];
-		if (EMBER_ROW_CFA(r) > EMBER_CFA_GAP || EMBER_ROW_RBP(r) > EMBER_RBP_UNSUPPORTED)
+		if (EMBER_ROW_CFA(r) > EMBER_CFA_GO_SIGTRAMP || EMBER_ROW_RBP(r) > EMBER_RBP_UNSUPPORTED)
 			abort();
 		if (i && (r[-1].pc >= r->pc || (r[-1].kind == r->kind &&
 						  r[-1].cfa_offset == r->cfa_offset &&

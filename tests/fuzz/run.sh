@@ -10,7 +10,8 @@
 # Seeds: tests/fuzz/corpus/<name>/ if present, plus, for fuzz_ehframe, the
 # .eh_frame of libc and of a small program (objcopy -O binary), cut into
 # small pieces so libFuzzer keeps its inputs short; for fuzz_dwarf_line,
-# the .debug_line of a tiny program (DWARF 4 and 5).  Artifacts (crash-*,
+# the .debug_line of a tiny program (DWARF 4 and 5); for fuzz_elf_identity,
+# a whole small ELF file with a PLT and the first page of a Go binary.  Artifacts (crash-*,
 # timeout-*) land in build/fuzz/<name>/.  One summary line per target;
 # exits non-zero when any target fails to build or finds a crash.
 set -u
@@ -82,6 +83,19 @@ for src in tests/fuzz/fuzz_*.c; do
 		for bin in /bin/true build/progs/fp_chain build/progs/goprog_stripped; do
 			[ -r "$bin" ] && head -c 4096 "$bin" > "$corpus/$(basename "$bin")-head"
 		done
+	fi
+	if [ "$name" = fuzz_elf_identity ]; then
+		# a whole small dynamic ELF file with a PLT, and the first page of a
+		# Go binary (its build-id note)
+		printf '#include <stdio.h>\n#include <stdlib.h>\nvoid f(void) { puts("x"); exit(0); }\n' \
+			> "$dir/seed.c"
+		gcc -Os -nostartfiles -Wl,-e,f -Wl,-z,norelro -Wl,-z,noseparate-code -s \
+			-Wl,--build-id=0x0102030405060708 -o "$dir/tiny" "$dir/seed.c" 2> /dev/null &&
+			[ "$(wc -c < "$dir/tiny")" -le 4096 ] && cp "$dir/tiny" "$corpus/tiny-plt"
+		for bin in /bin/true build/progs/goprog_stripped; do
+			[ -r "$bin" ] && head -c 4096 "$bin" > "$corpus/$(basename "$bin")-head"
+		done
+		printf 'xx\377 Go build ID: "abc/def"\n \377yy' > "$corpus/go-marker"
 	fi
 	"$dir/$name" -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=1024 \
 		-print_final_stats=1 -artifact_prefix="$dir/" "$corpus" > "$dir/run.log" 2>&1

@@ -17,8 +17,17 @@
 #   clock_spin      C -O2, main -> spin_on_clock -> clock_gettime (the vDSO)
 #   syscall_chain   C -O2 -fomit-frame-pointer, main -> syscall_outer ->
 #                   syscall_inner -> getppid(): samples in kernel mode
+#   churn, churn_child
+#                   process churn: churn RATE SECONDS starts RATE processes a
+#                   second (mostly churn_child: static, no libc, exits at once)
+#   cpu_endpoints   C -O2 HTTP server, a thread per connection: /heavy/N spends
+#                   ~20 ms in heavy_work, /light/N nothing (per-endpoint CPU test)
 #   goprog          Go, main.main -> goA -> goB -> goHot
 #   goprog_stripped the same built with -ldflags='-s -w'
+#   gohttp          Go net/http server: /light/N, /heavy/N (heavyWork, ~20 ms of
+#                   CPU), /fail/N (500), for the span tests
+#   gogc            Go, GC-heavy: allocation, stack growth, channels, the
+#                   clock (the runtime's stack switches); gogc_stripped too
 # Rebuilds only what is older than its source.
 set -eu
 mkdir -p "$1"
@@ -51,6 +60,15 @@ fi
 if newer "$out/syscall_chain" "$src/syscall_chain.c"; then
 	gcc -O2 -g -fomit-frame-pointer -o "$out/syscall_chain" "$src/syscall_chain.c"
 fi
+if newer "$out/churn" "$src/churn.c"; then
+	gcc -O2 -g -Wall -Wextra -o "$out/churn" "$src/churn.c"
+fi
+if newer "$out/churn_child" "$src/churn_child.c"; then
+	gcc -O2 -static -nostdlib -o "$out/churn_child" "$src/churn_child.c"
+fi
+if newer "$out/cpu_endpoints" "$src/cpu_endpoints.c"; then
+	gcc -O2 -g -fno-omit-frame-pointer -o "$out/cpu_endpoints" "$src/cpu_endpoints.c" -lpthread
+fi
 if command -v go >/dev/null 2>&1; then
 	export GOCACHE="${GOCACHE:-/tmp/ember-gocache}" GOFLAGS=-mod=mod GOPROXY=off
 	export HOME="${HOME:-/root}"
@@ -59,6 +77,15 @@ if command -v go >/dev/null 2>&1; then
 	fi
 	if newer "$out/goprog_stripped" "$src/goprog"; then
 		(cd "$src/goprog" && go build -ldflags='-s -w' -o "$out/goprog_stripped" .)
+	fi
+	if newer "$out/gohttp" "$src/gohttp"; then
+		(cd "$src/gohttp" && go build -o "$out/gohttp" .)
+	fi
+	if newer "$out/gogc" "$src/gogc"; then
+		(cd "$src/gogc" && go build -o "$out/gogc" .)
+	fi
+	if newer "$out/gogc_stripped" "$src/gogc"; then
+		(cd "$src/gogc" && go build -ldflags='-s -w' -o "$out/gogc_stripped" .)
 	fi
 else
 	echo "build.sh: go not found; Go test programs not built" >&2

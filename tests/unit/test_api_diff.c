@@ -12,6 +12,7 @@
  * The API is called directly (ember_api_handle); test_server.c covers HTTP.
  */
 #include "testutil.h"
+#include "apiutil.h"
 
 #include <errno.h>
 #include <math.h>
@@ -126,21 +127,7 @@ static int group_teardown(void **state)
 /* GET path?query through the API; query is "k=v&k=v" (no escaping needed here). */
 static unsigned get(const char *path, const char *query, struct ember_api_reply *r)
 {
-	struct ember_api_param params[EMBER_API_MAX_PARAMS + 2];
-	char buf[2048];
-	size_t n = 0;
-	char *save = NULL;
-
-	snprintf(buf, sizeof(buf), "%s", query ? query : "");
-	for (char *kv = strtok_r(buf, "&", &save); kv && n < EMBER_API_MAX_PARAMS + 2;
-	     kv = strtok_r(NULL, "&", &save)) {
-		char *eq = strchr(kv, '=');
-		if (eq)
-			*eq = '\0';
-		params[n].key = kv;
-		params[n++].value = eq ? eq + 1 : "";
-	}
-	ember_api_handle(api, path, params, n, r);
+	test_api_get(api, path, query, r);
 	assert_non_null(r->body);
 	return r->status;
 }

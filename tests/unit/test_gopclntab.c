@@ -24,6 +24,7 @@
 #include "ehframe/ehframe.h"
 #include "gopclntab_synth.h"
 #include "symbolizer/gopclntab.h"
+#include "ember_unwind.h"
 
 /* Line numbers below are asserted: keep them in sync with the source. */
 static const char go_source[] =
@@ -475,12 +476,19 @@ static void test_rows_vs_debug_frame(void **state)
 			for (uint64_t pc = row_pc; cfa >= 0 && pc < stop && pc < fde_end; pc++) {
 				const struct ember_unwind_row *r = row_at(&t, pc);
 				int kind = r ? EMBER_ROW_CFA(r) : -1;
-				if (kind == EMBER_CFA_END_OF_STACK || kind == EMBER_CFA_UNSUPPORTED) {
+				if (kind == EMBER_CFA_END_OF_STACK || kind == EMBER_CFA_UNSUPPORTED ||
+				    kind == EMBER_CFA_SIGNAL) {
 					skipped++;
 					continue;
 				}
 				total++;
-				if (kind == EMBER_CFA_RSP && r->cfa_offset == cfa)
+				/* stack-switch rows keep the function's own CFA for before the switch */
+				long ours = kind == EMBER_CFA_RSP || kind == EMBER_CFA_GO_SIGTRAMP
+						    ? r->cfa_offset
+					    : kind == EMBER_CFA_GO_SWITCH
+						    ? EMBER_GO_SWITCH_CFA(r->cfa_offset)
+						    : -1;
+				if (ours == cfa)
 					agree++;
 				else if (bad_shown++ < 20)
 					fprintf(stderr, "  0x%llx: debug_frame rsp+%ld, ember kind %d off %d\n",
@@ -821,6 +829,73 @@ static void test_malformed(void **state)
 	free(img);
 }
 
+/*
+ * Where the runtime keeps g, m and gobuf: decoded from the runtime's own
+ * instructions (what stripped binaries get) must equal what the Go
+ * compiler wrote in DWARF, and the stripped build must decode the same.
+ */
+static void test_runtime_offsets(void **state)
+{
+	NEED_GO();
+	struct ember_go_runtime dw, code, stripped;
+	enum ember_go_runtime_source src;
+
+	assert_int_equal(ember_gopclntab_runtime(fx.g, fx.prog, &dw, &src), 0);
+	assert_int_equal(src, EMBER_GO_RUNTIME_DWARF);
+	assert_int_equal(ember_gopclntab_runtime(fx.g, NULL, &code, &src), 0);
+	assert_int_equal(src, EMBER_GO_RUNTIME_CODE);
+	assert_int_equal(ember_gopclntab_runtime(fx.gs, fx.stripped, &stripped, &src), 0);
+	assert_int_equal(src, EMBER_GO_RUNTIME_CODE); /* -s -w: no DWARF */
+	fprintf(stderr, "runtime offsets (DWARF): tls_g %d g.m %u g.sched.sp/pc/bp %u/%u/%u "
+			"m.g0 %u m.curg %u m.vdsoSP %u m.vdsoPC %u\n",
+		dw.tls_g, dw.g_m, dw.g_sched_sp, dw.g_sched_pc, dw.g_sched_bp, dw.m_g0, dw.m_curg,
+		dw.m_vdso_sp, dw.m_vdso_pc);
+	assert_int_equal(dw.tls_g, -8);
+	assert_memory_equal(&dw, &code, sizeof(dw));
+	assert_memory_equal(&dw, &stripped, sizeof(dw));
+	assert_true(dw.m_curg > 0 && dw.m_vdso_sp > 0 && dw.m_vdso_pc > 0);
+}
+
+/* The row at a function's entry, by name from `go tool nm`. */
+static const struct ember_unwind_row *row_of(const struct ember_unwind_table *t, const char *sym)
+{
+	uint64_t a = nm_addr(sym);
+	return a ? row_at(t, a) : NULL;
+}
+
+/* The runtime's stack-switching functions get rows saying how to cross them. */
+static void test_rows_stack_switches(void **state)
+{
+	NEED_GO();
+	static const struct {
+		const char *sym;
+		int kind, how;
+	} want[] = {
+		{"runtime.systemstack.abi0", EMBER_CFA_GO_SWITCH, EMBER_GO_SWITCH_SYSTEMSTACK},
+		{"runtime.mcall", EMBER_CFA_GO_SWITCH, EMBER_GO_SWITCH_SCHED},
+		{"runtime.morestack.abi0", EMBER_CFA_GO_SWITCH, EMBER_GO_SWITCH_SCHED},
+		{"runtime.nanotime1.abi0", EMBER_CFA_GO_SWITCH, EMBER_GO_SWITCH_VDSO},
+		{"runtime.gogo.abi0", EMBER_CFA_GO_SWITCH, EMBER_GO_SWITCH_GOGO},
+		{"runtime.sigtramp.abi0", EMBER_CFA_GO_SIGTRAMP, -1},
+		{"runtime.sigreturn.abi0", EMBER_CFA_SIGNAL, -1},
+	};
+	struct ember_unwind_table t;
+	char err[256];
+
+	assert_int_equal(ember_gopclntab_compile_rows(fx.g, &t, err, sizeof(err)), 0);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		const struct ember_unwind_row *r = row_of(&t, want[i].sym);
+		if (!r)
+			fail_msg("%s: no row", want[i].sym);
+		assert_int_equal(EMBER_ROW_CFA(r), want[i].kind);
+		if (want[i].how >= 0) {
+			assert_int_equal(EMBER_GO_SWITCH_HOW(r->cfa_offset), want[i].how);
+			assert_int_equal(EMBER_GO_SWITCH_CFA(r->cfa_offset), 8); /* entry: ra at rsp */
+		}
+	}
+	ember_unwind_table_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -831,6 +906,8 @@ int main(void)
 		cmocka_unit_test(test_addr2line_agreement),
 		cmocka_unit_test(test_rows_vs_debug_frame),
 		cmocka_unit_test(test_rows_prologue),
+		cmocka_unit_test(test_runtime_offsets),
+		cmocka_unit_test(test_rows_stack_switches),
 		cmocka_unit_test(test_buildinfo),
 		cmocka_unit_test(test_synthetic_layouts),
 		cmocka_unit_test(test_malformed),

@@ -503,8 +503,9 @@ static void test_cron_install(void **state)
 	assert_int_equal(ember_cron_install(&o, path, sizeof(path), &changed, err, sizeof(err)), 0);
 	assert_true(changed);
 	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0644);
-	assert_int_equal(stat(out, &st), 0); /* the output directory was made */
+	assert_int_equal(st.st_mode & 0777, 0640); /* root's cron reads it; others need not */
+	assert_int_equal(stat(out, &st), 0); /* the output directory was made, not world-readable */
+	assert_int_equal(st.st_mode & 0007, 0);
 	assert_int_equal(cron_jobs(path, job, sizeof(job)), 1);
 	print_message("%s", job);
 	/* m h dom mon dow user command */
@@ -533,7 +534,7 @@ static void test_cron_install(void **state)
 	struct dirent *de;
 	int files = 0;
 	while ((de = readdir(d)))
-		files += de->d_name[0] != '.';
+		files += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
 	closedir(d);
 	assert_int_equal(files, 1);
 

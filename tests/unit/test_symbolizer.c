@@ -720,6 +720,79 @@ static void test_symbolize_kernel(void **state)
 	ember_symbolizer_free(s);
 }
 
+/* A child that sleeps until killed. */
+static pid_t sleeper(void)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		pause();
+		_exit(0);
+	}
+	return pid;
+}
+
+/*
+ * At most max processes are kept; the least recently used one goes first
+ * (it is read again when next needed, as long as it runs).
+ */
+static void test_process_bound_evicts_least_recently_used(void **state)
+{
+	struct ember_symbolizer *s = ember_symbolizer_new();
+	struct ember_symbolizer_stats st;
+	struct ember_process_info pi;
+	pid_t a = sleeper(), b = sleeper(), c = sleeper();
+
+	ember_symbolizer_set_max_processes(s, 2);
+	assert_int_equal(ember_symbolizer_process(s, (uint32_t)a, &pi), 0);
+	assert_int_equal(ember_symbolizer_process(s, (uint32_t)b, &pi), 0);
+	assert_int_equal(ember_symbolizer_process(s, (uint32_t)a, &pi), 0); /* a used again */
+	assert_int_equal(ember_symbolizer_process(s, (uint32_t)c, &pi), 0); /* b goes */
+	ember_symbolizer_stats(s, &st);
+	assert_int_equal(st.processes, 2);
+	assert_int_equal(st.max_processes, 2);
+	assert_int_equal(st.proc_evictions, 1);
+
+	/* once they are gone, only what was kept answers */
+	pid_t all[] = {a, b, c};
+	for (int i = 0; i < 3; i++) {
+		kill(all[i], SIGKILL);
+		waitpid(all[i], NULL, 0);
+	}
+	assert_int_equal(ember_symbolizer_process(s, (uint32_t)a, &pi), 0);
+	assert_int_equal(ember_symbolizer_process(s, (uint32_t)c, &pi), 0);
+	assert_int_equal(ember_symbolizer_process(s, (uint32_t)b, &pi), -ESRCH);
+	ember_symbolizer_stats(s, &st);
+	assert_int_equal(st.processes, 2);
+	ember_symbolizer_free(s);
+}
+
+/* A snapshot of a process that is already gone leaves nothing behind. */
+static void test_snapshot_of_gone_process_leaves_nothing(void **state)
+{
+	struct ember_symbolizer *s = ember_symbolizer_new();
+	struct ember_symbolizer_stats st;
+	pid_t pid = sleeper();
+
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	assert_true(ember_symbolizer_track(s, (uint32_t)pid) < 0);
+	assert_true(ember_symbolizer_refresh(s, (uint32_t)pid) < 0);
+	ember_symbolizer_stats(s, &st);
+	assert_int_equal(st.processes, 0);
+
+	/* ... and a process known before is kept when a later snapshot fails */
+	pid = sleeper();
+	assert_int_equal(ember_symbolizer_refresh(s, (uint32_t)pid), 0);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	assert_true(ember_symbolizer_refresh(s, (uint32_t)pid) < 0);
+	ember_symbolizer_stats(s, &st);
+	assert_int_equal(st.processes, 1);
+	ember_symbolizer_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -735,6 +808,8 @@ int main(void)
 		cmocka_unit_test(test_child_refreshed_past_exit),
 		cmocka_unit_test(test_kallsyms),
 		cmocka_unit_test(test_symbolize_kernel),
+		cmocka_unit_test(test_process_bound_evicts_least_recently_used),
+		cmocka_unit_test(test_snapshot_of_gone_process_leaves_nothing),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -4,7 +4,9 @@
  * playwright-core ships no browser: the tests drive the system's
  * /usr/bin/chromium (package chromium) headless, with a fresh profile
  * directory and everything that would reach the network switched off.
- * Shared by ui.test.js and render_bench.js.
+ * Shared by ui.test.js, network.test.js, requests.test.js and
+ * render_bench.js; startServer() fills a database with the test tools and
+ * serves it.
  */
 'use strict';
 
@@ -55,4 +57,69 @@ async function launch(options) {
   };
 }
 
-module.exports = { CHROMIUM, missing, launch };
+/*
+ * Fill a database with tests/tools/fill_db (then each of the extra tools
+ * named, e.g. 'fill_net') and serve it with tests/tools/serve_db; resolves
+ * to {url, stop()}.  EMBER_BUILD (default build) locates build/tools/;
+ * EMBER_WEB_URL points at an already running server instead.
+ */
+async function startServer(extra) {
+  const { spawn, execFileSync } = require('child_process');
+  if (process.env.EMBER_WEB_URL) return { url: process.env.EMBER_WEB_URL, stop() {} };
+  const root = path.resolve(__dirname, '..', '..');
+  const build = path.resolve(root, process.env.EMBER_BUILD || 'build');
+  const fills = ['fill_db'].concat(extra || []).map((t) => path.join(build, 'tools', t));
+  const serve = path.join(build, 'tools', 'serve_db');
+  for (const f of fills.concat([serve])) {
+    if (!fs.existsSync(f)) throw new Error(f + ' not built (make build-tests)');
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ember-web-'));
+  const db = path.join(dir, 'ember.db');
+  const now = String(Date.now());
+  for (const f of fills) execFileSync(f, [db, now], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(serve, [db, '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error('serve_db printed no URL')), 10000);
+    child.stdout.on('data', (d) => {
+      buf += d;
+      const m = /serving (http:\S+)/.exec(buf);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.on('exit', (code) => reject(new Error('serve_db exited with ' + code)));
+  });
+  return {
+    url,
+    stop() {
+      child.kill('SIGTERM');
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/*
+ * A new page of context whose console errors and warnings, page errors and
+ * requests to any other origin than url's are pushed to problems (the
+ * requests are refused): the tests assert it stays empty.
+ */
+async function watchedPage(context, url, problems) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(10000);
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') problems.push('console ' + m.type() + ': ' + m.text());
+  });
+  page.on('pageerror', (e) => problems.push('page error: ' + e.message));
+  const origin = new URL(url).origin;
+  await context.route('**/*', (route) => {
+    const u = route.request().url();
+    if (u.startsWith(origin) || u.startsWith('data:')) return route.continue();
+    problems.push('request to another host: ' + u);
+    return route.abort();
+  });
+  return page;
+}
+
+module.exports = { CHROMIUM, missing, launch, startServer, watchedPage };

@@ -20,53 +20,16 @@
 const test = require('node:test');
 const assert = require('node:assert');
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
 const zlib = require('zlib');
-const { spawn, execFileSync } = require('child_process');
-const { missing, launch } = require('./browser.js');
+const { missing, launch, startServer, watchedPage } = require('./browser.js');
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const BUILD = path.resolve(ROOT, process.env.EMBER_BUILD || 'build');
 const OUT = path.resolve(ROOT, process.env.TEST_OUT || path.join('build', 'test-output', 'web'));
 const ROW = 18; /* px per flame-graph row (web/flame.js) */
 
 const why = missing();
 if (why) console.log('SKIPPED: ' + why);
-
-/* Fill a database and serve it; resolves to {url, stop()}. */
-async function startServer() {
-  if (process.env.EMBER_WEB_URL) return { url: process.env.EMBER_WEB_URL, stop() {} };
-  const fill = path.join(BUILD, 'tools', 'fill_db');
-  const serve = path.join(BUILD, 'tools', 'serve_db');
-  for (const f of [fill, serve]) {
-    if (!fs.existsSync(f)) throw new Error(f + ' not built (make build-tests)');
-  }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ember-web-'));
-  const db = path.join(dir, 'ember.db');
-  execFileSync(fill, [db], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const child = spawn(serve, [db, '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error('serve_db printed no URL')), 10000);
-    child.stdout.on('data', (d) => {
-      buf += d;
-      const m = /serving (http:\S+)/.exec(buf);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.on('exit', (code) => reject(new Error('serve_db exited with ' + code)));
-  });
-  return {
-    url,
-    stop() {
-      child.kill('SIGTERM');
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 /* Where a named frame is drawn in a flame graph of the page (viewport px). */
 function framePoint(page, name, graph) {
@@ -100,19 +63,7 @@ test('web UI', { skip: why || false, timeout: 180000 }, async (t) => {
   const browser = await launch({ viewport: { width: 1366, height: 768 } });
   const problems = [];
   try {
-    const page = await browser.context.newPage();
-    page.setDefaultTimeout(10000);
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push('console ' + m.type() + ': ' + m.text());
-    });
-    page.on('pageerror', (e) => problems.push('page error: ' + e.message));
-    const origin = new URL(server.url).origin;
-    await browser.context.route('**/*', (route) => {
-      const u = route.request().url();
-      if (u.startsWith(origin) || u.startsWith('data:')) return route.continue();
-      problems.push('request to another host: ' + u);
-      return route.abort();
-    });
+    const page = await watchedPage(browser.context, server.url, problems);
     const shot = (name) => page.screenshot({ path: path.join(OUT, name + '.png') });
 
     await t.test('the page loads and lists the services', async () => {

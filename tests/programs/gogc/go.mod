@@ -1,0 +1,3 @@
+module gogc
+
+go 1.19
