@@ -231,19 +231,14 @@ fail:
 
 /*
  * What the shared kernel description (agent/kernel.h) rules out on top of
- * net's own reading of the BTF: features forced off with --no-kprobes,
- * --no-fentry or --no-feature, and the kprobe or fentry attachment that its
- * probes found broken.  Without kernel BTF (BTF from the archive) net's
- * probe found nothing typed: kprobes and raw tracepoints remain.
+ * net's own reading of the BTF: no kernel BTF (forced off; from the archive
+ * net's probe found nothing typed anyway) and no tp_btf.  Kprobes and
+ * fentry are checked per family in ember_net_bpf_open (io_ruled_out).
  */
 static void apply_kernel(struct ember_net_features *f, const struct ember_kernel *k)
 {
 	if (!ember_kernel_has(k, EMBER_KF_KERNEL_BTF))
 		f->btf = false;
-	if (!ember_kernel_has(k, EMBER_KF_KPROBES))
-		f->kprobes = false;
-	if (!ember_kernel_has(k, EMBER_KF_FENTRY))
-		f->fentry_targets = false;
 	if (!ember_kernel_has(k, EMBER_KF_TP_BTF)) {
 		f->tp_send_recv = f->tp_state = f->tp_retransmit = false;
 		f->tp_send_reset = f->tp_receive_reset = f->tp_destroy = false;
@@ -257,6 +252,23 @@ static const enum ember_kfeature io_feature[EMBER_NET_IO__COUNT] = {
 	[EMBER_NET_IO_KPROBE] = EMBER_KF_KPROBES,
 	[EMBER_NET_IO_TRACEPOINT] = EMBER_KF_TP_BTF,
 };
+
+/*
+ * Family io needs kprobes or fentry and the kernel description says they
+ * are absent (forced off with --no-kprobes, --no-fentry or --no-feature,
+ * or found broken by its probe): *why gets the reason.
+ */
+static bool io_ruled_out(const struct ember_kernel *k, enum ember_net_io io, char *why,
+			 size_t whylen)
+{
+	enum ember_kfeature kf = io_feature[io];
+
+	if (!k || io == EMBER_NET_IO_TRACEPOINT || ember_kernel_has(k, kf))
+		return false;
+	snprintf(why, whylen, "%s: %s", ember_net_io_names[io],
+		 ember_kernel_features(k)->detail[kf]);
+	return true;
+}
 
 /* The hooks chosen and the fallbacks taken, in the shared kernel notes. */
 static void note_choice(struct ember_net_bpf *nb, const struct ember_net_bpf_opts *opts)
@@ -325,6 +337,10 @@ int ember_net_bpf_open(const struct ember_net_bpf_opts *opts, struct ember_net_b
 		const char *missing;
 		if (opts->io >= 0 && io != opts->io)
 			continue;
+		if (io_ruled_out(opts->kernel, (enum ember_net_io)io, why, sizeof(why))) {
+			add_reason(&nb->report, "%s%s", why, "");
+			continue;
+		}
 		if (!ember_net_io_possible(&f, (enum ember_net_io)io, &missing)) {
 			add_reason(&nb->report, "%s%s", missing, "");
 			snprintf(why, sizeof(why), "%s", missing);

@@ -19,7 +19,7 @@ set -eu
 out=$1
 cd "$(dirname "$0")/../.."
 progs=${EMBER_PROGS:-build/progs}
-GUEST_TOOLS="build/ember build/tools/validate_unwind"
+GUEST_TOOLS="build/ember build/tools/validate_unwind build/tools/net_pump"
 
 # busybox-static installs /bin/busybox; a dynamic one (package busybox) would need its libraries
 busybox=/bin/busybox

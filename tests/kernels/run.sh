@@ -138,6 +138,11 @@ run_case() { # name kernel-spec btf-mode
 	expect="kernel_btf=$kbtf kprobes=$(yn eval 'cfg KPROBES && cfg KPROBE_EVENTS') fentry=$fentry"
 	expect="$expect tp_btf=$kbtf raw_tp=yes tracepoints=$(yn cfg FTRACE_SYSCALLS) ringbuf=yes"
 	expect="$expect task_pt_regs=$(yn cfg DEBUG_INFO_BTF) probe_read_user=yes bpf_loop=yes mmap_maps=yes"
+	# the TCP metrics' send/receive hooks: fentry, else kprobes (no 6.3+ tracepoints in 6.1)
+	expect_net=""
+	if [ $fentry = yes ]; then expect_net=fentry
+	elif cfg KPROBES && cfg KPROBE_EVENTS; then expect_net=kprobe
+	fi
 
 	ember_args="" archive_dir="" btf_from=kernel
 	if [ "$mode" != kernel ]; then
@@ -161,6 +166,7 @@ CASE='$name'
 HIDE_BTF=$([ "$mode" = hidden ] && echo 1 || echo 0)
 EXPECT='$expect'
 EXPECT_BTF=$([ "$mode" = kernel ] && echo kernel || echo archive)
+EXPECT_NET='$expect_net'
 EMBER_ARGS='$ember_args'
 EMBER_BTF_ARCHIVE='$archive_dir'
 SCALE=${SCALE:-1}
@@ -204,7 +210,7 @@ EOF
 	m=$(sed -n 's/^METRIC [^ ]* //p' "$cdir/results.txt" | tr '\n' ' ')
 	get() { echo " $m " | sed -n "s/.* $1=\([^ ]*\) .*/\1/p"; }
 	hooks="kprobes $(get features | tr ',' '\n' | sed -n 's/^kprobes=//p'), fentry $(get features | tr ',' '\n' | sed -n 's/^fentry=//p'), tp_btf $(get features | tr ',' '\n' | sed -n 's/^tp_btf=//p'), task_pt_regs $(get features | tr ',' '\n' | sed -n 's/^task_pt_regs=//p')"
-	compl="rooted $(get zoo_rooted_permille)/1000, deep150 $(get zoo_deep150), nofp $(get nofp_chain_pct)%, go $(get go_chain_pct)%, syscall $(get syscall_chain_pct)%, fallbacks rooted $(get fallback_zoo_rooted_permille)/1000, libunwind $(get libunwind_agreement_pct)%, verifier insns $(get verifier_insns)"
+	compl="rooted $(get zoo_rooted_permille)/1000, deep150 $(get zoo_deep150), nofp $(get nofp_chain_pct)%, go $(get go_chain_pct)%, syscall $(get syscall_chain_pct)%, fallbacks rooted $(get fallback_zoo_rooted_permille)/1000, libunwind $(get libunwind_agreement_pct)%, verifier insns $(get verifier_insns); net $(get auto_net_io) $(get auto_sent_bytes) B$([ -n "$(get nofentry_net_io)" ] && echo ", $(get nofentry_net_io) $(get nofentry_sent_bytes) B"), spans $(get spans_requests)/$(get spans_client_ok)"
 	row "$name" "$release" "$btf_from" "$status" "$secs" "$hooks" "$compl"
 	say "$name: $status in $secs s"
 }

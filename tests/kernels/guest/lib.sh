@@ -8,7 +8,8 @@
 #   EXPECT      features the kernel must report, e.g. "kernel_btf=no kprobes=yes"
 #   EXPECT_BTF  where ember must find BTF: kernel, archive
 #   EMBER_ARGS  extra ember options for this case (--btf-archive /archive)
-#   SCALE       workload seconds multiplier (TCG is slow; default 1)
+#   SCALE       recording seconds multiplier (TCG is slow; default 1); workloads
+#               run 600 s and are killed when done (start-up under TCG is slow)
 . /case.env
 . /lib/ember/folded.sh
 EMBER=/bin/ember

@@ -4,7 +4,7 @@
 # BTF where the case says (the kernel's own or the archive entry made for
 # this kernel), and flags force features off.
 . /lib/ember/lib.sh
-start_bg "$PROGS/fp_chain_nofp" "$(secs 60)"
+start_bg "$PROGS/fp_chain_nofp" 600
 pid=$BG_LAST
 sleep 0.5
 record "$OUT/f.folded" "$pid" 1

@@ -6,7 +6,7 @@
 #   - fp_chain_nofp: main -> chain_a -> chain_b -> hot_leaf on >= 80%;
 #   - syscall_chain: samples in kernel mode carry their whole user chain.
 . /lib/ember/lib.sh
-start_bg "$PROGS/unwind_zoo" "$(secs 40)" 150
+start_bg "$PROGS/unwind_zoo" 600 150
 pid=$BG_LAST
 sleep 1
 record "$OUT/zoo.folded" "$pid" "$(secs 8)"
@@ -24,7 +24,7 @@ for chain in zoo_sort_round qsort_r zoo_qsort_cmp "zoo_lib_work;zoo_lib_callback
 done
 kill "$pid"
 
-start_bg "$PROGS/fp_chain_nofp" "$(secs 12)"
+start_bg "$PROGS/fp_chain_nofp" 600
 pid=$BG_LAST
 sleep 0.5
 record "$OUT/nofp.folded" "$pid" "$(secs 5)"
@@ -34,7 +34,7 @@ metric "nofp_samples=$(total_samples "$OUT/nofp.folded") nofp_chain_pct=$pct"
 [ "$pct" -ge 80 ] || { head -n 3 "$OUT/nofp.folded"; fail "fp_chain_nofp: chain on $pct% of samples"; }
 kill "$pid"
 
-start_bg "$PROGS/syscall_chain" "$(secs 12)"
+start_bg "$PROGS/syscall_chain" 600
 pid=$BG_LAST
 sleep 0.5
 record "$OUT/sys.folded" "$pid" "$(secs 5)"

@@ -3,7 +3,7 @@
 # chain through a frameless leaf, in the plain and the stripped binary
 # (the checks of tests/e2e/record_go.sh).
 . /lib/ember/lib.sh
-start_bg "$PROGS/goprog" "$(secs 12)"
+start_bg "$PROGS/goprog" 600
 pid=$BG_LAST
 sleep 0.5
 record "$OUT/go.folded" "$pid" "$(secs 5)"
@@ -12,7 +12,7 @@ metric "go_samples=$(total_samples "$OUT/go.folded") go_chain_pct=$pct"
 [ "$pct" -ge 80 ] || { head -n 3 "$OUT/go.folded"; fail "goprog: chain on $pct% of samples"; }
 kill "$pid"
 for prog in goprog goprog_stripped; do
-	start_bg "$PROGS/$prog" "$(secs 10)" leaf
+	start_bg "$PROGS/$prog" 600 leaf
 	pid=$BG_LAST
 	sleep 0.5
 	record "$OUT/$prog-leaf.folded" "$pid" "$(secs 4)"

@@ -4,7 +4,7 @@
 # for bpf_task_pt_regs, map updates for mmap-able maps.  Each is reported.
 . /lib/ember/lib.sh
 off=${FALLBACKS:-task_pt_regs,probe_read_user,mmap_maps}
-start_bg "$PROGS/unwind_zoo" "$(secs 30)" 150
+start_bg "$PROGS/unwind_zoo" 600 150
 pid=$BG_LAST
 sleep 1
 record "$OUT/zoo.folded" "$pid" "$(secs 6)" --no-feature $off
@@ -18,7 +18,7 @@ metric "fallback_zoo_samples=$(total_samples "$OUT/zoo.folded") fallback_zoo_roo
 [ "$deep" -ge 5 ] || fail "with fallbacks, the deep recursion is whole in $deep samples"
 kill "$pid"
 
-start_bg "$PROGS/syscall_chain" "$(secs 12)"
+start_bg "$PROGS/syscall_chain" 600
 pid=$BG_LAST
 sleep 0.5
 record "$OUT/sys.folded" "$pid" "$(secs 5)" --no-feature $off

@@ -4,7 +4,7 @@
 # unwind_zoo, as tests/e2e/unwind_dwarf.sh checks on the build machine.
 . /lib/ember/lib.sh
 [ -x /bin/validate_unwind ] || skip "validate_unwind not in the initramfs"
-start_bg "$PROGS/unwind_zoo" "$(secs 30)" 150
+start_bg "$PROGS/unwind_zoo" 600 150
 pid=$BG_LAST
 sleep 1
 /bin/validate_unwind --pid "$pid" --duration "$(secs 6)" --min-agreement 99.9 > "$OUT/validate.txt" 2>&1
