@@ -452,6 +452,56 @@ uint64_t ember_kernel_fallbacks(const struct ember_kernel *k)
 	return __atomic_load_n(&k->fallbacks_total, __ATOMIC_RELAXED);
 }
 
+/* ---- .bss globals ----------------------------------------------------------------- */
+
+uint32_t ember_kernel_bss_load(const struct ember_kernel *k, const struct bpf_map *bss,
+			       const void *base, const uint32_t *field)
+{
+	size_t size = bpf_map__value_size(bss), off = (size_t)((const char *)field - (const char *)base);
+	uint32_t zero = 0, v = 0;
+
+	if (!k || ember_kernel_has(k, EMBER_KF_MMAP_MAPS))
+		return __atomic_load_n(field, __ATOMIC_SEQ_CST);
+	char *buf = calloc(1, size);
+	if (buf && off + sizeof(v) <= size &&
+	    bpf_map__lookup_elem(bss, &zero, sizeof(zero), buf, size, 0) == 0)
+		memcpy(&v, buf + off, sizeof(v));
+	else
+		ember_warn_once("bss-read", "cannot read the .bss of %s: %s", bpf_map__name(bss),
+				strerror(buf ? errno : ENOMEM));
+	free(buf);
+	return v;
+}
+
+int ember_kernel_bss_store(const struct ember_kernel *k, struct bpf_map *bss, void *base,
+			   uint32_t *field, uint32_t value)
+{
+	size_t size = bpf_map__value_size(bss), off = (size_t)((char *)field - (char *)base);
+	uint32_t zero = 0;
+	int rc = 0;
+
+	if (!k || ember_kernel_has(k, EMBER_KF_MMAP_MAPS)) {
+		__atomic_store_n(field, value, __ATOMIC_SEQ_CST);
+		return 0;
+	}
+	char *buf = calloc(1, size);
+	if (!buf || off + sizeof(value) > size)
+		rc = buf ? -EINVAL : -ENOMEM;
+	else if (bpf_map__lookup_elem(bss, &zero, sizeof(zero), buf, size, 0))
+		rc = -errno;
+	if (rc == 0) {
+		memcpy(buf + off, &value, sizeof(value));
+		if (bpf_map__update_elem(bss, &zero, sizeof(zero), buf, size, 0))
+			rc = -errno;
+	}
+	if (rc)
+		ember_warn_once("bss-write", "cannot write the .bss of %s: %s", bpf_map__name(bss),
+				strerror(-rc));
+	free(buf);
+	*field = value; /* the skeleton's copy agrees either way */
+	return rc;
+}
+
 /* ---- reporting ------------------------------------------------------------------- */
 
 void ember_kernel_describe(const struct ember_kernel *k, FILE *f)

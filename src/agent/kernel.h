@@ -29,6 +29,7 @@
 
 #include "agent/kfeatures.h"
 
+struct bpf_map;
 struct bpf_object_open_opts;
 struct strbuf;
 
@@ -86,6 +87,19 @@ void ember_kernel_note_fallback(struct ember_kernel *k, const char *family,
 
 /* Total fallbacks noted. */
 uint64_t ember_kernel_fallbacks(const struct ember_kernel *k);
+
+/*
+ * A __u32 global of a skeleton's .bss (field points into skel->bss; bss is
+ * skel->maps.bss), read or written where the programs see it: through
+ * libbpf's mmap of the map when the kernel has mmap-able maps (5.5+),
+ * else by a lookup (and an update) of the whole section, user space being
+ * its only writer (k NULL: the mmap).  The double-buffered families flip
+ * their generation so.
+ */
+uint32_t ember_kernel_bss_load(const struct ember_kernel *k, const struct bpf_map *bss,
+			       const void *base, const uint32_t *field);
+int ember_kernel_bss_store(const struct ember_kernel *k, struct bpf_map *bss, void *base,
+			   uint32_t *field, uint32_t value);
 
 /* Start-up lines (prefixed "ember: "): the kernel, where BTF came from, the features. */
 void ember_kernel_describe(const struct ember_kernel *k, FILE *f);

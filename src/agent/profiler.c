@@ -56,7 +56,6 @@
 struct ember_profiler {
 	struct profiler *skel;
 	struct ember_kernel *kernel;
-	bool bss_mmaped;     /* skel->bss is the map itself (else map lookups/updates) */
 	struct bpf_link **links;
 	int *perf_fds;
 	int n_links;
@@ -237,7 +236,6 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 		ember_kernel_load_error(pr->kernel, "profiler", rc, err, errlen);
 		goto fail;
 	}
-	pr->bss_mmaped = mmap_maps && pr->skel->bss;
 	ember_kernel_note_hooks(pr->kernel, "profiler",
 				"perf_event cpu-clock on every CPU; raw_tp sched_process_exec, "
 				"sched_process_exit; perf buffers");
@@ -429,31 +427,14 @@ static size_t map_keys(int fd, void *keys, size_t key_size, size_t max)
 /* active_gen in .bss: through the mmap'ed map, or a lookup and an update of it. */
 static __u32 get_active_gen(struct ember_profiler *pr)
 {
-	struct profiler__bss bss = {0};
-	__u32 zero = 0;
-
-	if (pr->bss_mmaped)
-		return __atomic_load_n(&pr->skel->bss->active_gen, __ATOMIC_SEQ_CST);
-	if (bpf_map__lookup_elem(pr->skel->maps.bss, &zero, sizeof(zero), &bss, sizeof(bss), 0))
-		ember_warn_once("bss-read", "cannot read the profiler's .bss: %s", strerror(errno));
-	return bss.active_gen;
+	return ember_kernel_bss_load(pr->kernel, pr->skel->maps.bss, pr->skel->bss,
+				     &pr->skel->bss->active_gen);
 }
 
 static void set_active_gen(struct ember_profiler *pr, __u32 gen)
 {
-	struct profiler__bss bss = {0};
-	__u32 zero = 0;
-
-	if (pr->bss_mmaped) {
-		__atomic_store_n(&pr->skel->bss->active_gen, gen, __ATOMIC_SEQ_CST);
-		return;
-	}
-	/* the user side is the only writer of .bss: read-modify-write is safe */
-	bpf_map__lookup_elem(pr->skel->maps.bss, &zero, sizeof(zero), &bss, sizeof(bss), 0);
-	bss.active_gen = gen;
-	if (bpf_map__update_elem(pr->skel->maps.bss, &zero, sizeof(zero), &bss, sizeof(bss), 0))
-		ember_warn_once("bss-write", "cannot flip the profiler's generation: %s",
-				strerror(errno));
+	ember_kernel_bss_store(pr->kernel, pr->skel->maps.bss, pr->skel->bss,
+			       &pr->skel->bss->active_gen, gen);
 }
 
 long ember_profiler_drain(struct ember_profiler *pr, ember_sample_fn fn, void *arg)

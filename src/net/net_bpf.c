@@ -47,6 +47,7 @@
 
 struct ember_net_bpf {
 	struct net *skel;
+	struct ember_kernel *kernel; /* NULL: the running kernel, every feature */
 	struct bpf_link *links[MAX_LINKS];
 	int n_links;
 	struct bpf_program *io_progs[3];
@@ -285,6 +286,9 @@ static void note_choice(struct ember_net_bpf *nb, const struct ember_net_bpf_opt
 		for (int io = 0; io < (int)r->io; io++)
 			ember_kernel_note_fallback(opts->kernel, "net", io_feature[io],
 						   ember_net_io_names[r->io]);
+	if (!ember_kernel_has(opts->kernel, EMBER_KF_MMAP_MAPS))
+		ember_kernel_note_fallback(opts->kernel, "net", EMBER_KF_MMAP_MAPS,
+					   "the generation flipped by map updates");
 	if (strcmp(r->events, "raw_tp") == 0)
 		ember_kernel_note_fallback(opts->kernel, "net", EMBER_KF_TP_BTF,
 					   "raw tracepoints for connection events");
@@ -321,6 +325,7 @@ int ember_net_bpf_open(const struct ember_net_bpf_opts *opts, struct ember_net_b
 	nb = calloc(1, sizeof(*nb));
 	if (!nb)
 		return -ENOMEM;
+	nb->kernel = opts->kernel;
 	nb->ncpus = libbpf_num_possible_cpus();
 	if (nb->ncpus <= 0) {
 		snprintf(err, errlen, "cannot count CPUs: %s", strerror(-nb->ncpus));
@@ -468,14 +473,14 @@ int ember_net_bpf_drain(struct ember_net_bpf *nb, const struct ember_net_row **r
 			size_t *n_rows, const struct ember_net_drop_row **drops, size_t *n_drops)
 {
 	struct net *sk = nb->skel;
-	__u32 old = sk->bss->active_gen & 1;
+	__u32 old = ember_kernel_bss_load(nb->kernel, sk->maps.bss, sk->bss, &sk->bss->active_gen) & 1;
 	size_t cpus = (size_t)nb->ncpus;
 	long n;
 
 	*n_rows = *n_drops = 0;
 	*rows = nb->rows;
 	*drops = nb->drows;
-	__atomic_store_n(&sk->bss->active_gen, old ^ 1, __ATOMIC_SEQ_CST);
+	ember_kernel_bss_store(nb->kernel, sk->maps.bss, sk->bss, &sk->bss->active_gen, old ^ 1);
 	ember_bpf_wait_for_programs();
 
 	n = read_map(nb, bpf_map__fd(old ? sk->maps.counts1 : sk->maps.counts0),
