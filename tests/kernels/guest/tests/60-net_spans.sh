@@ -10,6 +10,7 @@
 #     and agent.kernel lists the same under hooks.net; the case says which
 #     to expect (EXPECT_NET: fentry where the kernel has BTF and
 #     trampolines, kprobe where it has no BTF to offer);
+#   - EMBER_VERBOSE=1 (GUEST_ENV) runs ember -v: why each hook family failed;
 #   - when fentry was chosen, a second run with --no-fentry takes the
 #     classic kprobe path (tcp_sendmsg/tcp_cleanup_rbuf) and counts the
 #     same bytes, with the fallback visible in /api/stats.
@@ -22,7 +23,7 @@ start_run() {
 	name=$1
 	shift
 	# shellcheck disable=SC2086 # EMBER_ARGS is a list of options
-	start_bg "$EMBER" run --db "$OUT/$name.db" --listen 127.0.0.1:0 --flush 1 \
+	start_bg "$EMBER" ${EMBER_VERBOSE:+-v} run --db "$OUT/$name.db" --listen 127.0.0.1:0 --flush 1 \
 		--unwind-cache "$OUT/cache" $EMBER_ARGS "$@" 2> "$OUT/$name.log"
 	RUN_PID=$BG_LAST
 	URL=""
@@ -62,7 +63,11 @@ wait_metric() {
 net_check() {
 	get api/stats "$OUT/$1.stats" || fail "$1: GET /api/stats failed"
 	io=$(grep -o '"send_recv":"[a-z]*"' "$OUT/$1.stats" | cut -d'"' -f4)
-	[ -n "$io" ] || { grep -o '"net":{[^}]*' "$OUT/$1.stats"; fail "$1: no TCP metrics"; }
+	[ -n "$io" ] || {
+		grep -o '"net":{[^}]*' "$OUT/$1.stats"
+		grep -i 'net' "$OUT/$1.log" | grep -v '^ember: hooks' | head -n 20
+		fail "$1: no TCP metrics"
+	}
 	grep -o '"hooks":{"[a-z]*":[^}]*}' "$OUT/$1.stats" | tail -n 1 | grep -q "\"net\":\"send/receive by $io" ||
 		fail "$1: agent.kernel.hooks.net does not name $io"
 	ports=""
