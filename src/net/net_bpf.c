@@ -219,7 +219,8 @@ static int try_family(struct ember_net_bpf *nb, const struct ember_net_bpf_opts 
 			nb->report.drops = drops4 ? "kfree_skb(4 args)" : "kfree_skb(3 args)";
 	} else if (!opts->no_drops) {
 		add_reason(&nb->report, "%s: %s", "kfree_skb",
-			   "no drop reasons on this kernel (5.17+): drops not counted");
+			   f->btf ? "no drop reasons on this kernel (5.17+): drops not counted"
+				  : "tp_btf needs the kernel's own BTF: drops not counted");
 	}
 	nb->report.io = io;
 	return 0;
