@@ -4,6 +4,8 @@
 #   make run        install packages, build, start the appliance (127.0.0.1:7070)
 #   make test       install packages, build, run every test (unit, ASan/UBSan, e2e)
 #   make bench      benchmarks against peers; figures go to BENCHMARKS.md
+#   make btf-archive  (re)make the minimized BTF archive; BTF=FILE adds a kernel
+#   make test-kernels the kernel matrix in qemu (Debian 6.1, 6.12, no-BTF kernels)
 #   make soak       30 min of `ember run` under process churn: RSS must stay flat
 #   make deps       install the Debian packages (scripts/setup-deps.sh)
 #
@@ -54,10 +56,30 @@ $(GEN)/profile.pb-c.c $(GEN)/profile.pb-c.h: src/pprof/profile.proto | $(GEN)
 	$(PROTOC_C) --c_out=$(GEN) --proto_path=src/pprof src/pprof/profile.proto
 
 WEB_FILES := $(shell find web -type f 2>/dev/null | sort)
-$(GEN)/web_assets.c: $(WEB_FILES) scripts/embed-web.sh | $(GEN)
+$(GEN)/web_assets.c: $(WEB_FILES) scripts/embed-web.sh scripts/c-array.sh | $(GEN)
 	sh scripts/embed-web.sh web > $@.tmp && mv $@.tmp $@
 
-GEN_SRCS := $(GEN)/profile.pb-c.c $(GEN)/web_assets.c
+# ---- the BTF archive (btf-archive/README.md) -----------------------------
+# Whole kernels' BTF lives in btf-archive/sources/; the entries compiled
+# into ember are reduced from it against the BPF objects just built, so
+# they are regenerated whenever an object changes and are never stale.
+BTF_SOURCES := $(wildcard btf-archive/sources/index btf-archive/sources/*/*.btf.zst)
+BTF_ARCHIVE_OUT ?= $(BUILD)/btf-archive
+
+$(BUILD)/btf-archive/index: $(BPF_OBJS) $(BTF_SOURCES) btf-archive/btfgen.sh
+	sh btf-archive/btfgen.sh min $(BUILD)/btf-archive $(BPF_OBJS)
+
+$(GEN)/btf_archive_data.c: $(BUILD)/btf-archive/index scripts/c-array.sh | $(GEN)
+	sh btf-archive/btfgen.sh embed $(BUILD)/btf-archive > $@.tmp && mv $@.tmp $@
+
+# make btf-archive [BTF=FILE [ORIGIN="where it came from"]] [BTF_ARCHIVE_OUT=DIR]
+.PHONY: btf-archive
+btf-archive: $(BPF_OBJS)
+	$(if $(BTF),sh btf-archive/btfgen.sh add "$(BTF)" "$(ORIGIN)")
+	sh btf-archive/btfgen.sh min $(BTF_ARCHIVE_OUT) $(BPF_OBJS)
+	sh btf-archive/btfgen.sh stats $(BTF_ARCHIVE_OUT)
+
+GEN_SRCS := $(GEN)/profile.pb-c.c $(GEN)/web_assets.c $(GEN)/btf_archive_data.c
 GEN_HDRS := $(BPF_SKELS) $(GEN)/profile.pb-c.h
 
 # ---- the library and the binary -----------------------------------------
@@ -105,7 +127,7 @@ $(BUILD)/libember-asan.a: $(SAN_LIB_OBJS)
 $(BUILD)/ember: $(CMD_OBJS) $(BUILD)/libember.a
 	$(CC) $(CFLAGS) -o $@ $(CMD_OBJS) $(BUILD)/libember.a $(LDLIBS)
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/asan -name '*.d' -type f 2>/dev/null)
 
 # ---- tests ---------------------------------------------------------------
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -152,6 +174,15 @@ test: deps
 	$(MAKE) build-tests
 	sh tests/run-tests.sh
 
+# The kernel matrix in qemu (tests/kernels/, docs/kernels.md): Debian's 6.1
+# and 6.12 cloud kernels, 6.1 with /sys/kernel/btf hidden, and a 6.1 built
+# without BTF (built once, ~15-25 min, cached in build/kernels/).
+# KERNELS="deb61 ..." picks cases from tests/kernels/cases.conf.
+.PHONY: test-kernels
+test-kernels: deps
+	$(MAKE) all test-programs $(BUILD)/tools/validate_unwind
+	sh tests/kernels/run.sh $(KERNELS)
+
 # The system group `ember` may read the database and reports (files are
 # 0640 root:ember); ember itself never creates it, this setup does.
 .PHONY: run
@@ -176,6 +207,11 @@ soak: deps
 	$(MAKE) all test-programs
 	sh tests/soak/soak.sh
 
-.PHONY: clean
+# build/kernels/ (downloaded and built kernels of the matrix, slow to
+# remake) survives `make clean`; `make distclean` removes it too.
+.PHONY: clean distclean
 clean:
+	rm -rf $(filter-out $(BUILD)/kernels,$(wildcard $(BUILD)/*))
+
+distclean:
 	rm -rf $(BUILD)

@@ -12,9 +12,7 @@ echo '#include "server/web_assets.h"'
 n=0
 files=$(cd "$dir" && find . -type f | sed 's#^\./##' | LC_ALL=C sort)
 for f in $files; do
-	echo "static const unsigned char asset_$n[] = {"
-	od -An -v -tx1 "$dir/$f" | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'
-	echo "0x00};"
+	sh "$(dirname "$0")/c-array.sh" "asset_$n" "$dir/$f" nul
 	n=$((n + 1))
 done
 echo 'const struct ember_web_asset ember_web_assets[] = {'

@@ -26,6 +26,11 @@ mariadb-server mariadb-client sysbench postgresql postgresql-contrib"
 # TLS span tests (tests/e2e/spans_tls_*.sh): the openssl CLI makes their
 # self-signed certificates; nginx, curl, ab and redis link libssl.so.3.
 PKGS="$PKGS openssl libssl3"
+# The BTF archive (btf-archive/btfgen.sh: zstd, pahole from dwarves, lz4
+# for LZ4-compressed kernels) and the kernel matrix in qemu
+# (tests/kernels/: qemu-system-x86, busybox-static, cpio; the no-BTF
+# kernel build: bc, bison, flex, libssl-dev, xz-utils).
+PKGS="$PKGS zstd dwarves lz4 xz-utils qemu-system-x86 busybox-static cpio bc bison flex libssl-dev"
 
 # Browser tests: Debian's Chromium, and Node.js with npm for playwright-core.
 # Node and npm count as present when their commands are (a machine may have

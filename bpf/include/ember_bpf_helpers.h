@@ -15,10 +15,18 @@ static __always_inline void ember_count(void *stats_map, __u32 which)
 		__sync_fetch_and_add(v, 1);
 }
 
-/* bpf_probe_read_user appeared in 5.5; older kernels only have bpf_probe_read. */
+/*
+ * bpf_probe_read_user appeared in 5.5; older kernels only have
+ * bpf_probe_read.  The kernel's BTF says which helpers exist; user space
+ * may also clear have_probe_read_user before load (from its feature probe,
+ * or --no-feature probe_read_user to run the 5.4 path on a newer kernel).
+ */
+const volatile __u8 have_probe_read_user = 1;
+
 static __always_inline long read_user(void *dst, __u32 size, const void *src)
 {
-	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_probe_read_user))
+	if (have_probe_read_user &&
+	    bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_probe_read_user))
 		return bpf_probe_read_user(dst, size, src);
 	return bpf_probe_read(dst, size, src);
 }

@@ -27,6 +27,7 @@
 
 const volatile __u32 thread_size = 16384; /* x86_64 THREAD_SIZE (no KASAN) */
 const volatile __u8 have_find_vma = 0;    /* 1: bpf_find_vma exists (5.17+): file_tables used */
+const volatile __u8 have_task_pt_regs = 0; /* 5.15, and the kernel built with BTF */
 
 /* Per-process executable mappings; written by user space, read here. */
 struct {
@@ -597,7 +598,7 @@ static __always_inline int get_task_user_regs(struct unwind_state *st)
 	struct task_struct___ember *task = (void *)bpf_get_current_task();
 	struct pt_regs___ember *regs;
 
-	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs)) {
+	if (have_task_pt_regs) {
 		regs = (void *)bpf_task_pt_regs((void *)bpf_get_current_task_btf());
 	} else {
 		/* x86_64: pt_regs sit at the very top of the kernel stack. */

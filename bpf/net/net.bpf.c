@@ -151,7 +151,11 @@ static __always_inline void read_tuple(struct sock___ember *sk, struct ember_net
 	e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
 	e->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	e->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	e->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	/* skc_net.net exists only with CONFIG_NET_NS (tinyconfig-like kernels
+	 * lack it: one namespace); 0 is "unknown, any" to user space */
+	e->netns = bpf_core_field_exists(sk->__sk_common.skc_net.net)
+			   ? BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum)
+			   : 0;
 	if (e->family == AF_INET) {
 		__be32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
 		__be32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);

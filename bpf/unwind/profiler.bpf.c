@@ -24,8 +24,11 @@
  *     no tables yet: then the whole stack, and user space is told).
  *
  * Kernel features: everything here exists in 5.4 (bounded loops, tail
- * calls, map-in-map, perf buffers) except the helpers used behind
- * bpf_core_enum_value_exists() checks, which fall back to older ones.
+ * calls, map-in-map, perf buffers) except two helpers, used only when user
+ * space found them working (src/agent/kfeatures.c) and said so in
+ * read-only flags; the verifier treats those as constants and never looks
+ * at the branch not taken, so a kernel without the helper (or, for
+ * bpf_task_pt_regs, without BTF) still accepts the program.
  */
 #include <linux/bpf.h>
 #include <linux/bpf_perf_event.h>

@@ -6,7 +6,8 @@
  * event per online CPU in frequency mode and attach the program to each.
  *
  * Draining, the double-buffer protocol:
- *   1. flip `active_gen` in the program's .bss (mmap'ed by libbpf);
+ *   1. flip `active_gen` in the program's .bss (mmap'ed by libbpf; a map
+ *      update on kernels before 5.5, which cannot mmap maps);
  *   2. wait until no program still runs with the old value: the programs run
  *      with preemption disabled, so one RCU grace period is enough, which
  *      membarrier(MEMBARRIER_CMD_GLOBAL) waits for (a short sleep where the
@@ -41,6 +42,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "agent/kernel.h"
 #include "agent/proctrack.h"
 #include "agent/unwind_tables.h"
 #include "core/bpf_counters.h"
@@ -53,6 +55,7 @@
 
 struct ember_profiler {
 	struct profiler *skel;
+	struct ember_kernel *kernel;
 	struct bpf_link **links;
 	int *perf_fds;
 	int n_links;
@@ -80,15 +83,6 @@ struct ember_profiler {
 	uint64_t drains_skipped;    /* drains with nothing recorded since the last: no flip */
 };
 
-static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	if (level == LIBBPF_WARN && ember_log_get_level() >= EMBER_LOG_DEBUG)
-		return vfprintf(stderr, fmt, ap);
-	if (level == LIBBPF_DEBUG && ember_log_libbpf())
-		return vfprintf(stderr, fmt, ap);
-	return 0;
-}
-
 static int open_cpu_clock(int cpu, unsigned frequency)
 {
 	struct perf_event_attr attr = {
@@ -99,14 +93,6 @@ static int open_cpu_clock(int cpu, unsigned frequency)
 		.freq = 1,
 	};
 	return (int)syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
-}
-
-static const char *permission_hint(void)
-{
-	return geteuid() != 0 ? "run ember as root (or grant CAP_BPF, CAP_PERFMON and "
-				"CAP_SYS_RESOURCE)"
-			      : "BPF is not permitted here (kernel.unprivileged_bpf_disabled, "
-				"lockdown or a seccomp filter?)";
 }
 
 static void on_event(void *ctx, int cpu, void *data, __u32 size)
@@ -162,13 +148,42 @@ static void on_snapshot(void *ctx, int cpu, void *data, __u32 size)
 		pr->snapshot_fn(data, pr->snapshot_arg);
 }
 
+/*
+ * Set the program's feature flags from what the kernel offers, and for
+ * each feature missing note the fallback.  Returns whether maps may be
+ * mmap'ed; when not, the shard maps are declared without BPF_F_MMAPABLE
+ * (libbpf does the same for .bss/.rodata on such kernels).
+ */
+static bool choose_features(struct ember_profiler *pr)
+{
+	struct ember_kernel *k = pr->kernel;
+	struct profiler *sk = pr->skel;
+
+	sk->rodata->have_probe_read_user = ember_kernel_has(k, EMBER_KF_PROBE_READ_USER);
+	if (!sk->rodata->have_probe_read_user)
+		ember_kernel_note_fallback(k, "profiler", EMBER_KF_PROBE_READ_USER, "bpf_probe_read");
+	sk->rodata->have_task_pt_regs = ember_kernel_has(k, EMBER_KF_TASK_PT_REGS);
+	if (!sk->rodata->have_task_pt_regs)
+		ember_kernel_note_fallback(k, "profiler", EMBER_KF_TASK_PT_REGS,
+					   "user registers from the top of the task's kernel stack");
+	if (ember_kernel_has(k, EMBER_KF_MMAP_MAPS))
+		return true;
+	struct bpf_map *maps[] = {sk->maps.shard0, bpf_map__inner_map(sk->maps.shards)};
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
+		if (maps[i])
+			bpf_map__set_map_flags(maps[i],
+					       bpf_map__map_flags(maps[i]) & ~(__u32)BPF_F_MMAPABLE);
+	ember_kernel_note_fallback(k, "profiler", EMBER_KF_MMAP_MAPS,
+				   "unwind rows and the active generation written by map updates");
+	return false;
+}
+
 int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_profiler **out,
 			char *err, size_t errlen)
 {
 	struct ember_profiler *pr;
 	int rc, ncpus;
 
-	libbpf_set_print(libbpf_quiet);
 	ncpus = libbpf_num_possible_cpus();
 	if (ncpus <= 0) {
 		snprintf(err, errlen, "cannot count CPUs: %s", strerror(-ncpus));
@@ -201,7 +216,12 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 		goto fail;
 	}
 
-	pr->skel = profiler__open();
+	pr->kernel = opts->kernel ? opts->kernel : ember_kernel_default(err, errlen);
+	if (!pr->kernel) {
+		rc = -ENOENT;
+		goto fail;
+	}
+	pr->skel = profiler__open_opts(ember_kernel_open_opts(pr->kernel));
 	if (!pr->skel) {
 		rc = -errno;
 		snprintf(err, errlen, "cannot open the BPF object: %s", strerror(errno));
@@ -213,6 +233,7 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 	/* new processes unwound by their files' tables before the agent reads them */
 	pr->skel->rodata->have_find_vma =
 		libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT, BPF_FUNC_find_vma, NULL) == 1;
+	bool mmap_maps = choose_features(pr);
 
 	if (opts->span_threads_fd > 0 && opts->span_req_endpoint_fd > 0 &&
 	    (bpf_map__reuse_fd(pr->skel->maps.span_threads, opts->span_threads_fd) ||
@@ -221,20 +242,12 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 			   "endpoint");
 	rc = profiler__load(pr->skel);
 	if (rc) {
-		if (rc == -EACCES && geteuid() == 0)
-			snprintf(err, errlen,
-				 "the kernel's verifier rejected the BPF profiler "
-				 "(run with -v for its log)");
-		else if (rc == -EPERM || rc == -EACCES)
-			snprintf(err, errlen, "cannot load the BPF profiler: %s: %s", strerror(-rc),
-				 permission_hint());
-		else
-			snprintf(err, errlen,
-				 "cannot load the BPF profiler: %s (kernel BTF at "
-				 "/sys/kernel/btf/vmlinux needed; run with -v for libbpf's log)",
-				 strerror(-rc));
+		ember_kernel_load_error(pr->kernel, "profiler", rc, err, errlen);
 		goto fail;
 	}
+	ember_kernel_note_hooks(pr->kernel, "profiler",
+				"perf_event cpu-clock on every CPU; raw_tp sched_process_exec, "
+				"sched_process_exit; perf buffers");
 
 	/* the unwinder continues through tail calls into slot 0 */
 	__u32 slot = 0;
@@ -291,7 +304,8 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 		.procs_max = bpf_map__max_entries(pr->skel->maps.procs),
 	};
 	struct ember_unwind_tables_opts topts = {.budget_bytes = opts->unwind_budget,
-						 .cache_dir = opts->unwind_cache};
+						 .cache_dir = opts->unwind_cache,
+						 .no_mmap = !mmap_maps};
 	pr->drain_keys = malloc(bpf_map__max_entries(pr->skel->maps.counts0) * sizeof(*pr->drain_keys));
 	pr->drain_uhashes =
 		malloc(bpf_map__max_entries(pr->skel->maps.ustacks0) * sizeof(*pr->drain_uhashes));
@@ -446,10 +460,23 @@ static size_t map_keys(int fd, void *keys, size_t key_size, size_t max)
 	return n;
 }
 
+/* active_gen in .bss: through the mmap'ed map, or a lookup and an update of it. */
+static __u32 get_active_gen(struct ember_profiler *pr)
+{
+	return ember_kernel_bss_load(pr->kernel, pr->skel->maps.bss, pr->skel->bss,
+				     &pr->skel->bss->active_gen);
+}
+
+static void set_active_gen(struct ember_profiler *pr, __u32 gen)
+{
+	ember_kernel_bss_store(pr->kernel, pr->skel->maps.bss, pr->skel->bss,
+			       &pr->skel->bss->active_gen, gen);
+}
+
 long ember_profiler_drain(struct ember_profiler *pr, ember_sample_fn fn, void *arg)
 {
 	struct profiler *sk = pr->skel;
-	__u32 old = sk->bss->active_gen & 1;
+	__u32 old = get_active_gen(pr) & 1;
 	struct bpf_map *counts = old ? sk->maps.counts1 : sk->maps.counts0;
 	struct bpf_map *ustacks = old ? sk->maps.ustacks1 : sk->maps.ustacks0;
 	struct bpf_map *kstacks = old ? sk->maps.kstacks1 : sk->maps.kstacks0;
@@ -479,7 +506,7 @@ long ember_profiler_drain(struct ember_profiler *pr, ember_sample_fn fn, void *a
 		goto maintain;
 	}
 	pr->recorded_at_drain = recorded;
-	__atomic_store_n(&sk->bss->active_gen, old ^ 1, __ATOMIC_SEQ_CST);
+	set_active_gen(pr, old ^ 1);
 	ember_proctrack_drain_begins(pr->tracker);
 	ember_bpf_wait_for_programs();
 
@@ -561,6 +588,22 @@ size_t ember_profiler_procs_map_entries(struct ember_profiler *pr)
 	return ember_unwind_tables_map_entries(pr->tables);
 }
 
+static uint32_t verified_insns(const struct bpf_program *prog)
+{
+	struct bpf_prog_info info = {0};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
+		return 0;
+	return info.verified_insns;
+}
+
+void ember_profiler_verified_insns(struct ember_profiler *pr, uint32_t *profile, uint32_t *step)
+{
+	*profile = verified_insns(pr->skel->progs.ember_profile);
+	*step = verified_insns(pr->skel->progs.ember_unwind_step);
+}
+
 int ember_profiler_prog_stats(struct ember_profiler *pr, uint64_t *run_cnt, uint64_t *run_time_ns)
 {
 	*run_cnt = *run_time_ns = 0;
@@ -582,6 +625,8 @@ void ember_profiler_shared_maps(struct ember_profiler *pr, struct ember_profiler
 		.rules_fd = bpf_map__fd(sk->maps.rules),
 		.go_runtimes_fd = bpf_map__fd(sk->maps.go_runtimes),
 		.have_find_vma = sk->rodata->have_find_vma,
+		.have_task_pt_regs = sk->rodata->have_task_pt_regs,
+		.have_probe_read_user = sk->rodata->have_probe_read_user,
 		.file_tables_fd = bpf_map__fd(sk->maps.file_tables),
 		.refresh_sent_fd = bpf_map__fd(sk->maps.refresh_sent),
 		.events_fd = bpf_map__fd(sk->maps.events),

@@ -18,8 +18,10 @@
 #include "ember_unwind.h"
 
 struct ember_profiler;
+struct ember_kernel;
 
 struct ember_profiler_opts {
+	struct ember_kernel *kernel; /* BTF and features (agent/kernel.h); NULL: the default */
 	unsigned frequency;    /* samples per second per CPU (default 19) */
 	const uint32_t *pids;  /* process filter, NULL = every process */
 	size_t n_pids;
@@ -72,8 +74,10 @@ typedef void (*ember_sample_fn)(const struct ember_raw_sample *s, void *arg);
 
 /*
  * Load the programs and the process tracepoints; load the unwind tables of
- * the given pids.  On failure returns a negative errno and writes a message
- * that says what is missing (root, BPF permission, perf events).
+ * the given pids.  Helpers and map features the kernel lacks are replaced
+ * by their 5.4-era fallbacks, each noted on the kernel (ember_kernel_note_fallback).
+ * On failure returns a negative errno and writes a message that says what
+ * is missing (root, BPF permission, BTF, perf events).
  */
 int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_profiler **out,
 			char *err, size_t errlen);
@@ -110,6 +114,13 @@ void ember_profiler_stats(struct ember_profiler *pr, uint64_t out[EMBER_STAT__CO
 /* Number of CPUs the sampler is attached to. */
 int ember_profiler_ncpus(const struct ember_profiler *pr);
 
+/*
+ * Instructions the verifier processed to accept each program (ember_profile,
+ * ember_unwind_step): the complexity to hold against the 1M limit of 5.2+.
+ * 0 on kernels before 5.16, which do not report it.
+ */
+void ember_profiler_verified_insns(struct ember_profiler *pr, uint32_t *profile, uint32_t *step);
+
 /* Process lifetime: the tracker, lost kernel events, the kernel's procs map. */
 struct ember_profiler_lifetime {
 	struct ember_proctrack_stats tracker;
@@ -134,6 +145,7 @@ int ember_profiler_prog_stats(struct ember_profiler *pr, uint64_t *run_cnt, uint
 struct ember_profiler_shared {
 	bool filtered;      /* pids holds the processes to profile */
 	bool have_find_vma; /* file_tables usable (bpf_find_vma) */
+	bool have_task_pt_regs, have_probe_read_user; /* the sampler's helper choices */
 	int pids_fd, procs_fd, unwind_index_fd, shards_fd, shard0_fd, rules_fd, go_runtimes_fd;
 	int file_tables_fd, refresh_sent_fd, events_fd;
 };

@@ -15,8 +15,10 @@
  *
  * Shards.  BPF array maps of EMBER_SHARD_ELEMS u64 elements (two rows
  * each), created mmap-able so rows are copied in with memcpy instead of a
- * syscall per row.  Free space in each shard is a sorted list of extents;
- * allocation is first fit, freeing merges neighbours.
+ * syscall per row (kernels before 5.5 cannot mmap maps: there the rows are
+ * packed in a scratch buffer and written one element per map update).
+ * Free space in each shard is a sorted list of extents; allocation is
+ * first fit, freeing merges neighbours.
  *
  * Processes.  The procs entry of a pid lists its executable mappings sorted
  * by start, each with its bias (runtime address - ELF address) and file id.
@@ -95,8 +97,9 @@ struct extent {
 };
 
 struct shard {
-	int fd;                     /* -1 for shard 0 when not ours to close */
-	uint64_t *elems;            /* mmap'ed: two packed rows each */
+	int fd;
+	bool borrowed;              /* shard 0: the BPF object's map, not ours to close */
+	uint64_t *elems;            /* mmap'ed: two packed rows each (NULL with no_mmap) */
 	struct extent *free;        /* sorted by first */
 	size_t n_free, cap_free;
 };
@@ -149,6 +152,8 @@ struct ember_unwind_tables {
 	size_t budget;
 	char *cache_dir;
 	struct ember_dir_names cache_names; /* cache_dir's file names (collision checks) */
+	bool no_mmap;
+	uint64_t *scratch;            /* no_mmap: rows of one chunk before their map updates */
 	struct shard shards[EMBER_MAX_SHARDS];
 	size_t n_shards;
 	struct file *files;
@@ -163,9 +168,9 @@ struct ember_unwind_tables {
 
 /* ---- shards ---------------------------------------------------------------- */
 
-static int shard_init(struct shard *sh, int fd)
+static int shard_init(struct shard *sh, int fd, bool no_mmap)
 {
-	void *p = mmap(NULL, SHARD_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	void *p = no_mmap ? NULL : mmap(NULL, SHARD_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 
 	if (p == MAP_FAILED)
 		return -errno;
@@ -173,7 +178,8 @@ static int shard_init(struct shard *sh, int fd)
 	sh->elems = p;
 	sh->free = malloc(sizeof(*sh->free) * 16);
 	if (!sh->free) {
-		munmap(p, SHARD_BYTES);
+		if (p)
+			munmap(p, SHARD_BYTES);
 		return -ENOMEM;
 	}
 	sh->cap_free = 16;
@@ -186,7 +192,7 @@ static int add_shard(struct ember_unwind_tables *t)
 {
 	if (t->n_shards >= EMBER_MAX_SHARDS || (t->n_shards + 1) * SHARD_BYTES > t->budget)
 		return -ENOSPC;
-	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE);
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = t->no_mmap ? 0 : BPF_F_MMAPABLE);
 	int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "ember_shard", sizeof(uint32_t),
 				sizeof(uint64_t), EMBER_SHARD_ELEMS, &opts);
 	if (fd < 0)
@@ -197,7 +203,7 @@ static int add_shard(struct ember_unwind_tables *t)
 		close(fd);
 		return rc;
 	}
-	int rc = shard_init(&t->shards[slot], fd);
+	int rc = shard_init(&t->shards[slot], fd, t->no_mmap);
 	if (rc) {
 		bpf_map_delete_elem(t->maps.shards_fd, &slot);
 		close(fd);
@@ -205,6 +211,18 @@ static int add_shard(struct ember_unwind_tables *t)
 	}
 	t->n_shards++;
 	t->stats.shards = t->n_shards;
+	return 0;
+}
+
+/* no_mmap: elements [first, first + count) of a shard, one map update each. */
+static int write_elems(const struct shard *sh, uint32_t first, const uint64_t *elems,
+		       uint32_t count)
+{
+	for (uint32_t i = 0; i < count; i++) {
+		uint32_t idx = first + i;
+		if (bpf_map_update_elem(sh->fd, &idx, &elems[i], BPF_ANY))
+			return -errno;
+	}
 	return 0;
 }
 
@@ -603,7 +621,8 @@ static int place_table(struct ember_unwind_tables *t, struct file *f,
 		rc = alloc_rows(t, count, &shard, &first);
 		if (rc)
 			break;
-		uint32_t *dst = (uint32_t *)(t->shards[shard].elems + first);
+		uint64_t *elems = t->no_mmap ? t->scratch : t->shards[shard].elems + first;
+		uint32_t *dst = (uint32_t *)elems;
 		uint32_t k = 0;
 		if (lead)
 			dst[k++] = EMBER_PACK_ROW(0, rule_id(t, &table->rows[i - 1]));
@@ -613,6 +632,10 @@ static int place_table(struct ember_unwind_tables *t, struct file *f,
 		}
 		if (k & 1)
 			dst[k] = EMBER_PACKED_NONE; /* x86_64 is little-endian: low half first */
+		if (t->no_mmap && (rc = write_elems(&t->shards[shard], first, elems, count))) {
+			free_rows(t, shard, first, count);
+			break;
+		}
 		struct ember_index_key key = {.exe_id = f->id, .chunk = chunk};
 		struct ember_index_value v = {.shard = shard, .first = first, .count = count};
 		/* chunks are few (one per 64 KiB of code): grow one at a time */
@@ -1417,15 +1440,20 @@ int ember_unwind_tables_new(const struct ember_unwind_maps *maps,
 	struct ember_unwind_row unsupported = {.kind = EMBER_ROW_KIND(EMBER_CFA_UNSUPPORTED, 0)};
 	rule_id(t, &unsupported);
 	/* shard 0 is the one declared in the BPF object, already in slot 0 */
-	rc = shard_init(&t->shards[0], maps->shard0_fd);
+	t->no_mmap = opts && opts->no_mmap;
+	if (t->no_mmap && !(t->scratch = malloc(SHARD_BYTES)))
+		rc = -ENOMEM;
+	else
+		rc = shard_init(&t->shards[0], maps->shard0_fd, t->no_mmap);
 	if (rc) {
 		free(t->rule_slots);
 		ember_dir_names_free(&t->cache_names);
 		free(t->cache_dir);
+		free(t->scratch);
 		free(t);
 		return rc;
 	}
-	t->shards[0].fd = -1;
+	t->shards[0].borrowed = true;
 	t->n_shards = 1;
 	t->stats.shards = 1;
 	*out = t;
@@ -1443,9 +1471,10 @@ void ember_unwind_tables_free(struct ember_unwind_tables *t)
 		free(t->files[i].path);
 	}
 	for (size_t s = 0; s < t->n_shards; s++) {
-		munmap(t->shards[s].elems, SHARD_BYTES);
+		if (t->shards[s].elems)
+			munmap(t->shards[s].elems, SHARD_BYTES);
 		free(t->shards[s].free);
-		if (t->shards[s].fd >= 0)
+		if (!t->shards[s].borrowed)
 			close(t->shards[s].fd);
 	}
 	free(t->procs);
@@ -1455,6 +1484,7 @@ void ember_unwind_tables_free(struct ember_unwind_tables *t)
 	free(t->rule_slots);
 	free(t->cache_dir);
 	ember_dir_names_free(&t->cache_names);
+	free(t->scratch);
 	free(t);
 }
 

@@ -19,6 +19,7 @@
 #ifndef EMBER_AGENT_UNWIND_TABLES_H
 #define EMBER_AGENT_UNWIND_TABLES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,7 @@ struct ember_unwind_maps {
 struct ember_unwind_tables_opts {
 	size_t budget_bytes;   /* shard memory budget (default 64 MiB) */
 	const char *cache_dir; /* compiled tables cached here (zstd); NULL = no cache */
+	bool no_mmap;          /* kernel cannot mmap maps (< 5.5): write rows by map updates */
 };
 
 struct ember_unwind_tables_stats {

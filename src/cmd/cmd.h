@@ -62,6 +62,56 @@ void cmd_lifetime_print(FILE *f, struct ember_profiler *pr, struct ember_symboli
 #define CMD_DEFAULT_UNWIND_CACHE "/var/cache/ember/unwind"
 
 /*
+ * Kernel options, shared by every subcommand that loads BPF programs: where
+ * BTF comes from and which kernel features to pretend are missing (to run
+ * the fallbacks on a kernel that would not need them).  A subcommand puts
+ * CMD_KERNEL_LONG_OPTIONS in its getopt_long table, passes every option it
+ * does not know to cmd_kernel_option(), prints CMD_KERNEL_USAGE in its
+ * help, and opens the kernel with cmd_open_kernel().
+ */
+struct ember_kernel;
+struct ember_kernel_opts;
+
+enum {
+	CMD_OPT_BTF = 0x1000,
+	CMD_OPT_BTF_ARCHIVE,
+	CMD_OPT_NO_FEATURE,
+	CMD_OPT_NO_KPROBES,
+	CMD_OPT_NO_FENTRY,
+	CMD_OPT_FORCE_PERFBUF,
+};
+
+#define CMD_KERNEL_LONG_OPTIONS                                                          \
+	{"btf", required_argument, 0, CMD_OPT_BTF},                                      \
+	{"btf-archive", required_argument, 0, CMD_OPT_BTF_ARCHIVE},                      \
+	{"no-feature", required_argument, 0, CMD_OPT_NO_FEATURE},                        \
+	{"no-kprobes", no_argument, 0, CMD_OPT_NO_KPROBES},                              \
+	{"no-fentry", no_argument, 0, CMD_OPT_NO_FENTRY},                                \
+	{"force-perfbuf", no_argument, 0, CMD_OPT_FORCE_PERFBUF}
+
+#define CMD_KERNEL_USAGE                                                                  \
+	"  --btf FILE           BTF for CO-RE instead of the kernel's (raw, ELF .BTF, zstd)\n" \
+	"  --btf-archive DIR    look for this kernel in DIR (btf-archive/btfgen.sh min)\n"     \
+	"                       before the archive built into ember (no kernel BTF only)\n"    \
+	"  --no-kprobes         use tracepoints where kprobes would do\n"                     \
+	"  --no-fentry          use kprobes or tracepoints where fentry would do\n"           \
+	"  --force-perfbuf      perf buffers instead of the BPF ring buffer\n"                \
+	"  --no-feature LIST    treat kernel features as absent (comma-separated):\n"         \
+	"                       kernel_btf, kprobes, fentry, tp_btf, raw_tp, tracepoints,\n"  \
+	"                       ringbuf, task_pt_regs, probe_read_user, bpf_loop, mmap_maps\n"
+
+/* 1: opt was a kernel option (applied to ko); 0: not one; -1: bad value (message printed). */
+int cmd_kernel_option(int opt, const char *arg, struct ember_kernel_opts *ko);
+/*
+ * The default: of a subcommand's option switch: 0 when opt was a kernel
+ * option, else the exit status (2) after the usage or the message.
+ */
+int cmd_other_option(int opt, const char *arg, struct ember_kernel_opts *ko,
+		     void (*usage)(FILE *f));
+/* Open the kernel (BTF, features) and describe it; NULL (message printed) on failure. */
+struct ember_kernel *cmd_open_kernel(const char *cmd, const struct ember_kernel_opts *ko);
+
+/*
  * Create the unwind cache directory (and its missing parents) 0700 before
  * the profiler uses it, so no directory of it is world-readable; a failure
  * is only warned about (the profiler then runs without a cache).

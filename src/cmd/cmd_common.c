@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "agent/collector.h"
+#include "agent/kernel.h"
 #include "agent/profiler.h"
 #include "agent/unwind_tables.h"
 #include "cmd.h"
@@ -101,6 +102,50 @@ void cmd_snapshot_process(uint32_t pid, bool exec, void *symbolizer)
 		ember_symbolizer_track(symbolizer, pid);
 	else
 		ember_symbolizer_refresh(symbolizer, pid);
+}
+
+int cmd_other_option(int opt, const char *arg, struct ember_kernel_opts *ko,
+		     void (*usage)(FILE *f))
+{
+	int kr = cmd_kernel_option(opt, arg, ko);
+
+	if (kr == 1)
+		return 0;
+	if (kr == 0)
+		usage(stderr);
+	return 2;
+}
+
+int cmd_kernel_option(int opt, const char *arg, struct ember_kernel_opts *ko)
+{
+	switch (opt) {
+	case CMD_OPT_BTF: ko->btf_file = arg; return 1;
+	case CMD_OPT_BTF_ARCHIVE: ko->btf_archive = arg; return 1;
+	case CMD_OPT_NO_KPROBES: ko->disabled |= 1u << EMBER_KF_KPROBES; return 1;
+	case CMD_OPT_NO_FENTRY: ko->disabled |= 1u << EMBER_KF_FENTRY; return 1;
+	case CMD_OPT_FORCE_PERFBUF: ko->disabled |= 1u << EMBER_KF_RINGBUF; return 1;
+	case CMD_OPT_NO_FEATURE: break;
+	default: return 0;
+	}
+	char err[256];
+	if (ember_kfeatures_parse_list(arg, &ko->disabled, err, sizeof(err))) {
+		fprintf(stderr, "ember: --no-feature: %s\n", err);
+		return -1;
+	}
+	return 1;
+}
+
+struct ember_kernel *cmd_open_kernel(const char *cmd, const struct ember_kernel_opts *ko)
+{
+	struct ember_kernel *k;
+	char err[1024];
+
+	if (ember_kernel_open(ko, &k, err, sizeof(err))) {
+		fprintf(stderr, "ember %s: %s\n", cmd, err);
+		return NULL;
+	}
+	ember_kernel_describe(k, stderr);
+	return k;
 }
 
 void cmd_make_cache_dir(const char *dir)

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 
 #include "agent/collector.h"
+#include "agent/kernel.h"
 #include "agent/profiler.h"
 #include "agent/unwind_tables.h"
 #include "cmd.h"
@@ -55,7 +56,8 @@ static void usage(FILE *f)
 		"      --stats           print the BPF sampler's counters at the end\n"
 		"      --frame-pointers  unwind by frame pointer only (no DWARF tables)\n"
 		"      --unwind-budget MB  kernel memory for unwind tables (default 64)\n"
-		"      --unwind-cache DIR  cache of compiled tables (default " CMD_DEFAULT_UNWIND_CACHE ")\n");
+		"      --unwind-cache DIR  cache of compiled tables (default " CMD_DEFAULT_UNWIND_CACHE ")\n"
+		"\nKernel options:\n" CMD_KERNEL_USAGE);
 }
 
 static int parse_pids(const char *arg, uint32_t *pids, size_t *n)
@@ -132,6 +134,11 @@ static void print_stats(struct ember_profiler *pr, struct ember_symbolizer *sym,
 		ss.symcache_lookups ? 100.0 * (double)ss.symcache_hits / (double)ss.symcache_lookups
 				    : 0.0,
 		(unsigned long long)ss.symcache_entries, (unsigned long long)(ss.symcache_bytes >> 10));
+	uint32_t vprofile, vstep;
+	ember_profiler_verified_insns(pr, &vprofile, &vstep);
+	if (vprofile || vstep)
+		fprintf(stderr, "verifier: ember_profile %u instructions processed, ember_unwind_step %u\n",
+			vprofile, vstep);
 	uint64_t run_cnt, run_ns;
 	if (ember_profiler_prog_stats(pr, &run_cnt, &run_ns) == 0 && run_cnt && run_ns)
 		fprintf(stderr, "  %-16s %.0f ns (kernel.bpf_stats_enabled)\n", "per_sample_cost",
@@ -223,6 +230,7 @@ int cmd_record(int argc, char **argv)
 		{"unwind-cache", required_argument, 0, 'C'},
 		{"type", required_argument, 0, 't'},     {"min-block", required_argument, 0, 'M'},
 		{"max-walks", required_argument, 0, 'W'},
+		CMD_KERNEL_LONG_OPTIONS,
 		{0, 0, 0, 0},
 	};
 	static uint32_t pids[MAX_PIDS];
@@ -234,7 +242,8 @@ int cmd_record(int argc, char **argv)
 	const char *cache = CMD_DEFAULT_UNWIND_CACHE;
 	enum ember_profile_type type = EMBER_PROFILE_CPU;
 	unsigned long min_block_ms = 1, max_walks = EMBER_OFFCPU_MAX_WALKS;
-	int c, rc;
+	int c, rc, kr;
+	struct ember_kernel_opts kopts = {0};
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:ad:F:o:f:t:h", opts, NULL)) != -1) {
@@ -277,7 +286,10 @@ int cmd_record(int argc, char **argv)
 				return 2;
 			break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		default:
+			if ((kr = cmd_other_option(c, optarg, &kopts, usage)))
+				return kr;
+			break;
 		}
 	}
 	if (optind < argc) {
@@ -326,10 +338,14 @@ int cmd_record(int argc, char **argv)
 	}
 	n_pids = live;
 
+	struct ember_kernel *kernel = cmd_open_kernel("record", &kopts);
+	if (!kernel)
+		return 1;
 	cmd_make_cache_dir(cache);
 	struct ember_symbolizer *sym = ember_symbolizer_new();
 	struct cmd_process_state procs = {.sym = sym};
-	struct ember_profiler_opts popts = {.frequency = (unsigned)frequency,
+	struct ember_profiler_opts popts = {.kernel = kernel,
+					    .frequency = (unsigned)frequency,
 					    .pids = all ? NULL : pids,
 					    .n_pids = all ? 0 : n_pids,
 					    .unwind_budget = budget_mb << 20,
@@ -345,8 +361,10 @@ int cmd_record(int argc, char **argv)
 	if (rc) {
 		fprintf(stderr, "ember record: %s\n", sym ? err : "out of memory");
 		ember_symbolizer_free(sym);
+		ember_kernel_close(kernel);
 		return 1;
 	}
+	ember_kernel_describe_choices(kernel, stderr);
 	struct ember_collector *col = ember_collector_new(sym);
 	struct ember_profile *prof = ember_profile_new();
 	struct ember_offcpu *oc = NULL;
@@ -448,5 +466,6 @@ out:
 	ember_collector_free(col);
 	ember_symbolizer_free(sym);
 	ember_profiler_close(pr);
+	ember_kernel_close(kernel);
 	return rc;
 }

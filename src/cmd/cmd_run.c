@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "agent/collector.h"
+#include "agent/kernel.h"
 #include "agent/profiler.h"
 #include "agent/target.h"
 #include "agent/unwind_tables.h"
@@ -80,6 +81,7 @@
 #define CHURN_STALE_NS (30 * 1000000000LL) /* or after this long, however few */
 
 struct agent {
+	struct ember_kernel *kernel;
 	struct ember_profiler *profiler;
 	struct ember_symbolizer *sym;
 	struct ember_collector *collector;
@@ -145,13 +147,13 @@ static void usage(FILE *f)
 		"  --slow-threshold MS  keep requests at least this slow with their text (default 500)\n"
 		"  --payload-head BYTES bytes of each socket payload read for spans (default 1024,\n"
 		"                       at most 4096)\n"
-		"  --force-perfbuf      send span events through perf buffers, not ring buffers\n"
 		"  --spans-hooks KIND   auto (default), tracepoint (syscalls:*) or raw (sys_enter/exit)\n"
 		"  --no-tls             do not read TLS plaintext (uprobes on OpenSSL and Go crypto/tls)\n"
-
 		"  --offcpu             also record off-CPU profiles: where threads block, in ns\n"
 		"  --offcpu-min-block MS  waits shorter than this are not recorded (default 1)\n"
-		"  --offcpu-max-walks N   off-CPU stack walks per CPU per second (default 1000)\n");
+		"  --offcpu-max-walks N   off-CPU stack walks per CPU per second (default 1000)\n"
+		"\nKernel options (--no-kprobes, --no-fentry and --force-perfbuf apply to net and\n"
+		"spans too):\n" CMD_KERNEL_USAGE);
 }
 
 /* The pending profile and the database file, as JSON members. */
@@ -384,6 +386,9 @@ static void stats_json(struct strbuf *sb, void *arg)
 	cmd_lifetime_json(sb, a->profiler, a->sym, a->collector);
 	store_stats_json(sb, a);
 	net_stats_json(sb, a);
+	/* the kernel: its features, BTF source, the hooks chosen, fallbacks */
+	sb_puts(sb, ",\"kernel\":");
+	ember_kernel_json(a->kernel, sb);
 	if (a->spans) {
 		sb_puts(sb, ",\"spans\":");
 		ember_spans_stats_json(a->spans, sb);
@@ -599,7 +604,8 @@ static void forget_net_process(uint32_t pid, void *arg)
 static int open_net(struct agent *a, int io, unsigned long top_peers, unsigned long max_sockets,
 		    unsigned long max_counts)
 {
-	struct ember_net_bpf_opts o = {.io = io,
+	struct ember_net_bpf_opts o = {.kernel = a->kernel,
+				       .io = io,
 				       .max_sockets = (uint32_t)max_sockets,
 				       .max_counts = (uint32_t)max_counts};
 	struct ember_net_collector_opts co = {.name_fn = name_process,
@@ -682,7 +688,6 @@ enum {
 	OPT_NO_SPANS,
 	OPT_SLOW_THRESHOLD,
 	OPT_PAYLOAD_HEAD,
-	OPT_FORCE_PERFBUF,
 	OPT_SPANS_HOOKS,
 	OPT_NO_TLS,
 	OPT_OFFCPU,
@@ -726,13 +731,13 @@ int cmd_run(int argc, char **argv)
 		{"no-spans", no_argument, 0, OPT_NO_SPANS},
 		{"slow-threshold", required_argument, 0, OPT_SLOW_THRESHOLD},
 		{"payload-head", required_argument, 0, OPT_PAYLOAD_HEAD},
-		{"force-perfbuf", no_argument, 0, OPT_FORCE_PERFBUF},
 		{"spans-hooks", required_argument, 0, OPT_SPANS_HOOKS},
 		{"no-tls", no_argument, 0, OPT_NO_TLS},
 		{"offcpu", no_argument, 0, OPT_OFFCPU},
 		{"offcpu-min-block", required_argument, 0, OPT_OFFCPU_MIN_BLOCK},
 		{"offcpu-max-walks", required_argument, 0, OPT_OFFCPU_MAX_WALKS},
-		{"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
+		{"help", no_argument, 0, 'h'},            CMD_KERNEL_LONG_OPTIONS,
+		{0, 0, 0, 0},
 	};
 	bool spans_on = true;
 	unsigned long slow_ms = EMBER_SPANS_DEFAULT_SLOW_NS / 1000000, head = EMBER_SPANS_DEFAULT_HEAD;
@@ -749,7 +754,8 @@ int cmd_run(int argc, char **argv)
 	struct ember_retention_options ropts = {.max_bytes = EMBER_MAX_DB_BYTES};
 	struct ember_server *server = NULL;
 	char err[EMBER_STORE_ERRLEN];
-	int c, rc = 1;
+	struct ember_kernel_opts kopts = {0};
+	int c, kr, rc = 1;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "F:h", opts, NULL)) != -1) {
@@ -825,7 +831,6 @@ int cmd_run(int argc, char **argv)
 			if (cmd_parse_uint("--payload-head", optarg, 16, EMBER_SPANS_MAX_HEAD, &head))
 				return 2;
 			break;
-		case OPT_FORCE_PERFBUF: sopts.force_perfbuf = true; break;
 		case OPT_NO_TLS: sopts.no_tls = true; break;
 		case OPT_SPANS_HOOKS:
 			if (strcmp(optarg, "auto") == 0) {
@@ -851,7 +856,10 @@ int cmd_run(int argc, char **argv)
 				return 2;
 			break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		default:
+			if ((kr = cmd_other_option(c, optarg, &kopts, usage)))
+				return kr;
+			break;
 		}
 	}
 	if (optind < argc) {
@@ -901,8 +909,12 @@ int cmd_run(int argc, char **argv)
 	if (err[0])
 		ember_warn("%s", err);
 
+	a.kernel = cmd_open_kernel("run", &kopts);
+	if (!a.kernel)
+		goto out;
 	/* spans first: the profiler shares their per-thread endpoint maps */
 	if (spans_on) {
+		sopts.kernel = a.kernel;
 		sopts.payload_head = (unsigned)head;
 		sopts.slow_ns = (uint64_t)slow_ms * 1000000ULL;
 		sopts.name = name_process;
@@ -914,7 +926,8 @@ int cmd_run(int argc, char **argv)
 		}
 	}
 	a.sym = ember_symbolizer_new();
-	struct ember_profiler_opts popts = {.frequency = a.frequency,
+	struct ember_profiler_opts popts = {.kernel = a.kernel,
+					    .frequency = a.frequency,
 					    .exit_fn = cmd_forget_process,
 					    .exit_arg = &a.procs,
 					    .refresh_fn = cmd_snapshot_process,
@@ -955,6 +968,7 @@ int cmd_run(int argc, char **argv)
 	}
 	if (!no_net && open_net(&a, net_io, top_peers, net_sockets, net_counts))
 		goto out;
+	ember_kernel_describe_choices(a.kernel, stderr); /* every family is loaded */
 
 	ember_memory_keep_freed(); /* queries reuse memory (core/memory.h) */
 	struct ember_server_config scfg = {
@@ -1025,6 +1039,7 @@ out:
 	ember_collector_free(a.collector);
 	ember_symbolizer_free(a.sym);
 	ember_profiler_close(a.profiler);
+	ember_kernel_close(a.kernel);
 	ember_store_close(a.store);
 	ember_service_map_free(services);
 	return rc;

@@ -31,6 +31,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "agent/kernel.h"
 #include "core/bpf_counters.h"
 #include "core/bpf_sync.h"
 #include "core/log.h"
@@ -46,6 +47,7 @@
 
 struct ember_net_bpf {
 	struct net *skel;
+	struct ember_kernel *kernel; /* NULL: the running kernel, every feature */
 	struct bpf_link *links[MAX_LINKS];
 	int n_links;
 	struct bpf_program *io_progs[3];
@@ -137,7 +139,8 @@ static int try_family(struct ember_net_bpf *nb, const struct ember_net_bpf_opts 
 		      const struct ember_net_features *f, enum ember_net_io io, char *why,
 		      size_t whylen)
 {
-	struct net *sk = net__open();
+	struct net *sk = opts->kernel ? net__open_opts(ember_kernel_open_opts(opts->kernel))
+				      : net__open();
 	struct event_hook ev[5];
 	int rc;
 
@@ -216,7 +219,8 @@ static int try_family(struct ember_net_bpf *nb, const struct ember_net_bpf_opts 
 			nb->report.drops = drops4 ? "kfree_skb(4 args)" : "kfree_skb(3 args)";
 	} else if (!opts->no_drops) {
 		add_reason(&nb->report, "%s: %s", "kfree_skb",
-			   "no drop reasons on this kernel (5.17+): drops not counted");
+			   f->btf ? "no drop reasons on this kernel (5.17+): drops not counted"
+				  : "tp_btf needs the kernel's own BTF: drops not counted");
 	}
 	nb->report.io = io;
 	return 0;
@@ -225,6 +229,70 @@ fail:
 	net__destroy(sk);
 	nb->skel = NULL;
 	return rc ? rc : -EINVAL;
+}
+
+/*
+ * What the shared kernel description (agent/kernel.h) rules out on top of
+ * net's own reading of the BTF: no kernel BTF (forced off; from the archive
+ * net's probe found nothing typed anyway) and no tp_btf.  Kprobes and
+ * fentry are checked per family in ember_net_bpf_open (io_ruled_out).
+ */
+static void apply_kernel(struct ember_net_features *f, const struct ember_kernel *k)
+{
+	if (!ember_kernel_has(k, EMBER_KF_KERNEL_BTF))
+		f->btf = false;
+	if (!ember_kernel_has(k, EMBER_KF_TP_BTF)) {
+		f->tp_send_recv = f->tp_state = f->tp_retransmit = false;
+		f->tp_send_reset = f->tp_receive_reset = f->tp_destroy = false;
+		f->kfree_skb_args = 0;
+	}
+}
+
+/* The family io needs this feature; skipping it is a fallback on that feature. */
+static const enum ember_kfeature io_feature[EMBER_NET_IO__COUNT] = {
+	[EMBER_NET_IO_FENTRY] = EMBER_KF_FENTRY,
+	[EMBER_NET_IO_KPROBE] = EMBER_KF_KPROBES,
+	[EMBER_NET_IO_TRACEPOINT] = EMBER_KF_TP_BTF,
+};
+
+/*
+ * Family io needs kprobes or fentry and the kernel description says they
+ * are absent (forced off with --no-kprobes, --no-fentry or --no-feature,
+ * or found broken by its probe): *why gets the reason.
+ */
+static bool io_ruled_out(const struct ember_kernel *k, enum ember_net_io io, char *why,
+			 size_t whylen)
+{
+	enum ember_kfeature kf = io_feature[io];
+
+	if (!k || io == EMBER_NET_IO_TRACEPOINT || ember_kernel_has(k, kf))
+		return false;
+	snprintf(why, whylen, "%s: %s", ember_net_io_names[io],
+		 ember_kernel_features(k)->detail[kf]);
+	return true;
+}
+
+/* The hooks chosen and the fallbacks taken, in the shared kernel notes. */
+static void note_choice(struct ember_net_bpf *nb, const struct ember_net_bpf_opts *opts)
+{
+	struct ember_net_hook_report *r = &nb->report;
+	char text[160];
+
+	if (!opts->kernel)
+		return;
+	snprintf(text, sizeof(text), "send/receive by %s, connection events by %s, drops by %s",
+		 ember_net_io_names[r->io], r->events, r->drops);
+	ember_kernel_note_hooks(opts->kernel, "net", text);
+	if (opts->io < 0) /* families passed over; a forced family is no fallback */
+		for (int io = 0; io < (int)r->io; io++)
+			ember_kernel_note_fallback(opts->kernel, "net", io_feature[io],
+						   ember_net_io_names[r->io]);
+	if (!ember_kernel_has(opts->kernel, EMBER_KF_MMAP_MAPS))
+		ember_kernel_note_fallback(opts->kernel, "net", EMBER_KF_MMAP_MAPS,
+					   "the generation flipped by map updates");
+	if (strcmp(r->events, "raw_tp") == 0)
+		ember_kernel_note_fallback(opts->kernel, "net", EMBER_KF_TP_BTF,
+					   "raw tracepoints for connection events");
 }
 
 static int alloc_buffers(struct ember_net_bpf *nb)
@@ -258,6 +326,7 @@ int ember_net_bpf_open(const struct ember_net_bpf_opts *opts, struct ember_net_b
 	nb = calloc(1, sizeof(*nb));
 	if (!nb)
 		return -ENOMEM;
+	nb->kernel = opts->kernel;
 	nb->ncpus = libbpf_num_possible_cpus();
 	if (nb->ncpus <= 0) {
 		snprintf(err, errlen, "cannot count CPUs: %s", strerror(-nb->ncpus));
@@ -267,11 +336,17 @@ int ember_net_bpf_open(const struct ember_net_bpf_opts *opts, struct ember_net_b
 	nb->report.max_sockets = opts->max_sockets ? opts->max_sockets : DEFAULT_SOCKETS;
 	nb->report.max_counts = opts->max_counts ? opts->max_counts : counts_entries(nb->ncpus);
 	ember_net_probe_features(&f);
+	if (opts->kernel)
+		apply_kernel(&f, opts->kernel);
 
 	for (int io = 0; io < EMBER_NET_IO__COUNT; io++) {
 		const char *missing;
 		if (opts->io >= 0 && io != opts->io)
 			continue;
+		if (io_ruled_out(opts->kernel, (enum ember_net_io)io, why, sizeof(why))) {
+			add_reason(&nb->report, "%s%s", why, "");
+			continue;
+		}
 		if (!ember_net_io_possible(&f, (enum ember_net_io)io, &missing)) {
 			add_reason(&nb->report, "%s%s", missing, "");
 			snprintf(why, sizeof(why), "%s", missing);
@@ -295,6 +370,7 @@ int ember_net_bpf_open(const struct ember_net_bpf_opts *opts, struct ember_net_b
 		ember_net_bpf_close(nb);
 		return rc ? rc : -ENOENT;
 	}
+	note_choice(nb, opts);
 	if (alloc_buffers(nb)) {
 		snprintf(err, errlen, "net: out of memory");
 		ember_net_bpf_close(nb);
@@ -398,14 +474,14 @@ int ember_net_bpf_drain(struct ember_net_bpf *nb, const struct ember_net_row **r
 			size_t *n_rows, const struct ember_net_drop_row **drops, size_t *n_drops)
 {
 	struct net *sk = nb->skel;
-	__u32 old = sk->bss->active_gen & 1;
+	__u32 old = ember_kernel_bss_load(nb->kernel, sk->maps.bss, sk->bss, &sk->bss->active_gen) & 1;
 	size_t cpus = (size_t)nb->ncpus;
 	long n;
 
 	*n_rows = *n_drops = 0;
 	*rows = nb->rows;
 	*drops = nb->drows;
-	__atomic_store_n(&sk->bss->active_gen, old ^ 1, __ATOMIC_SEQ_CST);
+	ember_kernel_bss_store(nb->kernel, sk->maps.bss, sk->bss, &sk->bss->active_gen, old ^ 1);
 	ember_bpf_wait_for_programs();
 
 	n = read_map(nb, bpf_map__fd(old ? sk->maps.counts1 : sk->maps.counts0),

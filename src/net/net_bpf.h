@@ -20,8 +20,16 @@
 #include "net/net_hooks.h"
 
 struct ember_net_bpf;
+struct ember_kernel;
 
 struct ember_net_bpf_opts {
+	/*
+	 * The kernel as agent/kernel.h opened it: BTF for CO-RE (the archive
+	 * on kernels without their own), features forced off (--no-kprobes,
+	 * --no-fentry), and where the hooks chosen and fallbacks are noted.
+	 * NULL: the running kernel's BTF, every feature it has, no notes.
+	 */
+	struct ember_kernel *kernel;
 	int io;               /* enum ember_net_io, or -1 for auto */
 	uint32_t max_sockets; /* socks map entries (0 = 16384) */
 	uint32_t max_counts;  /* counters per generation (0 = from a memory budget) */

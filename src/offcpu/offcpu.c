@@ -66,6 +66,8 @@ int ember_offcpu_open(struct ember_profiler *pr, const struct ember_offcpu_opts 
 	struct offcpu *sk = oc->skel;
 	sk->rodata->filter_pids = sh.filtered;
 	sk->rodata->have_find_vma = sh.have_find_vma;
+	sk->rodata->have_task_pt_regs = sh.have_task_pt_regs;
+	sk->rodata->have_probe_read_user = sh.have_probe_read_user;
 	if (opts && opts->min_block_ns)
 		sk->rodata->min_block_ns = opts->min_block_ns;
 	if (opts && opts->max_walks_per_sec)

@@ -12,6 +12,11 @@
  * support (or with force_perfbuf) they are retyped to perf event arrays
  * before load and the program's use_ringbuf is cleared, so it calls
  * bpf_perf_event_output instead; the verifier never sees the other branch.
+ *
+ * With a kernel description (agent/kernel.h) its features decide too
+ * (--force-perfbuf and --no-feature ringbuf,tracepoints force the
+ * fallbacks), the object is opened with its BTF, and the choice and each
+ * fallback are noted there for the start-up output and /api/stats.
  */
 #include "spans/capture.h"
 
@@ -27,6 +32,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "agent/kernel.h"
 #include "core/array.h"
 #include "core/bpf_counters.h"
 #include "core/log.h"
@@ -319,11 +325,15 @@ int ember_span_capture_open(const struct ember_span_capture_opts *opts,
 		return -EINVAL;
 	}
 	libbpf_set_print(libbpf_quiet);
-	cap->ringbuf = !opts->force_perfbuf && libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) > 0;
+	struct ember_kernel *k = opts->kernel;
+	bool ringbuf_ok = k ? ember_kernel_has(k, EMBER_KF_RINGBUF)
+			    : libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) > 0;
+	bool tp_ok = (!k || ember_kernel_has(k, EMBER_KF_TRACEPOINTS)) && tracepoints_usable();
+	cap->ringbuf = !opts->force_perfbuf && ringbuf_ok;
 	cap->raw = opts->hooks == EMBER_SPAN_HOOKS_RAW ||
-		   (opts->hooks == EMBER_SPAN_HOOKS_AUTO && !tracepoints_usable());
+		   (opts->hooks == EMBER_SPAN_HOOKS_AUTO && !tp_ok);
 
-	cap->skel = spans__open();
+	cap->skel = k ? spans__open_opts(ember_kernel_open_opts(k)) : spans__open();
 	if (!cap->skel) {
 		rc = -errno;
 		snprintf(err, errlen, "spans: cannot open the BPF object: %s", strerror(errno));
@@ -333,6 +343,10 @@ int ember_span_capture_open(const struct ember_span_capture_opts *opts,
 	cap->skel->rodata->self_tgid = (uint32_t)getpid();
 	cap->skel->rodata->use_ringbuf = cap->ringbuf;
 	cap->skel->rodata->tls_on = cap->o.tls;
+	if (k && !ember_kernel_has(k, EMBER_KF_PROBE_READ_USER)) {
+		cap->skel->rodata->have_probe_read_user = 0;
+		ember_kernel_note_fallback(k, "spans", EMBER_KF_PROBE_READ_USER, "bpf_probe_read");
+	}
 	bpf_object__for_each_program(p, cap->skel->obj) {
 		if (is_tls_prog(p))
 			bpf_program__set_autoload(p, cap->o.tls);
@@ -355,7 +369,7 @@ int ember_span_capture_open(const struct ember_span_capture_opts *opts,
 	if (rc) {
 		snprintf(err, errlen,
 			 "spans: cannot load the BPF span programs: %s (root and kernel BTF needed; "
-			 "EMBER_LIBBPF_DEBUG=1 shows libbpf's log)",
+			 "ember -v -v shows libbpf's log)",
 			 strerror(-rc));
 		goto fail;
 	}
@@ -365,6 +379,18 @@ int ember_span_capture_open(const struct ember_span_capture_opts *opts,
 	rc = open_buffers(cap, err, errlen);
 	if (rc)
 		goto fail;
+	if (k) {
+		char text[96];
+		snprintf(text, sizeof(text), "syscalls by %s, events by %s",
+			 cap->raw ? "raw tracepoints sys_enter/sys_exit" : "syscall tracepoints",
+			 cap->ringbuf ? "ring buffers" : "perf buffers");
+		ember_kernel_note_hooks(k, "spans", text);
+		if (!cap->ringbuf)
+			ember_kernel_note_fallback(k, "spans", EMBER_KF_RINGBUF, "perf buffers");
+		if (cap->raw && opts->hooks == EMBER_SPAN_HOOKS_AUTO)
+			ember_kernel_note_fallback(k, "spans", EMBER_KF_TRACEPOINTS,
+						   "raw tracepoints sys_enter/sys_exit");
+	}
 	*out = cap;
 	return 0;
 fail:

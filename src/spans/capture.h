@@ -30,7 +30,15 @@ enum ember_span_hooks {
 	EMBER_SPAN_HOOKS_RAW,
 };
 
+struct ember_kernel;
+
 struct ember_span_capture_opts {
+	/*
+	 * BTF (the archive's on kernels without their own), features and the
+	 * notes of hooks and fallbacks (agent/kernel.h); NULL: the running
+	 * kernel's own BTF and features, nothing noted.
+	 */
+	struct ember_kernel *kernel;
 	unsigned payload_head;  /* bytes of each payload (default 1024, at most 4096) */
 	enum ember_span_hooks hooks;
 	bool force_perfbuf;

@@ -244,7 +244,8 @@ int ember_spans_start(const struct ember_spans_opts *opts, struct ember_spans **
 		snprintf(err, errlen, "spans: out of memory");
 		return -ENOMEM;
 	}
-	struct ember_span_capture_opts co = {.payload_head = sp->o.payload_head,
+	struct ember_span_capture_opts co = {.kernel = sp->o.kernel,
+					     .payload_head = sp->o.payload_head,
 					     .hooks = sp->o.hooks,
 					     .force_perfbuf = sp->o.force_perfbuf,
 					     .tls = !sp->o.no_tls,

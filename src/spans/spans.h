@@ -28,7 +28,10 @@
 
 struct ember_store;
 
+struct ember_kernel;
+
 struct ember_spans_opts {
+	struct ember_kernel *kernel; /* BTF, features, hook notes (NULL: the running kernel's) */
 	unsigned payload_head;     /* bytes (default 1024, at most 4096) */
 	enum ember_span_hooks hooks;
 	bool force_perfbuf;

@@ -12,23 +12,7 @@ OUT=${TEST_OUT:-/tmp/ember-e2e}
 rm -rf "$OUT"
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd) # absolute: tests cd elsewhere
-BG_PIDS=""
-
-cleanup() {
-	for p in $BG_PIDS; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-}
-trap cleanup EXIT INT TERM
-
-fail() { echo "FAIL: $*"; exit 1; }
-skip() { echo "SKIPPED: $*"; exit 77; }
-note() { echo "  $*"; }
-
-start_bg() { # start_bg CMD... ; sets $! in BG_LAST
-	"$@" &
-	BG_LAST=$!
-	BG_PIDS="$BG_PIDS $BG_LAST"
-}
+. "$(dirname "$0")/../lib/harness.sh" # fail, skip, note, start_bg; cleanup on exit
 
 # wait_for_server PID LOG: wait until `ember run` (pid PID, stderr in LOG)
 # prints the address it serves; sets $url.  Fails when it exits or is silent.
@@ -82,6 +66,8 @@ require_prog() {
 	[ -x "$PROGS/$1" ] || fail "test program $PROGS/$1 not built (make test-programs)"
 }
 
+. "$(dirname "$0")/../lib/folded.sh" # share, total_samples, rooted_permille, deep_samples
+
 # start_ember_run ARGS...: `ember run --listen 127.0.0.1:0 ARGS` in the
 # background, without service/version variables in its environment; sets
 # $ember (its pid) and $url (where it serves) or fails.  Log: $OUT/run.log.
@@ -100,15 +86,6 @@ start_ember_run() {
 	cat "$OUT/run.log"
 	fail "ember run did not print its address"
 }
-
-# share FILE PATTERN: percentage (integer) of samples in folded FILE whose stack matches PATTERN
-share() {
-	awk -v pat="$2" '{ n = $NF; total += n; line = $0; sub(/ [0-9]+$/, "", line);
-		if (index(line, pat)) hit += n }
-		END { if (total == 0) print 0; else printf "%d\n", hit * 100 / total }' "$1"
-}
-
-total_samples() { awk '{ t += $NF } END { print t + 0 }' "$1"; }
 
 # http_test_db NAME: check the HTTP test tools are built and write the
 # small known dataset of tests/tools/fill_db to $OUT/NAME.db; sets TOOLS, DB.

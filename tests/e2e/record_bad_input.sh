@@ -19,7 +19,7 @@ grep -q "999999999" "$OUT/e4" || fail "message does not name the pid: $(cat "$OU
 note "nonexistent pid: $(head -n 1 "$OUT/e4")"
 
 # a process that exits during the recording: its samples are kept, exit 0, early stop
-start_bg "$PROGS/fp_chain" 1.5
+start_bg "$PROGS/fp_chain" 10 # outlives the start-up (feature probes, loading) on a loaded machine
 pid=$BG_LAST
 "$EMBER" record --pid "$pid" --duration 20 -o "$OUT/exits.folded" 2> "$OUT/e5"; rc=$?
 cat "$OUT/e5"
@@ -30,7 +30,7 @@ share=$(share "$OUT/exits.folded" "work::hot_leaf")
 [ "$share" -ge 50 ] || fail "samples of the exited process not symbolized ($share% hot_leaf)"
 
 # one live and one missing pid: records the live one, mentions the missing one
-start_bg "$PROGS/fp_chain" 3
+start_bg "$PROGS/fp_chain" 10
 pid=$BG_LAST
 "$EMBER" record --pid "$pid,999999998" --duration 1 -o "$OUT/mixed.folded" 2> "$OUT/e6"; rc=$?
 [ $rc -eq 0 ] || fail "live+missing pid: exit $rc"

@@ -21,15 +21,13 @@ total=$(total_samples "$OUT/zoo.folded")
 [ "$total" -ge 300 ] || fail "expected >= 300 samples, got $total"
 
 # outermost frame of each stack: the process root or a thread root
-rooted=$(awk '{ n = $NF; total += n; split($1, f, ";");
-		if (f[1] ~ /^(_start|__libc_start_main|start_thread|clone3?|__clone3?)$/) ok += n }
-		END { printf "%d\n", ok * 1000 / total }' "$OUT/zoo.folded")
+rooted=$(rooted_permille "$OUT/zoo.folded")
 note "stacks ending at a root: $(echo "$rooted" | sed 's/\(.\)$/.\1/')%"
 awk -F';' '{ print $1 }' "$OUT/zoo.folded" | sort | uniq -c | sort -rn | head -n 5 | sed 's/^/  root: /'
 [ "$rooted" -ge 990 ] || fail "only $rooted/1000 of samples end at a root (expected >= 990)"
 
 # the deep chain: main -> 150 alternating recurse frames -> zoo_spin
-deep=$(awk '{ c = gsub(/zoo_recurse_[ab]/, "&"); if ($0 ~ /^_start;/ && c >= 150) n += $NF } END { print n + 0 }' "$OUT/zoo.folded")
+deep=$(deep_samples "$OUT/zoo.folded" 150)
 note "samples with the whole 150-frame recursion under _start: $deep"
 [ "$deep" -ge 20 ] || fail "the deep recursion is not whole in enough samples ($deep)"
 

@@ -15,6 +15,8 @@
 #                   versions (-DVERSION=1/2): same name, different build-ids;
 #                   version 2 spends 4x as long in render_page
 #   clock_spin      C -O2, main -> spin_on_clock -> clock_gettime (the vDSO)
+#   syscall_chain   C -O2 -fomit-frame-pointer, main -> syscall_outer ->
+#                   syscall_inner -> getppid(): samples in kernel mode
 #   churn, churn_child
 #                   process churn: churn RATE SECONDS starts RATE processes a
 #                   second (mostly churn_child: static, no libc, exits at once)
@@ -62,6 +64,9 @@ if newer "$out/clock_spin" "$src/clock_spin.c"; then
 fi
 if newer "$out/offcpu_waits" "$src/offcpu_waits.c"; then
 	gcc -O2 -g -Wall -Wextra -fomit-frame-pointer -o "$out/offcpu_waits" "$src/offcpu_waits.c" -lpthread
+fi
+if newer "$out/syscall_chain" "$src/syscall_chain.c"; then
+	gcc -O2 -g -fomit-frame-pointer -o "$out/syscall_chain" "$src/syscall_chain.c"
 fi
 if newer "$out/churn" "$src/churn.c"; then
 	gcc -O2 -g -Wall -Wextra -o "$out/churn" "$src/churn.c"
