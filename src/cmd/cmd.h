@@ -108,8 +108,10 @@ int cmd_kernel_option(int opt, const char *arg, struct ember_kernel_opts *ko);
  */
 int cmd_other_option(int opt, const char *arg, struct ember_kernel_opts *ko,
 		     void (*usage)(FILE *f));
-/* Open the kernel (BTF, features) and describe it; NULL (message printed) on failure. */
+/* Open the kernel (BTF, features); NULL (message printed) on failure. */
 struct ember_kernel *cmd_open_kernel(const char *cmd, const struct ember_kernel_opts *ko);
+/* Print the kernel (BTF, features) and the hooks and fallbacks chosen, once loaded. */
+void cmd_describe_kernel(const struct ember_kernel *k);
 
 /*
  * Create the unwind cache directory (and its missing parents) 0700 before

@@ -144,8 +144,18 @@ struct ember_kernel *cmd_open_kernel(const char *cmd, const struct ember_kernel_
 		fprintf(stderr, "ember %s: %s\n", cmd, err);
 		return NULL;
 	}
-	ember_kernel_describe(k, stderr);
+	/* described once its programs load (cmd_describe_kernel): a refusal
+	 * (no privileges, say) is then one message, not a list of probe failures */
+	if (ember_log_get_level() >= EMBER_LOG_DEBUG)
+		ember_kernel_describe(k, stderr);
 	return k;
+}
+
+void cmd_describe_kernel(const struct ember_kernel *k)
+{
+	if (ember_log_get_level() < EMBER_LOG_DEBUG)
+		ember_kernel_describe(k, stderr);
+	ember_kernel_describe_choices(k, stderr);
 }
 
 void cmd_make_cache_dir(const char *dir)

@@ -364,7 +364,7 @@ int cmd_record(int argc, char **argv)
 		ember_kernel_close(kernel);
 		return 1;
 	}
-	ember_kernel_describe_choices(kernel, stderr);
+	cmd_describe_kernel(kernel);
 	struct ember_collector *col = ember_collector_new(sym);
 	struct ember_profile *prof = ember_profile_new();
 	struct ember_offcpu *oc = NULL;

@@ -968,7 +968,7 @@ int cmd_run(int argc, char **argv)
 	}
 	if (!no_net && open_net(&a, net_io, top_peers, net_sockets, net_counts))
 		goto out;
-	ember_kernel_describe_choices(a.kernel, stderr); /* every family is loaded */
+	cmd_describe_kernel(a.kernel); /* every family is loaded */
 
 	ember_memory_keep_freed(); /* queries reuse memory (core/memory.h) */
 	struct ember_server_config scfg = {

@@ -135,8 +135,9 @@ record() { # record RUN: profile both programs, check, print the figures
 	note "run $1: alpha's chain in $ca% of its samples, bravo's in $cb%"
 	[ "$ca" -ge 90 ] && [ "$cb" -ge 90 ] || fail "run $1: a program's own chain is missing"
 	# bravo has no frame pointers: whole stacks only with its own CFI table
-	rooted=$(awk '{ n = $NF; t += n; split($1, f, ";");
-			if (f[1] ~ /^(_start|__libc_start_main|__libc_start_call_main)$/) ok += n }
+	# (with two pids each line starts with "name-PID")
+	rooted=$(awk '{ n = $NF; t += n; split($1, f, ";"); r = f[1] ~ /-[0-9]+$/ ? f[2] : f[1]
+			if (r ~ /^(_start|__libc_start_main|__libc_start_call_main)$/) ok += n }
 			END { printf "%d\n", t ? ok * 1000 / t : 0 }' "$OUT/run$1.bravo")
 	note "run $1: bravo's stacks reaching _start: $(echo "$rooted" | sed 's/\(.\)$/.\1/')%"
 	[ "$rooted" -ge 990 ] || fail "run $1: only $rooted/1000 of bravo's stacks are whole"

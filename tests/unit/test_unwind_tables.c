@@ -198,8 +198,9 @@ static void test_exit_between_read_and_write_is_undone(void **state)
 	assert_false(in_map(fx, pid, NULL));
 	ember_unwind_tables_stats(fx->t, &st);
 	assert_int_equal(st.raced_exits, 1);
-	assert_true(st.vanished >= 1); /* its files could not be opened: a race ... */
-	assert_int_equal(st.failures, 0); /* ... not a failure */
+	/* its files were opened through the agent's own view of the same inode,
+	 * or counted as vanished: a race, never a failure */
+	assert_int_equal(st.failures, 0);
 	assert_int_equal(st.processes, 0);
 	assert_int_equal(st.files, 0); /* nothing is kept for it */
 	ember_maps_free(&maps);
