@@ -51,9 +51,10 @@ perf_ns=$(awk '/^sched-pipe;/ && !/\[no stack\]/ { t += $NF } END { printf "%.0f
 pipe_ns=$(awk '/^sched-pipe;/ && /pipe_read_\[k\]/ { t += $NF } END { printf "%.0f", t }' "$OUT/off.folded")
 note "sched-pipe walked waits: ${perf_ns} ns, in pipe_read: ${pipe_ns} ns"
 [ "$perf_ns" -gt 0 ] || { head -n 20 "$OUT/off.folded"; fail "no walked waits of sched-pipe"; }
-# the rest: page faults of its start (the loader and perf's pages read in)
-fault_ns=$(awk '/^sched-pipe;/ && /exc_page_fault_\[k\]/ && !/pipe_read_\[k\]/ { t += $NF } END { printf "%.0f", t }' "$OUT/off.folded")
-note "sched-pipe walked waits in page faults: ${fault_ns} ns"
-awk -v a="$pipe_ns" -v f="$fault_ns" -v b="$perf_ns" 'BEGIN { exit !(a >= 0.5 * b && a + f >= 0.95 * b) }' ||
+# the rest: its start, page faults and file reads waiting for the disk (the
+# loader and perf's pages read in; a cold page cache on a fresh machine)
+fault_ns=$(awk '/^sched-pipe;/ && (/exc_page_fault_\[k\]/ || /io_schedule_\[k\]/) && !/pipe_read_\[k\]/ { t += $NF } END { printf "%.0f", t }' "$OUT/off.folded")
+note "sched-pipe walked waits in page faults and disk reads: ${fault_ns} ns"
+awk -v a="$pipe_ns" -v f="$fault_ns" -v b="$perf_ns" 'BEGIN { exit !(a >= 0.5 * (b - f) && a + f >= 0.95 * b) }' ||
 	{ grep '^sched-pipe' "$OUT/off.folded" | sort -t' ' -k2 -rn | head -n 5; fail "sched-pipe's waits are not in pipe_read"; }
 exit 0
