@@ -91,10 +91,11 @@ recv=$(jq "$sel | map(.received_bytes) | add // 0" "$dir/nginx.json")
 # every accepted connection, whoever the peer: nginx's own total
 all_accepts=$(jq "[.peers[] | select(.direction == \"in\" and .port == $port)] | map(.accepts) | add // 0" "$dir/nginx.json")
 check_eq "nginx accepted connections, all peers" "$all_accepts" "$total_accepted"
-# ab's peer: its first connections can come before the agent has read ab
-# (then they are counted under the name it had, "unknown" or "ab")
-check "nginx accepted connections from ab" "$accepts" "$conns" 2
-check "nginx closed connections from ab" "$closes" "$conns" 2
+# ab's peer: its first connections (up to ~1 s of them) can come before the
+# agent has read ab, and are counted under the name it had then ("unknown"
+# or "ab"); the total above is exact
+check "nginx accepted connections from ab" "$accepts" "$conns" 5
+check "nginx closed connections from ab" "$closes" "$conns" 5
 check "nginx bytes sent" "$sent" "$log_sent" 1
 check "nginx bytes received" "$recv" "$log_recv" 1
 
