@@ -50,6 +50,7 @@ const char *const ember_kfeature_names[EMBER_KF__COUNT] = {
 	[EMBER_KF_PROBE_READ_USER] = "probe_read_user",
 	[EMBER_KF_BPF_LOOP] = "bpf_loop",
 	[EMBER_KF_MMAP_MAPS] = "mmap_maps",
+	[EMBER_KF_FIND_VMA] = "find_vma",
 };
 
 /* The kernel function and events the attach probes use (the net family's hooks). */
@@ -331,9 +332,11 @@ void ember_kfeatures_probe(struct ember_kfeatures *kf, uint32_t disabled)
 		case EMBER_KF_TASK_PT_REGS: have = probe_task_pt_regs(why); break;
 		case EMBER_KF_PROBE_READ_USER:
 		case EMBER_KF_BPF_LOOP:
+		case EMBER_KF_FIND_VMA:
 			have = libbpf_answer(libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT,
-								     f == EMBER_KF_BPF_LOOP
-									     ? BPF_FUNC_loop
+								     f == EMBER_KF_BPF_LOOP ? BPF_FUNC_loop
+								     : f == EMBER_KF_FIND_VMA
+									     ? BPF_FUNC_find_vma
 									     : BPF_FUNC_probe_read_user,
 								     NULL),
 					     "helper", why);

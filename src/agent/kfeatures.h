@@ -29,6 +29,7 @@ enum ember_kfeature {
 	EMBER_KF_PROBE_READ_USER, /* bpf_probe_read_user */
 	EMBER_KF_BPF_LOOP,        /* bpf_loop */
 	EMBER_KF_MMAP_MAPS,       /* BPF_F_MMAPABLE arrays */
+	EMBER_KF_FIND_VMA,        /* bpf_find_vma (new processes unwound by file table) */
 	EMBER_KF__COUNT
 };
 

@@ -162,6 +162,11 @@ static bool choose_features(struct ember_profiler *pr)
 	sk->rodata->have_probe_read_user = ember_kernel_has(k, EMBER_KF_PROBE_READ_USER);
 	if (!sk->rodata->have_probe_read_user)
 		ember_kernel_note_fallback(k, "profiler", EMBER_KF_PROBE_READ_USER, "bpf_probe_read");
+	/* new processes unwound by their files' tables before the agent reads them */
+	sk->rodata->have_find_vma = ember_kernel_has(k, EMBER_KF_FIND_VMA);
+	if (!sk->rodata->have_find_vma)
+		ember_kernel_note_fallback(k, "profiler", EMBER_KF_FIND_VMA,
+					   "frame pointers until the agent has read a new process");
 	sk->rodata->have_task_pt_regs = ember_kernel_has(k, EMBER_KF_TASK_PT_REGS);
 	if (!sk->rodata->have_task_pt_regs)
 		ember_kernel_note_fallback(k, "profiler", EMBER_KF_TASK_PT_REGS,
@@ -230,9 +235,6 @@ int ember_profiler_open(const struct ember_profiler_opts *opts, struct ember_pro
 	pr->filtered = opts->pids != NULL;
 	pr->skel->rodata->filter_pids = pr->filtered;
 	pr->skel->rodata->snapshot_every = opts->snapshot_fn ? opts->snapshot_every : 0;
-	/* new processes unwound by their files' tables before the agent reads them */
-	pr->skel->rodata->have_find_vma =
-		libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT, BPF_FUNC_find_vma, NULL) == 1;
 	bool mmap_maps = choose_features(pr);
 
 	if (opts->span_threads_fd > 0 && opts->span_req_endpoint_fd > 0 &&

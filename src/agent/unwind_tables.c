@@ -1155,12 +1155,14 @@ static void drop_refs(struct ember_unwind_tables *t, struct proc *p)
 	p->n_files = 0;
 }
 
-/* Free the tables of files idle for IDLE_KEEP_NS (all of them with force). */
-static void expire_idle_files(struct ember_unwind_tables *t, int64_t now_ns, bool force)
+/* Free the tables of files idle for IDLE_KEEP_NS. */
+static void expire_idle_files(struct ember_unwind_tables *t, int64_t now_ns)
 {
+	if (!t->stats.idle_files)
+		return; /* the common case: no walk over every file each second */
 	for (size_t i = 0; i < t->n_files;) {
 		struct file *f = &t->files[i];
-		if (f->refs == 0 && f->idle_ns && (force || now_ns - f->idle_ns >= IDLE_KEEP_NS)) {
+		if (f->refs == 0 && f->idle_ns && now_ns - f->idle_ns >= IDLE_KEEP_NS) {
 			t->stats.idle_expired++;
 			free_file(t, f); /* moves the last file here */
 			continue;
@@ -1373,7 +1375,7 @@ void ember_unwind_tables_maintain(struct ember_unwind_tables *t, int64_t now_ns)
 			due[n++] = t->procs[i].pid;
 	for (size_t i = 0; i < n; i++)
 		ember_unwind_tables_load(t, due[i]);
-	expire_idle_files(t, now_ns, false);
+	expire_idle_files(t, now_ns);
 }
 
 size_t ember_unwind_tables_map_entries(const struct ember_unwind_tables *t)

@@ -76,15 +76,7 @@ start_ember_run() {
 		"$EMBER" run --listen 127.0.0.1:0 "$@" 2> "$OUT/run.log" &
 	ember=$!
 	BG_PIDS="$BG_PIDS $ember"
-	url=""
-	for _ in $(seq 1 50); do
-		url=$(sed -n 's/^ember: serving \(http:[^ ]*\)$/\1/p' "$OUT/run.log")
-		[ -n "$url" ] && return 0
-		kill -0 "$ember" 2> /dev/null || { cat "$OUT/run.log"; fail "ember run exited"; }
-		sleep 0.2
-	done
-	cat "$OUT/run.log"
-	fail "ember run did not print its address"
+	wait_for_server "$ember" "$OUT/run.log"
 }
 
 # http_test_db NAME: check the HTTP test tools are built and write the
