@@ -286,11 +286,15 @@ static int service_by_version(struct ember_store *s, const struct ember_report_o
 			if (!svc->version_cur)
 				return -ENOMEM;
 		}
-		if (cur)
-			return set_note(svc, "Only one version (%s) has been seen: there is no "
-					     "previous version to compare with.",
-					cur->version);
-		return set_note(svc, "No samples in the window.");
+		if (!cur)
+			return set_note(svc, "No samples in the window.");
+		/* read it anyway: the report shows how much that version ran */
+		ret = add_side(s, rc, RS_CUR, svc, cur->version, o->from_ns, o->to_ns, err, errlen);
+		if (!ret)
+			ret = set_note(svc, "Only one version (%s) has been seen: there is no "
+					    "previous version to compare with.",
+				       cur->version);
+		return ret;
 	}
 	bt = base->last_ns + SLACK_NS < o->to_ns ? base->last_ns + SLACK_NS : o->to_ns;
 	bf = bt - len > base->first_ns ? bt - len : base->first_ns;
@@ -441,6 +445,24 @@ static int choose_services(struct ember_report *r, const struct version_list *l)
 	return ret;
 }
 
+/*
+ * Flag the services holding under EMBER_REPORT_SMALL_SHARE of the report's
+ * samples (both windows): a shell command or a cron job, listed by name
+ * only when not compared, so they do not bury the services that matter.
+ */
+static void mark_small(struct ember_report *r)
+{
+	uint64_t all = 0;
+
+	for (size_t i = 0; i < r->n_services; i++)
+		all += r->services[i].samples + r->services[i].base_samples;
+	for (size_t i = 0; i < r->n_services; i++) {
+		struct ember_report_service *svc = &r->services[i];
+		svc->small_share = (double)(svc->samples + svc->base_samples) <
+			     EMBER_REPORT_SMALL_SHARE * (double)all;
+	}
+}
+
 static int64_t now_ns(void)
 {
 	struct timespec ts;
@@ -495,6 +517,7 @@ int ember_report_build(struct ember_store *s, const struct ember_report_options 
 		ret = build_service(s, &r->opt, &l, &r->services[i], err, errlen);
 	if (ret)
 		goto fail;
+	mark_small(r);
 	free_versions(&l);
 	*out = r;
 	return 0;

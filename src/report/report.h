@@ -140,7 +140,16 @@ struct ember_report_service {
 	size_t tests;       /* hypotheses tested (self and total per function) */
 	size_t small;       /* significant changes under the absolute/relative thresholds */
 	bool truncated;     /* stopped at max_findings */
+	bool small_share;   /* under EMBER_REPORT_SMALL_SHARE of the report's samples */
 };
+
+/*
+ * A service with less than this share of the samples of every service in
+ * the report (both windows) is "small": when it is not compared, the HTML
+ * and Markdown reports name it in one line instead of a table row.  The
+ * UI's service picker hides services under the same share.
+ */
+#define EMBER_REPORT_SMALL_SHARE 0.005
 
 struct ember_report {
 	int64_t created_ns;

@@ -508,23 +508,78 @@ static void html_toc(struct strbuf *sb, const struct ember_report *r)
 	sb_puts(sb, "</nav>\n");
 }
 
-/* Services with too little data (or no previous version): one table, at the end. */
-static void html_not_compared(struct strbuf *sb, const struct ember_report *r)
+/* Services not compared: all, or only the small ones. */
+static size_t count_not_compared(const struct ember_report *r, bool small_only)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < r->n_services; i++)
-		n += r->services[i].status != EMBER_SERVICE_OK;
+		n += r->services[i].status != EMBER_SERVICE_OK &&
+		     (!small_only || r->services[i].small_share);
+	return n;
+}
+
+#define SMALL_NAMES_MAX 30 /* small services named in the line; the rest counted */
+
+/*
+ * The small services not compared, in one sentence: "N small services
+ * (under 0.5% of the samples each, S samples together): a, b, c."  esc
+ * writes a name (HTML or Markdown escaping).
+ */
+static void small_services_line(struct strbuf *sb, const struct ember_report *r,
+				void (*esc)(struct strbuf *, const char *))
+{
+	size_t n = count_not_compared(r, true), named = 0;
+	uint64_t samples = 0;
+
+	for (size_t i = 0; i < r->n_services; i++)
+		if (r->services[i].status != EMBER_SERVICE_OK && r->services[i].small_share)
+			samples += r->services[i].samples + r->services[i].base_samples;
+	sb_printf(sb, "%zu small service%s (under %.1f%% of the samples each, %" PRIu64
+		      " sample%s together) not listed: ",
+		  n, n == 1 ? "" : "s", EMBER_REPORT_SMALL_SHARE * 100, samples,
+		  samples == 1 ? "" : "s");
+	for (size_t i = 0; i < r->n_services && named < SMALL_NAMES_MAX; i++) {
+		const struct ember_report_service *svc = &r->services[i];
+		if (svc->status == EMBER_SERVICE_OK || !svc->small_share)
+			continue;
+		if (named++)
+			sb_puts(sb, ", ");
+		esc(sb, svc->service);
+	}
+	if (n > named)
+		sb_printf(sb, " and %zu more", n - named);
+	sb_putc(sb, '.');
+}
+
+/*
+ * Services with too little data (or no previous version): one table, at
+ * the end; the small ones named in a line under it.
+ */
+static void html_not_compared(struct strbuf *sb, const struct ember_report *r)
+{
+	size_t n = count_not_compared(r, false), small = count_not_compared(r, true);
+
 	if (!n)
 		return;
 	sb_printf(sb, "<section class=\"svc\" id=\"not-compared\"><h2>Not compared (%zu)</h2>\n"
 		      "<p class=\"meta\">Too little data, or nothing to compare with: no "
-		      "finding is made up for these.</p>\n<table><thead><tr><th>Service</th>"
-		      "<th>Samples</th><th>Baseline samples</th><th>Why</th></tr></thead><tbody>\n",
+		      "finding is made up for these.</p>\n",
 		  n);
+	if (small) {
+		sb_puts(sb, "<p class=\"meta\" id=\"small-services\">");
+		small_services_line(sb, r, html_str);
+		sb_puts(sb, "</p>\n");
+	}
+	if (n == small) {
+		sb_puts(sb, "</section>\n");
+		return;
+	}
+	sb_puts(sb, "<table><thead><tr><th>Service</th><th>Samples</th><th>Baseline samples</th>"
+		    "<th>Why</th></tr></thead><tbody>\n");
 	for (size_t i = 0; i < r->n_services; i++) {
 		const struct ember_report_service *svc = &r->services[i];
-		if (svc->status == EMBER_SERVICE_OK)
+		if (svc->status == EMBER_SERVICE_OK || svc->small_share)
 			continue;
 		sb_printf(sb, "<tr id=\"svc-%zu\"><td><code>", i);
 		html_str(sb, svc->service);
@@ -690,8 +745,8 @@ static void json_service(struct strbuf *sb, const struct ember_report_service *s
 	sb_json_str(sb, svc->version_cur);
 	sb_puts(sb, ",\"base_version\":");
 	sb_json_str(sb, svc->version_base);
-	sb_printf(sb, ",\"samples\":%" PRIu64 ",\"base_samples\":%" PRIu64, svc->samples,
-		  svc->base_samples);
+	sb_printf(sb, ",\"samples\":%" PRIu64 ",\"base_samples\":%" PRIu64 ",\"small\":%s",
+		  svc->samples, svc->base_samples, svc->small_share ? "true" : "false");
 	json_versions(sb, "versions", svc->versions, svc->n_versions);
 	json_versions(sb, "base_versions", svc->base_versions, svc->n_base_versions);
 	for (size_t k = 0; k < sizeof(kind_order) / sizeof(kind_order[0]); k++) {
@@ -876,12 +931,17 @@ static void render_md(const struct ember_report *r, const char *ui, struct strbu
 	}
 	if (!other)
 		return;
-	sb_printf(sb, "\n## Not compared (%zu)\n\n| Service | Samples | Baseline samples | Why |\n"
-		      "|---|---|---|---|\n",
-		  other);
+	sb_printf(sb, "\n## Not compared (%zu)\n\n", other);
+	if (count_not_compared(r, true)) {
+		small_services_line(sb, r, md_str);
+		sb_puts(sb, "\n\n");
+	}
+	if (other == count_not_compared(r, true))
+		return;
+	sb_puts(sb, "| Service | Samples | Baseline samples | Why |\n|---|---|---|---|\n");
 	for (size_t i = 0; i < r->n_services; i++) {
 		const struct ember_report_service *svc = &r->services[i];
-		if (svc->status == EMBER_SERVICE_OK)
+		if (svc->status == EMBER_SERVICE_OK || svc->small_share)
 			continue;
 		sb_puts(sb, "| `");
 		md_str(sb, svc->service);

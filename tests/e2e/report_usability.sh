@@ -4,8 +4,9 @@
 # the default window (yesterday) has no samples, which the report says,
 # naming what the database holds, and saves nothing; --service with an
 # unknown name is a usage error naming the known services; a window with
-# data is reported and saved.  The oracle for "saved" is the reports table
-# read with the sqlite3 shell.  Needs no BPF.
+# data is reported and saved; in previous-version mode a service with one
+# version shows its samples.  The oracles are the reports and samples
+# tables read with the sqlite3 shell.  Needs no BPF.
 . "$(dirname "$0")/lib.sh"
 command -v sqlite3 > /dev/null || skip "sqlite3 not installed (Debian package sqlite3)"
 http_test_db report
@@ -32,4 +33,14 @@ grep -q "shop" "$OUT/nosuch.err" || fail "--service nosuch: the known services a
 cat "$OUT/shop.err"
 [ $rc -eq 0 ] || fail "--service shop --from -3h: exit $rc"
 [ "$(saved)" -eq 1 ] || fail "a report with data was not saved ($(saved) saved)"
+# previous-version: "search" has one version, so it is not compared, but its
+# sample count is the one the database holds (it read 0 before), by sqlite3
+"$EMBER" report --db "$DB" --from -3h --baseline previous-version --no-save --format json \
+	> "$OUT/pv.json" 2> "$OUT/pv.err" || { cat "$OUT/pv.err"; fail "previous-version report failed"; }
+want=$(sqlite3 "$DB" "SELECT sum(s.count) FROM samples s JOIN targets t ON t.id = s.target_id
+	WHERE t.service = 'search'")
+got=$(grep -o '"service":"search","status":"no_baseline"[^[]*"samples":[0-9]*' "$OUT/pv.json" |
+	sed 's/.*"samples"://')
+[ -n "$want" ] && [ "$want" -gt 0 ] || fail "sqlite3 finds no samples of search"
+[ "$got" = "$want" ] || fail "previous-version: search has ${got:-no} samples in the report, $want in the database"
 exit 0

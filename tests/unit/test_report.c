@@ -416,6 +416,51 @@ static void test_previous_version(void **state)
 	ember_report_free(r);
 }
 
+/*
+ * Issue [13] #8: "Not compared" gives a single-version service its real
+ * sample count (the number ingested), and names the small services (a
+ * shell command) in one line instead of a row each.
+ */
+static void test_not_compared(void **state)
+{
+	struct env *e = *state;
+	struct strbuf sb;
+
+	ingest(e, "api", "1.0", day("2024-09-01"), 0, 24, base_day, 4, 24000, 41);
+	ingest(e, "api", "1.1", day("2024-09-03"), 0, 24, v2_day, 4, 24000, 42);
+	ingest(e, "solo", "1", day("2024-09-03"), 0, 24, base_day, 4, 2400, 43);
+	ingest(e, "ls", "1", day("2024-09-03"), 0, 24, base_day, 4, 24, 44);
+	struct ember_report *r = report_day(e, "2024-09-03", EMBER_BASELINE_PREVIOUS_VERSION, NULL);
+	assert_int_equal(r->n_services, 3);
+	const struct ember_report_service *solo = service(r, "solo"), *ls = service(r, "ls");
+	assert_int_equal(solo->status, EMBER_SERVICE_NO_BASELINE);
+	assert_int_equal(solo->samples, 2400);
+	assert_false(solo->small_share);
+	assert_int_equal(ls->status, EMBER_SERVICE_NO_BASELINE);
+	assert_int_equal(ls->samples, 24);
+	assert_true(ls->small_share); /* 24 of 50424 */
+	assert_false(service(r, "api")->small_share);
+
+	sb_init(&sb);
+	assert_int_equal(ember_report_render(r, EMBER_REPORT_HTML, NULL, &sb), 0);
+	assert_non_null(strstr(sb.buf, "Not compared (2)"));
+	assert_non_null(strstr(sb.buf, "<code>solo</code></td><td class=\"num\">2400</td>"));
+	assert_null(strstr(sb.buf, "<code>ls</code>"));
+	assert_non_null(strstr(sb.buf, "1 small service (under 0.5% of the samples each, 24 "
+					"samples together) not listed: ls."));
+	sb_reset(&sb);
+	assert_int_equal(ember_report_render(r, EMBER_REPORT_MD, NULL, &sb), 0);
+	assert_non_null(strstr(sb.buf, "| `solo` | 2400 | 0 |"));
+	assert_null(strstr(sb.buf, "| `ls` |"));
+	assert_non_null(strstr(sb.buf, "not listed: ls."));
+	sb_reset(&sb);
+	assert_int_equal(ember_report_render(r, EMBER_REPORT_JSON, NULL, &sb), 0);
+	assert_non_null(strstr(sb.buf, "\"samples\":24,\"base_samples\":0,\"small\":true"));
+	assert_non_null(strstr(sb.buf, "\"samples\":2400,\"base_samples\":0,\"small\":false"));
+	sb_free(&sb);
+	ember_report_free(r);
+}
+
 static void test_statistics(void **state)
 {
 	const double p[] = {0.01, 0.04, 0.03, 0.005};
@@ -721,6 +766,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_moved_cost_suppressed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_few_samples, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_previous_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_compared, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cron_install, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_saved_reports, setup, teardown),
