@@ -1,7 +1,7 @@
 /*
  * api.js - talking to Ember's JSON API (documented in src/server/api.c).
  *
- * A selection is {service, version, from, to, endpoint} (empty fields
+ * A selection is {service, version, from, to, endpoint, pid} (empty fields
  * select everything); two-sided endpoints take the same fields prefixed "a." and
  * "b." (/api/diff) or plain and "base." (/api/top).  Requests that a newer
  * one replaced are dropped by the caller through the sequence numbers kept
@@ -18,6 +18,7 @@
     if (sel.from) p.set(prefix + 'from', String(Math.floor(sel.from)));
     if (sel.to) p.set(prefix + 'to', String(Math.ceil(sel.to)));
     if (sel.endpoint) p.set(prefix + 'endpoint', sel.endpoint);
+    if (sel.pid) p.set(prefix + 'pid', String(sel.pid));
     if (sel.type && sel.type !== 'cpu') p.set(prefix + 'type', sel.type);
     return p;
   }
@@ -53,6 +54,7 @@
     url,
     latest,
     services: () => getJSON('services'),
+    targets: () => getJSON('targets'),
     flamegraph: (sel) => getJSON('flamegraph', addSelection(new URLSearchParams(), sel, '')),
     diff: (a, b) => {
       const p = addSelection(new URLSearchParams(), a, 'a.');

@@ -12,6 +12,12 @@
  * Diff mode is on whenever a baseline A is chosen: the flame graph becomes
  * the differential one (widths from B, colours by change of share), the top
  * table gains change columns, and a second pprof link downloads A.
+ *
+ * The flame graph can be reshaped (focus on a function, hide frames, merge
+ * recursion: transform.js), the top table computed from the reshaped tree
+ * then; exported as folded text or SVG (export.js); and shown with the
+ * table beside it, the two linked by hover and click.  In a diff, the
+ * sandwich is computed from the diff's tree, so it shows both sides.
  */
 'use strict';
 
@@ -20,7 +26,7 @@
   const DEFAULTS = {
     svc: '', ver: '', cmp: '', r: '24h', from: 0, to: 0, afrom: 0, ato: 0, view: 'flame', ep: '', t: 'cpu',
     q: '', z: [], fn: '', sort: '', asc: false, pal: 'rb', by: 'delta', neg: false, side: '', allsvc: false,
-    live: '',
+    live: '', foc: '', hide: '', rec: false, split: false, pid: 0,
   };
   const VIEWS = ['flame', 'top', 'sandwich'];
   const SORTS = ['self', 'total', 'diff', 'diff_total'];
@@ -36,7 +42,9 @@
     colorBy: $('colorby'), negated: $('negated'), vanished: $('vanished'),
     crumbs: $('crumbs'), status: $('status'), match: $('match'), empty: $('empty'),
     flame: $('flame'), top: $('top'), fn: $('fn'), fnList: $('fn-list'),
-    hint: $('hint'),
+    hint: $('hint'), tools: $('tools'), focus: $('focus'), focusClear: $('focus-clear'), hide: $('hide'),
+    rec: $('rec'), exportFolded: $('export-folded'), exportSvg: $('export-svg'), split: $('split'),
+    main: document.querySelector('main'), pid: $('pid'),
   };
 
   const fmt = (n) => Number(n).toLocaleString('en-US');
@@ -47,11 +55,13 @@
 
   let S = Object.assign({}, DEFAULTS);
   let services = [];
+  let targets = [];         /* /api/targets: the processes behind the services */
   let brushSide = 'b';
   let flameData = null;     /* the last /api/flamegraph or /api/diff answer */
   let diffOn = false;       /* flameData is a diff */
   let diffScale = 0.01;
   let topData = null;
+  let viewRoot = null;      /* flameData's tree reshaped (focus, hide, recursion) */
 
   /* ---- state <-> URL ---- */
 
@@ -77,6 +87,11 @@
     s.pal = p.get('pal') in E.diff.PALETTES ? p.get('pal') : 'rb';
     s.by = p.get('by') === 'self' ? 'delta_self' : 'delta';
     s.neg = p.get('neg') === '1';
+    s.foc = p.get('focus') || '';
+    s.hide = p.get('hide') || '';
+    s.rec = p.get('rec') === '1';
+    s.split = p.get('split') === '1';
+    s.pid = Math.max(0, parseInt(p.get('pid'), 10) || 0);
     S = s;
   }
 
@@ -87,6 +102,7 @@
     };
     put('s', S.svc);
     put('v', S.ver);
+    put('pid', S.pid);
     put('cmp', S.cmp);
     put('ep', S.ep);
     if (S.t !== 'cpu') p.set('t', S.t);
@@ -107,6 +123,10 @@
     if (S.pal !== 'rb') p.set('pal', S.pal);
     if (S.by === 'delta_self') p.set('by', 'self');
     if (S.neg) p.set('neg', '1');
+    put('focus', S.foc);
+    put('hide', S.hide);
+    if (S.rec) p.set('rec', '1');
+    if (S.split) p.set('split', '1');
     const h = '#' + p.toString();
     if (h !== location.hash) history.replaceState(null, '', h);
   }
@@ -127,7 +147,7 @@
   /* The selection (B); ep: the CPU of one endpoint's requests (from the Requests tab). */
   function selB() {
     const w = S.from ? { from: S.from, to: S.to } : windowRange();
-    return { service: S.svc, version: S.ver, from: w.from, to: w.to, endpoint: S.ep, type: S.t };
+    return { service: S.svc, version: S.ver, from: w.from, to: w.to, endpoint: S.ep, type: S.t, pid: S.pid };
   }
 
   /* The baseline, or null when not comparing. */
@@ -136,7 +156,8 @@
       const w = S.from ? { from: S.from, to: S.to } : windowRange();
       return { service: S.svc, version: S.cmp.slice(2), from: w.from, to: w.to, endpoint: S.ep, type: S.t };
     }
-    if (S.cmp === 'range' && S.afrom) return { service: S.svc, version: S.ver, from: S.afrom, to: S.ato, endpoint: S.ep, type: S.t };
+    /* another version runs in other processes: the pid only narrows a time range's baseline */
+    if (S.cmp === 'range' && S.afrom) return { service: S.svc, version: S.ver, from: S.afrom, to: S.ato, endpoint: S.ep, type: S.t, pid: S.pid };
     return null;
   }
 
@@ -144,6 +165,7 @@
     if (!sel) return '';
     let s = (sel.service || 'all services') + ' ' + (sel.version || 'all versions');
     if (sel.endpoint) s += ' \u00b7 serving ' + sel.endpoint;
+    if (sel.pid) s += ' \u00b7 pid ' + sel.pid;
     if (S.cmp === 'range' && sel.from) s += ' ' + E.timeLabel(sel.from, 86400e3) + '\u2013' + E.timeLabel(sel.to || Date.now(), 86400e3);
     return s;
   }
@@ -155,14 +177,37 @@
     ui.status.classList.toggle('error', !!isError);
   }
 
-  function searchRe() {
-    const q = S.q.trim();
+  /* A regular expression from what the user typed (a literal when it does not parse). */
+  function userRe(text) {
+    const q = text.trim();
     if (!q) return null;
     try {
       return new RegExp(q, 'i');
     } catch (e) {
       return new RegExp(q.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'i');
     }
+  }
+
+  function searchRe() {
+    return userRe(S.q);
+  }
+
+  /* ---- focus, hide, merged recursion (transform.js) ---- */
+
+  const reshaped = () => !!(S.foc || S.hide.trim() || S.rec);
+
+  /* The tree the flame graph and the table show: the answer reshaped. */
+  function shapeTree(data, diff) {
+    return E.transform.apply(data.root, { focus: S.foc, hide: userRe(S.hide), rec: S.rec },
+      diff ? { a: data.a_total, b: data.b_total } : null);
+  }
+
+  function shapeText() {
+    const parts = [];
+    if (S.foc) parts.push('focus on ' + S.foc);
+    if (S.hide.trim()) parts.push('hiding /' + S.hide.trim() + '/');
+    if (S.rec) parts.push('recursion merged');
+    return parts.length ? '  \u00b7  ' + parts.join(', ') : '';
   }
 
   /* ---- pickers ---- */
@@ -213,6 +258,7 @@
     for (const v of versions) option(ui.version, v.version, v.version + ' \u00b7 ' + samples(v.samples)).title = versionSpan(v);
     if (S.ver && !versions.some((v) => v.version === S.ver)) option(ui.version, S.ver, S.ver + ' (no samples)');
     ui.version.value = S.ver;
+    fillProcesses();
     ui.base.replaceChildren();
     option(ui.base, '', 'nothing');
     for (const v of versions) {
@@ -229,9 +275,42 @@
     ui.palette.value = S.pal;
     ui.colorBy.value = S.by;
     ui.negated.checked = S.neg;
+    ui.focus.value = S.foc;
+    ui.focus.classList.toggle('on', !!S.foc);
+    ui.focusClear.hidden = !S.foc;
+    if (document.activeElement !== ui.hide) ui.hide.value = S.hide;
+    ui.hide.classList.toggle('on', !!S.hide.trim());
+    ui.rec.checked = S.rec;
+    ui.split.checked = S.split;
+  }
+
+  const MAX_PROCESSES = 100; /* entries of the process picker, most samples first */
+
+  /*
+   * The process picker: the processes (pids) of the service and version,
+   * by samples, one entry each (a pid that ran several versions sums them).
+   */
+  function fillProcesses() {
+    const byPid = new Map();
+    for (const t of targets) {
+      if (t.service !== S.svc || (S.ver && t.version !== S.ver) || (t.type && t.type !== S.t)) continue;
+      const e = byPid.get(t.pid) || { pid: t.pid, comm: t.comm, samples: 0 };
+      e.samples += t.samples;
+      byPid.set(t.pid, e);
+    }
+    const list = [...byPid.values()].sort((a, b) => b.samples - a.samples || a.pid - b.pid).slice(0, MAX_PROCESSES);
+    ui.pid.replaceChildren();
+    option(ui.pid, '', 'all processes' + (list.length ? ' (' + byPid.size + ')' : ''));
+    for (const e of list) option(ui.pid, String(e.pid), e.comm + ' ' + e.pid + ' \u00b7 ' + samples(e.samples));
+    if (S.pid && !byPid.has(S.pid)) option(ui.pid, String(S.pid), 'pid ' + S.pid + ' (no samples)');
+    ui.pid.value = S.pid ? String(S.pid) : '';
   }
 
   async function loadServices() {
+    E.api.targets().then((d) => {
+      targets = d.targets || [];
+      fillProcesses();
+    }).catch(() => {});
     const data = await E.api.services();
     services = (data.services || []).slice().sort((a, b) => b.samples - a.samples);
     if (!service() && services.length) S.svc = services[0].service;
@@ -265,7 +344,7 @@
     const want = (w.to - w.from) / 1000 / (width / 3);
     const step = STEPS.find((s) => s >= want) || STEPS[STEPS.length - 1];
     const base = { service: S.svc, from: w.from, to: w.to };
-    const sides = [{ label: 'B ' + (S.ver || 'all versions'), sel: Object.assign({}, base, { version: S.ver }), color: '#e8590c' }];
+    const sides = [{ label: 'B ' + (S.ver || 'all versions'), sel: Object.assign({}, base, { version: S.ver, pid: S.pid }), color: '#e8590c' }];
     if (S.cmp.startsWith('v:')) {
       sides.push({ label: 'A ' + S.cmp.slice(2), sel: Object.assign({}, base, { version: S.cmp.slice(2) }), color: 'rgba(59, 91, 219, 0.75)' });
     }
@@ -345,13 +424,19 @@
     if (n.file) lines.push(['loc', n.file + (n.line ? ':' + n.line : '')]);
     const tags = [n.kernel && 'kernel', n.inlined && 'inlined'].filter(Boolean);
     if (tags.length) lines.push(['tags', tags.join(' \u00b7 ')]);
-    if (n.a !== undefined && n.b !== undefined && diffOn && graph === flame) {
-      const NA = flameData.a_total;
-      const NB = flameData.b_total;
+    const diffGraph = graph === flame ? diffOn : !!sandwich.diff;
+    if (n.a !== undefined && n.b !== undefined && diffGraph) {
+      const sides = graph === flame ? flameData : sandwich.data;
+      const NA = sides.a_total;
+      const NB = sides.b_total;
       lines.push(['num', 'B: ' + fmt(n.b) + ' samples (' + pct(n.b, NB) + '), self ' + fmt(n.b_self || 0) + ' (' + pct(n.b_self || 0, NB) + ')']);
       lines.push(['num a', 'A: ' + fmt(n.a) + ' samples (' + pct(n.a, NA) + '), self ' + fmt(n.a_self || 0) + ' (' + pct(n.a_self || 0, NA) + ')']);
       if (n.delta !== undefined) {
         lines.push(['', 'change: ' + E.diff.pp(n.delta) + ' total, ' + E.diff.pp(n.delta_self || 0) + ' self']);
+      }
+      const up = parentOf(n, graph);
+      if (up) {
+        lines.push(['', 'of parent ' + up.name + ': ' + pct(n.b, up.b) + ' in B, ' + pct(n.a, up.a) + ' in A']);
       }
       return lines;
     }
@@ -364,11 +449,24 @@
     if (n.self !== undefined && graph !== sandwich.callers) {
       lines.push(['', 'self: ' + E.profileType.value(n.self, S.t) + ' (' + pct(n.self, all) + ')']);
     }
+    const up = parentOf(n, graph);
+    if (up) lines.push(['', pct(n.value, up.value) + ' of parent ' + up.name]);
     const focus = graph.focusNode;
-    if (!inSandwich && focus && focus !== graph.root && n !== focus && n.value <= focus.value) {
+    if (!inSandwich && focus && focus !== graph.root && focus !== up && n !== focus && n.value <= focus.value) {
       lines.push(['', pct(n.value, focus.value) + ' of ' + focus.name]);
     }
     return lines;
+  }
+
+  /*
+   * The frame drawn under (or, inverted, above) the hovered one n: its
+   * caller in a flame graph, the function it calls among the sandwich's
+   * callers; null for the root.
+   */
+  function parentOf(n, graph) {
+    const i = graph.hover;
+    if (i < 0 || graph.nodes[i] !== n || graph.parent[i] < 0) return null;
+    return graph.nodes[graph.parent[i]];
   }
 
   function hoverHandler(graphRef) {
@@ -378,8 +476,12 @@
     };
   }
 
+  const flameTip = hoverHandler(() => flame);
   const flame = new E.FlameGraph(ui.flame, {
-    onHover: hoverHandler(() => flame),
+    onHover: (n, ev) => {
+      flameTip(n, ev);
+      linkFromFlame(n ? n.name : null);
+    },
     onZoom: () => {
       S.z = flame.zoomPath();
       writeHash();
@@ -408,14 +510,20 @@
       ui.crumbs.appendChild(b);
     });
     if (chain.length > 1) {
-      const b = document.createElement('button');
-      b.type = 'button';
-      b.className = 'chip';
       const name = flame.focusNode.name;
-      b.textContent = 'callers & callees';
-      b.title = 'Sandwich view of ' + name;
-      b.addEventListener('click', () => openSandwich(name));
-      ui.crumbs.appendChild(b);
+      const chip = (text, title, onClick) => {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.className = 'chip';
+        b.textContent = text;
+        b.title = title;
+        b.addEventListener('click', onClick);
+        ui.crumbs.appendChild(b);
+      };
+      chip('callers & callees', 'Sandwich view of ' + name, () => openSandwich(name));
+      if (name !== S.foc) {
+        chip('focus', 'Every stack through ' + name + ', its call sites merged', () => setFocus(name));
+      }
     }
   }
 
@@ -437,11 +545,11 @@
     if (S.view === 'flame' && flame.n) {
       const r = flame.setSearch(re);
       if (re) {
-        if (!r.frames && !(diffOn && matchedValue(flameData.root, re, (n) => n.a))) {
+        if (!r.frames && !(diffOn && matchedValue(viewRoot, re, (n) => n.a))) {
           ui.match.textContent = 'No frame matches';
         } else if (diffOn) {
-          const b = matchedValue(flameData.root, re, (n) => n.b);
-          const a = matchedValue(flameData.root, re, (n) => n.a);
+          const b = matchedValue(viewRoot, re, (n) => n.b);
+          const a = matchedValue(viewRoot, re, (n) => n.a);
           ui.match.textContent = 'Matched: ' + pct(b, flameData.b_total) + ' of B, ' +
             pct(a, flameData.a_total) + ' of A (' + E.diff.pp(b / (flameData.b_total || 1) - a / (flameData.a_total || 1)) + ')';
         } else {
@@ -449,9 +557,10 @@
             fmt(r.value) + ' samples in ' + fmt(r.frames) + (r.frames === 1 ? ' frame)' : ' frames)');
         }
       }
-    } else if (S.view === 'top' && topData) {
-      const shown = E.table.render(ui.top, topData, tableOpts());
-      if (re) ui.match.textContent = shown + ' of ' + topData.functions.length + ' functions match';
+    }
+    if ((S.view === 'top' || splitOn()) && topData) {
+      const shown = renderTable();
+      if (re && S.view === 'top') ui.match.textContent = shown + ' of ' + topData.functions.length + ' functions match';
     } else if (S.view === 'sandwich' && sandwich.data) {
       sandwich.setSearch(re);
     }
@@ -464,12 +573,14 @@
   function layoutFlame() {
     if (!flameData) return;
     if (diffOn) {
-      diffScale = E.diff.scaleFor(flameData.root, S.by);
+      viewRoot = shapeTree(flameData, true);
+      diffScale = E.diff.scaleFor(viewRoot, S.by);
       const pal = diffPalette();
-      flame.setTree(flameData.root, S.neg ? (n) => n.a : (n) => n.b, E.diff.colorFn(S.by, diffScale), pal);
+      flame.setTree(viewRoot, S.neg ? (n) => n.a : (n) => n.b, E.diff.colorFn(S.by, diffScale), pal);
       E.diff.renderScale(ui.scale, pal, diffScale, S.by);
     } else {
-      flame.setTree(flameData.root, (n) => n.value);
+      viewRoot = shapeTree(flameData, false);
+      flame.setTree(viewRoot, (n) => n.value);
     }
     flame.zoomToPath(S.z);
     const total = diffOn ? (S.neg ? flameData.a_total : flameData.b_total) : flameData.total;
@@ -501,17 +612,74 @@
         layoutFlame();
       });
       setStatus('B ' + sideLabel(b) + ': ' + fmt(data.b_total) + ' samples  \u00b7  A ' + sideLabel(a) + ': ' +
-        fmt(data.a_total) + ' samples' + (S.neg ? '  \u00b7  negated: widths from A' : ''));
+        fmt(data.a_total) + ' samples' + (S.neg ? '  \u00b7  negated: widths from A' : '') + shapeText());
     } else {
       setStatus(sideLabel(b) + ' \u00b7 ' + fmt(data.total) + ' samples' +
-        (data.truncated ? ' \u00b7 frames under 0.001% omitted' : ''));
+        (data.truncated ? ' \u00b7 frames under 0.001% omitted' : '') + shapeText());
     }
+  }
+
+  function setFocus(name) {
+    Object.assign(S, { foc: name, z: [] });
+    changed({ timeline: false });
+  }
+
+  /* ---- export of the flame graph on screen (export.js) ---- */
+
+  function fileBase() {
+    return 'ember-' + (S.svc || 'all') + (S.ver ? '-' + S.ver : '') + (selA() ? (S.neg ? '-A' : '-B') : '');
+  }
+
+  function selfOfView() {
+    return diffOn ? (S.neg ? (n) => n.a_self || 0 : (n) => n.b_self || 0) : (n) => n.self || 0;
+  }
+
+  function exportFolded() {
+    if (!flame.n) return;
+    E.exporter.download(E.exporter.folded(flame, selfOfView()), fileBase() + '.folded', 'text/plain');
+  }
+
+  function exportSvg() {
+    if (!flame.n) return;
+    const NB = diffOn ? flameData.b_total : flame.totalValue;
+    const NA = diffOn ? flameData.a_total : 0;
+    const text = diffOn
+      ? (n) => 'B: ' + fmt(n.b) + ' samples (' + pct(n.b, NB) + '), A: ' + fmt(n.a) + ' (' + pct(n.a, NA) + ')' +
+        (n.delta !== undefined ? ', change ' + E.diff.pp(n.delta) : '')
+      : (n) => E.profileType.value(n.value, S.t) + ' (' + pct(n.value, NB) + ')';
+    const svg = E.exporter.svg(flame, text, ui.status.textContent);
+    E.exporter.download(svg, fileBase() + '.svg', 'image/svg+xml');
   }
 
   /* ---- top functions ---- */
 
+  /* ---- the table beside the flame graph, linked ---- */
+
+  const splitOn = () => S.split && S.view === 'flame';
+  let picked = '';          /* the function clicked in the linked table */
+
+  function renderTable() {
+    const shown = E.table.render(ui.top, topData, tableOpts());
+    E.table.markRow(ui.top, picked, 'picked');
+    return shown;
+  }
+
+  /* A frame of the flame graph hovered (name) or left (null): mark its row. */
+  function linkFromFlame(name) {
+    if (splitOn()) E.table.markRow(ui.top, name, 'linked');
+  }
+
+  function pick(name) {
+    picked = picked === name ? '' : name;
+    E.table.markRow(ui.top, picked, 'picked');
+    flame.setMark(picked);
+  }
+
   function tableOpts() {
+    const linked = splitOn();
     return {
+      onHover: linked ? (name) => flame.setMark(name || picked) : null,
+      pickTitle: linked ? 'Click: outline its frames in the flame graph (again: clear)' : null,
       sort: effectiveSort(),
       asc: S.asc,
       filter: searchRe(),
@@ -522,7 +690,7 @@
         S.sort = k;
         changed({ timeline: false });
       },
-      onPick: (name) => openSandwich(name),
+      onPick: (name) => (splitOn() ? pick(name) : openSandwich(name)),
     };
   }
 
@@ -531,16 +699,32 @@
     return S.sort || (selA() ? 'diff' : 'self');
   }
 
+  /*
+   * The top functions of the reshaped tree (focus, hide, merged
+   * recursion), computed here from the flame graph's answer: /api/top
+   * knows nothing of the reshaping.
+   */
+  async function reshapedTop(a, b) {
+    const data = a ? await E.api.diff(a, b) : await E.api.flamegraph(b);
+    const root = shapeTree(data, !!a);
+    return E.transform.top(root, a ? { a: data.a_total, b: data.b_total } : { value: data.total },
+      effectiveSort(), S.asc, 200);
+  }
+
   async function loadTop() {
     const tick = E.api.latest('top');
     const a = selA();
-    const data = await E.api.top(selB(), a, effectiveSort(), 200, S.asc);
+    const data = reshaped() ? await reshapedTop(a, selB()) : await E.api.top(selB(), a, effectiveSort(), 200, S.asc);
     if (!tick()) return;
     topData = data;
     diffOn = !!a;
+    if (splitOn()) {
+      renderTable();
+      return; /* the flame graph's status stays */
+    }
     applySearch();
     setStatus(sideLabel(selB()) + ' \u00b7 ' + fmt(data.total) + ' samples' +
-      (a ? '  \u00b7  vs A ' + sideLabel(a) + ': ' + fmt(data.base_total || 0) + ' samples' : ''));
+      (a ? '  \u00b7  vs A ' + sideLabel(a) + ': ' + fmt(data.base_total || 0) + ' samples' : '') + shapeText());
   }
 
   /* ---- sandwich ---- */
@@ -572,11 +756,26 @@
       writeHash();
     }
     ui.fn.value = S.fn;
+    const a = selA();
+    if (a) {
+      /* the diff's sandwich: callers and callees from the diff tree, both sides */
+      const d = await E.api.diff(a, b);
+      if (!tick()) return;
+      const sw = E.transform.sandwich(d.root, S.fn, { a: d.a_total, b: d.b_total });
+      sandwich.setDiff({ function: S.fn, callers: sw.callers, callees: sw.callees, a_total: d.a_total, b_total: d.b_total },
+        { negated: S.neg, by: S.by, palette: diffPalette() });
+      E.diff.renderScale(ui.scale, diffPalette(), sandwich.scale, S.by);
+      applySearch();
+      setStatus('B ' + sideLabel(b) + ': ' + fmt(d.b_total) + ' samples  \u00b7  A ' + sideLabel(a) + ': ' +
+        fmt(d.a_total) + ' samples' + (S.neg ? '  \u00b7  negated: widths from A' : ''));
+      if (!ui.fnList.options.length) E.api.top(b, null, 'total', 200).then(fillFnList).catch(() => {});
+      return;
+    }
     const data = await E.api.sandwich(S.fn, b);
     if (!tick()) return;
     sandwich.set(data);
     applySearch();
-    setStatus(sideLabel(b) + ' \u00b7 ' + fmt(sandwich.allSamples || 0) + ' samples' + (selA() ? ' (the sandwich shows B)' : ''));
+    setStatus(sideLabel(b) + ' \u00b7 ' + fmt(sandwich.allSamples || 0) + ' samples');
     if (!ui.fnList.options.length) E.api.top(b, null, 'total', 200).then(fillFnList).catch(() => {});
   }
 
@@ -593,16 +792,23 @@
       t.setAttribute('aria-selected', String(on));
       t.classList.toggle('active', on);
     }
-    for (const v of VIEWS) $('view-' + v).hidden = v !== S.view || !!sideShown();
+    for (const v of VIEWS) $('view-' + v).hidden = !(v === S.view || (v === 'top' && splitOn())) || !!sideShown();
+    ui.main.classList.toggle('split', splitOn() && !sideShown());
     const a = selA();
-    ui.legend.hidden = !(a && S.view === 'flame') || !!sideShown();
+    ui.legend.hidden = !(a && (S.view === 'flame' || S.view === 'sandwich')) || !!sideShown();
+    ui.vanished.classList.toggle('off', S.view !== 'flame'); /* the vanished list is the flame graph's */
     ui.pprofBase.hidden = !a;
     ui.crumbs.hidden = S.view !== 'flame';
+    ui.tools.hidden = S.view === 'sandwich' || !!sideShown();
+    ui.exportFolded.parentElement.hidden = S.view !== 'flame';
+    ui.split.parentElement.hidden = S.view !== 'flame';
     ui.hint.textContent = {
       flame: 'Hover a frame for details, click to zoom in, Esc or the breadcrumbs to zoom out, right-click for its callers and callees.' +
-        (a ? ' Widths come from B; colours show the change of share against A.' : ''),
+        (a ? ' Widths come from B; colours show the change of share against A.' : '') +
+        (splitOn() ? ' The table is linked: hover a row to outline its frames, click it to keep them outlined.' : ''),
       top: 'Click a column to sort, a function for its callers and callees. The search box filters the rows.',
-      sandwich: 'Callers above the function, callees below it. Right-click a frame to centre the sandwich on it.',
+      sandwich: 'Callers above the function, callees below it. Right-click a frame to centre the sandwich on it.' +
+        (a ? ' Widths come from B; colours show the change of share against A.' : ''),
     }[S.view];
   }
 
@@ -620,7 +826,8 @@
 
   async function loadView() {
     try {
-      if (S.view === 'flame') await loadFlame();
+      if (S.view === 'flame' && splitOn()) await Promise.all([loadFlame(), loadTop()]);
+      else if (S.view === 'flame') await loadFlame();
       else if (S.view === 'top') await loadTop();
       else await loadSandwich();
     } catch (e) {
@@ -718,7 +925,7 @@
       return;
     }
     ui.svcFilter.value = '';
-    Object.assign(S, { svc: ui.service.value, ver: '', cmp: S.cmp === 'range' ? 'range' : '', z: [], fn: '', ep: '' });
+    Object.assign(S, { svc: ui.service.value, ver: '', cmp: S.cmp === 'range' ? 'range' : '', z: [], fn: '', ep: '', pid: 0 });
     changed();
   });
   ui.svcFilter.addEventListener('input', fillServices);
@@ -731,8 +938,13 @@
       ui.service.dispatchEvent(new Event('change'));
     }
   });
+  ui.pid.addEventListener('change', () => {
+    Object.assign(S, { pid: parseInt(ui.pid.value, 10) || 0, z: [] });
+    changed();
+  });
   ui.version.addEventListener('change', () => {
     S.ver = ui.version.value;
+    S.pid = 0;
     if (S.cmp === 'v:' + S.ver) S.cmp = '';
     S.fn = '';
     changed();
@@ -819,17 +1031,48 @@
       flame.recolor(E.diff.colorFn(S.by, diffScale), pal);
       E.diff.renderScale(ui.scale, pal, diffScale, S.by);
     }
+    if (S.view === 'sandwich' && sandwich.diff) loadView();
   });
   ui.colorBy.addEventListener('change', () => {
     S.by = ui.colorBy.value;
     writeHash();
     layoutFlame();
+    if (S.view === 'sandwich' && sandwich.diff) loadView();
   });
   ui.negated.addEventListener('change', () => {
     S.neg = ui.negated.checked;
     writeHash();
-    if (S.view === 'flame') loadView();
+    if (S.view === 'flame' || S.view === 'sandwich') loadView();
   });
+  ui.focus.addEventListener('change', () => {
+    if (ui.focus.value.trim() !== S.foc) setFocus(ui.focus.value.trim());
+  });
+  ui.focus.addEventListener('focus', () => {
+    /* suggest the functions of the graph when the sandwich has not listed any */
+    if (ui.fnList.options.length || !flame.n) return;
+    const names = new Set();
+    for (let i = 1; i < flame.n && names.size < 500; i++) names.add(flame.nodes[i].name);
+    for (const name of names) option(ui.fnList, name, '');
+  });
+  ui.focusClear.addEventListener('click', () => setFocus(''));
+  let hideTimer = 0;
+  ui.hide.addEventListener('input', () => {
+    clearTimeout(hideTimer);
+    hideTimer = setTimeout(() => {
+      S.hide = ui.hide.value;
+      changed({ timeline: false });
+    }, 300);
+  });
+  ui.rec.addEventListener('change', () => {
+    S.rec = ui.rec.checked;
+    changed({ timeline: false });
+  });
+  ui.split.addEventListener('change', () => {
+    S.split = ui.split.checked;
+    changed({ timeline: false });
+  });
+  ui.exportFolded.addEventListener('click', exportFolded);
+  ui.exportSvg.addEventListener('click', exportSvg);
   ui.fn.addEventListener('change', () => {
     if (ui.fn.value.trim()) openSandwich(ui.fn.value.trim());
   });

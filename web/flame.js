@@ -85,6 +85,7 @@
       this.focus = 0;
       this.hover = -1;
       this.match = null;
+      this.mark = '';      /* frames of this function are outlined (linked views) */
       this.pending = 0;
       this.charWidth = 7.2;
       this.lastStats = { drawn: 0, ms: 0 };
@@ -289,6 +290,13 @@
       this.requestDraw();
     }
 
+    /* Outline every frame of function name ('' clears): a row of a linked table is hovered. */
+    setMark(name) {
+      if ((name || '') === this.mark) return;
+      this.mark = name || '';
+      this.requestDraw();
+    }
+
     /* ---- drawing ---- */
 
     requestDraw() {
@@ -329,32 +337,19 @@
       ctx.textBaseline = 'middle';
       this.charWidth = ctx.measureText('abcdefghijklmnopqrstuvwxyz').width / 26 || this.charWidth;
 
-      const nPal = this.palette.length / 2;
       const rects = this.palette.map(() => []);
       const labels = [];
+      const marked = [];
+      let drawn = 0;
+      this.visible(width, (i, left, y, pw, wpx, c) => {
+        rects[c].push(left, y, wpx, ROW - 1);
+        if (pw > 3 * this.charWidth) labels.push(i, left, y, pw);
+        if (this.mark && this.nodes[i].name === this.mark) marked.push(left, y, wpx);
+        drawn++;
+      });
       const f = this.focus;
       const scale = width / this.w[f];
       const x0 = this.x[f];
-      let drawn = 0;
-      const put = (i, left, pw, fade) => {
-        const y = this.rowY(this.depth[i], rows);
-        const c = fade && this.color[i] < nPal ? this.color[i] + nPal : this.color[i];
-        const wpx = pw > 3 ? pw - 1 : Math.max(pw, MIN_PX);
-        rects[c].push(left, y, wpx, ROW - 1);
-        if (pw > 3 * this.charWidth) labels.push(i, left, y, pw);
-        drawn++;
-      };
-      /* the focus's ancestors span the whole width, washed out */
-      for (let a = this.parent[f]; a >= 0; a = this.parent[a]) put(a, 0, width, true);
-      for (let i = f; i < this.end[f];) {
-        const pw = this.w[i] * scale;
-        if (pw < MIN_PX) {
-          i = this.end[i];
-          continue;
-        }
-        put(i, (this.x[i] - x0) * scale, pw, false);
-        i++;
-      }
       for (let c = 0; c < rects.length; c++) {
         const r = rects[c];
         if (!r.length) continue;
@@ -369,8 +364,45 @@
         const text = this.fit(this.nodes[i].name, labels[k + 3]);
         if (text) ctx.fillText(text, labels[k + 1] + TEXT_PAD, labels[k + 2] + ROW / 2);
       }
+      /* the function picked in a linked view: every frame of it outlined */
+      ctx.strokeStyle = '#7048e8';
+      ctx.lineWidth = 2;
+      for (let k = 0; k < marked.length; k += 3) {
+        ctx.strokeRect(marked[k] + 1, marked[k + 1] + 1, Math.max(marked[k + 2] - 2, 1), ROW - 3);
+      }
       if (this.hover >= 0 && this.hover < this.n) this.outline(this.hover, rows, width, scale, x0);
-      this.lastStats = { drawn, ms: performance.now() - t0 };
+      this.lastStats = { drawn, marked: marked.length / 3, ms: performance.now() - t0 };
+    }
+
+    /*
+     * Call put(i, left, y, pw, wpx, colour) for every frame drawn at this
+     * width: the focus's ancestors across the whole width, washed out, then
+     * the focus's subtree, skipping frames (and subtrees) under MIN_PX.
+     * pw is the frame's width, wpx the rectangle's (a gap of 1 px between
+     * wide frames), colour an index into the palette.  The canvas and the
+     * SVG export (export.js) draw the same frames through this.
+     */
+    visible(width, put) {
+      if (!this.n || width <= 0) return;
+      const rows = this.rows();
+      const nPal = this.palette.length / 2;
+      const f = this.focus;
+      const scale = width / this.w[f];
+      const x0 = this.x[f];
+      const one = (i, left, pw, fade) => {
+        const c = fade && this.color[i] < nPal ? this.color[i] + nPal : this.color[i];
+        put(i, left, this.rowY(this.depth[i], rows), pw, pw > 3 ? pw - 1 : Math.max(pw, MIN_PX), c);
+      };
+      for (let a = this.parent[f]; a >= 0; a = this.parent[a]) one(a, 0, width, true);
+      for (let i = f; i < this.end[f];) {
+        const pw = this.w[i] * scale;
+        if (pw < MIN_PX) {
+          i = this.end[i];
+          continue;
+        }
+        one(i, (this.x[i] - x0) * scale, pw, false);
+        i++;
+      }
     }
 
     outline(i, rows, width, scale, x0) {

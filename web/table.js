@@ -10,6 +10,8 @@
  * Clicking a function opens its sandwich view.  Long names end in an
  * ellipsis, with the full name, its file and line in the tooltip; kernel
  * functions carry a "kernel" tag.  The search box filters the rows shown.
+ * Beside the flame graph, rows and frames are linked: hovering a row
+ * outlines the function's frames, hovering a frame marks its row.
  */
 'use strict';
 
@@ -39,7 +41,9 @@
 
   /*
    * Render data (the /api/top answer) into table.  opts: sort (current),
-   * onSort(key), onPick(name), filter (RegExp or null), palette (diff colours).
+   * onSort(key), onPick(name), filter (RegExp or null), palette (diff colours);
+   * linked views (the table beside the flame graph): onHover(name|null) when
+   * the pointer enters or leaves a row, pickTitle (the name's tooltip line).
    */
   function render(table, data, opts) {
     const hasBase = data.base_total !== null && data.base_total !== undefined;
@@ -99,7 +103,7 @@
       b.className = 'link';
       b.textContent = f.name;
       b.title = f.name + (f.file ? '\n' + f.file + (f.line ? ':' + f.line : '') : '') +
-        (f.kernel ? '\nkernel function' : '') + '\nClick: callers and callees (sandwich view)';
+        (f.kernel ? '\nkernel function' : '') + '\n' + (opts.pickTitle || 'Click: callers and callees (sandwich view)');
       b.addEventListener('click', () => opts.onPick(f.name));
       name.appendChild(b);
       if (f.kernel) {
@@ -118,6 +122,10 @@
         diffCell(tr, f.diff_self, scale, opts.palette);
         diffCell(tr, f.diff_total, scale, opts.palette);
       }
+      if (opts.onHover) {
+        tr.addEventListener('mouseenter', () => opts.onHover(f.name));
+        tr.addEventListener('mouseleave', () => opts.onHover(null));
+      }
       tbody.appendChild(tr);
     }
     if (!shown) {
@@ -130,5 +138,28 @@
     return shown;
   }
 
-  E.table = { render };
+  /*
+   * Mark the row of function name with class cls ('linked': a frame of it
+   * is hovered; 'picked': chosen), scrolled into view in its box; null
+   * clears.  Returns whether the function has a row.
+   */
+  function markRow(table, name, cls) {
+    for (const tr of table.querySelectorAll('tr.' + cls)) tr.classList.remove(cls);
+    if (!name) return false;
+    const tr = [...table.querySelectorAll('tbody tr[data-fn]')].find((r) => r.dataset.fn === name);
+    if (!tr) return false;
+    tr.classList.add(cls);
+    /* scroll the table's own box only: the page stays where it is */
+    const box = table.parentElement;
+    if (box.scrollHeight > box.clientHeight) {
+      const top = tr.offsetTop - table.tHead.offsetHeight;
+      if (top < box.scrollTop) box.scrollTop = top;
+      else if (tr.offsetTop + tr.offsetHeight > box.scrollTop + box.clientHeight) {
+        box.scrollTop = tr.offsetTop + tr.offsetHeight - box.clientHeight;
+      }
+    }
+    return true;
+  }
+
+  E.table = { render, markRow };
 })(window.Ember = window.Ember || {});

@@ -418,6 +418,14 @@ test('usability (issue 13)', { skip: why || false, timeout: 240000 }, async (t) 
           await page.waitForLoadState('networkidle');
           await assertFits(page, tab + ' at ' + size.width + 'x' + size.height);
         }
+        /* the flame graph with the table beside it, and the diff's sandwich */
+        for (const hash of ['#s=shop&v=2.0&cmp=v%3A1.0&split=1', '#s=shop&v=2.0&cmp=v%3A1.0&view=sandwich&fn=checkout']) {
+          await page.goto('about:blank');
+          await page.goto(server.url + hash);
+          await ready(page);
+          await page.waitForLoadState('networkidle');
+          await assertFits(page, hash + ' at ' + size.width + 'x' + size.height);
+        }
       }
     });
 
