@@ -4,8 +4,7 @@
  * playwright-core ships no browser: the tests drive the system's
  * /usr/bin/chromium (package chromium) headless, with a fresh profile
  * directory and everything that would reach the network switched off.
- * Shared by ui.test.js, network.test.js, requests.test.js and
- * render_bench.js; startServer() fills a database with the test tools and
+ * Shared by the *.test.js files and render_bench.js; startServer() fills a database with the test tools and
  * serves it.
  */
 'use strict';
@@ -122,4 +121,34 @@ async function watchedPage(context, url, problems) {
   return page;
 }
 
-module.exports = { CHROMIUM, missing, launch, startServer, watchedPage };
+const FLAME_ROW = 18; /* px per flame-graph row (web/flame.js) */
+
+/*
+ * Where a named frame is drawn in a flame graph of the page (viewport px):
+ * graph is 'flame' (default) or a side of the sandwich ('callers', 'callees').
+ */
+function framePoint(page, name, graph) {
+  return page.evaluate(([name, graph, row]) => {
+    const g = graph === 'flame' ? window.Ember.app.flame : window.Ember.app.sandwich[graph];
+    const f = g.focus;
+    let i = -1;
+    for (let k = f; k < g.end[f]; k++) {
+      if (g.nodes[k].name === name) {
+        i = k;
+        break;
+      }
+    }
+    if (i < 0) return null;
+    const r = g.canvas.getBoundingClientRect();
+    const scale = r.width / g.w[f];
+    const rows = g.rows();
+    const depth = g.opts.inverted ? rows - 1 - g.depth[i] : g.depth[i];
+    return {
+      x: r.left + (g.x[i] - g.x[f]) * scale + Math.min((g.w[i] * scale) / 2, 20),
+      y: r.top + depth * row + row / 2,
+    };
+  }, [name, graph || 'flame', FLAME_ROW]);
+}
+
+module.exports = { CHROMIUM, FLAME_ROW, missing, launch, startServer, watchedPage, framePoint };
+

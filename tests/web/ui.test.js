@@ -22,38 +22,13 @@ const assert = require('node:assert');
 const fs = require('fs');
 const path = require('path');
 const zlib = require('zlib');
-const { missing, launch, startServer, watchedPage } = require('./browser.js');
+const { missing, launch, startServer, watchedPage, framePoint } = require('./browser.js');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const OUT = path.resolve(ROOT, process.env.TEST_OUT || path.join('build', 'test-output', 'web'));
-const ROW = 18; /* px per flame-graph row (web/flame.js) */
 
 const why = missing();
 if (why) console.log('SKIPPED: ' + why);
-
-/* Where a named frame is drawn in a flame graph of the page (viewport px). */
-function framePoint(page, name, graph) {
-  return page.evaluate(([name, graph, row]) => {
-    const g = graph === 'flame' ? window.Ember.app.flame : window.Ember.app.sandwich[graph];
-    const f = g.focus;
-    let i = -1;
-    for (let k = f; k < g.end[f]; k++) {
-      if (g.nodes[k].name === name) {
-        i = k;
-        break;
-      }
-    }
-    if (i < 0) return null;
-    const r = g.canvas.getBoundingClientRect();
-    const scale = r.width / g.w[f];
-    const rows = g.rows();
-    const depth = g.opts.inverted ? rows - 1 - g.depth[i] : g.depth[i];
-    return {
-      x: r.left + (g.x[i] - g.x[f]) * scale + Math.min((g.w[i] * scale) / 2, 20),
-      y: r.top + depth * row + row / 2,
-    };
-  }, [name, graph || 'flame', ROW]);
-}
 
 const text = (page, sel) => page.locator(sel).innerText();
 

@@ -20,11 +20,10 @@ const test = require('node:test');
 const assert = require('node:assert');
 const fs = require('fs');
 const path = require('path');
-const { missing, launch, startServer, watchedPage } = require('./browser.js');
+const { missing, launch, startServer, watchedPage, framePoint, FLAME_ROW } = require('./browser.js');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const OUT = path.resolve(ROOT, process.env.TEST_OUT || path.join('build', 'test-output', 'web'));
-const ROW = 18;        /* px per flame-graph row (web/flame.js) */
 const MIN_PX = 0.35;   /* narrower frames are not drawn (web/flame.js) */
 
 const why = missing();
@@ -33,25 +32,6 @@ if (why) console.log('SKIPPED: ' + why);
 const pct = (v, of) => (of > 0 ? ((100 * v) / of).toFixed(2) : '0.00') + '%';
 const ready = (page) => page.waitForFunction(() => document.body.dataset.ready === '1');
 const text = (page, sel) => page.locator(sel).innerText();
-
-/* Where a named frame is drawn in the flame graph (viewport px). */
-function framePoint(page, name) {
-  return page.evaluate(([name, row]) => {
-    const g = window.Ember.app.flame;
-    const f = g.focus;
-    let i = -1;
-    for (let k = f; k < g.end[f]; k++) {
-      if (g.nodes[k].name === name) {
-        i = k;
-        break;
-      }
-    }
-    if (i < 0) return null;
-    const r = g.canvas.getBoundingClientRect();
-    const scale = r.width / g.w[f];
-    return { x: r.left + (g.x[i] - g.x[f]) * scale + Math.min((g.w[i] * scale) / 2, 20), y: r.top + g.depth[i] * row + row / 2 };
-  }, [name, ROW]);
-}
 
 /* The first node named name in an API tree, with its parent. */
 function findNode(root, name) {
@@ -347,12 +327,12 @@ test('views (issue 13)', { skip: why || false, timeout: 240000 }, async (t) => {
       assert.equal(mine.callees.a_self, A.self);
       /* coloured as a diff, with the legend; the tooltip gives both sides */
       assert.ok(await page.locator('#legend').isVisible(), 'the diff legend shows');
-      const p = await page.evaluate(() => {
+      const p = await page.evaluate((row) => {
         const g = window.Ember.app.sandwich.callees;
         const i = g.nodes.findIndex((n) => n.name === 'compute_hash');
         const r = g.canvas.getBoundingClientRect();
-        return { x: r.left + (g.x[i] / g.w[0]) * r.width + 5, y: r.top + g.depth[i] * 18 + 9 };
-      });
+        return { x: r.left + (g.x[i] / g.w[0]) * r.width + 5, y: r.top + g.depth[i] * row + row / 2 };
+      }, FLAME_ROW);
       await page.mouse.move(p.x, p.y);
       await page.waitForSelector('#tooltip:not([hidden])');
       const tip = await text(page, '#tooltip');
