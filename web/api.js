@@ -55,7 +55,12 @@
     latest,
     services: () => getJSON('services'),
     targets: () => getJSON('targets'),
-    flamegraph: (sel) => getJSON('flamegraph', addSelection(new URLSearchParams(), sel, '')),
+    /* group 'process': every stack under its process ("comm-PID") */
+    flamegraph: (sel, group) => {
+      const p = addSelection(new URLSearchParams(), sel, '');
+      if (group) p.set('group', group);
+      return getJSON('flamegraph', p);
+    },
     diff: (a, b) => {
       const p = addSelection(new URLSearchParams(), a, 'a.');
       return getJSON('diff', addSelection(p, b, 'b.'));

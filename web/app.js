@@ -26,7 +26,7 @@
   const DEFAULTS = {
     svc: '', ver: '', cmp: '', r: '24h', from: 0, to: 0, afrom: 0, ato: 0, view: 'flame', ep: '', t: 'cpu',
     q: '', z: [], fn: '', sort: '', asc: false, pal: 'rb', by: 'delta', neg: false, side: '', allsvc: false,
-    live: '', foc: '', hide: '', rec: false, split: false, pid: 0,
+    live: '', foc: '', hide: '', rec: false, split: false, pid: 0, grp: '',
   };
   const VIEWS = ['flame', 'top', 'sandwich'];
   const SORTS = ['self', 'total', 'diff', 'diff_total'];
@@ -44,7 +44,7 @@
     flame: $('flame'), top: $('top'), fn: $('fn'), fnList: $('fn-list'),
     hint: $('hint'), tools: $('tools'), focus: $('focus'), focusClear: $('focus-clear'), hide: $('hide'),
     rec: $('rec'), exportFolded: $('export-folded'), exportSvg: $('export-svg'), split: $('split'),
-    main: document.querySelector('main'), pid: $('pid'),
+    main: document.querySelector('main'), pid: $('pid'), byproc: $('byproc'),
   };
 
   const fmt = (n) => Number(n).toLocaleString('en-US');
@@ -92,6 +92,7 @@
     s.rec = p.get('rec') === '1';
     s.split = p.get('split') === '1';
     s.pid = Math.max(0, parseInt(p.get('pid'), 10) || 0);
+    s.grp = p.get('group') === 'process' ? 'process' : '';
     S = s;
   }
 
@@ -127,6 +128,7 @@
     put('hide', S.hide);
     if (S.rec) p.set('rec', '1');
     if (S.split) p.set('split', '1');
+    put('group', S.grp);
     const h = '#' + p.toString();
     if (h !== location.hash) history.replaceState(null, '', h);
   }
@@ -207,6 +209,7 @@
     if (S.foc) parts.push('focus on ' + S.foc);
     if (S.hide.trim()) parts.push('hiding /' + S.hide.trim() + '/');
     if (S.rec) parts.push('recursion merged');
+    if (S.grp && !selA() && S.view === 'flame') parts.push('by process');
     return parts.length ? '  \u00b7  ' + parts.join(', ') : '';
   }
 
@@ -282,6 +285,7 @@
     ui.hide.classList.toggle('on', !!S.hide.trim());
     ui.rec.checked = S.rec;
     ui.split.checked = S.split;
+    ui.byproc.checked = !!S.grp;
   }
 
   const MAX_PROCESSES = 100; /* entries of the process picker, most samples first */
@@ -597,7 +601,7 @@
     const tick = E.api.latest('flame');
     const a = selA();
     const b = selB();
-    const data = a ? await E.api.diff(a, b) : await E.api.flamegraph(b);
+    const data = a ? await E.api.diff(a, b) : await E.api.flamegraph(b, S.grp);
     if (!tick()) return;
     flameData = data;
     diffOn = !!a;
@@ -802,6 +806,7 @@
     ui.tools.hidden = S.view === 'sandwich' || !!sideShown();
     ui.exportFolded.parentElement.hidden = S.view !== 'flame';
     ui.split.parentElement.hidden = S.view !== 'flame';
+    ui.byproc.parentElement.hidden = S.view !== 'flame' || !!a; /* the diff is not grouped */
     ui.hint.textContent = {
       flame: 'Hover a frame for details, click to zoom in, Esc or the breadcrumbs to zoom out, right-click for its callers and callees.' +
         (a ? ' Widths come from B; colours show the change of share against A.' : '') +
@@ -1065,6 +1070,10 @@
   });
   ui.rec.addEventListener('change', () => {
     S.rec = ui.rec.checked;
+    changed({ timeline: false });
+  });
+  ui.byproc.addEventListener('change', () => {
+    Object.assign(S, { grp: ui.byproc.checked ? 'process' : '', z: [] });
     changed({ timeline: false });
   });
   ui.split.addEventListener('change', () => {

@@ -35,7 +35,8 @@
       show() {
         for (const other of all) if (other !== self) other.hide();
         shown = true;
-        for (const id of APP_VIEWS.concat(['legend', 'crumbs'])) if ($(id)) $(id).hidden = true;
+        for (const id of APP_VIEWS.concat(['legend', 'crumbs', 'tools'])) if ($(id)) $(id).hidden = true;
+        document.querySelector('main').classList.remove('split'); /* the flame graph's layout */
         for (const t of document.querySelectorAll('.tabs [role=tab]')) {
           const on = t === opts.tab;
           t.setAttribute('aria-selected', String(on));

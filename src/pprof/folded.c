@@ -59,7 +59,7 @@ static void put_frame(struct strbuf *sb, const struct ember_frame *f)
 		sb_puts(sb, "_[k]");
 }
 
-static void put_process(struct strbuf *sb, const struct ember_target *t, bool with_pid)
+void ember_folded_process(struct strbuf *sb, const struct ember_target *t, bool with_pid)
 {
 	const char *name = t->comm;
 
@@ -78,7 +78,7 @@ static void render_stack(struct strbuf *text, const struct ember_profile *p,
 	bool first = true;
 
 	if (with_process && s->target < p->n_targets) {
-		put_process(text, &p->targets[s->target], with_pid);
+		ember_folded_process(text, &p->targets[s->target], with_pid);
 		first = false;
 	}
 	for (uint32_t i = s->depth; i-- > 0;) {

@@ -29,6 +29,13 @@ struct ember_folded_options {
 	bool with_pid;
 };
 
+/*
+ * Append the name a process has in folded text: its comm (else its
+ * executable's name; ';' and line breaks made safe), then "-PID" when
+ * with_pid; "pid PID" when it has no name.
+ */
+void ember_folded_process(struct strbuf *sb, const struct ember_target *t, bool with_pid);
+
 /* Append the folded text of p to sb.  opt may be NULL.  Returns 0 or -ENOMEM. */
 int ember_folded_format(struct strbuf *sb, const struct ember_profile *p,
 			const struct ember_folded_options *opt);

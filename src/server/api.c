@@ -41,7 +41,9 @@
  *       inclusive, to exclusive.  Children are merged by (name, kernel) and
  *       sorted by value, largest first; "file"/"line" appear when known.
  *       Nodes below 1/100000 of the total are dropped and at most 200000
- *       nodes are sent; "truncated":true says that happened.
+ *       nodes are sent; "truncated":true says that happened.  With
+ *       group=process every stack is under its process, a frame named
+ *       "COMM-PID" below the root (one tower per process).
  *
  *   GET /api/diff?a.<selection>&b.<selection>[&min_share=0.0001]
  *       {"a_total":NA,"b_total":NB,"nodes":K,"truncated":false,
@@ -98,8 +100,9 @@
  *       labels service, version and their target's own (endpoint=... for
  *       the CPU of threads serving an L7 endpoint: -tagfocus endpoint=...).
  *
- *   GET /api/folded?<same selection>
- *       text/plain folded stacks ("main;work;memcpy 42" per line).
+ *   GET /api/folded?<same selection>[&group=process]
+ *       text/plain folded stacks ("main;work;memcpy 42" per line); with
+ *       group=process each line starts with its process ("api-4242;main;...").
  *
  *   GET /api/stats
  *       {"store":{"targets":N,"frames":N,"stacks":N,"sample_rows":N,"samples":N,
@@ -139,6 +142,7 @@
 
 #include "core/log.h"
 #include "pprof/folded.h"
+#include "server/group.h"
 #include "pprof/pprof.h"
 #include "server/diff.h"
 #include "server/flamegraph.h"
@@ -570,14 +574,60 @@ static struct ember_profile *query_profile(struct ember_api *api, struct ember_a
 	return run_selection(api, q, true, r);
 }
 
+/*
+ * The selection and group=process|"" (each stack under its process, see
+ * group.h) of /api/flamegraph and /api/folded; query the store.  On
+ * failure the reply is filled and NULL returned.
+ */
+static struct ember_profile *select_grouped(struct ember_api *api,
+					    const struct ember_api_param *params, size_t n,
+					    struct ember_api_query *q, bool *by_process,
+					    struct ember_api_reply *r)
+{
+	static const char *const prefixes[] = {"", NULL};
+	static const char *const extras[] = {"group", NULL};
+	char err[EMBER_STORE_ERRLEN] = "";
+	const char *g;
+
+	if (ember_api_check_params(params, n, prefixes, extras, err, sizeof(err)) ||
+	    ember_api_parse_selection(params, n, "", q, err, sizeof(err))) {
+		ember_api_reply_error(r, 400, err);
+		return NULL;
+	}
+	g = ember_api_param_value(params, n, "group");
+	*by_process = g && strcmp(g, "process") == 0;
+	if (g && *g && !*by_process) {
+		ember_api_reply_error(r, 400, "group: must be process (or empty)");
+		return NULL;
+	}
+	return run_selection(api, q, !*by_process, r);
+}
+
+/* p grouped by process when asked (p is freed); NULL with the reply filled on failure. */
+static struct ember_profile *group_profile(struct ember_profile *p, bool by_process,
+					   struct ember_api_reply *r)
+{
+	struct ember_profile *g = NULL;
+
+	if (!by_process)
+		return p;
+	if (ember_profile_by_process(p, &g))
+		ember_api_reply_error(r, 500, "out of memory grouping by process");
+	ember_profile_free(p);
+	return g;
+}
+
 static void api_flamegraph(struct ember_api *api, const struct ember_api_param *params,
 			   size_t n, struct ember_api_reply *r)
 {
 	struct ember_api_query q;
 	struct ember_flame_result res;
-	struct ember_profile *p = select_profile(api, params, n, &q, true, r);
+	bool by_process = false;
+	struct ember_profile *p = select_grouped(api, params, n, &q, &by_process, r);
 	struct strbuf sb, tree;
 
+	if (p)
+		p = group_profile(p, by_process, r);
 	if (!p)
 		return;
 	/* the tree is written first: its node count and truncation go before it */
@@ -681,13 +731,15 @@ static void api_folded(struct ember_api *api, const struct ember_api_param *para
 		       struct ember_api_reply *r)
 {
 	struct ember_api_query q;
-	struct ember_profile *p = select_profile(api, params, n, &q, false, r);
+	bool by_process = false;
+	struct ember_profile *p = select_grouped(api, params, n, &q, &by_process, r);
+	struct ember_folded_options opt = {.with_process = by_process, .with_pid = by_process};
 	struct strbuf sb;
 
 	if (!p)
 		return;
 	sb_init(&sb);
-	if (ember_folded_format(&sb, p, NULL)) {
+	if (ember_folded_format(&sb, p, &opt)) {
 		sb_free(&sb);
 		ember_profile_free(p);
 		ember_api_reply_error(r, 500, "out of memory writing folded stacks");

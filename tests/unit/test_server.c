@@ -373,6 +373,30 @@ static void test_folded(void **state)
 	http_free(&r);
 }
 
+/* group=process: every stack under its process, named as `record --all` names it */
+static void test_group_by_process(void **state)
+{
+	struct http_reply r;
+
+	http_get("/api/folded?group=process", &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "testsvc-4242;main;handle_request;compute_hash 7\n"));
+	assert_non_null(strstr(r.body, "testsvc-4242;main;handle_request 3\n"));
+	http_free(&r);
+	http_get("/api/flamegraph?group=process&service=testsvc", &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "\"root\":{\"name\":\"all\",\"value\":10,\"self\":0,\"children\":["
+				       "{\"name\":\"testsvc-4242\",\"value\":10,\"self\":0,"));
+	assert_non_null(strstr(r.body, "{\"name\":\"compute_hash\",\"value\":7,\"self\":7,"));
+	http_free(&r);
+	/* an empty group is no grouping */
+	http_get("/api/folded?group=", &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "main;handle_request;compute_hash 7\n"));
+	assert_null(strstr(r.body, "testsvc-4242"));
+	http_free(&r);
+}
+
 static void test_stats(void **state)
 {
 	struct http_reply r;
@@ -498,6 +522,8 @@ static void test_bad_params(void **state)
 	expect_400("/api/flamegraph?to=0", "to");
 	expect_400("/api/pprof?target=1&target=2", "target");
 	expect_400("/api/folded?colour=red", "colour");
+	expect_400("/api/folded?group=thread", "group");
+	expect_400("/api/flamegraph?group=process&group=process", "group");
 	expect_400("/api/targets?x=1", "x");
 	snprintf(path, sizeof(path), "/api/flamegraph?service=%0300d", 0);
 	expect_400(path, "service");
@@ -587,6 +613,7 @@ int main(void)
 		cmocka_unit_test(test_host_check),
 		cmocka_unit_test(test_pprof),
 		cmocka_unit_test(test_folded),
+		cmocka_unit_test(test_group_by_process),
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_default_limits),
 		cmocka_unit_test(test_answers_without_delay),

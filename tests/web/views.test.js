@@ -365,6 +365,32 @@ test('views (issue 13)', { skip: why || false, timeout: 240000 }, async (t) => {
       assert.equal(await page.evaluate(() => window.Ember.app.flame.totalValue), n);
     });
 
+    await t.test('by process: one tower per process, exported as /api/folded?group=process', async () => {
+      const { url } = await open('s=shop&live=0&group=process');
+      assert.match(url, /group=process/);
+      await page.waitForFunction(() => /by process/.test(document.getElementById('status').textContent));
+      const targets = (await (await page.request.get(server.url + 'api/targets')).json()).targets;
+      const want = new Map();
+      for (const t of targets) {
+        if (t.service === 'shop') want.set(t.comm + '-' + t.pid, (want.get(t.comm + '-' + t.pid) || 0) + t.samples);
+      }
+      const towers = await page.evaluate(() => {
+        const g = window.Ember.app.flame;
+        const out = {};
+        for (let c = 1; c < g.end[0]; c = g.end[c]) out[g.nodes[c].name] = g.w[c];
+        return out;
+      });
+      assert.deepStrictEqual(new Map(Object.entries(towers)), want);
+      assert.ok(await page.isChecked('#byproc'));
+      const got = await downloadText(page, '#export-folded');
+      assert.equal(got.text, await (await page.request.get(foldedUrl(url))).text());
+      assert.ok(got.text.split('\n').filter(Boolean).every((l) => want.has(l.split(';')[0])), 'every stack starts with its process');
+      await shot('by-process');
+      /* unticked: the towers go */
+      await page.uncheck('#byproc');
+      await page.waitForFunction(() => !/group=/.test(location.hash) && window.Ember.app.flame.nodes[1].name === 'main');
+    });
+
     await t.test('no console errors, page errors or foreign requests', () => {
       assert.deepStrictEqual(problems, []);
     });
