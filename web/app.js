@@ -593,6 +593,10 @@
       ? 'No samples yet. The agent writes what it sampled every few seconds (one flush, 5 s by default): ' +
         (liveOn() ? 'this page shows it as it arrives.' : 'tick Live or press Refresh.')
       : 'No samples for this selection.' + (liveOn() ? ' Live: new samples show up within one flush.' : '');
+    if (total > 0 && !flame.n && S.foc) {
+      ui.empty.hidden = false;
+      ui.empty.textContent = 'No stack of this selection goes through ' + S.foc + '.';
+    }
     renderCrumbs();
     applySearch();
   }
