@@ -80,10 +80,11 @@
     return '<?xml version="1.0" encoding="UTF-8"?>\n' +
       '<svg xmlns="http://www.w3.org/2000/svg" width="' + width + '" height="' + (height + 24) +
       '" viewBox="0 0 ' + width + ' ' + (height + 24) + '">\n' +
-      '<style>text{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,"DejaVu Sans Mono",monospace;' +
-      'fill:#221a12;dominant-baseline:middle;pointer-events:none}</style>\n' +
-      '<text x="4" y="12" style="fill:#6f6860">' + xml(title || '') + '</text>\n' +
-      '<g transform="translate(0,24)">\n' + parts.join('\n') + '\n</g>\n</svg>\n';
+      /* presentation attributes, no <style>: every viewer draws them, no CSP blocks them */
+      '<g font-family="ui-monospace, SFMono-Regular, Menlo, Consolas, DejaVu Sans Mono, monospace" font-size="12" ' +
+      'dominant-baseline="middle">\n' +
+      '<text x="4" y="12" fill="#6f6860">' + xml(title || '') + '</text>\n' +
+      '<g transform="translate(0,24)" fill="#221a12">\n' + parts.join('\n') + '\n</g>\n</g>\n</svg>\n';
   }
 
   /* Offer text as a file named name (a blob URL the browser downloads). */

@@ -72,9 +72,11 @@
       name.textContent = data.function;
       const stats = document.createElement('span');
       stats.className = 'muted';
-      stats.textContent = ' total ' + pct(c.b, data.b_total) + ' of B, ' + pct(c.a, data.a_total) + ' of A (' +
-        E.diff.pp(c.delta || 0) + '), self ' + pct(c.b_self, data.b_total) + ' of B, ' + pct(c.a_self, data.a_total) +
-        ' of A (' + E.diff.pp(c.delta_self || 0) + ')';
+      const fmt = (n) => Number(n).toLocaleString('en-US');
+      stats.textContent = ' total ' + pct(c.b, data.b_total) + ' of B (' + fmt(c.b) + ' samples), ' +
+        pct(c.a, data.a_total) + ' of A (' + fmt(c.a) + '), change ' + E.diff.pp(c.delta || 0) +
+        '; self ' + pct(c.b_self, data.b_total) + ' of B, ' + pct(c.a_self, data.a_total) + ' of A (' +
+        E.diff.pp(c.delta_self || 0) + ')';
       this.els.title.append(name, stats);
     }
 

@@ -194,7 +194,8 @@ test('web UI', { skip: why || false, timeout: 180000 }, async (t) => {
       await page.fill('#search', '');
       await page.click('#crumbs button.chip'); /* callers & callees of the focus (checkout) */
       await page.waitForFunction(() => /checkout/.test(document.getElementById('sw-title').textContent));
-      assert.match(await text(page, '#sw-title'), /checkout\s+total 42\.67% \(11,520 samples\)/);
+      /* a diff: the sandwich shows both sides */
+      assert.match(await text(page, '#sw-title'), /checkout\s+total 42\.67% of B \(11,520 samples\), 17\.54% of A/);
       assert.match(page.url(), /view=sandwich/);
       assert.match(page.url(), /fn=checkout/);
       const callers = await page.evaluate(() => window.Ember.app.sandwich.callers.nodes.map((n) => n.name));

@@ -111,7 +111,7 @@ test('views (issue 13)', { skip: why || false, timeout: 240000 }, async (t) => {
       await page.goto(server.url + '#' + hash);
       const r = await resp;
       await ready(page);
-      await page.waitForFunction(() => window.Ember.app.flame.n > 0 || !document.getElementById('view-top').hidden);
+      await page.waitForFunction(() => /samples/.test(document.getElementById('status').textContent));
       return { json: await r.json(), url: r.url() };
     }
 
