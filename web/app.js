@@ -308,6 +308,8 @@
     for (const e of list) option(ui.pid, String(e.pid), e.comm + ' ' + e.pid + ' \u00b7 ' + samples(e.samples));
     if (S.pid && !byPid.has(S.pid)) option(ui.pid, String(S.pid), 'pid ' + S.pid + ' (no samples)');
     ui.pid.value = S.pid ? String(S.pid) : '';
+    /* one process (or none): nothing to pick */
+    ui.pid.parentElement.hidden = byPid.size < 2 && !S.pid;
   }
 
   async function loadServices() {
