@@ -172,6 +172,12 @@ static void store_stats_json(struct strbuf *sb, const struct agent *a)
 		  fs.is_damaged ? "damaged" : "ok", (unsigned long long)fs.damaged,
 		  (unsigned long long)fs.recovered);
 
+	struct ember_store_cache_stats cs;
+	ember_store_cache_stats(a->store, &cs);
+	sb_printf(sb, ",\"id_caches\":{\"entries\":%llu,\"bytes\":%llu,\"max_bytes\":%llu,\"clears\":%llu}",
+		  (unsigned long long)cs.entries, (unsigned long long)cs.bytes,
+		  (unsigned long long)cs.max_bytes, (unsigned long long)cs.clears);
+
 	struct ember_retention_stats r;
 	ember_store_retention_stats(a->store, &r);
 	sb_printf(sb,

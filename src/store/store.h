@@ -75,6 +75,12 @@ bool ember_store_damaged(const struct ember_store *s);
 int ember_store_recover(struct ember_store *s, char *err, size_t errlen);
 void ember_store_get_file_stats(const struct ember_store *s, struct ember_store_file_stats *st);
 
+/* The ingest caches (target, frame and stack -> row id): bounded, emptied when full. */
+struct ember_store_cache_stats {
+	uint64_t entries, bytes, max_bytes, clears;
+};
+void ember_store_cache_stats(const struct ember_store *s, struct ember_store_cache_stats *st);
+
 /* Name of the host this store records for (defaults to gethostname()). */
 int ember_store_set_host(struct ember_store *s, const char *host);
 

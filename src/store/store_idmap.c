@@ -112,6 +112,25 @@ int store_idmap_put(struct store_idmap *m, const void *key, size_t len, int64_t 
 	return 0;
 }
 
+size_t store_idmap_bytes(const struct store_idmap *m)
+{
+	return m->cap * sizeof(*m->slots) + m->keys_cap;
+}
+
+bool store_idmap_would_outgrow(const struct store_idmap *m, size_t len, size_t max_bytes)
+{
+	size_t slots = m->cap, keys = m->keys_cap;
+
+	if ((m->used + 1) * 4 >= m->cap * 3)
+		slots = slots ? slots * 2 : 1024;
+	if (m->keys_len + len > keys) {
+		keys = keys ? keys * 2 : 65536;
+		while (keys < m->keys_len + len)
+			keys *= 2;
+	}
+	return slots * sizeof(*m->slots) + keys > max_bytes;
+}
+
 void store_idmap_clear(struct store_idmap *m)
 {
 	if (m->slots)

@@ -38,10 +38,13 @@ struct target_span {
 	bool used;
 };
 
-static void cache_put(struct store_idmap *m, const struct strbuf *key, int64_t id)
+static void cache_put(struct ember_store *s, struct store_idmap *m, const struct strbuf *key,
+		      int64_t id)
 {
-	if (m->used >= STORE_CACHE_MAX)
+	if (store_idmap_would_outgrow(m, key->len, STORE_CACHE_MAX_BYTES)) {
 		store_idmap_clear(m);
+		s->cache_clears++;
+	}
 	if (store_idmap_put(m, key->buf, key->len, id))
 		store_idmap_clear(m); /* out of memory: the cache is only an optimization */
 }
@@ -140,7 +143,7 @@ static int resolve_target(struct ember_store *s, const struct ember_target *t,
 	if (rc != SQLITE_OK)
 		return store_sqlite_error(s, err, errlen, rc, "ingest: add target %s pid %u",
 					  service, t->pid);
-	cache_put(&s->targets, &s->key, *id);
+	cache_put(s, &s->targets, &s->key, *id);
 	store_retention_touch(s, STORE_REF_TARGET, *id); /* in use: not to be collected */
 	return 0;
 }
@@ -222,7 +225,7 @@ static int resolve_frame(struct ember_store *s, const struct ember_frame *f, int
 	if (rc != SQLITE_OK)
 		return store_sqlite_error(s, err, errlen, rc, "ingest: add frame %s",
 					  ember_frame_name(f, name, sizeof(name)));
-	cache_put(&s->frames, &s->key, *id);
+	cache_put(s, &s->frames, &s->key, *id);
 	store_retention_touch(s, STORE_REF_FRAME, *id);
 	return 0;
 }
@@ -307,7 +310,7 @@ static int resolve_stack(struct ember_store *s, const struct ember_profile *p,
 	if (rc != SQLITE_OK)
 		return store_sqlite_error(s, err, errlen, rc, "ingest: add stack of %u frames",
 					  stack->depth);
-	cache_put(&s->stacks, &s->blob, *id);
+	cache_put(s, &s->stacks, &s->blob, *id);
 	store_retention_touch(s, STORE_REF_STACK, *id);
 	return 0;
 }
@@ -575,4 +578,16 @@ int store_target_id(struct ember_store *s, const struct ember_target *t, int64_t
 	struct target_span span = {.first = first_ns, .last = last_ns, .used = true};
 
 	return resolve_target(s, t, EMBER_PROFILE_CPU, &span, id, err, errlen);
+}
+
+void ember_store_cache_stats(const struct ember_store *s, struct ember_store_cache_stats *st)
+{
+	const struct store_idmap *maps[] = {&s->targets, &s->frames, &s->stacks};
+
+	*st = (struct ember_store_cache_stats){.max_bytes = 3ull * STORE_CACHE_MAX_BYTES,
+					       .clears = s->cache_clears};
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		st->entries += maps[i]->used;
+		st->bytes += store_idmap_bytes(maps[i]);
+	}
 }

@@ -45,6 +45,9 @@ bool store_idmap_get(const struct store_idmap *m, const void *key, size_t len, i
 /* Insert or overwrite.  Returns 0 or -ENOMEM. */
 int store_idmap_put(struct store_idmap *m, const void *key, size_t len, int64_t value);
 void store_idmap_clear(struct store_idmap *m);
+/* Bytes held (slots and key arena), and whether one more key of len bytes would grow them past max. */
+size_t store_idmap_bytes(const struct store_idmap *m);
+bool store_idmap_would_outgrow(const struct store_idmap *m, size_t len, size_t max_bytes);
 void store_idmap_free(struct store_idmap *m);
 
 /* ---- uint64 -> uint32 map, for row ids and indexes in a query (store_idmap.c) ---- */
@@ -79,8 +82,14 @@ void store_intmap_free(struct store_intmap *m);
 /* Hourly roll-up (samples_1h, schema version 2). */
 #define STORE_ROLLUP_NS (3600LL * 1000000000LL)
 
-/* Caches are dropped when they hold this many entries, bounding memory. */
-#define STORE_CACHE_MAX (1u << 20)
+/*
+ * The ingest caches (a target's, frame's or stack's bytes -> row id) are
+ * emptied at once when growing one would take it past this many bytes of
+ * slots and keys: under process churn every new pid is a new target and
+ * new stacks, so an entry bound alone let them reach hundreds of MiB.  A
+ * miss costs one indexed SELECT.
+ */
+#define STORE_CACHE_MAX_BYTES (4u << 20)
 
 /* ---- prepared statements (store.c) ---- */
 
@@ -133,6 +142,7 @@ struct ember_store {
 	uint64_t period_ns; /* last sampling period recorded in meta, 0 = none */
 	sqlite3_stmt *stmts[STMT_COUNT_];
 	struct store_idmap targets, frames, stacks; /* key bytes -> row id */
+	uint64_t cache_clears;                      /* of those, emptied at STORE_CACHE_MAX_BYTES */
 	struct strbuf key, blob;                    /* scratch for ingest */
 	int64_t query_timeout_ns; /* bound of one read, 0 = none */
 	int64_t deadline_ns;      /* CLOCK_MONOTONIC end of the running read, 0 = none */

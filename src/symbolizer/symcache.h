@@ -26,7 +26,7 @@
 
 #include "symbolizer/dwarf.h"
 
-#define EMBER_SYMCACHE_DEFAULT_BYTES (64u << 20)
+#define EMBER_SYMCACHE_DEFAULT_BYTES (32u << 20)
 
 struct ember_symcache;
 

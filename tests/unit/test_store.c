@@ -569,6 +569,12 @@ static void test_many_stacks(void **state)
 
 	ingest(s, p, T0);
 	ingest(s, p, T0 + 10 * SEC);
+	/* 50000 stacks outgrow the stack cache: emptied (counted), never past its bound */
+	struct ember_store_cache_stats cs;
+	ember_store_cache_stats(s, &cs);
+	assert_true(cs.clears >= 1);
+	assert_true(cs.bytes <= cs.max_bytes);
+	assert_true(cs.entries > 0);
 	struct ember_profile *q = query(s, NULL);
 	struct ember_profile *q2 = query(s, &(struct ember_selection){.service = "big",
 								     .from_ns = T0 + 10 * SEC});
