@@ -114,6 +114,8 @@ enum ember_stat {
 	EMBER_STAT_CODE_MAPPED,    /* files mapped executable: tables loaded at once */
 	EMBER_STAT_IN_EXEC,        /* samples inside execve (no user image yet: kernel stack only) */
 	EMBER_STAT_VMA_MAPPINGS,   /* frames of processes without `procs` entry unwound by file table */
+	EMBER_STAT_EARLY_VMAS,     /* of those, found in the code mappings noted at exec and mmap */
+	EMBER_STAT_VMA_BUSY,       /* bpf_find_vma refused (once per interrupt: irq_work busy) */
 	EMBER_STAT__COUNT,
 };
 
@@ -125,7 +127,7 @@ static const char *const ember_stat_names[EMBER_STAT__COUNT] = {
 	"no_row",         "unsupported",    "no_shard",        "fp_frames",
 	"cfi_frames",     "complete",       "tail_calls",      "snapshots",
 	"go_switches",    "go_switch_failed", "code_mapped",     "in_exec",
-	"vma_mappings",
+	"vma_mappings",   "early_vmas",     "vma_busy",
 };
 #endif
 

@@ -162,6 +162,26 @@ struct ember_file_table {
 	struct ember_file_load loads[EMBER_FILE_LOADS];
 };
 
+/*
+ * The code mappings of a process the agent has not read yet, noted by the
+ * kernel where bpf_find_vma may be called freely (process context: the
+ * exec tracepoint, the return of mmap).  A sample, in interrupt context,
+ * gets one bpf_find_vma (its unlock goes through a per-CPU irq_work that
+ * stays busy until the interrupt ends), too few for a stack crossing the
+ * executable, libc and the loader.  A ring: the newest EMBER_EARLY_VMAS.
+ */
+#define EMBER_EARLY_VMAS 8 /* a power of two */
+
+struct ember_vma {
+	__u64 start, end, pgoff, dev, ino;
+};
+
+struct ember_early_vmas {
+	__u32 n; /* noted so far; slot n % EMBER_EARLY_VMAS is the next */
+	__u32 pad;
+	struct ember_vma vmas[EMBER_EARLY_VMAS];
+};
+
 struct ember_index_key {
 	__u32 exe_id;
 	__u32 chunk; /* ELF vaddr >> EMBER_CHUNK_SHIFT */

@@ -94,6 +94,22 @@ struct {
 	__type(value, struct ember_mapping);
 } vma_mapping SEC(".maps");
 
+/* tgid -> code mappings noted in process context (struct ember_early_vmas); LRU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct ember_early_vmas);
+} early_vmas SEC(".maps");
+
+/* An empty entry to insert from (too large for the BPF stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ember_early_vmas);
+} early_vmas_blank SEC(".maps");
+
 struct unwind_state {
 	__u64 ip, sp, bp;    /* registers of the frame being unwound */
 	__u64 fs_base;       /* the thread's fs base (Go's g is below it), 0 = not read yet */
@@ -491,11 +507,7 @@ static __always_inline enum step_result step_row(struct unwind_state *st,
 
 /* Unwind the frame at st->ip, leaving the caller's registers in st. */
 /* What the VMA holding a pc says: filled by vma_facts(). */
-struct vma_lookup {
-	__u64 start, end, pgoff, dev, ino;
-};
-
-static long vma_facts(void *task, struct vm_area_struct___ember *vma, struct vma_lookup *l)
+static long vma_facts(void *task, struct vm_area_struct___ember *vma, struct ember_vma *l)
 {
 	struct inode___ember *inode = BPF_CORE_READ(vma, vm_file, f_inode);
 
@@ -510,20 +522,75 @@ static long vma_facts(void *task, struct vm_area_struct___ember *vma, struct vma
 }
 
 /*
- * The mapping of pc for a process that has no `procs` entry yet (or whose
- * entry predates the mapping), from the kernel's own VMA and the table of
- * its file, if that file has one (another process maps it, or mapped it
- * lately).  NULL: frame pointers.
+ * Note the file-backed VMA at addr among the current process's early
+ * mappings (process context only: see struct ember_early_vmas).  fresh
+ * starts the list over (exec: the old image's mappings are gone).
  */
-static __always_inline const struct ember_mapping *find_vma_mapping(__u64 pc)
+static __always_inline void note_early_vma(__u32 tgid, __u64 addr, int fresh)
 {
-	struct vma_lookup l = {};
+	struct ember_early_vmas *ev = fresh ? 0 : bpf_map_lookup_elem(&early_vmas, &tgid);
+	struct ember_vma l = {};
 	__u32 zero = 0;
 
 	if (!have_find_vma)
+		return;
+	if (bpf_find_vma(bpf_get_current_task_btf(), addr, vma_facts, &l, 0) || !l.ino)
+		return;
+	if (!ev) {
+		struct ember_early_vmas *blank = bpf_map_lookup_elem(&early_vmas_blank, &zero);
+		if (!blank || bpf_map_update_elem(&early_vmas, &tgid, blank, BPF_ANY))
+			return;
+		ev = bpf_map_lookup_elem(&early_vmas, &tgid);
+		if (!ev)
+			return;
+	}
+	ev->vmas[ev->n & (EMBER_EARLY_VMAS - 1)] = l;
+	ev->n++;
+}
+
+/* The early mapping of the process holding pc, newest first, or NULL. */
+static __always_inline int find_early_vma(__u32 tgid, __u64 pc, struct ember_vma *out)
+{
+	const struct ember_early_vmas *ev = bpf_map_lookup_elem(&early_vmas, &tgid);
+
+	if (!ev)
+		return -1;
+	for (__u32 k = 0; k < EMBER_EARLY_VMAS; k++) {
+		if (k >= ev->n)
+			break;
+		const struct ember_vma *v = &ev->vmas[(ev->n - 1 - k) & (EMBER_EARLY_VMAS - 1)];
+		if (pc >= v->start && pc < v->end) {
+			*out = *v;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/*
+ * The mapping of pc for a process that has no `procs` entry yet (or whose
+ * entry predates the mapping), from the kernel's own VMA (as noted early,
+ * or through the one bpf_find_vma a sample may make) and the table of its
+ * file, if that file has one (another process maps it, or mapped it
+ * lately).  NULL: frame pointers.
+ */
+static __always_inline const struct ember_mapping *find_vma_mapping(__u32 tgid, __u64 pc)
+{
+	struct ember_vma l = {};
+	__u32 zero = 0;
+	long err;
+
+	if (!have_find_vma)
 		return 0;
-	if (bpf_find_vma(bpf_get_current_task_btf(), pc, vma_facts, &l, 0) || !l.ino)
-		return 0;
+	if (find_early_vma(tgid, pc, &l) == 0) {
+		count_stat(EMBER_STAT_EARLY_VMAS);
+	} else {
+		err = bpf_find_vma(bpf_get_current_task_btf(), pc, vma_facts, &l, 0);
+		if (err == -16 /* -EBUSY */)
+			count_stat(EMBER_STAT_VMA_BUSY);
+		if (err || !l.ino)
+			return 0;
+	}
 	struct ember_file_key key = {.dev = l.dev, .ino = l.ino};
 	const struct ember_file_table *ft = bpf_map_lookup_elem(&file_tables, &key);
 	struct ember_mapping *m = bpf_map_lookup_elem(&vma_mapping, &zero);
@@ -555,7 +622,7 @@ static __always_inline enum step_result step_frame_at(void *ctx, struct unwind_s
 	const struct ember_mapping *m;
 
 	if (!proc) {
-		m = find_vma_mapping(pc);
+		m = find_vma_mapping(st->key.pid, pc);
 		if (!m)
 			return step_frame_pointer(st);
 	} else {
@@ -564,7 +631,7 @@ static __always_inline enum step_result step_frame_at(void *ctx, struct unwind_s
 			/* mapped since user space wrote the entry (a library, dlopen) */
 			count_stat(EMBER_STAT_NO_MAPPING);
 			request_refresh(ctx, st->key.pid);
-			m = find_vma_mapping(pc);
+			m = find_vma_mapping(st->key.pid, pc);
 			if (!m)
 				return STEP_ERROR;
 		}
@@ -591,22 +658,37 @@ static __always_inline void push_pc(struct unwind_state *st, __u64 pc)
 /*
  * The user registers saved at kernel entry, at the top of the current
  * task's kernel stack (the task is in the kernel: a sample in kernel mode,
- * or a thread about to block).
+ * a thread about to block, a tracepoint).  NULL when they cannot be found.
  */
-static __always_inline int get_task_user_regs(struct unwind_state *st)
+static __always_inline struct pt_regs___ember *task_user_regs(void)
 {
 	struct task_struct___ember *task = (void *)bpf_get_current_task();
-	struct pt_regs___ember *regs;
 
-	if (have_task_pt_regs) {
-		regs = (void *)bpf_task_pt_regs((void *)bpf_get_current_task_btf());
-	} else {
-		/* x86_64: pt_regs sit at the very top of the kernel stack. */
-		void *stack = BPF_CORE_READ(task, stack);
-		if (!stack)
-			return -1;
-		regs = (void *)((char *)stack + thread_size) - bpf_core_type_size(struct pt_regs___ember);
-	}
+	if (have_task_pt_regs)
+		return (void *)bpf_task_pt_regs((void *)bpf_get_current_task_btf());
+	/* x86_64: pt_regs sit at the very top of the kernel stack. */
+	void *stack = BPF_CORE_READ(task, stack);
+	if (!stack)
+		return 0;
+	return (void *)((char *)stack + thread_size) - bpf_core_type_size(struct pt_regs___ember);
+}
+
+/* The user registers into st: 0, -1 (none), or EMBER_USER_REGS_IN_EXEC. */
+#define EMBER_USER_REGS_IN_EXEC 1
+
+static __always_inline int get_task_user_regs(struct unwind_state *st)
+{
+	struct pt_regs___ember *regs = task_user_regs();
+
+	if (!regs)
+		return -1;
+	/*
+	 * Inside execve (x86_64 syscalls 59 and 322) the saved registers are
+	 * the old image's and mean nothing in the new mm: kernel work only.
+	 */
+	long nr = BPF_CORE_READ(regs, orig_ax);
+	if (nr == 59 || nr == 322)
+		return EMBER_USER_REGS_IN_EXEC;
 	st->ip = BPF_CORE_READ(regs, ip);
 	st->sp = BPF_CORE_READ(regs, sp);
 	st->bp = BPF_CORE_READ(regs, bp);

@@ -28,6 +28,7 @@ struct pt_regs___ember {
 } __attribute__((preserve_access_index));
 
 struct mm_struct___ember {
+	unsigned long start_code, end_code;
 	unsigned long start_stack;
 } __attribute__((preserve_access_index));
 

@@ -401,8 +401,10 @@ int ember_offcpu_switch(__u64 *ctx)
 	st->fs_base = 0;
 	st->go_switched = 0;
 	bpf_get_current_comm(st->comm, sizeof(st->comm));
-	if (get_task_user_regs(st)) {
-		count_stat(EMBER_STAT_NO_USER_REGS);
+	int regs = get_task_user_regs(st);
+	if (regs) {
+		count_stat(regs == EMBER_USER_REGS_IN_EXEC ? EMBER_STAT_IN_EXEC
+							   : EMBER_STAT_NO_USER_REGS);
 		finish_block(st);
 		return 0;
 	}

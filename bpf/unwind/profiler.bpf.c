@@ -334,8 +334,10 @@ int ember_profile(struct bpf_perf_event_data *ctx)
 		record_sample(ctx, st);
 		return 0;
 	}
-	if (get_user_regs(ctx, st)) {
-		count_stat(EMBER_STAT_NO_USER_REGS);
+	int regs = get_user_regs(ctx, st);
+	if (regs) {
+		count_stat(regs == EMBER_USER_REGS_IN_EXEC ? EMBER_STAT_IN_EXEC
+							   : EMBER_STAT_NO_USER_REGS);
 		record_sample(ctx, st);
 		return 0;
 	}
@@ -365,11 +367,30 @@ int ember_process_exit(void *ctx)
 		return 0; /* a thread, not the process */
 	__u32 pid = pid_tgid >> 32;
 	/* delete first: its result says whether user space heard of the pid */
+	bpf_map_delete_elem(&early_vmas, &pid);
 	int told = bpf_map_delete_elem(&refresh_sent, &pid) == 0;
 	if (!told && !bpf_map_lookup_elem(&procs, &pid))
 		return 0;
 	send_event(ctx, EMBER_EVENT_EXIT, pid);
 	return 0;
+}
+
+/*
+ * The new image's first mappings, made by the kernel during exec: the
+ * executable's code and, where there is one, the loader's (whose entry is
+ * where the new image starts).  Libraries follow at mmap's return.
+ */
+static __always_inline void note_exec_vmas(__u32 pid)
+{
+	struct task_struct___ember *task = (void *)bpf_get_current_task();
+	__u64 code = BPF_CORE_READ(task, mm, start_code);
+	__u64 code_end = BPF_CORE_READ(task, mm, end_code);
+	struct pt_regs___ember *regs = task_user_regs();
+	__u64 entry = regs ? BPF_CORE_READ(regs, ip) : 0; /* set by exec already */
+
+	note_early_vma(pid, code, 1);
+	if (entry && (entry < code || entry >= code_end))
+		note_early_vma(pid, entry, 0);
 }
 
 SEC("raw_tracepoint/sched_process_exec")
@@ -393,6 +414,7 @@ int ember_process_exec(void *ctx)
 	 * through its files' tables (find_vma_mapping), not through those.
 	 */
 	bpf_map_delete_elem(&procs, &pid);
+	note_exec_vmas(pid);
 	send_event(ctx, EMBER_EVENT_EXEC, pid);
 	return 0;
 }
@@ -453,6 +475,7 @@ int ember_mmap_exit(struct syscall_exit_args *ctx)
 	if (ctx->ret < 0 && ctx->ret > -4096)
 		return 0; /* the mmap failed */
 	count_stat(EMBER_STAT_CODE_MAPPED);
+	note_early_vma(pid_tgid >> 32, ctx->ret, 0);
 	refresh(ctx, pid_tgid >> 32, 1);
 	return 0;
 }

@@ -630,6 +630,7 @@ void ember_profiler_shared_maps(struct ember_profiler *pr, struct ember_profiler
 		.have_task_pt_regs = sk->rodata->have_task_pt_regs,
 		.have_probe_read_user = sk->rodata->have_probe_read_user,
 		.file_tables_fd = bpf_map__fd(sk->maps.file_tables),
+		.early_vmas_fd = bpf_map__fd(sk->maps.early_vmas),
 		.refresh_sent_fd = bpf_map__fd(sk->maps.refresh_sent),
 		.events_fd = bpf_map__fd(sk->maps.events),
 	};

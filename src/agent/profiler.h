@@ -147,7 +147,7 @@ struct ember_profiler_shared {
 	bool have_find_vma; /* file_tables usable (bpf_find_vma) */
 	bool have_task_pt_regs, have_probe_read_user; /* the sampler's helper choices */
 	int pids_fd, procs_fd, unwind_index_fd, shards_fd, shard0_fd, rules_fd, go_runtimes_fd;
-	int file_tables_fd, refresh_sent_fd, events_fd;
+	int file_tables_fd, early_vmas_fd, refresh_sent_fd, events_fd;
 };
 void ember_profiler_shared_maps(struct ember_profiler *pr, struct ember_profiler_shared *out);
 

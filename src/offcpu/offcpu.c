@@ -80,6 +80,7 @@ int ember_offcpu_open(struct ember_profiler *pr, const struct ember_offcpu_opts 
 	    (rc = share(sk->maps.rules, sh.rules_fd, "rules", err, errlen)) ||
 	    (rc = share(sk->maps.go_runtimes, sh.go_runtimes_fd, "go_runtimes", err, errlen)) ||
 	    (rc = share(sk->maps.file_tables, sh.file_tables_fd, "file_tables", err, errlen)) ||
+	    (rc = share(sk->maps.early_vmas, sh.early_vmas_fd, "early_vmas", err, errlen)) ||
 	    (rc = share(sk->maps.refresh_sent, sh.refresh_sent_fd, "refresh_sent", err, errlen)) ||
 	    (rc = share(sk->maps.events, sh.events_fd, "events", err, errlen)))
 		goto fail;
