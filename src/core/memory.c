@@ -11,13 +11,6 @@
 
 void ember_memory_keep_freed(void)
 {
-	/*
-	 * One arena: what a query thread frees serves the next query on any
-	 * thread and the agent's own ingest, instead of each thread's arena
-	 * holding its own peak (three arenas held 100 MiB they did not use
-	 * in `make soak`).
-	 */
-	mallopt(M_ARENA_MAX, 1);
 	mallopt(M_MMAP_THRESHOLD, HEAP_BLOCK_MAX);
 	mallopt(M_TRIM_THRESHOLD, KEEP_FREED_MAX);
 }

@@ -11,7 +11,7 @@
 #ifndef EMBER_CORE_MEMORY_H
 #define EMBER_CORE_MEMORY_H
 
-/* One arena for every thread; serve blocks up to 64 MiB from the heap and keep up to 512 MiB of freed memory. */
+/* Serve blocks up to 64 MiB from the heap and keep up to 512 MiB of freed memory. */
 void ember_memory_keep_freed(void);
 
 /* Return the freed memory kept by the allocator to the kernel. */
