@@ -94,10 +94,15 @@ struct {
 	__type(value, struct ember_mapping);
 } vma_mapping SEC(".maps");
 
-/* tgid -> code mappings noted in process context (struct ember_early_vmas); LRU. */
+/*
+ * tgid -> code mappings noted in process context (struct ember_early_vmas).
+ * Kept past the exit, for naming the frames of a process gone before user
+ * space read its maps; user space deletes the entry when it forgets the
+ * pid, and LRU bounds what it never heard of.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 1024);
+	__uint(max_entries, 4096);
 	__type(key, __u32);
 	__type(value, struct ember_early_vmas);
 } early_vmas SEC(".maps");

@@ -367,7 +367,6 @@ int ember_process_exit(void *ctx)
 		return 0; /* a thread, not the process */
 	__u32 pid = pid_tgid >> 32;
 	/* delete first: its result says whether user space heard of the pid */
-	bpf_map_delete_elem(&early_vmas, &pid);
 	int told = bpf_map_delete_elem(&refresh_sent, &pid) == 0;
 	if (!told && !bpf_map_lookup_elem(&procs, &pid))
 		return 0;

@@ -136,6 +136,8 @@ static void forget_pid(uint32_t pid, void *arg)
 
 	if (pr->tables)
 		ember_unwind_tables_unload(pr->tables, pid);
+	/* the kernel keeps it past the exit for the symbolizer (ember_profiler_kernel_vmas) */
+	bpf_map_delete_elem(bpf_map__fd(pr->skel->maps.early_vmas), &pid);
 	if (pr->exit_fn)
 		pr->exit_fn(pid, pr->exit_arg);
 }
@@ -634,6 +636,23 @@ void ember_profiler_shared_maps(struct ember_profiler *pr, struct ember_profiler
 		.refresh_sent_fd = bpf_map__fd(sk->maps.refresh_sent),
 		.events_fd = bpf_map__fd(sk->maps.events),
 	};
+}
+
+int ember_profiler_kernel_vmas(uint32_t pid, struct ember_kernel_vma *out, int max, void *arg)
+{
+	struct ember_profiler *pr = arg;
+	struct ember_early_vmas ev;
+	int n = 0;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(pr->skel->maps.early_vmas), &pid, &ev))
+		return 0;
+	uint32_t held = ev.n < EMBER_EARLY_VMAS ? ev.n : EMBER_EARLY_VMAS;
+	for (uint32_t k = 0; k < held && n < max; k++) {
+		const struct ember_vma *v = &ev.vmas[(ev.n - 1 - k) & (EMBER_EARLY_VMAS - 1)];
+		out[n++] = (struct ember_kernel_vma){.start = v->start, .end = v->end,
+						      .offset = v->pgoff << 12, .dev = v->dev, .ino = v->ino};
+	}
+	return n;
 }
 
 void ember_profiler_seen(struct ember_profiler *pr, uint32_t pid, int64_t now_ns)

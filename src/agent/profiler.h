@@ -16,6 +16,7 @@
 #include "agent/proctrack.h"
 #include "ember_profiler.h"
 #include "ember_unwind.h"
+#include "symbolizer/symbolizer.h"
 
 struct ember_profiler;
 struct ember_kernel;
@@ -150,6 +151,13 @@ struct ember_profiler_shared {
 	int file_tables_fd, early_vmas_fd, refresh_sent_fd, events_fd;
 };
 void ember_profiler_shared_maps(struct ember_profiler *pr, struct ember_profiler_shared *out);
+
+/*
+ * The code mappings the kernel noted for pid at exec and mmap (newest
+ * first), kept past its exit until the tracker forgets it: an
+ * ember_kernel_vmas_fn for ember_symbolizer_set_kernel_vmas (arg: the profiler).
+ */
+int ember_profiler_kernel_vmas(uint32_t pid, struct ember_kernel_vma *out, int max, void *arg);
 
 /* pid has samples of another kind (off-CPU) at now_ns: tracked and its tables kept recent. */
 void ember_profiler_seen(struct ember_profiler *pr, uint32_t pid, int64_t now_ns);

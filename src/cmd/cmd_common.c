@@ -183,7 +183,7 @@ struct counter {
 	uint64_t value;
 };
 
-#define LIFETIME_COUNTERS 30
+#define LIFETIME_COUNTERS 31
 
 /*
  * Every per-process table with its size, bound and evictions, and how
@@ -229,6 +229,7 @@ static void lifetime_counters(struct ember_profiler *pr, struct ember_symbolizer
 		{"symbolizer_evictions", ss.proc_evictions},
 		{"symbolizer_elf_retries", ss.elf_retries},
 		{"symbolizer_open_vanished", ss.open_vanished},
+		{"symbolizer_kernel_vma_procs", ss.kernel_vma_procs},
 		{"symbolizer_elf_files", ss.elf_files},
 		{"symbolizer_elf_symbol_bytes", ss.elf_symbol_bytes},
 		{"collector_evictions", cs.evictions},

@@ -365,6 +365,7 @@ int cmd_record(int argc, char **argv)
 		return 1;
 	}
 	cmd_describe_kernel(kernel);
+	ember_symbolizer_set_kernel_vmas(sym, ember_profiler_kernel_vmas, pr);
 	struct ember_collector *col = ember_collector_new(sym);
 	struct ember_profile *prof = ember_profile_new();
 	struct ember_offcpu *oc = NULL;

@@ -947,6 +947,8 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "ember run: %s\n", err);
 		goto out;
 	}
+	if (a.sym)
+		ember_symbolizer_set_kernel_vmas(a.sym, ember_profiler_kernel_vmas, a.profiler);
 	a.collector = a.sym ? ember_collector_new(a.sym) : NULL;
 	if (!a.collector || start_pending(&a)) {
 		fprintf(stderr, "ember run: out of memory\n");

@@ -77,6 +77,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -107,6 +108,7 @@ struct elf_entry {
 	unsigned refs;          /* mappings pointing here */
 	int64_t idle_since_ns;  /* when refs last became 0 (or the entry was made) */
 	bool doomed;            /* being evicted */
+	char *path;             /* as first opened: names mappings known by inode only */
 };
 
 /* A string-keyed chained hash map; several keys may name one entry. */
@@ -164,6 +166,9 @@ struct ember_symbolizer {
 	struct ember_kallsyms *kallsyms;
 	bool kallsyms_tried;
 	int64_t kallsyms_loaded_ns; /* for reloading after modules appear */
+
+	ember_kernel_vmas_fn kernel_vmas; /* a vanished process's mappings (may be NULL) */
+	void *kernel_vmas_arg;
 
 	struct ember_symbolizer_stats stats;
 };
@@ -345,6 +350,7 @@ static void elf_cache_trim(struct ember_symbolizer *s, int64_t now)
 				s->stats.elf_files--;
 			s->stats.elf_symbol_bytes -= elf_symbol_bytes(e->elf);
 			ember_elf_free(e->elf);
+			free(e->path);
 			free(e);
 			s->n_entries--;
 			s->stats.elf_dropped++;
@@ -378,9 +384,16 @@ static void note_collision(struct ember_symbolizer *s, const struct ember_elf *h
  * alone shares nothing: another file with the same build-id but other
  * content is a collision, counted and kept apart.  Returns NULL only on OOM.
  */
+/* "n:DEV:INO": the newest loaded file with that identity (dev as in st_dev). */
+static void inode_key(char *key, size_t size, uint64_t dev, uint64_t ino)
+{
+	snprintf(key, size, "n:%" PRIx64 ":%" PRIx64, dev, ino);
+}
+
 static struct elf_entry *elf_cache_get(struct ember_symbolizer *s, int fd, const char *name)
 {
 	char id_key[128], content_key[2 * EMBER_HASH_BYTES + 8], bid_key[2 * EMBER_BUILD_ID_MAX + 8];
+	char ino_key[64];
 	struct elf_entry *e, *same_id;
 	struct ember_elf *elf;
 	struct stat st;
@@ -415,10 +428,11 @@ static struct elf_entry *elf_cache_get(struct ember_symbolizer *s, int fd, const
 	strcpy(content_key, "c:");
 	ember_hex_encode(elf->content_hash, EMBER_HASH_BYTES, content_key + 2);
 	snprintf(bid_key, sizeof(bid_key), "b:%s", elf->build_id);
+	inode_key(ino_key, sizeof(ino_key), (uint64_t)st.st_dev, (uint64_t)st.st_ino);
 	e = key_get(&s->keys, content_key);
 	if (e) {
 		ember_elf_free(elf); /* same bytes under another path or container */
-		return key_put(&s->keys, id_key, e) ? NULL : e;
+		return key_put(&s->keys, id_key, e) || key_put(&s->keys, ino_key, e) ? NULL : e;
 	}
 	same_id = key_get(&s->keys, bid_key);
 	if (same_id && same_id->elf)
@@ -431,7 +445,9 @@ static struct elf_entry *elf_cache_get(struct ember_symbolizer *s, int fd, const
 	/* symcache entries are keyed by content: 64 bits of its SHA-256 */
 	memcpy(&e->cache_key, elf->content_hash, sizeof(e->cache_key));
 	e->cache_key |= 1;
+	e->path = strdup(name);
 	if (key_put(&s->keys, id_key, e) || key_put(&s->keys, content_key, e) ||
+	    key_put(&s->keys, ino_key, e) ||
 	    (!same_id && key_put(&s->keys, bid_key, e)))
 		return NULL;
 	return e;
@@ -725,6 +741,62 @@ static int load_maps(struct proc *p)
 	return 0;
 }
 
+static int vma_by_start(const void *a, const void *b)
+{
+	const struct ember_kernel_vma *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/*
+ * A process gone before its maps were read: its code mappings as the
+ * kernel noted them, each bound to the cached file with its device and
+ * inode (none cached: the frames stay "[unknown]" as before).
+ */
+static void load_kernel_vmas(struct ember_symbolizer *s, struct proc *p)
+{
+	struct ember_kernel_vma v[EMBER_KERNEL_VMAS_MAX];
+	char key[64];
+	int n = s->kernel_vmas ? s->kernel_vmas(p->pid, v, EMBER_KERNEL_VMAS_MAX,
+						 s->kernel_vmas_arg) : 0;
+
+	if (n <= 0)
+		return;
+	if (n > EMBER_KERNEL_VMAS_MAX)
+		n = EMBER_KERNEL_VMAS_MAX;
+	qsort(v, (size_t)n, sizeof(v[0]), vma_by_start);
+	struct pmap *maps = calloc((size_t)n, sizeof(*maps));
+	if (!maps)
+		return;
+	size_t used = 0;
+	for (int i = 0; i < n; i++) {
+		if (v[i].end <= v[i].start || (used && v[i].start < maps[used - 1].end))
+			continue; /* empty, or overlapping the one before: not to be trusted */
+		inode_key(key, sizeof(key), makedev(v[i].dev >> 20, v[i].dev & 0xfffff), v[i].ino);
+		struct elf_entry *e = key_get(&s->keys, key);
+		struct pmap *m = &maps[used];
+		m->path = strdup(e && e->path ? e->path : "[unknown]");
+		if (!m->path)
+			continue;
+		m->start = v[i].start;
+		m->end = v[i].end;
+		m->pgoff = v[i].offset;
+		m->inode = v[i].ino;
+		m->kind = MAP_FILE;
+		m->resolved = true; /* never opened: there is no process to open it through */
+		if (e && e->elf) {
+			m->elf = e;
+			e->refs++;
+		}
+		used++;
+	}
+	free_maps(p->maps, p->n_maps);
+	p->maps = maps;
+	p->n_maps = used;
+	p->have_maps = true;
+	s->stats.kernel_vma_procs++;
+}
+
 static struct pmap *find_map(struct proc *p, uint64_t pc)
 {
 	size_t lo = 0, hi = p->n_maps;
@@ -832,6 +904,13 @@ struct ember_symbolizer *ember_symbolizer_new(void)
 	return s;
 }
 
+void ember_symbolizer_set_kernel_vmas(struct ember_symbolizer *s, ember_kernel_vmas_fn fn,
+				      void *arg)
+{
+	s->kernel_vmas = fn;
+	s->kernel_vmas_arg = arg;
+}
+
 void ember_symbolizer_free(struct ember_symbolizer *s)
 {
 	if (!s)
@@ -847,6 +926,7 @@ void ember_symbolizer_free(struct ember_symbolizer *s)
 	for (struct elf_entry *e = s->entries, *next; e; e = next) {
 		next = e->next;
 		ember_elf_free(e->elf);
+		free(e->path);
 		free(e);
 	}
 	ember_kallsyms_free(s->kallsyms);
@@ -947,7 +1027,8 @@ int ember_symbolize_user(struct ember_symbolizer *s, uint32_t pid, uint64_t pc,
 		return -ENOMEM;
 	if (!proc->have_maps) {
 		hit = false;
-		load_maps(proc); /* a vanished process stays without maps: "[unknown]" */
+		if (load_maps(proc) != 0)
+			load_kernel_vmas(s, proc); /* else a vanished process stays without maps */
 	}
 	m = find_map(proc, pc);
 	if (!m && proc->have_maps && hit) {

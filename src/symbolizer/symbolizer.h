@@ -61,6 +61,26 @@ int ember_symbolizer_track(struct ember_symbolizer *s, uint32_t pid);
  */
 int ember_symbolizer_refresh(struct ember_symbolizer *s, uint32_t pid);
 
+/*
+ * A code mapping as the kernel saw it (dev in the kernel's encoding,
+ * major << 20 | minor), for a process that exited before its
+ * /proc/PID/maps was read: the profiler notes these at exec and mmap.
+ */
+struct ember_kernel_vma {
+	uint64_t start, end, offset, dev, ino; /* offset: in the file, in bytes */
+};
+#define EMBER_KERNEL_VMAS_MAX 8
+/* Up to max mappings of pid into out; returns how many (0: none known). */
+typedef int (*ember_kernel_vmas_fn)(uint32_t pid, struct ember_kernel_vma *out, int max,
+				    void *arg);
+/*
+ * Where to ask for a vanished process's mappings.  Their files are named
+ * by (device, inode) only, so they are symbolized when a file with that
+ * identity was loaded before (by another process) and is still cached.
+ */
+void ember_symbolizer_set_kernel_vmas(struct ember_symbolizer *s, ember_kernel_vmas_fn fn,
+				      void *arg);
+
 /* Drop everything cached for pid (it exited and its samples are flushed). */
 void ember_symbolizer_forget(struct ember_symbolizer *s, uint32_t pid);
 
@@ -83,6 +103,7 @@ struct ember_symbolizer_stats {
 	uint64_t elf_symbol_bytes; /* heap held by the loaded files' symbol tables */
 	uint64_t elf_retries;   /* failed files loaded again after their backoff */
 	uint64_t open_vanished; /* files not opened because their process had exited (a race) */
+	uint64_t kernel_vma_procs; /* vanished processes mapped from the kernel's notes instead */
 	uint64_t processes;  /* processes with cached maps now */
 	uint64_t build_id_collisions; /* files sharing a build-id, not their content */
 	uint64_t max_processes;  /* the bound on processes */
