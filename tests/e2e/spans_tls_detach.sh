@@ -1,0 +1,144 @@
+#!/bin/sh
+# spans_tls_detach: TLS uprobes go when the processes that mapped their
+# file go, and new programs still get spans.  Six copies of the Go HTTPS
+# server (tests/programs/gotls; each copy its own inode, as a rebuilt or
+# redeployed binary is) run one after the other under
+# --tls-max-probes 3 x (the probes of one copy) + 8 (libssl, which curl
+# maps): without detaching, the fourth copy could not be attached.  For
+# each copy: it is attached when it starts (the agent's exec event, not
+# the 0.5 s scan), its server spans equal curl's answers, and once it is
+# killed its probes are detached (the log names the copy).
+# Oracle outside ember: the kernel's own account of the uprobe links the
+# agent holds (bpftool's program names and /proc/PID/fdinfo of the agent's
+# bpf_link descriptors), which rises by one copy's probes at each start and
+# falls back at each stop; and objdump's RET count for the probes per copy.
+# Last, a shell the attacher has already seen execs the server in place
+# (same pid): only the exec event can tell the attacher, and its spans come.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/spans.inc"
+require_bpf
+require_prog gotls
+command -v openssl > /dev/null || fail "openssl not installed (scripts/setup-deps.sh installs it)"
+command -v objdump > /dev/null || skip "objdump (binutils) not installed"
+command -v bpftool > /dev/null || fail "bpftool not installed (scripts/setup-deps.sh installs it)"
+
+COPIES=6
+N=30
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
+	-keyout "$OUT/key.pem" -out "$OUT/cert.pem" > "$OUT/openssl.log" 2>&1 ||
+	{ cat "$OUT/openssl.log"; fail "openssl could not make a certificate"; }
+
+# probes per Go file: an entry probe on Write and Read, one per RET of Read
+rr=$(objdump -d --no-show-raw-insn "$PROGS/gotls" |
+	awk '$2 == "<crypto/tls.(*Conn).Read>:" { on = 1; next } on && /^$/ { exit }
+		on && $2 == "ret" { n++ } END { print n + 0 }')
+[ "$rr" -ge 1 ] || fail "objdump found no RET in (*Conn).Read"
+P=$((rr + 2))
+MAX=$((3 * P + 8))
+note "objdump: $rr RETs in (*Conn).Read: $P probes per copy; --tls-max-probes $MAX"
+
+# go_links: uprobe links the agent holds on its Go TLS programs, by the
+# kernel's account (programs named ember_go_tls*; bpftool shows 15 characters)
+go_links() {
+	ids=$(bpftool prog show -j | jq -r '.[] | select(.name | test("^ember_go_tls")) | .id')
+	n=0
+	for fd in /proc/$EMBER_PID/fd/*; do
+		[ "$(readlink "$fd" 2> /dev/null)" = "anon_inode:bpf_link" ] || continue
+		id=$(sed -n 's/^prog_id:[[:space:]]*//p' "/proc/$EMBER_PID/fdinfo/${fd##*/}" 2> /dev/null)
+		[ -n "$id" ] && echo "$ids" | grep -qx "$id" && n=$((n + 1))
+	done
+	echo $n
+}
+
+# wait_links WANT: until go_links is WANT (10 s); prints what it is
+wait_links() {
+	for i in $(seq 1 100); do
+		l=$(go_links)
+		[ "$l" = "$1" ] && break
+		sleep 0.1
+	done
+	echo "$l"
+}
+
+# attach_line PID: the attacher's line for a Go server attached in PID
+attach_line() {
+	grep "tls: tracing Go crypto/tls in pid $1 " "$OUT/ember.log"
+}
+
+# serve_and_count PID PORT: N requests by curl; checks PID's server spans against them
+serve_and_count() {
+	for i in $(seq 1 100); do
+		[ "$(curl -sk "https://127.0.0.1:$2/ok/0")" = "ok 0" ] && break
+		sleep 0.05
+	done
+	ok=0
+	for i in $(seq 1 $N); do
+		[ "$(curl -sk "https://127.0.0.1:$2/ok/$i")" = "ok $i" ] && ok=$((ok + 1))
+	done
+	[ "$ok" = $N ] || fail "curl got $ok right answers of $N from pid $1"
+	got=$(settle "pid=$1&protocol=http&role=server" '[.rows[].statuses["200"] // 0] | add // 0')
+	tls=$(spans_json "pid=$1&protocol=http&role=server" | jq -r '[.rows[].tls] | add // 0')
+	note "pid $1: $got server spans (curl: $N, and the request that found it up), $tls marked tls"
+	# the first request may come before the attach: N or N + 1
+	[ "$got" -ge $N ] && [ "$got" -le $((N + 1)) ] || fail "pid $1: $got spans, curl: $N (+1)"
+	[ "$tls" = "$got" ] || fail "pid $1: $tls of $got spans marked tls"
+}
+
+start_ember --tls-max-probes $MAX
+base=$(go_links)
+note "Go TLS links before the copies: $base (other Go TLS programs on this host)"
+
+for c in $(seq 1 $COPIES); do
+	mkdir -p "$OUT/copy$c"
+	cp "$PROGS/gotls" "$OUT/copy$c/gotls-$c"
+	port=$(free_port)
+	start_bg "$OUT/copy$c/gotls-$c" serve "127.0.0.1:$port" "$OUT/cert.pem" "$OUT/key.pem"
+	server=$BG_LAST
+	for i in $(seq 1 50); do
+		[ -n "$(attach_line $server)" ] && break
+		sleep 0.1
+	done
+	[ -n "$(attach_line $server)" ] || fail "copy $c (pid $server) was not attached"
+	up=$(wait_links $((base + P)))
+	note "copy $c: $(attach_line $server | sed 's/.*tls: //'); the agent holds $up Go TLS links"
+	[ "$up" = $((base + P)) ] || fail "copy $c: $up Go TLS links, want $base + $P"
+	serve_and_count "$server" "$port"
+	kill "$server"
+	wait "$server" 2> /dev/null
+	for i in $(seq 1 100); do
+		grep -qF "tls: detached $P probes from $OUT/copy$c/gotls-$c: no process maps it" \
+			"$OUT/ember.log" && break
+		sleep 0.1
+	done
+	grep -qF "tls: detached $P probes from $OUT/copy$c/gotls-$c: no process maps it" \
+		"$OUT/ember.log" || fail "copy $c: its probes were not detached"
+	down=$(wait_links "$base")
+	note "copy $c stopped: detached; the agent holds $down Go TLS links"
+	[ "$down" = "$base" ] || fail "after copy $c: $down Go TLS links, want $base"
+done
+
+stats=$(span_stat tls)
+note "attacher: $(echo "$stats" | jq -c .)"
+att=$(echo "$stats" | jq -r .go_files)
+det=$(echo "$stats" | jq -r .detaches)
+[ "$att" -ge $COPIES ] || fail "$att Go files attached, want >= $COPIES"
+[ "$det" -ge $COPIES ] || fail "$det files detached, want >= $COPIES"
+# more probes attached over time than the limit allows at once: slots were freed
+[ "$(echo "$stats" | jq -r .probes)" -gt "$MAX" ] || fail "never more probes than the limit"
+[ "$(echo "$stats" | jq -r .probes_attached)" -le "$MAX" ] || fail "over the limit"
+
+# exec in place: a shell, seen by the attacher's scans, becomes the server
+cp "$PROGS/gotls" "$OUT/gotls-exec"
+port=$(free_port)
+start_bg sh -c "sleep 2; exec '$OUT/gotls-exec' serve 127.0.0.1:$port '$OUT/cert.pem' '$OUT/key.pem'"
+server=$BG_LAST
+ev0=$(echo "$stats" | jq -r .events)
+sleep 2.5
+[ -n "$(attach_line $server)" ] || fail "the server exec'd by pid $server was not attached"
+serve_and_count "$server" "$port"
+ev=$(span_stat tls.events)
+note "exec'd in place: pid $server attached; $((ev - ev0)) exec/new-code events handled meanwhile"
+[ "$ev" -gt "$ev0" ] || fail "no exec event handled"
+kill "$server"
+stop_ember
+exit 0
