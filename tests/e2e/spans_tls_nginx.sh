@@ -113,6 +113,7 @@ note "spans marked tls: worker $tls_worker of $total, ab $tls_ab of $c200"
 ab -q -n 200 -c 2 "http://127.0.0.1:$plain/plain/7" > "$OUT/ab-plain.txt" 2>&1 || fail "ab (plain) failed"
 plain404=$(sed -n 's/^Non-2xx responses: *//p' "$OUT/ab-plain.txt")
 [ "$plain404" = 200 ] || fail "ab (plain) saw $plain404 non-2xx of 200"
+[ "$(grep -c '^404$' "$OUT/access.log")" = 200 ] || fail "nginx's log disagrees with ab (plain)"
 sel='.rows[] | select(.endpoint == "GET /plain/{id}")'
 pc=$(settle "$q" "[$sel | .count] | add // 0")
 pt=$(spans_json "$q" | jq -r "[$sel | .tls] | add // 0")
