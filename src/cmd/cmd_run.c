@@ -585,16 +585,19 @@ static void flush_net(struct agent *a)
 
 /* The TCP collector and the spans name processes like the profiler's collector does. */
 /*
- * The profiler's exec and new-code events: the symbolizer snapshots the
- * process, and the TLS attacher looks at it at once (a new Go program is
- * traced from its first requests, not from the next /proc scan).
+ * The profiler's process events: the symbolizer snapshots the process, and
+ * at an exec the TLS attacher looks at it at once (a new Go program is
+ * traced from its first requests, not from the next /proc scan).  Refresh
+ * requests (a pc in no known mapping, at most once a second per process)
+ * are not passed on: a JIT would have its maps read every second.
  */
 static void process_changed(uint32_t pid, bool exec, void *arg)
 {
 	struct agent *a = arg;
 
 	cmd_snapshot_process(pid, exec, a->sym);
-	ember_spans_process_changed(a->spans, pid);
+	if (exec)
+		ember_spans_process_changed(a->spans, pid);
 }
 
 static bool name_process(uint32_t pid, const char *comm, struct ember_target *t, void *arg)

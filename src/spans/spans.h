@@ -78,7 +78,7 @@ void ember_spans_drain(struct ember_spans *sp);
 bool ember_spans_tls(const struct ember_spans *sp);
 
 /*
- * pid exec'd or mapped new code (the profiler's kernel events; any
+ * pid exec'd (the profiler's kernel events; any
  * thread): its TLS libraries or Go crypto/tls are attached at once.
  */
 void ember_spans_process_changed(struct ember_spans *sp, uint32_t pid);

@@ -77,7 +77,7 @@ struct tls_proc {
 
 enum tls_stat {
 	ST_SCANS,
-	ST_PROCS,            /* processes looked at (new, exec'd, mapping new code) */
+	ST_PROCS,            /* processes looked at (new, exec'd) */
 	ST_LIBSSL_FILES,     /* libssl files attached */
 	ST_GO_FILES,         /* Go binaries attached */
 	ST_PROBES,           /* uprobes attached */
@@ -86,7 +86,7 @@ enum tls_stat {
 	ST_DETACHED_PROBES,  /* uprobes destroyed by those detaches */
 	ST_FILES_NOW,        /* files attached now */
 	ST_PROBES_NOW,       /* uprobes attached now */
-	ST_EVENTS,           /* exec / new-code events handled */
+	ST_EVENTS,           /* exec events handled */
 	ST_QUEUE_FULL,       /* events dropped: EMBER_TLS_QUEUE waiting (the scan finds the process) */
 	ST_FAIL_SYMBOL,      /* a libssl without the SSL_* symbols */
 	ST_FAIL_GO_TABLES,   /* a Go binary whose tables or RETs could not be read */

@@ -8,11 +8,13 @@
  * file once: a thread scans /proc every EMBER_TLS_SCAN_MS for processes not
  * seen before, and for each, its executable (a Go binary with
  * crypto/tls.(*Conn).Write/Read) and its executable mappings (libssl.so*).
- * The agent's exec and new-mapping events (ember_tls_attach_notify) make it
- * look at a process at once, so a Go program started after the agent is
- * traced from its first milliseconds rather than from the next scan, and a
- * process that execs another program or loads libssl later is looked at
- * again.
+ * The agent's exec events (ember_tls_attach_notify) make it look at a
+ * process at once, and again at the next scan (the dynamic loader maps
+ * libssl after exec), so a Go program started after the agent is traced
+ * from its first milliseconds rather than from the next scan, and a
+ * process that execs another program in place is looked at again.  A
+ * libssl a running process loads later (dlopen) is traced only if another
+ * process mapped that file before.
  *
  * Detaching: each file counts the processes seen mapping it.  When the last
  * one has exited (or exec'd something else) and none came back for
@@ -56,7 +58,7 @@ void ember_tls_attach_stop(struct ember_tls_attach *ta);
 /* Scan /proc now (tests; the thread does it every EMBER_TLS_SCAN_MS). */
 void ember_tls_attach_scan(struct ember_tls_attach *ta);
 /*
- * pid exec'd or mapped new code (the agent's kernel events; any thread,
+ * pid exec'd (the agent's kernel events; any thread,
  * never blocks): the attacher looks at it at once.  A full queue is
  * counted; the scan then finds the process as usual.
  */

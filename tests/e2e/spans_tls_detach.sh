@@ -137,7 +137,7 @@ sleep 2.5
 [ -n "$(attach_line $server)" ] || fail "the server exec'd by pid $server was not attached"
 serve_and_count "$server" "$port"
 ev=$(span_stat tls.events)
-note "exec'd in place: pid $server attached; $((ev - ev0)) exec/new-code events handled meanwhile"
+note "exec'd in place: pid $server attached; $((ev - ev0)) exec events handled meanwhile"
 [ "$ev" -gt "$ev0" ] || fail "no exec event handled"
 kill "$server"
 stop_ember
