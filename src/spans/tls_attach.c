@@ -399,8 +399,13 @@ static void sweep(struct ember_tls_attach *ta, int64_t now)
 			ta->procs[i].again = true;
 }
 
-/* Look at pid's executable and libssl files: attach what is new, hold them in rec. */
-static void look_at_process(struct ember_tls_attach *ta, uint32_t pid, struct tls_proc *rec)
+/*
+ * Look at pid's executable and (with_maps) its libssl files: attach what is
+ * new, hold them in rec.  At an exec only the executable is worth a look:
+ * the dynamic loader has not mapped the libraries yet.
+ */
+static void look_at_process(struct ember_tls_attach *ta, uint32_t pid, struct tls_proc *rec,
+			    bool with_maps)
 {
 	char path[4096];
 	struct stat st;
@@ -433,6 +438,8 @@ static void look_at_process(struct ember_tls_attach *ta, uint32_t pid, struct tl
 			hold(ta, rec, f); /* attached, nothing to attach, or a real failure: no retry */
 		}
 	}
+	if (!with_maps)
+		return;
 	if (ember_maps_read_pid(pid, EMBER_MAPS_EXEC_ONLY, &maps)) {
 		ember_maps_free(&maps);
 		return;
@@ -481,7 +488,7 @@ static void add_record(struct ember_tls_attach *ta, uint32_t pid, uint32_t self)
 	struct tls_proc *rec = &ta->next[ta->n_next++];
 	*rec = (struct tls_proc){.pid = pid};
 	if (pid != self)
-		look_at_process(ta, pid, rec);
+		look_at_process(ta, pid, rec, true);
 }
 
 void ember_tls_attach_scan(struct ember_tls_attach *ta)
@@ -580,8 +587,8 @@ static void handle_events(struct ember_tls_attach *ta, const uint32_t *pids, siz
 			*rec = (struct tls_proc){.pid = pid};
 		}
 		release(ta, rec, now);
-		look_at_process(ta, pid, rec);
-		rec->again = true;
+		look_at_process(ta, pid, rec, false);
+		rec->again = true; /* its libraries: at the next scan */
 	}
 	pthread_mutex_unlock(&ta->lock);
 }
