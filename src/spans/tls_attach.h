@@ -9,8 +9,8 @@
  * seen before, and for each, its executable (a Go binary with
  * crypto/tls.(*Conn).Write/Read) and its executable mappings (libssl.so*).
  * The agent's exec events (ember_tls_attach_notify) make it look at a
- * process at once, and again at the next scan (the dynamic loader maps
- * libssl after exec), so a Go program started after the agent is traced
+ * process's executable at once, and at its maps at the next scan (the
+ * dynamic loader maps libssl after exec), so a Go program started after the agent is traced
  * from its first milliseconds rather than from the next scan, and a
  * process that execs another program in place is looked at again.  A
  * libssl a running process loads later (dlopen) is traced only if another
