@@ -696,8 +696,8 @@ static void json_service(struct strbuf *sb, const struct ember_report_service *s
 
 	sb_puts(sb, "{\"service\":");
 	sb_json_str(sb, svc->service);
-	sb_printf(sb, ",\"type\":\"%s\"", ember_profile_type_name(svc->type));
-	sb_printf(sb, ",\"status\":\"%s\",\"note\":", status_name(svc->status));
+	sb_printf(sb, ",\"status\":\"%s\",\"type\":\"%s\",\"note\":", status_name(svc->status),
+		  ember_profile_type_name(svc->type));
 	sb_json_str(sb, svc->note);
 	json_ms(sb, "from", svc->from_ns, true);
 	json_ms(sb, "to", svc->to_ns, true);

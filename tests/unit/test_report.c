@@ -348,7 +348,7 @@ static void test_profile_types(void **state)
 	assert_true(fabs(f->delta - 0.2) < 0.02);
 	sb_init(&sb);
 	assert_int_equal(ember_report_render(r, EMBER_REPORT_JSON, NULL, &sb), 0);
-	assert_non_null(strstr(sb.buf, "\"service\":\"shop\",\"type\":\"offcpu\",\"status\":\"ok\""));
+	assert_non_null(strstr(sb.buf, "\"service\":\"shop\",\"status\":\"ok\",\"type\":\"offcpu\""));
 	assert_non_null(strstr(sb.buf, "#s=shop&t=offcpu&cmp=range"));
 	sb_free(&sb);
 	sb_init(&sb);
