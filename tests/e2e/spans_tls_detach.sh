@@ -8,10 +8,11 @@
 # each copy: it is attached when it starts (the agent's exec event, not
 # the 0.5 s scan), its server spans equal curl's answers, and once it is
 # killed its probes are detached (the log names the copy).
-# Oracle outside ember: the kernel's own account of the uprobe links the
-# agent holds (bpftool's program names and /proc/PID/fdinfo of the agent's
-# bpf_link descriptors), which rises by one copy's probes at each start and
-# falls back at each stop; and objdump's RET count for the probes per copy.
+# Oracle outside ember: the kernel's own account of the uprobe links on
+# each copy held by the agent (tests/tools/uprobe_links reads each link's
+# file from the kernel; the agent's link ids from /proc/PID/fdinfo), one
+# copy's worth at its start, none after its stop, never a uretprobe; and
+# objdump's RET count for the probes per copy.
 # Last, a shell the attacher has already seen execs the server in place
 # (same pid): only the exec event can tell the attacher, and its spans come.
 . "$(dirname "$0")/lib.sh"
@@ -20,7 +21,6 @@ require_bpf
 require_prog gotls
 command -v openssl > /dev/null || fail "openssl not installed (scripts/setup-deps.sh installs it)"
 command -v objdump > /dev/null || skip "objdump (binutils) not installed"
-command -v bpftool > /dev/null || fail "bpftool not installed (scripts/setup-deps.sh installs it)"
 
 COPIES=6
 N=30
@@ -37,24 +37,24 @@ P=$((rr + 2))
 MAX=$((3 * P + 8))
 note "objdump: $rr RETs in (*Conn).Read: $P probes per copy; --tls-max-probes $MAX"
 
-# go_links: uprobe links the agent holds on its Go TLS programs, by the
-# kernel's account (programs named ember_go_tls*; bpftool shows 15 characters)
-go_links() {
-	ids=$(bpftool prog show -j | jq -r '.[] | select(.name | test("^ember_go_tls")) | .id')
-	n=0
-	for fd in /proc/$EMBER_PID/fd/*; do
-		[ "$(readlink "$fd" 2> /dev/null)" = "anon_inode:bpf_link" ] || continue
-		id=$(sed -n 's/^prog_id:[[:space:]]*//p' "/proc/$EMBER_PID/fdinfo/${fd##*/}" 2> /dev/null)
-		[ -n "$id" ] && echo "$ids" | grep -qx "$id" && n=$((n + 1))
-	done
-	echo $n
+TOOLS=$(dirname "$EMBER")/tools
+[ -x "$TOOLS/uprobe_links" ] || fail "$TOOLS/uprobe_links not built (make build-tests)"
+# links PATH [uprobe|uretprobe]: the uprobe links on PATH that the agent
+# holds, by the kernel's account (tests/tools/uprobe_links: every uprobe
+# link's path as attached, for a Go binary /proc/PID/exe of the process it
+# was found in; the agent's link ids from /proc/PID/fdinfo: another agent
+# on this host may trace the same file)
+links() {
+	mine=$(awk '/^link_id:/ { print $2 }' /proc/$EMBER_PID/fdinfo/* 2> /dev/null)
+	"$TOOLS/uprobe_links" 2> /dev/null | awk -v f="$1" -v k="${2:-}" '$5 == f && (k == "" || $3 == k) { print $1 }' |
+		grep -cxF "$mine"
 }
 
-# wait_links WANT: until go_links is WANT (10 s); prints what it is
+# wait_links FILE WANT: until links FILE is WANT (10 s); prints what it is
 wait_links() {
 	for i in $(seq 1 100); do
-		l=$(go_links)
-		[ "$l" = "$1" ] && break
+		l=$(links "$1")
+		[ "$l" = "$2" ] && break
 		sleep 0.1
 	done
 	echo "$l"
@@ -85,36 +85,35 @@ serve_and_count() {
 }
 
 start_ember --tls-max-probes $MAX
-base=$(go_links)
-note "Go TLS links before the copies: $base (other Go TLS programs on this host)"
 
 for c in $(seq 1 $COPIES); do
 	mkdir -p "$OUT/copy$c"
-	cp "$PROGS/gotls" "$OUT/copy$c/gotls-$c"
+	bin="$OUT/copy$c/gotls-$c"
+	cp "$PROGS/gotls" "$bin"
 	port=$(free_port)
-	start_bg "$OUT/copy$c/gotls-$c" serve "127.0.0.1:$port" "$OUT/cert.pem" "$OUT/key.pem"
+	start_bg "$bin" serve "127.0.0.1:$port" "$OUT/cert.pem" "$OUT/key.pem"
 	server=$BG_LAST
 	for i in $(seq 1 50); do
 		[ -n "$(attach_line $server)" ] && break
 		sleep 0.1
 	done
 	[ -n "$(attach_line $server)" ] || fail "copy $c (pid $server) was not attached"
-	up=$(wait_links $((base + P)))
-	note "copy $c: $(attach_line $server | sed 's/.*tls: //'); the agent holds $up Go TLS links"
-	[ "$up" = $((base + P)) ] || fail "copy $c: $up Go TLS links, want $base + $P"
+	up=$(wait_links "/proc/$server/exe" $P)
+	note "copy $c: $(attach_line $server | sed 's/.*tls: //'); the kernel has $up links of the agent on it"
+	[ "$up" = $P ] || fail "copy $c: $up uprobe links on it, want $P"
+	[ "$(links "/proc/$server/exe" uretprobe)" = 0 ] || fail "copy $c: a uretprobe on a Go binary"
 	serve_and_count "$server" "$port"
 	kill "$server"
 	wait "$server" 2> /dev/null
 	for i in $(seq 1 100); do
-		grep -qF "tls: detached $P probes from $OUT/copy$c/gotls-$c: no process maps it" \
-			"$OUT/ember.log" && break
+		grep -qF "tls: detached $P probes from $bin: no process maps it" "$OUT/ember.log" && break
 		sleep 0.1
 	done
-	grep -qF "tls: detached $P probes from $OUT/copy$c/gotls-$c: no process maps it" \
-		"$OUT/ember.log" || fail "copy $c: its probes were not detached"
-	down=$(wait_links "$base")
-	note "copy $c stopped: detached; the agent holds $down Go TLS links"
-	[ "$down" = "$base" ] || fail "after copy $c: $down Go TLS links, want $base"
+	grep -qF "tls: detached $P probes from $bin: no process maps it" "$OUT/ember.log" ||
+		fail "copy $c: its probes were not detached"
+	down=$(wait_links "/proc/$server/exe" 0)
+	note "copy $c stopped: detached; the kernel has $down links of the agent on it"
+	[ "$down" = 0 ] || fail "after copy $c: $down uprobe links on it"
 done
 
 stats=$(span_stat tls)
