@@ -263,9 +263,9 @@ static int install_cron(const struct args *a)
 	ssize_t n;
 
 	if (a->day || a->from || a->baseline || a->service || a->output || a->no_save ||
-	    a->fail_on_regression) {
+	    a->fail_on_regression || a->types) {
 		fprintf(stderr, "ember report: --install-cron takes only --at, --output-dir, --keep, "
-				"--db, --format and --ui-url (the job reports on yesterday)\n");
+				"--db, --format and --ui-url (the job reports on yesterday, every profile type)\n");
 		return 2;
 	}
 	if (ember_cron_parse_at(a->at ? a->at : DEFAULT_AT, &o.hour, &o.minute)) {
