@@ -84,7 +84,8 @@ static const char *const add_sql =
 	" duration_ns, max_ns, req_bytes, resp_bytes, hist, tls)"
 	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
 	" ON CONFLICT DO UPDATE SET count = count + excluded.count,"
-	" errors = errors + excluded.errors, tls = tls + excluded.tls, duration_ns = duration_ns + excluded.duration_ns,"
+	" errors = errors + excluded.errors, tls = tls + excluded.tls,"
+	" duration_ns = duration_ns + excluded.duration_ns,"
 	" max_ns = max(max_ns, excluded.max_ns), req_bytes = req_bytes + excluded.req_bytes,"
 	" resp_bytes = resp_bytes + excluded.resp_bytes,"
 	" hist = ember_hist_merge(hist, excluded.hist)";
