@@ -37,6 +37,9 @@ P=$((rr + 2))
 MAX=$((3 * P + 8))
 note "objdump: $rr RETs in (*Conn).Read: $P probes per copy; --tls-max-probes $MAX"
 
+# the oracle reads uprobe links' files from the kernel: Linux 6.6 and later
+kv=$(uname -r | awk -F. '{ print $1 * 1000 + $2 }')
+[ "$kv" -ge 6006 ] || skip "the kernel ($(uname -r)) does not report uprobe links' files (6.6+)"
 TOOLS=$(dirname "$EMBER")/tools
 [ -x "$TOOLS/uprobe_links" ] || fail "$TOOLS/uprobe_links not built (make build-tests)"
 # links PATH [uprobe|uretprobe]: the uprobe links on PATH that the agent
