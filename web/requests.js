@@ -118,6 +118,10 @@
     return '#' + p.toString();
   }
 
+  // "http TLS" when requests were read at the TLS library (plaintext through uprobes)
+  const tlsMark = (text, tls) => text + (tls ? ' TLS' : '');
+  const tlsTitle = (r) => (r.tls ? fmt(r.tls) + ' of ' + fmt(r.count) + ' over TLS' : '');
+
   function renderEndpoints(rows, sel) {
     const table = $('req-endpoints');
     const body = head(table, [['Endpoint'], ['Protocol'], ['Rate', 'num'], ['Errors', 'num'],
@@ -130,7 +134,7 @@
       a.title = 'Flame graph of the CPU spent serving ' + r.endpoint + ' in this window';
       a.className = 'endpoint';
       cell(tr, a, 'fn');
-      cell(tr, r.protocol);
+      cell(tr, tlsMark(r.protocol, r.tls), '', tlsTitle(r));
       cell(tr, rate(r.rate), 'num');
       cell(tr, (100 * r.error_rate).toFixed(2) + '%', 'num' + (r.errors ? ' diff more' : ''),
         Object.entries(r.statuses).map(([k, v]) => k + ': ' + fmt(v)).join(', '));
@@ -151,7 +155,7 @@
     for (const r of rows) {
       const tr = document.createElement('tr');
       cell(tr, r.endpoint, 'fn', r.endpoint);
-      cell(tr, r.protocol);
+      cell(tr, tlsMark(r.protocol, r.tls), '', tlsTitle(r));
       cell(tr, r.peer || '');
       cell(tr, fmt(r.count), 'num');
       cell(tr, ms(r.avg_ms), 'num');
@@ -173,7 +177,7 @@
       const tr = document.createElement('tr');
       cell(tr, E.timeLabel(s.time, 86400e3));
       cell(tr, ms(s.duration_ms), 'num');
-      cell(tr, s.role);
+      cell(tr, tlsMark(s.role, s.tls));
       cell(tr, s.endpoint, 'fn', s.endpoint);
       cell(tr, s.peer);
       cell(tr, s.status + (s.err ? ' \u00b7 ' + s.err : ''), s.error ? 'diff more' : '');

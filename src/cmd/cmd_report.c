@@ -3,7 +3,7 @@
  *
  *   ember report [--db PATH] [--day YYYY-MM-DD | --from T [--to T]]
  *                [--baseline previous-day|previous-version|YYYY-MM-DD]
- *                [--service NAME] [--format html|json|md]
+ *                [--service NAME] [--type all|cpu|offcpu] [--format html|json|md]
  *                [--output FILE | --output-dir DIR [--keep N]] [--ui-url URL]
  *                [--alpha Q] [--min-delta POINTS] [--min-relative PERCENT]
  *                [--min-samples N] [--no-save] [--fail-on-regression]
@@ -56,6 +56,8 @@ static void usage(FILE *f)
 		"                       previous-version (each service's version before its\n"
 		"                       newest), or YYYY-MM-DD (that day)\n"
 		"  --service NAME       only this service\n"
+		"  --type T             all (default: CPU, and off-CPU time where it was\n"
+		"                       recorded with `ember run --offcpu`), cpu or offcpu\n"
 		"  --format F           html (default), json or md\n"
 		"  --output FILE        write there instead of stdout\n"
 		"  --output-dir DIR     write DIR/ember-report-<window start>.<format>\n"
@@ -79,6 +81,7 @@ static void usage(FILE *f)
 struct args {
 	const char *db, *day, *from, *to, *baseline, *service, *format, *output, *output_dir;
 	const char *ui_url, *at;
+	unsigned types; /* ember_report_options.types */
 	unsigned long keep;
 	bool keep_given, no_save, fail_on_regression, install_cron, uninstall_cron;
 	struct ember_report_thresholds th;
@@ -103,7 +106,7 @@ static int parse_double(const char *opt, const char *s, double min, double max, 
 enum {
 	OPT_DAY = 256, OPT_FROM, OPT_TO, OPT_BASELINE, OPT_SERVICE, OPT_FORMAT, OPT_OUTPUT,
 	OPT_OUTPUT_DIR, OPT_KEEP, OPT_UI, OPT_ALPHA, OPT_MIN_DELTA, OPT_MIN_REL, OPT_MIN_SAMPLES,
-	OPT_NO_SAVE, OPT_FAIL, OPT_INSTALL, OPT_UNINSTALL, OPT_AT, OPT_DB,
+	OPT_NO_SAVE, OPT_FAIL, OPT_INSTALL, OPT_UNINSTALL, OPT_AT, OPT_DB, OPT_TYPE,
 };
 
 /* Returns 0, or the exit status to leave with. */
@@ -116,6 +119,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{"to", required_argument, 0, OPT_TO},
 		{"baseline", required_argument, 0, OPT_BASELINE},
 		{"service", required_argument, 0, OPT_SERVICE},
+		{"type", required_argument, 0, OPT_TYPE},
 		{"format", required_argument, 0, OPT_FORMAT},
 		{"output", required_argument, 0, OPT_OUTPUT},
 		{"output-dir", required_argument, 0, OPT_OUTPUT_DIR},
@@ -146,6 +150,19 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case OPT_TO: a->to = optarg; break;
 		case OPT_BASELINE: a->baseline = optarg; break;
 		case OPT_SERVICE: a->service = optarg; break;
+		case OPT_TYPE: {
+			enum ember_profile_type t;
+			if (strcmp(optarg, "all") == 0) {
+				a->types = 0;
+			} else if (ember_profile_type_parse(optarg, &t) == 0) {
+				a->types = 1u << t;
+			} else {
+				fprintf(stderr, "ember report: --type: expected all, cpu or offcpu, "
+						"not '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		}
 		case OPT_FORMAT: a->format = optarg; break;
 		case OPT_OUTPUT: a->output = optarg; break;
 		case OPT_OUTPUT_DIR: a->output_dir = optarg; break;
@@ -246,9 +263,9 @@ static int install_cron(const struct args *a)
 	ssize_t n;
 
 	if (a->day || a->from || a->baseline || a->service || a->output || a->no_save ||
-	    a->fail_on_regression) {
+	    a->fail_on_regression || a->types) {
 		fprintf(stderr, "ember report: --install-cron takes only --at, --output-dir, --keep, "
-				"--db, --format and --ui-url (the job reports on yesterday)\n");
+				"--db, --format and --ui-url (the job reports on yesterday, every profile type)\n");
 		return 2;
 	}
 	if (ember_cron_parse_at(a->at ? a->at : DEFAULT_AT, &o.hour, &o.minute)) {
@@ -542,6 +559,7 @@ int cmd_report(int argc, char **argv)
 	if (rc)
 		return rc;
 	o.service = a.service;
+	o.types = a.types;
 	o.th = a.th;
 
 	if (!a.db)

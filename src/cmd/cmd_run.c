@@ -5,7 +5,7 @@
  *             [--services FILE] [--retention 14d] [--full-resolution 48h]
  *             [--max-db-size 2G] [--no-net] [--net-hooks FAMILY] [--net-top-peers N]
  *             [--no-spans] [--slow-threshold MS] [--payload-head BYTES]
- *             [--force-perfbuf] [--spans-hooks KIND] [--no-tls]
+ *             [--force-perfbuf] [--spans-hooks KIND] [--no-tls] [--tls-max-probes N]
  *
  * Profiles every process on the host, drains the kernel maps every second
  * into an in-memory profile (symbolizing while the processes still exist),
@@ -149,6 +149,8 @@ static void usage(FILE *f)
 		"                       at most 4096)\n"
 		"  --spans-hooks KIND   auto (default), tracepoint (syscalls:*) or raw (sys_enter/exit)\n"
 		"  --no-tls             do not read TLS plaintext (uprobes on OpenSSL and Go crypto/tls)\n"
+		"  --tls-max-probes N   TLS uprobes attached at once (default 4096; files past it are\n"
+		"                       not traced, counted; probes go when no process maps the file)\n"
 		"  --offcpu             also record off-CPU profiles: where threads block, in ns\n"
 		"  --offcpu-min-block MS  waits shorter than this are not recorded (default 1)\n"
 		"  --offcpu-max-walks N   off-CPU stack walks per CPU per second (default 1000)\n"
@@ -588,6 +590,22 @@ static void flush_net(struct agent *a)
 }
 
 /* The TCP collector and the spans name processes like the profiler's collector does. */
+/*
+ * The profiler's process events: the symbolizer snapshots the process, and
+ * at an exec the TLS attacher looks at it at once (a new Go program is
+ * traced from its first requests, not from the next /proc scan).  Refresh
+ * requests (a pc in no known mapping, at most once a second per process)
+ * are not passed on: a JIT would have its maps read every second.
+ */
+static void process_changed(uint32_t pid, bool exec, void *arg)
+{
+	struct agent *a = arg;
+
+	cmd_snapshot_process(pid, exec, a->sym);
+	if (exec)
+		ember_spans_process_changed(a->spans, pid);
+}
+
 static bool name_process(uint32_t pid, const char *comm, struct ember_target *t, void *arg)
 {
 	struct agent *a = arg;
@@ -696,6 +714,7 @@ enum {
 	OPT_PAYLOAD_HEAD,
 	OPT_SPANS_HOOKS,
 	OPT_NO_TLS,
+	OPT_TLS_MAX_PROBES,
 	OPT_OFFCPU,
 	OPT_OFFCPU_MIN_BLOCK,
 	OPT_OFFCPU_MAX_WALKS,
@@ -739,6 +758,7 @@ int cmd_run(int argc, char **argv)
 		{"payload-head", required_argument, 0, OPT_PAYLOAD_HEAD},
 		{"spans-hooks", required_argument, 0, OPT_SPANS_HOOKS},
 		{"no-tls", no_argument, 0, OPT_NO_TLS},
+		{"tls-max-probes", required_argument, 0, OPT_TLS_MAX_PROBES},
 		{"offcpu", no_argument, 0, OPT_OFFCPU},
 		{"offcpu-min-block", required_argument, 0, OPT_OFFCPU_MIN_BLOCK},
 		{"offcpu-max-walks", required_argument, 0, OPT_OFFCPU_MAX_WALKS},
@@ -747,6 +767,7 @@ int cmd_run(int argc, char **argv)
 	};
 	bool spans_on = true;
 	unsigned long slow_ms = EMBER_SPANS_DEFAULT_SLOW_NS / 1000000, head = EMBER_SPANS_DEFAULT_HEAD;
+	unsigned long tls_max_probes = 0;
 	struct ember_spans_opts sopts = {0};
 	const char *db = DEFAULT_DB, *listen = DEFAULT_LISTEN;
 	unsigned long frequency = 19, flush_s = 5, budget_mb = 64, max_pending = PENDING_MAX_STACKS;
@@ -838,6 +859,11 @@ int cmd_run(int argc, char **argv)
 				return 2;
 			break;
 		case OPT_NO_TLS: sopts.no_tls = true; break;
+		case OPT_TLS_MAX_PROBES:
+			if (cmd_parse_uint("--tls-max-probes", optarg, 1, 1 << 20, &tls_max_probes))
+				return 2;
+			sopts.tls_max_probes = (unsigned)tls_max_probes;
+			break;
 		case OPT_SPANS_HOOKS:
 			if (strcmp(optarg, "auto") == 0) {
 				sopts.hooks = EMBER_SPAN_HOOKS_AUTO;
@@ -936,8 +962,8 @@ int cmd_run(int argc, char **argv)
 					    .frequency = a.frequency,
 					    .exit_fn = cmd_forget_process,
 					    .exit_arg = &a.procs,
-					    .refresh_fn = cmd_snapshot_process,
-					    .refresh_arg = a.sym,
+					    .refresh_fn = process_changed,
+					    .refresh_arg = &a,
 					    .unwind_budget = budget_mb << 20,
 					    .unwind_cache = cache,
 					    .frame_pointers_only = fp_only};

@@ -21,6 +21,12 @@
  * A service with fewer than min_samples samples in either window gets a
  * status saying so and no findings: too little data is reported, not
  * guessed at.
+ *
+ * Each service is compared once per profile type reported (report.h): its
+ * CPU profile and, when off-CPU time was recorded, its off-CPU profile,
+ * whose nanoseconds are turned into samples of EMBER_REPORT_OFFCPU_UNIT_NS
+ * before the comparison (a count of nanoseconds taken for a count of
+ * independent samples would make any change look significant).
  */
 #include "report/report.h"
 
@@ -208,13 +214,25 @@ static int set_note(struct ember_report_service *svc, const char *fmt, ...)
 	return 0;
 }
 
+/* Off-CPU nanoseconds as samples of EMBER_REPORT_OFFCPU_UNIT_NS (rounded). */
+static void offcpu_to_samples(struct ember_profile *p)
+{
+	p->total = 0;
+	for (size_t i = 0; i < p->n_stacks; i++) {
+		struct ember_stack *st = &p->stacks[i];
+		st->count = (st->count + EMBER_REPORT_OFFCPU_UNIT_NS / 2) / EMBER_REPORT_OFFCPU_UNIT_NS;
+		p->total += st->count;
+	}
+}
+
 /* Query one version of a service over [from, to) into a side of rc. */
 static int add_side(struct ember_store *s, struct rs_compare *rc, int side,
 		    struct ember_report_service *svc, const char *version, int64_t from,
 		    int64_t to, char *err, size_t errlen)
 {
 	struct ember_selection sel = {.from_ns = from, .to_ns = to, .service = svc->service,
-				      .version = version, .merge_targets = true};
+				      .version = version, .type = svc->type,
+				      .merge_targets = true};
 	struct ember_profile *p = NULL;
 	char qerr[EMBER_STORE_ERRLEN] = "";
 	int ret;
@@ -224,6 +242,8 @@ static int add_side(struct ember_store *s, struct rs_compare *rc, int side,
 		snprintf(err, errlen, "%s", qerr[0] ? qerr : "store query failed");
 		return ret;
 	}
+	if (svc->type == EMBER_PROFILE_OFFCPU)
+		offcpu_to_samples(p);
 	if (qerr[0] && !svc->truncated) {
 		/* the store kept only the heaviest stacks */
 		svc->truncated = true;
@@ -410,7 +430,7 @@ static bool want_service(const struct ember_report_options *o, const struct vers
 	return false;
 }
 
-static int add_service(struct ember_report *r, const char *name)
+static int add_service(struct ember_report *r, const char *name, enum ember_profile_type type)
 {
 	struct ember_report_service *s;
 
@@ -421,10 +441,48 @@ static int add_service(struct ember_report *r, const char *name)
 	s = &s[r->n_services];
 	memset(s, 0, sizeof(*s));
 	s->service = strdup(name);
+	s->type = type;
 	if (!s->service)
 		return -ENOMEM;
 	r->n_services++;
 	return 0;
+}
+
+static bool want_type(const struct ember_report_options *o, enum ember_profile_type type)
+{
+	return !o->types || (o->types & (1u << type));
+}
+
+/* A service's entries, one per profile type reported. */
+static int add_service_types(struct ember_report *r, const char *name)
+{
+	static const enum ember_profile_type types[] = {EMBER_PROFILE_CPU, EMBER_PROFILE_OFFCPU};
+	int ret = 0;
+
+	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]) && !ret; t++)
+		if (want_type(&r->opt, types[t]))
+			ret = add_service(r, name, types[t]);
+	return ret;
+}
+
+/*
+ * With every type reported (types 0), the off-CPU entries of services
+ * without off-CPU time in either window go: most services are profiled
+ * for CPU only.
+ */
+static void drop_empty_offcpu(struct ember_report *r)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < r->n_services; i++) {
+		struct ember_report_service *svc = &r->services[i];
+		if (!r->opt.types && svc->type == EMBER_PROFILE_OFFCPU && !svc->samples &&
+		    !svc->base_samples)
+			free_service(svc);
+		else
+			r->services[kept++] = *svc;
+	}
+	r->n_services = kept;
 }
 
 /* The services to report on, in name order (list_versions sorts by service). */
@@ -438,10 +496,10 @@ static int choose_services(struct ember_report *r, const struct version_list *l)
 		if (r->n_services && strcmp(r->services[r->n_services - 1].service, name) == 0)
 			continue;
 		if (want_service(o, l, name))
-			ret = add_service(r, name);
+			ret = add_service_types(r, name);
 	}
 	if (!ret && o->service && !r->n_services)
-		ret = add_service(r, o->service); /* reported as having no data */
+		ret = add_service_types(r, o->service); /* reported as having no data */
 	return ret;
 }
 
@@ -452,14 +510,17 @@ static int choose_services(struct ember_report *r, const struct version_list *l)
  */
 static void mark_small(struct ember_report *r)
 {
-	uint64_t all = 0;
+	uint64_t all[EMBER_PROFILE__TYPES] = {0}; /* a share among the same type's samples */
 
 	for (size_t i = 0; i < r->n_services; i++)
-		all += r->services[i].samples + r->services[i].base_samples;
+		if ((unsigned)r->services[i].type < EMBER_PROFILE__TYPES)
+			all[r->services[i].type] += r->services[i].samples + r->services[i].base_samples;
 	for (size_t i = 0; i < r->n_services; i++) {
 		struct ember_report_service *svc = &r->services[i];
+		if ((unsigned)svc->type >= EMBER_PROFILE__TYPES)
+			continue;
 		svc->small_share = (double)(svc->samples + svc->base_samples) <
-			     EMBER_REPORT_SMALL_SHARE * (double)all;
+			     EMBER_REPORT_SMALL_SHARE * (double)all[svc->type];
 	}
 }
 
@@ -517,6 +578,7 @@ int ember_report_build(struct ember_store *s, const struct ember_report_options 
 		ret = build_service(s, &r->opt, &l, &r->services[i], err, errlen);
 	if (ret)
 		goto fail;
+	drop_empty_offcpu(r);
 	mark_small(r);
 	free_versions(&l);
 	*out = r;

@@ -15,6 +15,13 @@
  * samples whose stack contains it (once per stack, even when it recurses).
  * Comparing shares rather than counts keeps a change of load from looking
  * like a regression.
+ *
+ * Profile types: a report covers CPU profiles and, for services whose
+ * off-CPU time was recorded (`ember run --offcpu`), off-CPU profiles too,
+ * each service and type compared on its own (a service can regress in
+ * waiting while its CPU profile holds still).  Off-CPU time enters the
+ * comparison as samples of EMBER_REPORT_OFFCPU_UNIT_NS: as if waiting
+ * threads were sampled at 100 Hz (docs/report.md says what that assumes).
  */
 #ifndef EMBER_REPORT_H
 #define EMBER_REPORT_H
@@ -23,9 +30,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/profile.h"
 #include "core/strbuf.h"
 
 struct ember_store;
+
+#define EMBER_REPORT_OFFCPU_UNIT_NS (10ULL * 1000000ULL) /* off-CPU time per "sample" */
 
 /* ---- options ---- */
 
@@ -60,6 +70,13 @@ struct ember_report_options {
 	 */
 	int64_t base_from_ns, base_to_ns;
 	const char *service; /* NULL = every service with samples in either window */
+	/*
+	 * The profile types compared: a bit (1u << enum ember_profile_type) per
+	 * type.  0 = all: CPU for every service, off-CPU for those with off-CPU
+	 * time in either window.  A type asked for alone is reported for every
+	 * service, with or without data.
+	 */
+	unsigned types;
 	struct ember_report_thresholds th;
 };
 
@@ -124,6 +141,7 @@ enum ember_service_status {
 
 struct ember_report_service {
 	char *service;
+	enum ember_profile_type type; /* what was compared: CPU samples, off-CPU time */
 	enum ember_service_status status;
 	char *note; /* why there are no findings, or a caveat (truncated query); may be NULL */
 	int64_t from_ns, to_ns, base_from_ns, base_to_ns;

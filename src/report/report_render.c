@@ -75,6 +75,14 @@ static void html_str(struct strbuf *sb, const char *s)
 	}
 }
 
+/* A service's name, and its profile type when not CPU. */
+static void html_title(struct strbuf *sb, const struct ember_report_service *svc)
+{
+	html_str(sb, svc->service);
+	if (svc->type == EMBER_PROFILE_OFFCPU)
+		sb_puts(sb, " (off-CPU)");
+}
+
 /* Markdown table cell text: no pipes, no newlines, no backticks to break code spans. */
 static void md_str(struct strbuf *sb, const char *s)
 {
@@ -146,6 +154,8 @@ void ember_report_diff_hash(const struct ember_report_service *svc,
 	sb_init(&cmp);
 	/* start after a '#' or at an empty buffer: hash_param adds '&' otherwise */
 	hash_param(out, "s", svc->service);
+	if (svc->type != EMBER_PROFILE_CPU)
+		hash_param(out, "t", ember_profile_type_name(svc->type));
 	if (svc->version_cur && svc->version_base) {
 		/* B: the current version, A: the previous one, over both windows */
 		hash_param(out, "v", svc->version_cur);
@@ -231,10 +241,12 @@ static void window(struct strbuf *sb, int64_t from, int64_t to)
 
 void ember_report_summary(const struct ember_report *r, struct strbuf *out)
 {
-	size_t n[EMBER_FINDING_KINDS_] = {0}, few = 0;
+	size_t n[EMBER_FINDING_KINDS_] = {0}, few = 0, names = 0;
 
 	for (size_t i = 0; i < r->n_services; i++) {
 		const struct ember_report_service *svc = &r->services[i];
+		/* a service's types are adjacent: count it once */
+		names += !i || strcmp(r->services[i - 1].service, svc->service) != 0;
 		for (size_t k = 0; k < EMBER_FINDING_KINDS_; k++)
 			n[k] += ember_report_count(svc, (enum ember_finding_kind)k);
 		few += svc->status != EMBER_SERVICE_OK;
@@ -246,8 +258,8 @@ void ember_report_summary(const struct ember_report *r, struct strbuf *out)
 	sb_printf(out, "%zu regression%s, %zu new, %zu improvement%s, %zu vanished in %zu service%s",
 		  n[EMBER_FINDING_REGRESSION], n[EMBER_FINDING_REGRESSION] == 1 ? "" : "s",
 		  n[EMBER_FINDING_NEW], n[EMBER_FINDING_IMPROVEMENT],
-		  n[EMBER_FINDING_IMPROVEMENT] == 1 ? "" : "s", n[EMBER_FINDING_VANISHED],
-		  r->n_services, r->n_services == 1 ? "" : "s");
+		  n[EMBER_FINDING_IMPROVEMENT] == 1 ? "" : "s", n[EMBER_FINDING_VANISHED], names,
+		  names == 1 ? "" : "s");
 	if (few)
 		sb_printf(out, " (%zu without enough data to compare)", few);
 }
@@ -443,7 +455,7 @@ static void html_service(struct strbuf *sb, const struct ember_report *r,
 			 const struct ember_report_service *svc, size_t idx, const char *ui)
 {
 	sb_printf(sb, "<section class=\"svc\" id=\"svc-%zu\"><h2>", idx);
-	html_str(sb, svc->service);
+	html_title(sb, svc);
 	sb_puts(sb, "</h2>\n<p class=\"meta\">Current: ");
 	window(sb, svc->from_ns, svc->to_ns);
 	sb_printf(sb, ", %" PRIu64 " samples, version%s ", svc->samples,
@@ -458,6 +470,10 @@ static void html_service(struct strbuf *sb, const struct ember_report *r,
 		  svc->n_base_versions == 1 ? "" : "s");
 	html_versions(sb, svc->base_versions, svc->n_base_versions, svc->base_samples);
 	sb_puts(sb, "</p>\n");
+	if (svc->type == EMBER_PROFILE_OFFCPU)
+		sb_printf(sb, "<p class=\"meta\">Off-CPU time (where threads waited): one sample "
+			      "is %llu ms of waiting.</p>\n",
+			  (unsigned long long)(EMBER_REPORT_OFFCPU_UNIT_NS / 1000000));
 	if (svc->note) {
 		sb_puts(sb, "<p class=\"note\">");
 		html_str(sb, svc->note);
@@ -499,7 +515,7 @@ static void html_toc(struct strbuf *sb, const struct ember_report *r)
 		if (svc->status != EMBER_SERVICE_OK)
 			continue;
 		sb_printf(sb, "<a href=\"#svc-%zu\">", i);
-		html_str(sb, svc->service);
+		html_title(sb, svc);
 		sb_printf(sb, "</a> <span class=\"sub\">(%zu regression%s)</span>", n,
 			  n == 1 ? "" : "s");
 	}
@@ -582,7 +598,7 @@ static void html_not_compared(struct strbuf *sb, const struct ember_report *r)
 		if (svc->status == EMBER_SERVICE_OK || svc->small_share)
 			continue;
 		sb_printf(sb, "<tr id=\"svc-%zu\"><td><code>", i);
-		html_str(sb, svc->service);
+		html_title(sb, svc);
 		sb_printf(sb, "</code></td><td class=\"num\">%" PRIu64 "</td><td class=\"num\">%" PRIu64
 			      "</td><td>",
 			  svc->samples, svc->base_samples);
@@ -735,7 +751,8 @@ static void json_service(struct strbuf *sb, const struct ember_report_service *s
 
 	sb_puts(sb, "{\"service\":");
 	sb_json_str(sb, svc->service);
-	sb_printf(sb, ",\"status\":\"%s\",\"note\":", status_name(svc->status));
+	sb_printf(sb, ",\"status\":\"%s\",\"type\":\"%s\",\"note\":", status_name(svc->status),
+		  ember_profile_type_name(svc->type));
 	sb_json_str(sb, svc->note);
 	json_ms(sb, "from", svc->from_ns, true);
 	json_ms(sb, "to", svc->to_ns, true);
@@ -869,6 +886,8 @@ static void md_service(struct strbuf *sb, const struct ember_report_service *svc
 
 	sb_puts(sb, "\n## ");
 	md_str(sb, svc->service);
+	if (svc->type == EMBER_PROFILE_OFFCPU)
+		sb_puts(sb, " (off-CPU)");
 	sb_printf(sb, "\n\nCurrent: %" PRIu64 " samples", svc->samples);
 	for (size_t i = 0; i < svc->n_versions; i++) {
 		sb_puts(sb, i ? ", " : " (");
@@ -881,6 +900,10 @@ static void md_service(struct strbuf *sb, const struct ember_report_service *svc
 		md_str(sb, svc->base_versions[i].version);
 	}
 	sb_puts(sb, svc->n_base_versions ? ").\n" : ".\n");
+	if (svc->type == EMBER_PROFILE_OFFCPU)
+		sb_printf(sb, "\nOff-CPU time (where threads waited): one sample is %llu ms of "
+			      "waiting.\n",
+			  (unsigned long long)(EMBER_REPORT_OFFCPU_UNIT_NS / 1000000));
 	if (svc->note) {
 		sb_puts(sb, "\n> ");
 		md_str(sb, svc->note);
@@ -945,7 +968,8 @@ static void render_md(const struct ember_report *r, const char *ui, struct strbu
 			continue;
 		sb_puts(sb, "| `");
 		md_str(sb, svc->service);
-		sb_printf(sb, "` | %" PRIu64 " | %" PRIu64 " | ", svc->samples, svc->base_samples);
+		sb_puts(sb, svc->type == EMBER_PROFILE_OFFCPU ? "` (off-CPU)" : "`");
+		sb_printf(sb, " | %" PRIu64 " | %" PRIu64 " | ", svc->samples, svc->base_samples);
 		md_str(sb, svc->note);
 		sb_puts(sb, " |\n");
 	}

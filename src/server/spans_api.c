@@ -113,8 +113,9 @@ static void red_row(struct strbuf *sb, const struct ember_span_red *red,
 		sb_puts(sb, ",\"peer\":");
 		sb_json_str(sb, g->peer);
 	}
-	sb_printf(sb, ",\"count\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"error_rate\":%.6f", g->count,
-		  g->errors, g->count ? (double)g->errors / (double)g->count : 0.0);
+	sb_printf(sb, ",\"count\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"error_rate\":%.6f",
+		  g->count, g->errors, g->count ? (double)g->errors / (double)g->count : 0.0);
+	sb_printf(sb, ",\"tls\":%" PRIu64, g->tls);
 	if (seconds > 0)
 		sb_printf(sb, ",\"rate\":%.6f", (double)g->count / seconds);
 	else
@@ -217,7 +218,8 @@ static int slow_row(const struct ember_slow_span_row *row, void *arg)
 	sb_json_str(sb, row->peer);
 	sb_puts(sb, ",\"status\":");
 	sb_json_str(sb, row->status);
-	sb_printf(sb, ",\"error\":%s,\"text\":", row->error ? "true" : "false");
+	sb_printf(sb, ",\"error\":%s,\"tls\":%s,\"text\":", row->error ? "true" : "false",
+		  row->tls ? "true" : "false");
 	sb_json_str(sb, row->text);
 	sb_puts(sb, ",\"err\":");
 	sb_json_str(sb, row->err);

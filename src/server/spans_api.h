@@ -10,7 +10,8 @@
  *        "truncated":false,"rows":[
  *          {"service":"shop","protocol":"http","role":"server",
  *           "endpoint":"GET /orders/{id}","peer":"10.0.0.7" (with by=peer),
- *           "count":N,"errors":N,"error_rate":F,"rate":F|null (per second),
+ *           "count":N,"errors":N,"error_rate":F,"tls":N (of count, read at the
+ *           TLS library),"rate":F|null (per second),
  *           "avg_ms":F,"p50_ms":F,"p90_ms":F,"p99_ms":F,"max_ms":F,
  *           "req_bytes":N,"resp_bytes":N,"statuses":{"200":N,"404":N},
  *           "series":[N,...],"series_errors":[N,...]}, ...]}
@@ -25,7 +26,8 @@
  *       {"spans":[{"time":MS,"duration_ms":F,"service":"shop","version":"1.2",
  *                  "target":ID,"pid":P,"tid":T,"protocol":"mysql","role":"client",
  *                  "endpoint":"SELECT ...","peer":"10.0.0.9:3306","status":"ok",
- *                  "error":false,"text":"SELECT ... WHERE id=42","err":null}, ...]}
+ *                  "error":false,"tls":false (read at the TLS library),
+ *                  "text":"SELECT ... WHERE id=42","err":null}, ...]}
  *       Requests over the agent's slow threshold, slowest first; limit 1..1000.
  *
  * Errors as in api.c: 400 naming the parameter, 500/503 when the store fails.

@@ -179,6 +179,7 @@ static void keep_slow(struct ember_red *r, const struct ember_span *s, int64_t w
 	slot->proto = s->proto;
 	slot->role = s->role;
 	slot->error = s->error;
+	slot->tls = s->tls;
 	snprintf(slot->peer, sizeof(slot->peer), "%s", s->peer ? s->peer : "");
 	snprintf(slot->comm, sizeof(slot->comm), "%s", s->comm ? s->comm : "");
 	slot->text = s->text ? strdup(s->text) : NULL;
@@ -211,6 +212,7 @@ void ember_red_add(struct ember_red *r, const struct ember_span *s, int64_t wall
 	if (c) {
 		c->count++;
 		c->errors += s->error;
+		c->tls += s->tls;
 		c->dur_sum_ns += dur;
 		if (dur > c->dur_max_ns)
 			c->dur_max_ns = dur;

@@ -55,6 +55,7 @@ struct ember_red_key {
 struct ember_red_cell {
 	struct ember_red_key key;
 	uint64_t count, errors;
+	uint64_t tls;            /* spans read at the TLS library (uprobes) */
 	uint64_t dur_sum_ns, dur_max_ns;
 	uint64_t req_bytes, resp_bytes;
 	uint64_t le[EMBER_LE_N]; /* spans at or under ember_le_seconds[i] (not cumulative) */
@@ -68,6 +69,7 @@ struct ember_red_slow {
 	uint16_t status;
 	uint8_t proto, role;
 	bool error;
+	bool tls;             /* read at the TLS library (uprobes) */
 	char peer[64];
 	char comm[16];
 	char *text, *err;     /* owned */

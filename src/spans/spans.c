@@ -265,7 +265,8 @@ int ember_spans_start(const struct ember_spans_opts *opts, struct ember_spans **
 	}
 	if (co.tls) {
 		char terr[256];
-		if (ember_tls_attach_start(ember_span_capture_object(sp->cap), &sp->tls, terr,
+		struct ember_tls_attach_opts to = {.max_probes = sp->o.tls_max_probes};
+		if (ember_tls_attach_start(ember_span_capture_object(sp->cap), &to, &sp->tls, terr,
 					   sizeof(terr)))
 			ember_warn("TLS plaintext not traced: %s", terr);
 	}
@@ -315,6 +316,12 @@ void ember_spans_drain(struct ember_spans *sp)
 bool ember_spans_tls(const struct ember_spans *sp)
 {
 	return sp->tls != NULL;
+}
+
+void ember_spans_process_changed(struct ember_spans *sp, uint32_t pid)
+{
+	if (sp)
+		ember_tls_attach_notify(sp->tls, pid);
 }
 
 const char *ember_spans_hooks(const struct ember_spans *sp)
@@ -512,6 +519,7 @@ int ember_spans_flush(struct ember_spans *sp, struct ember_store *store, char *e
 			.status = keep(&ss, status),
 			.count = c->count,
 			.errors = c->errors,
+			.tls = c->tls,
 			.dur_sum_ns = c->dur_sum_ns,
 			.dur_max_ns = c->dur_max_ns,
 			.req_bytes = c->req_bytes,
@@ -537,6 +545,7 @@ int ember_spans_flush(struct ember_spans *sp, struct ember_store *store, char *e
 			.text = s->text,
 			.err = s->err,
 			.error = s->error,
+			.tls = s->tls,
 			.tid = s->tid,
 		};
 	}

@@ -36,6 +36,7 @@ struct ember_spans_opts {
 	enum ember_span_hooks hooks;
 	bool force_perfbuf;
 	bool no_tls;               /* no uprobes on TLS libraries (plaintext never read) */
+	unsigned tls_max_probes;   /* TLS uprobes at once (0 = EMBER_TLS_MAX_LINKS) */
 	uint64_t slow_ns;          /* slow-span threshold (default 500 ms) */
 	unsigned max_endpoints;    /* per service and protocol (default 200) */
 	size_t max_conns;          /* tracked connections (default 16384) */
@@ -75,6 +76,12 @@ void ember_spans_drain(struct ember_spans *sp);
 
 /* Whether TLS plaintext is traced (uprobes loaded and the attacher running). */
 bool ember_spans_tls(const struct ember_spans *sp);
+
+/*
+ * pid exec'd (the profiler's kernel events; any
+ * thread): its TLS libraries or Go crypto/tls are attached at once.
+ */
+void ember_spans_process_changed(struct ember_spans *sp, uint32_t pid);
 
 /* The hooks and transport chosen ("tracepoint"/"raw_tracepoint", "ringbuf"/"perfbuf"). */
 const char *ember_spans_hooks(const struct ember_spans *sp);

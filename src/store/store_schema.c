@@ -83,6 +83,13 @@
  *    keep their shape; a selection picks one type through the target filter
  *    (store_query.c).  The UNIQUE constraint cannot be altered in place, so
  *    the table is rebuilt with the same ids; existing targets are CPU ones.
+ *
+ * Version 9 (issue [12]: TLS spans):
+ *  - spans.tls, spans_1h.tls: how many of the row's spans were read at the
+ *    TLS library (uprobes), summed like count (not part of the key: a
+ *    process's plain and TLS requests to one endpoint share a row).
+ *  - slow_spans.tls: 1 for a span read at the TLS library.
+ *  Older rows have 0 (they were not marked).
  */
 #include "store/store_internal.h"
 
@@ -307,6 +314,11 @@ static const char *const migrations[] = {
 	"ALTER TABLE targets_v8 RENAME TO targets;"
 	"CREATE INDEX targets_by_last_seen ON targets(last_seen_ns);"
 	"CREATE INDEX targets_by_type ON targets(profile_type, id);",
+
+	/* 8 -> 9: spans read at the TLS library, marked (issue [12]) */
+	"ALTER TABLE spans ADD COLUMN tls INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE spans_1h ADD COLUMN tls INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE slow_spans ADD COLUMN tls INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -81,10 +81,11 @@ struct ingest_stmts {
 
 static const char *const add_sql =
 	"INSERT INTO %s(%s, target_id, endpoint_id, role, peer, status, count, errors,"
-	" duration_ns, max_ns, req_bytes, resp_bytes, hist)"
-	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+	" duration_ns, max_ns, req_bytes, resp_bytes, hist, tls)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
 	" ON CONFLICT DO UPDATE SET count = count + excluded.count,"
-	" errors = errors + excluded.errors, duration_ns = duration_ns + excluded.duration_ns,"
+	" errors = errors + excluded.errors, tls = tls + excluded.tls,"
+	" duration_ns = duration_ns + excluded.duration_ns,"
 	" max_ns = max(max_ns, excluded.max_ns), req_bytes = req_bytes + excluded.req_bytes,"
 	" resp_bytes = resp_bytes + excluded.resp_bytes,"
 	" hist = ember_hist_merge(hist, excluded.hist)";
@@ -119,8 +120,8 @@ static int prepare_stmts(struct ember_store *s, struct ingest_stmts *st)
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v2(s->db,
 					"INSERT INTO slow_spans(time_ns, target_id, endpoint_id, role,"
-					" peer, status, error, duration_ns, tid, text, err)"
-					" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+					" peer, status, error, duration_ns, tid, text, err, tls)"
+					" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
 					-1, &st->slow, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v2(s->db,
@@ -168,6 +169,7 @@ static int add_row(sqlite3_stmt *st, int64_t t, int64_t target, int64_t endpoint
 	sqlite3_bind_int64(st, 11, (sqlite3_int64)r->req_bytes);
 	sqlite3_bind_int64(st, 12, (sqlite3_int64)r->resp_bytes);
 	sqlite3_bind_blob(st, 13, hlen ? hist : "", (int)hlen, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 14, (sqlite3_int64)r->tls);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
@@ -222,6 +224,7 @@ static int ingest_all(struct ember_store *s, struct ingest_stmts *st,
 			sqlite3_bind_int64(q, 9, r->tid);
 			store_bind_text(q, 10, r->text);
 			store_bind_text(q, 11, r->err);
+			sqlite3_bind_int(q, 12, r->tls);
 			rc = sqlite3_step(q);
 			rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
 			sqlite3_reset(q);
@@ -455,7 +458,7 @@ int ember_store_spans_red(struct ember_store *s, const struct ember_selection *s
 	sb_init(&key);
 	sb_printf(&sql,
 		  "SELECT t.service, e.protocol, r.role, e.name, r.peer, r.status, r.%s, r.count,"
-		  " r.errors, r.duration_ns, r.max_ns, r.req_bytes, r.resp_bytes, r.hist"
+		  " r.errors, r.duration_ns, r.max_ns, r.req_bytes, r.resp_bytes, r.hist, r.tls"
 		  " FROM %s AS r JOIN span_endpoints AS e ON e.id = r.endpoint_id"
 		  " JOIN targets AS t ON t.id = r.target_id WHERE 1",
 		  out->hourly ? "hour_ns" : "bucket_ns", out->hourly ? "spans_1h" : "spans");
@@ -494,6 +497,7 @@ int ember_store_spans_red(struct ember_store *s, const struct ember_selection *s
 			g->dur_max_ns = mx;
 		g->req_bytes += (uint64_t)sqlite3_column_int64(st, 11);
 		g->resp_bytes += (uint64_t)sqlite3_column_int64(st, 12);
+		g->tls += (uint64_t)sqlite3_column_int64(st, 14);
 		/* a malformed blob (damaged file) adds nothing; out of memory
 		 * leaves the quantiles short, never the counts */
 		ember_hist_decode_add(&g->hist, sqlite3_column_blob(st, 13),
@@ -540,7 +544,8 @@ int ember_store_spans_slow(struct ember_store *s, const struct ember_selection *
 		return ret;
 	sb_init(&sql);
 	sb_puts(&sql, "SELECT r.time_ns, r.duration_ns, t.service, t.version, e.protocol, r.role,"
-		      " e.name, r.peer, r.status, r.text, r.err, r.error, t.pid, r.tid, r.target_id"
+		      " e.name, r.peer, r.status, r.text, r.err, r.error, t.pid, r.tid, r.target_id,"
+		      " r.tls"
 		      " FROM slow_spans AS r JOIN span_endpoints AS e ON e.id = r.endpoint_id"
 		      " JOIN targets AS t ON t.id = r.target_id WHERE 1");
 	if (sel->from_ns)
@@ -582,6 +587,7 @@ int ember_store_spans_slow(struct ember_store *s, const struct ember_selection *
 			.pid = (uint32_t)sqlite3_column_int64(st, 12),
 			.tid = (uint32_t)sqlite3_column_int64(st, 13),
 			.target_id = sqlite3_column_int64(st, 14),
+			.tls = sqlite3_column_int(st, 15) != 0,
 		};
 		rc = SQLITE_OK;
 		if (fn(&row, arg)) {

@@ -30,6 +30,7 @@ struct ember_store_span {
 	const char *role;     /* "client", "server" */
 	const char *endpoint, *peer, *status;
 	uint64_t count, errors, dur_sum_ns, dur_max_ns, req_bytes, resp_bytes;
+	uint64_t tls; /* of count, spans read at the TLS library */
 	const struct ember_hist *hist; /* µs; NULL = none */
 };
 
@@ -40,6 +41,7 @@ struct ember_store_slow_span {
 	const char *protocol, *role, *endpoint, *peer, *status;
 	const char *text, *err; /* may be NULL */
 	bool error;
+	bool tls; /* read at the TLS library */
 	uint32_t tid;
 };
 
@@ -60,6 +62,7 @@ struct ember_span_filter {
 struct ember_span_group {
 	char *service, *protocol, *role, *endpoint, *peer; /* peer NULL unless by_peer */
 	uint64_t count, errors, dur_sum_ns, dur_max_ns, req_bytes, resp_bytes;
+	uint64_t tls;           /* of count, spans read at the TLS library */
 	struct ember_hist hist; /* µs; freed by ember_span_red_free */
 	struct { char status[16]; uint64_t count; } statuses[EMBER_SPAN_MAX_STATUSES];
 	size_t n_statuses;  /* more distinct statuses are summed in the last one, "other" */
@@ -94,6 +97,7 @@ struct ember_slow_span_row {
 	uint64_t duration_ns;
 	const char *service, *version, *protocol, *role, *endpoint, *peer, *status, *text, *err;
 	bool error;
+	bool tls;
 	uint32_t pid, tid;
 	int64_t target_id;
 };

@@ -1,11 +1,12 @@
 /*
  * offcpu_waits.c - threads that wait in known ways, timing their own waits.
  *
- *   offcpu_waits SECONDS
+ *   offcpu_waits SECONDS [SLEEPERS]
  *
  * Waits for SIGUSR1 (so a recording can start first; main wakes every 50 ms
  * meanwhile, so its waits show once a profiler is ready), then for SECONDS runs:
- *   sleeper      nanosleep(10 ms) in a loop                 (sleep_waits)
+ *   sleeper      nanosleep(10 ms) in a loop                 (sleep_waits;
+ *                SLEEPERS threads of it, default 1: their sum is printed)
  *   lock holder  takes a mutex, holds it 30 ms asleep, then
  *                sleeps 5 ms without it                     (hold_lock)
  *   lock waiter  blocks on that mutex (futex), then sleeps
@@ -18,7 +19,9 @@
  * default minimum block time of 1 ms); at the
  * end the program prints, per function, "NAME waits=N ns=TOTAL", and the
  * spinner's CPU time as "spin cpu_ns=T": the ground truth the off-CPU and
- * CPU profiles are checked against (tests/e2e/offcpu_waits.sh).
+ * CPU profiles are checked against (tests/e2e/offcpu_waits.sh); and main's
+ * own waits, from "ready" to the end, as "main waits=N ns=T" (the whole
+ * process's waiting time is the sum of the lines: tests/e2e/report_offcpu.sh).
  * Built with frame pointers off: the DWARF tables unwind it.
  */
 #define _GNU_SOURCE
@@ -152,6 +155,14 @@ int main(int argc, char **argv)
 	};
 	int n = (int)(sizeof(w) / sizeof(w[0]));
 	double seconds = argc > 1 ? atof(argv[1]) : 5;
+	int sleepers = argc > 2 ? atoi(argv[2]) : 1;
+	struct worker more[15];
+	if (sleepers < 1 || sleepers > 16) {
+		fprintf(stderr, "offcpu_waits: SLEEPERS must be 1..16\n");
+		return 2;
+	}
+	for (int i = 0; i < sleepers - 1; i++)
+		more[i] = (struct worker){sleep_waits, {"sleep_waits", 0, 0}, 0};
 	sigset_t set;
 	int sig;
 
@@ -166,20 +177,30 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	/* 50 ms waits until the signal: a profiler shows main's stack once it is ready */
 	struct timespec tick = {0, 50 * 1000000L};
+	long long main_t0 = now_ns(CLOCK_MONOTONIC), main_waits = 1;
 	while ((sig = sigtimedwait(&set, NULL, &tick)) != SIGUSR1)
-		;
+		main_waits++;
 
 	for (int i = 0; i < n; i++)
 		pthread_create(&w[i].th, NULL, run, &w[i]);
+	for (int i = 0; i < sleepers - 1; i++)
+		pthread_create(&more[i].th, NULL, run, &more[i]);
 	nap((long)(seconds * 1000));
+	long long main_ns = now_ns(CLOCK_MONOTONIC) - main_t0;
 	stop = 1;
 	for (int i = 0; i < n; i++)
 		pthread_join(w[i].th, NULL);
+	for (int i = 0; i < sleepers - 1; i++) {
+		pthread_join(more[i].th, NULL);
+		w[0].t.waits += more[i].t.waits;
+		w[0].t.ns += more[i].t.ns;
+	}
 	for (int i = 0; i < n; i++) {
 		if (w[i].fn == spin)
 			printf("%s cpu_ns=%lld\n", w[i].t.name, w[i].t.ns);
 		else
 			printf("%s waits=%lld ns=%lld\n", w[i].t.name, w[i].t.waits, w[i].t.ns);
 	}
+	printf("main waits=%lld ns=%lld\n", main_waits + 1, main_ns);
 	return 0;
 }

@@ -70,6 +70,9 @@ static void add_shape(struct ember_profile *p, uint32_t target, const char *stac
 	assert_int_equal(ember_profile_add(p, target, frames, (uint32_t)n, count, t), 0);
 }
 
+/* The profile type ingest() writes: off-CPU "samples" become 10 ms each. */
+static enum ember_profile_type ingest_type = EMBER_PROFILE_CPU;
+
 /*
  * Ingest `samples` samples drawn from shapes over hours [h0, h1) of the day
  * starting at day_ns, for service/version.
@@ -88,6 +91,8 @@ static void ingest(struct env *e, const char *service, const char *version, int6
 
 	assert_non_null(p);
 	assert_non_null(counts);
+	p->type = ingest_type;
+	uint64_t unit = ingest_type == EMBER_PROFILE_OFFCPU ? EMBER_REPORT_OFFCPU_UNIT_NS : 1;
 	tid = ember_profile_target(p, &t);
 	for (size_t i = 0; i < n; i++)
 		sum += shapes[i].weight;
@@ -105,7 +110,7 @@ static void ingest(struct env *e, const char *service, const char *version, int6
 		}
 		for (size_t i = 0; i < n; i++)
 			if (counts[i])
-				add_shape(p, tid, shapes[i].stack, counts[i],
+				add_shape(p, tid, shapes[i].stack, counts[i] * unit,
 					  day_ns + h * HOUR_NS + 60LL * 1000000000LL);
 	}
 	assert_int_equal(ember_store_ingest(e->store, p, day_ns, err, sizeof(err)), 0);
@@ -280,6 +285,92 @@ static void test_regression_found(void **state)
 	assert_int_equal(ember_report_render(r, EMBER_REPORT_MD, NULL, &sb), 0);
 	assert_non_null(strstr(sb.buf, "| 1 | `render`"));
 	sb_free(&sb);
+	ember_report_free(r);
+}
+
+/* off-CPU: waiting in the futex 0.4 -> 0.6 of the time */
+static const struct shape waits_before[] = {
+	{"main;worker;lock;futex_wait", 0.4},
+	{"main;worker;sleep;nanosleep", 0.4},
+	{"main;poll;epoll_wait", 0.2},
+};
+static const struct shape waits_after[] = {
+	{"main;worker;lock;futex_wait", 0.6},
+	{"main;worker;sleep;nanosleep", 0.25},
+	{"main;poll;epoll_wait", 0.15},
+};
+
+/*
+ * Profile types: a service with CPU and off-CPU profiles gets one entry per
+ * type; the off-CPU regression is found in its own entry while the CPU one
+ * holds still; a CPU-only service gets no off-CPU entry unless off-CPU is
+ * asked for alone; --type keeps one type.
+ */
+static void test_profile_types(void **state)
+{
+	struct env *e = *state;
+	struct ember_report_options o = {.baseline = EMBER_BASELINE_PREVIOUS_DAY};
+	struct ember_report *r = NULL;
+	char err[512] = "";
+	struct strbuf sb;
+
+	ingest(e, "shop", "1", day("2024-05-01"), 0, 24, base_day, 4, 24000, 1);
+	ingest(e, "shop", "1", day("2024-05-02"), 0, 24, base_day, 4, 24000, 2);
+	ingest(e, "cpuonly", "1", day("2024-05-01"), 0, 24, base_day, 4, 24000, 3);
+	ingest(e, "cpuonly", "1", day("2024-05-02"), 0, 24, base_day, 4, 24000, 4);
+	ingest_type = EMBER_PROFILE_OFFCPU;
+	ingest(e, "shop", "1", day("2024-05-01"), 0, 24, waits_before, 3, 20000, 5);
+	ingest(e, "shop", "1", day("2024-05-02"), 0, 24, waits_after, 3, 20000, 6);
+	ingest_type = EMBER_PROFILE_CPU;
+
+	ember_report_default_thresholds(&o.th);
+	assert_int_equal(ember_report_parse_day("2024-05-02", &o.from_ns, &o.to_ns), 0);
+	if (ember_report_build(e->store, &o, &r, err, sizeof(err)))
+		fail_msg("report: %s", err);
+	/* cpuonly (cpu), shop (cpu), shop (offcpu) */
+	assert_int_equal(r->n_services, 3);
+	assert_string_equal(r->services[0].service, "cpuonly");
+	assert_int_equal(r->services[0].type, EMBER_PROFILE_CPU);
+	const struct ember_report_service *cpu = &r->services[1], *off = &r->services[2];
+	assert_string_equal(cpu->service, "shop");
+	assert_int_equal(cpu->type, EMBER_PROFILE_CPU);
+	assert_int_equal(cpu->status, EMBER_SERVICE_OK);
+	assert_int_equal(ember_report_count(cpu, EMBER_FINDING_REGRESSION), 0);
+	assert_string_equal(off->service, "shop");
+	assert_int_equal(off->type, EMBER_PROFILE_OFFCPU);
+	assert_int_equal(off->status, EMBER_SERVICE_OK);
+	/* 20000 samples of 10 ms per day, counted back as 20000 */
+	assert_true(off->samples >= 19900 && off->samples <= 20000);
+	assert_true(ember_report_count(off, EMBER_FINDING_REGRESSION) >= 1);
+	const struct ember_report_finding *f = &off->findings[0];
+	assert_int_equal(f->kind, EMBER_FINDING_REGRESSION);
+	assert_true(strcmp(f->function, "futex_wait") == 0 || strcmp(f->function, "lock") == 0);
+	assert_true(fabs(f->delta - 0.2) < 0.02);
+	sb_init(&sb);
+	assert_int_equal(ember_report_render(r, EMBER_REPORT_JSON, NULL, &sb), 0);
+	assert_non_null(strstr(sb.buf, "\"service\":\"shop\",\"status\":\"ok\",\"type\":\"offcpu\""));
+	assert_non_null(strstr(sb.buf, "#s=shop&t=offcpu&cmp=range"));
+	sb_free(&sb);
+	sb_init(&sb);
+	ember_report_summary(r, &sb);
+	assert_non_null(strstr(sb.buf, "in 2 services")); /* shop counted once */
+	sb_free(&sb);
+	ember_report_free(r);
+
+	/* one type at a time */
+	o.types = 1u << EMBER_PROFILE_CPU;
+	assert_int_equal(ember_report_build(e->store, &o, &r, err, sizeof(err)), 0);
+	assert_int_equal(r->n_services, 2);
+	for (size_t i = 0; i < r->n_services; i++)
+		assert_int_equal(r->services[i].type, EMBER_PROFILE_CPU);
+	ember_report_free(r);
+	o.types = 1u << EMBER_PROFILE_OFFCPU;
+	assert_int_equal(ember_report_build(e->store, &o, &r, err, sizeof(err)), 0);
+	assert_int_equal(r->n_services, 2); /* asked for alone: cpuonly is listed, without data */
+	assert_int_equal(r->services[0].type, EMBER_PROFILE_OFFCPU);
+	assert_int_equal(r->services[0].status, EMBER_SERVICE_TOO_FEW_SAMPLES);
+	assert_int_equal(r->services[0].samples, 0);
+	assert_int_equal(r->services[1].status, EMBER_SERVICE_OK);
 	ember_report_free(r);
 }
 
@@ -765,6 +856,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_aa_no_findings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_moved_cost_suppressed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_few_samples, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_profile_types, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_previous_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_compared, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cron_install, setup, teardown),

@@ -70,13 +70,15 @@ static int teardown(void **state)
 	return test_rmtree(dir);
 }
 
+static bool add_tls; /* the spans add() makes are read at the TLS library */
+
 /* A span starting at wall time t (ns), lasting dur_ns. */
 static void add(struct ember_spans *sp, uint32_t pid, uint8_t proto, uint8_t role,
 		const char *endpoint, uint16_t status, bool error, int64_t t, int64_t dur_ns,
 		const char *text)
 {
 	struct ember_span s = {.pid = pid, .tid = pid + 1, .proto = proto, .role = role,
-			       .error = error, .status = status, .text = text,
+			       .error = error, .tls = add_tls, .status = status, .text = text,
 			       .peer = role == EMBER_ROLE_CLIENT ? "10.0.0.9:3306" : "10.0.0.2",
 			       .comm = "svc", .req_bytes = 100, .resp_bytes = 1000};
 	s.endpoint = ember_spans_intern_endpoint(sp, proto, endpoint);
@@ -132,13 +134,17 @@ static void test_flush_and_query(void **state)
 	assert_int_equal(ember_store_open(db, &st, err, sizeof(err)), 0);
 	struct ember_spans *sp = offline(3);
 	/* 100 GET /orders/{id} spread over 60 s: 1..100 ms, five of them 500s */
-	for (int i = 0; i < 100; i++)
+	for (int i = 0; i < 100; i++) {
+		add_tls = i % 4 == 0; /* a quarter over TLS, in the same rows as the rest */
 		add(sp, 100, EMBER_PROTO_HTTP, EMBER_ROLE_SERVER, "GET /orders/{id}", i < 5 ? 500 : 200,
 		    i < 5, base_ns + i * 600 * MS, (i + 1) * MS, "GET /orders/1");
-	/* client calls to a database, one of them slow */
+	}
+	/* client calls to a database over TLS, one of them slow */
+	add_tls = true;
 	for (int i = 0; i < 50; i++)
 		add(sp, 100, EMBER_PROTO_MYSQL, EMBER_ROLE_CLIENT, "SELECT * FROM t WHERE id=?", 0, false,
 		    base_ns + i * MS, i == 7 ? 700 * MS : 2 * MS, "SELECT * FROM t WHERE id=7");
+	add_tls = false;
 	flush(sp, st);
 	/* the same bucket again: counts add up */
 	for (int i = 0; i < 50; i++)
@@ -159,6 +165,7 @@ static void test_flush_and_query(void **state)
 	assert_string_equal(g->service, "shop");
 	assert_string_equal(g->protocol, "http");
 	assert_int_equal(g->count, 100);
+	assert_int_equal(g->tls, 25);
 	assert_int_equal(g->errors, 5);
 	assert_int_equal(status_count(g, "200"), 95);
 	assert_int_equal(status_count(g, "500"), 5);
@@ -173,6 +180,7 @@ static void test_flush_and_query(void **state)
 	g = group(&red, "SELECT * FROM t WHERE id=?", "client");
 	assert_non_null(g);
 	assert_int_equal(g->count, 100);
+	assert_int_equal(g->tls, 50); /* the second 50 were plain */
 	assert_int_equal(g->errors, 50);
 	assert_int_equal(status_count(g, "ok"), 50);
 	assert_int_equal(status_count(g, "error"), 50);
@@ -185,6 +193,7 @@ static void test_flush_and_query(void **state)
 	g = group(&red, "other", "server");
 	assert_non_null(g);
 	assert_int_equal(g->count, 3);
+	assert_int_equal(g->tls, 0);
 	ember_span_red_free(&red);
 
 	/* filters */
@@ -205,6 +214,7 @@ static void test_flush_and_query(void **state)
 	g = group(&red, "GET /orders/{id}", "server");
 	assert_non_null(g);
 	assert_int_equal(g->count, 100);
+	assert_int_equal(g->tls, 25);
 	ember_span_red_free(&red);
 
 	ember_spans_stop(sp);
@@ -222,6 +232,7 @@ static int slow_row(const struct ember_slow_span_row *row, void *arg)
 		assert_string_equal(row->role, "client");
 		assert_int_equal(row->pid, 100);
 		assert_int_equal(row->tid, 101);
+		assert_true(row->tls);
 	}
 	return 0;
 }
@@ -337,6 +348,7 @@ static void test_api(void **state)
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(r.body, "\"endpoint\":\"GET\""));
 	assert_non_null(strstr(r.body, "\"count\":10,\"errors\":1,"));
+	assert_non_null(strstr(r.body, "\"tls\":0,")); /* plain requests: none over TLS */
 	assert_non_null(strstr(r.body, "\"statuses\":{\"error\":1,\"ok\":9}") ||
 			strstr(r.body, "\"statuses\":{\"ok\":9,\"error\":1}"));
 	assert_non_null(strstr(r.body, "\"series\":["));
@@ -344,6 +356,7 @@ static void test_api(void **state)
 	test_api_get(api, "/api/spans/slow", "service=db", &r);
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(r.body, "\"text\":\"KEYS *\""));
+	assert_non_null(strstr(r.body, "\"tls\":false,"));
 	assert_non_null(strstr(r.body, "\"duration_ms\":900.0000"));
 	free(r.body);
 	test_api_get(api, "/api/spans", "endpoint=KEYS&protocol=redis", &r);

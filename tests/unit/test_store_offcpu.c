@@ -153,6 +153,10 @@ static void test_migrate_v7(void **state)
 		 "DROP TABLE targets;"
 		 "ALTER TABLE targets_v7 RENAME TO targets;"
 		 "CREATE INDEX targets_by_last_seen ON targets(last_seen_ns);"
+		 /* and without version 9's TLS marks */
+		 "ALTER TABLE spans DROP COLUMN tls;"
+		 "ALTER TABLE spans_1h DROP COLUMN tls;"
+		 "ALTER TABLE slow_spans DROP COLUMN tls;"
 		 "PRAGMA user_version = 7;"
 		 "COMMIT;");
 	sqlite3_close(db);

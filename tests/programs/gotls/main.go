@@ -2,7 +2,8 @@
 // (tests/e2e/spans_tls_go.sh).  HTTP/1.1 only (HTTP/2 is switched off on
 // both sides: ember's parsers read HTTP/1.x).
 //
-//	gotls serve ADDR CERT KEY     /ok/N answers 200 "ok N", /fail/N 500
+//	gotls serve ADDR CERT KEY     /ok/N answers 200 "ok N", /fail/N 500,
+//	                              /slow/N 200 "slow N" after N ms
 //	gotls idle                    sleep until killed (a process of this file)
 //	gotls client BASEURL N CONC   N requests over CONC keep-alive connections,
 //	                              every 5th to /fail/; prints "200 A", "500 B"
@@ -20,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 func serve(addr, cert, key string) {
@@ -29,6 +31,12 @@ func serve(addr, cert, key string) {
 	})
 	mux.HandleFunc("/fail/", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "failed", http.StatusInternalServerError)
+	})
+	mux.HandleFunc("/slow/", func(w http.ResponseWriter, r *http.Request) {
+		n := strings.TrimPrefix(r.URL.Path, "/slow/")
+		ms, _ := strconv.Atoi(n)
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		fmt.Fprintf(w, "slow %s", n)
 	})
 	srv := &http.Server{Addr: addr, Handler: mux,
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}}
