@@ -2,21 +2,28 @@
 /*
  * spans.bpf.c - L7 capture: socket syscalls, protocol inference, payload heads.
  *
- * Every hooked syscall goes through two halves:
+ * A hooked syscall is handled at its exit (on_call_exit), where the
+ * arguments are read back from the registers the task entered the kernel
+ * with (the task's pt_regs: bpf_task_pt_regs, or the raw sys_exit
+ * tracepoint's own argument).  Only a call that moved bytes goes further:
+ * its fd is looked up in the task's file table (tcp_sock_of), and on a TCP
+ * socket the head of the payload (at most payload_max bytes, over up to
+ * EMBER_SPANS_MAX_IOV iovecs) is copied into a per-CPU scratch event
+ * (on_bytes).  A connection without a protocol yet is inferred from those
+ * bytes (infer()): HTTP/1.x, MySQL, PostgreSQL or Redis, and whether they
+ * are a request or a response, which with the direction gives the role.
+ * After EMBER_SPANS_INFER_TRIES misses the connection is marked unknown
+ * and its calls are dropped, counted.  Inferred connections send the event
+ * to user space (data_events).  So a syscall that fails or would block (a
+ * non-blocking server's EAGAIN), or moves bytes of a file or pipe, costs
+ * one short program run, and no map is touched for it.
  *
+ * Without bpf_task_pt_regs (kernels before 5.15, or without BTF) the
+ * syscall tracepoints work in two halves instead (args_at_exit = 0):
  *   on_enter   (sys_enter) keeps the call's fd and buffer (or iovec array)
  *              in `args`, keyed by thread, if the fd is a TCP socket whose
  *              connection is not known to carry an unknown protocol;
- *   on_exit    (sys_exit) takes them back; if bytes moved, copies the head
- *              of the payload (at most payload_max bytes, over up to
- *              EMBER_SPANS_MAX_IOV iovecs) into a per-CPU scratch event.
- *              A connection without a protocol yet is inferred from those
- *              bytes (infer()): HTTP/1.x, MySQL, PostgreSQL or Redis, and
- *              whether they are a request or a response, which with the
- *              direction gives the role.  After EMBER_SPANS_INFER_TRIES
- *              misses the connection is marked unknown and its calls are
- *              dropped at entry, counted.  Inferred connections send the
- *              event to user space (data_events).
+ *   on_exit    (sys_exit) takes them back and goes on as above.
  *
  * close(2) ends a connection's state (a control event if it was traced).
  * State is per (tgid, fd) in an LRU map, tagged with the struct sock the fd
@@ -24,11 +31,12 @@
  * did not see, a dup2) restarts the state.
  *
  * Hooks, chosen by user space at load time (src/spans/capture.c):
- *   - the syscalls:sys_{enter,exit}_* tracepoints of the hooked calls
- *     (needs tracefs; only those syscalls pay for the hook);
- *   - else raw_tracepoint sys_enter/sys_exit, filtering the syscall number
- *     here (every syscall pays a few instructions).
- * Both call the same on_enter/on_exit.
+ *   - the syscalls:sys_exit_* tracepoints of the hooked calls, and
+ *     sys_enter_close (needs tracefs; only those syscalls pay for the
+ *     hook); sys_enter_* too in the two-halves mode;
+ *   - else raw_tracepoint sys_exit alone, filtering the syscall number
+ *     here (every syscall pays a few instructions); close is handled at
+ *     its exit.
  *
  * Transport: BPF ring buffers (5.8+) or, where the kernel has none or
  * --force-perfbuf asks, perf buffers: user space retypes the two maps before
@@ -72,6 +80,8 @@ const volatile __u32 payload_max = EMBER_SPANS_DEFAULT_HEAD;
 const volatile __u32 self_tgid = 0; /* the agent itself is never traced */
 const volatile __u8 use_ringbuf = 1;
 const volatile __u8 tls_on = 0; /* TLS uprobes loaded: syscalls tell them their fd */
+/* Syscall arguments read at exit from the task's registers (bpf_task_pt_regs), no sys_enter. */
+const volatile __u8 args_at_exit = 0;
 
 enum call_kind { CALL_DATA = 0, CALL_SENDFILE = 1 };
 
@@ -479,7 +489,70 @@ static __always_inline void on_close(void *ctx, __u32 tgid, __u32 fd)
 
 /* tls.bpf.h: a TLS call in progress on this thread learns the socket it moves bytes on. */
 static __always_inline void tls_note_socket(__u64 id, __u32 fd, __u64 sk);
+/* tls.bpf.h: the same for a call that moved no bytes (its socket is still worth knowing). */
+static __always_inline void tls_note_fd(__u64 id, __u32 fd);
 
+/*
+ * What a hooked data syscall (nr, arguments a0..a3) moves: direction,
+ * buffer or iovec array, fd.  0 if it is not one to trace (MSG_PEEK, no
+ * iovec, not hooked).
+ */
+static __always_inline int decode_call(__u32 nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
+				       struct call_args *ca)
+{
+	switch (nr) {
+	case NR_read:
+		ca->dir = EMBER_DIR_INGRESS;
+		ca->buf = a1;
+		break;
+	case NR_recvfrom:
+		if (a3 & MSG_PEEK) {
+			count_stat(EMBER_SPAN_STAT_PEEKS);
+			return 0;
+		}
+		ca->dir = EMBER_DIR_INGRESS;
+		ca->buf = a1;
+		break;
+	case NR_write:
+	case NR_sendto:
+		ca->dir = EMBER_DIR_EGRESS;
+		ca->buf = a1;
+		break;
+	case NR_readv:
+	case NR_writev:
+		ca->dir = nr == NR_readv ? EMBER_DIR_INGRESS : EMBER_DIR_EGRESS;
+		ca->buf = a1;
+		ca->iovcnt = (__u32)a2;
+		break;
+	case NR_recvmsg:
+	case NR_sendmsg: {
+		if (nr == NR_recvmsg && (a2 & MSG_PEEK)) {
+			count_stat(EMBER_SPAN_STAT_PEEKS);
+			return 0;
+		}
+		/* struct user_msghdr: msg_iov at 16, msg_iovlen at 24 */
+		__u64 iov[2];
+		if (read_user(iov, sizeof(iov), (void *)(a1 + 16)))
+			return 0;
+		ca->dir = nr == NR_recvmsg ? EMBER_DIR_INGRESS : EMBER_DIR_EGRESS;
+		ca->buf = iov[0];
+		ca->iovcnt = iov[1] > EMBER_SPANS_MAX_IOV ? EMBER_SPANS_MAX_IOV : (__u32)iov[1];
+		if (!ca->iovcnt)
+			return 0;
+		break;
+	}
+	case NR_sendfile:
+		ca->dir = EMBER_DIR_EGRESS;
+		ca->kind = CALL_SENDFILE;
+		break;
+	default:
+		return 0;
+	}
+	ca->fd = (__u32)a0;
+	return 1;
+}
+
+/* Two-halves mode: a hooked syscall enters. */
 static __always_inline void on_enter(void *ctx, __u32 nr, __u64 a0, __u64 a1, __u64 a2,
 				     __u64 a3)
 {
@@ -489,51 +562,12 @@ static __always_inline void on_enter(void *ctx, __u32 nr, __u64 a0, __u64 a1, __
 
 	if (tgid == self_tgid)
 		return;
-	switch (nr) {
-	case NR_close:
+	if (nr == NR_close) {
 		on_close(ctx, tgid, (__u32)a0);
 		return;
-	case NR_read:
-	case NR_recvfrom:
-		ca.dir = EMBER_DIR_INGRESS;
-		ca.buf = a1;
-		break;
-	case NR_write:
-	case NR_sendto:
-		ca.dir = EMBER_DIR_EGRESS;
-		ca.buf = a1;
-		break;
-	case NR_readv:
-	case NR_writev:
-		ca.dir = nr == NR_readv ? EMBER_DIR_INGRESS : EMBER_DIR_EGRESS;
-		ca.buf = a1;
-		ca.iovcnt = (__u32)a2;
-		break;
-	case NR_recvmsg:
-	case NR_sendmsg: {
-		/* struct user_msghdr: msg_iov at 16, msg_iovlen at 24 */
-		__u64 iov[2];
-		if (read_user(iov, sizeof(iov), (void *)(a1 + 16)))
-			return;
-		ca.dir = nr == NR_recvmsg ? EMBER_DIR_INGRESS : EMBER_DIR_EGRESS;
-		ca.buf = iov[0];
-		ca.iovcnt = iov[1] > EMBER_SPANS_MAX_IOV ? EMBER_SPANS_MAX_IOV : (__u32)iov[1];
-		if (!ca.iovcnt)
-			return;
-		break;
 	}
-	case NR_sendfile:
-		ca.dir = EMBER_DIR_EGRESS;
-		ca.kind = CALL_SENDFILE;
-		break;
-	default:
+	if (!decode_call(nr, a0, a1, a2, a3, &ca))
 		return;
-	}
-	if ((nr == NR_recvfrom && (a3 & MSG_PEEK)) || (nr == NR_recvmsg && (a2 & MSG_PEEK))) {
-		count_stat(EMBER_SPAN_STAT_PEEKS);
-		return;
-	}
-	ca.fd = (__u32)a0;
 	ca.sk = tcp_sock_of(ca.fd);
 	if (!ca.sk)
 		return;
@@ -594,6 +628,8 @@ static __always_inline void on_bytes(void *ctx, void *map, const struct call_arg
 		st = 0;
 	}
 	if (!st) {
+		if (ca->kind == CALL_SENDFILE)
+			return; /* file bytes on a connection not traced yet: nothing to infer from */
 		struct ember_conn_state init = {.sk = ca->sk};
 		bpf_map_update_elem(map, &key, &init, BPF_NOEXIST);
 		st = bpf_map_lookup_elem(map, &key);
@@ -606,6 +642,8 @@ static __always_inline void on_bytes(void *ctx, void *map, const struct call_arg
 		count_stat(EMBER_SPAN_STAT_UNKNOWN_EVENTS);
 		return;
 	}
+	if (!tls)
+		count_stat(EMBER_SPAN_STAT_CALLS);
 	if (ca->kind == CALL_SENDFILE && !st->conn_id)
 		return;
 
@@ -675,6 +713,7 @@ static __always_inline void on_bytes(void *ctx, void *map, const struct call_arg
 	}
 }
 
+/* Two-halves mode: a hooked syscall returns. */
 static __always_inline void on_exit(void *ctx, long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -687,8 +726,66 @@ static __always_inline void on_exit(void *ctx, long ret)
 	bpf_map_delete_elem(&args, &id);
 	if (ret <= 0)
 		return;
-	count_stat(EMBER_SPAN_STAT_CALLS);
 	on_bytes(ctx, &conns, &ca, ret, 0);
+}
+
+/* The x86-64 registers at kernel entry, from r10 on (struct pt_regs, a user ABI). */
+struct syscall_regs {
+	__u64 r10, r9, r8, ax, cx, dx, si, di, orig_ax;
+};
+#define SYSCALL_REGS_OFFSET 56 /* offsetof(struct pt_regs, r10) */
+
+/*
+ * close(2) returned 0 (raw hooks: no sys_enter).  Another thread may have
+ * got the same fd number for a new socket in between and already
+ * started its state: that state stays.
+ */
+static __always_inline void close_at_exit(void *ctx, __u32 tgid, __u32 fd)
+{
+	struct ember_conn_key key = {.tgid = tgid, .fd = fd};
+	struct ember_conn_state *st = bpf_map_lookup_elem(&conns, &key);
+
+	if (st && st->sk && st->sk == tcp_sock_of(fd))
+		return;
+	on_close(ctx, tgid, fd);
+}
+
+/* A hooked syscall returned ret; its arguments are read back from the registers at regs. */
+static __always_inline void on_call_exit(void *ctx, __u32 nr, const void *regs, long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct syscall_regs r;
+	struct call_args ca = {};
+
+	if (tgid == self_tgid)
+		return;
+	if (nr == NR_close ? ret != 0 : ret <= 0 && !tls_on)
+		return;
+	if (bpf_probe_read_kernel(&r, sizeof(r), regs + SYSCALL_REGS_OFFSET))
+		return;
+	if (nr == NR_close) {
+		close_at_exit(ctx, tgid, (__u32)r.di);
+		return;
+	}
+	if (ret <= 0) { /* a TLS call in progress may still learn its fd, as at entry */
+		tls_note_fd(id, (__u32)r.di);
+		return;
+	}
+	if (!decode_call(nr, r.di, r.si, r.dx, r.r10, &ca))
+		return;
+	ca.sk = tcp_sock_of(ca.fd);
+	if (!ca.sk)
+		return;
+	if (tls_on)
+		tls_note_socket(id, ca.fd, ca.sk);
+	on_bytes(ctx, &conns, &ca, ret, 0);
+}
+
+/* The registers the current task entered the kernel with (args_at_exit only). */
+static __always_inline const void *current_regs(void)
+{
+	return (const void *)bpf_task_pt_regs((void *)bpf_get_current_task_btf());
 }
 
 #include "tls.bpf.h"
@@ -710,6 +807,17 @@ struct sys_exit_ctx {
 	__s64 ret;
 };
 
+/*
+ * sys_exit_NAME handles the call (args_at_exit) or takes back what
+ * sys_enter_NAME kept; user space loads sys_enter_NAME only in the
+ * two-halves mode.  A call that failed still tells a TLS call in progress
+ * its fd (tls_note_fd), as the two-halves mode does at entry.
+ */
+/*
+ * sys_exit_NAME handles the call (args_at_exit) or takes back what
+ * sys_enter_NAME kept; user space loads sys_enter_NAME only in the
+ * two-halves mode.
+ */
 #define TP_PAIR(name, nr)                                                          \
 	SEC("tracepoint/syscalls/sys_enter_" #name)                                \
 	int ember_enter_##name(struct sys_enter_ctx *ctx)                          \
@@ -721,7 +829,10 @@ struct sys_exit_ctx {
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                 \
 	int ember_exit_##name(struct sys_exit_ctx *ctx)                            \
 	{                                                                          \
-		on_exit(ctx, ctx->ret);                                            \
+		if (args_at_exit)                                                  \
+			on_call_exit(ctx, nr, current_regs(), ctx->ret);           \
+		else                                                               \
+			on_exit(ctx, ctx->ret);                                    \
 		return 0;                                                          \
 	}
 
@@ -742,13 +853,19 @@ int ember_enter_close(struct sys_enter_ctx *ctx)
 	return 0;
 }
 
-/* ---- hooks: raw sys_enter / sys_exit (no tracefs) ------------------------ */
+/* ---- hooks: raw sys_exit (no tracefs) ---------------------------------------- */
 
-SEC("raw_tracepoint/sys_enter")
-int ember_raw_enter(struct bpf_raw_tracepoint_args *ctx)
+/* Every syscall of the host comes here: the number is read first, the arguments only for ours. */
+SEC("raw_tracepoint/sys_exit")
+int ember_raw_exit(struct bpf_raw_tracepoint_args *ctx)
 {
-	__u64 nr = ctx->args[1];
+	const void *regs = (const void *)ctx->args[0];
+	long ret = (long)ctx->args[1];
+	__u64 nr = 0;
 
+	if (bpf_probe_read_kernel(&nr, sizeof(nr),
+				  regs + SYSCALL_REGS_OFFSET + __builtin_offsetof(struct syscall_regs, orig_ax)))
+		return 0;
 	switch (nr) {
 	case NR_read: case NR_write: case NR_close: case NR_readv: case NR_writev:
 	case NR_sendfile: case NR_sendto: case NR_recvfrom: case NR_sendmsg: case NR_recvmsg:
@@ -756,16 +873,7 @@ int ember_raw_enter(struct bpf_raw_tracepoint_args *ctx)
 	default:
 		return 0;
 	}
-	struct pt_regs___ember *regs = (void *)ctx->args[0];
-	on_enter(ctx, (__u32)nr, BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si),
-		 BPF_CORE_READ(regs, dx), BPF_CORE_READ(regs, r10));
-	return 0;
-}
-
-SEC("raw_tracepoint/sys_exit")
-int ember_raw_exit(struct bpf_raw_tracepoint_args *ctx)
-{
-	on_exit(ctx, (long)ctx->args[1]);
+	on_call_exit(ctx, (__u32)nr, regs, ret);
 	return 0;
 }
 

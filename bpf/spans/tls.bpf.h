@@ -101,6 +101,20 @@ static __always_inline void tls_note_socket(__u64 id, __u32 fd, __u64 sk)
 	}
 }
 
+static __always_inline void tls_note_fd(__u64 id, __u32 fd)
+{
+	struct tls_call_key key = {.tgid = id >> 32, .kind = TLS_OPENSSL, .id = id};
+	struct tls_call *c = bpf_map_lookup_elem(&tls_calls, &key);
+
+	if (c && !c->sk) {
+		__u64 sk = tcp_sock_of(fd);
+		if (sk) {
+			c->fd = fd;
+			c->sk = sk;
+		}
+	}
+}
+
 static __always_inline void tls_enter(__u32 kind, __u64 id, __u64 ssl, __u64 buf, __u64 out_len,
 				      __u8 dir, __u32 fd)
 {

@@ -7,6 +7,11 @@
  * /sys/kernel/tracing (as perf and bpftrace would); if that fails the raw
  * sys_enter/sys_exit tracepoints are used, which need nothing mounted.
  * Only the chosen set of programs is loaded (autoload off for the other).
+ * The syscall arguments are read at exit from the task's registers when
+ * bpf_task_pt_regs is there (the raw sys_exit tracepoint has them as its
+ * argument), so no sys_enter program runs but close's; without it the
+ * tracepoints go in two halves, sys_enter keeping the arguments for
+ * sys_exit (see bpf/spans/spans.bpf.c).
  *
  * Transport: the object declares two ring buffers.  Without ring buffer
  * support (or with force_perfbuf) they are retyped to perf event arrays
@@ -55,6 +60,7 @@ struct ember_span_capture {
 	struct bpf_link *links[MAX_LINKS];
 	int n_links;
 	bool ringbuf, raw;
+	bool args_at_exit; /* no sys_enter programs but close's (raw: none) */
 	struct ring_buffer *rb;
 	struct perf_buffer *pb_ctl, *pb_data;
 	int epfd;    /* the buffers' epoll fds and wake_fd */
@@ -103,8 +109,14 @@ static bool tracepoints_usable(void)
 
 static bool is_raw_prog(const struct bpf_program *p)
 {
+	return strcmp(bpf_program__name(p), "ember_raw_exit") == 0;
+}
+
+/* sys_enter of a data syscall: only the two-halves mode needs it. */
+static bool is_data_enter_prog(const struct bpf_program *p)
+{
 	const char *n = bpf_program__name(p);
-	return strcmp(n, "ember_raw_enter") == 0 || strcmp(n, "ember_raw_exit") == 0;
+	return strncmp(n, "ember_enter_", 12) == 0 && strcmp(n, "ember_enter_close") != 0;
 }
 
 /* The TLS uprobes: attached per file by tls_attach.c, not here. */
@@ -332,6 +344,10 @@ int ember_span_capture_open(const struct ember_span_capture_opts *opts,
 	cap->ringbuf = !opts->force_perfbuf && ringbuf_ok;
 	cap->raw = opts->hooks == EMBER_SPAN_HOOKS_RAW ||
 		   (opts->hooks == EMBER_SPAN_HOOKS_AUTO && !tp_ok);
+	bool regs_ok = k ? ember_kernel_has(k, EMBER_KF_TASK_PT_REGS)
+			 : libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_task_pt_regs,
+						   NULL) > 0;
+	cap->args_at_exit = cap->raw || regs_ok;
 
 	cap->skel = k ? spans__open_opts(ember_kernel_open_opts(k)) : spans__open();
 	if (!cap->skel) {
@@ -343,6 +359,7 @@ int ember_span_capture_open(const struct ember_span_capture_opts *opts,
 	cap->skel->rodata->self_tgid = (uint32_t)getpid();
 	cap->skel->rodata->use_ringbuf = cap->ringbuf;
 	cap->skel->rodata->tls_on = cap->o.tls;
+	cap->skel->rodata->args_at_exit = cap->args_at_exit && !cap->raw;
 	if (k && !ember_kernel_has(k, EMBER_KF_PROBE_READ_USER)) {
 		cap->skel->rodata->have_probe_read_user = 0;
 		ember_kernel_note_fallback(k, "spans", EMBER_KF_PROBE_READ_USER, "bpf_probe_read");
@@ -352,6 +369,8 @@ int ember_span_capture_open(const struct ember_span_capture_opts *opts,
 			bpf_program__set_autoload(p, cap->o.tls);
 		else if (is_raw_prog(p))
 			bpf_program__set_autoload(p, cap->raw);
+		else if (is_data_enter_prog(p))
+			bpf_program__set_autoload(p, !cap->raw && !cap->args_at_exit);
 		else if (is_tracepoint_prog(p))
 			bpf_program__set_autoload(p, !cap->raw);
 	}
@@ -380,16 +399,21 @@ int ember_span_capture_open(const struct ember_span_capture_opts *opts,
 	if (rc)
 		goto fail;
 	if (k) {
-		char text[96];
+		char text[128];
 		snprintf(text, sizeof(text), "syscalls by %s, events by %s",
-			 cap->raw ? "raw tracepoints sys_enter/sys_exit" : "syscall tracepoints",
+			 cap->raw ? "raw tracepoint sys_exit"
+			 : cap->args_at_exit ? "syscall exit tracepoints (arguments from pt_regs)"
+					     : "syscall enter and exit tracepoints",
 			 cap->ringbuf ? "ring buffers" : "perf buffers");
 		ember_kernel_note_hooks(k, "spans", text);
 		if (!cap->ringbuf)
 			ember_kernel_note_fallback(k, "spans", EMBER_KF_RINGBUF, "perf buffers");
 		if (cap->raw && opts->hooks == EMBER_SPAN_HOOKS_AUTO)
 			ember_kernel_note_fallback(k, "spans", EMBER_KF_TRACEPOINTS,
-						   "raw tracepoints sys_enter/sys_exit");
+						   "raw tracepoint sys_exit");
+		if (!cap->raw && !cap->args_at_exit)
+			ember_kernel_note_fallback(k, "spans", EMBER_KF_TASK_PT_REGS,
+						   "syscall enter and exit tracepoints");
 	}
 	*out = cap;
 	return 0;
