@@ -82,12 +82,15 @@ const volatile __u8 use_ringbuf = 1;
 const volatile __u8 tls_on = 0; /* TLS uprobes loaded: syscalls tell them their fd */
 /* Syscall arguments read at exit from the task's registers (bpf_task_pt_regs), no sys_enter. */
 const volatile __u8 args_at_exit = 0;
+/* bpf_get_current_task_btf works: the file table is walked with plain loads. */
+const volatile __u8 have_task_btf = 0;
 
 enum call_kind { CALL_DATA = 0, CALL_SENDFILE = 1 };
 
 struct call_args {
 	__u64 buf;    /* buffer, or iovec array when iovcnt > 0 */
 	__u64 sk;
+	__u64 file;   /* struct file * at fd when sk was found, 0 if not known */
 	__u32 fd;
 	__u32 iovcnt;
 	__u8 dir;
@@ -197,20 +200,44 @@ static __always_inline __u64 new_id(void)
 	return (bpf_ktime_get_ns() << 6) | (bpf_get_smp_processor_id() & 63);
 }
 
-/* The struct sock behind fd if it is a TCP socket (IPv4 or IPv6), else 0. */
-static __always_inline __u64 tcp_sock_of(__u32 fd)
+/* The state of connection (tgid, fd) in map (conns or tls_conns), 0 if none. */
+static __always_inline struct ember_conn_state *conn_of(void *map, __u32 tgid, __u32 fd)
 {
-	struct task_struct___ember *task = (void *)bpf_get_current_task();
-	struct fdtable___ember *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file___ember **fds;
-	struct file___ember *f = 0;
+	struct ember_conn_key key = {.tgid = tgid, .fd = fd};
+	return bpf_map_lookup_elem(map, &key);
+}
 
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+/* The struct file at fd in the current task's file table, 0 if none. */
+static __always_inline __u64 file_at(__u32 fd)
+{
+	struct file___ember **fds;
+	__u64 f = 0;
+
+	if (have_task_btf) {
+		/* plain loads through BTF pointers, not one helper call each */
+		struct task_struct___ember *task = (void *)bpf_get_current_task_btf();
+		struct fdtable___ember *fdt = task->files->fdt;
+		if (!fdt || fd >= fdt->max_fds)
+			return 0;
+		fds = fdt->fd;
+	} else {
+		struct task_struct___ember *task = (void *)bpf_get_current_task();
+		struct fdtable___ember *fdt = BPF_CORE_READ(task, files, fdt);
+		if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+			return 0;
+		fds = BPF_CORE_READ(fdt, fd);
+	}
+	if (!fds || bpf_core_read(&f, sizeof(f), &fds[fd]))
 		return 0;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (!fds || bpf_core_read(&f, sizeof(f), &fds[fd]) || !f)
-		return 0;
-	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+	return f;
+}
+
+/* The struct sock of an open file if it is a TCP socket (IPv4 or IPv6), else 0. */
+static __always_inline __u64 tcp_sock_of_file(__u64 file)
+{
+	struct file___ember *f = (void *)file;
+
+	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
 		return 0;
 	struct socket___ember *sock = BPF_CORE_READ(f, private_data);
 	struct sock___ember *sk = sock ? BPF_CORE_READ(sock, sk) : 0;
@@ -222,6 +249,36 @@ static __always_inline __u64 tcp_sock_of(__u32 fd)
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
 	return (__u64)sk;
+}
+
+/* The struct sock behind fd if it is a TCP socket (IPv4 or IPv6), else 0. */
+static __always_inline __u64 tcp_sock_of(__u32 fd)
+{
+	return tcp_sock_of_file(file_at(fd));
+}
+
+/*
+ * The same for a call on (tgid, fd) whose state is st (0 if none): when
+ * the fd still holds the file st last saw and that file's socket is still
+ * st's sock, the file is that TCP socket and its inode, protocol and
+ * family need no reading.  A struct file freed and reused for something
+ * else would have to point at the same struct sock (a TCP sock's memory
+ * is only ever reused for TCP socks) to pass.
+ */
+static __always_inline __u64 tcp_sock_cached(__u32 fd, const struct ember_conn_state *st,
+					     __u64 *file)
+{
+	*file = file_at(fd);
+	if (!*file)
+		return 0;
+	if (st && st->file == *file) {
+		struct socket___ember *sock = BPF_CORE_READ((struct file___ember *)*file, private_data);
+		if (sock && (__u64)BPF_CORE_READ(sock, sk) == st->sk) {
+			count_stat(EMBER_SPAN_STAT_FD_CACHED);
+			return st->sk;
+		}
+	}
+	return tcp_sock_of_file(*file);
 }
 
 /* ---- protocol inference -------------------------------------------------- */
@@ -568,13 +625,12 @@ static __always_inline void on_enter(void *ctx, __u32 nr, __u64 a0, __u64 a1, __
 	}
 	if (!decode_call(nr, a0, a1, a2, a3, &ca))
 		return;
-	ca.sk = tcp_sock_of(ca.fd);
+	struct ember_conn_state *st = conn_of(&conns, tgid, ca.fd);
+	ca.sk = tcp_sock_cached(ca.fd, st, &ca.file);
 	if (!ca.sk)
 		return;
 	if (tls_on)
 		tls_note_socket(id, ca.fd, ca.sk);
-	struct ember_conn_key key = {.tgid = tgid, .fd = ca.fd};
-	struct ember_conn_state *st = bpf_map_lookup_elem(&conns, &key);
 	if (st && st->sk == ca.sk) {
 		if (st->flags & EMBER_CONN_F_UNKNOWN) {
 			count_stat(EMBER_SPAN_STAT_UNKNOWN_EVENTS);
@@ -609,17 +665,17 @@ static __always_inline void tag_thread(struct ember_conn_state *st, struct ember
 
 /*
  * A call on connection (tgid, ca->fd) moved ret bytes: infer, or send its
- * payload head.  map is conns (syscalls) or tls_conns (TLS plaintext).
+ * payload head.  map is conns (syscalls) or tls_conns (TLS plaintext); st
+ * is the connection's state in it as the caller found it (0 if none).
  */
 static __always_inline void on_bytes(void *ctx, void *map, const struct call_args *ca, long ret,
-				     __u8 tls)
+				     __u8 tls, struct ember_conn_state *st)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
 	__u32 zero = 0;
 
 	struct ember_conn_key key = {.tgid = tgid, .fd = ca->fd};
-	struct ember_conn_state *st = bpf_map_lookup_elem(map, &key);
 	if (st && st->sk != ca->sk) {
 		count_stat(EMBER_SPAN_STAT_FD_REUSED);
 		if (st->conn_id)
@@ -630,13 +686,15 @@ static __always_inline void on_bytes(void *ctx, void *map, const struct call_arg
 	if (!st) {
 		if (ca->kind == CALL_SENDFILE)
 			return; /* file bytes on a connection not traced yet: nothing to infer from */
-		struct ember_conn_state init = {.sk = ca->sk};
+		struct ember_conn_state init = {.sk = ca->sk, .file = ca->file};
 		bpf_map_update_elem(map, &key, &init, BPF_NOEXIST);
 		st = bpf_map_lookup_elem(map, &key);
 		if (!st) {
 			count_stat(EMBER_SPAN_STAT_CONNS_FULL);
 			return;
 		}
+	} else if (ca->file && st->file != ca->file) {
+		st->file = ca->file;
 	}
 	if (st->flags & EMBER_CONN_F_UNKNOWN) {
 		count_stat(EMBER_SPAN_STAT_UNKNOWN_EVENTS);
@@ -726,7 +784,7 @@ static __always_inline void on_exit(void *ctx, long ret)
 	bpf_map_delete_elem(&args, &id);
 	if (ret <= 0)
 		return;
-	on_bytes(ctx, &conns, &ca, ret, 0);
+	on_bytes(ctx, &conns, &ca, ret, 0, conn_of(&conns, id >> 32, ca.fd));
 }
 
 /* The x86-64 registers at kernel entry, from r10 on (struct pt_regs, a user ABI). */
@@ -774,12 +832,13 @@ static __always_inline void on_call_exit(void *ctx, __u32 nr, const void *regs, 
 	}
 	if (!decode_call(nr, r.di, r.si, r.dx, r.r10, &ca))
 		return;
-	ca.sk = tcp_sock_of(ca.fd);
+	struct ember_conn_state *st = conn_of(&conns, tgid, ca.fd);
+	ca.sk = tcp_sock_cached(ca.fd, st, &ca.file);
 	if (!ca.sk)
 		return;
 	if (tls_on)
 		tls_note_socket(id, ca.fd, ca.sk);
-	on_bytes(ctx, &conns, &ca, ret, 0);
+	on_bytes(ctx, &conns, &ca, ret, 0, st);
 }
 
 /* The registers the current task entered the kernel with (args_at_exit only). */

@@ -169,7 +169,7 @@ static __always_inline void tls_return(void *ctx, __u32 kind, __u64 id, long n)
 	}
 	ca.buf = c.buf;
 	ca.dir = c.dir;
-	on_bytes(ctx, &tls_conns, &ca, n, 1);
+	on_bytes(ctx, &tls_conns, &ca, n, 1, conn_of(&tls_conns, tgid, ca.fd));
 }
 
 /* ---- OpenSSL ---------------------------------------------------------------- */
@@ -262,7 +262,8 @@ int ember_go_tls_write(struct tls_regs *r)
 	count_stat(EMBER_SPAN_STAT_TLS_CALLS);
 	ca.buf = r->bx;
 	ca.dir = EMBER_DIR_EGRESS;
-	on_bytes(r, &tls_conns, &ca, (long)r->cx, 1);
+	on_bytes(r, &tls_conns, &ca, (long)r->cx, 1,
+		 conn_of(&tls_conns, bpf_get_current_pid_tgid() >> 32, ca.fd));
 	return 0;
 }
 

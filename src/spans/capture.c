@@ -360,6 +360,7 @@ int ember_span_capture_open(const struct ember_span_capture_opts *opts,
 	cap->skel->rodata->use_ringbuf = cap->ringbuf;
 	cap->skel->rodata->tls_on = cap->o.tls;
 	cap->skel->rodata->args_at_exit = cap->args_at_exit && !cap->raw;
+	cap->skel->rodata->have_task_btf = regs_ok;
 	if (k && !ember_kernel_has(k, EMBER_KF_PROBE_READ_USER)) {
 		cap->skel->rodata->have_probe_read_user = 0;
 		ember_kernel_note_fallback(k, "spans", EMBER_KF_PROBE_READ_USER, "bpf_probe_read");
