@@ -49,6 +49,7 @@
 #define MAX_LINKS 32
 #define BATCH_MAX_BYTES (32u << 20) /* perfbuf: events held for sorting per poll */
 #define TRACEFS "/sys/kernel/tracing"
+#define TAG_BATCH 1024 /* request -> endpoint tags written to the kernel at once */
 
 struct batch_event {
 	uint64_t ts;
@@ -74,6 +75,12 @@ struct ember_span_capture {
 	size_t batch_len, batch_cap;
 	struct batch_event *batch;
 	size_t n_batch, batch_ev_cap;
+	/* tags of one poll, written with one bpf(BPF_MAP_UPDATE_BATCH) after it */
+	uint64_t tag_keys[TAG_BATCH];
+	uint32_t tag_vals[TAG_BATCH];
+	uint32_t n_tags;
+	bool tag_one_by_one; /* the kernel has no batch update for the map */
+	uint64_t tag_errors;
 };
 
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -442,6 +449,51 @@ void ember_span_capture_close(struct ember_span_capture *cap)
 	free(cap);
 }
 
+/*
+ * Write the queued tags: one system call for the lot (5.6+), else one per
+ * tag.  The profiler reads them a second or more after the samples they
+ * name, so the few milliseconds they wait here change nothing.
+ */
+static void flush_tags(struct ember_span_capture *cap)
+{
+	int fd = bpf_map__fd(cap->skel->maps.span_req_endpoint);
+	uint32_t done = 0;
+
+	if (!cap->n_tags)
+		return;
+	if (!cap->tag_one_by_one) {
+		LIBBPF_OPTS(bpf_map_batch_opts, o, .elem_flags = BPF_ANY);
+		uint32_t n = cap->n_tags;
+		if (bpf_map_update_batch(fd, cap->tag_keys, cap->tag_vals, &n, &o) == 0) {
+			cap->n_tags = 0;
+			return;
+		}
+		if (errno == EINVAL || errno == ENOTSUP || errno == EOPNOTSUPP || errno == ENOSYS) {
+			cap->tag_one_by_one = true;
+			ember_debug("spans: no batch update of span_req_endpoint (%s): one tag at a time",
+				    strerror(errno));
+		}
+		done = n <= cap->n_tags ? n : 0;
+	}
+	for (uint32_t i = done; i < cap->n_tags; i++)
+		if (bpf_map_update_elem(fd, &cap->tag_keys[i], &cap->tag_vals[i], BPF_ANY))
+			cap->tag_errors++;
+	cap->n_tags = 0;
+}
+
+void ember_span_capture_tag(struct ember_span_capture *cap, uint64_t req_id, uint32_t endpoint)
+{
+	if (cap->n_tags == TAG_BATCH)
+		flush_tags(cap);
+	cap->tag_keys[cap->n_tags] = req_id;
+	cap->tag_vals[cap->n_tags++] = endpoint;
+}
+
+uint64_t ember_span_capture_tag_errors(const struct ember_span_capture *cap)
+{
+	return cap->tag_errors;
+}
+
 int ember_span_capture_poll(struct ember_span_capture *cap, int timeout_ms)
 {
 	struct epoll_event ev[2];
@@ -460,11 +512,13 @@ int ember_span_capture_poll(struct ember_span_capture *cap, int timeout_ms)
 	if (cap->ringbuf) {
 		/* both rings in the order added: control first */
 		rc = ring_buffer__consume(cap->rb);
+		flush_tags(cap);
 		return rc < 0 ? rc : cap->delivered;
 	}
 	perf_buffer__consume(cap->pb_ctl);
 	perf_buffer__consume(cap->pb_data);
 	flush_batch(cap);
+	flush_tags(cap);
 	return cap->delivered;
 }
 
@@ -513,13 +567,6 @@ int ember_span_capture_prog_stats(const struct ember_span_capture *cap, uint64_t
 uint64_t ember_span_capture_perf_lost(const struct ember_span_capture *cap)
 {
 	return cap->perf_lost;
-}
-
-int ember_span_capture_tag(struct ember_span_capture *cap, uint64_t req_id, uint32_t endpoint)
-{
-	int fd = bpf_map__fd(cap->skel->maps.span_req_endpoint);
-
-	return bpf_map_update_elem(fd, &req_id, &endpoint, BPF_ANY) ? -errno : 0;
 }
 
 struct bpf_object *ember_span_capture_object(const struct ember_span_capture *cap)
