@@ -20,9 +20,10 @@
  *
  * Per-endpoint CPU: when a server reads the start of a request, the kernel
  * gives the request an id (req_id, in the data event) and sets
- * span_threads[tid] = req_id; the write of the response deletes it.  User
- * space, once it has parsed the request, sets span_req_endpoint[req_id] =
- * endpoint id.  The perf-event sampler (bpf/unwind/profiler.bpf.c) puts
+ * span_threads[tid] = req_id; the write of the response sets it back to 0
+ * (none: the entry stays until the thread exits).  User space, once it has
+ * parsed the request, sets span_req_endpoint[req_id] = endpoint id (in one
+ * batch per poll).  The perf-event sampler (bpf/unwind/profiler.bpf.c) puts
  * the thread's req_id in the sample's key (span_threads is shared by file
  * descriptor); when user space drains the sample, a second or more later,
  * it finds the endpoint in span_req_endpoint.  So a sample is attributed

@@ -643,24 +643,31 @@ static __always_inline void on_enter(void *ctx, __u32 nr, __u64 a0, __u64 a1, __
 		count_stat(EMBER_SPAN_STAT_ARGS_FULL);
 }
 
-/* The server of a connection starts or ends serving a request on this thread. */
+/*
+ * The server of a connection starts or ends serving a request on this
+ * thread.  A thread's entry stays once made (0 when it serves nothing, as
+ * the sampler reads it) and is written in place: a lookup costs less than
+ * an update or a delete.  sched_process_exit removes it.
+ */
 static __always_inline void tag_thread(struct ember_conn_state *st, struct ember_span_data *ev,
 				       __u32 tid)
 {
 	if (st->role != EMBER_ROLE_SERVER)
 		return;
+	__u64 *cur = bpf_map_lookup_elem(&span_threads, &tid);
 	if (ev->dir == EMBER_DIR_INGRESS) {
 		if (!(ev->flags & EMBER_SPAN_F_NEW_TURN))
 			return;
 		st->req_id = new_id();
 		ev->req_id = st->req_id;
-		if (bpf_map_update_elem(&span_threads, &tid, &st->req_id, BPF_ANY))
+		if (cur)
+			*cur = st->req_id;
+		else if (bpf_map_update_elem(&span_threads, &tid, &st->req_id, BPF_ANY))
 			count_stat(EMBER_SPAN_STAT_THREADS_FULL);
 		return;
 	}
-	__u64 *cur = bpf_map_lookup_elem(&span_threads, &tid);
 	if (cur && *cur == st->req_id)
-		bpf_map_delete_elem(&span_threads, &tid);
+		*cur = 0;
 }
 
 /*
