@@ -609,6 +609,25 @@ static __always_inline int decode_call(__u32 nr, __u64 a0, __u64 a1, __u64 a2, _
 	return 1;
 }
 
+/*
+ * A hooked data call (nr, a0..a3) of thread id: fills ca and returns 1 if
+ * it is one to trace on a TCP socket, with *stp the connection's state (0
+ * if none yet).
+ */
+static __always_inline int socket_call(__u64 id, __u32 nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
+				       struct call_args *ca, struct ember_conn_state **stp)
+{
+	if (!decode_call(nr, a0, a1, a2, a3, ca))
+		return 0;
+	*stp = conn_of(&conns, id >> 32, ca->fd);
+	ca->sk = tcp_sock_cached(ca->fd, *stp, &ca->file);
+	if (!ca->sk)
+		return 0;
+	if (tls_on)
+		tls_note_socket(id, ca->fd, ca->sk);
+	return 1;
+}
+
 /* Two-halves mode: a hooked syscall enters. */
 static __always_inline void on_enter(void *ctx, __u32 nr, __u64 a0, __u64 a1, __u64 a2,
 				     __u64 a3)
@@ -623,14 +642,9 @@ static __always_inline void on_enter(void *ctx, __u32 nr, __u64 a0, __u64 a1, __
 		on_close(ctx, tgid, (__u32)a0);
 		return;
 	}
-	if (!decode_call(nr, a0, a1, a2, a3, &ca))
+	struct ember_conn_state *st;
+	if (!socket_call(id, nr, a0, a1, a2, a3, &ca, &st))
 		return;
-	struct ember_conn_state *st = conn_of(&conns, tgid, ca.fd);
-	ca.sk = tcp_sock_cached(ca.fd, st, &ca.file);
-	if (!ca.sk)
-		return;
-	if (tls_on)
-		tls_note_socket(id, ca.fd, ca.sk);
 	if (st && st->sk == ca.sk) {
 		if (st->flags & EMBER_CONN_F_UNKNOWN) {
 			count_stat(EMBER_SPAN_STAT_UNKNOWN_EVENTS);
@@ -837,15 +851,9 @@ static __always_inline void on_call_exit(void *ctx, __u32 nr, const void *regs, 
 		tls_note_fd(id, (__u32)r.di);
 		return;
 	}
-	if (!decode_call(nr, r.di, r.si, r.dx, r.r10, &ca))
-		return;
-	struct ember_conn_state *st = conn_of(&conns, tgid, ca.fd);
-	ca.sk = tcp_sock_cached(ca.fd, st, &ca.file);
-	if (!ca.sk)
-		return;
-	if (tls_on)
-		tls_note_socket(id, ca.fd, ca.sk);
-	on_bytes(ctx, &conns, &ca, ret, 0, st);
+	struct ember_conn_state *st;
+	if (socket_call(id, nr, r.di, r.si, r.dx, r.r10, &ca, &st))
+		on_bytes(ctx, &conns, &ca, ret, 0, st);
 }
 
 /* The registers the current task entered the kernel with (args_at_exit only). */

@@ -19,19 +19,15 @@
  * server's own count), "fd_same N" (rounds where the file got the socket's
  * fd number, as it must) and "close_range 0|1".
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
-#include <unistd.h>
+
+#include "loopback.h"
 
 #define REQUESTS 5
 
@@ -42,19 +38,6 @@
 static int port;
 static long answered; /* by the server, under lock */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void put(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n) {
-		ssize_t w = write(fd, c, n);
-		if (w <= 0)
-			return;
-		c += w;
-		n -= (size_t)w;
-	}
-}
 
 static void *serve(void *arg)
 {
@@ -77,35 +60,6 @@ static void *serve(void *arg)
 	}
 	close(fd);
 	return NULL;
-}
-
-static void *accept_loop(void *arg)
-{
-	int ls = (int)(intptr_t)arg;
-
-	for (;;) {
-		int fd = accept(ls, NULL, NULL);
-		pthread_t t;
-		if (fd < 0)
-			continue;
-		pthread_create(&t, NULL, serve, (void *)(intptr_t)fd);
-		pthread_detach(t);
-	}
-	return NULL;
-}
-
-static int dial(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-		perror("connect");
-		exit(1);
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return fd;
 }
 
 /* One answer ("ok" ends it); 1 if it came. */
@@ -142,10 +96,8 @@ static void file_traffic(int fd, int round)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1, ok = 0, same = 0;
+	int ok = 0, same = 0;
 	bool have_close_range = true;
-	pthread_t t;
 
 	if (argc != 4) {
 		fprintf(stderr, "usage: spans_fdreuse PORT SCRATCH_FILE ROUNDS\n");
@@ -153,17 +105,10 @@ int main(int argc, char **argv)
 	}
 	port = atoi(argv[1]);
 	int rounds = atoi(argv[3]);
-	a.sin_port = htons((uint16_t)port);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(ls, (struct sockaddr *)&a, sizeof(a)) || listen(ls, 128)) {
-		perror("bind");
-		return 1;
-	}
-	pthread_create(&t, NULL, accept_loop, (void *)(intptr_t)ls);
+	loopback_server(port, serve);
 
 	for (int r = 0; r < rounds; r++) {
-		int fd = dial(), file;
+		int fd = loopback_dial(port), file;
 		for (int i = 0; i < REQUESTS; i++) {
 			char req[96];
 			int n = snprintf(req, sizeof(req), "GET /real/%d HTTP/1.1\r\nHost: x\r\n\r\n", i);
