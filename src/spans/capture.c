@@ -352,8 +352,9 @@ int ember_span_capture_open(const struct ember_span_capture_opts *opts,
 	cap->raw = opts->hooks == EMBER_SPAN_HOOKS_RAW ||
 		   (opts->hooks == EMBER_SPAN_HOOKS_AUTO && !tp_ok);
 	bool regs_ok = k ? ember_kernel_has(k, EMBER_KF_TASK_PT_REGS)
-			 : libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_task_pt_regs,
-						   NULL) > 0;
+			 : access("/sys/kernel/btf/vmlinux", R_OK) == 0 &&
+				   libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT,
+							   BPF_FUNC_task_pt_regs, NULL) > 0;
 	cap->args_at_exit = cap->raw || regs_ok;
 
 	cap->skel = k ? spans__open_opts(ember_kernel_open_opts(k)) : spans__open();
