@@ -26,9 +26,15 @@ for mode in exit two-halves; do
 			{ cat "$OUT/ember.log"; fail "the two-halves fallback was not taken"; }
 	fi
 	cached0=$(span_stat kernel.fd_cached)
-	"$tool" "$port" "$OUT/scratch-$mode" $ROUNDS > "$OUT/tool-$mode.txt" 2>&1 &
-	j=$!
-	wait $j || { cat "$OUT/tool-$mode.txt"; fail "spans_fdreuse failed"; }
+	start_bg "$tool" "$port" "$OUT/scratch-$mode" $ROUNDS > "$OUT/tool-$mode.txt" 2>&1
+	j=$BG_LAST
+	# it prints its counts when done, then lives on until killed (its spans are named while it runs)
+	for i in $(seq 1 300); do
+		grep -q "^close_range" "$OUT/tool-$mode.txt" && break
+		kill -0 $j 2> /dev/null || { cat "$OUT/tool-$mode.txt"; fail "spans_fdreuse failed"; }
+		sleep 0.1
+	done
+	grep -q "^close_range" "$OUT/tool-$mode.txt" || fail "spans_fdreuse did not finish in 30 s"
 	ok=$(sed -n 's/^client_ok //p' "$OUT/tool-$mode.txt")
 	served=$(sed -n 's/^server_answered //p' "$OUT/tool-$mode.txt")
 	same=$(sed -n 's/^fd_same //p' "$OUT/tool-$mode.txt")
@@ -49,6 +55,7 @@ for mode in exit two-halves; do
 	[ "$client" -eq "$ok" ] || fail "client spans $client, answers read $ok"
 	[ "$server" -eq "$served" ] || fail "server spans $server, requests answered $served"
 	[ $((cached - cached0)) -gt 0 ] || fail "no call took the cached-file path"
+	kill $j
 	stop_ember
 done
 exit 0

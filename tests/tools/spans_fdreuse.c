@@ -17,7 +17,8 @@
  *
  * Prints "client_ok N" (answers the client read), "server_answered N" (the
  * server's own count), "fd_same N" (rounds where the file got the socket's
- * fd number, as it must) and "close_range 0|1".
+ * fd number, as it must) and "close_range 0|1", then waits for a signal:
+ * the agent names a process's spans at its next flush, while it lives.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -151,5 +152,7 @@ int main(int argc, char **argv)
 	pthread_mutex_unlock(&lock);
 	printf("client_ok %d\nserver_answered %ld\nfd_same %d\nclose_range %d\n", ok, served, same,
 	       have_close_range ? 1 : 0);
+	fflush(stdout);
+	pause();
 	return 0;
 }
