@@ -44,6 +44,11 @@ for mode in exit two-halves; do
 	[ "$same" -eq $ROUNDS ] || fail "the file got the socket's fd number in $same rounds of $ROUNDS"
 
 	q="pid=$j&protocol=http"
+	# the first flush that names the process can take a few seconds on a loaded host
+	for i in $(seq 1 60); do
+		[ "$(span_count "$q&role=client")" -gt 0 ] && break
+		sleep 1
+	done
 	client=$(settle "$q&role=client" '[.rows[].count] | add // 0')
 	server=$(span_count "$q&role=server")
 	spans_json "$q" | jq -c '.rows[] | {role, endpoint, count, statuses}' > "$OUT/rows-$mode.txt"
