@@ -38,6 +38,7 @@
 
 static int port;
 static long answered; /* by the server, under lock */
+static int closed;    /* connections the server closed, under lock */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void *serve(void *arg)
@@ -59,8 +60,24 @@ static void *serve(void *arg)
 			}
 		}
 	}
+	pthread_mutex_lock(&lock);
 	close(fd);
+	closed++;
+	pthread_mutex_unlock(&lock);
 	return NULL;
+}
+
+/* Wait until the server closed n connections: no fd number of its frees up later. */
+static void wait_closed(int n)
+{
+	for (;;) {
+		pthread_mutex_lock(&lock);
+		int c = closed;
+		pthread_mutex_unlock(&lock);
+		if (c >= n)
+			return;
+		usleep(1000);
+	}
 }
 
 /* One answer ("ok" ends it); 1 if it came. */
@@ -109,6 +126,7 @@ int main(int argc, char **argv)
 	loopback_server(port, serve);
 
 	for (int r = 0; r < rounds; r++) {
+		wait_closed(r); /* so the lowest free fd after close_range is the socket's */
 		int fd = loopback_dial(port), file;
 		for (int i = 0; i < REQUESTS; i++) {
 			char req[96];
