@@ -20,9 +20,10 @@
  *
  * Per-endpoint CPU: when a server reads the start of a request, the kernel
  * gives the request an id (req_id, in the data event) and sets
- * span_threads[tid] = req_id; the write of the response deletes it.  User
- * space, once it has parsed the request, sets span_req_endpoint[req_id] =
- * endpoint id.  The perf-event sampler (bpf/unwind/profiler.bpf.c) puts
+ * span_threads[tid] = req_id; the write of the response sets it back to 0
+ * (none: the entry stays until the thread exits).  User space, once it has
+ * parsed the request, sets span_req_endpoint[req_id] = endpoint id (in one
+ * batch per poll).  The perf-event sampler (bpf/unwind/profiler.bpf.c) puts
  * the thread's req_id in the sample's key (span_threads is shared by file
  * descriptor); when user space drains the sample, a second or more later,
  * it finds the endpoint in span_req_endpoint.  So a sample is attributed
@@ -160,6 +161,7 @@ struct ember_conn_state {
 	__u8 flags;    /* EMBER_CONN_F_* */
 	__u8 last_dir; /* direction of the last event + 1, 0 = none yet */
 	__u8 pad[3];
+	__u64 file;    /* struct file * the fd held at the last call: tcp_sock_cached() */
 };
 
 /* Counters in the per-CPU span_stats map, indexed by this enum. */
@@ -183,6 +185,7 @@ enum ember_span_stat {
 	EMBER_SPAN_STAT_TLS_NO_FD,      /* TLS calls whose socket was not found (dropped) */
 	EMBER_SPAN_STAT_TLS_NO_ENTRY,   /* TLS returns without their entry (dropped) */
 	EMBER_SPAN_STAT_TLS_CALLS_FULL, /* per-thread/goroutine TLS call map update failed */
+	EMBER_SPAN_STAT_FD_CACHED,      /* socket calls whose fd still held the file last seen */
 	EMBER_SPAN_STAT__COUNT,
 };
 
@@ -191,7 +194,7 @@ static const char *const ember_span_stat_names[EMBER_SPAN_STAT__COUNT] = {
 	"calls",      "inferred",   "unknown_conns", "unknown_events", "data_events",
 	"data_lost",  "ctl_events", "ctl_lost",      "truncated",      "args_full",
 	"conns_full", "fd_reused",  "closes",        "peeks",          "threads_full",
-	"tls_calls",  "tls_no_fd",  "tls_no_entry",  "tls_calls_full",
+	"tls_calls",  "tls_no_fd",  "tls_no_entry",  "tls_calls_full", "fd_cached",
 };
 #endif
 

@@ -2,21 +2,28 @@
 /*
  * spans.bpf.c - L7 capture: socket syscalls, protocol inference, payload heads.
  *
- * Every hooked syscall goes through two halves:
+ * A hooked syscall is handled at its exit (on_call_exit), where the
+ * arguments are read back from the registers the task entered the kernel
+ * with (the task's pt_regs: bpf_task_pt_regs, or the raw sys_exit
+ * tracepoint's own argument).  Only a call that moved bytes goes further:
+ * its fd is looked up in the task's file table (tcp_sock_of), and on a TCP
+ * socket the head of the payload (at most payload_max bytes, over up to
+ * EMBER_SPANS_MAX_IOV iovecs) is copied into a per-CPU scratch event
+ * (on_bytes).  A connection without a protocol yet is inferred from those
+ * bytes (infer()): HTTP/1.x, MySQL, PostgreSQL or Redis, and whether they
+ * are a request or a response, which with the direction gives the role.
+ * After EMBER_SPANS_INFER_TRIES misses the connection is marked unknown
+ * and its calls are dropped, counted.  Inferred connections send the event
+ * to user space (data_events).  So a syscall that fails or would block (a
+ * non-blocking server's EAGAIN), or moves bytes of a file or pipe, costs
+ * one short program run, and no map is touched for it.
  *
+ * Without bpf_task_pt_regs (kernels before 5.15, or without BTF) the
+ * syscall tracepoints work in two halves instead (args_at_exit = 0):
  *   on_enter   (sys_enter) keeps the call's fd and buffer (or iovec array)
  *              in `args`, keyed by thread, if the fd is a TCP socket whose
  *              connection is not known to carry an unknown protocol;
- *   on_exit    (sys_exit) takes them back; if bytes moved, copies the head
- *              of the payload (at most payload_max bytes, over up to
- *              EMBER_SPANS_MAX_IOV iovecs) into a per-CPU scratch event.
- *              A connection without a protocol yet is inferred from those
- *              bytes (infer()): HTTP/1.x, MySQL, PostgreSQL or Redis, and
- *              whether they are a request or a response, which with the
- *              direction gives the role.  After EMBER_SPANS_INFER_TRIES
- *              misses the connection is marked unknown and its calls are
- *              dropped at entry, counted.  Inferred connections send the
- *              event to user space (data_events).
+ *   on_exit    (sys_exit) takes them back and goes on as above.
  *
  * close(2) ends a connection's state (a control event if it was traced).
  * State is per (tgid, fd) in an LRU map, tagged with the struct sock the fd
@@ -24,11 +31,12 @@
  * did not see, a dup2) restarts the state.
  *
  * Hooks, chosen by user space at load time (src/spans/capture.c):
- *   - the syscalls:sys_{enter,exit}_* tracepoints of the hooked calls
- *     (needs tracefs; only those syscalls pay for the hook);
- *   - else raw_tracepoint sys_enter/sys_exit, filtering the syscall number
- *     here (every syscall pays a few instructions).
- * Both call the same on_enter/on_exit.
+ *   - the syscalls:sys_exit_* tracepoints of the hooked calls, and
+ *     sys_enter_close (needs tracefs; only those syscalls pay for the
+ *     hook); sys_enter_* too in the two-halves mode;
+ *   - else raw_tracepoint sys_exit alone, filtering the syscall number
+ *     here (every syscall pays a few instructions); close is handled at
+ *     its exit.
  *
  * Transport: BPF ring buffers (5.8+) or, where the kernel has none or
  * --force-perfbuf asks, perf buffers: user space retypes the two maps before
@@ -72,12 +80,17 @@ const volatile __u32 payload_max = EMBER_SPANS_DEFAULT_HEAD;
 const volatile __u32 self_tgid = 0; /* the agent itself is never traced */
 const volatile __u8 use_ringbuf = 1;
 const volatile __u8 tls_on = 0; /* TLS uprobes loaded: syscalls tell them their fd */
+/* Syscall arguments read at exit from the task's registers (bpf_task_pt_regs), no sys_enter. */
+const volatile __u8 args_at_exit = 0;
+/* bpf_get_current_task_btf works: the file table is walked with plain loads. */
+const volatile __u8 have_task_btf = 0;
 
 enum call_kind { CALL_DATA = 0, CALL_SENDFILE = 1 };
 
 struct call_args {
 	__u64 buf;    /* buffer, or iovec array when iovcnt > 0 */
 	__u64 sk;
+	__u64 file;   /* struct file * at fd when sk was found, 0 if not known */
 	__u32 fd;
 	__u32 iovcnt;
 	__u8 dir;
@@ -187,20 +200,44 @@ static __always_inline __u64 new_id(void)
 	return (bpf_ktime_get_ns() << 6) | (bpf_get_smp_processor_id() & 63);
 }
 
-/* The struct sock behind fd if it is a TCP socket (IPv4 or IPv6), else 0. */
-static __always_inline __u64 tcp_sock_of(__u32 fd)
+/* The state of connection (tgid, fd) in map (conns or tls_conns), 0 if none. */
+static __always_inline struct ember_conn_state *conn_of(void *map, __u32 tgid, __u32 fd)
 {
-	struct task_struct___ember *task = (void *)bpf_get_current_task();
-	struct fdtable___ember *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file___ember **fds;
-	struct file___ember *f = 0;
+	struct ember_conn_key key = {.tgid = tgid, .fd = fd};
+	return bpf_map_lookup_elem(map, &key);
+}
 
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+/* The struct file at fd in the current task's file table, 0 if none. */
+static __always_inline __u64 file_at(__u32 fd)
+{
+	struct file___ember **fds;
+	__u64 f = 0;
+
+	if (have_task_btf) {
+		/* plain loads through BTF pointers, not one helper call each */
+		struct task_struct___ember *task = (void *)bpf_get_current_task_btf();
+		struct fdtable___ember *fdt = task->files->fdt;
+		if (!fdt || fd >= fdt->max_fds)
+			return 0;
+		fds = fdt->fd;
+	} else {
+		struct task_struct___ember *task = (void *)bpf_get_current_task();
+		struct fdtable___ember *fdt = BPF_CORE_READ(task, files, fdt);
+		if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+			return 0;
+		fds = BPF_CORE_READ(fdt, fd);
+	}
+	if (!fds || bpf_core_read(&f, sizeof(f), &fds[fd]))
 		return 0;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (!fds || bpf_core_read(&f, sizeof(f), &fds[fd]) || !f)
-		return 0;
-	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+	return f;
+}
+
+/* The struct sock of an open file if it is a TCP socket (IPv4 or IPv6), else 0. */
+static __always_inline __u64 tcp_sock_of_file(__u64 file)
+{
+	struct file___ember *f = (void *)file;
+
+	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
 		return 0;
 	struct socket___ember *sock = BPF_CORE_READ(f, private_data);
 	struct sock___ember *sk = sock ? BPF_CORE_READ(sock, sk) : 0;
@@ -212,6 +249,36 @@ static __always_inline __u64 tcp_sock_of(__u32 fd)
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
 	return (__u64)sk;
+}
+
+/* The struct sock behind fd if it is a TCP socket (IPv4 or IPv6), else 0. */
+static __always_inline __u64 tcp_sock_of(__u32 fd)
+{
+	return tcp_sock_of_file(file_at(fd));
+}
+
+/*
+ * The same for a call on (tgid, fd) whose state is st (0 if none): when
+ * the fd still holds the file st last saw and that file's socket is still
+ * st's sock, the file is that TCP socket and its inode, protocol and
+ * family need no reading.  A struct file freed and reused for something
+ * else would have to point at the same struct sock (a TCP sock's memory
+ * is only ever reused for TCP socks) to pass.
+ */
+static __always_inline __u64 tcp_sock_cached(__u32 fd, const struct ember_conn_state *st,
+					     __u64 *file)
+{
+	*file = file_at(fd);
+	if (!*file)
+		return 0;
+	if (st && st->file == *file) {
+		struct socket___ember *sock = BPF_CORE_READ((struct file___ember *)*file, private_data);
+		if (sock && (__u64)BPF_CORE_READ(sock, sk) == st->sk) {
+			count_stat(EMBER_SPAN_STAT_FD_CACHED);
+			return st->sk;
+		}
+	}
+	return tcp_sock_of_file(*file);
 }
 
 /* ---- protocol inference -------------------------------------------------- */
@@ -479,7 +546,89 @@ static __always_inline void on_close(void *ctx, __u32 tgid, __u32 fd)
 
 /* tls.bpf.h: a TLS call in progress on this thread learns the socket it moves bytes on. */
 static __always_inline void tls_note_socket(__u64 id, __u32 fd, __u64 sk);
+/* tls.bpf.h: the same for a call that moved no bytes (its socket is still worth knowing). */
+static __always_inline void tls_note_fd(__u64 id, __u32 fd);
 
+/*
+ * What a hooked data syscall (nr, arguments a0..a3) moves: direction,
+ * buffer or iovec array, fd.  0 if it is not one to trace (MSG_PEEK, no
+ * iovec, not hooked).
+ */
+static __always_inline int decode_call(__u32 nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
+				       struct call_args *ca)
+{
+	switch (nr) {
+	case NR_read:
+		ca->dir = EMBER_DIR_INGRESS;
+		ca->buf = a1;
+		break;
+	case NR_recvfrom:
+		if (a3 & MSG_PEEK) {
+			count_stat(EMBER_SPAN_STAT_PEEKS);
+			return 0;
+		}
+		ca->dir = EMBER_DIR_INGRESS;
+		ca->buf = a1;
+		break;
+	case NR_write:
+	case NR_sendto:
+		ca->dir = EMBER_DIR_EGRESS;
+		ca->buf = a1;
+		break;
+	case NR_readv:
+	case NR_writev:
+		ca->dir = nr == NR_readv ? EMBER_DIR_INGRESS : EMBER_DIR_EGRESS;
+		ca->buf = a1;
+		ca->iovcnt = (__u32)a2;
+		break;
+	case NR_recvmsg:
+	case NR_sendmsg: {
+		if (nr == NR_recvmsg && (a2 & MSG_PEEK)) {
+			count_stat(EMBER_SPAN_STAT_PEEKS);
+			return 0;
+		}
+		/* struct user_msghdr: msg_iov at 16, msg_iovlen at 24 */
+		__u64 iov[2];
+		if (read_user(iov, sizeof(iov), (void *)(a1 + 16)))
+			return 0;
+		ca->dir = nr == NR_recvmsg ? EMBER_DIR_INGRESS : EMBER_DIR_EGRESS;
+		ca->buf = iov[0];
+		ca->iovcnt = iov[1] > EMBER_SPANS_MAX_IOV ? EMBER_SPANS_MAX_IOV : (__u32)iov[1];
+		if (!ca->iovcnt)
+			return 0;
+		break;
+	}
+	case NR_sendfile:
+		ca->dir = EMBER_DIR_EGRESS;
+		ca->kind = CALL_SENDFILE;
+		break;
+	default:
+		return 0;
+	}
+	ca->fd = (__u32)a0;
+	return 1;
+}
+
+/*
+ * A hooked data call (nr, a0..a3) of thread id: fills ca and returns 1 if
+ * it is one to trace on a TCP socket, with *stp the connection's state (0
+ * if none yet).
+ */
+static __always_inline int socket_call(__u64 id, __u32 nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
+				       struct call_args *ca, struct ember_conn_state **stp)
+{
+	if (!decode_call(nr, a0, a1, a2, a3, ca))
+		return 0;
+	*stp = conn_of(&conns, id >> 32, ca->fd);
+	ca->sk = tcp_sock_cached(ca->fd, *stp, &ca->file);
+	if (!ca->sk)
+		return 0;
+	if (tls_on)
+		tls_note_socket(id, ca->fd, ca->sk);
+	return 1;
+}
+
+/* Two-halves mode: a hooked syscall enters. */
 static __always_inline void on_enter(void *ctx, __u32 nr, __u64 a0, __u64 a1, __u64 a2,
 				     __u64 a3)
 {
@@ -489,58 +638,13 @@ static __always_inline void on_enter(void *ctx, __u32 nr, __u64 a0, __u64 a1, __
 
 	if (tgid == self_tgid)
 		return;
-	switch (nr) {
-	case NR_close:
+	if (nr == NR_close) {
 		on_close(ctx, tgid, (__u32)a0);
 		return;
-	case NR_read:
-	case NR_recvfrom:
-		ca.dir = EMBER_DIR_INGRESS;
-		ca.buf = a1;
-		break;
-	case NR_write:
-	case NR_sendto:
-		ca.dir = EMBER_DIR_EGRESS;
-		ca.buf = a1;
-		break;
-	case NR_readv:
-	case NR_writev:
-		ca.dir = nr == NR_readv ? EMBER_DIR_INGRESS : EMBER_DIR_EGRESS;
-		ca.buf = a1;
-		ca.iovcnt = (__u32)a2;
-		break;
-	case NR_recvmsg:
-	case NR_sendmsg: {
-		/* struct user_msghdr: msg_iov at 16, msg_iovlen at 24 */
-		__u64 iov[2];
-		if (read_user(iov, sizeof(iov), (void *)(a1 + 16)))
-			return;
-		ca.dir = nr == NR_recvmsg ? EMBER_DIR_INGRESS : EMBER_DIR_EGRESS;
-		ca.buf = iov[0];
-		ca.iovcnt = iov[1] > EMBER_SPANS_MAX_IOV ? EMBER_SPANS_MAX_IOV : (__u32)iov[1];
-		if (!ca.iovcnt)
-			return;
-		break;
 	}
-	case NR_sendfile:
-		ca.dir = EMBER_DIR_EGRESS;
-		ca.kind = CALL_SENDFILE;
-		break;
-	default:
+	struct ember_conn_state *st;
+	if (!socket_call(id, nr, a0, a1, a2, a3, &ca, &st))
 		return;
-	}
-	if ((nr == NR_recvfrom && (a3 & MSG_PEEK)) || (nr == NR_recvmsg && (a2 & MSG_PEEK))) {
-		count_stat(EMBER_SPAN_STAT_PEEKS);
-		return;
-	}
-	ca.fd = (__u32)a0;
-	ca.sk = tcp_sock_of(ca.fd);
-	if (!ca.sk)
-		return;
-	if (tls_on)
-		tls_note_socket(id, ca.fd, ca.sk);
-	struct ember_conn_key key = {.tgid = tgid, .fd = ca.fd};
-	struct ember_conn_state *st = bpf_map_lookup_elem(&conns, &key);
 	if (st && st->sk == ca.sk) {
 		if (st->flags & EMBER_CONN_F_UNKNOWN) {
 			count_stat(EMBER_SPAN_STAT_UNKNOWN_EVENTS);
@@ -553,39 +657,46 @@ static __always_inline void on_enter(void *ctx, __u32 nr, __u64 a0, __u64 a1, __
 		count_stat(EMBER_SPAN_STAT_ARGS_FULL);
 }
 
-/* The server of a connection starts or ends serving a request on this thread. */
+/*
+ * The server of a connection starts or ends serving a request on this
+ * thread.  A thread's entry stays once made (0 when it serves nothing, as
+ * the sampler reads it) and is written in place: a lookup costs less than
+ * an update or a delete.  sched_process_exit removes it.
+ */
 static __always_inline void tag_thread(struct ember_conn_state *st, struct ember_span_data *ev,
 				       __u32 tid)
 {
 	if (st->role != EMBER_ROLE_SERVER)
 		return;
+	__u64 *cur = bpf_map_lookup_elem(&span_threads, &tid);
 	if (ev->dir == EMBER_DIR_INGRESS) {
 		if (!(ev->flags & EMBER_SPAN_F_NEW_TURN))
 			return;
 		st->req_id = new_id();
 		ev->req_id = st->req_id;
-		if (bpf_map_update_elem(&span_threads, &tid, &st->req_id, BPF_ANY))
+		if (cur)
+			*cur = st->req_id;
+		else if (bpf_map_update_elem(&span_threads, &tid, &st->req_id, BPF_ANY))
 			count_stat(EMBER_SPAN_STAT_THREADS_FULL);
 		return;
 	}
-	__u64 *cur = bpf_map_lookup_elem(&span_threads, &tid);
 	if (cur && *cur == st->req_id)
-		bpf_map_delete_elem(&span_threads, &tid);
+		*cur = 0;
 }
 
 /*
  * A call on connection (tgid, ca->fd) moved ret bytes: infer, or send its
- * payload head.  map is conns (syscalls) or tls_conns (TLS plaintext).
+ * payload head.  map is conns (syscalls) or tls_conns (TLS plaintext); st
+ * is the connection's state in it as the caller found it (0 if none).
  */
 static __always_inline void on_bytes(void *ctx, void *map, const struct call_args *ca, long ret,
-				     __u8 tls)
+				     __u8 tls, struct ember_conn_state *st)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
 	__u32 zero = 0;
 
 	struct ember_conn_key key = {.tgid = tgid, .fd = ca->fd};
-	struct ember_conn_state *st = bpf_map_lookup_elem(map, &key);
 	if (st && st->sk != ca->sk) {
 		count_stat(EMBER_SPAN_STAT_FD_REUSED);
 		if (st->conn_id)
@@ -594,18 +705,24 @@ static __always_inline void on_bytes(void *ctx, void *map, const struct call_arg
 		st = 0;
 	}
 	if (!st) {
-		struct ember_conn_state init = {.sk = ca->sk};
+		if (ca->kind == CALL_SENDFILE)
+			return; /* file bytes on a connection not traced yet: nothing to infer from */
+		struct ember_conn_state init = {.sk = ca->sk, .file = ca->file};
 		bpf_map_update_elem(map, &key, &init, BPF_NOEXIST);
 		st = bpf_map_lookup_elem(map, &key);
 		if (!st) {
 			count_stat(EMBER_SPAN_STAT_CONNS_FULL);
 			return;
 		}
+	} else if (ca->file && st->file != ca->file) {
+		st->file = ca->file;
 	}
 	if (st->flags & EMBER_CONN_F_UNKNOWN) {
 		count_stat(EMBER_SPAN_STAT_UNKNOWN_EVENTS);
 		return;
 	}
+	if (!tls)
+		count_stat(EMBER_SPAN_STAT_CALLS);
 	if (ca->kind == CALL_SENDFILE && !st->conn_id)
 		return;
 
@@ -675,6 +792,7 @@ static __always_inline void on_bytes(void *ctx, void *map, const struct call_arg
 	}
 }
 
+/* Two-halves mode: a hooked syscall returns. */
 static __always_inline void on_exit(void *ctx, long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -687,8 +805,61 @@ static __always_inline void on_exit(void *ctx, long ret)
 	bpf_map_delete_elem(&args, &id);
 	if (ret <= 0)
 		return;
-	count_stat(EMBER_SPAN_STAT_CALLS);
-	on_bytes(ctx, &conns, &ca, ret, 0);
+	on_bytes(ctx, &conns, &ca, ret, 0, conn_of(&conns, id >> 32, ca.fd));
+}
+
+/* The x86-64 registers at kernel entry, from r10 on (struct pt_regs, a user ABI). */
+struct syscall_regs {
+	__u64 r10, r9, r8, ax, cx, dx, si, di, orig_ax;
+};
+#define SYSCALL_REGS_OFFSET 56 /* offsetof(struct pt_regs, r10) */
+
+/*
+ * close(2) returned 0 (raw hooks: no sys_enter).  Another thread may have
+ * got the same fd number for a new socket in between and already
+ * started its state: that state stays.
+ */
+static __always_inline void close_at_exit(void *ctx, __u32 tgid, __u32 fd)
+{
+	struct ember_conn_key key = {.tgid = tgid, .fd = fd};
+	struct ember_conn_state *st = bpf_map_lookup_elem(&conns, &key);
+
+	if (st && st->sk && st->sk == tcp_sock_of(fd))
+		return;
+	on_close(ctx, tgid, fd);
+}
+
+/* A hooked syscall returned ret; its arguments are read back from the registers at regs. */
+static __always_inline void on_call_exit(void *ctx, __u32 nr, const void *regs, long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct syscall_regs r;
+	struct call_args ca = {};
+
+	if (tgid == self_tgid)
+		return;
+	if (nr == NR_close ? ret != 0 : ret <= 0 && !tls_on)
+		return;
+	if (bpf_probe_read_kernel(&r, sizeof(r), regs + SYSCALL_REGS_OFFSET))
+		return;
+	if (nr == NR_close) {
+		close_at_exit(ctx, tgid, (__u32)r.di);
+		return;
+	}
+	if (ret <= 0) { /* a TLS call in progress may still learn its fd, as at entry */
+		tls_note_fd(id, (__u32)r.di);
+		return;
+	}
+	struct ember_conn_state *st;
+	if (socket_call(id, nr, r.di, r.si, r.dx, r.r10, &ca, &st))
+		on_bytes(ctx, &conns, &ca, ret, 0, st);
+}
+
+/* The registers the current task entered the kernel with (args_at_exit only). */
+static __always_inline const void *current_regs(void)
+{
+	return (const void *)bpf_task_pt_regs((void *)bpf_get_current_task_btf());
 }
 
 #include "tls.bpf.h"
@@ -710,6 +881,17 @@ struct sys_exit_ctx {
 	__s64 ret;
 };
 
+/*
+ * sys_exit_NAME handles the call (args_at_exit) or takes back what
+ * sys_enter_NAME kept; user space loads sys_enter_NAME only in the
+ * two-halves mode.  A call that failed still tells a TLS call in progress
+ * its fd (tls_note_fd), as the two-halves mode does at entry.
+ */
+/*
+ * sys_exit_NAME handles the call (args_at_exit) or takes back what
+ * sys_enter_NAME kept; user space loads sys_enter_NAME only in the
+ * two-halves mode.
+ */
 #define TP_PAIR(name, nr)                                                          \
 	SEC("tracepoint/syscalls/sys_enter_" #name)                                \
 	int ember_enter_##name(struct sys_enter_ctx *ctx)                          \
@@ -721,7 +903,10 @@ struct sys_exit_ctx {
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                 \
 	int ember_exit_##name(struct sys_exit_ctx *ctx)                            \
 	{                                                                          \
-		on_exit(ctx, ctx->ret);                                            \
+		if (args_at_exit)                                                  \
+			on_call_exit(ctx, nr, current_regs(), ctx->ret);           \
+		else                                                               \
+			on_exit(ctx, ctx->ret);                                    \
 		return 0;                                                          \
 	}
 
@@ -742,13 +927,19 @@ int ember_enter_close(struct sys_enter_ctx *ctx)
 	return 0;
 }
 
-/* ---- hooks: raw sys_enter / sys_exit (no tracefs) ------------------------ */
+/* ---- hooks: raw sys_exit (no tracefs) ---------------------------------------- */
 
-SEC("raw_tracepoint/sys_enter")
-int ember_raw_enter(struct bpf_raw_tracepoint_args *ctx)
+/* Every syscall of the host comes here: the number is read first, the arguments only for ours. */
+SEC("raw_tracepoint/sys_exit")
+int ember_raw_exit(struct bpf_raw_tracepoint_args *ctx)
 {
-	__u64 nr = ctx->args[1];
+	const void *regs = (const void *)ctx->args[0];
+	long ret = (long)ctx->args[1];
+	__u64 nr = 0;
 
+	if (bpf_probe_read_kernel(&nr, sizeof(nr),
+				  regs + SYSCALL_REGS_OFFSET + __builtin_offsetof(struct syscall_regs, orig_ax)))
+		return 0;
 	switch (nr) {
 	case NR_read: case NR_write: case NR_close: case NR_readv: case NR_writev:
 	case NR_sendfile: case NR_sendto: case NR_recvfrom: case NR_sendmsg: case NR_recvmsg:
@@ -756,16 +947,7 @@ int ember_raw_enter(struct bpf_raw_tracepoint_args *ctx)
 	default:
 		return 0;
 	}
-	struct pt_regs___ember *regs = (void *)ctx->args[0];
-	on_enter(ctx, (__u32)nr, BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si),
-		 BPF_CORE_READ(regs, dx), BPF_CORE_READ(regs, r10));
-	return 0;
-}
-
-SEC("raw_tracepoint/sys_exit")
-int ember_raw_exit(struct bpf_raw_tracepoint_args *ctx)
-{
-	on_exit(ctx, (long)ctx->args[1]);
+	on_call_exit(ctx, (__u32)nr, regs, ret);
 	return 0;
 }
 

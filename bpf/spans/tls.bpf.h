@@ -90,8 +90,41 @@ struct tls_regs {
 		flags, sp, ss;
 };
 
+/*
+ * OpenSSL calls in progress per slot of thread ids (tid mod
+ * EMBER_TLS_ACTIVE_SLOTS), so that the syscall hooks, which run for every
+ * socket call, skip the tls_calls lookup on threads in no TLS call: an
+ * array slot is a few instructions, a hash lookup a cache miss or two.
+ * Counted up at entry, down when the return takes its call back; a call
+ * whose return never comes (evicted, the process died) leaves its slot
+ * counting, which only costs that slot's threads the lookup.
+ */
+#define EMBER_TLS_ACTIVE_SLOTS 4096
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EMBER_TLS_ACTIVE_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} tls_active SEC(".maps");
+
+static __always_inline __u32 *tls_active_slot(__u64 id)
+{
+	__u32 k = (__u32)id & (EMBER_TLS_ACTIVE_SLOTS - 1);
+	return bpf_map_lookup_elem(&tls_active, &k);
+}
+
+/* Whether thread id may be in an OpenSSL call (0: certainly not). */
+static __always_inline int tls_maybe_active(__u64 id)
+{
+	__u32 *a = tls_active_slot(id);
+	return a && *a;
+}
+
 static __always_inline void tls_note_socket(__u64 id, __u32 fd, __u64 sk)
 {
+	if (!tls_maybe_active(id))
+		return;
 	struct tls_call_key key = {.tgid = id >> 32, .kind = TLS_OPENSSL, .id = id};
 	struct tls_call *c = bpf_map_lookup_elem(&tls_calls, &key);
 
@@ -101,14 +134,35 @@ static __always_inline void tls_note_socket(__u64 id, __u32 fd, __u64 sk)
 	}
 }
 
+static __always_inline void tls_note_fd(__u64 id, __u32 fd)
+{
+	if (!tls_maybe_active(id))
+		return;
+	struct tls_call_key key = {.tgid = id >> 32, .kind = TLS_OPENSSL, .id = id};
+	struct tls_call *c = bpf_map_lookup_elem(&tls_calls, &key);
+
+	if (c && !c->sk) {
+		__u64 sk = tcp_sock_of(fd);
+		if (sk) {
+			c->fd = fd;
+			c->sk = sk;
+		}
+	}
+}
+
 static __always_inline void tls_enter(__u32 kind, __u64 id, __u64 ssl, __u64 buf, __u64 out_len,
 				      __u8 dir, __u32 fd)
 {
 	struct tls_call_key key = {.tgid = bpf_get_current_pid_tgid() >> 32, .kind = kind, .id = id};
 	struct tls_call c = {.buf = buf, .ssl = ssl, .out_len = out_len, .dir = dir, .fd = fd};
 
-	if (bpf_map_update_elem(&tls_calls, &key, &c, BPF_ANY))
+	if (bpf_map_update_elem(&tls_calls, &key, &c, BPF_ANY)) {
 		count_stat(EMBER_SPAN_STAT_TLS_CALLS_FULL);
+		return;
+	}
+	__u32 *a = kind == TLS_OPENSSL ? tls_active_slot(id) : 0;
+	if (a)
+		__sync_fetch_and_add(a, 1);
 }
 
 /* The call of (kind, id) returned n bytes of plaintext (n <= 0: none). */
@@ -125,6 +179,9 @@ static __always_inline void tls_return(void *ctx, __u32 kind, __u64 id, long n)
 	}
 	struct tls_call c = *cp;
 	bpf_map_delete_elem(&tls_calls, &key);
+	__u32 *a = kind == TLS_OPENSSL ? tls_active_slot(id) : 0;
+	if (a && *a)
+		__sync_fetch_and_add(a, (__u32)-1); /* no fetch: a plain atomic add, any BPF ISA */
 	if (c.out_len) { /* SSL_*_ex: 1 on success, the count in *out_len */
 		__u64 done = 0;
 		if (n != 1 || read_user(&done, sizeof(done), (void *)c.out_len))
@@ -155,7 +212,7 @@ static __always_inline void tls_return(void *ctx, __u32 kind, __u64 id, long n)
 	}
 	ca.buf = c.buf;
 	ca.dir = c.dir;
-	on_bytes(ctx, &tls_conns, &ca, n, 1);
+	on_bytes(ctx, &tls_conns, &ca, n, 1, conn_of(&tls_conns, tgid, ca.fd));
 }
 
 /* ---- OpenSSL ---------------------------------------------------------------- */
@@ -248,7 +305,8 @@ int ember_go_tls_write(struct tls_regs *r)
 	count_stat(EMBER_SPAN_STAT_TLS_CALLS);
 	ca.buf = r->bx;
 	ca.dir = EMBER_DIR_EGRESS;
-	on_bytes(r, &tls_conns, &ca, (long)r->cx, 1);
+	on_bytes(r, &tls_conns, &ca, (long)r->cx, 1,
+		 conn_of(&tls_conns, bpf_get_current_pid_tgid() >> 32, ca.fd));
 	return 0;
 }
 

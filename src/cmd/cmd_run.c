@@ -147,7 +147,7 @@ static void usage(FILE *f)
 		"  --slow-threshold MS  keep requests at least this slow with their text (default 500)\n"
 		"  --payload-head BYTES bytes of each socket payload read for spans (default 1024,\n"
 		"                       at most 4096)\n"
-		"  --spans-hooks KIND   auto (default), tracepoint (syscalls:*) or raw (sys_enter/exit)\n"
+		"  --spans-hooks KIND   auto (default), tracepoint (syscalls:*) or raw (sys_exit)\n"
 		"  --no-tls             do not read TLS plaintext (uprobes on OpenSSL and Go crypto/tls)\n"
 		"  --tls-max-probes N   TLS uprobes attached at once (default 4096; files past it are\n"
 		"                       not traced, counted; probes go when no process maps the file)\n"

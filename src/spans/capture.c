@@ -7,6 +7,11 @@
  * /sys/kernel/tracing (as perf and bpftrace would); if that fails the raw
  * sys_enter/sys_exit tracepoints are used, which need nothing mounted.
  * Only the chosen set of programs is loaded (autoload off for the other).
+ * The syscall arguments are read at exit from the task's registers when
+ * bpf_task_pt_regs is there (the raw sys_exit tracepoint has them as its
+ * argument), so no sys_enter program runs but close's; without it the
+ * tracepoints go in two halves, sys_enter keeping the arguments for
+ * sys_exit (see bpf/spans/spans.bpf.c).
  *
  * Transport: the object declares two ring buffers.  Without ring buffer
  * support (or with force_perfbuf) they are retyped to perf event arrays
@@ -44,6 +49,7 @@
 #define MAX_LINKS 32
 #define BATCH_MAX_BYTES (32u << 20) /* perfbuf: events held for sorting per poll */
 #define TRACEFS "/sys/kernel/tracing"
+#define TAG_BATCH 1024 /* request -> endpoint tags written to the kernel at once */
 
 struct batch_event {
 	uint64_t ts;
@@ -55,6 +61,7 @@ struct ember_span_capture {
 	struct bpf_link *links[MAX_LINKS];
 	int n_links;
 	bool ringbuf, raw;
+	bool args_at_exit; /* no sys_enter programs but close's (raw: none) */
 	struct ring_buffer *rb;
 	struct perf_buffer *pb_ctl, *pb_data;
 	int epfd;    /* the buffers' epoll fds and wake_fd */
@@ -68,6 +75,12 @@ struct ember_span_capture {
 	size_t batch_len, batch_cap;
 	struct batch_event *batch;
 	size_t n_batch, batch_ev_cap;
+	/* tags of one poll, written with one bpf(BPF_MAP_UPDATE_BATCH) after it */
+	uint64_t tag_keys[TAG_BATCH];
+	uint32_t tag_vals[TAG_BATCH];
+	uint32_t n_tags;
+	bool tag_one_by_one; /* the kernel has no batch update for the map */
+	uint64_t tag_errors;
 };
 
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -103,8 +116,14 @@ static bool tracepoints_usable(void)
 
 static bool is_raw_prog(const struct bpf_program *p)
 {
+	return strcmp(bpf_program__name(p), "ember_raw_exit") == 0;
+}
+
+/* sys_enter of a data syscall: only the two-halves mode needs it. */
+static bool is_data_enter_prog(const struct bpf_program *p)
+{
 	const char *n = bpf_program__name(p);
-	return strcmp(n, "ember_raw_enter") == 0 || strcmp(n, "ember_raw_exit") == 0;
+	return strncmp(n, "ember_enter_", 12) == 0 && strcmp(n, "ember_enter_close") != 0;
 }
 
 /* The TLS uprobes: attached per file by tls_attach.c, not here. */
@@ -332,6 +351,11 @@ int ember_span_capture_open(const struct ember_span_capture_opts *opts,
 	cap->ringbuf = !opts->force_perfbuf && ringbuf_ok;
 	cap->raw = opts->hooks == EMBER_SPAN_HOOKS_RAW ||
 		   (opts->hooks == EMBER_SPAN_HOOKS_AUTO && !tp_ok);
+	bool regs_ok = k ? ember_kernel_has(k, EMBER_KF_TASK_PT_REGS)
+			 : access("/sys/kernel/btf/vmlinux", R_OK) == 0 &&
+				   libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT,
+							   BPF_FUNC_task_pt_regs, NULL) > 0;
+	cap->args_at_exit = cap->raw || regs_ok;
 
 	cap->skel = k ? spans__open_opts(ember_kernel_open_opts(k)) : spans__open();
 	if (!cap->skel) {
@@ -343,6 +367,8 @@ int ember_span_capture_open(const struct ember_span_capture_opts *opts,
 	cap->skel->rodata->self_tgid = (uint32_t)getpid();
 	cap->skel->rodata->use_ringbuf = cap->ringbuf;
 	cap->skel->rodata->tls_on = cap->o.tls;
+	cap->skel->rodata->args_at_exit = cap->args_at_exit && !cap->raw;
+	cap->skel->rodata->have_task_btf = regs_ok;
 	if (k && !ember_kernel_has(k, EMBER_KF_PROBE_READ_USER)) {
 		cap->skel->rodata->have_probe_read_user = 0;
 		ember_kernel_note_fallback(k, "spans", EMBER_KF_PROBE_READ_USER, "bpf_probe_read");
@@ -352,6 +378,8 @@ int ember_span_capture_open(const struct ember_span_capture_opts *opts,
 			bpf_program__set_autoload(p, cap->o.tls);
 		else if (is_raw_prog(p))
 			bpf_program__set_autoload(p, cap->raw);
+		else if (is_data_enter_prog(p))
+			bpf_program__set_autoload(p, !cap->raw && !cap->args_at_exit);
 		else if (is_tracepoint_prog(p))
 			bpf_program__set_autoload(p, !cap->raw);
 	}
@@ -380,16 +408,21 @@ int ember_span_capture_open(const struct ember_span_capture_opts *opts,
 	if (rc)
 		goto fail;
 	if (k) {
-		char text[96];
+		char text[128];
 		snprintf(text, sizeof(text), "syscalls by %s, events by %s",
-			 cap->raw ? "raw tracepoints sys_enter/sys_exit" : "syscall tracepoints",
+			 cap->raw ? "raw tracepoint sys_exit"
+			 : cap->args_at_exit ? "syscall exit tracepoints (arguments from pt_regs)"
+					     : "syscall enter and exit tracepoints",
 			 cap->ringbuf ? "ring buffers" : "perf buffers");
 		ember_kernel_note_hooks(k, "spans", text);
 		if (!cap->ringbuf)
 			ember_kernel_note_fallback(k, "spans", EMBER_KF_RINGBUF, "perf buffers");
 		if (cap->raw && opts->hooks == EMBER_SPAN_HOOKS_AUTO)
 			ember_kernel_note_fallback(k, "spans", EMBER_KF_TRACEPOINTS,
-						   "raw tracepoints sys_enter/sys_exit");
+						   "raw tracepoint sys_exit");
+		if (!cap->raw && !cap->args_at_exit)
+			ember_kernel_note_fallback(k, "spans", EMBER_KF_TASK_PT_REGS,
+						   "syscall enter and exit tracepoints");
 	}
 	*out = cap;
 	return 0;
@@ -417,6 +450,51 @@ void ember_span_capture_close(struct ember_span_capture *cap)
 	free(cap);
 }
 
+/*
+ * Write the queued tags: one system call for the lot (5.6+), else one per
+ * tag.  The profiler reads them a second or more after the samples they
+ * name, so the few milliseconds they wait here change nothing.
+ */
+static void flush_tags(struct ember_span_capture *cap)
+{
+	int fd = bpf_map__fd(cap->skel->maps.span_req_endpoint);
+	uint32_t done = 0;
+
+	if (!cap->n_tags)
+		return;
+	if (!cap->tag_one_by_one) {
+		LIBBPF_OPTS(bpf_map_batch_opts, o, .elem_flags = BPF_ANY);
+		uint32_t n = cap->n_tags;
+		if (bpf_map_update_batch(fd, cap->tag_keys, cap->tag_vals, &n, &o) == 0) {
+			cap->n_tags = 0;
+			return;
+		}
+		if (errno == EINVAL || errno == ENOTSUP || errno == EOPNOTSUPP || errno == ENOSYS) {
+			cap->tag_one_by_one = true;
+			ember_debug("spans: no batch update of span_req_endpoint (%s): one tag at a time",
+				    strerror(errno));
+		}
+		done = n <= cap->n_tags ? n : 0;
+	}
+	for (uint32_t i = done; i < cap->n_tags; i++)
+		if (bpf_map_update_elem(fd, &cap->tag_keys[i], &cap->tag_vals[i], BPF_ANY))
+			cap->tag_errors++;
+	cap->n_tags = 0;
+}
+
+void ember_span_capture_tag(struct ember_span_capture *cap, uint64_t req_id, uint32_t endpoint)
+{
+	if (cap->n_tags == TAG_BATCH)
+		flush_tags(cap);
+	cap->tag_keys[cap->n_tags] = req_id;
+	cap->tag_vals[cap->n_tags++] = endpoint;
+}
+
+uint64_t ember_span_capture_tag_errors(const struct ember_span_capture *cap)
+{
+	return cap->tag_errors;
+}
+
 int ember_span_capture_poll(struct ember_span_capture *cap, int timeout_ms)
 {
 	struct epoll_event ev[2];
@@ -435,11 +513,13 @@ int ember_span_capture_poll(struct ember_span_capture *cap, int timeout_ms)
 	if (cap->ringbuf) {
 		/* both rings in the order added: control first */
 		rc = ring_buffer__consume(cap->rb);
+		flush_tags(cap);
 		return rc < 0 ? rc : cap->delivered;
 	}
 	perf_buffer__consume(cap->pb_ctl);
 	perf_buffer__consume(cap->pb_data);
 	flush_batch(cap);
+	flush_tags(cap);
 	return cap->delivered;
 }
 
@@ -488,13 +568,6 @@ int ember_span_capture_prog_stats(const struct ember_span_capture *cap, uint64_t
 uint64_t ember_span_capture_perf_lost(const struct ember_span_capture *cap)
 {
 	return cap->perf_lost;
-}
-
-int ember_span_capture_tag(struct ember_span_capture *cap, uint64_t req_id, uint32_t endpoint)
-{
-	int fd = bpf_map__fd(cap->skel->maps.span_req_endpoint);
-
-	return bpf_map_update_elem(fd, &req_id, &endpoint, BPF_ANY) ? -errno : 0;
 }
 
 struct bpf_object *ember_span_capture_object(const struct ember_span_capture *cap)

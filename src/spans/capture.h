@@ -2,10 +2,12 @@
  * capture.h - the user half of bpf/spans/spans.bpf.c: load, attach, consume.
  *
  * Opening chooses, from what the kernel offers, and reports:
- *   hooks      "tracepoint": syscalls:sys_{enter,exit}_* (tracefs is
- *              mounted at /sys/kernel/tracing first if it is not), else
- *              "raw_tracepoint": sys_enter/sys_exit for every syscall,
- *              filtered by number in the program;
+ *   hooks      "tracepoint": syscalls:sys_exit_* and sys_enter_close
+ *              (tracefs is mounted at /sys/kernel/tracing first if it is
+ *              not), the arguments read back from the task's registers;
+ *              sys_enter_* too where bpf_task_pt_regs is missing; else
+ *              "raw_tracepoint": sys_exit for every syscall, filtered by
+ *              number in the program;
  *   transport  "ringbuf" (5.8+), else "perfbuf" (per-CPU perf buffers; the
  *              events of one poll are sorted by time before they are
  *              handed on, since each CPU's buffer is read in turn).
@@ -76,8 +78,13 @@ int ember_span_capture_prog_stats(const struct ember_span_capture *cap, uint64_t
 /* Events the perf buffers reported lost in user space (perfbuf only). */
 uint64_t ember_span_capture_perf_lost(const struct ember_span_capture *cap);
 
-/* Tag a request with its endpoint for the CPU profiler (span_req_endpoint). */
-int ember_span_capture_tag(struct ember_span_capture *cap, uint64_t req_id, uint32_t endpoint);
+/*
+ * Tag a request with its endpoint for the CPU profiler (span_req_endpoint):
+ * queued, and written at the end of the current (or next) poll, all in one
+ * batch.  Tags the kernel refused are counted (tag_errors).
+ */
+void ember_span_capture_tag(struct ember_span_capture *cap, uint64_t req_id, uint32_t endpoint);
+uint64_t ember_span_capture_tag_errors(const struct ember_span_capture *cap);
 
 /* The loaded BPF object (for tls_attach.c to attach its uprobe programs). */
 struct bpf_object *ember_span_capture_object(const struct ember_span_capture *cap);

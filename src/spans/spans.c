@@ -72,7 +72,6 @@ struct ember_spans {
 	int64_t wall_offset_ns; /* wall clock - kernel clock */
 	int64_t thread_cpu_ns;  /* the span thread's CPU time */
 	uint64_t polls;         /* polls the span thread finished (ember_spans_sync) */
-	uint64_t tag_errors;
 	/* flush side (agent thread) */
 	struct named_pid *pids; /* PID_CACHE slots, direct-mapped */
 	struct ember_endpoints *admitted;     /* "service SEP proto SEP endpoint" */
@@ -120,8 +119,8 @@ static void on_tag(uint64_t req_id, uint32_t endpoint, void *arg)
 {
 	struct ember_spans *sp = arg;
 
-	if (sp->cap && ember_span_capture_tag(sp->cap, req_id, endpoint))
-		sp->tag_errors++;
+	if (sp->cap)
+		ember_span_capture_tag(sp->cap, req_id, endpoint);
 }
 
 static void on_ctl(const struct ember_span_ctl *ev, void *arg)
@@ -650,7 +649,7 @@ void ember_spans_stats_json(struct ember_spans *sp, struct strbuf *sb)
 		  rs.spans, rs.cells, rs.cells_full, rs.dropped, rs.slow, rs.slow_dropped,
 		  rs.peers_full, rs.hist_nomem, ember_endpoints_count(sp->endpoints),
 		  ember_endpoints_overflow(sp->endpoints), sp->capped, series, series_dropped,
-		  sp->tag_errors, sp->flushes, sp->flush_errors, sp->stored_rows, sp->stored_slow,
+		  sp->cap ? ember_span_capture_tag_errors(sp->cap) : 0, sp->flushes, sp->flush_errors, sp->stored_rows, sp->stored_slow,
 		  (double)__atomic_load_n(&sp->thread_cpu_ns, __ATOMIC_RELAXED) / 1e9,
 		  rs.spans ? (double)__atomic_load_n(&sp->thread_cpu_ns, __ATOMIC_RELAXED) / 1e3 /
 				     (double)rs.spans

@@ -4,7 +4,7 @@
 # benchmark's N: GET and SET spans of the server and of each benchmark
 # process must be N within 1%.  Run twice: with the default hooks and
 # transport (syscall tracepoints, ring buffer), then with the fallbacks
-# forced (raw sys_enter/sys_exit, perf buffers).
+# forced (raw sys_exit, perf buffers).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/spans.inc"
 require_bpf

@@ -22,15 +22,11 @@
  * Prints "http_ok N" (requests answered with 200 as the client counted
  * them) and "garbage_conns N".
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
+
+#include "loopback.h"
 
 static int port;
 
@@ -69,47 +65,6 @@ static void *serve(void *arg)
 	return NULL;
 }
 
-static void *accept_loop(void *arg)
-{
-	int ls = (int)(intptr_t)arg;
-
-	for (;;) {
-		int fd = accept(ls, NULL, NULL);
-		pthread_t t;
-		if (fd < 0)
-			continue;
-		pthread_create(&t, NULL, serve, (void *)(intptr_t)fd);
-		pthread_detach(t);
-	}
-	return NULL;
-}
-
-static int dial(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-		perror("connect");
-		exit(1);
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return fd;
-}
-
-static void put(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-	while (n) {
-		ssize_t w = write(fd, c, n);
-		if (w <= 0)
-			return;
-		c += w;
-		n -= (size_t)w;
-	}
-}
-
 /* Read until `want` 200 answers have come (or the peer closed); returns them. */
 static int read_oks(int fd, int want)
 {
@@ -138,9 +93,7 @@ static void random_bytes(char *p, size_t n)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1, ok = 0;
-	pthread_t t;
+	int ok = 0;
 	static char big[1 << 20];
 
 	if (argc != 2) {
@@ -148,19 +101,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	port = atoi(argv[1]);
-	a.sin_port = htons((uint16_t)port);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(ls, (struct sockaddr *)&a, sizeof(a)) || listen(ls, 1024)) {
-		perror("bind");
-		return 1;
-	}
-	pthread_create(&t, NULL, accept_loop, (void *)(intptr_t)ls);
+	loopback_server(port, serve);
 	srand(42);
 
 	/* garbage */
 	for (int i = 0; i < 200; i++) {
-		int fd = dial();
+		int fd = loopback_dial(port);
 		char g[512];
 		random_bytes(g, sizeof(g));
 		g[0] = (char)0x80 | g[0]; /* never a protocol's first byte */
@@ -170,7 +116,7 @@ int main(int argc, char **argv)
 	}
 	/* dribble */
 	for (int i = 0; i < 50; i++) {
-		int fd = dial();
+		int fd = loopback_dial(port);
 		static const char req[] = "GET /dribble/1 HTTP/1.1\r\nHost: x\r\n\r\n";
 		put(fd, req, 25);
 		for (size_t k = 25; k < sizeof(req) - 1; k++)
@@ -180,7 +126,7 @@ int main(int argc, char **argv)
 	}
 	/* pipelined */
 	{
-		int fd = dial();
+		int fd = loopback_dial(port);
 		static const char req[] = "GET /pipelined HTTP/1.1\r\n\r\n";
 		size_t len = 0;
 		for (int i = 0; i < 20; i++) {
@@ -193,7 +139,7 @@ int main(int argc, char **argv)
 	}
 	/* poisoned */
 	{
-		int fd = dial();
+		int fd = loopback_dial(port);
 		put(fd, "GET /poisoned HTTP/1.1\r\n\r\n", 26);
 		ok += read_oks(fd, 1);
 		random_bytes(big, 256 * 1024);
@@ -202,7 +148,7 @@ int main(int argc, char **argv)
 	}
 	/* oversized */
 	{
-		int fd = dial();
+		int fd = loopback_dial(port);
 		memset(big, 'h', sizeof(big));
 		memcpy(big, "GET /oversized HTTP/1.1\r\nX-Big: ", 32);
 		memcpy(big + sizeof(big) - 4, "\r\n\r\n", 4);
@@ -215,7 +161,7 @@ int main(int argc, char **argv)
 			"Q\x40\x00\x00\x00SELECT 1",
 		};
 		for (int i = 0; i < 3; i++) {
-			fd = dial();
+			fd = loopback_dial(port);
 			put(fd, heads[i], strlen(heads[i]));
 			put(fd, big, 65536);
 			close(fd);
@@ -224,7 +170,7 @@ int main(int argc, char **argv)
 	/* idle */
 	static int idle[500];
 	for (int i = 0; i < 500; i++) {
-		idle[i] = dial();
+		idle[i] = loopback_dial(port);
 		put(idle[i], "GET /idle HTTP/1.1\r\n", 20);
 	}
 	sleep(2);
