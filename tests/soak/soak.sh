@@ -37,7 +37,12 @@ start_bg "$EMBER" run --db "$OUT/soak.db" --listen 127.0.0.1:0 --frequency 49 --
 	--unwind-cache "$OUT/unwind-cache" 2> "$OUT/run.log"
 ember=$BG_LAST
 wait_for_server "$ember" "$OUT/run.log"
-map=$(procs_map_id "$ember")
+# the maps may be opened after the server answers: look for a few seconds
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+	map=$(procs_map_id "$ember")
+	[ -n "$map" ] && break
+	sleep 1
+done
 echo "soak: ember run (pid $ember) at $url for $MINUTES min ($WARMUP min warm-up); procs map $map"
 start=$(date +%s)
 end=$((start + MINUTES * 60))
