@@ -121,30 +121,30 @@ add_module() {
 guest_modules() {
 	kmods="" klacks=""
 	for o in $GUEST_BUILTINS; do cfg "$o" || klacks="$klacks CONFIG_$o"; done
-	want=""
+	mwant=""
 	for mo in $GUEST_MODULES; do
 		m=${mo%%:*} o=${mo#*:}
 		if cfg "$o"; then :
-		elif grep -q "^CONFIG_$o=m" "$config"; then want="$want $m"
+		elif grep -q "^CONFIG_$o=m" "$config"; then mwant="$mwant $m"
 		else klacks="$klacks CONFIG_$o"
 		fi
 	done
-	[ -n "$want" ] || return 0
-	case $spec in debian:*) ;; *) reason="modules$want, but no package to take them from"; return 1 ;; esac
+	[ -n "$mwant" ] || return 0
+	case $spec in debian:*) ;; *) reason="modules$mwant, but no package to take them from"; return 1 ;; esac
 	cache="$kdir/guest-modules"
-	if [ "$(cat "$cache/wanted" 2> /dev/null)" != "$want" ]; then
+	if [ "$(cat "$cache/wanted" 2> /dev/null)" != "$mwant" ]; then
 		download_deb || return 1
 		rm -rf "$cache" "$cache.tree"
 		mkdir -p "$cache" "$cache.tree"
 		dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$cache.tree" --wildcards '*.ko*' ||
 			{ reason="cannot unpack the modules of $deb"; return 1; }
 		mod_order=""
-		for m in $want; do
+		for m in $mwant; do
 			add_module "$cache.tree" "$cache" "$m" || { rm -rf "$cache.tree"; return 1; }
 		done
 		rm -rf "$cache.tree"
 		echo "$mod_order" > "$cache/order"
-		echo "$want" > "$cache/wanted"
+		echo "$mwant" > "$cache/wanted"
 	fi
 	kmods=$(cat "$cache/order")
 	mkdir -p "$cdir/root/modules"

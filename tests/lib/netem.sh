@@ -57,12 +57,17 @@ netem_veth() {
 	return 1
 }
 
-# netem_addresses: NETEM_ADDR_A on deva in A, NETEM_ADDR_B on devb in B, up.
+# netem_addresses: NETEM_ADDR_A on deva in A, NETEM_ADDR_B on devb in B,
+# up.  B acknowledges at once (route option quickack): a delayed ACK would
+# add up to 40 ms to some of the RTT samples and make the RTT wander
+# between the moments the oracle and Ember read it.
 netem_addresses() {
 	$A $IP addr add $NETEM_ADDR_A/24 dev "$deva" || fail "cannot address $deva in $nsa"
 	$B $IP addr add $NETEM_ADDR_B/24 dev "$devb" || fail "cannot address $devb in $nsb"
 	$A $IP link set "$deva" up
 	$B $IP link set "$devb" up
+	$B $IP route replace ${NETEM_ADDR_B%.*}.0/24 dev "$devb" proto kernel scope link \
+		src $NETEM_ADDR_B quickack 1 || fail "cannot set quickack on $nsb's route"
 }
 
 # netem_traffic SECONDS RATE: a sink in B, then the sender in A for SECONDS
@@ -95,7 +100,7 @@ netem_traffic() {
 	[ "$n_rtt" -ge 5 ] || { cat "$OUT/ss.txt"; fail "ss -ti gave $n_rtt rtt samples"; }
 	ss_p50=$(echo "$rtts" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
 	sent=$(sed -n 's/^sent //p' "$OUT/send.out")
-	note "oracle: sent $sent bytes; ss -ti rtt median $ss_p50 ms over $n_rtt samples; nstat TcpRetransSegs +$retrans"
+	note "oracle: sent $sent bytes; ss -ti rtt median $ss_p50 ms over $n_rtt samples ($(echo $rtts)); nstat TcpRetransSegs +$retrans"
 }
 
 # netem_ember: what the agent says of the sender's peer, once settled; sets
@@ -108,6 +113,7 @@ netem_ember() {
 	ember_retrans=$(jq "$sel | .retransmits" "$OUT/sender.json")
 	ember_sent=$(jq "$sel | .sent_bytes" "$OUT/sender.json")
 	[ -n "$p50" ] && [ "$p50" != null ] || { cat "$OUT/sender.json"; fail "no RTT for the sender's peer"; }
+	note "ember: $(jq -c "$sel" "$OUT/sender.json")"
 }
 
 # netem_check: netem_ember's figures against netem_traffic's oracles.
