@@ -28,9 +28,11 @@ mariadb-server mariadb-client sysbench postgresql postgresql-contrib"
 PKGS="$PKGS openssl libssl3"
 # The BTF archive (btf-archive/btfgen.sh: zstd, pahole from dwarves, lz4
 # for LZ4-compressed kernels) and the kernel matrix in qemu
-# (tests/kernels/: qemu-system-x86, busybox-static, cpio; the no-BTF
-# kernel build: bc, bison, flex, libssl-dev, xz-utils).
-PKGS="$PKGS zstd dwarves lz4 xz-utils qemu-system-x86 busybox-static cpio bc bison flex libssl-dev"
+# (tests/kernels/: qemu-system-x86, busybox-static, cpio; kmod's modinfo
+# and xz-utils for the case kernels' own modules the guests load; iproute2
+# and jq, above, are copied into the guests; the no-BTF kernel build: bc,
+# bison, flex, libssl-dev, xz-utils).
+PKGS="$PKGS zstd dwarves lz4 xz-utils qemu-system-x86 busybox-static cpio kmod bc bison flex libssl-dev"
 
 # Browser tests: Debian's Chromium, and Node.js with npm for playwright-core.
 # Node and npm count as present when their commands are (a machine may have

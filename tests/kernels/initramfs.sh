@@ -9,7 +9,11 @@
 #                                        separate debug file when installed
 #                                        (libc6-dbg: start_thread, clone3)
 #   /progs/*                             build/progs (tests/programs/build.sh)
-#   /init, /lib/ember/*.sh, /tests/*.sh  tests/kernels/guest/
+#   /usr/bin/{ip,tc,ss,nstat,jq}         iproute2 (busybox's ip has no netns, and
+#                                        no tc, ss or nstat) and jq, with their
+#                                        libraries; off the guest's PATH, so
+#                                        the busybox applets stay the default
+#   /init, /lib/ember/*.sh, /tests/*.sh  tests/kernels/guest/, tests/lib/*.sh
 # Uncompressed: unpacking it is a copy, where decompressing under TCG
 # would cost seconds per boot.
 #
@@ -20,6 +24,9 @@ out=$1
 cd "$(dirname "$0")/../.."
 progs=${EMBER_PROGS:-build/progs}
 GUEST_TOOLS="build/ember build/tools/validate_unwind build/tools/net_pump"
+# system commands for /usr/bin (70-net_netem): never at /bin, where the
+# busybox applet of the same name is a symlink that cp would follow
+GUEST_SYSTEM_TOOLS="ip tc ss nstat jq"
 
 # busybox-static installs /bin/busybox; a dynamic one (package busybox) would need its libraries
 busybox=/bin/busybox
@@ -62,6 +69,11 @@ copy_elf() {
 for t in $GUEST_TOOLS; do
 	[ -x "$t" ] && copy_elf "$t" "/bin/$(basename "$t")"
 done
+for t in $GUEST_SYSTEM_TOOLS; do
+	p=$(PATH=/usr/sbin:/usr/bin:/sbin:/bin command -v "$t") ||
+		{ echo "initramfs: $t is not installed (scripts/setup-deps.sh)" >&2; exit 1; }
+	copy_elf "$p" "/usr/bin/$t"
+done
 for p in "$progs"/*; do
 	[ -f "$p" ] || continue
 	case $p in
@@ -72,7 +84,7 @@ done
 
 cp tests/kernels/guest/init "$root/init"
 cp tests/kernels/guest/lib.sh "$root/lib/ember/lib.sh"
-cp tests/lib/folded.sh tests/lib/harness.sh "$root/lib/ember/"
+cp tests/lib/folded.sh tests/lib/harness.sh tests/lib/netcheck.sh tests/lib/netem.sh "$root/lib/ember/"
 cp tests/kernels/guest/tests/*.sh "$root/tests/"
 chmod 755 "$root/init" "$root"/tests/*.sh
 echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"

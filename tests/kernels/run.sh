@@ -57,23 +57,98 @@ resolve_debian() {
 	say "$pinned is no longer in Debian's archive; using $pkg=$ver"
 }
 
-# fetch_debian: sets kdir to the unpacked package (its boot/ only)
+# download_deb: sets deb to the package's .deb in $kout/debs, downloaded if missing
+download_deb() {
+	deb=$(ls "$kout/debs/${pkg}_${ver}_"*.deb 2> /dev/null | head -n 1)
+	[ -n "$deb" ] && return 0
+	mkdir -p "$kout/debs"
+	say "apt-get download $pkg=$ver"
+	if ! (cd "$kout/debs" && apt-get download -q "$pkg=$ver") > "$work/apt.log" 2>&1; then
+		reason="apt-get download $pkg=$ver failed: $(grep -m 1 -E '^(E|Err):' "$work/apt.log")"
+		return 1
+	fi
+	deb=$(ls "$kout/debs/${pkg}_${ver}_"*.deb 2> /dev/null | head -n 1)
+}
+
+# fetch_debian: sets kdir to the unpacked package (its boot/ only; the
+# modules the guests load are taken from the .deb by guest_modules)
 fetch_debian() {
 	kdir="$kout/debian/${pkg}_$ver"
 	[ -d "$kdir/boot" ] && return 0
-	mkdir -p "$kout/debs"
-	deb=$(ls "$kout/debs/${pkg}_${ver}_"*.deb 2> /dev/null | head -n 1)
-	if [ -z "$deb" ]; then
-		say "apt-get download $pkg=$ver"
-		if ! (cd "$kout/debs" && apt-get download -q "$pkg=$ver") > "$work/apt.log" 2>&1; then
-			reason="apt-get download $pkg=$ver failed: $(grep -m 1 -E '^(E|Err):' "$work/apt.log")"
-			return 1
-		fi
-		deb=$(ls "$kout/debs/${pkg}_${ver}_"*.deb 2> /dev/null | head -n 1)
-	fi
+	download_deb || return 1
 	rm -rf "$kdir.tmp"
 	mkdir -p "$kdir.tmp"
 	dpkg-deb -x "$deb" "$kdir.tmp" && rm -rf "$kdir.tmp/lib" "$kdir.tmp/usr" && mv "$kdir.tmp" "$kdir"
+}
+
+# ---- kernel modules for the guests ------------------------------------------
+
+# What the guest tests load (70-net_netem), NAME:CONFIG_OPTION, and the
+# options that must be built in.  A module the kernel builds as one (=m)
+# is taken from the case kernel's own package with what it depends on
+# (modinfo -F depends), decompressed (xz, zstd, gzip: the guest's busybox
+# insmod reads plain .ko), and goes into the case's cpio as /modules/NAME.ko;
+# one built in (=y) needs nothing.
+GUEST_MODULES="veth:VETH sch_netem:NET_SCH_NETEM tcp_diag:INET_TCP_DIAG"
+GUEST_BUILTINS="NET_NS"
+
+# add_module TREE OUT NAME: NAME's dependencies, then NAME, from TREE (the
+# package's lib/modules) into OUT as NAME.ko; appends to mod_order
+add_module() {
+	local tree=$1 out=$2 name=$3 file dep
+	case " $mod_order " in *" $name "*) return 0 ;; esac
+	# a module's name has _ where its file may have -
+	file=$(find "$tree" -name "$(echo "$name" | tr _ '?').ko*" | head -n 1)
+	[ -n "$file" ] || { reason="module $name is not in $(basename "$deb")"; return 1; }
+	case $file in
+	*.ko) cp "$file" "$out/$name.ko" ;;
+	*.ko.xz) xz -dc "$file" > "$out/$name.ko" ;;
+	*.ko.zst) zstd -qdc "$file" > "$out/$name.ko" ;;
+	*.ko.gz) gzip -dc "$file" > "$out/$name.ko" ;;
+	*) reason="$file: unknown module compression"; return 1 ;;
+	esac || { reason="cannot decompress $file"; return 1; }
+	for dep in $(modinfo -F depends "$out/$name.ko" | tr ',' ' '); do
+		add_module "$tree" "$out" "$dep" || return 1
+	done
+	mod_order="$mod_order $name"
+}
+
+# guest_modules: sets kmods (the modules to load, in order, copied into
+# $cdir/root/modules) and klacks (the CONFIG_ options the kernel lacks);
+# cached in $kdir/guest-modules for Debian kernels.  Returns 1 (reason set)
+# when a module the config promises cannot be had (the guest's
+# KMODULES_ERROR: the tests that need it fail).
+guest_modules() {
+	kmods="" klacks=""
+	for o in $GUEST_BUILTINS; do cfg "$o" || klacks="$klacks CONFIG_$o"; done
+	mwant=""
+	for mo in $GUEST_MODULES; do
+		m=${mo%%:*} o=${mo#*:}
+		if cfg "$o"; then :
+		elif grep -q "^CONFIG_$o=m" "$config"; then mwant="$mwant $m"
+		else klacks="$klacks CONFIG_$o"
+		fi
+	done
+	[ -n "$mwant" ] || return 0
+	case $spec in debian:*) ;; *) reason="modules$mwant, but no package to take them from"; return 1 ;; esac
+	cache="$kdir/guest-modules"
+	if [ "$(cat "$cache/wanted" 2> /dev/null)" != "$mwant" ]; then
+		download_deb || return 1
+		rm -rf "$cache" "$cache.tree"
+		mkdir -p "$cache" "$cache.tree"
+		dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$cache.tree" --wildcards '*.ko*' ||
+			{ reason="cannot unpack the modules of $deb"; return 1; }
+		mod_order=""
+		for m in $mwant; do
+			add_module "$cache.tree" "$cache" "$m" || { rm -rf "$cache.tree"; return 1; }
+		done
+		rm -rf "$cache.tree"
+		echo "$mod_order" > "$cache/order"
+		echo "$mwant" > "$cache/wanted"
+	fi
+	kmods=$(cat "$cache/order")
+	mkdir -p "$cdir/root/modules"
+	for m in $kmods; do cp "$cache/$m.ko" "$cdir/root/modules/"; done
 }
 
 # ---- one case -------------------------------------------------------------------
@@ -144,6 +219,10 @@ run_case() { # name kernel-spec btf-mode
 	elif cfg KPROBES && cfg KPROBE_EVENTS; then expect_net=kprobe
 	fi
 
+	# a module that cannot be had fails the tests that load it, not the case
+	kmods_error=""
+	guest_modules || { kmods_error=$reason; say "$name: $reason"; }
+
 	ember_args="" archive_dir="" btf_from=kernel
 	if [ "$mode" != kernel ]; then
 		if grep -qF "entry$tab$release$tab$build$tab" build/btf-archive/index 2> /dev/null; then
@@ -169,6 +248,9 @@ EXPECT_BTF=$([ "$mode" = kernel ] && echo kernel || echo archive)
 EXPECT_NET='$expect_net'
 EMBER_ARGS='$ember_args'
 EMBER_BTF_ARCHIVE='$archive_dir'
+KMODULES='$kmods'
+KERNEL_LACKS='$klacks'
+KMODULES_ERROR='$kmods_error'
 SCALE=${SCALE:-1}
 TESTS='${GUEST_TESTS:-}'
 TEST_TIMEOUT=${GUEST_TEST_TIMEOUT:-300}
@@ -210,7 +292,7 @@ EOF
 	m=$(sed -n 's/^METRIC [^ ]* //p' "$cdir/results.txt" | tr '\n' ' ')
 	get() { echo " $m " | sed -n "s/.* $1=\([^ ]*\) .*/\1/p"; }
 	hooks="kprobes $(get features | tr ',' '\n' | sed -n 's/^kprobes=//p'), fentry $(get features | tr ',' '\n' | sed -n 's/^fentry=//p'), tp_btf $(get features | tr ',' '\n' | sed -n 's/^tp_btf=//p'), task_pt_regs $(get features | tr ',' '\n' | sed -n 's/^task_pt_regs=//p')"
-	compl="rooted $(get zoo_rooted_permille)/1000, deep150 $(get zoo_deep150), nofp $(get nofp_chain_pct)%, go $(get go_chain_pct)%, syscall $(get syscall_chain_pct)%, fallbacks rooted $(get fallback_zoo_rooted_permille)/1000, libunwind $(get libunwind_agreement_pct)%, verifier insns $(get verifier_insns); net $(get auto_net_io) $(get auto_sent_bytes) B$([ -n "$(get nofentry_net_io)" ] && echo ", $(get nofentry_net_io) $(get nofentry_sent_bytes) B"), spans $(get spans_requests)/$(get spans_client_ok)"
+	compl="rooted $(get zoo_rooted_permille)/1000, deep150 $(get zoo_deep150), nofp $(get nofp_chain_pct)%, go $(get go_chain_pct)%, syscall $(get syscall_chain_pct)%, fallbacks rooted $(get fallback_zoo_rooted_permille)/1000, libunwind $(get libunwind_agreement_pct)%, verifier insns $(get verifier_insns); net $(get auto_net_io) $(get auto_sent_bytes) B$([ -n "$(get nofentry_net_io)" ] && echo ", $(get nofentry_net_io) $(get nofentry_sent_bytes) B"), spans $(get spans_requests)/$(get spans_client_ok)$([ -n "$(get netem_rtt_ms)" ] && echo ", netem rtt $(get netem_rtt_ms)/$(get netem_ss_rtt_ms) ms (ember/ss), retrans $(get netem_retrans)/$(get netem_nstat_retrans) (ember/nstat)")"
 	row "$name" "$release" "$btf_from" "$status" "$secs" "$hooks" "$compl"
 	say "$name: $status in $secs s"
 }

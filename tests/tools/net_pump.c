@@ -8,7 +8,8 @@
  *                                        (RATE bytes/s: 16 KiB every 1/(RATE/16K)
  *                                        s instead, so no queue builds up);
  *                                        prints "local PORT" once connected and
- *                                        "sent BYTES" at the end
+ *                                        "sent BYTES" at the end, once every
+ *                                        byte is acknowledged (30 s at most)
  *   net_pump refused ADDR PORT           a connect that must be refused; prints
  *                                        "refused" when it was
  *   net_pump abort-server ADDR PORT      accept one connection, wait for data,
@@ -28,6 +29,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -35,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -149,6 +152,15 @@ static int send_for(const char *host, const char *port, double seconds, double r
 			return 1;
 		}
 		sent += (unsigned long long)w;
+	}
+	/* wait (30 s at most) until every byte is acknowledged: on a lossy link
+	 * the retransmissions then happen while this process owns the socket,
+	 * and the kernel's counters read after its exit hold them all */
+	for (int i = 0, queued = 1; queued > 0 && i < 3000; i++) {
+		if (ioctl(fd, SIOCOUTQ, &queued))
+			break;
+		if (queued > 0)
+			usleep(10000);
 	}
 	printf("sent %llu\n", sent);
 	fflush(stdout);

@@ -18,32 +18,6 @@
 BYTES=200000
 N=20
 
-# start_run NAME [ember options]: `ember run` on a free port; sets URL, RUN_PID
-start_run() {
-	name=$1
-	shift
-	# shellcheck disable=SC2086 # EMBER_ARGS is a list of options
-	start_bg "$EMBER" ${EMBER_VERBOSE:+-v} run --db "$OUT/$name.db" --listen 127.0.0.1:0 --flush 1 \
-		--unwind-cache "$OUT/cache" $EMBER_ARGS "$@" 2> "$OUT/$name.log"
-	RUN_PID=$BG_LAST
-	URL=""
-	for _ in $(seq 1 600); do # TCG: loading every family takes a while
-		URL=$(sed -n 's/^ember: serving \(http:[^ ]*\)$/\1/p' "$OUT/$name.log")
-		[ -n "$URL" ] && break
-		kill -0 "$RUN_PID" 2> /dev/null || { cat "$OUT/$name.log"; fail "ember run ($name) exited"; }
-		sleep 0.2
-	done
-	[ -n "$URL" ] || { cat "$OUT/$name.log"; fail "ember run ($name) did not print its address"; }
-	grep -E '^ember: (hooks|fallback|TCP metrics|tracing)' "$OUT/$name.log" | sed 's/^/  /'
-}
-
-stop_run() {
-	kill "$RUN_PID" 2> /dev/null
-	wait "$RUN_PID" 2> /dev/null
-}
-
-get() { wget -q -O "$2" "$URL$1"; }
-
 # metric_sum FILE FAMILY TEXT: the sum of the samples of FAMILY in /metrics whose labels hold TEXT
 metric_sum() { grep "^$2{" "$1" | grep -F "$3" | awk '{ s += $NF } END { printf "%d\n", s }'; }
 
