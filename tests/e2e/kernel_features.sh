@@ -42,7 +42,7 @@ const fb = s.fallbacks.filter((f) => f.family === "profiler").map((f) => f.missi
 if (fb.join() !== "mmap_maps,probe_read_user,task_pt_regs") bad("fallbacks " + fb.join());
 // spans and net open through the same kernel: the forced features reach them
 const sfb = s.fallbacks.filter((f) => f.family === "spans").map((f) => f.missing).sort();
-if (sfb.join() !== "probe_read_user,ringbuf") bad("spans fallbacks " + sfb.join());
+if (sfb.join() !== "probe_read_user,ringbuf,task_pt_regs") bad("spans fallbacks " + sfb.join());
 if (!/perf buffers/.test(s.hooks.spans || "")) bad("spans hooks " + s.hooks.spans);
 const net = JSON.parse(require("fs").readFileSync(process.argv[1])).agent.net;
 if (net.enabled) {
