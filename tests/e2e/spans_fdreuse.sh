@@ -41,7 +41,9 @@ for mode in exit two-halves; do
 	note "$mode: $(tr '\n' ' ' < "$OUT/tool-$mode.txt")"
 	[ "$ok" -eq $((ROUNDS * 5)) ] || fail "the client read $ok answers of $((ROUNDS * 5))"
 	[ "$served" -eq "$ok" ] || fail "the server answered $served, the client read $ok"
-	[ "$same" -eq $ROUNDS ] || fail "the file got the socket's fd number in $same rounds of $ROUNDS"
+	# the kernel hands out the lowest free fd: nearly every round reuses the
+	# socket's number (a round where it did not proves nothing either way)
+	[ "$same" -ge $((ROUNDS * 9 / 10)) ] || fail "the file got the socket's fd number in $same rounds of $ROUNDS"
 
 	q="pid=$j&protocol=http"
 	# the first flush that names the process can take a few seconds on a loaded host
