@@ -3,8 +3,9 @@
 # of fp_chain_nofp (built without frame pointers) of 50 ms each, one after
 # another, under `ember record --all` at 999 Hz.  Samples whose stack has a
 # user part must reach the program's root, `_start` (the ELF entry point,
-# as `nm` names it), in at least 90% of cases (the goal is 95%; measured
-# 94-95% on a host with a load of 17; 74% before): the tables of a process are
+# as `nm` names it), in at least 95% of cases (the goal; measured 99.8% in
+# make test with the code mappings noted at exec and mmap, 92.9% before
+# them, 74% before any of this): the tables of a process are
 # used from its first sample (files already known through other processes
 # or an earlier run are found by inode in the kernel; code mapped later is
 # loaded when the mmap returns).  Samples with no user part (inside execve
@@ -68,8 +69,8 @@ function loader_root(frame,   off) {
 } END { print u + 0, r + 0 }' bad="$OUT/not_rooted.folded" "$OUT/nofp.folded")
 user=$1 rooted=$2
 note "fp_chain_nofp (40 runs of 50 ms): $rooted of $user samples with a user stack reach _start (or $loader's entry)"
-grep -E 'vma_mappings|code_mapped|in_exec|no_proc' "$OUT/record.out" | tr -s ' ' | sed 's/^/  /'
+grep -E 'vma_mappings|early_vmas|vma_busy|kernel_vma_procs|code_mapped|in_exec|no_proc' "$OUT/record.err" | tr -s ' ' | sed 's/^/  /'
 [ "$user" -ge 200 ] || fail "too few fp_chain_nofp samples: $user"
-[ $((rooted * 100)) -ge $((user * 90)) ] ||
+[ $((rooted * 100)) -ge $((user * 95)) ] ||
 	fail "only $rooted of $user reach _start; e.g. $(sort -t' ' -k2 -rn "$OUT/not_rooted.folded" | head -n 3)"
 exit 0
