@@ -510,8 +510,7 @@ static __always_inline enum step_result step_row(struct unwind_state *st,
 	return STEP_NEXT;
 }
 
-/* Unwind the frame at st->ip, leaving the caller's registers in st. */
-/* What the VMA holding a pc says: filled by vma_facts(). */
+/* bpf_find_vma's callback: what the VMA holding a pc says. */
 static long vma_facts(void *task, struct vm_area_struct___ember *vma, struct ember_vma *l)
 {
 	struct inode___ember *inode = BPF_CORE_READ(vma, vm_file, f_inode);
@@ -619,6 +618,7 @@ static __always_inline const struct ember_mapping *find_vma_mapping(__u32 tgid, 
 	return 0;
 }
 
+/* Unwind the frame at st->ip, leaving the caller's registers in st. */
 static __always_inline enum step_result step_frame_at(void *ctx, struct unwind_state *st,
 						     const struct ember_proc *proc, __u32 exact)
 {

@@ -592,6 +592,12 @@ size_t ember_profiler_procs_map_entries(struct ember_profiler *pr)
 	return ember_unwind_tables_map_entries(pr->tables);
 }
 
+void ember_profiler_early_vmas_fill(struct ember_profiler *pr, size_t *entries, size_t *max)
+{
+	*entries = ember_bpf_map_count(bpf_map__fd(pr->skel->maps.early_vmas));
+	*max = bpf_map__max_entries(pr->skel->maps.early_vmas);
+}
+
 static uint32_t verified_insns(const struct bpf_program *prog)
 {
 	struct bpf_prog_info info = {0};

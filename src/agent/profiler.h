@@ -133,6 +133,8 @@ void ember_profiler_lifetime_stats(struct ember_profiler *pr, struct ember_profi
 
 /* Entries in the kernel's procs map, counted there (a syscall per entry; any thread). */
 size_t ember_profiler_procs_map_entries(struct ember_profiler *pr);
+/* The kernel's early_vmas map (code mappings of processes not read yet): entries now, and its bound. */
+void ember_profiler_early_vmas_fill(struct ember_profiler *pr, size_t *entries, size_t *max);
 
 /* BPF program run statistics (needs kernel.bpf_stats_enabled=1 for run_time_ns). */
 int ember_profiler_prog_stats(struct ember_profiler *pr, uint64_t *run_cnt, uint64_t *run_time_ns);

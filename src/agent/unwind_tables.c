@@ -68,6 +68,7 @@
 
 #include "agent/pidtab.h"
 #include "agent/procmaps.h"
+#include "core/bpf_counters.h"
 #include "core/clock.h"
 #include "core/dir_names.h"
 #include "core/log.h"
@@ -1380,15 +1381,7 @@ void ember_unwind_tables_maintain(struct ember_unwind_tables *t, int64_t now_ns)
 
 size_t ember_unwind_tables_map_entries(const struct ember_unwind_tables *t)
 {
-	uint32_t key, next;
-	size_t n = 0;
-
-	for (uint32_t *prev = NULL; bpf_map_get_next_key(t->maps.procs_fd, prev, &next) == 0;
-	     prev = &key) {
-		key = next;
-		n++;
-	}
-	return n;
+	return ember_bpf_map_count(t->maps.procs_fd);
 }
 
 /* ---- lifetime -------------------------------------------------------------------- */

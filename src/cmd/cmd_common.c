@@ -183,7 +183,7 @@ struct counter {
 	uint64_t value;
 };
 
-#define LIFETIME_COUNTERS 31
+#define LIFETIME_COUNTERS 33
 
 /*
  * Every per-process table with its size, bound and evictions, and how
@@ -196,8 +196,10 @@ static void lifetime_counters(struct ember_profiler *pr, struct ember_symbolizer
 	struct ember_unwind_tables_stats ut;
 	struct ember_symbolizer_stats ss = {0};
 	struct ember_collector_stats cs = {0};
+	size_t early_entries, early_max;
 
 	ember_profiler_lifetime_stats(pr, &lt);
+	ember_profiler_early_vmas_fill(pr, &early_entries, &early_max);
 	ember_unwind_tables_stats(ember_profiler_tables(pr), &ut);
 	if (sym)
 		ember_symbolizer_stats(sym, &ss);
@@ -216,6 +218,8 @@ static void lifetime_counters(struct ember_profiler *pr, struct ember_symbolizer
 		{"drains_skipped", lt.drains_skipped},
 		{"procs_map_entries", ember_profiler_procs_map_entries(pr)},
 		{"procs_map_max", lt.procs_map_max},
+		{"early_vmas_entries", early_entries},
+		{"early_vmas_max", early_max},
 		{"unwind_processes", ut.processes},
 		{"unwind_processes_max", ut.max_processes},
 		{"unwind_evictions", ut.evictions},

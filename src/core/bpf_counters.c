@@ -56,3 +56,15 @@ int ember_bpf_prog_run_stats(int prog_fd, uint64_t *run_cnt, uint64_t *run_ns)
 	*run_ns += info.run_time_ns;
 	return 0;
 }
+
+size_t ember_bpf_map_count(int map_fd)
+{
+	unsigned char key[64], next[64];
+	size_t n = 0;
+
+	for (void *prev = NULL; bpf_map_get_next_key(map_fd, prev, next) == 0; prev = key) {
+		memcpy(key, next, sizeof(key));
+		n++;
+	}
+	return n;
+}

@@ -10,6 +10,7 @@
 #ifndef EMBER_CORE_BPF_COUNTERS_H
 #define EMBER_CORE_BPF_COUNTERS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* out[k] = entry k of the per-CPU array map_fd summed over the CPUs, k < n
@@ -18,6 +19,9 @@ void ember_bpf_percpu_sum(int map_fd, uint32_t n, uint64_t *out);
 
 /* *out = entry key of the per-CPU array map_fd summed over the CPUs (one lookup).  0 or -errno. */
 int ember_bpf_percpu_get(int map_fd, uint32_t key, uint64_t *out);
+
+/* Entries in hash map map_fd now (keys of at most 64 bytes), walked key by key. */
+size_t ember_bpf_map_count(int map_fd);
 
 /* Add program prog_fd's run count and run time (ns) to *run_cnt and
  * *run_ns.  0, or -errno (nothing added) when it cannot be read. */
